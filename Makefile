@@ -1,0 +1,45 @@
+# The front door. `make` builds build/shoal; `make test` and `make demo` first
+# install whatever Debian packages are missing, so both work on a fresh machine.
+# The real work is in CMakeLists.txt; this file only drives it.
+
+MAKEFLAGS += --no-print-directory
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD  ?= build
+SAN    ?= build-san
+
+.PHONY: all deps build san test unit demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+# Optimised build with debug info: the binary users run and benchmarks time.
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# clang with AddressSanitizer + UndefinedBehaviorSanitizer; also builds the
+# libFuzzer targets, which need clang.
+san:
+	@CC=clang cmake -S . -B $(SAN) -DCMAKE_BUILD_TYPE=Debug -DSHOAL_SANITIZE=ON -DSHOAL_FUZZ=ON >/dev/null
+	@cmake --build $(SAN) -j $(JOBS)
+
+# Every test: unit, command-line, interop with real clients, fuzz replay and a
+# short fuzz run per target; then the unit and command-line tests again under
+# the sanitizers.
+test: deps build san
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	@cd $(SAN) && ctest --output-on-failure -j $(JOBS) --timeout 900 -L 'unit|fuzz|cli'
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+demo: deps build
+	@bash scripts/demo.sh
+
+bench: deps build
+	@bash bench/create.sh
+
+clean:
+	rm -rf $(BUILD) $(SAN)

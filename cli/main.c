@@ -1,0 +1,42 @@
+/* shoal: one binary, subcommands like git. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+/* Keep in the order a newcomer meets them. */
+const struct command shoal_commands[] = {
+    /* COMMANDS: one line per subcommand */
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: shoal <command> [options]\n\ncommands:\n");
+  for (const struct command *c = shoal_commands; c->name; c++)
+    fprintf(f, "  %-8s %s\n", c->name, c->summary);
+  fprintf(f, "\n'shoal <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(name, "-V") || !strcmp(name, "--version") || !strcmp(name, "version")) {
+    printf("shoal %s\n", SHOAL_VERSION);
+    return 0;
+  }
+  for (const struct command *c = shoal_commands; c->name; c++)
+    if (!strcmp(c->name, name))
+      return c->run(argc - 1, argv + 1);
+  fprintf(stderr, "shoal: unknown command '%s'\n", name);
+  usage(stderr);
+  return 2;
+}
