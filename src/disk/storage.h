@@ -1,0 +1,50 @@
+/* Storage: maps a torrent's byte space onto its files under a root directory
+ * (the folder that holds the content under its name, as in `shoal get -o DIR`).
+ *
+ * Calls are synchronous and meant for worker threads (the uv thread pool, the
+ * checker's threads), never the loop thread. Different pieces may be read and
+ * written concurrently; the object serialises only its file-descriptor cache.
+ *
+ * Files are created, sparse, only when first written, together with their
+ * parent directories. BEP 47 padding files are never created: reads of them
+ * yield zeros. A symlink file is created as a symlink when all pieces are
+ * done (sh_storage_finish). */
+#ifndef SHOAL_STORAGE_H
+#define SHOAL_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta/metainfo.h"
+
+struct sh_storage;
+
+enum { SH_STORAGE_READONLY = 1 };
+
+/* The metainfo must outlive the storage. Never touches the disk itself. */
+int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags,
+                    struct sh_storage **out);
+void sh_storage_close(struct sh_storage *s);
+
+/* Writes a whole verified piece (sh_piece_size bytes) with one pwritev per
+ * file it spans. Returns 0 or -errno; *bad_file (may be NULL) gets the index
+ * of the file that failed. */
+int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *data,
+                           size_t *bad_file);
+
+/* Reads len bytes at offset off inside a piece. A missing or short file gives
+ * -ENOENT or SH_EINCOMPLETE (and *bad_file), never garbage. */
+int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t *buf,
+                    uint32_t len, size_t *bad_file);
+
+/* Index range [first, last] of the files that piece touches (padding too). */
+void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t *first,
+                            size_t *last);
+
+/* fsyncs files written since open; creates symlinks once complete. */
+int sh_storage_flush(struct sh_storage *s);
+
+/* The absolute-or-root-relative path of file i, e.g. for messages. Owned by s. */
+const char *sh_storage_file_path(struct sh_storage *s, size_t i);
+
+#endif

@@ -1,0 +1,76 @@
+/* The piece picker: which 16 KiB blocks to request from which peer.
+ *
+ * Order (BEP 3 "piece downloading strategy", and the original design):
+ *   1. strict priority: blocks of pieces already started come first, so few
+ *      pieces are partial at a time and each one completes quickly;
+ *   2. random first: until `random_first` pieces are complete, new pieces are
+ *      picked at random, so a fresh peer soon has something to trade;
+ *   3. rarest first: then the wanted piece the fewest peers have;
+ *   4. endgame: once every missing block is requested, blocks already in
+ *      flight elsewhere may be requested again (the caller cancels the
+ *      duplicates when one arrives).
+ * At most `max_partial` pieces are partial at once: this bounds the memory
+ * the engine holds for pieces in flight.
+ *
+ * Pure: no I/O, no clock; randomness from a seed. One picker per torrent,
+ * owned by the torrent, used from the loop thread only. */
+#ifndef SHOAL_PICKER_H
+#define SHOAL_PICKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sh_block {
+  uint32_t piece, begin, length;
+};
+
+struct sh_picker_opts {
+  uint32_t num_pieces;
+  uint32_t piece_length;
+  uint64_t total_length;
+  uint32_t max_partial;   /* pieces in flight; 0 means 64 */
+  uint32_t random_first;  /* 0 means 4 */
+  uint64_t seed;
+};
+
+struct sh_picker;
+
+struct sh_picker *sh_picker_new(const struct sh_picker_opts *o);
+void sh_picker_free(struct sh_picker *p);
+
+/* Our own state. */
+void sh_picker_have(struct sh_picker *p, uint32_t piece);      /* verified and written */
+void sh_picker_set_wanted(struct sh_picker *p, uint32_t piece, int wanted); /* default: all wanted */
+int sh_picker_complete(const struct sh_picker *p);             /* every wanted piece had */
+uint32_t sh_picker_have_count(const struct sh_picker *p);
+int sh_picker_in_endgame(const struct sh_picker *p);
+
+/* Availability: what connected peers have. A seed (have-all) is counted once
+ * for every piece. peer_lost undoes peer_bitfield/peer_have for that peer. */
+void sh_picker_peer_bitfield(struct sh_picker *p, const uint8_t *bf);
+void sh_picker_peer_have_all(struct sh_picker *p);
+void sh_picker_peer_have(struct sh_picker *p, uint32_t piece);
+void sh_picker_peer_lost(struct sh_picker *p, const uint8_t *bf, int had_all);
+/* Would we want anything from a peer with this bitfield (NULL = has all)? */
+int sh_picker_interesting(const struct sh_picker *p, const uint8_t *peer_bf);
+
+/* Picks up to max blocks for a peer whose pieces are peer_bf (NULL = all),
+ * marks them requested and writes them to out; returns how many. In endgame
+ * it may return blocks requested from other peers; `skip` (may be NULL) is
+ * asked about each such block and returns non-zero for blocks this peer has
+ * already requested. */
+typedef int (*sh_picker_skip_fn)(void *ud, uint32_t piece, uint32_t begin);
+int sh_picker_pick(struct sh_picker *p, const uint8_t *peer_bf, struct sh_block *out, int max,
+                   sh_picker_skip_fn skip, void *ud);
+
+/* A requested block arrived. Returns 1 when that completes the piece (every
+ * block received: hash it now), 0 when not, -1 when the block was not
+ * expected (never requested, or already received: drop the data). */
+int sh_picker_received(struct sh_picker *p, uint32_t piece, uint32_t begin);
+/* A request will not be answered (choke, reject, timeout, peer gone): the
+ * block may be picked again. */
+void sh_picker_abort(struct sh_picker *p, uint32_t piece, uint32_t begin);
+/* The piece failed its hash check: every block is wanted again. */
+void sh_picker_failed(struct sh_picker *p, uint32_t piece);
+
+#endif
