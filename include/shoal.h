@@ -1,0 +1,99 @@
+/* libshoal's public API: a session (listening sockets, settings, shared
+ * limits) holding torrents that download and seed.
+ *
+ * The library never runs the loop: the caller owns a uv_loop_t, creates a
+ * session on it, and calls uv_run(). Every function here must be called on
+ * the loop's thread. Callbacks are invoked on that thread too.
+ *
+ * Errors are negative codes (see src/base/error.h, sh_strerror()). */
+#ifndef SHOAL_H
+#define SHOAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct sh_metainfo;
+typedef struct shoal_session shoal_session;
+typedef struct shoal_torrent shoal_torrent;
+
+struct shoal_settings {
+  const char *bind[4];          /* listen addresses, NULL-terminated; all NULL
+                                   means "0.0.0.0" and "::" */
+  uint16_t port;                /* listen port; 0 lets the OS choose */
+  int max_peers_per_torrent;    /* default 80 */
+  int max_peers_total;          /* default 400 */
+  int max_pieces_in_flight;     /* partial pieces held in memory per torrent,
+                                   default 32 (32 MiB with 1 MiB pieces) */
+  int64_t upload_rate;          /* bytes/s, 0 = unlimited */
+  int64_t download_rate;        /* bytes/s, 0 = unlimited */
+  int upload_slots;             /* regular unchoke slots, default 4 */
+  size_t read_cache_bytes;      /* upload read cache, default 32 MiB */
+  int hash_threads;             /* start-up check threads, 0 = all cores */
+  const char *resume_dir;       /* where resume files live; NULL = no resume */
+  int announce;                 /* contact trackers (default 1) */
+};
+
+/* Fills s with the defaults above. */
+void shoal_settings_default(struct shoal_settings *s);
+
+enum shoal_state {
+  SHOAL_CHECKING = 0,   /* verifying existing data */
+  SHOAL_DOWNLOADING,
+  SHOAL_SEEDING,        /* every wanted piece is verified on disk */
+  SHOAL_STOPPING,
+  SHOAL_STOPPED,
+  SHOAL_ERROR,          /* see status.error; the session keeps running */
+};
+
+struct shoal_status {
+  enum shoal_state state;
+  uint32_t num_pieces, pieces_have;
+  uint64_t wanted_bytes, have_bytes;  /* of the wanted files */
+  uint64_t downloaded, uploaded;      /* payload bytes this session */
+  uint64_t down_rate, up_rate;        /* bytes/s, smoothed over ~5 s */
+  int peers, seeds;                   /* connected */
+  uint32_t check_done;                /* pieces checked so far (CHECKING) */
+  int hash_failures, banned_peers;
+  char error[256];                    /* SHOAL_ERROR: what went wrong */
+  char tracker_msg[256];              /* last tracker error/warning, or "" */
+};
+
+struct shoal_torrent_callbacks {
+  void (*on_complete)(shoal_torrent *t, void *ud); /* all wanted data verified */
+  void (*on_error)(shoal_torrent *t, int err, const char *msg, void *ud);
+  void (*on_stopped)(shoal_torrent *t, void *ud);  /* after shoal_torrent_stop */
+  void *ud;
+};
+
+struct shoal_add_opts {
+  const char *save_dir;         /* folder holding the content under its name */
+  const uint8_t *wanted_files;  /* NULL = all, else num_files flags (0/1) */
+  int seed_only;                /* never download: the data must be complete */
+  struct shoal_torrent_callbacks cb;
+};
+
+/* Creates a session and starts listening. On failure returns a negative code
+ * and writes a sentence into err. */
+int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *s, shoal_session **out,
+                      char *err, size_t errlen);
+/* The port actually bound (useful with port 0). */
+uint16_t shoal_session_port(const shoal_session *s);
+/* Stops every torrent gracefully (announce `stopped`, flush, save resume
+ * data), closes every handle, frees the session, then calls done. */
+void shoal_session_close(shoal_session *s, void (*done)(void *ud), void *ud);
+
+/* Adds a torrent; the session takes ownership of m (even on failure). It
+ * starts by checking existing data (or loading resume data), then downloads
+ * and seeds. */
+int shoal_torrent_add(shoal_session *s, struct sh_metainfo *m, const struct shoal_add_opts *o,
+                      shoal_torrent **out);
+/* Dial a peer by hand (`--peer HOST:PORT`). */
+int shoal_torrent_add_peer(shoal_torrent *t, const struct sockaddr *addr);
+void shoal_torrent_status(const shoal_torrent *t, struct shoal_status *st);
+/* Graceful stop of one torrent; on_stopped fires when done. */
+void shoal_torrent_stop(shoal_torrent *t);
+const struct sh_metainfo *shoal_torrent_metainfo(const shoal_torrent *t);
+
+#endif

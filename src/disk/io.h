@@ -1,0 +1,57 @@
+/* Asynchronous disk jobs for one torrent, run on the libuv thread pool so
+ * the loop thread never waits on the disk (or on SHA-1).
+ *
+ * Ownership: the torrent creates one sh_disk over its storage and closes it
+ * when it stops. Every job's callback runs on the loop thread exactly once,
+ * even if the caller no longer cares (its peer left): the caller must keep
+ * `ud` valid until then or use a token it can invalidate. If a submit call
+ * returns an error, its callback is never called. */
+#ifndef SHOAL_DISK_IO_H
+#define SHOAL_DISK_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "disk/check.h"
+#include "disk/storage.h"
+
+struct sh_disk;
+struct sh_disk_ref; /* a pinned cache entry; see sh_disk_read_block */
+
+int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo *m,
+                size_t cache_bytes, struct sh_disk **out);
+/* Waits (asynchronously) for jobs in flight, frees everything, then calls
+ * done. No callbacks of pending jobs are lost: they run before done. */
+void sh_disk_close(struct sh_disk *d, void (*done)(void *ud), void *ud);
+
+/* Hashes a complete piece held in buf (sh_piece_size bytes) and, only when
+ * the hash matches, writes it to storage. rc: 0 written, SH_EHASH mismatch
+ * (nothing written), -errno write failure (bad_file names the file). The
+ * buffer is lent to the job and handed back in cb for reuse or free. */
+typedef void (*sh_disk_write_cb)(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t *buf);
+int sh_disk_hash_write(struct sh_disk *d, uint32_t piece, uint8_t *buf, sh_disk_write_cb cb,
+                       void *ud);
+
+/* Reads a block for upload. Whole pieces are read and kept in a bounded LRU
+ * cache (cache_bytes), so the next blocks of the piece are served without
+ * another read; concurrent requests for one piece share a single read. On
+ * success data points into a cache entry pinned by ref: the caller keeps it
+ * until its socket write completes, then calls sh_disk_ref_release(). On
+ * failure data and ref are NULL. */
+typedef void (*sh_disk_read_cb)(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref);
+int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
+                       sh_disk_read_cb cb, void *ud);
+void sh_disk_ref_release(struct sh_disk_ref *ref);
+
+/* Checks existing data (the checker, in a worker) into state[num_pieces].
+ * progress is called on the loop thread from time to time. */
+typedef void (*sh_disk_check_cb)(void *ud, int rc, uint8_t *state);
+int sh_disk_check(struct sh_disk *d, int threads, uint8_t *state,
+                  void (*progress)(void *ud, uint32_t done, uint32_t total),
+                  sh_disk_check_cb cb, void *ud);
+
+/* fsyncs written files (sh_storage_flush) in a worker. */
+int sh_disk_flush(struct sh_disk *d, void (*cb)(void *ud, int rc), void *ud);
+
+#endif
