@@ -25,8 +25,9 @@ struct sh_file {
   uint64_t length;
   uint64_t offset;      /* where the file starts in the torrent's byte space */
   unsigned attr;        /* enum sh_file_attr bits */
-  char *symlink_target; /* SH_FILE_SYMLINK only: relative to the torrent root,
-                           never escaping it; NULL otherwise */
+  char *symlink_target; /* SH_FILE_SYMLINK only: the target in the same form
+                           as path ("NAME/dir/file" for multi-file), '..'
+                           resolved, never escaping the root; NULL otherwise */
 };
 
 struct sh_tier {
