@@ -22,7 +22,11 @@ struct sh_disk_ref; /* a pinned cache entry; see sh_disk_read_block */
 int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo *m,
                 size_t cache_bytes, struct sh_disk **out);
 /* Waits (asynchronously) for jobs in flight, frees everything, then calls
- * done. No callbacks of pending jobs are lost: they run before done. */
+ * done. No callbacks of pending jobs are lost: they run before done. A check
+ * in progress is cancelled (its callback gets -ECANCELED) rather than waited
+ * for, since it may have minutes left. Submissions after close return
+ * -ECANCELED. Refs still held by callers stay valid after close: the entry
+ * is freed by its last sh_disk_ref_release(). */
 void sh_disk_close(struct sh_disk *d, void (*done)(void *ud), void *ud);
 
 /* Hashes a complete piece held in buf (sh_piece_size bytes) and, only when
@@ -53,5 +57,20 @@ int sh_disk_check(struct sh_disk *d, int threads, uint8_t *state,
 
 /* fsyncs written files (sh_storage_flush) in a worker. */
 int sh_disk_flush(struct sh_disk *d, void (*cb)(void *ud, int rc), void *ud);
+
+/* Counters for status displays and tests (e.g. that N concurrent requests
+ * for one piece cost one disk read). Loop thread only. */
+struct sh_disk_stats {
+  uint64_t disk_reads;     /* whole-piece reads issued to storage */
+  uint64_t read_bytes;     /* bytes those reads asked for */
+  uint64_t cache_hits;     /* requests served from a ready entry */
+  uint64_t coalesced;      /* requests that joined a read already in flight */
+  uint64_t pieces_written; /* hash_write jobs that matched and were written */
+  uint64_t hash_failures;  /* hash_write jobs that did not match */
+  size_t cached_bytes;     /* memory held by cache entries, pinned included */
+  size_t entries, pinned;  /* cache entries; those pinned by refs or a read */
+  int jobs_in_flight;
+};
+void sh_disk_stats(const struct sh_disk *d, struct sh_disk_stats *out);
 
 #endif

@@ -1,0 +1,655 @@
+/* Asynchronous disk jobs on the libuv thread pool: hash-then-write of
+ * downloaded pieces, a read cache of whole pieces for uploads, the start-up
+ * check, and fsync.
+ *
+ * Threads: every field of struct sh_disk and of the cache entries' headers is
+ * touched only on the loop thread. A worker touches only its own job struct,
+ * the bytes of the piece it reads or hashes, the storage (thread-safe across
+ * pieces) and the metainfo (read-only). The hand-over is uv_queue_work's
+ * after_work callback, which libuv runs on the loop thread.
+ *
+ * Why whole pieces in the cache: peers request 16 KiB blocks (BEP 3) in order
+ * within a piece, so one read of a 1 MiB piece answers the next 63 requests
+ * without touching the disk, and one large read is far cheaper than 64 small
+ * ones. Entries never go stale: only verified pieces are ever read, and a
+ * verified piece never changes. */
+#include "disk/io.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/sha1.h"
+
+/* ---- the read cache ---------------------------------------------------- */
+
+enum { ENTRY_LOADING = 0, ENTRY_READY = 1 };
+
+struct waiter {
+  uint32_t begin;
+  sh_disk_read_cb cb;
+  void *ud;
+};
+
+/* A cached piece; this is what a struct sh_disk_ref points to. Allocated with
+ * its data in one block, owned by the disk's table until close; after close,
+ * entries still pinned are orphaned (d == NULL) and freed by their last
+ * release. */
+struct sh_disk_ref {
+  struct sh_disk *d;
+  struct sh_disk_ref *hnext;      /* hash chain */
+  struct sh_disk_ref *prev, *next; /* LRU list: only READY entries with pins == 0 */
+  uint32_t piece, size;
+  int state;
+  unsigned pins;                  /* refs handed out, +1 while loading */
+  struct waiter *waiters;         /* LOADING: requests waiting for the read */
+  size_t nwait, capwait;
+  uint8_t data[];
+};
+
+/* A request answered from a ready entry. Its callback still runs from the
+ * loop, never from inside sh_disk_read_block, so callers need not be
+ * reentrant; queued in one growable array so a hit allocates nothing. */
+struct hit {
+  struct sh_disk_ref *e;
+  uint32_t begin;
+  sh_disk_read_cb cb;
+  void *ud;
+};
+
+struct check_job;
+
+struct sh_disk {
+  uv_loop_t *loop;
+  struct sh_storage *st;
+  const struct sh_metainfo *m;
+  size_t cache_bytes, cached_bytes;
+  struct sh_disk_ref **buckets;   /* power-of-two hash table by piece */
+  size_t nbuckets, entries, pinned;
+  struct sh_disk_ref *lru_head, *lru_tail; /* head = least recently used */
+  struct hit *hits;
+  size_t nhits, caphits;
+  uv_idle_t idle;                 /* runs queued hits on the next loop turn */
+  struct check_job *checks;       /* running checks, to cancel on close */
+  int inflight;                   /* jobs whose callbacks have not yet run */
+  int closing, finishing;
+  void (*close_done)(void *ud);
+  void *close_ud;
+  struct sh_disk_stats stats;
+};
+
+static size_t bucket_of(const struct sh_disk *d, uint32_t piece)
+{
+  /* Fibonacci hashing spreads consecutive pieces over the table. */
+  return (size_t)((piece * 2654435769u) & (uint32_t)(d->nbuckets - 1));
+}
+
+static struct sh_disk_ref *table_find(struct sh_disk *d, uint32_t piece)
+{
+  for (struct sh_disk_ref *e = d->buckets[bucket_of(d, piece)]; e; e = e->hnext)
+    if (e->piece == piece)
+      return e;
+  return NULL;
+}
+
+static void table_remove(struct sh_disk *d, struct sh_disk_ref *e)
+{
+  struct sh_disk_ref **pp = &d->buckets[bucket_of(d, e->piece)];
+  while (*pp != e)
+    pp = &(*pp)->hnext;
+  *pp = e->hnext;
+  d->entries--;
+}
+
+static void lru_unlink(struct sh_disk *d, struct sh_disk_ref *e)
+{
+  if (e->prev)
+    e->prev->next = e->next;
+  else
+    d->lru_head = e->next;
+  if (e->next)
+    e->next->prev = e->prev;
+  else
+    d->lru_tail = e->prev;
+  e->prev = e->next = NULL;
+}
+
+static void lru_append(struct sh_disk *d, struct sh_disk_ref *e)
+{
+  e->prev = d->lru_tail;
+  e->next = NULL;
+  if (d->lru_tail)
+    d->lru_tail->next = e;
+  else
+    d->lru_head = e;
+  d->lru_tail = e;
+}
+
+static void entry_free(struct sh_disk *d, struct sh_disk_ref *e)
+{
+  if (d)
+    d->cached_bytes -= e->size;
+  free(e->waiters);
+  free(e);
+}
+
+/* Drops least recently used unpinned entries until the cache fits its
+ * budget. Pinned entries are not in the list, so they are never evicted;
+ * when everything is pinned the cache stays over budget until releases. */
+static void cache_trim(struct sh_disk *d)
+{
+  while (d->cached_bytes > d->cache_bytes && d->lru_head) {
+    struct sh_disk_ref *e = d->lru_head;
+    lru_unlink(d, e);
+    table_remove(d, e);
+    entry_free(d, e);
+  }
+}
+
+static void pin(struct sh_disk *d, struct sh_disk_ref *e)
+{
+  if (e->pins++ == 0) {
+    lru_unlink(d, e);
+    d->pinned++;
+  }
+}
+
+void sh_disk_ref_release(struct sh_disk_ref *e)
+{
+  if (!e)
+    return;
+  struct sh_disk *d = e->d;
+  if (--e->pins)
+    return;
+  if (!d) { /* orphaned by sh_disk_close */
+    entry_free(NULL, e);
+    return;
+  }
+  d->pinned--;
+  lru_append(d, e);
+  cache_trim(d);
+}
+
+/* ---- job bookkeeping and close ----------------------------------------- */
+
+static void on_idle_closed(uv_handle_t *h)
+{
+  struct sh_disk *d = h->data;
+  for (size_t b = 0; b < d->nbuckets; b++) {
+    struct sh_disk_ref *e = d->buckets[b];
+    while (e) {
+      struct sh_disk_ref *next = e->hnext;
+      if (e->pins) {
+        e->d = NULL; /* a caller still holds data; its release frees it */
+        e->hnext = NULL;
+      } else {
+        entry_free(NULL, e);
+      }
+      e = next;
+    }
+  }
+  void (*done)(void *) = d->close_done;
+  void *ud = d->close_ud;
+  free(d->buckets);
+  free(d->hits);
+  free(d);
+  if (done)
+    done(ud);
+}
+
+static void maybe_finish(struct sh_disk *d)
+{
+  if (!d->closing || d->finishing || d->inflight || d->nhits)
+    return;
+  d->finishing = 1;
+  uv_close((uv_handle_t *)&d->idle, on_idle_closed);
+}
+
+static void job_done(struct sh_disk *d)
+{
+  d->inflight--;
+  maybe_finish(d);
+}
+
+static void run_hits(uv_idle_t *h)
+{
+  struct sh_disk *d = h->data;
+  /* Only the hits queued before this turn: a callback that asks again is
+   * answered on the next turn, so a chatty caller cannot starve the loop. */
+  size_t n = d->nhits;
+  for (size_t i = 0; i < n; i++) {
+    struct hit x = d->hits[i]; /* by value: callbacks may grow d->hits */
+    x.cb(x.ud, 0, x.e->data + x.begin, x.e);
+  }
+  memmove(d->hits, d->hits + n, (d->nhits - n) * sizeof *d->hits);
+  d->nhits -= n;
+  if (!d->nhits) {
+    uv_idle_stop(&d->idle);
+    maybe_finish(d);
+  }
+}
+
+int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo *m,
+                size_t cache_bytes, struct sh_disk **out)
+{
+  *out = NULL;
+  struct sh_disk *d = calloc(1, sizeof *d);
+  if (!d)
+    return -ENOMEM;
+  d->loop = loop;
+  d->st = st;
+  d->m = m;
+  d->cache_bytes = cache_bytes;
+  /* About two buckets per piece the budget holds, at least 64: chains stay
+   * short even when pinned entries push the cache past its budget. */
+  size_t want = m->piece_length ? 2 * (cache_bytes / m->piece_length) : 0;
+  d->nbuckets = 64;
+  while (d->nbuckets < want && d->nbuckets < ((size_t)1 << 20))
+    d->nbuckets <<= 1;
+  d->buckets = calloc(d->nbuckets, sizeof *d->buckets);
+  if (!d->buckets) {
+    free(d);
+    return -ENOMEM;
+  }
+  int rc = uv_idle_init(loop, &d->idle);
+  if (rc < 0) {
+    free(d->buckets);
+    free(d);
+    return rc;
+  }
+  d->idle.data = d;
+  *out = d;
+  return 0;
+}
+
+static void cancel_checks(struct sh_disk *d);
+
+void sh_disk_close(struct sh_disk *d, void (*done)(void *ud), void *ud)
+{
+  if (d->closing)
+    return;
+  d->closing = 1;
+  d->close_done = done;
+  d->close_ud = ud;
+  cancel_checks(d);
+  maybe_finish(d);
+}
+
+void sh_disk_stats(const struct sh_disk *d, struct sh_disk_stats *out)
+{
+  *out = d->stats;
+  out->cached_bytes = d->cached_bytes;
+  out->entries = d->entries;
+  out->pinned = d->pinned;
+  out->jobs_in_flight = d->inflight;
+}
+
+/* ---- hash + write ------------------------------------------------------ */
+
+struct write_job {
+  uv_work_t req;
+  struct sh_disk *d;
+  uint32_t piece;
+  uint8_t *buf;
+  sh_disk_write_cb cb;
+  void *ud;
+  int rc;
+  size_t bad_file;
+};
+
+static void write_work(uv_work_t *req)
+{
+  struct write_job *j = req->data;
+  const struct sh_metainfo *m = j->d->m;
+  uint8_t md[SH_SHA1_LEN];
+  /* Hash the buffer we already hold: re-reading from disk after the write
+   * would double the I/O and could be fooled by the page cache anyway. */
+  sh_sha1(j->buf, sh_piece_size(m, j->piece), md);
+  if (memcmp(md, m->piece_hashes + (size_t)j->piece * SH_SHA1_LEN, SH_SHA1_LEN)) {
+    j->rc = SH_EHASH;
+    return;
+  }
+  j->rc = sh_storage_write_piece(j->d->st, j->piece, j->buf, &j->bad_file);
+}
+
+static void write_after(uv_work_t *req, int status)
+{
+  struct write_job *j = req->data;
+  struct sh_disk *d = j->d;
+  int rc = status < 0 ? status : j->rc;
+  if (rc == 0)
+    d->stats.pieces_written++;
+  else if (rc == SH_EHASH)
+    d->stats.hash_failures++;
+  j->cb(j->ud, j->piece, rc, j->bad_file, j->buf);
+  free(j);
+  job_done(d);
+}
+
+int sh_disk_hash_write(struct sh_disk *d, uint32_t piece, uint8_t *buf, sh_disk_write_cb cb,
+                       void *ud)
+{
+  if (d->closing)
+    return -ECANCELED;
+  if (piece >= d->m->num_pieces || !buf || !cb)
+    return -EINVAL;
+  struct write_job *j = malloc(sizeof *j);
+  if (!j)
+    return -ENOMEM;
+  *j = (struct write_job){.d = d, .piece = piece, .buf = buf, .cb = cb, .ud = ud,
+                          .bad_file = (size_t)-1};
+  j->req.data = j;
+  int rc = uv_queue_work(d->loop, &j->req, write_work, write_after);
+  if (rc < 0) {
+    free(j);
+    return rc;
+  }
+  d->inflight++;
+  return 0;
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+struct read_job {
+  uv_work_t req;
+  struct sh_disk_ref *e;
+  struct sh_storage *st;
+  int rc;
+  size_t bad_file;
+};
+
+static void read_work(uv_work_t *req)
+{
+  struct read_job *j = req->data;
+  j->rc = sh_storage_read(j->st, j->e->piece, 0, j->e->data, j->e->size, &j->bad_file);
+}
+
+static void read_after(uv_work_t *req, int status)
+{
+  struct read_job *j = req->data;
+  struct sh_disk_ref *e = j->e;
+  struct sh_disk *d = e->d;
+  int rc = status < 0 ? status : j->rc;
+  free(j);
+  /* Detach the waiters first: callbacks may ask for this piece again. */
+  struct waiter *w = e->waiters;
+  size_t n = e->nwait;
+  e->waiters = NULL;
+  e->nwait = e->capwait = 0;
+  if (rc < 0) {
+    table_remove(d, e);
+    d->pinned--;
+    entry_free(d, e);
+    for (size_t i = 0; i < n; i++)
+      w[i].cb(w[i].ud, rc, NULL, NULL);
+  } else {
+    e->state = ENTRY_READY;
+    /* the loading pin becomes one pin per waiter, all taken before any
+     * callback runs so an early release cannot evict the entry */
+    e->pins = (unsigned)n;
+    if (!n) {
+      d->pinned--;
+      lru_append(d, e);
+    }
+    for (size_t i = 0; i < n; i++)
+      w[i].cb(w[i].ud, 0, e->data + w[i].begin, e);
+    cache_trim(d);
+  }
+  free(w);
+  job_done(d);
+}
+
+static int add_waiter(struct sh_disk_ref *e, uint32_t begin, sh_disk_read_cb cb, void *ud)
+{
+  if (e->nwait == e->capwait) {
+    size_t cap = e->capwait ? 2 * e->capwait : 4;
+    struct waiter *w = realloc(e->waiters, cap * sizeof *w);
+    if (!w)
+      return -ENOMEM;
+    e->waiters = w;
+    e->capwait = cap;
+  }
+  e->waiters[e->nwait++] = (struct waiter){begin, cb, ud};
+  return 0;
+}
+
+int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
+                       sh_disk_read_cb cb, void *ud)
+{
+  if (d->closing)
+    return -ECANCELED;
+  if (piece >= d->m->num_pieces || !cb)
+    return -EINVAL;
+  uint32_t size = sh_piece_size(d->m, piece);
+  if (len == 0 || begin >= size || len > size - begin)
+    return -EINVAL;
+
+  struct sh_disk_ref *e = table_find(d, piece);
+  if (e && e->state == ENTRY_READY) {
+    if (d->nhits == d->caphits) {
+      size_t cap = d->caphits ? 2 * d->caphits : 64;
+      struct hit *h = realloc(d->hits, cap * sizeof *h);
+      if (!h)
+        return -ENOMEM;
+      d->hits = h;
+      d->caphits = cap;
+    }
+    pin(d, e);
+    d->hits[d->nhits++] = (struct hit){e, begin, cb, ud};
+    if (d->nhits == 1)
+      uv_idle_start(&d->idle, run_hits);
+    d->stats.cache_hits++;
+    return 0;
+  }
+  if (e) { /* LOADING: join the read in flight */
+    int rc = add_waiter(e, begin, cb, ud);
+    if (rc == 0)
+      d->stats.coalesced++;
+    return rc;
+  }
+
+  e = malloc(sizeof *e + size);
+  struct read_job *j = malloc(sizeof *j);
+  if (!e || !j) {
+    free(e);
+    free(j);
+    return -ENOMEM;
+  }
+  *e = (struct sh_disk_ref){.d = d, .piece = piece, .size = size, .state = ENTRY_LOADING,
+                            .pins = 1};
+  if (add_waiter(e, begin, cb, ud) < 0) {
+    free(e);
+    free(j);
+    return -ENOMEM;
+  }
+  *j = (struct read_job){.e = e, .st = d->st, .bad_file = (size_t)-1};
+  j->req.data = j;
+  int rc = uv_queue_work(d->loop, &j->req, read_work, read_after);
+  if (rc < 0) {
+    free(e->waiters);
+    free(e);
+    free(j);
+    return rc;
+  }
+  size_t b = bucket_of(d, piece);
+  e->hnext = d->buckets[b];
+  d->buckets[b] = e;
+  d->entries++;
+  d->pinned++;
+  d->cached_bytes += size;
+  d->inflight++;
+  d->stats.disk_reads++;
+  d->stats.read_bytes += size;
+  cache_trim(d); /* the new entry may push older unpinned ones out */
+  return 0;
+}
+
+/* ---- the start-up check ------------------------------------------------ */
+
+struct check_job {
+  uv_work_t req;
+  uv_async_t async;       /* wakes the loop to relay progress */
+  struct sh_disk *d;
+  struct check_job *next; /* d->checks */
+  uint8_t *state;
+  int threads;
+  void (*progress)(void *ud, uint32_t done, uint32_t total);
+  sh_disk_check_cb cb;
+  void *ud;
+  atomic_uint_fast32_t done, total;
+  uint32_t relayed;
+  volatile int cancel;
+  int rc;
+};
+
+static void check_progress_worker(void *ud, uint32_t done, uint32_t total, uint64_t bytes)
+{
+  struct check_job *j = ud;
+  atomic_store(&j->total, total);
+  atomic_store(&j->done, done);
+  /* uv_async_send coalesces: many calls before the loop wakes cost one
+   * callback, so the loop sees at most one progress call per turn. */
+  uv_async_send(&j->async);
+}
+
+static void check_relay(struct check_job *j)
+{
+  uint32_t done = (uint32_t)atomic_load(&j->done);
+  uint32_t total = (uint32_t)atomic_load(&j->total);
+  if (j->progress && done != j->relayed) {
+    j->relayed = done;
+    j->progress(j->ud, done, total);
+  }
+}
+
+static void check_on_async(uv_async_t *a) { check_relay(a->data); }
+
+static void check_work(uv_work_t *req)
+{
+  struct check_job *j = req->data;
+  struct sh_check_opts o = {.threads = j->threads, .progress = check_progress_worker, .ud = j,
+                            .cancel = &j->cancel};
+  j->rc = sh_check_run(j->d->m, j->d->st, j->state, &o);
+}
+
+static void check_closed(uv_handle_t *h)
+{
+  struct check_job *j = h->data;
+  struct sh_disk *d = j->d;
+  free(j);
+  job_done(d);
+}
+
+static void check_unlink(struct check_job *j)
+{
+  struct check_job **pp = &j->d->checks;
+  while (*pp && *pp != j)
+    pp = &(*pp)->next;
+  if (*pp)
+    *pp = j->next;
+}
+
+static void check_after(uv_work_t *req, int status)
+{
+  struct check_job *j = req->data;
+  check_unlink(j);
+  int rc = status < 0 ? status : j->rc;
+  if (j->cancel && rc == SH_ETIMEOUT)
+    rc = -ECANCELED;
+  if (rc == 0)
+    check_relay(j); /* the last update may still be queued in the async */
+  j->cb(j->ud, rc, j->state);
+  /* the job (and the disk's close) waits for the async handle to close */
+  uv_close((uv_handle_t *)&j->async, check_closed);
+}
+
+static void cancel_checks(struct sh_disk *d)
+{
+  for (struct check_job *j = d->checks; j; j = j->next)
+    j->cancel = 1;
+}
+
+int sh_disk_check(struct sh_disk *d, int threads, uint8_t *state,
+                  void (*progress)(void *ud, uint32_t done, uint32_t total),
+                  sh_disk_check_cb cb, void *ud)
+{
+  if (d->closing)
+    return -ECANCELED;
+  if (!state || !cb)
+    return -EINVAL;
+  struct check_job *j = calloc(1, sizeof *j);
+  if (!j)
+    return -ENOMEM;
+  j->d = d;
+  j->state = state;
+  j->threads = threads;
+  j->progress = progress;
+  j->cb = cb;
+  j->ud = ud;
+  atomic_init(&j->done, 0);
+  atomic_init(&j->total, d->m->num_pieces);
+  int rc = uv_async_init(d->loop, &j->async, check_on_async);
+  if (rc < 0) {
+    free(j);
+    return rc;
+  }
+  j->async.data = j;
+  j->req.data = j;
+  rc = uv_queue_work(d->loop, &j->req, check_work, check_after);
+  d->inflight++; /* until check_closed, on either path */
+  if (rc < 0) {
+    /* the callback is never called; the handle still needs its close */
+    uv_close((uv_handle_t *)&j->async, check_closed);
+    return rc;
+  }
+  j->next = d->checks;
+  d->checks = j;
+  return 0;
+}
+
+/* ---- flush ------------------------------------------------------------- */
+
+struct flush_job {
+  uv_work_t req;
+  struct sh_disk *d;
+  void (*cb)(void *ud, int rc);
+  void *ud;
+  int rc;
+};
+
+static void flush_work(uv_work_t *req)
+{
+  struct flush_job *j = req->data;
+  j->rc = sh_storage_flush(j->d->st);
+}
+
+static void flush_after(uv_work_t *req, int status)
+{
+  struct flush_job *j = req->data;
+  struct sh_disk *d = j->d;
+  j->cb(j->ud, status < 0 ? status : j->rc);
+  free(j);
+  job_done(d);
+}
+
+int sh_disk_flush(struct sh_disk *d, void (*cb)(void *ud, int rc), void *ud)
+{
+  if (d->closing)
+    return -ECANCELED;
+  if (!cb)
+    return -EINVAL;
+  struct flush_job *j = malloc(sizeof *j);
+  if (!j)
+    return -ENOMEM;
+  *j = (struct flush_job){.d = d, .cb = cb, .ud = ud};
+  j->req.data = j;
+  int rc = uv_queue_work(d->loop, &j->req, flush_work, flush_after);
+  if (rc < 0) {
+    free(j);
+    return rc;
+  }
+  d->inflight++;
+  return 0;
+}
