@@ -1,0 +1,673 @@
+"""Shared helpers for shoal's interop tests and transfer benchmarks.
+
+Everything here drives real programs over loopback: python3-libtorrent
+sessions, transmission-daemon, aria2c and the shoal binary. Nothing is mocked.
+
+Conventions the tests rely on:
+  * every port comes from the kernel (bind to port 0, read it back), so tests
+    running side by side never collide;
+  * every child process is registered with a Procs object whose kill_all()
+    runs in a finally block, so no daemon outlives its test;
+  * waits poll a condition with a generous deadline instead of sleeping a
+    fixed time: CI machines have 2 cores shared by several jobs.
+"""
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+# ---------------------------------------------------------------- bencode
+
+
+def bencode(x):
+    """Canonical bencoding (BEP 3): dict keys sorted as raw byte strings."""
+    if isinstance(x, bool):
+        raise TypeError("bencode has no booleans")
+    if isinstance(x, int):
+        return b"i%de" % x
+    if isinstance(x, str):
+        x = x.encode()
+    if isinstance(x, (bytes, bytearray)):
+        return b"%d:%s" % (len(x), bytes(x))
+    if isinstance(x, list):
+        return b"l" + b"".join(bencode(v) for v in x) + b"e"
+    if isinstance(x, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in x.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+    raise TypeError("cannot bencode %r" % type(x))
+
+
+def bdecode(data):
+    """Decodes one bencoded value; raises ValueError on malformed input."""
+    def walk(i):
+        c = data[i:i + 1]
+        if c == b"i":
+            j = data.index(b"e", i)
+            return int(data[i + 1:j]), j + 1
+        if c == b"l":
+            out, i = [], i + 1
+            while data[i:i + 1] != b"e":
+                v, i = walk(i)
+                out.append(v)
+            return out, i + 1
+        if c == b"d":
+            out, i = {}, i + 1
+            while data[i:i + 1] != b"e":
+                k, i = walk(i)
+                v, i = walk(i)
+                out[k] = v
+            return out, i + 1
+        if c.isdigit():
+            j = data.index(b":", i)
+            n = int(data[i:j])
+            return data[j + 1:j + 1 + n], j + 1 + n
+        raise ValueError("bad bencode at offset %d" % i)
+    v, end = walk(0)
+    if end != len(data):
+        raise ValueError("trailing bytes after bencoded value")
+    return v
+
+
+# ---------------------------------------------------------------- content
+
+PIECE = 256 * 1024  # default piece length for test torrents: many pieces in little data
+
+
+def write_random(path, size, seed):
+    """Writes `size` pseudo-random bytes (reproducible from `seed`)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    rng = random.Random(seed)
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, 1 << 20)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+def write_urandom(path, size):
+    """Fast incompressible data for big benchmark files."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(path, "wb"),
+                   check=True)
+
+
+def make_single(root, name="single.bin", size=5 * 1024 * 1024 + 12345, seed=1):
+    """One file whose size is deliberately not a multiple of the piece size."""
+    path = os.path.join(root, name)
+    write_random(path, size, seed)
+    return path
+
+
+# (relative path, size): nested directories, a zero-length file, files
+# smaller than a piece, a file spanning many pieces, none piece-aligned.
+MULTI_LAYOUT = [
+    ("README.txt", 1234),
+    ("empty.dat", 0),
+    ("docs/a.bin", 300 * 1024 + 7),
+    ("docs/deep/er/b.bin", 2 * 1024 * 1024 + 99),
+    ("docs/deep/zero", 0),
+    ("media/c.bin", 3 * 1024 * 1024 + 4321),
+    ("media/tiny", 1),
+    ("z/last.bin", 777 * 1024 + 3),
+]
+
+
+def make_multi(root, name="multi", layout=None, seed=2):
+    """Builds the shared multi-file fixture under root/name; returns its path."""
+    top = os.path.join(root, name)
+    for i, (rel, size) in enumerate(layout or MULTI_LAYOUT):
+        write_random(os.path.join(top, rel), size, seed * 1000 + i)
+    return top
+
+
+def _files_of(path):
+    """[(relative path parts, size, absolute path)] in a stable sorted order."""
+    if os.path.isfile(path):
+        return [([os.path.basename(path)], os.path.getsize(path), path)]
+    out = []
+    for d, dirs, files in os.walk(path):
+        dirs.sort()
+        for fn in sorted(files):
+            full = os.path.join(d, fn)
+            rel = os.path.relpath(full, path).split(os.sep)
+            out.append((rel, os.path.getsize(full), full))
+    out.sort(key=lambda t: t[0])
+    return out
+
+
+def make_torrent(path, out, piece_length=PIECE, announce=None, private=False):
+    """Writes a v1 .torrent for the file or directory `path` (BEP 3).
+
+    Written here rather than with a client so the fixture does not depend
+    on any one implementation's choices (pad files, ordering, v2 hashes).
+    Returns the 20-byte info-hash."""
+    files = _files_of(path)
+    pieces = []
+    h = hashlib.sha1()
+    filled = 0
+    for _, _, full in files:
+        with open(full, "rb") as f:
+            while True:
+                chunk = f.read(piece_length - filled)
+                if not chunk:
+                    break
+                h.update(chunk)
+                filled += len(chunk)
+                if filled == piece_length:
+                    pieces.append(h.digest())
+                    h, filled = hashlib.sha1(), 0
+    if filled:
+        pieces.append(h.digest())
+    info = {"name": os.path.basename(os.path.normpath(path)), "piece length": piece_length,
+            "pieces": b"".join(pieces)}
+    if os.path.isfile(path):
+        info["length"] = files[0][1]
+    else:
+        info["files"] = [{"length": size, "path": rel} for rel, size, _ in files]
+    if private:
+        info["private"] = 1
+    meta = {"info": info, "created by": "shoal interop"}
+    if announce:
+        meta["announce"] = announce
+    with open(out, "wb") as f:
+        f.write(bencode(meta))
+    return hashlib.sha1(bencode(info)).digest()
+
+
+def torrent_info(path):
+    """(info dict, info-hash, total length) of a .torrent file."""
+    meta = bdecode(open(path, "rb").read())
+    info = meta[b"info"]
+    if b"length" in info:
+        total = info[b"length"]
+    else:
+        total = sum(f[b"length"] for f in info[b"files"])
+    return info, hashlib.sha1(bencode(info)).digest(), total
+
+
+def count_good_pieces(torrent, save_dir):
+    """How many pieces under save_dir match their hash: what a restarted
+    client may keep without downloading again."""
+    info, _, _ = torrent_info(torrent)
+    plen = info[b"piece length"]
+    name = info[b"name"].decode()
+    if b"length" in info:
+        files = [(os.path.join(save_dir, name), info[b"length"])]
+    else:
+        files = [(os.path.join(save_dir, name, *[p.decode() for p in f[b"path"]]), f[b"length"])
+                 for f in info[b"files"]]
+    hashes = info[b"pieces"]
+    good, buf, idx = 0, bytearray(), 0
+
+    def feed(data):
+        nonlocal good, buf, idx
+        buf += data
+        while len(buf) >= plen:
+            if hashlib.sha1(buf[:plen]).digest() == hashes[idx * 20:idx * 20 + 20]:
+                good += 1
+            idx += 1
+            del buf[:plen]
+
+    for full, size in files:
+        left = size
+        try:
+            with open(full, "rb") as f:
+                while left > 0:
+                    chunk = f.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    feed(chunk)
+                    left -= len(chunk)
+        except FileNotFoundError:
+            pass
+        if left > 0:
+            feed(b"\0" * left)  # missing bytes: this piece cannot match
+    if buf and hashlib.sha1(buf).digest() == hashes[idx * 20:idx * 20 + 20]:
+        good += 1
+    return good
+
+
+def same_tree(a, b, allow_missing_empty=False):
+    """None if the file/directory trees a and b hold identical bytes, else a
+    sentence saying what differs. allow_missing_empty: b may lack the
+    zero-length files (Transmission 3.00 never creates them)."""
+    if not os.path.exists(b):
+        return "%s does not exist" % b
+    fa, fb = _files_of(a), _files_of(b)
+    if allow_missing_empty:
+        have = set(tuple(r) for r, _, _ in fb)
+        fa = [t for t in fa if t[1] > 0 or tuple(t[0]) in have]
+    ra = [(tuple(r), s) for r, s, _ in fa]
+    rb = [(tuple(r), s) for r, s, _ in fb]
+    if ra != rb:
+        missing = set(ra) - set(rb)
+        extra = set(rb) - set(ra)
+        return "file lists differ: missing %s, extra %s" % (sorted(missing)[:5], sorted(extra)[:5])
+    for (rel, _, pa), (_, _, pb) in zip(fa, fb):
+        if file_sha1(pa) != file_sha1(pb):
+            return "%s differs" % "/".join(rel)
+    return None
+
+
+def file_sha1(path):
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port the kernel just handed out on 127.0.0.1. Another process could
+    take it before we use it, but the kernel cycles through the ephemeral
+    range, so an immediate reuse is unlikely."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def free_port_both():
+    """A port free for both TCP and UDP (a tracker serves both on one port)."""
+    for _ in range(50):
+        p = free_port()
+        try:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.bind(("127.0.0.1", p))
+            u.close()
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no port free for both TCP and UDP")
+
+
+def wait_for(cond, timeout, what, interval=0.2):
+    """Polls cond() until it is truthy; raises TimeoutError naming `what`."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise TimeoutError("timed out after %ds waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def wait_listening(port, timeout=30, host="127.0.0.1"):
+    def up():
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_for(up, timeout, "something listening on %s:%d" % (host, port))
+
+
+class Proc:
+    """A child process with its stdout+stderr captured to a log file."""
+
+    def __init__(self, name, argv, log, cwd=None, env=None):
+        self.name, self.argv, self.log_path = name, argv, log
+        self.logf = open(log, "wb")
+        self.p = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT, cwd=cwd,
+                                  env=env, start_new_session=True)
+        self.start = time.monotonic()
+
+    def poll(self):
+        return self.p.poll()
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError("%s did not exit within %ds" % (self.name, timeout))
+
+    def output(self):
+        if not self.logf.closed:
+            self.logf.flush()
+        try:
+            return open(self.log_path, "rb").read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        """SIGTERM, then SIGKILL if it lingers past 5 s."""
+        if self.p.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.p.wait(5)
+        self.logf.close()
+
+
+class Procs:
+    """Every child a test starts, so a finally block can end them all."""
+
+    def __init__(self, scratch):
+        self.scratch, self.items, self.n = scratch, [], 0
+
+    def start(self, name, argv, **kw):
+        self.n += 1
+        log = os.path.join(self.scratch, "%02d-%s.log" % (self.n, name))
+        p = Proc(name, argv, log, **kw)
+        self.items.append(p)
+        return p
+
+    def kill_all(self):
+        for p in reversed(self.items):
+            try:
+                p.kill()
+            except Exception:  # keep killing the others
+                traceback.print_exc()
+
+
+# ---------------------------------------------------------------- libtorrent
+
+
+def lt_module():
+    import libtorrent  # python3-libtorrent; only /usr/bin/python3 has it
+    return libtorrent
+
+
+def lt_settings(port=0, upload_rate=0, download_rate=0):
+    """Settings from INTEROP.md: uTP off (it crawls on loopback), no DHT/LSD/
+    UPnP/NAT-PMP, several connections per IP (everyone is 127.0.0.1)."""
+    return {
+        "listen_interfaces": "127.0.0.1:%d" % port,
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "allow_multiple_connections_per_ip": True,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False,
+        "upload_rate_limit": upload_rate, "download_rate_limit": download_rate,
+        "alert_mask": 0,
+        # loopback peers are "local": announce them to a loopback tracker too
+        "announce_ip": "",
+    }
+
+
+class LtPeer:
+    """One libtorrent session holding one torrent, seeding or leeching.
+
+    With a rate limit, every peer is put in the global peer class: libtorrent
+    exempts local-network peers (127.0.0.0/8 included) from rate limits by
+    default, which would make a "slow seed" on loopback fast."""
+
+    def __init__(self, torrent, save_dir, seed=False, upload_rate=0, download_rate=0,
+                 port=0, tracker=True):
+        lt = lt_module()
+        self.lt = lt
+        self.ses = lt.session(lt_settings(port, upload_rate, download_rate))
+        if upload_rate or download_rate:
+            f = lt.ip_filter()
+            f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+            self.ses.set_peer_class_filter(f)
+        p = lt.add_torrent_params()
+        p.ti = lt.torrent_info(torrent)
+        p.save_path = save_dir
+        if seed:
+            p.flags |= lt.torrent_flags.seed_mode
+        if not tracker:
+            p.trackers = []
+        self.h = self.ses.add_torrent(p)
+        self.port = self.ses.listen_port()
+
+    def connect(self, port, host="127.0.0.1"):
+        self.h.connect_peer((host, port))
+
+    def status(self):
+        return self.h.status()
+
+    def done(self):
+        s = self.h.status()
+        return s.is_seeding or s.is_finished
+
+    def uploaded(self):
+        return self.h.status().total_payload_upload
+
+    def downloaded(self):
+        return self.h.status().total_payload_download
+
+    def close(self):
+        try:
+            self.ses.remove_torrent(self.h)
+        except Exception:
+            pass
+        del self.h
+        del self.ses
+
+
+# ---------------------------------------------------------------- transmission
+
+
+class Transmission:
+    """transmission-daemon in the foreground with its own config dir, driven
+    with transmission-remote over RPC on loopback (INTEROP.md settings)."""
+
+    def __init__(self, procs, scratch, download_dir, name="transmission", bind="127.0.0.1",
+                 netns=None):
+        import json
+        self.cfg = os.path.join(scratch, name + "-cfg")
+        os.makedirs(self.cfg, exist_ok=True)
+        self.rpc_port = free_port()
+        self.peer_port = free_port()
+        self.netns = netns
+        settings = {
+            "dht-enabled": False, "lpd-enabled": False, "utp-enabled": False,
+            "pex-enabled": False, "port-forwarding-enabled": False,
+            "rpc-bind-address": "127.0.0.1", "rpc-port": self.rpc_port,
+            "rpc-authentication-required": False, "rpc-whitelist-enabled": False,
+            "rpc-host-whitelist-enabled": False,
+            "peer-port": self.peer_port, "peer-port-random-on-start": False,
+            "bind-address-ipv4": bind, "bind-address-ipv6": "::1",
+            "download-dir": download_dir, "incomplete-dir-enabled": False,
+            "start-added-torrents": True, "ratio-limit-enabled": False,
+            "speed-limit-up-enabled": False, "speed-limit-down-enabled": False,
+            "message-level": 2, "cache-size-mb": 16,
+        }
+        with open(os.path.join(self.cfg, "settings.json"), "w") as f:
+            json.dump(settings, f)
+        argv = ["transmission-daemon", "-f", "-g", self.cfg]
+        if netns:
+            argv = ["ip", "netns", "exec", netns] + argv
+        self.proc = procs.start(name, argv)
+        wait_for(self._rpc_up, 60, "transmission RPC on port %d" % self.rpc_port, 0.3)
+
+    def remote(self, *args, check=True):
+        argv = ["transmission-remote", "127.0.0.1:%d" % self.rpc_port] + list(args)
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns] + argv
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError("transmission-remote %s: %s%s" % (" ".join(args), r.stdout,
+                                                                 r.stderr))
+        return r.stdout
+
+    def _rpc_up(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("transmission-daemon exited:\n" + self.proc.output()[-2000:])
+        try:
+            self.remote("-l")
+            return True
+        except (RuntimeError, subprocess.TimeoutExpired):
+            return False
+
+    def add(self, torrent):
+        self.remote("-a", torrent)
+
+    def percent(self):
+        """Percent done of torrent 1 from `transmission-remote -l`, or -1."""
+        for line in self.remote("-l").splitlines()[1:]:
+            parts = line.split()
+            if parts and parts[0].rstrip("*").isdigit():
+                pct = parts[1]
+                if pct.endswith("%"):
+                    return float(pct[:-1])
+                return -1
+        return -1
+
+    def info(self):
+        return self.remote("-t", "1", "-i")
+
+    def state(self):
+        for line in self.info().splitlines():
+            line = line.strip()
+            if line.startswith("State:"):
+                return line.split(":", 1)[1].strip()
+        return ""
+
+    def complete(self):
+        """All data present and verified (a seed without peers says 'Idle',
+        not 'Seeding', so the state name alone is no test)."""
+        return self.percent() == 100 and "verif" not in self.state().lower()
+
+    def uploaded_bytes(self):
+        """Bytes uploaded per `-t 1 -i` ("Uploaded: 5.3 MB"), approximate."""
+        for line in self.info().splitlines():
+            line = line.strip()
+            if line.startswith("Uploaded:"):
+                return parse_size(line.split(":", 1)[1])
+        return 0
+
+
+def parse_size(text):
+    """'5.3 MB' -> bytes (Transmission uses SI units: kB = 1000)."""
+    text = text.strip()
+    if text.lower() in ("none", ""):
+        return 0
+    num, _, unit = text.partition(" ")
+    mult = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+            "kib": 1024, "mib": 1 << 20, "gib": 1 << 30}.get(unit.lower(), 1)
+    return int(float(num) * mult)
+
+
+# ---------------------------------------------------------------- aria2
+
+
+def aria2c_argv(torrent, out_dir, port):
+    """aria2c as a leecher that exits 0 once the download is complete."""
+    return ["aria2c", "--dir=" + out_dir, "--seed-time=0", "--enable-dht=false",
+            "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+            "--listen-port=%d" % port, "--file-allocation=none", "--summary-interval=0",
+            "--console-log-level=notice", "--bt-stop-timeout=0", "--check-integrity=false",
+            torrent]
+
+
+# ---------------------------------------------------------------- shoal
+
+
+class Shoal:
+    """The shoal binary under test (first command-line argument of a test)."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+
+    def has(self, command):
+        """True if the binary lists `command` in its usage."""
+        r = subprocess.run([self.path, "--help"], capture_output=True, text=True)
+        return any(line.split()[:1] == [command] for line in r.stdout.splitlines())
+
+    def argv(self, *args):
+        return [self.path] + [str(a) for a in args]
+
+
+# ---------------------------------------------------------------- a test run
+
+
+class Run:
+    """Collects the results of one test file's cases and prints the
+    'N passed, N failed' line CTest's log shows."""
+
+    def __init__(self, title):
+        self.title, self.passed, self.failed = title, 0, 0
+        self.keep = os.environ.get("SHOAL_KEEP_SCRATCH") == "1"
+
+    def case(self, name, fn, *args):
+        """Runs fn(scratch, *args) in a fresh scratch directory; an exception
+        or a returned string is a failure."""
+        scratch = tempfile.mkdtemp(prefix="shoal-interop-")
+        t0 = time.monotonic()
+        procs = Procs(scratch)
+        print("== %s" % name, flush=True)
+        try:
+            err = fn(scratch, procs, *args)
+        except Exception as e:
+            err = "%s: %s" % (type(e).__name__, e)
+            traceback.print_exc()
+        finally:
+            procs.kill_all()
+        dt = time.monotonic() - t0
+        if err:
+            self.failed += 1
+            print("FAIL - %s (%.1fs): %s" % (name, dt, err), flush=True)
+            for p in procs.items:
+                out = p.output()
+                print("  --- last lines of %s (%s)" % (p.name, " ".join(p.argv[:6])))
+                for line in out.splitlines()[-25:]:
+                    print("  | " + line)
+        else:
+            self.passed += 1
+            print("ok - %s (%.1fs)" % (name, dt), flush=True)
+        if self.keep:
+            print("  scratch kept in %s" % scratch)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        sys.exit(1 if self.failed or not self.passed else 0)
+
+
+class Check:
+    """Accumulates failed expectations inside one case."""
+
+    def __init__(self):
+        self.errors = []
+
+    def __call__(self, cond, what):
+        if not cond:
+            self.errors.append(what)
+            print("  not ok: " + what, flush=True)
+        else:
+            print("  ok: " + what, flush=True)
+        return cond
+
+    def result(self):
+        return "; ".join(self.errors) if self.errors else None
+
+
+def shoal_from_argv():
+    if len(sys.argv) < 2:
+        sys.exit("usage: %s PATH-TO-SHOAL" % sys.argv[0])
+    return Shoal(sys.argv[1])
+
+
+def background(fn, *args):
+    """Runs fn in a daemon thread; returns the thread."""
+    t = threading.Thread(target=fn, args=args, daemon=True)
+    t.start()
+    return t
