@@ -73,26 +73,35 @@ int sh_wire_decode(const uint8_t *buf, size_t len, uint32_t max_len, struct sh_m
                    const char **why);
 
 /* Range checks that need the torrent: index < num_pieces, begin+length inside
- * the piece, request length in (0, 128 KiB], bitfield size and spare bits.
- * Returns 0 or SH_EPROTO with *why. */
+ * the piece, request length in (0, 128 KiB], bitfield size and spare bits,
+ * piece data not empty. Returns 0 or SH_EPROTO with *why.
+ * num_pieces == 0 means the size is not known yet (magnet link before the
+ * metadata): only the size-free checks are made, and the caller must keep
+ * index-bearing messages (bitfield, have) until it can validate them. */
 int sh_wire_validate(const struct sh_msg *m, uint32_t num_pieces, uint32_t piece_length,
                      uint64_t total_length, const char **why);
 
 /* Encoders append a whole message to b. */
 void sh_wire_put_simple(struct sh_buf *b, int id); /* choke..not_interested, have_all/none */
 void sh_wire_put_keepalive(struct sh_buf *b);
-void sh_wire_put_have(struct sh_buf *b, uint32_t index);          /* also suggest, allowed_fast */
-void sh_wire_put_index(struct sh_buf *b, int id, uint32_t index);
+void sh_wire_put_have(struct sh_buf *b, uint32_t index);
+void sh_wire_put_index(struct sh_buf *b, int id, uint32_t index); /* have, suggest, allowed_fast */
 void sh_wire_put_request(struct sh_buf *b, int id, uint32_t index, uint32_t begin,
                          uint32_t length);                         /* request/cancel/reject */
-void sh_wire_put_bitfield(struct sh_buf *b, const uint8_t *bf, uint32_t num_pieces);
+void sh_wire_put_bitfield(struct sh_buf *b, const uint8_t *bf, uint32_t num_pieces); /* clears spare bits */
 void sh_wire_put_extended(struct sh_buf *b, uint8_t ext_id, const void *payload, size_t len);
 void sh_wire_put_port(struct sh_buf *b, uint16_t port);
 /* The 13-byte header of a piece message, so the block itself can go out
  * from its own buffer in a second iovec without a copy. */
 void sh_wire_piece_header(uint8_t out[13], uint32_t index, uint32_t begin, uint32_t block_len);
 
-/* BEP 10 extension handshake. Unknown keys are ignored. */
+/* BEP 10 extension handshake. Unknown keys are ignored, and so is a known key
+ * of the wrong type or out of range (an `m` id outside 0..255, a port outside
+ * 1..65535, a `yourip` that is not 4 or 16 bytes): it reads as absent.
+ * Refused (SH_EPROTO, *why) only when the payload is not a bencoded dict.
+ * metadata_size is reported as sent; the metadata fetcher caps it.
+ * The encoder writes `m` always (zero ids left out), the other keys only
+ * when set (metadata_size > 0, non-empty client, yourip_len 4 or 16). */
 struct sh_ext_handshake {
   uint8_t ut_metadata, ut_pex;   /* ids from `m`, 0 when absent or disabled */
   char client[64];               /* `v`, NUL-terminated, sanitised to printable */
