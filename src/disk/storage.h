@@ -41,8 +41,13 @@ int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t 
 void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t *first,
                             size_t *last);
 
-/* fsyncs files written since open; creates symlinks once complete. */
+/* fsyncs files written since open. Returns the first error. */
 int sh_storage_flush(struct sh_storage *s);
+
+/* Call once every piece is verified: creates what no piece write creates
+ * (zero-length files and BEP 47 symlinks, as relative links; existing entries
+ * are kept), then flushes. -EROFS for a read-only storage. */
+int sh_storage_finish(struct sh_storage *s, size_t *bad_file);
 
 /* The absolute-or-root-relative path of file i, e.g. for messages. Owned by s. */
 const char *sh_storage_file_path(struct sh_storage *s, size_t i);

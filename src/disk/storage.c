@@ -1,0 +1,473 @@
+/* Storage: the torrent's byte space mapped onto files under a root directory.
+ *
+ * Safety: every file is opened by walking its path one element at a time with
+ * openat(O_NOFOLLOW), so a symlink planted under the root (by another program
+ * or an earlier torrent) can never redirect a write outside it. The element
+ * names themselves were validated by the metainfo parser (no "..", no '/').
+ *
+ * File descriptors live in a small cache (SH_STORAGE_FDS entries, LRU)
+ * guarded by a mutex. An entry in use by a thread is pinned by a reference
+ * count and never closed under it; when every entry is pinned, the caller
+ * gets a private descriptor that is closed after the operation. */
+#include "disk/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.h"
+
+/* 32 descriptors: enough for the handful of files that the pieces in flight
+ * touch, small against the usual 1024 RLIMIT_NOFILE shared with sockets. */
+#ifndef SH_STORAGE_FDS
+#define SH_STORAGE_FDS 32
+#endif
+
+struct fd_slot {
+  size_t file;
+  int fd; /* -1: empty */
+  int writable;
+  unsigned refs;
+  uint64_t used; /* LRU tick */
+};
+
+struct sh_storage {
+  const struct sh_metainfo *m;
+  char *root;
+  int flags;
+  char **paths;      /* root + "/" + file path, for messages */
+  uint8_t *written;  /* per file: written since open, to fsync */
+  pthread_mutex_t mu;
+  struct fd_slot slots[SH_STORAGE_FDS];
+  uint64_t tick;
+};
+
+/* A descriptor lent to one operation. */
+struct lease {
+  int fd;
+  int slot; /* -1: private, close after use */
+};
+
+int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags, struct sh_storage **out)
+{
+  *out = NULL;
+  struct sh_storage *s = calloc(1, sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  s->m = m;
+  s->flags = flags;
+  size_t rl = strlen(root);
+  while (rl > 1 && root[rl - 1] == '/')
+    rl--;
+  if (!(s->root = strndup(root, rl)) || !(s->paths = calloc(m->num_files ? m->num_files : 1, sizeof *s->paths)) ||
+      !(s->written = calloc(m->num_files ? m->num_files : 1, 1)))
+    goto oom;
+  for (size_t i = 0; i < m->num_files; i++) {
+    size_t n = rl + 1 + strlen(m->files[i].path) + 1;
+    if (!(s->paths[i] = malloc(n)))
+      goto oom;
+    memcpy(s->paths[i], s->root, rl);
+    s->paths[i][rl] = '/';
+    strcpy(s->paths[i] + rl + 1, m->files[i].path);
+  }
+  for (int i = 0; i < SH_STORAGE_FDS; i++)
+    s->slots[i].fd = -1;
+  pthread_mutex_init(&s->mu, NULL);
+  *out = s;
+  return 0;
+oom:
+  if (s->paths)
+    for (size_t i = 0; i < m->num_files; i++)
+      free(s->paths[i]);
+  free(s->paths);
+  free(s->written);
+  free(s->root);
+  free(s);
+  return -ENOMEM;
+}
+
+void sh_storage_close(struct sh_storage *s)
+{
+  if (!s)
+    return;
+  for (int i = 0; i < SH_STORAGE_FDS; i++)
+    if (s->slots[i].fd >= 0)
+      close(s->slots[i].fd);
+  for (size_t i = 0; i < s->m->num_files; i++)
+    free(s->paths[i]);
+  free(s->paths);
+  free(s->written);
+  free(s->root);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+const char *sh_storage_file_path(struct sh_storage *s, size_t i)
+{
+  return i < s->m->num_files ? s->paths[i] : s->root;
+}
+
+/* mkdir -p for the root itself, which may legitimately be reached through
+ * symlinks the user chose (e.g. ~/Downloads -> /data). */
+static int mkdir_root(const char *root)
+{
+  char *p = strdup(root);
+  if (!p)
+    return -ENOMEM;
+  for (char *q = p + 1;; q++) {
+    if (*q == '/' || !*q) {
+      char c = *q;
+      *q = 0;
+      if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+        int e = errno;
+        free(p);
+        return -e;
+      }
+      if (!c)
+        break;
+      *q = c;
+    }
+  }
+  free(p);
+  return 0;
+}
+
+/* Opens the directory holding path (a '/'-separated path below the root)
+ * without following symlinks, creating missing directories (0755) when
+ * create is set. *leaf gets the last element. Returns a dir fd or -errno. */
+static int open_parent(struct sh_storage *s, const char *path, int create, const char **leaf)
+{
+  int dfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 && errno == ENOENT && create) {
+    int rc = mkdir_root(s->root);
+    if (rc)
+      return rc;
+    dfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (dfd < 0)
+    return -errno;
+  const char *p = path;
+  for (;;) {
+    const char *slash = strchr(p, '/');
+    if (!slash)
+      break;
+    char elem[256];
+    size_t n = (size_t)(slash - p);
+    if (n >= sizeof elem) {
+      close(dfd);
+      return -ENAMETOOLONG;
+    }
+    memcpy(elem, p, n);
+    elem[n] = 0;
+    int sub = openat(dfd, elem, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0 && errno == ENOENT && create) {
+      if (mkdirat(dfd, elem, 0755) < 0 && errno != EEXIST) {
+        int e = errno;
+        close(dfd);
+        return -e;
+      }
+      sub = openat(dfd, elem, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    int e = errno;
+    close(dfd);
+    if (sub < 0)
+      return -e; /* ELOOP or ENOTDIR: a symlink or file is in the way */
+    dfd = sub;
+    p = slash + 1;
+  }
+  *leaf = p;
+  return dfd;
+}
+
+/* Opens file i, creating it (0644, or 0755 with BEP 47 'x') and its parents
+ * when writing. Returns an fd or -errno. */
+static int open_file(struct sh_storage *s, size_t i, int write)
+{
+  const struct sh_file *f = &s->m->files[i];
+  const char *leaf;
+  int dfd = open_parent(s, f->path, write, &leaf);
+  if (dfd < 0)
+    return dfd;
+  int fl = O_CLOEXEC | O_NOFOLLOW | (write ? O_RDWR | O_CREAT : O_RDONLY);
+  int fd = openat(dfd, leaf, fl, (f->attr & SH_FILE_EXEC) ? 0755 : 0644);
+  int e = errno;
+  close(dfd);
+  if (fd < 0)
+    return -e;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -EISDIR;
+  }
+  return fd;
+}
+
+static int lease_get(struct sh_storage *s, size_t file, int write, struct lease *l)
+{
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < SH_STORAGE_FDS; i++) {
+    struct fd_slot *sl = &s->slots[i];
+    if (sl->fd >= 0 && sl->file == file && (sl->writable || !write)) {
+      sl->refs++;
+      sl->used = ++s->tick;
+      l->fd = sl->fd;
+      l->slot = i;
+      pthread_mutex_unlock(&s->mu);
+      return 0;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+
+  /* open outside the lock: it may create directories and block on disk */
+  int fd = open_file(s, file, write);
+  if (fd < 0)
+    return fd;
+  l->fd = fd;
+  l->slot = -1;
+  pthread_mutex_lock(&s->mu);
+  int victim = -1;
+  for (int i = 0; i < SH_STORAGE_FDS; i++) {
+    struct fd_slot *sl = &s->slots[i];
+    if (sl->fd < 0) {
+      victim = i;
+      break;
+    }
+    if (!sl->refs && (victim < 0 || sl->used < s->slots[victim].used))
+      victim = i;
+  }
+  if (victim >= 0) {
+    struct fd_slot *sl = &s->slots[victim];
+    if (sl->fd >= 0)
+      close(sl->fd);
+    sl->fd = fd;
+    sl->file = file;
+    sl->writable = write;
+    sl->refs = 1;
+    sl->used = ++s->tick;
+    l->slot = victim;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+static void lease_put(struct sh_storage *s, struct lease *l)
+{
+  if (l->slot < 0) {
+    close(l->fd);
+    return;
+  }
+  pthread_mutex_lock(&s->mu);
+  s->slots[l->slot].refs--;
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Index of the file holding byte pos: the last file whose offset is <= pos.
+ * Zero-length files share their offset with the next file, so the last one
+ * with that offset is the one that actually holds the byte. */
+static size_t file_at(const struct sh_metainfo *m, uint64_t pos)
+{
+  size_t lo = 0, hi = m->num_files; /* answer in [lo, hi) */
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (m->files[mid].offset <= pos)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t *first, size_t *last)
+{
+  uint64_t start = (uint64_t)piece * m->piece_length;
+  *first = file_at(m, start);
+  *last = file_at(m, start + sh_piece_size(m, piece) - 1);
+}
+
+int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *data, size_t *bad_file)
+{
+  const struct sh_metainfo *m = s->m;
+  if (s->flags & SH_STORAGE_READONLY)
+    return -EROFS;
+  if (piece >= m->num_pieces)
+    return -EINVAL;
+  uint64_t pos = (uint64_t)piece * m->piece_length;
+  uint64_t end = pos + sh_piece_size(m, piece);
+  for (size_t i = file_at(m, pos); pos < end; i++) {
+    const struct sh_file *f = &m->files[i];
+    uint64_t fend = f->offset + f->length;
+    if (fend <= pos)
+      continue; /* zero-length file */
+    size_t n = (size_t)((fend < end ? fend : end) - pos);
+    if (f->attr & SH_FILE_PAD) {
+      /* BEP 47: padding is never stored */
+      data += n;
+      pos += n;
+      continue;
+    }
+    struct lease l;
+    int rc = lease_get(s, i, 1, &l);
+    if (rc) {
+      if (bad_file)
+        *bad_file = i;
+      return rc;
+    }
+    off_t off = (off_t)(pos - f->offset);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t w = pwrite(l.fd, data + done, n - done, off + (off_t)done);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0) {
+        rc = w < 0 ? -errno : -EIO;
+        break;
+      }
+      done += (size_t)w;
+    }
+    lease_put(s, &l);
+    if (rc) {
+      if (bad_file)
+        *bad_file = i;
+      return rc;
+    }
+    s->written[i] = 1; /* byte store; races only ever set it to 1 */
+    data += n;
+    pos += n;
+  }
+  return 0;
+}
+
+int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t *buf, uint32_t len,
+                    size_t *bad_file)
+{
+  const struct sh_metainfo *m = s->m;
+  if (piece >= m->num_pieces || (uint64_t)off + len > sh_piece_size(m, piece))
+    return -EINVAL;
+  uint64_t pos = (uint64_t)piece * m->piece_length + off;
+  uint64_t end = pos + len;
+  for (size_t i = len ? file_at(m, pos) : 0; pos < end; i++) {
+    const struct sh_file *f = &m->files[i];
+    uint64_t fend = f->offset + f->length;
+    if (fend <= pos)
+      continue;
+    size_t n = (size_t)((fend < end ? fend : end) - pos);
+    if (f->attr & SH_FILE_PAD) {
+      memset(buf, 0, n);
+      buf += n;
+      pos += n;
+      continue;
+    }
+    struct lease l;
+    int rc = lease_get(s, i, 0, &l);
+    if (rc) {
+      if (bad_file)
+        *bad_file = i;
+      return rc;
+    }
+    off_t foff = (off_t)(pos - f->offset);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = pread(l.fd, buf + done, n - done, foff + (off_t)done);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0) {
+        rc = r < 0 ? -errno : SH_EINCOMPLETE; /* 0: the file is short */
+        break;
+      }
+      done += (size_t)r;
+    }
+    lease_put(s, &l);
+    if (rc) {
+      if (bad_file)
+        *bad_file = i;
+      return rc;
+    }
+    buf += n;
+    pos += n;
+  }
+  return 0;
+}
+
+/* Creates what no piece write creates: zero-length files and BEP 47 symlinks
+ * (as relative links, so the tree can be moved). Existing entries are kept. */
+static int create_extras(struct sh_storage *s, size_t *bad_file)
+{
+  const struct sh_metainfo *m = s->m;
+  for (size_t i = 0; i < m->num_files; i++) {
+    const struct sh_file *f = &m->files[i];
+    if (f->length || (f->attr & SH_FILE_PAD))
+      continue;
+    if (!(f->attr & SH_FILE_SYMLINK)) {
+      struct lease l;
+      int rc = lease_get(s, i, 1, &l);
+      if (rc) {
+        if (bad_file)
+          *bad_file = i;
+        return rc;
+      }
+      lease_put(s, &l);
+      continue;
+    }
+    /* relative target: one "../" per directory of the link below the root,
+     * then the target's path from the root */
+    size_t ups = 0;
+    for (const char *p = f->path; *p; p++)
+      ups += *p == '/';
+    size_t n = ups * 3 + strlen(f->symlink_target) + 1;
+    char *t = malloc(n);
+    if (!t)
+      return -ENOMEM;
+    t[0] = 0;
+    for (size_t k = 0; k < ups; k++)
+      strcat(t, "../");
+    strcat(t, f->symlink_target);
+    const char *leaf;
+    int rc = 0;
+    int dfd = open_parent(s, f->path, 1, &leaf);
+    if (dfd < 0)
+      rc = dfd;
+    else if (symlinkat(t, dfd, leaf) < 0 && errno != EEXIST)
+      rc = -errno;
+    if (dfd >= 0)
+      close(dfd);
+    free(t);
+    if (rc) {
+      if (bad_file)
+        *bad_file = i;
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int sh_storage_flush(struct sh_storage *s)
+{
+  int first_err = 0;
+  for (size_t i = 0; i < s->m->num_files; i++) {
+    if (!s->written[i])
+      continue;
+    struct lease l;
+    int rc = lease_get(s, i, 1, &l);
+    if (!rc) {
+      if (fsync(l.fd) < 0)
+        rc = -errno;
+      lease_put(s, &l);
+    }
+    if (rc && !first_err)
+      first_err = rc;
+  }
+  return first_err;
+}
+
+int sh_storage_finish(struct sh_storage *s, size_t *bad_file)
+{
+  if (s->flags & SH_STORAGE_READONLY)
+    return -EROFS;
+  int rc = create_extras(s, bad_file);
+  int rc2 = sh_storage_flush(s);
+  return rc ? rc : rc2;
+}
