@@ -1,0 +1,134 @@
+/* Hosted set and blocklist; see policy.h. */
+#include "tracker/policy.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hset {
+  uint8_t (*h)[20];
+  size_t n, cap;
+};
+
+struct policy {
+  pthread_rwlock_t lock;
+  struct hset hosted, blocked;
+};
+
+static int cmp20(const void *a, const void *b) { return memcmp(a, b, 20); }
+
+static long hset_find(const struct hset *s, const uint8_t *h)
+{
+  size_t lo = 0, hi = s->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = memcmp(s->h[mid], h, 20);
+    if (!c)
+      return (long)mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return -(long)lo - 1;
+}
+
+struct policy *policy_new(void)
+{
+  struct policy *p = calloc(1, sizeof *p);
+  if (p)
+    pthread_rwlock_init(&p->lock, NULL);
+  return p;
+}
+
+void policy_free(struct policy *p)
+{
+  if (!p)
+    return;
+  free(p->hosted.h);
+  free(p->blocked.h);
+  pthread_rwlock_destroy(&p->lock);
+  free(p);
+}
+
+static int set_all(struct policy *p, struct hset *s, const uint8_t (*h)[20], size_t n)
+{
+  uint8_t (*copy)[20] = NULL;
+  if (n) {
+    copy = malloc(n * 20);
+    if (!copy)
+      return -ENOMEM;
+    memcpy(copy, h, n * 20);
+    qsort(copy, n, 20, cmp20);
+    /* drop duplicates so lookups and counts stay exact */
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+      if (memcmp(copy[i], copy[k - 1], 20))
+        memcpy(copy[k++], copy[i], 20);
+    n = k;
+  }
+  pthread_rwlock_wrlock(&p->lock);
+  free(s->h);
+  s->h = copy;
+  s->n = s->cap = n;
+  pthread_rwlock_unlock(&p->lock);
+  return 0;
+}
+
+int policy_set_hosted(struct policy *p, const uint8_t (*h)[20], size_t n)
+{
+  return set_all(p, &p->hosted, h, n);
+}
+
+int policy_set_blocked(struct policy *p, const uint8_t (*h)[20], size_t n)
+{
+  return set_all(p, &p->blocked, h, n);
+}
+
+int policy_add_hosted(struct policy *p, const uint8_t h[20])
+{
+  int rc = 0;
+  pthread_rwlock_wrlock(&p->lock);
+  struct hset *s = &p->hosted;
+  long i = hset_find(s, h);
+  if (i < 0) {
+    i = -i - 1;
+    if (s->n == s->cap) {
+      size_t nc = s->cap ? s->cap * 2 : 16;
+      uint8_t (*nh)[20] = realloc(s->h, nc * 20);
+      if (!nh) {
+        rc = -ENOMEM;
+        goto out;
+      }
+      s->h = nh;
+      s->cap = nc;
+    }
+    memmove(s->h[i + 1], s->h[i], (s->n - (size_t)i) * 20);
+    memcpy(s->h[i], h, 20);
+    s->n++;
+  }
+out:
+  pthread_rwlock_unlock(&p->lock);
+  return rc;
+}
+
+int policy_is_hosted(struct policy *p, const uint8_t h[20])
+{
+  pthread_rwlock_rdlock(&p->lock);
+  int r = hset_find(&p->hosted, h) >= 0;
+  pthread_rwlock_unlock(&p->lock);
+  return r;
+}
+
+enum policy_verdict policy_check(struct policy *p, const uint8_t h[20], int hosted_only)
+{
+  enum policy_verdict v = POLICY_OK;
+  pthread_rwlock_rdlock(&p->lock);
+  if (p->blocked.n && hset_find(&p->blocked, h) >= 0)
+    v = POLICY_BLOCKED;
+  else if (hosted_only && hset_find(&p->hosted, h) < 0)
+    v = POLICY_NOT_HOSTED;
+  pthread_rwlock_unlock(&p->lock);
+  return v;
+}
