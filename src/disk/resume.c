@@ -1,0 +1,269 @@
+/* Resume data: save and load (format in resume.h). The file is untrusted
+ * input like any torrent: it is decoded strictly, every field checked, and
+ * nothing is allocated from a length it claims. */
+#include "disk/resume.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/bencode.h"
+#include "base/bitfield.h"
+#include "base/buf.h"
+#include "base/error.h"
+
+#define RESUME_VERSION 1
+/* resume files hold 20-odd bytes per file plus the bitfield: 64 MiB is far
+ * beyond a million files and four million pieces */
+#define RESUME_MAX_SIZE (64u << 20)
+
+static int tracked(const struct sh_file *f)
+{
+  return !(f->attr & (SH_FILE_PAD | SH_FILE_SYMLINK));
+}
+
+/* lstat of root/path: the storage never follows symlinks, nor do we. */
+static int stat_file(const char *root, const char *path, struct stat *st)
+{
+  size_t n = strlen(root) + strlen(path) + 2;
+  char *p = malloc(n);
+  if (!p)
+    return -ENOMEM;
+  snprintf(p, n, "%s/%s", root, path);
+  int rc = lstat(p, st) < 0 ? -errno : 0;
+  free(p);
+  if (!rc && !S_ISREG(st->st_mode))
+    rc = -ENOENT; /* a directory or link in the file's place: not the file */
+  return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? -errno : -EIO;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int sh_resume_save(const char *path, const struct sh_metainfo *m, const char *root, const uint8_t *have)
+{
+  struct sh_buf b = SH_BUF_INIT;
+  be_put_dict(&b);
+  be_put_cstr(&b, "files");
+  be_put_list(&b);
+  for (size_t i = 0; i < m->num_files; i++) {
+    if (!tracked(&m->files[i]))
+      continue;
+    struct stat st;
+    int rc = stat_file(root, m->files[i].path, &st);
+    if (rc == -ENOMEM) {
+      sh_buf_free(&b);
+      return rc;
+    }
+    be_put_dict(&b);
+    be_put_cstr(&b, "mtime");
+    be_put_int(&b, rc ? 0 : (int64_t)st.st_mtim.tv_sec);
+    be_put_cstr(&b, "mtime_ns");
+    be_put_int(&b, rc ? 0 : (int64_t)st.st_mtim.tv_nsec);
+    be_put_cstr(&b, "size");
+    be_put_int(&b, rc ? -1 : (int64_t)st.st_size);
+    be_put_end(&b);
+  }
+  be_put_end(&b);
+  be_put_cstr(&b, "info-hash");
+  be_put_str(&b, m->info_hash, 20);
+  be_put_cstr(&b, "pieces");
+  be_put_str(&b, have, SH_BF_BYTES(m->num_pieces));
+  be_put_cstr(&b, "version");
+  be_put_int(&b, RESUME_VERSION);
+  be_put_end(&b);
+  if (b.oom) {
+    sh_buf_free(&b);
+    return -ENOMEM;
+  }
+
+  size_t pl = strlen(path);
+  char *tmp = malloc(pl + 8);
+  char *dirc = strdup(path);
+  if (!tmp || !dirc) {
+    free(tmp);
+    free(dirc);
+    sh_buf_free(&b);
+    return -ENOMEM;
+  }
+  snprintf(tmp, pl + 8, "%s.XXXXXX", path);
+  int rc = 0;
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    rc = -errno;
+    goto out;
+  }
+  if ((rc = write_all(fd, b.data, b.len)) == 0 && fsync(fd) < 0)
+    rc = -errno;
+  if (close(fd) < 0 && !rc)
+    rc = -errno;
+  if (!rc && rename(tmp, path) < 0)
+    rc = -errno;
+  if (rc) {
+    unlink(tmp);
+    goto out;
+  }
+  /* the rename itself is durable only once the directory is synced */
+  int dfd = open(dirname(dirc), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+out:
+  free(tmp);
+  free(dirc);
+  sh_buf_free(&b);
+  return rc;
+}
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+static int get_int(const struct be_doc *d, int dict, const char *key, int64_t *v)
+{
+  int i = be_dict_get(d, dict, key);
+  return i < 0 ? -1 : be_int(d, i, v);
+}
+
+int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, const char *root, uint8_t *have,
+                    char *err, size_t errlen)
+{
+  struct be_doc d;
+  int rc = be_parse(&d, buf, len, NULL);
+  if (rc == SH_EBENCODE) {
+    rc = fail(err, errlen, rc, "resume data: bencode error at byte %zu: %s", d.err_off, d.err);
+    goto out;
+  }
+  if (rc)
+    goto out;
+  rc = SH_EMETAINFO;
+  if (d.tok[0].type != BE_DICT) {
+    fail(err, errlen, rc, "resume data: top level must be a dictionary");
+    goto out;
+  }
+  int64_t ver;
+  if (get_int(&d, 0, "version", &ver) || ver != RESUME_VERSION) {
+    fail(err, errlen, rc, "resume data: version: missing or not %d", RESUME_VERSION);
+    goto out;
+  }
+  size_t n;
+  int ih = be_dict_get(&d, 0, "info-hash");
+  const uint8_t *p = ih >= 0 ? be_str(&d, ih, &n) : NULL;
+  if (!p || n != 20) {
+    fail(err, errlen, rc, "resume data: info-hash: missing or not 20 bytes");
+    goto out;
+  }
+  if (memcmp(p, m->info_hash, 20)) {
+    rc = fail(err, errlen, SH_EHASH, "resume data: belongs to another torrent");
+    goto out;
+  }
+  int pi = be_dict_get(&d, 0, "pieces");
+  const uint8_t *bits = pi >= 0 ? be_str(&d, pi, &n) : NULL;
+  if (!bits || n != SH_BF_BYTES(m->num_pieces) || !sh_bf_spare_clear(bits, m->num_pieces)) {
+    fail(err, errlen, rc, "resume data: pieces: missing, not %zu bytes, or spare bits set",
+         SH_BF_BYTES(m->num_pieces));
+    goto out;
+  }
+  int fl = be_dict_get_type(&d, 0, "files", BE_LIST);
+  if (fl < 0) {
+    fail(err, errlen, rc, "resume data: files: missing or not a list");
+    goto out;
+  }
+  size_t want = 0;
+  for (size_t i = 0; i < m->num_files; i++)
+    want += (size_t)tracked(&m->files[i]);
+  if (d.tok[fl].v.n != want) {
+    fail(err, errlen, rc, "resume data: files: %u entries, the torrent has %zu files", d.tok[fl].v.n, want);
+    goto out;
+  }
+  int e = be_child(&d, fl);
+  for (size_t i = 0, k = 0; i < m->num_files; i++) {
+    if (!tracked(&m->files[i]))
+      continue;
+    int64_t mt, mtns, size;
+    if (d.tok[e].type != BE_DICT || get_int(&d, e, "mtime", &mt) || get_int(&d, e, "mtime_ns", &mtns) ||
+        get_int(&d, e, "size", &size)) {
+      fail(err, errlen, rc, "resume data: files[%zu]: needs integers mtime, mtime_ns and size", k);
+      goto out;
+    }
+    struct stat st;
+    int sr = stat_file(root, m->files[i].path, &st);
+    if (sr == -ENOMEM) {
+      rc = sr;
+      goto out;
+    }
+    int same = sr ? size == -1
+                  : size == (int64_t)st.st_size && mt == (int64_t)st.st_mtim.tv_sec &&
+                        mtns == (int64_t)st.st_mtim.tv_nsec;
+    if (!same) {
+      rc = fail(err, errlen, -ESTALE, "resume data: %s changed since it was saved", m->files[i].path);
+      goto out;
+    }
+    e = (int)d.tok[e].next;
+    k++;
+  }
+  memcpy(have, bits, SH_BF_BYTES(m->num_pieces));
+  rc = 0;
+out:
+  be_free(&d);
+  return rc;
+}
+
+int sh_resume_load(const char *path, const struct sh_metainfo *m, const char *root, uint8_t *have, char *err,
+                   size_t errlen)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > RESUME_MAX_SIZE) {
+    close(fd);
+    return fail(err, errlen, SH_EMETAINFO, "%s: not a regular file or larger than %u MiB", path,
+                RESUME_MAX_SIZE >> 20);
+  }
+  size_t len = (size_t)st.st_size, got = 0;
+  uint8_t *buf = malloc(len ? len : 1);
+  if (!buf) {
+    close(fd);
+    return -ENOMEM;
+  }
+  while (got < len) {
+    ssize_t r = read(fd, buf + got, len - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  close(fd);
+  int rc = sh_resume_parse(buf, got, m, root, have, err, errlen);
+  free(buf);
+  return rc;
+}
