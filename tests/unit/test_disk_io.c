@@ -1,0 +1,620 @@
+/* disk/io: hash-then-write, the upload read cache (cold reads, hits,
+ * coalescing, LRU bound, pinning), the start-up check with progress, and
+ * close with jobs in flight. Every test runs a real uv loop over real files
+ * in a scratch directory. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/sha1.h"
+#include "disk/io.h"
+
+/* Three files of odd sizes so pieces straddle file boundaries (piece 1 spans
+ * all three): 7 pieces of 32 KiB, the last one 23,393 bytes. */
+#define PL 32768u
+static const uint64_t file_len[] = {50000, 1, 170000};
+#define NFILES 3
+#define TOTAL (50000u + 1u + 170000u) /* 220,001 bytes: 6 full pieces + 23,393 */
+
+struct fx {
+  char dir[64];
+  uint8_t *content;          /* the torrent's whole byte space */
+  struct sh_metainfo *m;
+  struct sh_storage *st;
+  uv_loop_t loop;
+  struct sh_disk *d;
+};
+
+static uint8_t byte_at(size_t i) { return (uint8_t)(i * 2654435761u >> 13); }
+
+static void fx_init(struct fx *f, size_t cache_bytes)
+{
+  memset(f, 0, sizeof *f);
+  strcpy(f->dir, "/tmp/shoal-io-XXXXXX");
+  cr_assert_not_null(mkdtemp(f->dir));
+  f->content = malloc(TOTAL);
+  for (size_t i = 0; i < TOTAL; i++)
+    f->content[i] = byte_at(i);
+  uint32_t np = (TOTAL + PL - 1) / PL;
+  uint8_t *hashes = malloc(20 * (size_t)np);
+  for (uint32_t p = 0; p < np; p++) {
+    size_t len = p + 1 < np ? PL : TOTAL - (size_t)p * PL;
+    sh_sha1(f->content + (size_t)p * PL, len, hashes + 20 * (size_t)p);
+  }
+  struct sh_buf b = SH_BUF_INIT;
+  sh_buf_puts(&b, "d4:infod5:filesl");
+  for (int i = 0; i < NFILES; i++)
+    sh_buf_printf(&b, "d6:lengthi%llue4:pathl6:f%d.binee", (unsigned long long)file_len[i], i);
+  sh_buf_printf(&b, "e4:name4:data12:piece lengthi%ue6:pieces%u:", PL, 20 * np);
+  sh_buf_append(&b, hashes, 20 * (size_t)np);
+  sh_buf_puts(&b, "ee");
+  free(hashes);
+  char err[256] = "";
+  cr_assert_eq(sh_metainfo_parse(b.data, b.len, &f->m, err, sizeof err), 0, "%s", err);
+  sh_buf_free(&b);
+  cr_assert_eq(f->m->num_pieces, np);
+  cr_assert_eq(uv_loop_init(&f->loop), 0);
+  cr_assert_eq(sh_storage_open(f->m, f->dir, 0, &f->st), 0);
+  cr_assert_eq(sh_disk_new(&f->loop, f->st, f->m, cache_bytes, &f->d), 0);
+}
+
+static void on_closed(void *ud) { ++*(int *)ud; }
+
+/* Closes the disk (if still open), the storage and the loop; removes files. */
+static void fx_done(struct fx *f)
+{
+  if (f->d) {
+    int closed = 0;
+    sh_disk_close(f->d, on_closed, &closed);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(closed, 1, "close callback ran once");
+  }
+  sh_storage_close(f->st);
+  cr_expect_eq(uv_loop_close(&f->loop), 0, "no handle left open");
+  sh_metainfo_free(f->m);
+  free(f->content);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+  cr_expect_eq(system(cmd), 0);
+}
+
+static uint8_t *piece_copy(struct fx *f, uint32_t p)
+{
+  uint32_t n = sh_piece_size(f->m, p);
+  uint8_t *b = malloc(n);
+  memcpy(b, f->content + (size_t)p * PL, n);
+  return b;
+}
+
+/* ---- hash + write ---- */
+
+struct wres {
+  int calls, rc;
+  uint32_t piece;
+  size_t bad_file;
+  uint8_t *buf;
+};
+
+static void on_write(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t *buf)
+{
+  struct wres *r = ud;
+  r->calls++;
+  r->rc = rc;
+  r->piece = piece;
+  r->bad_file = bad_file;
+  r->buf = buf;
+}
+
+static void write_all(struct fx *f)
+{
+  for (uint32_t p = 0; p < f->m->num_pieces; p++) {
+    struct wres r = {0};
+    uint8_t *buf = piece_copy(f, p);
+    cr_assert_eq(sh_disk_hash_write(f->d, p, buf, on_write, &r), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.rc, 0, "piece %u: %s", p, sh_strerror(r.rc));
+    free(buf);
+  }
+}
+
+static void file_path(struct fx *f, int i, char *out, size_t n)
+{
+  snprintf(out, n, "%s/data/f%d.bin", f->dir, i);
+}
+
+Test(disk_io, hash_write_good_piece_lands_on_disk)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  /* piece 1 covers bytes 32768..65535: the end of f0, all of f1, start of f2 */
+  uint8_t *buf = piece_copy(&f, 1);
+  struct wres r = {0};
+  cr_assert_eq(sh_disk_hash_write(f.d, 1, buf, on_write, &r), 0);
+  cr_expect_eq(r.calls, 0, "callback never runs inside the submit call");
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r.calls, 1);
+  cr_expect_eq(r.rc, 0, "%s", sh_strerror(r.rc));
+  cr_expect_eq(r.piece, 1);
+  cr_expect_eq(r.buf, buf, "the lent buffer comes back");
+  char path[128];
+  file_path(&f, 0, path, sizeof path);
+  FILE *fp = fopen(path, "rb");
+  cr_assert_not_null(fp, "f0 created by the write");
+  uint8_t got[50000 - PL];
+  cr_assert_eq(fseek(fp, PL, SEEK_SET), 0);
+  cr_assert_eq(fread(got, 1, sizeof got, fp), sizeof got);
+  cr_expect(memcmp(got, f.content + PL, sizeof got) == 0);
+  fclose(fp);
+  file_path(&f, 1, path, sizeof path);
+  struct stat sb;
+  cr_assert_eq(stat(path, &sb), 0);
+  cr_expect_eq(sb.st_size, 1);
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.pieces_written, 1);
+  cr_expect_eq(s.jobs_in_flight, 0);
+  free(buf);
+  fx_done(&f);
+}
+
+Test(disk_io, hash_write_bad_piece_writes_nothing)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  uint8_t *buf = piece_copy(&f, 0);
+  buf[12345] ^= 1; /* one flipped bit */
+  struct wres r = {0};
+  cr_assert_eq(sh_disk_hash_write(f.d, 0, buf, on_write, &r), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r.calls, 1);
+  cr_expect_eq(r.rc, SH_EHASH);
+  cr_expect_eq(r.buf, buf);
+  char path[128];
+  file_path(&f, 0, path, sizeof path);
+  cr_expect_eq(access(path, F_OK), -1, "no file created for a bad piece");
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.hash_failures, 1);
+  cr_expect_eq(s.pieces_written, 0);
+  free(buf);
+  fx_done(&f);
+}
+
+Test(disk_io, hash_write_last_short_piece)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  uint32_t last = f.m->num_pieces - 1;
+  cr_assert_eq(sh_piece_size(f.m, last), TOTAL - 6 * PL);
+  uint8_t *buf = piece_copy(&f, last);
+  struct wres r = {0};
+  cr_assert_eq(sh_disk_hash_write(f.d, last, buf, on_write, &r), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(r.rc, 0, "%s", sh_strerror(r.rc));
+  char path[128];
+  file_path(&f, 2, path, sizeof path);
+  struct stat sb;
+  cr_assert_eq(stat(path, &sb), 0);
+  cr_expect_eq((uint64_t)sb.st_size, file_len[2], "the last file reaches its full length");
+  free(buf);
+  fx_done(&f);
+}
+
+Test(disk_io, bad_arguments_refused_without_callback)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  struct wres r = {0};
+  uint8_t x[1];
+  cr_expect_eq(sh_disk_hash_write(f.d, f.m->num_pieces, x, on_write, &r), -EINVAL);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(r.calls, 0);
+  fx_done(&f);
+}
+
+/* ---- reads ---- */
+
+struct rres {
+  int calls, rc;
+  const uint8_t *data;
+  struct sh_disk_ref *ref;
+};
+
+static void on_read(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref)
+{
+  struct rres *r = ud;
+  r->calls++;
+  r->rc = rc;
+  r->data = data;
+  r->ref = ref;
+}
+
+/* Reads one block and runs the loop until its callback; returns the ref. */
+static struct sh_disk_ref *read_one(struct fx *f, uint32_t p, uint32_t begin, uint32_t len)
+{
+  struct rres r = {0};
+  cr_assert_eq(sh_disk_read_block(f->d, p, begin, len, on_read, &r), 0);
+  cr_expect_eq(r.calls, 0, "no callback from inside the submit call");
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r.calls, 1);
+  cr_assert_eq(r.rc, 0, "piece %u: %s", p, sh_strerror(r.rc));
+  cr_assert_not_null(r.ref);
+  cr_assert(memcmp(r.data, f->content + (size_t)p * PL + begin, len) == 0,
+            "piece %u block at %u has the right bytes", p, begin);
+  return r.ref;
+}
+
+Test(disk_io, read_cold_then_from_cache)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  write_all(&f);
+  struct sh_disk_ref *a = read_one(&f, 1, 0, 16384);
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 1);
+  cr_expect_eq(s.read_bytes, PL, "whole piece read at once");
+  sh_disk_ref_release(a);
+  struct sh_disk_ref *b = read_one(&f, 1, 16384, 16384);
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 1, "second block served without a read");
+  cr_expect_eq(s.cache_hits, 1);
+  sh_disk_ref_release(b);
+  /* an odd block crossing the file boundary inside the piece */
+  sh_disk_ref_release(read_one(&f, 1, 50000 - PL - 7, 20));
+  /* the short last piece */
+  uint32_t last = f.m->num_pieces - 1;
+  sh_disk_ref_release(read_one(&f, last, 0, sh_piece_size(f.m, last)));
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 2);
+  cr_expect_eq(s.pinned, 0);
+  fx_done(&f);
+}
+
+Test(disk_io, concurrent_requests_share_one_read)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  write_all(&f);
+  struct rres r[8] = {{0}};
+  for (int i = 0; i < 8; i++)
+    cr_assert_eq(sh_disk_read_block(f.d, 3, (uint32_t)i * 4096, 4096, on_read, &r[i]), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 1, "eight requests, one read");
+  cr_expect_eq(s.coalesced, 7);
+  for (int i = 0; i < 8; i++) {
+    cr_assert_eq(r[i].calls, 1);
+    cr_assert_eq(r[i].rc, 0);
+    cr_expect_eq(r[i].ref, r[0].ref, "all share one entry");
+    cr_expect(memcmp(r[i].data, f.content + 3 * PL + (size_t)i * 4096, 4096) == 0);
+  }
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.pinned, 1);
+  for (int i = 0; i < 8; i++)
+    sh_disk_ref_release(r[i].ref);
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.pinned, 0);
+  cr_expect_eq(s.entries, 1, "kept for the next request");
+  fx_done(&f);
+}
+
+Test(disk_io, lru_bound_honoured)
+{
+  struct fx f;
+  fx_init(&f, 2 * PL); /* room for two pieces */
+  write_all(&f);
+  for (uint32_t p = 0; p < 6; p++) {
+    sh_disk_ref_release(read_one(&f, p, 0, 100));
+    struct sh_disk_stats s;
+    sh_disk_stats(f.d, &s);
+    cr_expect_leq(s.cached_bytes, 2 * PL, "after piece %u: %zu bytes cached", p, s.cached_bytes);
+    cr_expect_leq(s.entries, 2);
+  }
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_assert_eq(s.disk_reads, 6);
+  /* 4 and 5 are the two most recent */
+  sh_disk_ref_release(read_one(&f, 4, 100, 100));
+  sh_disk_ref_release(read_one(&f, 5, 100, 100));
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 6, "recent pieces still cached");
+  /* touching 4 made 5 the older one: reading 0 must evict 5, keep 4 */
+  sh_disk_ref_release(read_one(&f, 4, 0, 1));
+  sh_disk_ref_release(read_one(&f, 0, 0, 1));
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 7, "piece 0 had been evicted");
+  sh_disk_ref_release(read_one(&f, 4, 0, 1));
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 7, "piece 4 survived as most recently used");
+  sh_disk_ref_release(read_one(&f, 5, 0, 1));
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, 8, "piece 5 was the one evicted");
+  fx_done(&f);
+}
+
+Test(disk_io, pinned_entries_survive_eviction)
+{
+  struct fx f;
+  fx_init(&f, PL); /* room for one piece only */
+  write_all(&f);
+  struct sh_disk_ref *held = read_one(&f, 0, 0, 16384);
+  struct rres r0 = {0};
+  /* keep the data pointer of the held block to check it stays intact */
+  cr_assert_eq(sh_disk_read_block(f.d, 0, 0, 16384, on_read, &r0), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r0.rc, 0);
+  sh_disk_ref_release(r0.ref);
+  for (uint32_t p = 1; p < 5; p++)
+    sh_disk_ref_release(read_one(&f, p, 0, 10));
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.pinned, 1);
+  cr_expect_leq(s.cached_bytes, 2 * PL, "one pinned piece over the budget, no more");
+  cr_expect(memcmp(r0.data, f.content, 16384) == 0, "pinned data untouched");
+  uint64_t reads = s.disk_reads;
+  sh_disk_ref_release(read_one(&f, 0, 16384, 16384));
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.disk_reads, reads, "pinned piece 0 still cached");
+  sh_disk_ref_release(held);
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.pinned, 0);
+  cr_expect_leq(s.cached_bytes, PL, "back within budget once released");
+  fx_done(&f);
+}
+
+Test(disk_io, zero_cache_still_serves)
+{
+  struct fx f;
+  fx_init(&f, 0);
+  write_all(&f);
+  struct sh_disk_ref *a = read_one(&f, 2, 0, 100);
+  sh_disk_ref_release(a);
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.cached_bytes, 0);
+  cr_expect_eq(s.entries, 0);
+  fx_done(&f);
+}
+
+Test(disk_io, read_of_missing_data_fails_cleanly)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  struct rres r[3] = {{0}};
+  for (int i = 0; i < 3; i++)
+    cr_assert_eq(sh_disk_read_block(f.d, 2, 0, 100, on_read, &r[i]), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < 3; i++) {
+    cr_expect_eq(r[i].calls, 1);
+    cr_expect_lt(r[i].rc, 0);
+    cr_expect_null(r[i].data);
+    cr_expect_null(r[i].ref);
+  }
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.entries, 0, "a failed read is not cached");
+  cr_expect_eq(s.cached_bytes, 0);
+  cr_expect_eq(s.pinned, 0);
+  /* once the data is there, the next request reads again and succeeds */
+  write_all(&f);
+  sh_disk_ref_release(read_one(&f, 2, 0, 100));
+  fx_done(&f);
+}
+
+Test(disk_io, read_bounds_checked)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  struct rres r = {0};
+  uint32_t last = f.m->num_pieces - 1;
+  uint32_t lsz = sh_piece_size(f.m, last);
+  cr_expect_eq(sh_disk_read_block(f.d, 0, PL - 10, 11, on_read, &r), -EINVAL);
+  cr_expect_eq(sh_disk_read_block(f.d, 0, 0, 0, on_read, &r), -EINVAL);
+  cr_expect_eq(sh_disk_read_block(f.d, last, lsz, 1, on_read, &r), -EINVAL);
+  cr_expect_eq(sh_disk_read_block(f.d, 0, UINT32_MAX, 2, on_read, &r), -EINVAL);
+  cr_expect_eq(sh_disk_read_block(f.d, f.m->num_pieces, 0, 1, on_read, &r), -EINVAL);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(r.calls, 0, "refused calls never call back");
+  fx_done(&f);
+}
+
+/* A hit callback that asks for the next block, as an uploader answering a
+ * queue of requests would; it must be answered on a later turn. */
+struct chain {
+  struct sh_disk *d;
+  int depth, calls;
+  struct sh_disk_ref *refs[4];
+};
+
+static void on_chain(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref)
+{
+  struct chain *c = ud;
+  cr_assert_eq(rc, 0);
+  c->refs[c->calls++] = ref;
+  if (c->calls < c->depth) {
+    int before = c->calls;
+    cr_assert_eq(sh_disk_read_block(c->d, 0, (uint32_t)c->calls * 1000, 1000, on_chain, c), 0);
+    cr_assert_eq(c->calls, before, "not called from inside the request");
+  }
+}
+
+Test(disk_io, callbacks_may_request_again)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  write_all(&f);
+  struct chain c = {.d = f.d, .depth = 4};
+  cr_assert_eq(sh_disk_read_block(f.d, 0, 0, 1000, on_chain, &c), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(c.calls, 4);
+  for (int i = 0; i < c.calls; i++)
+    sh_disk_ref_release(c.refs[i]);
+  fx_done(&f);
+}
+
+/* ---- close ---- */
+
+struct counts {
+  int writes, reads, flushes, closed, order_ok;
+};
+
+static void cnt_write(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t *buf)
+{
+  struct counts *c = ud;
+  c->writes++;
+  if (c->closed)
+    c->order_ok = 0;
+  cr_expect_eq(rc, 0);
+  free(buf);
+}
+
+static void cnt_read(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref)
+{
+  struct counts *c = ud;
+  c->reads++;
+  if (c->closed)
+    c->order_ok = 0;
+  sh_disk_ref_release(ref);
+}
+
+static void cnt_flush(void *ud, int rc)
+{
+  struct counts *c = ud;
+  c->flushes++;
+  if (c->closed)
+    c->order_ok = 0;
+  cr_expect_eq(rc, 0);
+}
+
+static void cnt_closed(void *ud) { ((struct counts *)ud)->closed++; }
+
+Test(disk_io, close_waits_for_jobs_in_flight)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  /* piece 0 on disk first, so reads have something to find */
+  uint8_t *b0 = piece_copy(&f, 0);
+  struct wres r = {0};
+  sh_disk_hash_write(f.d, 0, b0, on_write, &r);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  free(b0);
+  struct counts c = {.order_ok = 1};
+  for (uint32_t p = 1; p < f.m->num_pieces; p++)
+    cr_assert_eq(sh_disk_hash_write(f.d, p, piece_copy(&f, p), cnt_write, &c), 0);
+  for (int i = 0; i < 5; i++)
+    cr_assert_eq(sh_disk_read_block(f.d, 0, 0, 10, cnt_read, &c), 0);
+  cr_assert_eq(sh_disk_flush(f.d, cnt_flush, &c), 0);
+  sh_disk_close(f.d, cnt_closed, &c);
+  /* after close, submissions are refused and never call back */
+  cr_expect_eq(sh_disk_read_block(f.d, 0, 0, 10, cnt_read, &c), -ECANCELED);
+  cr_expect_eq(sh_disk_flush(f.d, cnt_flush, &c), -ECANCELED);
+  cr_expect_eq(c.closed, 0, "close completes asynchronously");
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(c.writes, (int)f.m->num_pieces - 1);
+  cr_expect_eq(c.reads, 5);
+  cr_expect_eq(c.flushes, 1);
+  cr_expect_eq(c.closed, 1);
+  cr_expect(c.order_ok, "every job callback ran before the close callback");
+  f.d = NULL;
+  fx_done(&f);
+}
+
+Test(disk_io, ref_outlives_close)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  write_all(&f);
+  struct rres r = {0};
+  cr_assert_eq(sh_disk_read_block(f.d, 1, 0, 16384, on_read, &r), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r.rc, 0);
+  int closed = 0;
+  sh_disk_close(f.d, on_closed, &closed);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(closed, 1);
+  f.d = NULL;
+  /* a socket write still in flight may read the block after close */
+  cr_expect(memcmp(r.data, f.content + PL, 16384) == 0);
+  sh_disk_ref_release(r.ref); /* frees the orphaned entry (ASan checks) */
+  fx_done(&f);
+}
+
+/* ---- check ---- */
+
+struct cres {
+  int calls, rc, progress_calls, monotonic;
+  uint32_t last_done, total;
+  uint8_t *state;
+};
+
+static void on_progress(void *ud, uint32_t done, uint32_t total)
+{
+  struct cres *c = ud;
+  if (done < c->last_done)
+    c->monotonic = 0;
+  c->last_done = done;
+  c->total = total;
+  c->progress_calls++;
+}
+
+static void on_check(void *ud, int rc, uint8_t *state)
+{
+  struct cres *c = ud;
+  c->calls++;
+  c->rc = rc;
+  c->state = state;
+}
+
+Test(disk_io, check_reports_state_and_progress)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  /* pieces 0..4 good, then corrupt one byte of piece 2 on disk; 5 and 6
+   * never written (6 lives only in f2's tail, which stays short) */
+  for (uint32_t p = 0; p < 5; p++) {
+    struct wres r = {0};
+    uint8_t *buf = piece_copy(&f, p);
+    sh_disk_hash_write(f.d, p, buf, on_write, &r);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(r.rc, 0);
+    free(buf);
+  }
+  char path[128];
+  file_path(&f, 2, path, sizeof path);
+  int fd = open(path, O_WRONLY);
+  cr_assert_geq(fd, 0);
+  uint8_t x = (uint8_t)~f.content[2 * PL + 100];
+  cr_assert_eq(pwrite(fd, &x, 1, 2 * PL + 100 - 50001), 1);
+  close(fd);
+
+  uint8_t state[7];
+  memset(state, 0xee, sizeof state);
+  struct cres c = {.monotonic = 1};
+  cr_assert_eq(sh_disk_check(f.d, 2, state, on_progress, on_check, &c), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(c.calls, 1);
+  cr_assert_eq(c.rc, 0, "%s", sh_strerror(c.rc));
+  cr_expect_eq(c.state, state);
+  cr_expect_eq(state[0], SH_PIECE_OK);
+  cr_expect_eq(state[1], SH_PIECE_OK);
+  cr_expect_eq(state[2], SH_PIECE_CORRUPT);
+  cr_expect_eq(state[3], SH_PIECE_OK);
+  cr_expect_eq(state[4], SH_PIECE_OK);
+  cr_expect_neq(state[5], SH_PIECE_OK);
+  cr_expect_neq(state[6], SH_PIECE_OK);
+  cr_expect_geq(c.progress_calls, 1, "progress relayed to the loop");
+  cr_expect(c.monotonic);
+  cr_expect_eq(c.total, 7);
+  cr_expect_eq(c.last_done, 7, "last progress reports every piece done");
+  fx_done(&f);
+}
