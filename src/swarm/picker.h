@@ -40,13 +40,19 @@ void sh_picker_free(struct sh_picker *p);
 
 /* Our own state. */
 void sh_picker_have(struct sh_picker *p, uint32_t piece);      /* verified and written */
-void sh_picker_set_wanted(struct sh_picker *p, uint32_t piece, int wanted); /* default: all wanted */
+/* Default: all wanted. Unwanting a piece already in flight lets it finish
+ * (at most max_partial pieces); it is then had but not needed. */
+void sh_picker_set_wanted(struct sh_picker *p, uint32_t piece, int wanted);
 int sh_picker_complete(const struct sh_picker *p);             /* every wanted piece had */
 uint32_t sh_picker_have_count(const struct sh_picker *p);
 int sh_picker_in_endgame(const struct sh_picker *p);
 
 /* Availability: what connected peers have. A seed (have-all) is counted once
- * for every piece. peer_lost undoes peer_bitfield/peer_have for that peer. */
+ * for every piece. peer_lost undoes peer_bitfield/peer_have for that peer:
+ * pass the peer's final bitfield (its bitfield plus every have). Call
+ * peer_have only when the peer's bit goes from 0 to 1 (a peer repeating a
+ * have must not inflate the count). A peer picked for with peer_bf NULL
+ * must have been registered with peer_have_all. */
 void sh_picker_peer_bitfield(struct sh_picker *p, const uint8_t *bf);
 void sh_picker_peer_have_all(struct sh_picker *p);
 void sh_picker_peer_have(struct sh_picker *p, uint32_t piece);
@@ -58,19 +64,35 @@ int sh_picker_interesting(const struct sh_picker *p, const uint8_t *peer_bf);
  * marks them requested and writes them to out; returns how many. In endgame
  * it may return blocks requested from other peers; `skip` (may be NULL) is
  * asked about each such block and returns non-zero for blocks this peer has
- * already requested. */
+ * already requested (blocks returned earlier in the same call are never
+ * repeated). Endgame duplicates go to the least-duplicated blocks first.
+ * Endgame holds when no wanted piece that any peer has is left unstarted
+ * and every free block of a started piece is on no connected peer.
+ * max_partial is a hard bound: a peer that has only unstarted pieces while
+ * every slot is busy gets nothing until a slot frees up. */
 typedef int (*sh_picker_skip_fn)(void *ud, uint32_t piece, uint32_t begin);
 int sh_picker_pick(struct sh_picker *p, const uint8_t *peer_bf, struct sh_block *out, int max,
                    sh_picker_skip_fn skip, void *ud);
 
 /* A requested block arrived. Returns 1 when that completes the piece (every
  * block received: hash it now), 0 when not, -1 when the block was not
- * expected (never requested, or already received: drop the data). */
+ * expected (piece not in flight or already had, block already received,
+ * begin not a block boundary: drop the data). A late answer to an aborted
+ * request of a piece still in flight is accepted. The engine checks on its
+ * own that the peer was asked for the block (BEP 6: unrequested data is a
+ * protocol violation). */
 int sh_picker_received(struct sh_picker *p, uint32_t piece, uint32_t begin);
 /* A request will not be answered (choke, reject, timeout, peer gone): the
- * block may be picked again. */
+ * block may be picked again. A started piece left with nothing received and
+ * nothing in flight goes back to the unstarted pieces, so pieces only a
+ * departed peer had do not hold max_partial slots. */
 void sh_picker_abort(struct sh_picker *p, uint32_t piece, uint32_t begin);
 /* The piece failed its hash check: every block is wanted again. */
 void sh_picker_failed(struct sh_picker *p, uint32_t piece);
+
+/* For tests and debug builds: verifies every internal invariant (the
+ * availability ordering, counters, per-block state). O(num_pieces + blocks
+ * in flight). Returns 0, or -1 when the picker is corrupt. */
+int sh_picker_selfcheck(const struct sh_picker *p);
 
 #endif
