@@ -86,13 +86,16 @@ struct sh_announcer *sh_announcer_new(uv_loop_t *loop, struct sh_http_client *ht
 /* Sends event=started (to whichever tracker of the tiers answers first),
  * then re-announces every interval. Calling it twice is harmless. */
 void sh_announcer_start(struct sh_announcer *a);
-/* Sends event=completed once per announcer (only if `started` went out;
- * a torrent that starts complete never sends it, as BEP 3 intends). */
+/* Sends event=completed once per announcer: now, or right after the first
+ * acknowledged `started`. A torrent that was complete when it started should
+ * not call it (BEP 3: completed is not sent in that case). */
 void sh_announcer_completed(struct sh_announcer *a);
 /* Asks for peers early, but never sooner than the tracker's min interval
  * (or 30 s when it gave none) after the previous announce. */
 void sh_announcer_more_peers(struct sh_announcer *a);
-/* Scrapes the current tracker of the first tier; result via cb->scraped. */
+/* Scrapes the first tracker of the walk (the one that answered last, or the
+ * first of tier 0); result via cb->scraped, which may be called from inside
+ * this call when the tracker cannot scrape (SH_EURL). */
 void sh_announcer_scrape(struct sh_announcer *a);
 /* Sends event=stopped (when `started` was acknowledged) waiting at most
  * timing.stop_timeout_ms, closes everything, frees a, then calls done(ud)
