@@ -7,6 +7,7 @@
 /* Keep in the order a newcomer meets them. */
 const struct command shoal_commands[] = {
     /* COMMANDS: one line per subcommand */
+    {"tracker", cmd_tracker, "run an HTTP+UDP tracker that also hosts .torrent files"},
     {NULL, NULL, NULL},
 };
 
