@@ -9,8 +9,9 @@ mode=$1 target=$2 corpus=$3
 case $mode in
   replay)
     n=$(find "$corpus" -type f | wc -l)
-    find "$corpus" -type f -print0 | xargs -0 "$target" -runs=1 >/dev/null 2>run.log \
-      || { tail -50 run.log; exit 1; }
+    log=$(mktemp); trap 'rm -f "$log"' EXIT
+    find "$corpus" -type f -print0 | xargs -0 "$target" -runs=1 >/dev/null 2>"$log" \
+      || { tail -50 "$log"; exit 1; }
     echo "replayed $n inputs from $(basename "$corpus")" ;;
   fuzz)
     scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
