@@ -7,6 +7,9 @@
 /* Keep in the order a newcomer meets them. */
 const struct command shoal_commands[] = {
     /* COMMANDS: one line per subcommand */
+    {"create", cmd_create, "make a .torrent from a file or directory"},
+    {"info", cmd_info, "show what a .torrent contains"},
+    {"verify", cmd_verify, "check data on disk against a .torrent"},
     {"tracker", cmd_tracker, "run an HTTP+UDP tracker that also hosts .torrent files"},
     {NULL, NULL, NULL},
 };

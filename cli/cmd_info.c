@@ -1,0 +1,198 @@
+/* shoal info FILE: everything a .torrent says, for people or (--json) for
+ * programs. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "meta/metainfo.h"
+#include "util.h"
+
+static void info_usage(FILE *f)
+{
+  fprintf(f,
+          "usage: shoal info [options] FILE.torrent\n"
+          "Shows a torrent's name, info-hash, size, pieces, trackers by tier, web\n"
+          "seeds, comment, creator, date, source and files. Exit 2 if the file is\n"
+          "not a valid torrent, with the reason (and byte offset for bencode).\n"
+          "\n"
+          "  -a, --all    list BEP 47 padding files too (hidden by default)\n"
+          "      --json   one JSON object on stdout; strings are escaped and any\n"
+          "               byte that is not valid UTF-8 becomes U+FFFD\n"
+          "  -h, --help   this help\n");
+}
+
+static void jstr(const char *s)
+{
+  if (s)
+    cli_json_str(stdout, s, strlen(s));
+  else
+    fputs("null", stdout);
+}
+
+static void print_json(const struct sh_metainfo *m)
+{
+  printf("{\"name\":");
+  jstr(m->name);
+  printf(",\"info_hash\":\"%s\",\"total_length\":%llu,\"piece_length\":%u,\"num_pieces\":%u", m->info_hash_hex,
+         (unsigned long long)m->total_length, m->piece_length, m->num_pieces);
+  printf(",\"private\":%s,\"multi_file\":%s,\"trackers\":[", m->is_private ? "true" : "false",
+         m->multi_file ? "true" : "false");
+  for (size_t t = 0; t < m->num_tiers; t++) {
+    printf("%s[", t ? "," : "");
+    for (size_t u = 0; u < m->tiers[t].n; u++) {
+      if (u)
+        putchar(',');
+      jstr(m->tiers[t].urls[u]);
+    }
+    putchar(']');
+  }
+  printf("],\"web_seeds\":[");
+  for (size_t i = 0; i < m->num_web_seeds; i++) {
+    if (i)
+      putchar(',');
+    jstr(m->web_seeds[i]);
+  }
+  printf("],\"comment\":");
+  jstr(m->comment);
+  printf(",\"created_by\":");
+  jstr(m->created_by);
+  printf(",\"creation_date\":");
+  if (m->creation_date)
+    printf("%lld", (long long)m->creation_date);
+  else
+    fputs("null", stdout);
+  printf(",\"source\":");
+  jstr(m->source);
+  printf(",\"files\":[");
+  for (size_t i = 0; i < m->num_files; i++) {
+    const struct sh_file *f = &m->files[i];
+    printf("%s{\"path\":", i ? "," : "");
+    jstr(f->path);
+    printf(",\"length\":%llu,\"offset\":%llu,\"padding\":%s,\"executable\":%s,\"hidden\":%s",
+           (unsigned long long)f->length, (unsigned long long)f->offset, f->attr & SH_FILE_PAD ? "true" : "false",
+           f->attr & SH_FILE_EXEC ? "true" : "false", f->attr & SH_FILE_HIDDEN ? "true" : "false");
+    if (f->symlink_target) {
+      printf(",\"symlink\":");
+      jstr(f->symlink_target);
+    }
+    putchar('}');
+  }
+  printf("]}\n");
+}
+
+static void field(const char *label, const char *value)
+{
+  if (!value)
+    return;
+  printf("%-14s ", label);
+  cli_print_safe(stdout, value);
+  putchar('\n');
+}
+
+static void print_text(const struct sh_metainfo *m, int all)
+{
+  char hs[32], ps[32];
+  cli_human_size(m->total_length, hs, sizeof hs);
+  cli_human_size(m->piece_length, ps, sizeof ps);
+  field("name:", m->name);
+  printf("%-14s %s\n", "info-hash:", m->info_hash_hex);
+  printf("%-14s %s (%llu bytes)\n", "size:", hs, (unsigned long long)m->total_length);
+  printf("%-14s %u x %s (%u bytes)\n", "pieces:", m->num_pieces, ps, m->piece_length);
+  printf("%-14s %s\n", "private:", m->is_private ? "yes" : "no");
+  if (m->num_tiers) {
+    printf("trackers:\n");
+    for (size_t t = 0; t < m->num_tiers; t++) {
+      printf("  tier %zu:", t + 1);
+      for (size_t u = 0; u < m->tiers[t].n; u++) {
+        putchar(' ');
+        cli_print_safe(stdout, m->tiers[t].urls[u]);
+      }
+      putchar('\n');
+    }
+  } else {
+    printf("%-14s none (trackerless)\n", "trackers:");
+  }
+  if (m->num_web_seeds) {
+    printf("web seeds:\n");
+    for (size_t i = 0; i < m->num_web_seeds; i++) {
+      printf("  ");
+      cli_print_safe(stdout, m->web_seeds[i]);
+      putchar('\n');
+    }
+  }
+  field("comment:", m->comment);
+  field("created by:", m->created_by);
+  if (m->creation_date) {
+    time_t t = (time_t)m->creation_date;
+    struct tm tm;
+    char when[64] = "?";
+    if (gmtime_r(&t, &tm))
+      strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf("%-14s %s (%lld)\n", "creation date:", when, (long long)m->creation_date);
+  }
+  field("source:", m->source);
+  size_t pads = 0;
+  for (size_t i = 0; i < m->num_files; i++)
+    pads += !!(m->files[i].attr & SH_FILE_PAD);
+  printf("files (%zu):\n", m->num_files - pads);
+  for (size_t i = 0; i < m->num_files; i++) {
+    const struct sh_file *f = &m->files[i];
+    if ((f->attr & SH_FILE_PAD) && !all)
+      continue;
+    char fs[32];
+    cli_human_size(f->length, fs, sizeof fs);
+    printf("  %10s  ", fs);
+    cli_print_safe(stdout, f->path);
+    if (f->attr & SH_FILE_PAD)
+      printf("  [padding]");
+    if (f->attr & SH_FILE_EXEC)
+      printf("  [executable]");
+    if (f->attr & SH_FILE_HIDDEN)
+      printf("  [hidden]");
+    if (f->symlink_target) {
+      printf("  -> ");
+      cli_print_safe(stdout, f->symlink_target);
+    }
+    putchar('\n');
+  }
+  if (pads && !all)
+    printf("  (%zu padding file%s hidden; -a lists them)\n", pads, pads == 1 ? "" : "s");
+}
+
+int cmd_info(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"help", no_argument, NULL, 'h'}, {"json", no_argument, NULL, 'J'}, {"all", no_argument, NULL, 'a'},
+      {NULL, 0, NULL, 0}};
+  int json = 0, all = 0, c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "ah", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'J': json = 1; break;
+    case 'a': all = 1; break;
+    case 'h': info_usage(stdout); return 0;
+    default: info_usage(stderr); return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    fprintf(stderr, "shoal info: %s\n", optind >= argc ? "missing FILE" : "exactly one FILE expected");
+    info_usage(stderr);
+    return 2;
+  }
+  struct sh_metainfo *m;
+  char err[1024];
+  if (sh_metainfo_load(argv[optind], &m, err, sizeof err)) {
+    fprintf(stderr, "shoal info: ");
+    cli_print_safe(stderr, err);
+    fputc('\n', stderr);
+    return 2;
+  }
+  if (json)
+    print_json(m);
+  else
+    print_text(m, all);
+  sh_metainfo_free(m);
+  return 0;
+}

@@ -1,0 +1,51 @@
+/* Helpers shared by the subcommands: sizes ("1M"), human-readable figures,
+ * a progress bar that only draws on a terminal, and JSON string output. */
+#ifndef SHOAL_CLI_UTIL_H
+#define SHOAL_CLI_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Parses a byte count: digits with an optional binary suffix K, M, G or T
+ * (case-insensitive, optionally followed by "iB" or "B"), e.g. "16384",
+ * "1M", "512KiB". Returns 0, or -1 for anything else or on overflow. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+/* Parses a decimal integer in [min, max]; returns 0 or -1. */
+int cli_parse_int(const char *s, long min, long max, long *out);
+
+/* "1.50 MiB", "812 B": binary units, three significant digits. */
+void cli_human_size(uint64_t n, char *buf, size_t len);
+
+/* Seconds on the monotonic clock. */
+double cli_now(void);
+
+/* A one-line progress bar on stderr: "label  42% [#####....]  1.2 GB/s ETA 0:03".
+ * Draws only when stderr is a terminal, at most 10 times a second; otherwise
+ * every call is a no-op, so output piped to a file stays clean. The caller
+ * owns the struct (usually on its stack). Not thread-safe: callers serialise
+ * (the library's progress callbacks already are). */
+struct cli_progress {
+  int enabled;
+  const char *label;
+  uint64_t total;
+  double start, last;
+};
+
+void cli_progress_start(struct cli_progress *p, const char *label, uint64_t total);
+void cli_progress_update(struct cli_progress *p, uint64_t done);
+void cli_progress_end(struct cli_progress *p); /* erases the bar */
+
+/* Writes s[0..n) as a JSON string with quotes. Control characters become
+ * \uXXXX (or \n, \t, ...); bytes that are not valid UTF-8 (stray
+ * continuation bytes, overlong forms, surrogates, truncated sequences) each
+ * become U+FFFD, so the output is always valid JSON and valid UTF-8. */
+void cli_json_str(FILE *f, const char *s, size_t n);
+
+/* Prints s for a human on a terminal: control characters (which could move
+ * the cursor or retitle the window when a hostile torrent is listed) become
+ * '?'. */
+void cli_print_safe(FILE *f, const char *s);
+
+#endif
