@@ -33,6 +33,12 @@ struct shoal_settings {
   int hash_threads;             /* start-up check threads, 0 = all cores */
   const char *resume_dir;       /* where resume files live; NULL = no resume */
   int announce;                 /* contact trackers (default 1) */
+  /* Timeouts (the defaults follow common clients; tests shrink them). */
+  uint32_t handshake_timeout_ms; /* connect + handshake, default 20000 */
+  uint32_t request_timeout_ms;   /* no block for this long: snubbed, default 60000 */
+  uint32_t stall_timeout_ms;     /* snubbed and silent this long: dropped, default 180000 */
+  uint32_t idle_timeout_ms;      /* nothing received at all, default 180000 */
+  uint32_t tick_ms;              /* housekeeping period, default 1000 */
 };
 
 /* Fills s with the defaults above. */

@@ -1,0 +1,178 @@
+/* A peer connection on libuv TCP: connect/accept, the BEP 3 handshake,
+ * framing with the wire codec, a batched send queue, and the per-peer
+ * protocol state the torrent's message handlers (torrent_peer.c) work on.
+ *
+ * Ownership: the session allocates every sh_peer (dialled or accepted) and
+ * keeps it in its list; a torrent borrows it once the handshake names that
+ * torrent. sh_conn_close() starts the end: the torrent forgets the peer at
+ * once, the socket is closed, and the memory is freed when the close
+ * callback has run and the last reference (disk reads, queued writes) is
+ * dropped. Code that may outlive a callback takes sh_conn_ref(). */
+#ifndef SHOAL_PEER_CONN_H
+#define SHOAL_PEER_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "peer/wire.h"
+#include "swarm/peers.h"
+#include "swarm/picker.h"
+
+struct shoal_session;
+struct shoal_torrent;
+struct sh_disk_ref;
+
+enum sh_conn_state {
+  SH_CONN_CONNECTING = 0, /* outgoing TCP connect in progress */
+  SH_CONN_HANDSHAKE,      /* waiting for the peer's 68-byte handshake */
+  SH_CONN_ACTIVE,         /* handshake done, messages flow */
+  SH_CONN_CLOSING,
+};
+
+/* The read buffer: one 256 KiB buffer per connection, reused for its whole
+ * life, so a fast peer delivers ~16 blocks per read() syscall. */
+#define SH_CONN_RBUF (256u * 1024)
+/* Stop serving new requests while more than 4 MiB wait in the send queue:
+ * 256 blocks, about 4 ms at 1 GB/s, enough to keep the socket busy. */
+#define SH_CONN_SEND_WATERMARK (4u * 1024 * 1024)
+/* Disk reads in flight per peer for uploads. */
+#define SH_CONN_MAX_READS 64
+/* Requests we accept queued from one peer before calling it a flood: twice
+ * the `reqq` we advertise in the extension handshake (BEP 10). */
+#define SH_CONN_REQQ 500
+#define SH_CONN_MAX_INREQ (2 * SH_CONN_REQQ)
+/* Pieces we never asked for before we hang up (endgame cancels race with
+ * the blocks already on the wire, so a few are normal). */
+#define SH_CONN_MAX_UNEXPECTED 64
+
+/* A request we sent. */
+struct sh_req {
+  uint32_t piece, begin, length;
+  uint64_t sent_ms;
+};
+
+/* An upload read in flight on the thread pool. */
+struct sh_upload {
+  struct sh_peer *p;
+  uint32_t piece, begin, length;
+  uint8_t in_use, cancelled;
+};
+
+/* One part of a pending write: bytes in the batch's `small` buffer (data
+ * NULL) or a block pinned in the disk cache (ref released when written). */
+struct sh_seg {
+  const uint8_t *data;
+  struct sh_disk_ref *ref;
+  uint32_t off, len;
+};
+
+struct sh_wbatch {
+  uv_write_t req;
+  struct sh_peer *p;
+  struct sh_buf small;    /* small messages and 13-byte piece headers */
+  size_t small_mark;      /* small bytes already covered by segs */
+  struct sh_seg *segs;
+  size_t nsegs, cap;
+  uv_buf_t *bufs;
+  size_t bufs_cap;
+  size_t bytes;           /* payload bytes (blocks) in this batch */
+};
+
+struct sh_peer {
+  uv_tcp_t tcp;           /* tcp.data = this */
+  uv_connect_t connect_req;
+  struct shoal_session *sess;
+  struct shoal_torrent *tor; /* NULL until the handshake names a torrent */
+  struct sh_addr addr;
+  char name[64];          /* "ip:port", for log lines */
+  int outgoing;
+  enum sh_conn_state state;
+  int refs;               /* close pending + disk reads + writes in flight */
+  int handle_closed;
+  size_t sess_idx, tor_idx;
+
+  /* reading */
+  uint8_t *rbuf;
+  size_t rlen, rcap;
+  int reading;            /* uv_read_start active */
+  int throttled;          /* reading paused by the download rate limit */
+
+  /* from the handshake */
+  uint8_t peer_id[20];
+  int fast, extended;
+  char client[64];
+  uint32_t reqq;          /* their `reqq`, 250 when not given (BEP 10) */
+  uint16_t listen_port;
+
+  /* BEP 3 state */
+  int am_choking, am_interested, peer_choking, peer_interested;
+  uint8_t *bf;            /* pieces the peer has (NULL until allocated) */
+  uint32_t have_count;
+  int have_all;           /* sent have_all, or its bitfield is complete */
+  int got_bitfield;       /* a bitfield/have_all/have_none arrived */
+  uint32_t allowed_in[16]; /* allowed-fast pieces the peer gave us (BEP 6) */
+  int n_allowed_in;
+
+  /* our requests to the peer, oldest first */
+  struct sh_req *out;
+  size_t n_out, cap_out;
+  uint32_t depth;         /* pipeline depth target, in blocks */
+  struct sh_block cancelled[32]; /* recently cancelled, to excuse late blocks */
+  unsigned n_cancelled;
+  int unexpected;
+  uint64_t last_block_ms; /* last block received (for snubbing) */
+  uint64_t stall_since_ms;/* requests outstanding and nothing received */
+  int snubbed;
+
+  /* the peer's requests to us, oldest first */
+  struct sh_block *in;
+  size_t in_head, n_in, cap_in;
+  struct sh_upload up[SH_CONN_MAX_READS];
+  int n_reads;
+
+  /* writing */
+  struct sh_wbatch *cur;  /* being filled; NULL when nothing pending */
+  size_t queued;          /* bytes submitted to uv_write, not yet written */
+  int dirty;              /* in the session's flush list */
+
+  /* accounting and timers */
+  uint64_t connected_ms, last_recv_ms, last_send_ms, unchoked_ms;
+  uint64_t down_bytes, up_bytes;       /* payload, totals */
+  uint64_t down_tick, up_tick;         /* payload since the last tick */
+  uint64_t down_rate, up_rate;         /* smoothed bytes/s */
+  int optimistic;
+};
+
+/* Dials addr for torrent t. The peer is added to the session's list.
+ * Returns 0 or a negative code (then nothing was allocated). */
+int sh_conn_connect(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr,
+                    struct sh_peer **out);
+/* Accepts one pending connection on a listening socket. */
+int sh_conn_accept(struct shoal_session *s, uv_stream_t *server);
+/* Logs why (naming the peer) and starts closing; idempotent. */
+void sh_conn_close(struct sh_peer *p, const char *why);
+void sh_conn_ref(struct sh_peer *p);
+void sh_conn_unref(struct sh_peer *p);
+
+/* The buffer to append small messages to (sh_wire_put_*); they go out in the
+ * next flush, which the session runs once per loop iteration. Returns NULL
+ * when the peer is closing or out of memory. */
+struct sh_buf *sh_conn_msgbuf(struct sh_peer *p);
+/* Queues a piece message: header + block from a pinned cache entry; ref is
+ * released once written (or at once if the peer is closing). */
+void sh_conn_send_block(struct sh_peer *p, uint32_t piece, uint32_t begin, uint32_t len,
+                        const uint8_t *data, struct sh_disk_ref *ref);
+/* Submits the pending batch now. */
+void sh_conn_flush(struct sh_peer *p);
+/* Bytes queued (pending batch + in flight): compare to the watermark. */
+size_t sh_conn_backlog(const struct sh_peer *p);
+/* Pause or resume reading (download rate limit). */
+void sh_conn_pause(struct sh_peer *p);
+void sh_conn_resume(struct sh_peer *p);
+/* Sends our handshake (after an incoming peer's handshake matched a torrent,
+ * or right after connecting). */
+void sh_conn_send_handshake(struct sh_peer *p);
+
+#endif

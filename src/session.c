@@ -1,0 +1,406 @@
+/* The session: listening sockets, the peer id, the connection list, the
+ * housekeeping tick, the per-iteration write flush, the shared HTTP client
+ * and the ban list; and the graceful close. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "net/http_client.h"
+#include "peer/conn.h"
+#include "torrent.h"
+
+void shoal_settings_default(struct shoal_settings *s)
+{
+  memset(s, 0, sizeof *s);
+  s->max_peers_per_torrent = 80;
+  s->max_peers_total = 400;
+  s->max_pieces_in_flight = 32;
+  s->upload_slots = 4;
+  s->read_cache_bytes = 32u << 20;
+  s->announce = 1;
+  s->handshake_timeout_ms = 20000;
+  s->request_timeout_ms = 60000;
+  s->stall_timeout_ms = 180000;
+  s->idle_timeout_ms = 180000;
+  s->tick_ms = 1000;
+}
+
+uint64_t sh_session_rand(struct shoal_session *s)
+{
+  /* xorshift64*: fast, and seeded from the kernel */
+  s->rng ^= s->rng >> 12;
+  s->rng ^= s->rng << 25;
+  s->rng ^= s->rng >> 27;
+  return s->rng * 2685821657736338717ull;
+}
+
+void sh_session_peer_add(struct shoal_session *s, struct sh_peer *p)
+{
+  if (s->npeers == s->cap_peers) {
+    size_t cap = s->cap_peers ? s->cap_peers * 2 : 32;
+    struct sh_peer **np = realloc(s->peers, cap * sizeof *np);
+    if (!np)
+      abort(); /* 32 pointers more; a session this starved cannot go on */
+    s->peers = np;
+    s->cap_peers = cap;
+  }
+  p->sess_idx = s->npeers;
+  s->peers[s->npeers++] = p;
+}
+
+static void maybe_finish(struct shoal_session *s);
+static void on_connection(uv_stream_t *server, int status);
+static void session_free(struct shoal_session *s);
+
+void sh_session_peer_remove(struct shoal_session *s, struct sh_peer *p)
+{
+  if (p->sess_idx < s->npeers && s->peers[p->sess_idx] == p) {
+    struct sh_peer *last = s->peers[--s->npeers];
+    s->peers[p->sess_idx] = last;
+    last->sess_idx = p->sess_idx;
+  }
+  if (s->closing)
+    maybe_finish(s);
+}
+
+void sh_session_mark_dirty(struct shoal_session *s, struct sh_peer *p)
+{
+  if (s->ndirty == s->cap_dirty) {
+    size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 32;
+    struct sh_peer **nd = realloc(s->dirty, cap * sizeof *nd);
+    if (!nd) {
+      p->dirty = 0;
+      sh_conn_flush(p); /* cannot batch: send now */
+      return;
+    }
+    s->dirty = nd;
+    s->cap_dirty = cap;
+  }
+  sh_conn_ref(p);
+  s->dirty[s->ndirty++] = p;
+}
+
+/* Once per loop iteration, before the loop blocks: everything the
+ * callbacks of this iteration queued goes out, one writev per peer. */
+static void on_prepare(uv_prepare_t *h)
+{
+  struct shoal_session *s = h->data;
+  for (size_t i = 0; i < s->ndirty; i++) {
+    struct sh_peer *p = s->dirty[i];
+    p->dirty = 0;
+    sh_conn_flush(p);
+  }
+  size_t n = s->ndirty;
+  s->ndirty = 0;
+  /* unref after the loop: an unref may free a peer, never the list */
+  struct sh_peer **tmp = s->dirty;
+  for (size_t i = 0; i < n; i++)
+    sh_conn_unref(tmp[i]);
+}
+
+int sh_session_is_self(const struct shoal_session *s, const struct sh_addr *a)
+{
+  if (a->port != s->port)
+    return 0;
+  static const uint8_t any[16];
+  for (int i = 0; i < s->nlisten; i++) {
+    const struct sh_addr *l = &s->listen_addr[i];
+    if (sh_addr_same_ip(l, a))
+      return 1;
+    /* bound to every address: loopback is us too */
+    if (l->family == a->family && !memcmp(l->ip, any, l->family == 4 ? 4 : 16)) {
+      if (a->family == 4 && a->ip[0] == 127)
+        return 1;
+      static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+      if (a->family == 6 && !memcmp(a->ip, lo6, 16))
+        return 1;
+    }
+  }
+  return 0;
+}
+
+int sh_session_route(struct shoal_session *s, struct sh_peer *p, const char **why)
+{
+  size_t active = 0;
+  for (size_t i = 0; i < s->ntor; i++)
+    active += s->tor[i]->npeers;
+  if (active >= (size_t)s->set.max_peers_total) {
+    *why = "session connection limit reached";
+    return SH_ELIMIT;
+  }
+  if (!sh_torrent_running(p->tor)) {
+    *why = "the torrent is not running";
+    return SH_ELIMIT;
+  }
+  return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+  struct shoal_session *s = server->data;
+  if (status < 0) {
+    sh_warn("accepting a connection failed: %s", uv_strerror(status));
+    return;
+  }
+  sh_conn_accept(s, server);
+}
+
+static void on_tick(uv_timer_t *h)
+{
+  struct shoal_session *s = h->data;
+  uint64_t now = sh_now(s);
+  uint64_t dt = s->set.tick_ms;
+  for (size_t i = 0; i < s->ntor; i++)
+    sh_torrent_tick(s->tor[i], now, dt);
+  /* connections that never finish their handshake (BEP 3 has no timeout;
+   * 20 s is what common clients allow) */
+  for (size_t i = s->npeers; i-- > 0;) {
+    struct sh_peer *p = s->peers[i];
+    if ((p->state == SH_CONN_CONNECTING || p->state == SH_CONN_HANDSHAKE) &&
+        now - p->connected_ms > s->set.handshake_timeout_ms)
+      sh_conn_close(p, p->state == SH_CONN_CONNECTING ? "connect timed out"
+                                                       : "handshake timed out");
+  }
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+  struct shoal_session *s = h->data;
+  free(h);
+  s->pending--;
+  if (s->closing == 3) {
+    if (!s->pending)
+      session_free(s);
+    return;
+  }
+  maybe_finish(s);
+}
+
+static int listen_one(struct shoal_session *s, const char *host, int quiet, char *err,
+                      size_t errlen)
+{
+  if (s->nlisten >= SH_MAX_LISTEN)
+    return 0;
+  struct sockaddr_storage ss;
+  int v6 = strchr(host, ':') != NULL;
+  int rc = v6 ? uv_ip6_addr(host, s->port, (struct sockaddr_in6 *)&ss)
+              : uv_ip4_addr(host, s->port, (struct sockaddr_in *)&ss);
+  if (rc < 0) {
+    snprintf(err, errlen, "bad listen address '%s'", host);
+    return -EINVAL;
+  }
+  uv_tcp_t *h = malloc(sizeof *h);
+  if (!h) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  uv_tcp_init(s->loop, h);
+  h->data = s;
+  rc = uv_tcp_bind(h, (struct sockaddr *)&ss, v6 ? UV_TCP_IPV6ONLY : 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)h, 128, on_connection);
+  if (rc < 0) {
+    s->pending++;
+    uv_close((uv_handle_t *)h, on_listener_closed);
+    if (quiet) {
+      sh_info("not listening on %s port %u: %s", host, s->port, uv_strerror(rc));
+      return 0;
+    }
+    snprintf(err, errlen, "cannot listen on %s port %u: %s", host, s->port, uv_strerror(rc));
+    return rc;
+  }
+  struct sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(h, (struct sockaddr *)&bound, &len);
+  sh_addr_from_sockaddr(&s->listen_addr[s->nlisten], (struct sockaddr *)&bound);
+  if (!s->port)
+    s->port = s->listen_addr[s->nlisten].port; /* the others reuse it */
+  s->listen[s->nlisten++] = h;
+  return 0;
+}
+
+static void session_free(struct shoal_session *s)
+{
+  for (size_t i = 0; i < s->ntor; i++)
+    sh_torrent_free(s->tor[i]);
+  free(s->tor);
+  free(s->peers);
+  free(s->dirty);
+  for (int i = 0; i < SH_MAX_LISTEN; i++)
+    free(s->bind_copy[i]);
+  free(s->resume_copy);
+  sh_bans_free(&s->bans);
+  free(s);
+}
+
+int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_session **out,
+                      char *err, size_t errlen)
+{
+  *out = NULL;
+  struct shoal_session *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
+  s->loop = loop;
+  s->set = *set;
+  struct shoal_settings def;
+  shoal_settings_default(&def);
+  /* zero means "default" for every limit, so old callers keep working */
+#define DEF(f)                                                                                    \
+  if (!s->set.f)                                                                                  \
+  s->set.f = def.f
+  DEF(max_peers_per_torrent);
+  DEF(max_peers_total);
+  DEF(max_pieces_in_flight);
+  DEF(upload_slots);
+  DEF(read_cache_bytes);
+  DEF(handshake_timeout_ms);
+  DEF(request_timeout_ms);
+  DEF(stall_timeout_ms);
+  DEF(idle_timeout_ms);
+  DEF(tick_ms);
+#undef DEF
+  for (int i = 0; i < SH_MAX_LISTEN; i++) {
+    s->set.bind[i] = NULL;
+    if (i < 4 && set->bind[i]) {
+      s->bind_copy[i] = strdup(set->bind[i]);
+      s->set.bind[i] = s->bind_copy[i];
+    }
+    if (i < 4 && !set->bind[i])
+      break;
+  }
+  if (set->resume_dir)
+    s->set.resume_dir = s->resume_copy = strdup(set->resume_dir);
+  sh_bans_init(&s->bans);
+  uint8_t rnd[20];
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+    uint64_t h = uv_hrtime();
+    for (size_t i = 0; i < sizeof rnd; i++)
+      rnd[i] = (uint8_t)(h >> (8 * (i % 8)) ^ i);
+  }
+  /* BEP 20 Azureus-style peer id: client "SH", version 0.1.0.0 */
+  memcpy(s->peer_id, "-SH0100-", 8);
+  memcpy(s->peer_id + 8, rnd, 12);
+  memcpy(&s->rng, rnd + 12, 8);
+  s->rng |= 1;
+  s->port = set->port;
+  int rc = 0;
+  if (!set->bind[0]) {
+    rc = listen_one(s, "0.0.0.0", 0, err, errlen);
+    if (rc == 0)
+      rc = listen_one(s, "::", 1, err, errlen);
+  } else {
+    for (int i = 0; i < SH_MAX_LISTEN && s->set.bind[i] && rc == 0; i++)
+      rc = listen_one(s, s->set.bind[i], 0, err, errlen);
+  }
+  if (rc < 0) {
+    /* handles close on the loop's next turn; the session is freed then */
+    s->closing = 3;
+    for (int i = 0; i < s->nlisten; i++) {
+      s->pending++;
+      uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
+    }
+    s->nlisten = 0;
+    if (!s->pending)
+      session_free(s);
+    return rc;
+  }
+  uv_timer_init(loop, &s->tick);
+  s->tick.data = s;
+  uv_timer_start(&s->tick, on_tick, s->set.tick_ms, s->set.tick_ms);
+  uv_prepare_init(loop, &s->flusher);
+  s->flusher.data = s;
+  uv_prepare_start(&s->flusher, on_prepare);
+  if (s->set.announce)
+    s->http = sh_http_client_new(loop);
+  *out = s;
+  return 0;
+}
+
+uint16_t shoal_session_port(const shoal_session *s) { return s->port; }
+
+static void on_handle_closed(uv_handle_t *h)
+{
+  struct shoal_session *s = h->data;
+  s->pending--;
+  maybe_finish(s);
+}
+
+static void on_http_closed(void *ud)
+{
+  struct shoal_session *s = ud;
+  s->pending--;
+  maybe_finish(s);
+}
+
+static int all_torrents_stopped(const struct shoal_session *s)
+{
+  for (size_t i = 0; i < s->ntor; i++)
+    if (!(s->tor[i]->stop_requested & SH_STOP_DONE))
+      return 0;
+  return 1;
+}
+
+static void maybe_finish(struct shoal_session *s)
+{
+  if (s->closing != 1)
+    return;
+  if (!all_torrents_stopped(s))
+    return;
+  if (s->closing == 1 && !s->pending && s->http) {
+    struct sh_http_client *c = s->http;
+    s->http = NULL;
+    s->pending++;
+    sh_http_client_close(c, on_http_closed, s);
+    return;
+  }
+  if (s->pending || s->npeers)
+    return;
+  if (!s->handles_closed) {
+    s->handles_closed = 1;
+    s->pending += 2;
+    uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&s->flusher, on_handle_closed);
+    return;
+  }
+  s->closing = 2;
+  void (*done)(void *) = s->done;
+  void *ud = s->done_ud;
+  session_free(s);
+  if (done)
+    done(ud);
+}
+
+void sh_session_torrent_stopped(struct shoal_session *s, struct shoal_torrent *t)
+{
+  (void)t;
+  if (s->closing == 1)
+    maybe_finish(s);
+}
+
+void shoal_session_close(shoal_session *s, void (*done)(void *ud), void *ud)
+{
+  if (s->closing)
+    return;
+  s->closing = 1;
+  s->done = done;
+  s->done_ud = ud;
+  for (int i = 0; i < s->nlisten; i++) {
+    s->pending++;
+    uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
+  }
+  s->nlisten = 0;
+  for (size_t i = s->npeers; i-- > 0;)
+    if (!s->peers[i]->tor || s->peers[i]->state != SH_CONN_ACTIVE)
+      sh_conn_close(s->peers[i], "session closing");
+  s->pending++; /* hold off finishing while we stop the torrents */
+  for (size_t i = 0; i < s->ntor; i++)
+    sh_torrent_stop_internal(s->tor[i]);
+  s->pending--;
+  maybe_finish(s);
+}

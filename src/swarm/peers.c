@@ -1,0 +1,235 @@
+/* Peer list and ban list: flat arrays, linear scans. With at most 2000
+ * entries a scan is a few microseconds, cheaper than keeping a hash table
+ * in step, and it happens per announce or per dial, never per block. */
+#include "swarm/peers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+int sh_addr_from_sockaddr(struct sh_addr *a, const struct sockaddr *sa)
+{
+  memset(a, 0, sizeof *a);
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    a->family = 4;
+    memcpy(a->ip, &in->sin_addr, 4);
+    a->port = ntohs(in->sin_port);
+    return 0;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    /* An IPv4-mapped address (::ffff:a.b.c.d) is that IPv4 peer: keying it
+     * as IPv4 keeps bans and dedup working across both listeners. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!memcmp(&in6->sin6_addr, mapped, 12)) {
+      a->family = 4;
+      memcpy(a->ip, (const uint8_t *)&in6->sin6_addr + 12, 4);
+    } else {
+      a->family = 6;
+      memcpy(a->ip, &in6->sin6_addr, 16);
+    }
+    a->port = ntohs(in6->sin6_port);
+    return 0;
+  }
+  return -EAFNOSUPPORT;
+}
+
+void sh_addr_to_sockaddr(const struct sh_addr *a, struct sockaddr_storage *ss)
+{
+  memset(ss, 0, sizeof *ss);
+  if (a->family == 4) {
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    in->sin_family = AF_INET;
+    memcpy(&in->sin_addr, a->ip, 4);
+    in->sin_port = htons(a->port);
+  } else {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    in6->sin6_family = AF_INET6;
+    memcpy(&in6->sin6_addr, a->ip, 16);
+    in6->sin6_port = htons(a->port);
+  }
+}
+
+void sh_addr_str(const struct sh_addr *a, char *out, size_t n)
+{
+  char ip[INET6_ADDRSTRLEN];
+  if (a->family == 4) {
+    inet_ntop(AF_INET, a->ip, ip, sizeof ip);
+    snprintf(out, n, "%s:%u", ip, a->port);
+  } else {
+    inet_ntop(AF_INET6, a->ip, ip, sizeof ip);
+    snprintf(out, n, "[%s]:%u", ip, a->port);
+  }
+}
+
+int sh_addr_same_ip(const struct sh_addr *a, const struct sh_addr *b)
+{
+  return a->family == b->family && !memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16);
+}
+
+int sh_addr_eq(const struct sh_addr *a, const struct sh_addr *b)
+{
+  return sh_addr_same_ip(a, b) && a->port == b->port;
+}
+
+void sh_peers_init(struct sh_peers *l) { memset(l, 0, sizeof *l); }
+
+void sh_peers_free(struct sh_peers *l)
+{
+  free(l->e);
+  memset(l, 0, sizeof *l);
+}
+
+struct sh_peer_entry *sh_peers_find(struct sh_peers *l, const struct sh_addr *a)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (sh_addr_eq(&l->e[i].addr, a))
+      return &l->e[i];
+  return NULL;
+}
+
+int sh_peers_add(struct sh_peers *l, const struct sh_addr *a, int source, uint64_t now_ms)
+{
+  struct sh_peer_entry *e = sh_peers_find(l, a);
+  if (e) {
+    e->source |= (uint8_t)source;
+    /* asked for by hand: try again now even if it failed before */
+    if ((source & SH_SRC_MANUAL) && e->state == SH_PE_IDLE)
+      e->next_try_ms = now_ms;
+    return 0;
+  }
+  if (l->n >= SH_PEERS_MAX)
+    return SH_ELIMIT;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    struct sh_peer_entry *ne = realloc(l->e, cap * sizeof *ne);
+    if (!ne)
+      return -ENOMEM;
+    l->e = ne;
+    l->cap = cap;
+  }
+  e = &l->e[l->n++];
+  memset(e, 0, sizeof *e);
+  e->addr = *a;
+  e->source = (uint8_t)source;
+  e->next_try_ms = now_ms;
+  return 1;
+}
+
+struct sh_peer_entry *sh_peers_next(struct sh_peers *l, uint64_t now_ms, int skip_seeds)
+{
+  /* Hand-given addresses first: the user asked for them. */
+  struct sh_peer_entry *best = NULL;
+  for (size_t i = 0; i < l->n; i++) {
+    struct sh_peer_entry *e = &l->e[i];
+    if (e->state != SH_PE_IDLE || e->next_try_ms > now_ms || (skip_seeds && e->seed))
+      continue;
+    if (!best || ((e->source & SH_SRC_MANUAL) && !(best->source & SH_SRC_MANUAL)))
+      best = e;
+    if (best->source & SH_SRC_MANUAL)
+      break;
+  }
+  if (best)
+    best->state = SH_PE_CONNECTING;
+  return best;
+}
+
+void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint64_t now_ms)
+{
+  struct sh_peer_entry *e = sh_peers_find(l, a);
+  if (!e)
+    return;
+  e->state = SH_PE_IDLE;
+  if (!failed) {
+    e->fails = 0;
+    e->next_try_ms = now_ms + SH_PEERS_RETRY_MS;
+    return;
+  }
+  e->fails++;
+  if (e->fails >= SH_PEERS_MAX_FAILS && !(e->source & SH_SRC_MANUAL)) {
+    sh_peers_remove(l, a);
+    return;
+  }
+  unsigned shift = e->fails > 6 ? 6 : e->fails - 1u;
+  uint64_t wait = (uint64_t)SH_PEERS_RETRY_MS << shift;
+  if (wait > 1800000)
+    wait = 1800000;
+  e->next_try_ms = now_ms + wait;
+}
+
+void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a)
+{
+  struct sh_peer_entry *e = sh_peers_find(l, a);
+  if (!e)
+    return;
+  *e = l->e[--l->n];
+}
+
+size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms)
+{
+  size_t c = 0;
+  for (size_t i = 0; i < l->n; i++)
+    c += l->e[i].state == SH_PE_IDLE && l->e[i].next_try_ms <= now_ms;
+  return c;
+}
+
+void sh_bans_init(struct sh_bans *b) { memset(b, 0, sizeof *b); }
+
+void sh_bans_free(struct sh_bans *b)
+{
+  free(b->e);
+  memset(b, 0, sizeof *b);
+}
+
+static struct sh_ban_entry *ban_find(const struct sh_bans *b, const struct sh_addr *a)
+{
+  for (size_t i = 0; i < b->n; i++)
+    if (sh_addr_same_ip(&b->e[i].addr, a))
+      return &b->e[i];
+  return NULL;
+}
+
+int sh_bans_strike(struct sh_bans *b, const struct sh_addr *a, int sole)
+{
+  struct sh_ban_entry *e = ban_find(b, a);
+  if (!e) {
+    if (b->n >= SH_BANS_MAX)
+      return 0; /* full: forget about new offenders rather than grow */
+    if (b->n == b->cap) {
+      size_t cap = b->cap ? b->cap * 2 : 16;
+      struct sh_ban_entry *ne = realloc(b->e, cap * sizeof *ne);
+      if (!ne)
+        return 0;
+      b->e = ne;
+      b->cap = cap;
+    }
+    e = &b->e[b->n++];
+    memset(e, 0, sizeof *e);
+    e->addr = *a;
+    e->addr.port = 0;
+  }
+  if (e->banned)
+    return 0;
+  if (sole && e->sole < 255)
+    e->sole++;
+  if (e->any < 255)
+    e->any++;
+  if (e->sole >= SH_BAN_SOLE_STRIKES || e->any >= SH_BAN_ANY_STRIKES) {
+    e->banned = 1;
+    b->num_banned++;
+    return 1;
+  }
+  return 0;
+}
+
+int sh_bans_is_banned(const struct sh_bans *b, const struct sh_addr *a)
+{
+  const struct sh_ban_entry *e = ban_find(b, a);
+  return e && e->banned;
+}

@@ -1,0 +1,99 @@
+/* The peer list of one torrent (addresses we know from the tracker, from
+ * `--peer`, from incoming connections) and the session-wide ban list.
+ *
+ * Pure: no sockets and no clock of its own; the caller passes `now_ms`.
+ * Both lists are flat arrays of fixed-size records, bounded so a tracker or
+ * a hostile peer cannot make them grow without limit. Owned by the torrent
+ * (sh_peers) or the session (sh_bans), which free them with the _free calls;
+ * used from the loop thread only. */
+#ifndef SHOAL_SWARM_PEERS_H
+#define SHOAL_SWARM_PEERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* A tracker hands out up to ~200 peers per announce; 2000 known addresses is
+ * ten announces' worth and 2000 * 48 bytes = 96 KiB per torrent at most. */
+#define SH_PEERS_MAX 2000
+/* After a failed dial, wait 30 s, then 60, 120, ... up to 30 min; after 6
+ * failures in a row the address is forgotten. */
+#define SH_PEERS_RETRY_MS 30000u
+#define SH_PEERS_MAX_FAILS 6
+
+/* Ban policy (per IP, for the life of the session): a peer is banned after 2
+ * hash failures of pieces it sent alone (it certainly sent bad data), or 5
+ * failures of pieces it shared with others (it probably did). */
+#define SH_BAN_SOLE_STRIKES 2
+#define SH_BAN_ANY_STRIKES 5
+#define SH_BANS_MAX 4096
+
+enum sh_peer_source { SH_SRC_MANUAL = 1, SH_SRC_TRACKER = 2, SH_SRC_INCOMING = 4 };
+
+/* An address as a fixed-size comparable key: family, 16 address bytes (IPv4
+ * in the first 4), port in host order. */
+struct sh_addr {
+  uint8_t family; /* 4 or 6 */
+  uint8_t ip[16];
+  uint16_t port;
+};
+
+int sh_addr_from_sockaddr(struct sh_addr *a, const struct sockaddr *sa);
+void sh_addr_to_sockaddr(const struct sh_addr *a, struct sockaddr_storage *ss);
+/* "1.2.3.4:6881" or "[::1]:6881" into out (at least 64 bytes). */
+void sh_addr_str(const struct sh_addr *a, char *out, size_t n);
+int sh_addr_same_ip(const struct sh_addr *a, const struct sh_addr *b);
+int sh_addr_eq(const struct sh_addr *a, const struct sh_addr *b);
+
+enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
+
+struct sh_peer_entry {
+  struct sh_addr addr;
+  uint8_t source;      /* enum sh_peer_source bits */
+  uint8_t state;       /* enum sh_peer_entry_state */
+  uint8_t fails;       /* dial failures in a row */
+  uint8_t seed;        /* it was a seed last time we spoke */
+  uint64_t next_try_ms;
+};
+
+struct sh_peers {
+  struct sh_peer_entry *e;
+  size_t n, cap;
+};
+
+void sh_peers_init(struct sh_peers *l);
+void sh_peers_free(struct sh_peers *l);
+/* Adds (or merges the source of) an address. Returns 1 when new, 0 when known,
+ * SH_ELIMIT when the list is full. */
+int sh_peers_add(struct sh_peers *l, const struct sh_addr *a, int source, uint64_t now_ms);
+struct sh_peer_entry *sh_peers_find(struct sh_peers *l, const struct sh_addr *a);
+/* The next idle address whose retry time has come, skipping seeds when
+ * skip_seeds is set (a seed never dials a seed); marks it CONNECTING. NULL
+ * when none is due. */
+struct sh_peer_entry *sh_peers_next(struct sh_peers *l, uint64_t now_ms, int skip_seeds);
+/* A dial failed or a connection closed. `failed` counts towards forgetting
+ * the address (an established connection that later closed does not). */
+void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint64_t now_ms);
+void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a);
+size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms);
+
+struct sh_ban_entry {
+  struct sh_addr addr; /* port ignored */
+  uint8_t sole, any;   /* strikes */
+  uint8_t banned;
+};
+
+struct sh_bans {
+  struct sh_ban_entry *e;
+  size_t n, cap;
+  int num_banned;
+};
+
+void sh_bans_init(struct sh_bans *b);
+void sh_bans_free(struct sh_bans *b);
+/* One hash failure involving this IP; sole: it was the only sender. Returns 1
+ * when this strike bans it, 0 otherwise. */
+int sh_bans_strike(struct sh_bans *b, const struct sh_addr *a, int sole);
+int sh_bans_is_banned(const struct sh_bans *b, const struct sh_addr *a);
+
+#endif

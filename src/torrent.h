@@ -1,0 +1,79 @@
+/* The torrent inside the engine: functions the session and the connections
+ * call. The public half is in include/shoal.h (shoal_torrent_*).
+ *
+ * torrent.c        start-up (check or resume), pieces, hashing, state, stop
+ * torrent_peer.c   one attached peer's messages, requests and uploads
+ * torrent_swarm.c  the 1 s tick: choking, dialling, rates, the announcer */
+#ifndef SHOAL_TORRENT_H
+#define SHOAL_TORRENT_H
+
+#include <stdint.h>
+
+#include "peer/conn.h"
+#include "session_int.h"
+
+/* torrent.c */
+struct shoal_torrent *sh_torrent_find(struct shoal_session *s, const uint8_t info_hash[20]);
+/* Is the torrent exchanging data (downloading or seeding)? */
+int sh_torrent_running(const struct shoal_torrent *t);
+int sh_torrent_have(const struct shoal_torrent *t, uint32_t piece);
+/* The buffer for a piece we are about to request, allocated on first use.
+ * NULL when out of memory. */
+uint8_t *sh_torrent_piece_buf(struct shoal_torrent *t, uint32_t piece);
+/* Requests in flight per piece, so a piece buffer is released when the
+ * picker gives the piece up (nothing received, nothing requested). */
+void sh_torrent_req_add(struct shoal_torrent *t, uint32_t piece);
+/* A request will not be answered (choke, reject, timeout, peer gone). */
+void sh_torrent_req_abort(struct shoal_torrent *t, uint32_t piece, uint32_t begin);
+/* We cancelled a duplicate request (endgame): the block arrived elsewhere. */
+void sh_torrent_req_cancelled(struct shoal_torrent *t, uint32_t piece);
+/* A block arrived from p: copy it into the piece buffer and hash the piece
+ * when it is complete. `requested`: it answers a request still counted in
+ * flight (0 for a late answer to an aborted one). */
+void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece, uint32_t begin,
+                      const uint8_t *data, uint32_t len, int requested);
+/* Puts the torrent into SHOAL_ERROR with a message; closes its peers. */
+void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg);
+/* Flushes the files in a worker, then saves resume data. */
+void sh_torrent_save_resume_async(struct shoal_torrent *t);
+/* Frees what the torrent still holds once it is stopped (session close). */
+void sh_torrent_free(struct shoal_torrent *t);
+/* Stop for the session's close: like shoal_torrent_stop, without callback. */
+void sh_torrent_stop_internal(struct shoal_torrent *t);
+
+/* torrent_peer.c */
+/* Attaches a peer whose handshake matched t. Returns 0, or a negative code
+ * with *why when the torrent refuses it (limits, duplicate, ourselves). */
+int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why);
+/* Forgets a closing peer: its requests go back to the picker. */
+void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p);
+/* One decoded message. Returns 0, or a negative code with *why to hang up. */
+int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why);
+/* Sends requests up to the pipeline depth. */
+void sh_tpeer_fill(struct sh_peer *p);
+/* Starts disk reads for queued requests while the send queue has room. */
+void sh_tpeer_serve(struct sh_peer *p);
+void sh_tpeer_set_choke(struct sh_peer *p, int choke);
+/* Re-evaluates our interest in p. */
+void sh_tpeer_update_interest(struct sh_peer *p);
+/* We now have piece: tell p. */
+void sh_tpeer_have(struct sh_peer *p, uint32_t piece);
+/* Cancels p's request for a block another peer delivered (endgame). */
+void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin);
+/* Once a tick: timeouts, keep-alive, pipeline depth. Returns non-zero if it
+ * closed the peer. */
+int sh_tpeer_tick(struct sh_peer *p, uint64_t now_ms, uint64_t dt_ms);
+
+/* torrent_swarm.c */
+void sh_torrent_tick(struct shoal_torrent *t, uint64_t now_ms, uint64_t dt_ms);
+void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now_ms);
+/* A peer became interested: unchoke at once if a slot is free, so a new
+ * leecher does not wait for the next 10 s round. */
+void sh_torrent_maybe_unchoke(struct shoal_torrent *t, struct sh_peer *p);
+/* Dials known peers up to the connection limits. */
+void sh_torrent_dial(struct shoal_torrent *t, uint64_t now_ms);
+/* Starts the announcer (after the start-up check). */
+void sh_torrent_announce_start(struct shoal_torrent *t);
+void sh_torrent_add_addr(struct shoal_torrent *t, const struct sockaddr *sa, int source);
+
+#endif

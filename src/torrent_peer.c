@@ -1,0 +1,673 @@
+/* One attached peer: what each message means for the torrent (BEP 3, BEP 6
+ * fast extension, BEP 10 extension handshake), the request pipeline and the
+ * upload queue. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/bitfield.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "disk/io.h"
+#include "meta/metainfo.h"
+#include "peer/conn.h"
+#include "swarm/picker.h"
+#include "torrent.h"
+
+static int peer_is_seed(const struct sh_peer *p, const struct shoal_torrent *t)
+{
+  return p->have_all || p->have_count == t->m->num_pieces;
+}
+
+static void send_simple(struct sh_peer *p, int id)
+{
+  struct sh_buf *b = sh_conn_msgbuf(p);
+  if (b)
+    sh_wire_put_simple(b, id);
+}
+
+static void send_ext_handshake(struct sh_peer *p)
+{
+  struct sh_buf *b = sh_conn_msgbuf(p);
+  if (!b)
+    return;
+  struct sh_ext_handshake eh;
+  memset(&eh, 0, sizeof eh);
+  /* `m` stays empty until ut_metadata (BEP 9) and ut_pex (BEP 11) exist */
+  snprintf(eh.client, sizeof eh.client, "shoal %s", SHOAL_VERSION);
+  eh.listen_port = p->sess->port;
+  eh.reqq = SH_CONN_REQQ;
+  eh.metadata_size = -1;
+  eh.yourip_len = p->addr.family == 4 ? 4 : 16;
+  memcpy(eh.yourip, p->addr.ip, eh.yourip_len);
+  struct sh_buf payload = SH_BUF_INIT;
+  sh_wire_ext_handshake_encode(&payload, &eh);
+  if (!payload.oom)
+    sh_wire_put_extended(b, 0, payload.data, payload.len);
+  sh_buf_free(&payload);
+}
+
+int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why)
+{
+  struct shoal_session *s = t->sess;
+  if (!sh_torrent_running(t)) {
+    *why = "the torrent is not running";
+    return SH_ELIMIT;
+  }
+  if (t->npeers >= (size_t)s->set.max_peers_per_torrent) {
+    *why = "connection limit of the torrent reached";
+    return SH_ELIMIT;
+  }
+  for (size_t i = 0; i < t->npeers; i++)
+    if (!memcmp(t->peers[i]->peer_id, p->peer_id, 20)) {
+      *why = "already connected to this peer id";
+      return SH_ELIMIT;
+    }
+  uint32_t n = t->m->num_pieces;
+  p->bf = calloc(1, SH_BF_BYTES(n) ? SH_BF_BYTES(n) : 1);
+  if (!p->bf) {
+    *why = "out of memory";
+    return -ENOMEM;
+  }
+  if (t->npeers == t->cap_peers) {
+    size_t cap = t->cap_peers ? t->cap_peers * 2 : 16;
+    struct sh_peer **np = realloc(t->peers, cap * sizeof *np);
+    if (!np) {
+      *why = "out of memory";
+      return -ENOMEM;
+    }
+    t->peers = np;
+    t->cap_peers = cap;
+  }
+  p->tor_idx = t->npeers;
+  t->peers[t->npeers++] = p;
+  uint64_t now = sh_now(s);
+  p->connected_ms = p->last_recv_ms = now;
+  if (p->outgoing) {
+    t->connecting--;
+    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->addr);
+    if (e)
+      e->state = SH_PE_CONNECTED;
+  }
+  if (p->extended)
+    send_ext_handshake(p);
+  /* BEP 6: have_all / have_none replace the bitfield when both sides
+   * support the fast extension; BEP 3 lets a peer with nothing skip it. */
+  struct sh_buf *b = sh_conn_msgbuf(p);
+  if (b) {
+    if (p->fast && t->have_count == n)
+      sh_wire_put_simple(b, SH_MSG_HAVE_ALL);
+    else if (p->fast && t->have_count == 0)
+      sh_wire_put_simple(b, SH_MSG_HAVE_NONE);
+    else if (t->have_count)
+      sh_wire_put_bitfield(b, t->have, n);
+  }
+  sh_debug("peer %s: attached to %s", p->name, t->m->name);
+  return 0;
+}
+
+static void abort_all(struct sh_peer *p)
+{
+  struct shoal_torrent *t = p->tor;
+  for (size_t i = 0; i < p->n_out; i++)
+    sh_torrent_req_abort(t, p->out[i].piece, p->out[i].begin);
+  p->n_out = 0;
+}
+
+void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p)
+{
+  if (p->tor_idx < t->npeers && t->peers[p->tor_idx] == p) {
+    struct sh_peer *last = t->peers[--t->npeers];
+    t->peers[p->tor_idx] = last;
+    last->tor_idx = p->tor_idx;
+  }
+  if (t->picker) {
+    abort_all(p);
+    if (p->got_bitfield || p->have_count)
+      sh_picker_peer_lost(t->picker, p->bf, p->have_all);
+  }
+  if (p->outgoing) {
+    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->addr);
+    if (e)
+      e->seed = (uint8_t)peer_is_seed(p, t);
+    sh_peers_done(&t->plist, &p->addr, 0, sh_now(t->sess));
+  }
+}
+
+void sh_tpeer_update_interest(struct sh_peer *p)
+{
+  struct shoal_torrent *t = p->tor;
+  int want = t->state == SHOAL_DOWNLOADING && t->picker &&
+             sh_picker_interesting(t->picker, p->have_all ? NULL : p->bf);
+  if (want == p->am_interested)
+    return;
+  p->am_interested = want;
+  send_simple(p, want ? SH_MSG_INTERESTED : SH_MSG_NOT_INTERESTED);
+}
+
+void sh_tpeer_have(struct sh_peer *p, uint32_t piece)
+{
+  if (p->have_all || sh_bf_get(p->bf, piece))
+    return; /* it has the piece: the HAVE would tell it nothing */
+  struct sh_buf *b = sh_conn_msgbuf(p);
+  if (b)
+    sh_wire_put_have(b, piece);
+}
+
+static int skip_requested(void *ud, uint32_t piece, uint32_t begin)
+{
+  const struct sh_peer *p = ud;
+  for (size_t i = 0; i < p->n_out; i++)
+    if (p->out[i].piece == piece && p->out[i].begin == begin)
+      return 1;
+  return 0;
+}
+
+static int out_reserve(struct sh_peer *p, size_t n)
+{
+  if (p->n_out + n <= p->cap_out)
+    return 0;
+  size_t cap = p->cap_out ? p->cap_out : 64;
+  while (cap < p->n_out + n)
+    cap *= 2;
+  struct sh_req *no = realloc(p->out, cap * sizeof *no);
+  if (!no)
+    return -ENOMEM;
+  p->out = no;
+  p->cap_out = cap;
+  return 0;
+}
+
+static int allowed_fast_in(const struct sh_peer *p, uint32_t piece)
+{
+  for (int i = 0; i < p->n_allowed_in; i++)
+    if (p->allowed_in[i] == piece)
+      return 1;
+  return 0;
+}
+
+void sh_tpeer_fill(struct sh_peer *p)
+{
+  struct shoal_torrent *t = p->tor;
+  if (p->state != SH_CONN_ACTIVE || !p->am_interested || t->state != SHOAL_DOWNLOADING)
+    return;
+  int choked_fast = p->peer_choking && p->fast && p->n_allowed_in > 0;
+  if (p->peer_choking && !choked_fast)
+    return;
+  uint32_t cap = p->reqq < 500 ? p->reqq : 500;
+  uint32_t depth = p->depth < cap ? p->depth : cap;
+  if (p->snubbed)
+    depth = 1;
+  if (p->n_out >= depth)
+    return;
+  uint32_t want = depth - (uint32_t)p->n_out;
+  /* Top up in batches of an eighth of the window so one read of 16 blocks
+   * produces one pick and one write, not sixteen. */
+  uint32_t batch = depth / 8 ? depth / 8 : 1;
+  if (p->n_out && want < batch)
+    return;
+  uint8_t *bf = p->have_all ? NULL : p->bf;
+  uint8_t *tmp = NULL;
+  if (p->peer_choking) {
+    /* BEP 6: while choked only allowed-fast pieces may be requested */
+    tmp = calloc(1, SH_BF_BYTES(t->m->num_pieces));
+    if (!tmp)
+      return;
+    for (int i = 0; i < p->n_allowed_in; i++)
+      if (p->have_all || sh_bf_get(p->bf, p->allowed_in[i]))
+        sh_bf_set(tmp, p->allowed_in[i]);
+    bf = tmp;
+  }
+  if (out_reserve(p, want) < 0) {
+    free(tmp);
+    return;
+  }
+  struct sh_buf *b = sh_conn_msgbuf(p);
+  if (!b) {
+    free(tmp);
+    return;
+  }
+  uint64_t now = sh_now(p->sess);
+  struct sh_block blk[64];
+  uint32_t got_total = 0;
+  while (want > 0) {
+    int ask = want < 64 ? (int)want : 64;
+    int got = sh_picker_pick(t->picker, bf, blk, ask, skip_requested, p);
+    for (int i = 0; i < got; i++) {
+      if (!sh_torrent_piece_buf(t, blk[i].piece)) {
+        for (int j = i; j < got; j++)
+          sh_picker_abort(t->picker, blk[j].piece, blk[j].begin);
+        got = i;
+        want = (uint32_t)got; /* stop after this batch */
+        break;
+      }
+      sh_torrent_req_add(t, blk[i].piece);
+      sh_wire_put_request(b, SH_MSG_REQUEST, blk[i].piece, blk[i].begin, blk[i].length);
+      p->out[p->n_out++] = (struct sh_req){blk[i].piece, blk[i].begin, blk[i].length, now};
+    }
+    got_total += (uint32_t)got;
+    want -= (uint32_t)got;
+    if (got < ask)
+      break;
+  }
+  free(tmp);
+  if (got_total && p->n_out == got_total && !p->stall_since_ms)
+    p->stall_since_ms = now;
+  /* Nothing to ask this peer for: are we still interested? (Checked here,
+   * when the pipeline runs dry, rather than after every piece we finish.) */
+  if (!got_total && !p->n_out && !p->peer_choking)
+    sh_tpeer_update_interest(p);
+}
+
+static void send_reject(struct sh_peer *p, uint32_t piece, uint32_t begin, uint32_t len)
+{
+  if (!p->fast)
+    return;
+  struct sh_buf *b = sh_conn_msgbuf(p);
+  if (b)
+    sh_wire_put_request(b, SH_MSG_REJECT, piece, begin, len);
+}
+
+static void on_block_read(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref)
+{
+  struct sh_upload *u = ud;
+  struct sh_peer *p = u->p;
+  u->in_use = 0;
+  p->n_reads--;
+  if (u->cancelled || p->state != SH_CONN_ACTIVE) {
+    if (ref)
+      sh_disk_ref_release(ref);
+  } else if (rc < 0) {
+    sh_warn("%s: cannot read piece %u for upload: %s", p->tor->m->name, u->piece,
+            sh_strerror(rc));
+    send_reject(p, u->piece, u->begin, u->length);
+  } else {
+    sh_conn_send_block(p, u->piece, u->begin, u->length, data, ref);
+    p->up_bytes += u->length;
+    p->up_tick += u->length;
+    p->tor->uploaded += u->length;
+    p->tor->up_tick += u->length;
+    sh_tpeer_serve(p);
+  }
+  sh_conn_unref(p);
+}
+
+void sh_tpeer_serve(struct sh_peer *p)
+{
+  struct shoal_torrent *t = p->tor;
+  while (p->n_in && p->state == SH_CONN_ACTIVE && p->n_reads < SH_CONN_MAX_READS &&
+         sh_conn_backlog(p) < SH_CONN_SEND_WATERMARK && t->disk) {
+    struct sh_block r = p->in[p->in_head];
+    p->in_head = (p->in_head + 1) % p->cap_in;
+    p->n_in--;
+    int slot = 0;
+    while (p->up[slot].in_use)
+      slot++;
+    struct sh_upload *u = &p->up[slot];
+    *u = (struct sh_upload){p, r.piece, r.begin, r.length, 1, 0};
+    int rc = sh_disk_read_block(t->disk, r.piece, r.begin, r.length, on_block_read, u);
+    if (rc < 0) {
+      u->in_use = 0;
+      send_reject(p, r.piece, r.begin, r.length);
+      continue;
+    }
+    p->n_reads++;
+    sh_conn_ref(p);
+  }
+}
+
+void sh_tpeer_set_choke(struct sh_peer *p, int choke)
+{
+  if (p->am_choking == choke || p->state != SH_CONN_ACTIVE)
+    return;
+  p->am_choking = choke;
+  send_simple(p, choke ? SH_MSG_CHOKE : SH_MSG_UNCHOKE);
+  if (!choke) {
+    p->unchoked_ms = sh_now(p->sess);
+    return;
+  }
+  /* BEP 3: a choke discards the peer's pending requests; BEP 6 wants an
+   * explicit reject for each of them. */
+  while (p->n_in) {
+    struct sh_block r = p->in[p->in_head];
+    p->in_head = (p->in_head + 1) % p->cap_in;
+    p->n_in--;
+    send_reject(p, r.piece, r.begin, r.length);
+  }
+  for (int i = 0; i < SH_CONN_MAX_READS; i++)
+    if (p->up[i].in_use && !p->up[i].cancelled) {
+      p->up[i].cancelled = 1;
+      send_reject(p, p->up[i].piece, p->up[i].begin, p->up[i].length);
+    }
+  p->optimistic = 0;
+}
+
+static int in_push(struct sh_peer *p, const struct sh_msg *m)
+{
+  if (p->n_in == p->cap_in) {
+    size_t cap = p->cap_in ? p->cap_in * 2 : 64;
+    struct sh_block *ni = malloc(cap * sizeof *ni);
+    if (!ni)
+      return -ENOMEM;
+    for (size_t i = 0; i < p->n_in; i++)
+      ni[i] = p->in[(p->in_head + i) % p->cap_in];
+    free(p->in);
+    p->in = ni;
+    p->cap_in = cap;
+    p->in_head = 0;
+  }
+  p->in[(p->in_head + p->n_in) % p->cap_in] = (struct sh_block){m->index, m->begin, m->length};
+  p->n_in++;
+  return 0;
+}
+
+static int on_request(struct sh_peer *p, const struct sh_msg *m, const char **why)
+{
+  struct shoal_torrent *t = p->tor;
+  /* Only data that was verified and written is ever uploaded. */
+  if (!sh_torrent_have(t, m->index) || p->am_choking) {
+    send_reject(p, m->index, m->begin, m->length);
+    return 0;
+  }
+  if (p->n_in >= SH_CONN_MAX_INREQ) {
+    *why = "request flood: more than 1000 requests queued";
+    return SH_EPROTO;
+  }
+  if (in_push(p, m) < 0) {
+    *why = "out of memory";
+    return -ENOMEM;
+  }
+  sh_tpeer_serve(p);
+  return 0;
+}
+
+static void on_cancel(struct sh_peer *p, const struct sh_msg *m)
+{
+  for (size_t i = 0; i < p->n_in; i++) {
+    struct sh_block *r = &p->in[(p->in_head + i) % p->cap_in];
+    if (r->piece == m->index && r->begin == m->begin && r->length == m->length) {
+      /* close the gap, keeping the order */
+      for (size_t j = i; j + 1 < p->n_in; j++)
+        p->in[(p->in_head + j) % p->cap_in] = p->in[(p->in_head + j + 1) % p->cap_in];
+      p->n_in--;
+      send_reject(p, m->index, m->begin, m->length);
+      return;
+    }
+  }
+  for (int i = 0; i < SH_CONN_MAX_READS; i++) {
+    struct sh_upload *u = &p->up[i];
+    if (u->in_use && !u->cancelled && u->piece == m->index && u->begin == m->begin) {
+      u->cancelled = 1;
+      send_reject(p, m->index, m->begin, m->length);
+      return;
+    }
+  }
+}
+
+static ssize_t out_find(const struct sh_peer *p, uint32_t piece, uint32_t begin)
+{
+  /* blocks come back in request order, so this almost always stops at 0 */
+  for (size_t i = 0; i < p->n_out; i++)
+    if (p->out[i].piece == piece && p->out[i].begin == begin)
+      return (ssize_t)i;
+  return -1;
+}
+
+static void out_remove(struct sh_peer *p, size_t i)
+{
+  memmove(&p->out[i], &p->out[i + 1], (p->n_out - i - 1) * sizeof *p->out);
+  p->n_out--;
+}
+
+static int was_cancelled(const struct sh_peer *p, uint32_t piece, uint32_t begin)
+{
+  unsigned n = p->n_cancelled < 32 ? p->n_cancelled : 32;
+  for (unsigned i = 0; i < n; i++)
+    if (p->cancelled[i].piece == piece && p->cancelled[i].begin == begin)
+      return 1;
+  return 0;
+}
+
+void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin)
+{
+  ssize_t i = out_find(p, piece, begin);
+  if (i < 0)
+    return;
+  struct sh_req r = p->out[i];
+  out_remove(p, (size_t)i);
+  sh_torrent_req_cancelled(p->tor, r.piece);
+  p->cancelled[p->n_cancelled++ % 32] = (struct sh_block){r.piece, r.begin, r.length};
+  struct sh_buf *b = sh_conn_msgbuf(p);
+  if (b)
+    sh_wire_put_request(b, SH_MSG_CANCEL, r.piece, r.begin, r.length);
+}
+
+static int on_piece(struct sh_peer *p, const struct sh_msg *m, const char **why)
+{
+  struct shoal_torrent *t = p->tor;
+  ssize_t i = out_find(p, m->index, m->begin);
+  if (i < 0 || p->out[i].length != m->data_len) {
+    if (was_cancelled(p, m->index, m->begin)) {
+      /* a late answer to a request we gave up on: still useful if the
+       * block is still missing (the picker decides) */
+      sh_torrent_block(t, p, m->index, m->begin, m->data, m->data_len, 0);
+      return 0;
+    }
+    if (++p->unexpected > SH_CONN_MAX_UNEXPECTED) {
+      *why = "sent more than 64 blocks we never asked for";
+      return SH_EPROTO;
+    }
+    sh_debug("peer %s: dropped an unrequested block (piece %u offset %u)", p->name, m->index,
+             m->begin);
+    return 0;
+  }
+  out_remove(p, (size_t)i);
+  uint64_t now = sh_now(p->sess);
+  p->last_block_ms = now;
+  p->stall_since_ms = p->n_out ? now : 0;
+  p->snubbed = 0;
+  p->down_bytes += m->data_len;
+  p->down_tick += m->data_len;
+  t->downloaded += m->data_len;
+  t->down_tick += m->data_len;
+  sh_torrent_block(t, p, m->index, m->begin, m->data, m->data_len, 1);
+  return 0;
+}
+
+static int on_ext(struct sh_peer *p, const struct sh_msg *m, const char **why)
+{
+  if (m->ext_id != 0)
+    return 0; /* we advertised no extensions; ignore what we did not ask for */
+  struct sh_ext_handshake eh;
+  const char *w = NULL;
+  if (sh_wire_ext_handshake_decode(m->data, m->data_len, &eh, &w) < 0) {
+    sh_debug("peer %s: ignoring a bad extension handshake: %s", p->name, w ? w : "?");
+    return 0;
+  }
+  snprintf(p->client, sizeof p->client, "%s", eh.client);
+  if (eh.reqq)
+    p->reqq = eh.reqq;
+  p->listen_port = eh.listen_port;
+  (void)why;
+  return 0;
+}
+
+int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
+{
+  struct shoal_torrent *t = p->tor;
+  const struct sh_metainfo *mi = t->m;
+  if (m->id == SH_MSG_KEEPALIVE)
+    return 0;
+  int rc = sh_wire_validate(m, mi->num_pieces, mi->piece_length, mi->total_length, why);
+  if (rc < 0)
+    return rc;
+  int fast_only = m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE ||
+                  m->id == SH_MSG_REJECT || m->id == SH_MSG_ALLOWED_FAST ||
+                  m->id == SH_MSG_SUGGEST;
+  if (fast_only && !p->fast) {
+    *why = "fast-extension message without the fast extension (BEP 6)";
+    return SH_EPROTO;
+  }
+  int first = m->id == SH_MSG_BITFIELD || m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE;
+  if (first && p->got_bitfield) {
+    *why = "second bitfield/have_all/have_none";
+    return SH_EPROTO;
+  }
+  if (first && p->have_count) {
+    *why = "bitfield after have messages";
+    return SH_EPROTO;
+  }
+  switch (m->id) {
+  case SH_MSG_CHOKE:
+    p->peer_choking = 1;
+    /* BEP 6: with the fast extension the peer rejects what it drops;
+     * without it a choke silently discards every request. */
+    if (!p->fast)
+      abort_all(p);
+    return 0;
+  case SH_MSG_UNCHOKE:
+    p->peer_choking = 0;
+    sh_tpeer_fill(p);
+    return 0;
+  case SH_MSG_INTERESTED:
+    p->peer_interested = 1;
+    sh_torrent_maybe_unchoke(t, p);
+    return 0;
+  case SH_MSG_NOT_INTERESTED:
+    p->peer_interested = 0;
+    return 0;
+  case SH_MSG_HAVE:
+    if (p->have_all || sh_bf_get(p->bf, m->index))
+      return 0;
+    sh_bf_set(p->bf, m->index);
+    p->have_count++;
+    if (t->picker)
+      sh_picker_peer_have(t->picker, m->index);
+    if (!p->am_interested && !sh_torrent_have(t, m->index))
+      sh_tpeer_update_interest(p);
+    return 0;
+  case SH_MSG_BITFIELD:
+    p->got_bitfield = 1;
+    memcpy(p->bf, m->data, SH_BF_BYTES(mi->num_pieces));
+    p->have_count = sh_bf_count(p->bf, mi->num_pieces);
+    if (t->picker)
+      sh_picker_peer_bitfield(t->picker, p->bf);
+    sh_tpeer_update_interest(p);
+    return 0;
+  case SH_MSG_HAVE_ALL:
+    p->got_bitfield = 1;
+    p->have_all = 1;
+    p->have_count = mi->num_pieces;
+    memset(p->bf, 0xff, SH_BF_BYTES(mi->num_pieces));
+    if (mi->num_pieces & 7)
+      p->bf[SH_BF_BYTES(mi->num_pieces) - 1] &= (uint8_t)(0xff00 >> (mi->num_pieces & 7));
+    if (t->picker)
+      sh_picker_peer_have_all(t->picker);
+    sh_tpeer_update_interest(p);
+    return 0;
+  case SH_MSG_HAVE_NONE:
+    p->got_bitfield = 1;
+    return 0;
+  case SH_MSG_REQUEST:
+    return on_request(p, m, why);
+  case SH_MSG_PIECE:
+    return on_piece(p, m, why);
+  case SH_MSG_CANCEL:
+    on_cancel(p, m);
+    return 0;
+  case SH_MSG_REJECT: {
+    ssize_t i = out_find(p, m->index, m->begin);
+    if (i >= 0) {
+      out_remove(p, (size_t)i);
+      sh_torrent_req_abort(t, m->index, m->begin);
+    }
+    return 0;
+  }
+  case SH_MSG_ALLOWED_FAST:
+    if (p->n_allowed_in < (int)(sizeof p->allowed_in / sizeof p->allowed_in[0]) &&
+        !allowed_fast_in(p, m->index)) {
+      p->allowed_in[p->n_allowed_in++] = m->index;
+      sh_tpeer_fill(p);
+    }
+    return 0;
+  case SH_MSG_EXTENDED:
+    return on_ext(p, m, why);
+  default:
+    return 0; /* port, suggest and unknown messages: nothing to do (BEP 3) */
+  }
+}
+
+int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
+{
+  struct shoal_torrent *t = p->tor;
+  const struct shoal_settings *set = &p->sess->set;
+  if (dt == 0)
+    dt = 1;
+  /* rates: exponential average with a ~4 s time constant */
+  p->down_rate = (p->down_rate * 3 + p->down_tick * 1000 / dt) / 4;
+  p->up_rate = (p->up_rate * 3 + p->up_tick * 1000 / dt) / 4;
+  p->down_tick = p->up_tick = 0;
+
+  /* Pipeline depth: the bandwidth-delay product. We aim at 2 s of data at
+   * the measured rate (libtorrent's default queue time is 3 s), at least 4
+   * blocks, at most min(reqq, 500). Shrink at most by half per tick so one
+   * slow second does not collapse a fast pipeline. */
+  if (now - p->connected_ms >= 3000 && !p->peer_choking) {
+    uint64_t want = p->down_rate * 2 / SH_BLOCK_SIZE;
+    if (want < 4)
+      want = 4;
+    if (want > 500)
+      want = 500;
+    if (want < p->depth / 2)
+      want = p->depth / 2;
+    p->depth = (uint32_t)want;
+  }
+
+  if (now - p->last_recv_ms > set->idle_timeout_ms) {
+    char why[96];
+    snprintf(why, sizeof why, "idle for %llu s", (unsigned long long)(now - p->last_recv_ms) / 1000);
+    sh_conn_close(p, why);
+    return 1;
+  }
+  /* A request unanswered for request_timeout_ms (60 s by default) snubs
+   * the peer: its requests go back to the picker for other peers, and it
+   * gets one block at a time until it delivers again. A peer that delivers
+   * nothing for stall_timeout_ms (3 min) is dropped. */
+  if (p->n_out && p->stall_since_ms && now - p->stall_since_ms > set->request_timeout_ms) {
+    if (!p->snubbed)
+      sh_info("peer %s: no block for %u s: snubbed, its requests go to other peers", p->name,
+              set->request_timeout_ms / 1000);
+    p->snubbed = 1;
+    struct sh_buf *b = sh_conn_msgbuf(p);
+    for (size_t i = 0; i < p->n_out; i++) {
+      if (b)
+        sh_wire_put_request(b, SH_MSG_CANCEL, p->out[i].piece, p->out[i].begin, p->out[i].length);
+      p->cancelled[p->n_cancelled++ % 32] =
+          (struct sh_block){p->out[i].piece, p->out[i].begin, p->out[i].length};
+    }
+    abort_all(p);
+    p->stall_since_ms = 0;
+    p->depth = 4;
+  }
+  if (p->snubbed &&
+      now - (p->last_block_ms ? p->last_block_ms : p->connected_ms) > set->stall_timeout_ms) {
+    sh_conn_close(p, "stalled: requested blocks never arrive");
+    return 1;
+  }
+  /* BEP 3: keep-alives every 2 minutes keep idle connections open */
+  if (now - p->last_send_ms >= 120000) {
+    struct sh_buf *b = sh_conn_msgbuf(p);
+    if (b)
+      sh_wire_put_keepalive(b);
+    p->last_send_ms = now;
+  }
+  /* Two seeds have nothing to say to each other. */
+  if (t->state == SHOAL_SEEDING && peer_is_seed(p, t) && p->got_bitfield) {
+    sh_conn_close(p, "both sides are seeds");
+    return 1;
+  }
+  sh_tpeer_fill(p);
+  sh_tpeer_serve(p);
+  return 0;
+}

@@ -1,0 +1,190 @@
+/* The torrent's housekeeping, once per tick (1 s): per-peer timeouts and
+ * rates, the choker (BEP 3: every 10 s, optimistic every 30 s), dialling
+ * known peers up to the limits, periodic resume data, and the announcer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "announce/announce.h"
+#include "base/log.h"
+#include "disk/io.h"
+#include "meta/metainfo.h"
+#include "swarm/choker.h"
+#include "swarm/picker.h"
+#include "torrent.h"
+
+/* At most this many dials in flight per torrent: a tracker reply of 200
+ * peers should not open 200 sockets in one tick. */
+#define SH_MAX_CONNECTING 16
+/* Resume data is saved this often while downloading (plus at stop). */
+#define SH_RESUME_INTERVAL_MS 30000
+
+static size_t session_active_peers(const struct shoal_session *s)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < s->ntor; i++)
+    n += s->tor[i]->npeers + (size_t)s->tor[i]->connecting;
+  return n;
+}
+
+void sh_torrent_dial(struct shoal_torrent *t, uint64_t now)
+{
+  struct shoal_session *s = t->sess;
+  if (!sh_torrent_running(t) || s->closing)
+    return;
+  int seeding = t->state == SHOAL_SEEDING;
+  size_t total = session_active_peers(s);
+  while (t->npeers + (size_t)t->connecting < (size_t)s->set.max_peers_per_torrent &&
+         total < (size_t)s->set.max_peers_total && t->connecting < SH_MAX_CONNECTING) {
+    struct sh_peer_entry *e = sh_peers_next(&t->plist, now, seeding);
+    if (!e)
+      break;
+    struct sh_addr a = e->addr;
+    if (sh_bans_is_banned(&s->bans, &a) || sh_session_is_self(s, &a)) {
+      sh_peers_remove(&t->plist, &a);
+      continue;
+    }
+    int rc = sh_conn_connect(s, t, &a, NULL);
+    if (rc < 0) {
+      char name[64];
+      sh_addr_str(&a, name, sizeof name);
+      sh_info("peer %s: cannot dial: %s", name, uv_strerror(rc));
+      sh_peers_done(&t->plist, &a, 1, now);
+      continue;
+    }
+    total++;
+  }
+}
+
+void sh_torrent_add_addr(struct shoal_torrent *t, const struct sockaddr *sa, int source)
+{
+  struct sh_addr a;
+  if (sh_addr_from_sockaddr(&a, sa) < 0 || !a.port)
+    return;
+  if (sh_bans_is_banned(&t->sess->bans, &a) || sh_session_is_self(t->sess, &a))
+    return;
+  sh_peers_add(&t->plist, &a, source, sh_now(t->sess));
+}
+
+void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now)
+{
+  if (!t->npeers)
+    return;
+  struct sh_choke_peer *cp = calloc(t->npeers, sizeof *cp);
+  if (!cp)
+    return;
+  for (size_t i = 0; i < t->npeers; i++) {
+    const struct sh_peer *p = t->peers[i];
+    cp[i] = (struct sh_choke_peer){p,
+                                   p->down_rate,
+                                   p->up_rate,
+                                   p->connected_ms,
+                                   p->unchoked_ms,
+                                   p->peer_interested,
+                                   p->snubbed,
+                                   !p->am_choking,
+                                   p->optimistic};
+  }
+  sh_choker_round(&t->choker, cp, t->npeers, t->state == SHOAL_SEEDING, now);
+  size_t n = t->npeers;
+  struct sh_peer **ps = malloc(n * sizeof *ps);
+  if (ps) {
+    memcpy(ps, t->peers, n * sizeof *ps);
+    for (size_t i = 0; i < n; i++) {
+      if (ps[i]->state != SH_CONN_ACTIVE)
+        continue;
+      ps[i]->optimistic = cp[i].optimistic;
+      sh_tpeer_set_choke(ps[i], !cp[i].unchoked);
+    }
+    free(ps);
+  }
+  free(cp);
+  t->last_choke_ms = now;
+}
+
+void sh_torrent_maybe_unchoke(struct shoal_torrent *t, struct sh_peer *p)
+{
+  if (!p->am_choking || !p->peer_interested)
+    return;
+  int unchoked = 0;
+  for (size_t i = 0; i < t->npeers; i++)
+    unchoked += !t->peers[i]->am_choking;
+  /* regular slots plus the optimistic one */
+  if (unchoked < t->sess->set.upload_slots + 1)
+    sh_tpeer_set_choke(p, 0);
+}
+
+void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
+{
+  if (!sh_torrent_running(t))
+    return;
+  if (dt == 0)
+    dt = 1;
+  t->down_rate = (t->down_rate * 3 + t->down_tick * 1000 / dt) / 4;
+  t->up_rate = (t->up_rate * 3 + t->up_tick * 1000 / dt) / 4;
+  t->down_tick = t->up_tick = 0;
+  /* backwards: a peer that closes is swapped with the last one */
+  for (size_t i = t->npeers; i-- > 0;) {
+    if (i >= t->npeers)
+      continue;
+    sh_tpeer_tick(t->peers[i], now, dt);
+    if (!sh_torrent_running(t))
+      return;
+  }
+  if (now - t->last_choke_ms >= SH_CHOKE_INTERVAL_MS)
+    sh_torrent_choke_round(t, now);
+  sh_torrent_dial(t, now);
+  if (t->state == SHOAL_DOWNLOADING && t->resume_dirty && t->sess->set.resume_dir && t->disk &&
+      now - t->last_resume_ms >= SH_RESUME_INTERVAL_MS) {
+    t->last_resume_ms = now;
+    sh_torrent_save_resume_async(t);
+  }
+}
+
+/* ---- the announcer ---- */
+
+static void ann_stats(void *ud, uint64_t *up, uint64_t *down, uint64_t *left)
+{
+  struct shoal_torrent *t = ud;
+  *up = t->uploaded;
+  *down = t->downloaded;
+  *left = t->wanted_bytes > t->have_bytes ? t->wanted_bytes - t->have_bytes : 0;
+}
+
+static void ann_peers(void *ud, const struct sockaddr_storage *addrs, size_t n)
+{
+  struct shoal_torrent *t = ud;
+  for (size_t i = 0; i < n; i++)
+    sh_torrent_add_addr(t, (const struct sockaddr *)&addrs[i], SH_SRC_TRACKER);
+  sh_torrent_dial(t, sh_now(t->sess));
+}
+
+static void ann_status(void *ud, const char *url, int err, const char *msg)
+{
+  struct shoal_torrent *t = ud;
+  snprintf(t->tracker_msg, sizeof t->tracker_msg, "%s", msg ? msg : "");
+  if (err < 0)
+    sh_info("%s: tracker %s: %s", t->m->name, url ? url : "?", msg ? msg : "failed");
+}
+
+static void ann_announced(void *ud, const struct sh_announce_info *info)
+{
+  struct shoal_torrent *t = ud;
+  t->tracker_msg[0] = 0;
+  sh_debug("%s: %s answered: %zu peers, next in %u s", t->m->name, info->url, info->num_peers,
+           info->interval);
+}
+
+void sh_torrent_announce_start(struct shoal_torrent *t)
+{
+  struct shoal_session *s = t->sess;
+  if (!s->set.announce || !s->http || !t->m->num_tiers || t->ann)
+    return;
+  struct sh_announce_callbacks cb = {t, ann_stats, ann_peers, ann_status, ann_announced, NULL};
+  t->ann = sh_announcer_new(s->loop, s->http, t->m->tiers, t->m->num_tiers, t->m->info_hash,
+                            s->peer_id, s->port, &cb, NULL);
+  if (!t->ann) {
+    sh_warn("%s: cannot start the tracker client: out of memory", t->m->name);
+    return;
+  }
+  sh_announcer_start(t->ann);
+}

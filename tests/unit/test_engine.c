@@ -1,0 +1,193 @@
+/* The engine end to end, in one process: a seeding session and a leeching
+ * session on one uv loop over 127.0.0.1, and the leecher's files must come
+ * out byte-identical. */
+#include "test_engine_harness.h"
+
+struct leech_state {
+  volatile int complete, errors, stopped;
+  char error[256];
+};
+
+static void on_complete(shoal_torrent *t, void *ud)
+{
+  (void)t;
+  ((struct leech_state *)ud)->complete = 1;
+}
+
+static void on_error(shoal_torrent *t, int err, const char *msg, void *ud)
+{
+  (void)t;
+  (void)err;
+  struct leech_state *st = ud;
+  st->errors++;
+  snprintf(st->error, sizeof st->error, "%s", msg);
+}
+
+static void on_stopped(shoal_torrent *t, void *ud)
+{
+  (void)t;
+  ((struct leech_state *)ud)->stopped = 1;
+}
+
+/* Seeds t from a fresh directory to a fresh leecher; checks the result. */
+static void transfer(const struct th_torrent *tt, int leechers)
+{
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *seed_dir = th_tmpdir();
+  th_write_content(tt, seed_dir);
+
+  struct shoal_settings set;
+  th_settings(&set);
+  shoal_session *seed = th_session(&loop, &set);
+  struct leech_state sst = {0};
+  struct shoal_add_opts so = {seed_dir, NULL, 1, {on_complete, on_error, NULL, &sst}};
+  shoal_torrent *st = NULL;
+  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(tt), &so, &st), 0);
+  cr_assert(th_run_until(&loop, &sst.complete, NULL, NULL, 20000), "seed finished its check");
+  struct shoal_status ss;
+  shoal_torrent_status(st, &ss);
+  cr_assert_eq(ss.state, SHOAL_SEEDING, "seed state %d (%s)", ss.state, ss.error);
+
+  shoal_session *ls[4] = {0};
+  struct leech_state lst[4];
+  shoal_torrent *lt[4];
+  char *ldir[4];
+  memset(lst, 0, sizeof lst);
+  for (int i = 0; i < leechers; i++) {
+    ldir[i] = th_tmpdir();
+    ls[i] = th_session(&loop, &set);
+    struct shoal_add_opts lo = {ldir[i], NULL, 0, {on_complete, on_error, on_stopped, &lst[i]}};
+    cr_assert_eq(shoal_torrent_add(ls[i], th_metainfo(tt), &lo, &lt[i]), 0);
+    th_add_peer(lt[i], shoal_session_port(seed));
+    /* leechers also know each other: they trade pieces among themselves */
+    for (int j = 0; j < i; j++)
+      th_add_peer(lt[i], shoal_session_port(ls[j]));
+  }
+  for (int i = 0; i < leechers; i++) {
+    cr_assert(th_run_until(&loop, &lst[i].complete, NULL, NULL, 60000), "leecher %d completed (%s)",
+              i, lst[i].error);
+    struct shoal_status ls_st;
+    shoal_torrent_status(lt[i], &ls_st);
+    cr_expect_eq(ls_st.state, SHOAL_SEEDING);
+    cr_expect_eq(ls_st.pieces_have, ls_st.num_pieces);
+    cr_expect_eq(ls_st.have_bytes, tt->total);
+    cr_expect_eq(ls_st.hash_failures, 0);
+    cr_expect_geq(ls_st.downloaded, tt->total ? 1 : 0);
+  }
+  /* stop one torrent by hand: on_stopped fires */
+  shoal_torrent_stop(lt[0]);
+  cr_assert(th_run_until(&loop, &lst[0].stopped, NULL, NULL, 10000), "on_stopped fired");
+  shoal_session *all[5] = {seed, ls[0], ls[1], ls[2], ls[3]};
+  th_close(&loop, all, 1 + leechers);
+  for (int i = 0; i < leechers; i++) {
+    cr_expect(th_content_equal(tt, ldir[i]), "leecher %d has identical content", i);
+    free(ldir[i]);
+  }
+  free(seed_dir);
+  cr_expect_eq(uv_loop_close(&loop), 0, "every handle was closed");
+}
+
+Test(engine, single_file_odd_size, .timeout = 120)
+{
+  /* 3 MiB + 1234 bytes: the last piece is short and not block-aligned */
+  static const struct th_file files[] = {{"single.bin", 3 * 1048576 + 1234}};
+  struct th_torrent tt;
+  th_torrent_build(&tt, "single.bin", files, 1, 0, 262144);
+  transfer(&tt, 1);
+  th_torrent_free(&tt);
+}
+
+Test(engine, multi_file_nested_and_empty, .timeout = 120)
+{
+  /* sizes that straddle pieces, a zero-length file, nested directories */
+  static const struct th_file files[] = {
+      {"a.txt", 100000},       {"empty.dat", 0},           {"dir/b.bin", 300001},
+      {"dir/sub/c.bin", 65536}, {"dir/sub/deeper/d", 777777}, {"z", 1},
+  };
+  struct th_torrent tt;
+  th_torrent_build(&tt, "multi", files, sizeof files / sizeof files[0], 1, 65536);
+  transfer(&tt, 1);
+  th_torrent_free(&tt);
+}
+
+Test(engine, three_leechers_one_seed, .timeout = 180)
+{
+  static const struct th_file files[] = {{"swarm.bin", 5 * 1048576 + 17}};
+  struct th_torrent tt;
+  th_torrent_build(&tt, "swarm.bin", files, 1, 0, 131072);
+  transfer(&tt, 3);
+  th_torrent_free(&tt);
+}
+
+Test(engine, seed_only_incomplete_data_is_an_error, .timeout = 60)
+{
+  static const struct th_file files[] = {{"part.bin", 1048576}};
+  struct th_torrent tt;
+  th_torrent_build(&tt, "part.bin", files, 1, 0, 65536);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *dir = th_tmpdir();
+  th_write_content(&tt, dir);
+  /* damage one piece */
+  char path[4096];
+  snprintf(path, sizeof path, "%s/part.bin", dir);
+  FILE *f = fopen(path, "r+b");
+  fseek(f, 70000, SEEK_SET);
+  fputc(tt.data[70000] ^ 0xff, f);
+  fclose(f);
+  struct shoal_settings set;
+  th_settings(&set);
+  shoal_session *s = th_session(&loop, &set);
+  struct leech_state st = {0};
+  struct shoal_add_opts o = {dir, NULL, 1, {on_complete, on_error, NULL, &st}};
+  shoal_torrent *t;
+  cr_assert_eq(shoal_torrent_add(s, th_metainfo(&tt), &o, &t), 0);
+  cr_assert(th_run_until(&loop, (volatile int *)&st.errors, NULL, NULL, 20000));
+  struct shoal_status ss;
+  shoal_torrent_status(t, &ss);
+  cr_expect_eq(ss.state, SHOAL_ERROR);
+  cr_expect_str_eq(ss.error, "data incomplete: 15 of 16 pieces");
+  cr_expect_eq(st.complete, 0);
+  th_close(&loop, &s, 1);
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  free(dir);
+  th_torrent_free(&tt);
+}
+
+Test(engine, resume_data_skips_the_check, .timeout = 60)
+{
+  static const struct th_file files[] = {{"res.bin", 2 * 1048576 + 5}};
+  struct th_torrent tt;
+  th_torrent_build(&tt, "res.bin", files, 1, 0, 262144);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *dir = th_tmpdir(), *rdir = th_tmpdir();
+  th_write_content(&tt, dir);
+  struct shoal_settings set;
+  th_settings(&set);
+  set.resume_dir = rdir;
+  for (int round = 0; round < 2; round++) {
+    shoal_session *s = th_session(&loop, &set);
+    struct leech_state st = {0};
+    struct shoal_add_opts o = {dir, NULL, 1, {on_complete, on_error, NULL, &st}};
+    shoal_torrent *t;
+    struct sh_metainfo *m = th_metainfo(&tt);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.resume", rdir, m->info_hash_hex);
+    cr_assert_eq(shoal_torrent_add(s, m, &o, &t), 0);
+    struct shoal_status ss;
+    shoal_torrent_status(t, &ss);
+    /* the first start checks the data; the second trusts the resume file */
+    cr_expect_eq(ss.state, round == 0 ? SHOAL_CHECKING : SHOAL_SEEDING, "round %d state %d", round,
+                 ss.state);
+    cr_assert(th_run_until(&loop, &st.complete, NULL, NULL, 20000), "round %d complete", round);
+    th_close(&loop, &s, 1);
+    struct stat sb;
+    cr_expect_eq(stat(path, &sb), 0, "resume file written at stop (round %d)", round);
+  }
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  free(dir);
+  free(rdir);
+  th_torrent_free(&tt);
+}
