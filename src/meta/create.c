@@ -63,7 +63,7 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 uint32_t sh_create_piece_length(uint64_t total)
 {
   uint32_t pl = SH_CREATE_MIN_PIECE;
-  while (pl < SH_CREATE_MAX_PIECE && total / pl > 2000)
+  while (pl < SH_CREATE_MAX_PIECE && (total + pl - 1) / pl > 2000)
     pl <<= 1;
   return pl;
 }

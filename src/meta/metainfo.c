@@ -364,6 +364,8 @@ static int parse_files(struct ctx *c, int info)
     if (c->d->tok[f].type != BE_DICT)
       return fail(c, "%s: must be a dictionary", field);
     sf->attr = parse_attr(c->d, f);
+    if ((sf->attr & SH_FILE_PAD) && (sf->attr & SH_FILE_SYMLINK))
+      return fail(c, "%s.attr: padding ('p') and symlink ('l') together", field);
     int64_t len = 0;
     int li = be_dict_get(c->d, f, "length");
     if (li < 0) {

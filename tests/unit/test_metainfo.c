@@ -260,6 +260,9 @@ Test(metainfo, symlinks)
          "info.files[1].symlink path: missing");
   refuse("", MULTI("ld6:lengthi10e4:pathl1:aeed4:attr1:l6:lengthi3e4:pathl4:linke12:symlink pathl1:aeee"), 1,
          "a symlink must have length 0");
+  /* found by fuzz_metainfo: 'p' and 'l' together, no path */
+  refuse("", MULTI("ld6:lengthi10e4:pathl1:aeed4:attr2:pl12:symlink pathl2:..3:etceee"), 1,
+         "info.files[1].attr: padding ('p') and symlink ('l') together");
 }
 
 Test(metainfo, bencode_errors_give_offset)

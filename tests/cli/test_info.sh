@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# shoal info: text and --json views of the fixtures, and bad input (exit 2
+# with the reason, byte offset for bencode errors).
+. "$(dirname "$0")/lib.sh"
+DATA=${SHOAL_SRC:-$(dirname "$0")/../..}/tests/data
+cd "$T"
+expect_exit 0 "single-file fixture" "$SHOAL" info "$DATA/single.torrent"
+expect_grep "$T/out" '^info-hash: +07f993a4ee5614e02181cda10ce99e1d2135bb36$' "info-hash"
+expect_grep "$T/out" '^size: +97.7 KiB \(100000 bytes\)$' "size, human and bytes"
+expect_grep "$T/out" '^pieces: +4 x 32.0 KiB' "piece length and count"
+expect_grep "$T/out" '^  tier 1: http://127.0.0.1:6969/announce$' "tracker"
+expect_grep "$T/out" '^creation date: 2023-11-14 22:13:20 UTC' "date"
+
+expect_exit 0 "multi-file fixture" "$SHOAL" info "$DATA/multi.torrent"
+expect_grep "$T/out" '^private: +yes$' "private"
+expect_grep "$T/out" '^  tier 2: udp://t2/ann$' "second tier"
+expect_grep "$T/out" '^  http://ws2/$' "web seeds"
+expect_grep "$T/out" '^source: +SRC$' "source"
+expect_grep "$T/out" '1 padding file hidden' "padding hidden with a count"
+expect_grep "$T/out" 'multi/sub/empty  \[executable\]' "attributes shown"
+expect_exit 0 "-a lists padding" "$SHOAL" info -a "$DATA/multi.torrent"
+expect_grep "$T/out" 'multi/.pad/11384  \[padding\]' "padding listed"
+
+"$SHOAL" info --json "$DATA/multi.torrent" > m.json
+python3 - m.json <<'PY' && ok "--json parses and holds the fields" || bad "--json"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["info_hash"] == "4760d0a355641a03948880f95405658ae119d4e6"
+assert j["trackers"] == [["http://t1a/ann", "http://t1b/ann"], ["udp://t2/ann"]]
+assert j["num_pieces"] == 3 and j["piece_length"] == 16384 and j["private"] is True
+assert [f["padding"] for f in j["files"]] == [False, True, False, False]
+assert j["comment"] is None and j["creation_date"] is None
+PY
+
+# hostile strings: control characters and invalid UTF-8 in name and comment
+python3 - <<'PY'
+name = b"ev\x1b[2Jil\xff\xc0\xafname\"\\"
+info = b"d6:lengthi1e4:name%d:%s12:piece lengthi16e6:pieces20:%se" % (len(name), name, bytes(20))
+com = b"line1\nline2\x01\xed\xa0\x80"
+open("evil.torrent", "wb").write(b"d7:comment%d:%s4:info%se" % (len(com), com, info))
+PY
+"$SHOAL" info --json evil.torrent > e.json
+python3 - e.json <<'PY' && ok "--json escapes control chars and invalid UTF-8" || bad "--json escaping"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+raw.decode("utf-8")  # must be valid UTF-8
+assert b"\x1b" not in raw and b"\x01" not in raw
+j = json.loads(raw)
+assert j["name"] == 'ev\x1b[2Jil\ufffd\ufffd\ufffdname"\\', repr(j["name"])
+assert j["comment"] == "line1\nline2\x01\ufffd\ufffd\ufffd", repr(j["comment"])
+PY
+"$SHOAL" info evil.torrent > e.txt
+if grep -q $'\x1b' e.txt; then bad "text view leaks escape sequences"; else ok "text view neutralises control chars"; fi
+
+printf 'd4:infod4:name' > trunc.torrent
+expect_exit 2 "truncated bencode" "$SHOAL" info trunc.torrent
+expect_grep "$T/err" 'trunc.torrent: bencode error at byte 14' "byte offset given"
+printf 'd4:infod6:lengthi5e4:name2:..12:piece lengthi16e6:pieces20:AAAAAAAAAAAAAAAAAAAAee' > dots.torrent
+expect_exit 2 "'..' name" "$SHOAL" info dots.torrent
+expect_grep "$T/err" "info.name: '..' is not allowed" "names the field"
+expect_exit 2 "missing file" "$SHOAL" info nope.torrent
+expect_grep "$T/err" 'nope.torrent: No such file' "names the path"
+expect_exit 2 "directory" "$SHOAL" info .
+expect_exit 2 "no FILE" "$SHOAL" info
+finish
