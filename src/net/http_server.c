@@ -207,13 +207,16 @@ static void send_response(struct http_conn *c, struct http_response *res, int ke
     sh_buf_puts(&res->body, "out of memory\n");
     res->content_type = "text/plain";
   }
+  /* answer in HTTP/1.0 only to a request that said so; a request refused
+   * before its version was parsed gets 1.1 */
+  int v10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
   sh_buf_reserve(&out, 256 + res->body.len);
   sh_buf_printf(&out,
                 "HTTP/1.%d %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                c->parser.http_minor == 0 ? 0 : 1, res->status, http_status_text(res->status),
+                v10 ? 0 : 1, res->status, http_status_text(res->status),
                 res->content_type ? res->content_type : "text/plain", res->body.len,
                 close_after ? "Connection: close\r\n"
-                            : (c->parser.http_minor == 0 ? "Connection: keep-alive\r\n" : ""),
+                            : (v10 ? "Connection: keep-alive\r\n" : ""),
                 res->headers);
   if (!head_only)
     sh_buf_append(&out, res->body.data, res->body.len);

@@ -1,0 +1,250 @@
+/* The HTTP server: keep-alive and HTTP/1.0 close, pipelining, bodies, and the
+ * limits (long URL, garbage, idle timeout, connection cap), each answered
+ * while the server keeps serving. A server runs on its own loop in a thread;
+ * the test talks to it with plain blocking sockets. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/http_server.h"
+
+static uv_loop_t loop;
+static struct http_server srv;
+static uv_async_t stopper;
+static pthread_t thr;
+static int port;
+
+static void handler(struct http_server *s, const struct http_request *r, struct http_response *res)
+{
+  const char *x = http_request_header(r, "X-Test");
+  sh_buf_printf(&res->body, "%s %.*s q=%.*s x=%s body=%.*s", r->method, (int)r->path_len, r->path,
+                (int)r->query_len, r->query ? r->query : "", x ? x : "-", (int)r->body_len,
+                (const char *)r->body);
+}
+
+static void on_error(struct http_server *s, int status, const char *why, struct http_response *res)
+{
+  sh_buf_printf(&res->body, "custom:%d:%s", status, why);
+}
+
+static void on_stop(uv_async_t *a)
+{
+  http_server_close(&srv, NULL);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *run(void *arg)
+{
+  uv_run(&loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+static void start(unsigned idle_ms, unsigned max_conns)
+{
+  struct http_server_config c;
+  http_server_config_defaults(&c);
+  c.handler = handler;
+  c.on_error = on_error;
+  c.idle_timeout_ms = idle_ms;
+  c.max_conns = max_conns;
+  c.max_url = 1024;
+  c.max_body = 1000;
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  cr_assert_eq(http_server_init(&srv, &loop, &c), 0);
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  cr_assert_eq(http_server_listen(&srv, (struct sockaddr *)&a, 0), 0);
+  port = http_server_port(&srv, 0);
+  cr_assert_gt(port, 0);
+  uv_async_init(&loop, &stopper, on_stop);
+  pthread_create(&thr, NULL, run, NULL);
+}
+
+static void stop(void)
+{
+  uv_async_send(&stopper);
+  pthread_join(thr, NULL);
+  cr_expect_eq(uv_loop_close(&loop), 0, "every handle closed");
+}
+
+static int dial(void)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+  while (n) {
+    ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+    if (w <= 0)
+      return; /* the server may close early on purpose */
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Reads until `want` occurrences of "HTTP/1." and their bodies arrived, or
+ * EOF, or 10 s passed. Returns bytes read; *eof tells whether it closed. */
+static size_t recv_until(int fd, char *buf, size_t cap, const char *until, int *eof)
+{
+  size_t n = 0;
+  *eof = 0;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 10000) <= 0)
+      break;
+    ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+    if (r <= 0) {
+      *eof = 1;
+      break;
+    }
+    n += (size_t)r;
+    buf[n] = 0;
+    if (until && strstr(buf, until))
+      break;
+  }
+  buf[n] = 0;
+  return n;
+}
+
+Test(http_server, keep_alive_and_pipelining)
+{
+  start(5000, 100);
+  int fd = dial();
+  char buf[8192];
+  int eof;
+  const char *r1 = "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Test: yes\r\n\r\n";
+  send_all(fd, r1, strlen(r1));
+  recv_until(fd, buf, sizeof buf, "body=", &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+  cr_expect_not_null(strstr(buf, "GET /a q=x=1 x=yes body="));
+  cr_expect_null(strstr(buf, "Connection: close"));
+  /* same connection, two pipelined requests, answered in order */
+  const char *r2 = "GET /b HTTP/1.1\r\nHost: h\r\n\r\nPOST /c HTTP/1.1\r\nHost: h\r\n"
+                   "Content-Length: 5\r\n\r\nhello";
+  send_all(fd, r2, strlen(r2));
+  recv_until(fd, buf, sizeof buf, "body=hello", &eof);
+  char *b = strstr(buf, "GET /b"), *c = strstr(buf, "POST /c q= x=- body=hello");
+  cr_expect(b && c && b < c, "two replies in order: %s", buf);
+  close(fd);
+  stop();
+}
+
+Test(http_server, http10_closes_unless_keep_alive)
+{
+  start(5000, 100);
+  char buf[8192];
+  int eof;
+  int fd = dial();
+  send_all(fd, "GET / HTTP/1.0\r\n\r\n", 18);
+  recv_until(fd, buf, sizeof buf, NULL, &eof);
+  cr_expect(eof, "HTTP/1.0 closes");
+  cr_expect_not_null(strstr(buf, "HTTP/1.0 200 OK"));
+  close(fd);
+  fd = dial();
+  const char *ka = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+  send_all(fd, ka, strlen(ka));
+  recv_until(fd, buf, sizeof buf, "body=", &eof);
+  cr_expect(!eof);
+  cr_expect_not_null(strstr(buf, "Connection: keep-alive"));
+  close(fd);
+  stop();
+}
+
+Test(http_server, limits_answer_and_keep_serving)
+{
+  start(5000, 100);
+  char buf[8192];
+  int eof;
+  /* a 100 KB URL: 414 with the caller's error body, then close */
+  int fd = dial();
+  size_t n = 100 * 1024;
+  char *big = malloc(n + 64);
+  memcpy(big, "GET /", 5);
+  memset(big + 5, 'a', n);
+  strcpy(big + 5 + n, " HTTP/1.1\r\n\r\n");
+  send_all(fd, big, strlen(big));
+  free(big);
+  recv_until(fd, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 414"), "%s", buf);
+  cr_expect_not_null(strstr(buf, "custom:414:request URL too long"));
+  close(fd);
+  /* garbage: 400 */
+  fd = dial();
+  send_all(fd, "\x01\x02garbage\r\n\r\n", 13);
+  recv_until(fd, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, " 400 "), "%s", buf);
+  close(fd);
+  /* body over the limit: 413 */
+  fd = dial();
+  const char *post = "POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n";
+  send_all(fd, post, strlen(post));
+  recv_until(fd, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, " 413 "), "%s", buf);
+  close(fd);
+  /* and a normal request still works */
+  fd = dial();
+  send_all(fd, "GET /ok HTTP/1.1\r\n\r\n", 20);
+  recv_until(fd, buf, sizeof buf, "body=", &eof);
+  cr_expect_not_null(strstr(buf, "GET /ok"));
+  close(fd);
+  stop();
+}
+
+Test(http_server, unfinished_request_times_out)
+{
+  start(300, 100);
+  char buf[256];
+  int eof;
+  int fd = dial();
+  send_all(fd, "GET / HTTP/1.1\r\nHost:", 21);
+  recv_until(fd, buf, sizeof buf, NULL, &eof);
+  cr_expect(eof, "an unfinished request is closed after the idle timeout");
+  close(fd);
+  /* trickling bytes does not extend the deadline */
+  fd = dial();
+  int closed = 0;
+  for (int i = 0; i < 20 && !closed; i++) {
+    usleep(50000);
+    if (send(fd, "X", 1, MSG_NOSIGNAL) < 0)
+      closed = 1;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0 && recv(fd, buf, sizeof buf, 0) <= 0)
+      closed = 1;
+  }
+  cr_expect(closed, "a trickled request is cut off");
+  close(fd);
+  stop();
+}
+
+Test(http_server, connection_cap)
+{
+  start(5000, 2);
+  char buf[256];
+  int eof;
+  int a = dial(), b = dial();
+  /* make sure both are accepted before the third */
+  send_all(a, "GET / HTTP/1.1\r\n\r\n", 18);
+  recv_until(a, buf, sizeof buf, "body=", &eof);
+  send_all(b, "GET / HTTP/1.1\r\n\r\n", 18);
+  recv_until(b, buf, sizeof buf, "body=", &eof);
+  int c = dial();
+  recv_until(c, buf, sizeof buf, NULL, &eof);
+  cr_expect(eof, "the connection over the cap is closed");
+  cr_expect_eq(buf[0], 0);
+  close(a);
+  close(b);
+  close(c);
+  stop();
+}
