@@ -311,6 +311,30 @@ static inline int th_listen(uint16_t *port)
   return fd;
 }
 
+/* A listener on ::1, so a raw peer has another IP than the sessions on
+ * 127.0.0.1: bans are per IP. */
+static inline int th_listen6(uint16_t *port)
+{
+  int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  struct sockaddr_in6 a;
+  memset(&a, 0, sizeof a);
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  cr_assert_eq(listen(fd, 8), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  *port = ntohs(a.sin6_port);
+  return fd;
+}
+
+static inline void th_add_peer6(shoal_torrent *t, uint16_t port)
+{
+  struct sockaddr_in6 a;
+  uv_ip6_addr("::1", port, &a);
+  cr_assert_eq(shoal_torrent_add_peer(t, (struct sockaddr *)&a), 0);
+}
+
 static inline int th_send_all(int fd, const void *p, size_t n)
 {
   const uint8_t *b = p;
