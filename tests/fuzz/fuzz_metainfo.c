@@ -44,6 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (p > 64)
       break; /* the mapping is the same code for every piece */
   }
+  if (sum > m->total_length)
+    abort();
   sh_metainfo_free(m);
   return 0;
 }
