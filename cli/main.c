@@ -10,6 +10,8 @@ const struct command shoal_commands[] = {
     {"create", cmd_create, "make a .torrent from a file or directory"},
     {"info", cmd_info, "show what a .torrent contains"},
     {"verify", cmd_verify, "check data on disk against a .torrent"},
+    {"get", cmd_get, "download a torrent, then seed it for a while"},
+    {"seed", cmd_seed, "verify data and serve it to peers"},
     {"tracker", cmd_tracker, "run an HTTP+UDP tracker that also hosts .torrent files"},
     {NULL, NULL, NULL},
 };

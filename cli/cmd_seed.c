@@ -1,0 +1,263 @@
+/* `shoal seed TORRENT DIR`: verify the data, refuse if any of it is missing
+ * or corrupt, then serve it until interrupted.
+ *
+ * Exit status: 0 after a graceful stop (Ctrl-C or SIGTERM) of a complete
+ * seed; 1 when the data is incomplete or serving failed; 2 for bad usage or a
+ * bad torrent file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "commands.h"
+#include "meta/metainfo.h"
+#include "netopts.h"
+#include "util.h"
+#include "shoal.h"
+
+/* Redraw once a second on a terminal, a plain line a minute otherwise: a
+ * seed runs for days and its log should stay readable. */
+#define SEED_TICK_MS 1000
+#define SEED_PLAIN_EVERY 60
+
+struct seed {
+  struct netopts no;
+  struct netopts_run run;
+  shoal_torrent *t;
+  char name[64];
+  const char *dir;
+  int tty, quiet, drawn, checked, failed, stopped;
+  unsigned ticks;
+  struct shoal_status last;
+};
+
+static const char *size_str(uint64_t n, char *buf, size_t len)
+{
+  cli_human_size(n, buf, len);
+  return buf;
+}
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+          "usage: shoal seed [options] TORRENT DIR\n"
+          "\n"
+          "Verifies the data in DIR (the folder holding the content under its name,\n"
+          "as `shoal get -o DIR` leaves it) against TORRENT's piece hashes, refuses\n"
+          "if any piece is missing or corrupt, then serves it until interrupted.\n"
+          "\n"
+          "options:\n"
+          "  -h, --help          this text\n"
+          "\n");
+  netopts_usage(f);
+  fprintf(f, "\nexit status: 0 stopped by Ctrl-C/SIGTERM, 1 data incomplete or failure,\n"
+             "2 bad usage or torrent\n");
+}
+
+static void clear_live(struct seed *s)
+{
+  if (s->tty && s->drawn) {
+    printf("\r\033[K");
+    fflush(stdout);
+    s->drawn = 0;
+  }
+}
+
+static void draw(struct seed *s)
+{
+  if (s->quiet || s->failed)
+    return;
+  const struct shoal_status *st = &s->last;
+  char line[200], a[32], b[32];
+  if (st->state == SHOAL_CHECKING) {
+    if (!s->tty)
+      return; /* a log needs no percentages of a check */
+    double pct = st->num_pieces ? 100.0 * st->check_done / st->num_pieces : 100;
+    snprintf(line, sizeof line, "%s: checking %5.1f%%", s->name, pct);
+  } else {
+    snprintf(line, sizeof line, "%s: seeding  up %10s  uploaded %9s  peers %3d", s->name,
+             netopts_fmt_rate(st->up_rate, a, sizeof a), size_str(st->uploaded, b, sizeof b),
+             st->peers);
+  }
+  if (s->tty) {
+    printf("\r\033[K%.110s", line);
+    fflush(stdout);
+    s->drawn = 1;
+  } else if (s->ticks % SEED_PLAIN_EVERY == 0) {
+    printf("%s\n", line);
+    fflush(stdout);
+  }
+}
+
+/* The data is not all there: name how much is missing, so the user knows
+ * whether DIR is the wrong folder (everything missing) or a few pieces are
+ * damaged. */
+static void refuse(struct seed *s, const char *engine_msg)
+{
+  if (s->failed)
+    return;
+  s->failed = 1;
+  clear_live(s);
+  const struct shoal_status *st = &s->last;
+  if (st->num_pieces && st->pieces_have < st->num_pieces)
+    /* the engine's own message says the same less precisely: ours only */
+    fprintf(stderr, "shoal seed: %s: data in %s is incomplete: %u of %u pieces missing or "
+                    "corrupt\n", s->name, s->dir, st->num_pieces - st->pieces_have,
+            st->num_pieces);
+  else
+    fprintf(stderr, "shoal seed: %s: %s\n", s->name, engine_msg ? engine_msg : "failed");
+  netopts_run_stop(&s->run);
+}
+
+static void snap(struct seed *s)
+{
+  if (s->t && !s->stopped)
+    shoal_torrent_status(s->t, &s->last);
+}
+
+static void tick(struct netopts_run *r)
+{
+  struct seed *s = r->ud;
+  s->ticks++;
+  snap(s);
+  if (s->last.state == SHOAL_ERROR) {
+    refuse(s, s->last.error[0] ? s->last.error : NULL);
+    return;
+  }
+  /* seed_only: past the check, anything but SEEDING means pieces are
+   * missing, whatever the engine says about it */
+  if (s->last.state == SHOAL_DOWNLOADING) {
+    refuse(s, NULL);
+    return;
+  }
+  if (!s->checked && s->last.state == SHOAL_SEEDING) {
+    s->checked = 1;
+    if (!s->quiet) {
+      clear_live(s);
+      char a[32];
+      printf("%s: %s verified in %s, seeding on port %u\n", s->name,
+             size_str(s->last.wanted_bytes, a, sizeof a), s->dir,
+             (unsigned)shoal_session_port(r->sess));
+      fflush(stdout);
+    }
+  }
+  draw(s);
+}
+
+static void on_error(shoal_torrent *t, int err, const char *msg, void *ud)
+{
+  struct seed *s = ud;
+  snap(s);
+  refuse(s, msg && *msg ? msg : sh_strerror(err));
+}
+
+static void on_stopped(shoal_torrent *t, void *ud)
+{
+  struct seed *s = ud;
+  snap(s);
+  s->stopped = 1;
+}
+
+static void on_signal(struct netopts_run *r, int signo)
+{
+  struct seed *s = r->ud;
+  snap(s);
+  clear_live(s);
+  if (!s->quiet)
+    fprintf(stderr, "shoal seed: stopping (interrupt again to quit at once)\n");
+}
+
+int cmd_seed(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"help", no_argument, NULL, 'h'},
+      NETOPTS_LONG,
+      {NULL, 0, NULL, 0},
+  };
+  struct seed s = {0};
+  struct sh_metainfo *m = NULL;
+  netopts_init(&s.no);
+  int rc = 2, opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h" NETOPTS_SHORT, longopts, NULL)) != -1) {
+    int n = netopts_parse(&s.no, "seed", opt, optarg);
+    if (n < 0)
+      goto out;
+    if (n > 0)
+      continue;
+    if (opt == 'h') {
+      usage(stdout);
+      rc = 0;
+      goto out;
+    }
+    usage(stderr);
+    goto out;
+  }
+  if (argc - optind != 2) {
+    fprintf(stderr, "shoal seed: %s\n", argc - optind < 2 ? "expected TORRENT and DIR"
+                                                          : "too many arguments");
+    usage(stderr);
+    goto out;
+  }
+  const char *tpath = argv[optind];
+  s.dir = argv[optind + 1];
+  char err[512] = "";
+  int lrc = sh_metainfo_load(tpath, &m, err, sizeof err);
+  if (lrc < 0) {
+    fprintf(stderr, "shoal seed: %s\n", err[0] ? err : sh_strerror(lrc));
+    goto out;
+  }
+  snprintf(s.name, sizeof s.name, "%s", m->name);
+  struct stat sb;
+  if (stat(s.dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+    fprintf(stderr, "shoal seed: %s: %s\n", s.dir,
+            access(s.dir, F_OK) < 0 ? "no such directory" : "not a directory");
+    rc = 1;
+    goto out;
+  }
+  if (netopts_resolve(&s.no, "seed") < 0)
+    goto out;
+  s.quiet = s.no.verbosity < 0;
+  s.tty = isatty(STDOUT_FILENO);
+  netopts_apply_log(&s.no);
+
+  rc = 1;
+  s.run.ud = &s;
+  s.run.tick = tick;
+  s.run.on_signal = on_signal;
+  if (netopts_run_start(&s.run, &s.no, "seed", SEED_TICK_MS) < 0)
+    goto out;
+  struct shoal_add_opts ao = {.save_dir = s.dir, .seed_only = 1,
+                              .cb = {NULL, on_error, on_stopped, &s}};
+  struct sh_metainfo *mm = m;
+  m = NULL; /* the session owns it now, even on failure */
+  int arc = shoal_torrent_add(s.run.sess, mm, &ao, &s.t);
+  if (arc < 0) {
+    s.t = NULL;
+    fprintf(stderr, "shoal seed: %s: cannot add: %s\n", s.name, sh_strerror(arc));
+    s.failed = 1;
+    netopts_run_stop(&s.run);
+  } else {
+    for (size_t k = 0; k < s.no.npeers; k++) {
+      int prc = shoal_torrent_add_peer(s.t, (const struct sockaddr *)&s.no.peers[k].addr);
+      if (prc < 0)
+        fprintf(stderr, "shoal seed: --peer %s: %s\n", s.no.peers[k].spec, sh_strerror(prc));
+    }
+    snap(&s);
+    draw(&s);
+  }
+  netopts_run_loop(&s.run);
+  clear_live(&s);
+  if (!s.failed && !s.quiet) {
+    char a[32];
+    printf("%s: uploaded %s\n", s.name, size_str(s.last.uploaded, a, sizeof a));
+  }
+  rc = s.failed ? 1 : 0;
+out:
+  sh_metainfo_free(m);
+  netopts_free(&s.no);
+  return rc;
+}
