@@ -129,6 +129,7 @@ long server_read_blocklist(const char *path, uint8_t (**out)[20])
     size_t l = strcspn(p, " \t\r\n#");
     if (l == 0)
       continue;
+    p[l] = 0; /* sh_unhex wants exactly the digits */
     if (l != 40 || sh_unhex(p, a[n], 20) < 0) {
       sh_warn("tracker: %s:%u: not a 40-digit hex info-hash, skipped", path, lineno);
       continue;
