@@ -334,7 +334,8 @@ int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *
         *bad_file = i;
       return rc;
     }
-    s->written[i] = 1; /* byte store; races only ever set it to 1 */
+    /* relaxed atomics: threads only ever set it, flush only reads it */
+    __atomic_store_n(&s->written[i], 1, __ATOMIC_RELAXED);
     data += n;
     pos += n;
   }
@@ -448,7 +449,7 @@ int sh_storage_flush(struct sh_storage *s)
 {
   int first_err = 0;
   for (size_t i = 0; i < s->m->num_files; i++) {
-    if (!s->written[i])
+    if (!__atomic_load_n(&s->written[i], __ATOMIC_RELAXED))
       continue;
     struct lease l;
     int rc = lease_get(s, i, 1, &l);

@@ -4,9 +4,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -305,6 +307,31 @@ Test(check, only_and_cancel)
   cr_expect_eq(st[0], SH_PIECE_MISSING, "a cancelled run never reports ok");
   sh_storage_close(s);
   sh_metainfo_free(m);
+  rmrf(root);
+  free(root);
+}
+
+Test(storage, write_error_names_the_file)
+{
+  /* a file size limit stands in for a full disk: the write fails with
+   * EFBIG instead of ENOSPC, through the same path */
+  struct sh_metainfo *m = make_torrent();
+  char *root = scratch();
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit rl = {16, 16};
+  cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+  struct sh_storage *s;
+  cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
+  size_t bad = 99;
+  cr_expect_eq(sh_storage_write_piece(s, 0, content, &bad), 0, "a: 10 bytes fit");
+  int rc = sh_storage_write_piece(s, 2, content + 32, &bad);
+  cr_expect_eq(rc, -EFBIG, "rc %d", rc);
+  cr_expect_eq(bad, 2, "b (its bytes 16..19, past the 16-byte limit) failed");
+  cr_expect(strstr(sh_storage_file_path(s, bad), "/t/d/b") != NULL);
+  sh_storage_close(s);
+  sh_metainfo_free(m);
+  rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+  setrlimit(RLIMIT_FSIZE, &rl); /* raising needs privilege; the test process ends anyway */
   rmrf(root);
   free(root);
 }
