@@ -465,6 +465,12 @@ static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t
     sh_torrent_fail(t, rc, msg);
   }
   (void)buf;
+  /* A finished piece frees a slot of max_pieces_in_flight: peers whose
+   * pipelines ran dry waiting for one can ask for more now, not at the
+   * next tick. */
+  if (t->state == SHOAL_DOWNLOADING)
+    for (size_t i = t->npeers; i-- > 0;)
+      sh_tpeer_fill(t->peers[i]);
   if (!t->hashing)
     stop_continue(t);
 }
