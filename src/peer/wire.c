@@ -123,6 +123,9 @@ int sh_wire_decode(const uint8_t *buf, size_t len, uint32_t max_len, struct sh_m
   uint32_t flen = sh_rd32(buf);
   /* Refused on the length prefix alone, before a single payload byte is
    * buffered: this is what bounds a peer's claim on our memory. */
+  /* the byte count is returned as an int: frames near 2 GiB never fit */
+  if (max_len > INT32_MAX - 4)
+    max_len = INT32_MAX - 4;
   if (flen > max_len) {
     *why = "message length exceeds the limit for this connection";
     return SH_EPROTO;

@@ -157,6 +157,9 @@ Test(wire, oversized_frame_refused_from_the_prefix)
   /* only the 4 length bytes are present: refused without waiting for data */
   refuse(B(0, 1, 0, 0), 0x4000, "message length exceeds the limit for this connection");
   refuse(B(0xff, 0xff, 0xff, 0xff), MAXLEN, "message length exceeds the limit for this connection");
+  /* whatever the caller's limit, a frame must fit the int return value */
+  refuse(B(0x7f, 0xff, 0xff, 0xff), UINT32_MAX, "message length exceeds the limit for this connection");
+  refuse(B(0xff, 0xff, 0xff, 0xff), UINT32_MAX, "message length exceeds the limit for this connection");
   /* exactly max_len is fine, and then incomplete */
   struct sh_msg m;
   const char *why;
