@@ -443,6 +443,60 @@ static int parse_files(struct ctx *c, int info)
   return 0;
 }
 
+static int cmp_path_idx(const void *a, const void *b, void *files)
+{
+  const struct sh_file *f = files;
+  return strcmp(f[*(const size_t *)a].path, f[*(const size_t *)b].path);
+}
+
+/* Two files at one path, or a file where another needs a directory ("a" and
+ * "a/b"), would make the storage write one file's data into another or fail
+ * half-way; libtorrent renames such files, we refuse them with the indices.
+ * Padding files are never stored, so they may collide freely. Sorting makes
+ * both checks O(n log n) for the million-file limit: a duplicate sorts next
+ * to its twin, and every path starting with "a/" sorts in one run after "a",
+ * interrupted only by paths like "a.b" that sort between, so a binary search
+ * for the first path >= "a/" finds a conflict if there is one. */
+static int check_collisions(struct ctx *c)
+{
+  struct sh_metainfo *m = c->m;
+  size_t n = 0;
+  size_t *idx = malloc(m->num_files * sizeof *idx);
+  if (!idx)
+    return -ENOMEM;
+  for (size_t i = 0; i < m->num_files; i++)
+    if (!(m->files[i].attr & SH_FILE_PAD))
+      idx[n++] = i;
+  qsort_r(idx, n, sizeof *idx, cmp_path_idx, m->files);
+  int rc = 0;
+  for (size_t k = 0; k < n && !rc; k++) {
+    const char *p = m->files[idx[k]].path;
+    if (k + 1 < n && !strcmp(p, m->files[idx[k + 1]].path)) {
+      size_t a = idx[k] < idx[k + 1] ? idx[k] : idx[k + 1], b = idx[k] ^ idx[k + 1] ^ a;
+      rc = fail(c, "info.files[%zu].path: same path as info.files[%zu]", b, a);
+      break;
+    }
+    size_t pl = strlen(p);
+    size_t lo = k + 1, hi = n; /* first path >= p + "/" */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      const char *q = m->files[idx[mid]].path;
+      int cmp = strncmp(q, p, pl);
+      if (cmp < 0 || (cmp == 0 && (unsigned char)q[pl] < '/'))
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo < n) {
+      const char *q = m->files[idx[lo]].path;
+      if (!strncmp(q, p, pl) && q[pl] == '/')
+        rc = fail(c, "info.files[%zu].path: inside info.files[%zu], which is a file", idx[lo], idx[k]);
+    }
+  }
+  free(idx);
+  return rc;
+}
+
 static int parse_info(struct ctx *c, int info)
 {
   struct sh_metainfo *m = c->m;
@@ -469,7 +523,7 @@ static int parse_info(struct ctx *c, int info)
     return fail(c, "info.piece length: %lld is outside 1..%u", (long long)pl, MI_MAX_PIECE_LENGTH);
   m->piece_length = (uint32_t)pl;
 
-  if ((rc = parse_files(c, info)))
+  if ((rc = parse_files(c, info)) || (m->multi_file && (rc = check_collisions(c))))
     return rc;
 
   int hi = be_dict_get(c->d, info, "pieces");

@@ -214,6 +214,22 @@ Test(metainfo, file_list_errors)
   refuse("", MULTI("ld6:lengthi0e4:pathl1:aeee"), 0, "total length is 0");
 }
 
+Test(metainfo, path_collisions)
+{
+  refuse("", MULTI("ld6:lengthi1e4:pathl1:aeed6:lengthi1e4:pathl1:beed6:lengthi1e4:pathl1:aeee"), 1,
+         "info.files[2].path: same path as info.files[0]");
+  /* "a" is a file, "a/x" needs it as a directory; "a.b" sorts in between */
+  refuse("", MULTI("ld6:lengthi1e4:pathl1:x1:yeed6:lengthi1e4:pathl3:a.beed6:lengthi1e4:pathl1:aee"
+                   "d6:lengthi1e4:pathl1:a1:xeee"), 1,
+         "info.files[3].path: inside info.files[2], which is a file");
+  /* padding files may share a path */
+  struct sh_metainfo *m = accept("", MULTI("ld6:lengthi10e4:pathl1:aeed4:attr1:p6:lengthi6e4:pathl4:.pad1:6ee"
+                                           "d6:lengthi16e4:pathl1:beed4:attr1:p6:lengthi6e4:pathl4:.pad1:6ee"
+                                           "d6:lengthi1e4:pathl2:abeee"), 3);
+  cr_expect_eq(m->num_files, 5);
+  sh_metainfo_free(m);
+}
+
 Test(metainfo, huge_piece_count_refused_before_allocating)
 {
   /* 2^40 bytes in 1-byte pieces would need 20 TB of hashes */
