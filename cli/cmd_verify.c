@@ -31,7 +31,7 @@ static void verify_usage(FILE *f)
           "  -h, --help  this help\n");
 }
 
-enum { F_OK_SIZE = 0, F_MISSING, F_SHORT };
+enum { F_OK_SIZE = 0, F_MISSING, F_SHORT, F_NOT_FILE };
 
 static void progress(void *ud, uint32_t done, uint32_t total, uint64_t bytes)
 {
@@ -107,8 +107,10 @@ int cmd_verify(int argc, char **argv)
     if (f->attr & (SH_FILE_PAD | SH_FILE_SYMLINK))
       continue;
     const char *p = sh_storage_file_path(s, i);
-    if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode))
+    if (lstat(p, &st) < 0)
       fstate[i] = F_MISSING;
+    else if (!S_ISREG(st.st_mode))
+      fstate[i] = F_NOT_FILE; /* storage never follows links, for safety */
     else if ((uint64_t)st.st_size < f->length)
       fstate[i] = F_SHORT;
   }
@@ -153,6 +155,11 @@ int cmd_verify(int argc, char **argv)
     const struct sh_file *f = &m->files[i];
     if (fstate[i] == F_MISSING) {
       printf("  missing   ");
+    } else if (fstate[i] == F_NOT_FILE) {
+      printf("  not read  ");
+      cli_print_safe(stdout, f->path);
+      printf(" (a link or directory, not a regular file; links are not followed)\n");
+      continue;
     } else if (fstate[i] == F_SHORT) {
       lstat(sh_storage_file_path(s, i), &st);
       printf("  short     ");

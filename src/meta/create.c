@@ -240,7 +240,10 @@ static int reader_open(struct hasher *h, struct reader *r, size_t i)
   char *full = sc->is_dir ? join(sc->base, sc->v[i].rel) : strdup(sc->base);
   if (!full)
     return -ENOMEM;
-  r->fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  /* a link given as PATH itself was the user's choice; links found inside a
+   * directory were skipped by the scan, and O_NOFOLLOW keeps a file swapped
+   * for a link since then from leading outside the tree */
+  r->fd = open(full, O_RDONLY | O_CLOEXEC | (sc->is_dir ? O_NOFOLLOW : 0));
   int e = errno;
   free(full);
   if (r->fd < 0)

@@ -39,6 +39,10 @@ PY
 mkdir -p vr && cp -a tree vr/named
 expect_exit 0 "created tree verifies in place" "$SHOAL" verify t.torrent vr
 
+ln -s one.bin via-link.bin
+expect_exit 0 "PATH itself may be a link" "$SHOAL" create --no-date -o via.torrent via-link.bin
+expect_grep "$T/out" '^name: +via-link.bin$' "named after the link"
+
 expect_exit 2 "missing path" "$SHOAL" create nope
 expect_grep "$T/err" "nope: No such file" "names the missing path"
 mkdir emptydir

@@ -33,6 +33,10 @@ expect_exit 1 "missing file" "$SHOAL" verify p.torrent data
 expect_grep "$T/out" '^  missing +pack/c.bin$' "missing file named"
 if grep -q 'pack/a.bin' "$T/out"; then bad "intact neighbour listed"; else ok "intact neighbour not listed"; fi
 
+rm -rf data && cp -a good data && mv data/pack/c.bin elsewhere.bin && ln -s "$T/elsewhere.bin" data/pack/c.bin
+expect_exit 1 "symlinked file not followed" "$SHOAL" verify p.torrent data
+expect_grep "$T/out" '^  not read +pack/c.bin \(a link' "link reported, not followed"
+
 expect_exit 1 "empty directory: everything missing" "$SHOAL" verify p.torrent "$(mktemp -d "$T/e.XXXXXX")"
 expect_grep "$T/out" '^complete: +0 of 22' "nothing complete"
 expect_exit 2 "DIR missing" "$SHOAL" verify p.torrent nodir
