@@ -28,6 +28,9 @@ int ann_udp_parse_url(const char *url, char *host, size_t hostlen, uint16_t *por
   size_t hl = (size_t)(he - h);
   if (hl == 0 || hl >= hostlen)
     return SH_EURL;
+  for (size_t i = 0; i < hl; i++)
+    if ((unsigned char)h[i] <= 0x20 || (unsigned char)h[i] >= 0x7f)
+      return SH_EURL;
   memcpy(host, h, hl);
   host[hl] = 0;
   const char *p = strchr(he, ':') + 1;
@@ -41,7 +44,9 @@ int ann_udp_parse_url(const char *url, char *host, size_t hostlen, uint16_t *por
   if (nd == 0 || v == 0 || (p[nd] && p[nd] != '/' && p[nd] != '?' && p[nd] != '#'))
     return SH_EURL;
   *port = (uint16_t)v;
-  *path_query = p[nd] == '#' ? "" : p + nd;
+  /* a fragment is never sent: it leaves an empty path (pointing at the end
+   * of url, so the result always lies inside the caller's string) */
+  *path_query = p[nd] == '#' ? p + nd + strlen(p + nd) : p + nd;
   return 0;
 }
 

@@ -221,6 +221,13 @@ Test(announce_udp, url_split)
                        "udp://[::1:80"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     cr_expect_eq(ann_udp_parse_url(bad[i], host, sizeof host, &port, &pq), SH_EURL, "%s", bad[i]);
+  /* found by fuzz_announce: a control byte in the host and a fragment */
+  cr_expect_eq(ann_udp_parse_url("udp://t\004:6969#6/on", host, sizeof host, &port, &pq),
+               SH_EURL);
+  const char *frag = "udp://t:6969#6/on";
+  cr_assert_eq(ann_udp_parse_url(frag, host, sizeof host, &port, &pq), 0);
+  cr_expect_str_eq(pq, "");
+  cr_expect(pq > frag && pq <= frag + strlen(frag), "path points into the URL");
   char tiny[4];
   cr_expect_eq(ann_udp_parse_url("udp://longhost:1", tiny, sizeof tiny, &port, &pq), SH_EURL);
 }
