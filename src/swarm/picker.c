@@ -349,8 +349,12 @@ void sh_picker_set_wanted(struct sh_picker *p, uint32_t piece, int wanted)
       p->need_count--;
     }
     /* A piece already in flight is finished: its blocks are on their way
-     * and the engine holds its buffer. At most max_partial pieces. */
+     * and the engine holds its buffer (at most max_partial pieces). One
+     * started but holding nothing is simply dropped. */
     cand_remove(p, piece);
+    struct partial *pp = part_of(p, piece);
+    if (pp)
+      part_maybe_drop(p, pp);
   }
 }
 
@@ -627,11 +631,15 @@ void sh_picker_failed(struct sh_picker *p, uint32_t piece)
   struct partial *pp = piece < p->num_pieces ? part_of(p, piece) : NULL;
   if (!pp)
     return;
-  /* every block again; the slot is kept so the piece is retried first */
+  /* every block again. With nothing left in flight the piece goes back to
+   * the unstarted ones (and into its availability bucket) rather than
+   * holding a slot no connected peer may be able to fill; a wanted piece
+   * at the front of its bucket is soon picked again anyway. */
   memset(pp->st, BLK_FREE, pp->nblocks);
   pp->nfree = pp->nblocks;
   pp->ngot = 0;
   pp->cursor = 0;
+  part_maybe_drop(p, pp);
 }
 
 int sh_picker_selfcheck(const struct sh_picker *p)

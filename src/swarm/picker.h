@@ -87,7 +87,9 @@ int sh_picker_received(struct sh_picker *p, uint32_t piece, uint32_t begin);
  * nothing in flight goes back to the unstarted pieces, so pieces only a
  * departed peer had do not hold max_partial slots. */
 void sh_picker_abort(struct sh_picker *p, uint32_t piece, uint32_t begin);
-/* The piece failed its hash check: every block is wanted again. */
+/* The piece failed its hash check: every block is wanted again (the piece
+ * returns to the unstarted pieces, so a slot is never held by a piece no
+ * peer can give us). */
 void sh_picker_failed(struct sh_picker *p, uint32_t piece);
 
 /* For tests and debug builds: verifies every internal invariant (the

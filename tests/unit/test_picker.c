@@ -397,11 +397,17 @@ Test(picker, abort_and_failed_put_blocks_back)
   cr_expect_eq(r[0].piece, piece);
   cr_expect_eq(r[0].begin, 16 * KB);
   cr_expect_eq(sh_picker_received(p, piece, 16 * KB), 1);
-  /* hash failure: both blocks wanted again, from the same piece first */
+  /* hash failure: both blocks wanted again, and the slot is free */
   sh_picker_failed(p, piece);
-  cr_assert_eq(sh_picker_pick(p, NULL, r, 8, NULL, NULL), 2);
+  cr_expect_eq(sh_picker_received(p, piece, 0), -1, "no longer in flight");
+  uint8_t *only = bf_new(4);
+  sh_bf_set(only, piece);
+  cr_assert_eq(sh_picker_pick(p, only, r, 8, NULL, NULL), 2);
   cr_expect_eq(r[0].piece, piece);
   cr_expect_eq(r[1].piece, piece);
+  cr_expect_eq(r[0].begin, 0);
+  cr_expect_eq(r[1].begin, 16 * KB);
+  free(only);
   /* never requested / bogus offsets are not expected */
   cr_expect_eq(sh_picker_received(p, piece, 5), -1);
   cr_expect_eq(sh_picker_received(p, piece, 32 * KB), -1);
