@@ -4,6 +4,8 @@
 # under tests/interop/. Only the last section (seed refusing incomplete data)
 # runs the engine: it binds 127.0.0.1 on a port the kernel picks.
 . "$(dirname "$0")/lib.sh"
+pid=
+trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$T"' EXIT
 
 # A small torrent made here, so the test needs no other command: 3 pieces of
 # 16 KiB over one 40,000-byte file, no trackers.
@@ -96,5 +98,50 @@ rm -rf "$T/bad/blob.bin"
 expect_exit 1 "seed refuses when the file is missing" \
   timeout 120 "$SHOAL" seed --bind 127.0.0.1 --port 0 "$GOOD" "$T/bad"
 expect_grep "$T/err" '3 of 3 pieces missing or corrupt' "all pieces missing"
+
+# ---- get's own decisions around the engine (no transfer; needs the engine) ----
+# Data already complete: nothing was downloaded, so nothing is owed, and get
+# exits 0 after its check without waiting for peers.
+expect_exit 0 "get on complete data exits 0" \
+  timeout 120 "$SHOAL" get --bind 127.0.0.1 --port 0 -o "$T/data" "$GOOD"
+expect_grep "$T/out" 'blob\.bin: complete' "reports completion"
+[ -d "$T/data/.shoal" ] && ok "default resume dir DIR/.shoal created" || bad "no $T/data/.shoal"
+
+# No trackers, no --peer, nobody dials in: give up with the reason.
+expect_exit 1 "get gives up without any source of peers" \
+  timeout 120 "$SHOAL" get --bind 127.0.0.1 --port 0 --no-peer-timeout 2 -o "$T/dl1" "$GOOD"
+expect_grep "$T/err" 'no trackers and no --peer' "says there was nowhere to find peers"
+
+# A tracker that refuses connections (port 1 on loopback is closed).
+/usr/bin/python3 - "$T" <<'EOF2'
+import sys
+t = sys.argv[1]
+raw = open(t + "/good.torrent", "rb").read()
+url = b"http://127.0.0.1:1/announce"
+open(t + "/deadtracker.torrent", "wb").write(b"d8:announce%d:%s" % (len(url), url) + raw[1:])
+EOF2
+expect_exit 1 "get gives up when the tracker is unreachable" \
+  timeout 120 "$SHOAL" get --bind 127.0.0.1 --port 0 --no-peer-timeout 2 -o "$T/dl2" "$T/deadtracker.torrent"
+expect_grep "$T/err" 'no peers for 2s; last tracker error: .*127\.0\.0\.1:1' "names the tracker and its error"
+
+# Interrupted before completion: graceful stop, 130 for SIGINT, 143 for
+# SIGTERM, resume data saved in --resume-dir.
+for sig in INT TERM; do
+  want=$([ $sig = INT ] && echo 130 || echo 143)
+  "$SHOAL" get --bind 127.0.0.1 --port 0 --resume-dir "$T/res$sig" -o "$T/dl$sig" "$GOOD" \
+    >"$T/sig.out" 2>"$T/sig.err" &
+  pid=$!
+  # wait for the first status line: the session is up and the handlers set
+  for _ in $(seq 200); do [ -s "$T/sig.out" ] && break; sleep 0.1; done
+  kill -$sig $pid
+  rc=0
+  for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  if kill -0 $pid 2>/dev/null; then kill -KILL $pid; bad "SIG$sig: did not stop within 60 s"; fi
+  wait $pid || rc=$?
+  pid=
+  [ "$rc" -eq "$want" ] && ok "SIG$sig before completion exits $want" || bad "SIG$sig: exit $rc, wanted $want"
+  expect_grep "$T/sig.out" 'incomplete, 0 B of' "SIG$sig: summary says what is missing"
+  ls "$T/res$sig"/*.resume >/dev/null 2>&1 && ok "SIG$sig: resume data saved" || bad "SIG$sig: no resume file in $T/res$sig"
+done
 
 finish
