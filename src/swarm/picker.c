@@ -9,7 +9,7 @@
  *    upkeep is O(1) per piece and per peer message, and the rarest pieces
  *    are always at the front; ties are broken by a random scan offset. Seeds (have-all) are a separate counter: they
  *    add the same amount to every piece and so never change the order;
- *  - per-block state only for partial pieces (at most max_partial of them):
+ *  - per-block state only for partial pieces (at most 2 * max_partial):
  *    one byte per block, 0 free, 1..254 outstanding requests, 255 received.
  * Picking a block from a partial piece is amortised O(1) through a cursor;
  * only starting a new piece may scan the candidates (O(num_pieces) worst
@@ -43,6 +43,7 @@ struct sh_picker {
   uint32_t blocks_per_piece, last_piece_blocks;
   uint32_t last_piece_len;
   uint32_t max_partial, random_first;
+  uint32_t part_cap;  /* slots: 2 * max_partial, see stranded() */
   uint64_t rng;
 
   uint8_t *have;      /* bitfield */
@@ -195,6 +196,7 @@ struct sh_picker *sh_picker_new(const struct sh_picker_opts *o)
   p->max_partial = o->max_partial ? o->max_partial : 64;
   if (p->max_partial > n)
     p->max_partial = n;
+  p->part_cap = p->max_partial > n / 2 ? n : 2 * p->max_partial;
   p->random_first = o->random_first ? o->random_first : 4;
   p->rng = o->seed;
 
@@ -208,7 +210,7 @@ struct sh_picker *sh_picker_new(const struct sh_picker_opts *o)
   p->nbuckets = 8;
   p->bstart = calloc(p->nbuckets + 1, sizeof *p->bstart);
   p->slot_of = malloc((size_t)n * sizeof *p->slot_of);
-  p->parts = calloc(p->max_partial, sizeof *p->parts);
+  p->parts = calloc(p->part_cap, sizeof *p->parts);
   if (!p->have || !p->wanted || !p->need || !p->avail || !p->order || !p->pos || !p->bstart ||
       !p->slot_of || !p->parts) {
     sh_picker_free(p);
@@ -233,7 +235,7 @@ struct sh_picker *sh_picker_new(const struct sh_picker_opts *o)
    * downloaders favour different pieces. */
   for (uint32_t i = n - 1; i > 0; i--)
     swap_pos(p, i, rnd_below(p, i + 1));
-  for (uint32_t s = 0; s < p->max_partial; s++)
+  for (uint32_t s = 0; s < p->part_cap; s++)
     p->parts[s].piece = NOPOS;
   return p;
 }
@@ -243,7 +245,7 @@ void sh_picker_free(struct sh_picker *p)
   if (!p)
     return;
   if (p->parts)
-    for (uint32_t s = 0; s < p->max_partial; s++)
+    for (uint32_t s = 0; s < p->part_cap; s++)
       free(p->parts[s].st);
   free(p->parts);
   free(p->slot_of);
@@ -265,7 +267,7 @@ static struct partial *part_of(const struct sh_picker *p, uint32_t piece)
   return s < 0 ? NULL : &p->parts[s];
 }
 
-/* Starts piece: takes a free slot; the caller checked nparts < max_partial. */
+/* Starts piece: takes a free slot; the caller checked nparts < part_cap. */
 static struct partial *part_start(struct sh_picker *p, uint32_t piece)
 {
   uint32_t s = 0;
@@ -376,7 +378,7 @@ int sh_picker_in_endgame(const struct sh_picker *p)
   if (p->need_count == 0 || available_candidates(p) > 0)
     return 0;
   int inflight = 0;
-  for (uint32_t s = 0; s < p->max_partial; s++) {
+  for (uint32_t s = 0; s < p->part_cap; s++) {
     const struct partial *pp = &p->parts[s];
     if (pp->piece == NOPOS || !sh_bf_get(p->need, pp->piece))
       continue;
@@ -528,7 +530,7 @@ static int pick_endgame(struct sh_picker *p, const uint8_t *bf, struct sh_block 
   int n = 0;
   for (uint32_t level = 1; level < BLK_MAXREQ && n < max; level++) {
     int more = 0; /* any block with more requests than this level? */
-    for (uint32_t s = 0; s < p->max_partial && n < max; s++) {
+    for (uint32_t s = 0; s < p->part_cap && n < max; s++) {
       struct partial *pp = &p->parts[s];
       if (pp->piece == NOPOS || !peer_has(bf, pp->piece))
         continue;
@@ -556,6 +558,21 @@ static int pick_endgame(struct sh_picker *p, const uint8_t *bf, struct sh_block 
   return n;
 }
 
+/* Partial pieces that no connected peer has (their holders left with blocks
+ * still missing). They keep their received blocks, but do not count toward
+ * max_partial, up to part_cap = 2 * max_partial slots in all: otherwise one
+ * departed peer could leave every slot stranded while the peers still here
+ * have other pieces to give. */
+static uint32_t stranded(const struct sh_picker *p)
+{
+  if (p->seeds)
+    return 0;
+  uint32_t k = 0;
+  for (uint32_t s = 0; s < p->part_cap; s++)
+    k += p->parts[s].piece != NOPOS && p->parts[s].nfree && !p->avail[p->parts[s].piece];
+  return k;
+}
+
 int sh_picker_pick(struct sh_picker *p, const uint8_t *peer_bf, struct sh_block *out, int max,
                    sh_picker_skip_fn skip, void *ud)
 {
@@ -563,13 +580,13 @@ int sh_picker_pick(struct sh_picker *p, const uint8_t *peer_bf, struct sh_block 
     return 0;
   int n = 0;
   /* 1. strict priority: finish what is started */
-  for (uint32_t s = 0; s < p->max_partial && n < max; s++) {
+  for (uint32_t s = 0; s < p->part_cap && n < max; s++) {
     struct partial *pp = &p->parts[s];
     if (pp->piece != NOPOS && pp->nfree && peer_has(peer_bf, pp->piece))
       n += take_free(p, pp, out + n, max - n);
   }
   /* 2./3. new pieces, random first then rarest first, within max_partial */
-  while (n < max && p->nparts < p->max_partial) {
+  while (n < max && p->nparts < p->part_cap && p->nparts - stranded(p) < p->max_partial) {
     uint32_t piece = choose_new(p, peer_bf);
     if (piece == NOPOS)
       break;
@@ -669,7 +686,7 @@ int sh_picker_selfcheck(const struct sh_picker *p)
     if (p->slot_of[i] >= 0 && (h || p->parts[p->slot_of[i]].piece != i))
       return -1;
   }
-  for (uint32_t s = 0; s < p->max_partial; s++) {
+  for (uint32_t s = 0; s < p->part_cap; s++) {
     const struct partial *pp = &p->parts[s];
     if (pp->piece == NOPOS)
       continue;
@@ -686,7 +703,7 @@ int sh_picker_selfcheck(const struct sh_picker *p)
       return -1;
   }
   if (have != p->have_count || need != p->need_count || ncand != p->ncand ||
-      nparts != p->nparts || nparts > p->max_partial)
+      nparts != p->nparts || nparts > p->part_cap)
     return -1;
   return 0;
 }

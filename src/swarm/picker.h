@@ -9,8 +9,9 @@
  *   4. endgame: once every missing block is requested, blocks already in
  *      flight elsewhere may be requested again (the caller cancels the
  *      duplicates when one arrives).
- * At most `max_partial` pieces are partial at once: this bounds the memory
- * the engine holds for pieces in flight.
+ * At most `max_partial` pieces are partial at once (2 * max_partial counting
+ * pieces stranded by departed peers): this bounds the memory the engine
+ * holds for pieces in flight.
  *
  * Pure: no I/O, no clock; randomness from a seed. One picker per torrent,
  * owned by the torrent, used from the loop thread only. */
@@ -68,8 +69,11 @@ int sh_picker_interesting(const struct sh_picker *p, const uint8_t *peer_bf);
  * repeated). Endgame duplicates go to the least-duplicated blocks first.
  * Endgame holds when no wanted piece that any peer has is left unstarted
  * and every free block of a started piece is on no connected peer.
- * max_partial is a hard bound: a peer that has only unstarted pieces while
- * every slot is busy gets nothing until a slot frees up. */
+ * max_partial bounds the started pieces that some connected peer can
+ * complete: a peer that has only unstarted pieces while those slots are
+ * busy gets nothing until one frees up. Started pieces stranded by departed
+ * peers (no connected peer has them) do not count, up to 2 * max_partial
+ * started pieces in all, so they cannot stall the download. */
 typedef int (*sh_picker_skip_fn)(void *ud, uint32_t piece, uint32_t begin);
 int sh_picker_pick(struct sh_picker *p, const uint8_t *peer_bf, struct sh_block *out, int max,
                    sh_picker_skip_fn skip, void *ud);

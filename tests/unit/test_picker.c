@@ -441,6 +441,43 @@ Test(picker, aborted_empty_piece_frees_its_slot)
   sh_picker_free(p);
 }
 
+Test(picker, stranded_pieces_do_not_stall)
+{
+  /* A has pieces 0-9, B has 10-19. A leaves with two pieces half received
+   * (max_partial 2): B must still be able to serve us new pieces. */
+  struct sh_picker *p = mk(20, 32 * KB, 20 * 32 * KB, 2, 0, 17);
+  uint8_t *a = bf_new(20), *b = bf_new(20);
+  for (uint32_t i = 0; i < 10; i++) {
+    sh_bf_set(a, i);
+    sh_bf_set(b, i + 10);
+  }
+  sh_picker_peer_bitfield(p, a);
+  sh_picker_peer_bitfield(p, b);
+  struct sh_block blk[8];
+  cr_assert_eq(sh_picker_pick(p, a, blk, 4, NULL, NULL), 4, "two pieces of two blocks");
+  uint32_t x = blk[0].piece, y = blk[2].piece;
+  cr_assert_neq(x, y);
+  cr_expect_eq(sh_picker_received(p, x, 0), 0);
+  cr_expect_eq(sh_picker_received(p, y, 0), 0);
+  sh_picker_abort(p, x, 16 * KB);
+  sh_picker_abort(p, y, 16 * KB);
+  sh_picker_peer_lost(p, a, 0);
+  int n = sh_picker_pick(p, b, blk, 8, NULL, NULL);
+  cr_expect_eq(n, 4, "two new pieces from B beside the two stranded ones");
+  for (int i = 0; i < n; i++)
+    cr_expect_geq(blk[i].piece, 10);
+  cr_expect_eq(sh_picker_pick(p, b, blk, 8, NULL, NULL), 0, "and no more than 2 x max_partial");
+  cr_expect_eq(sh_picker_selfcheck(p), 0);
+  /* A comes back: its stranded pieces are finished first */
+  sh_picker_peer_bitfield(p, a);
+  cr_assert_eq(sh_picker_pick(p, a, blk, 8, NULL, NULL), 2);
+  cr_expect(blk[0].piece == x || blk[0].piece == y);
+  cr_expect_eq(blk[0].begin, 16 * KB);
+  free(a);
+  free(b);
+  sh_picker_free(p);
+}
+
 Test(picker, availability_peers_join_and_leave)
 {
   const uint32_t N = 16;
