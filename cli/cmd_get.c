@@ -258,6 +258,12 @@ static void status_line(struct job *j, char *out, size_t len)
     return;
   }
   double pct = st.wanted_bytes ? 100.0 * (double)st.have_bytes / (double)st.wanted_bytes : 100;
+  if (j->complete && j->finished) {
+    double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
+    snprintf(out, len, "%-20s done     uploaded %9s  ratio %.2f", j->name,
+             size_str(st.uploaded, b, sizeof b), ratio);
+    return;
+  }
   if (j->complete) {
     double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
     snprintf(out, len, "%-20s seeding  up %10s  uploaded %9s  ratio %.2f  peers %d", j->name,
@@ -373,6 +379,9 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
   if (!j->had_trackers && !g->no.npeers)
     snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
              "was given", g->no_peer_timeout);
+  else if (!j->had_trackers)
+    snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
+             "address connected with this torrent", g->no_peer_timeout);
   else if (st->tracker_msg[0])
     snprintf(msg, sizeof msg, "no peers for %ds; last tracker error: %s", g->no_peer_timeout,
              st->tracker_msg);
@@ -451,7 +460,7 @@ static void summary(struct get *g)
     char a[32], b[32], c[32], d[32], e[32];
     if (j->complete) {
       double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-      printf("%s: %s, downloaded %s in %s (%s average), uploaded %s, ratio %.2f\n", j->name,
+      printf("%s: done, %s; downloaded %s in %s (%s average), uploaded %s, ratio %.2f\n", j->name,
              size_str(st->wanted_bytes, a, sizeof a),
              size_str(st->downloaded, b, sizeof b),
              netopts_fmt_duration((uint64_t)llround(secs), c, sizeof c),
