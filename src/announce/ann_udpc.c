@@ -200,6 +200,9 @@ static void on_timeout(uv_timer_t *t)
     return;
   }
   if (++x->n >= u->max_tries) {
+    /* the tracker may have moved: look its name up again next time */
+    u->have_addr = 0;
+    u->conn_expiry = 0;
     char msg[96];
     snprintf(msg, sizeof msg, "no %s reply after %u tries",
              x->stage == CONNECTING ? "connect" : x->scrape ? "scrape" : "announce",
@@ -328,14 +331,28 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     maybe_free(u);
     return;
   }
-  char msg[300];
+  char msg[400];
   if (status < 0 || !res) {
     snprintf(msg, sizeof msg, "cannot resolve %s: %s", u->host, uv_strerror(status));
     uv_freeaddrinfo(res);
     fail_waiting(u, -EHOSTUNREACH, msg);
     return;
   }
-  memcpy(&u->addr, res->ai_addr, res->ai_addrlen);
+  /* once the socket exists its family is fixed: take an address of that
+   * family (a re-resolution after a timeout must not switch families) */
+  const struct addrinfo *pick = res;
+  if (u->sock_open) {
+    int fam = u->addr.ss_family;
+    for (pick = res; pick && pick->ai_family != fam; pick = pick->ai_next)
+      ;
+  }
+  if (!pick || pick->ai_addrlen > sizeof u->addr) {
+    snprintf(msg, sizeof msg, "%s no longer resolves to an address of the same family", u->host);
+    uv_freeaddrinfo(res);
+    fail_waiting(u, -EHOSTUNREACH, msg);
+    return;
+  }
+  memcpy(&u->addr, pick->ai_addr, pick->ai_addrlen);
   uv_freeaddrinfo(res);
   int rc = 0;
   if (!u->sock_open) {

@@ -634,3 +634,87 @@ Test(announce_loop, more_peers_respects_min_interval)
   free(u[0]);
   udp_teardown();
 }
+
+/* BEP 15 over IPv6: the reply's peers are 18-byte entries because the
+ * packet came over IPv6, and the URL's host is a bracketed literal. */
+static void udp6_tracker(struct usrv *s, const uint8_t *p, size_t n, struct sh_buf *out)
+{
+  uint8_t r[64];
+  if (n >= 16 && sh_rd64(p) == ANN_UDP_PROTOCOL_ID && sh_rd32(p + 8) == 0) {
+    ut.connects++;
+    sh_wr32(r, 0);
+    memcpy(r + 4, p + 12, 4);
+    sh_wr64(r + 8, 77);
+    sh_buf_append(out, r, 16);
+  } else if (n >= 98 && sh_rd64(p) == 77 && sh_rd32(p + 8) == 1) {
+    ut.announces++;
+    ut.last_event = sh_rd32(p + 80);
+    sh_wr32(r, 1);
+    memcpy(r + 4, p + 12, 4);
+    sh_wr32(r + 8, 600);
+    sh_wr32(r + 12, 1);
+    sh_wr32(r + 16, 2);
+    static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 7};
+    memcpy(r + 20, v6, 16);
+    sh_wr16(r + 36, 6999);
+    sh_buf_append(out, r, 38);
+  }
+}
+
+Test(announce_loop, udp_over_ipv6)
+{
+  memset(&ut, 0, sizeof ut);
+  memset(&seen, 0, sizeof seen);
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  uv_timer_init(&loop, &wd);
+  uv_timer_start(&wd, watchdog, 30000, 0);
+  http = sh_http_client_new(&loop);
+  tsrv_start(&loop, &hsrv, http_tracker);
+  if (usrv_start_af(&loop, &usrv, udp6_tracker, 1) < 0) {
+    stop_all();
+    cr_skip_test("no IPv6 loopback here");
+  }
+  char url[64];
+  snprintf(url, sizeof url, "udp://[::1]:%u/announce", usrv.port);
+  char *u[] = {url};
+  size_t per[] = {1};
+  struct sh_announcer *a = make(u, per, 1);
+  sh_announcer_start(a);
+  run_until(&seen.announced, 1);
+  cr_expect_eq(ut.connects, 1);
+  cr_expect_eq(ut.last_event, 2);
+  cr_assert_eq(seen.npeers, 1);
+  const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&seen.peer[0];
+  cr_expect_eq(p6->sin6_family, AF_INET6);
+  cr_expect_eq(p6->sin6_addr.s6_addr[0], 0x20);
+  cr_expect_eq(p6->sin6_addr.s6_addr[15], 7);
+  cr_expect_eq(ntohs(p6->sin6_port), 6999);
+  cr_expect_eq(seen.info.interval, 600);
+  sh_announcer_stop(a, st_done, NULL);
+  run_until(&seen.done, 1);
+  cr_expect_eq(ut.last_event, 3);
+  stop_all();
+}
+
+/* After a whole BEP 15 schedule without a reply, the next attempt resolves
+ * the name again and connects afresh. */
+Test(announce_loop, udp_gives_up_then_recovers)
+{
+  udp_setup();
+  ut.drop_connects = 3; /* exactly one whole schedule of 3 tries */
+  char *u[] = {udp_url(usrv.port)};
+  size_t per[] = {1};
+  struct sh_announcer *a = make(u, per, 1);
+  sh_announcer_start(a);
+  run_until(&seen.nfail, 1);
+  cr_expect_eq(seen.status_err[0], SH_ETIMEOUT, "%s", seen.status[0]);
+  cr_expect_eq(ut.connects, 3);
+  /* the back-off (100 ms) then a new round that succeeds */
+  run_until(&seen.announced, 1);
+  cr_expect_eq(ut.connects, 4);
+  cr_expect_eq(ut.last_event, 2, "started again, since nobody acknowledged it");
+  sh_announcer_stop(a, st_done, NULL);
+  run_until(&seen.done, 1);
+  free(u[0]);
+  udp_teardown();
+}

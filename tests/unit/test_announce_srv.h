@@ -204,20 +204,33 @@ static inline void usrv_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const st
   sh_buf_free(&out);
 }
 
-static inline void usrv_start(uv_loop_t *loop, struct usrv *s, usrv_fn fn)
+/* Binds 127.0.0.1 (or ::1 when ipv6); returns 0 or the libuv error (the
+ * handle is then initialised but not bound, and still needs usrv_stop). */
+static inline int usrv_start_af(uv_loop_t *loop, struct usrv *s, usrv_fn fn, int ipv6)
 {
   memset(s, 0, sizeof *s);
   s->fn = fn;
-  struct sockaddr_in a;
-  uv_ip4_addr("127.0.0.1", 0, &a);
+  struct sockaddr_storage a;
+  if (ipv6)
+    uv_ip6_addr("::1", 0, (struct sockaddr_in6 *)&a);
+  else
+    uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)&a);
   cr_assert_eq(uv_udp_init(loop, &s->udp), 0);
   s->udp.data = s;
-  cr_assert_eq(uv_udp_bind(&s->udp, (struct sockaddr *)&a, 0), 0);
-  struct sockaddr_in b;
+  int rc = uv_udp_bind(&s->udp, (struct sockaddr *)&a, 0);
+  if (rc < 0)
+    return rc;
+  struct sockaddr_storage b;
   int len = sizeof b;
   uv_udp_getsockname(&s->udp, (struct sockaddr *)&b, &len);
-  s->port = ntohs(b.sin_port);
+  s->port = ntohs(((struct sockaddr_in *)&b)->sin_port); /* same offset in sockaddr_in6 */
   uv_udp_recv_start(&s->udp, usrv_alloc, usrv_recv);
+  return 0;
+}
+
+static inline void usrv_start(uv_loop_t *loop, struct usrv *s, usrv_fn fn)
+{
+  cr_assert_eq(usrv_start_af(loop, s, fn, 0), 0);
 }
 
 static inline void usrv_closed(uv_handle_t *h) { ((struct usrv *)h->data)->closed = 1; }
