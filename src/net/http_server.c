@@ -486,7 +486,9 @@ static void on_connection(uv_stream_t *server, int status)
     conn_close(c);
     return;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
+  /* No TCP_NODELAY: every reply goes out in one write, so Nagle never
+   * holds one back, and a new connection per request (as most tracker
+   * clients make) saves the setsockopt() call. */
   llhttp_init(&c->parser, HTTP_REQUEST, settings());
   c->parser.data = c;
   arm_timer(c);

@@ -181,6 +181,21 @@ static int apply_policy(struct server *s)
 
 /* ---- HTTP ---- */
 
+/* With -v each announce is logged with who sent it: the interop tests read
+ * this to see that every client really spoke to the tracker, and how. */
+static void log_announce(const char *proto, const struct tracker_addr *a, const uint8_t *peer_id,
+                         unsigned port, int event, uint64_t left)
+{
+  static const char *const ev[] = {"none", "completed", "started", "stopped"};
+  char ip[INET6_ADDRSTRLEN], pid[21];
+  inet_ntop(a->family == STORE_V4 ? AF_INET : AF_INET6, a->ip, ip, sizeof ip);
+  for (int i = 0; i < 20; i++)
+    pid[i] = peer_id[i] >= 0x20 && peer_id[i] < 0x7f ? (char)peer_id[i] : '.';
+  pid[20] = 0;
+  sh_debug("tracker: %s announce from %s port %u peer_id %s event %s left %llu", proto, ip, port,
+           pid, event >= 0 && event < 4 ? ev[event] : "?", (unsigned long long)left);
+}
+
 static int path_is(const struct http_request *r, const char *p)
 {
   size_t n = strlen(p);
@@ -354,6 +369,14 @@ static void on_http(struct http_server *hs, const struct http_request *req,
     }
     tracker_http_announce(&s->trk, req->query, req->query_len, &a, now_s(), next_rnd(w),
                           &res->body);
+    if (sh_log_get_level() >= SH_LOG_DEBUG) {
+      struct query_announce q;
+      const char *why;
+      if (query_parse_announce(req->query, req->query_len, &q, &why) == 0)
+        log_announce("http", &a, q.peer_id, q.port, (int)q.event, q.left);
+      else
+        sh_debug("tracker: bad http announce: %s", why);
+    }
     return;
   }
   if (get && path_is(req, "/scrape")) {
@@ -419,6 +442,12 @@ static void on_udp(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct soc
   struct tracker_addr a;
   if (addr_of(from, &a) < 0)
     return;
+  if (n >= 98 && sh_log_get_level() >= SH_LOG_DEBUG && sh_rd32((const uint8_t *)buf->base + 8) == 1) {
+    const uint8_t *p = (const uint8_t *)buf->base;
+    static const int evmap[4] = {0, 1, 2, 3};
+    uint32_t e = sh_rd32(p + 80);
+    log_announce("udp", &a, p + 36, sh_rd16(p + 96), e < 4 ? evmap[e] : -1, sh_rd64(p + 64));
+  }
   uint8_t out[UDP_PROTO_MAX_REPLY];
   size_t r = udp_proto_handle(&w->srv->trk, (const uint8_t *)buf->base, (size_t)n, &a, now_s(),
                               next_rnd(w), out);
