@@ -335,3 +335,39 @@ Test(storage, write_error_names_the_file)
   rmrf(root);
   free(root);
 }
+
+Test(storage, finish_creates_bep47_symlinks)
+{
+  struct sh_buf b = SH_BUF_INIT;
+  sh_buf_puts(&b, "d4:infod5:filesld6:lengthi10e4:pathl1:aeed4:attr1:l4:pathl3:sub4:linke"
+                  "12:symlink pathl1:aeee4:name1:t12:piece lengthi16e6:pieces20:");
+  for (int i = 0; i < 20; i++)
+    sh_buf_putc(&b, 0);
+  sh_buf_puts(&b, "ee");
+  struct sh_metainfo *m;
+  char err[256];
+  cr_assert_eq(sh_metainfo_parse(b.data, b.len, &m, err, sizeof err), 0, "%s", err);
+  sh_buf_free(&b);
+  char *root = scratch();
+  struct sh_storage *s;
+  cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
+  cr_assert_eq(sh_storage_write_piece(s, 0, (const uint8_t *)"0123456789", NULL), 0);
+  size_t bad = 99;
+  cr_assert_eq(sh_storage_finish(s, &bad), 0);
+  char p[2048], target[256] = "";
+  snprintf(p, sizeof p, "%s/t/sub/link", root);
+  ssize_t n = readlink(p, target, sizeof target - 1);
+  cr_assert_gt(n, 0, "t/sub/link is a symlink");
+  cr_expect_str_eq(target, "../../t/a", "relative, so the tree can move");
+  char buf[16] = "";
+  FILE *f = fopen(p, "rb");
+  cr_assert(f, "the link resolves");
+  cr_expect_eq(fread(buf, 1, 10, f), 10);
+  fclose(f);
+  cr_expect_str_eq(buf, "0123456789");
+  cr_expect_eq(sh_storage_finish(s, &bad), 0, "a second finish keeps the existing link");
+  sh_storage_close(s);
+  sh_metainfo_free(m);
+  rmrf(root);
+  free(root);
+}
