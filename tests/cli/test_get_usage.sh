@@ -5,7 +5,10 @@
 # runs the engine: it binds 127.0.0.1 on a port the kernel picks.
 . "$(dirname "$0")/lib.sh"
 pid=
-trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$T"' EXIT
+# Only the main shell cleans up: a forked child that has not yet exec'd
+# shoal must not remove the scratch dir if a signal reaches it.
+main=$$
+trap '[ "$BASHPID" = "$main" ] || exit; [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$T"' EXIT
 
 # A small torrent made here, so the test needs no other command: 3 pieces of
 # 16 KiB over one 40,000-byte file, no trackers.
@@ -31,8 +34,8 @@ GOOD=$T/good.torrent
 # ---- get: help and missing arguments ----
 expect_exit 0 "get --help" "$SHOAL" get --help
 expect_grep "$T/out" '^usage: shoal get' "get help on stdout"
-expect_grep "$T/out" -- '--seed-ratio' "get help lists --seed-ratio"
-expect_grep "$T/out" -- '--peer HOST:PORT' "get help lists the shared network options"
+expect_grep "$T/out" '--seed-ratio R' "get help lists --seed-ratio"
+expect_grep "$T/out" '--peer HOST:PORT' "get help lists the shared network options"
 expect_exit 2 "get without a torrent" "$SHOAL" get
 expect_grep "$T/err" 'missing TORRENT' "says what is missing"
 expect_exit 2 "get with an unknown option" "$SHOAL" get --frobnicate "$GOOD"
@@ -55,7 +58,7 @@ expect_exit 2 "unresolvable --peer host" "$SHOAL" get --peer no-such-host.invali
 expect_grep "$T/err" 'no-such-host\.invalid' "names the host"
 for r in 10X 5KK -1 K 1.5.2M ''; do
   expect_exit 2 "--up-rate '$r' refused" "$SHOAL" get --up-rate "$r" "$GOOD"
-  expect_grep "$T/err" -- "--up-rate" "names --up-rate ($r)"
+  expect_grep "$T/err" "--up-rate '$r'" "names --up-rate and its value ($r)"
 done
 expect_exit 2 "--down-rate 3Q refused" "$SHOAL" get --down-rate 3Q "$GOOD"
 expect_grep "$T/err" 'K or M suffix' "explains the rate syntax"
@@ -65,7 +68,7 @@ expect_exit 2 "--max-peers 0 refused" "$SHOAL" get --max-peers 0 "$GOOD"
 expect_exit 2 "--seed-ratio abc refused" "$SHOAL" get --seed-ratio abc "$GOOD"
 expect_exit 2 "--seed-ratio -1 refused" "$SHOAL" get --seed-ratio -1 "$GOOD"
 expect_exit 2 "--seed-time 5x refused" "$SHOAL" get --seed-time 5x "$GOOD"
-expect_grep "$T/err" -- "--seed-time '5x'" "names --seed-time"
+expect_grep "$T/err" "--seed-time '5x'" "names --seed-time"
 expect_exit 2 "--only past the last file refused" "$SHOAL" get --only 1,2 "$GOOD"
 expect_grep "$T/err" 'files 1 to 1' "says which indices exist"
 expect_exit 2 "--only 0 refused (numbering starts at 1)" "$SHOAL" get --only 0 "$GOOD"
@@ -75,7 +78,7 @@ expect_exit 2 "--only with two torrents refused" "$SHOAL" get --only 1 "$GOOD" "
 # ---- seed: help and usage ----
 expect_exit 0 "seed --help" "$SHOAL" seed --help
 expect_grep "$T/out" '^usage: shoal seed' "seed help on stdout"
-expect_grep "$T/out" -- '--up-rate' "seed help lists the shared network options"
+expect_grep "$T/out" '--up-rate R' "seed help lists the shared network options"
 expect_exit 2 "seed without DIR" "$SHOAL" seed "$GOOD"
 expect_grep "$T/err" 'TORRENT and DIR' "says what is missing"
 expect_exit 2 "seed with too many arguments" "$SHOAL" seed "$GOOD" "$T/data" extra
@@ -128,11 +131,13 @@ expect_grep "$T/err" 'no peers for 2s; last tracker error: .*127\.0\.0\.1:1' "na
 # SIGTERM, resume data saved in --resume-dir.
 for sig in INT TERM; do
   want=$([ $sig = INT ] && echo 130 || echo 143)
+  out=$T/sig$sig.out
   "$SHOAL" get --bind 127.0.0.1 --port 0 --resume-dir "$T/res$sig" -o "$T/dl$sig" "$GOOD" \
-    >"$T/sig.out" 2>"$T/sig.err" &
+    >"$out" 2>"$T/sig$sig.err" &
   pid=$!
   # wait for the first status line: the session is up and the handlers set
-  for _ in $(seq 200); do [ -s "$T/sig.out" ] && break; sleep 0.1; done
+  # (a file of its own, so no earlier run's output can satisfy this)
+  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.1; done
   kill -$sig $pid
   rc=0
   for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
@@ -140,7 +145,7 @@ for sig in INT TERM; do
   wait $pid || rc=$?
   pid=
   [ "$rc" -eq "$want" ] && ok "SIG$sig before completion exits $want" || bad "SIG$sig: exit $rc, wanted $want"
-  expect_grep "$T/sig.out" 'incomplete, 0 B of' "SIG$sig: summary says what is missing"
+  expect_grep "$out" 'incomplete, 0 B of' "SIG$sig: summary says what is missing"
   ls "$T/res$sig"/*.resume >/dev/null 2>&1 && ok "SIG$sig: resume data saved" || bad "SIG$sig: no resume file in $T/res$sig"
 done
 
