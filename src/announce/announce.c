@@ -288,7 +288,11 @@ static void finish_stop(struct sh_announcer *a);
 static void on_result(struct tracker *t, int err, const char *msg, struct ann_reply *r)
 {
   struct sh_announcer *a = t->a;
-  if (t->event == ANN_EV_STOPPED) {
+  if (a->stopping) {
+    /* a completed that went out before (or at) the stop: the tracker has
+     * counted the download, now say goodbye on the same deadline */
+    if (t->event == ANN_EV_COMPLETED && send_to(a, t, ANN_EV_STOPPED, a->tm.stop_timeout_ms) == 0)
+      return;
     t->started = 0;
     if (--a->stops_pending == 0)
       finish_stop(a);
@@ -483,13 +487,31 @@ void sh_announcer_stop(struct sh_announcer *a, void (*done)(void *ud), void *ud)
   a->done = done;
   a->done_ud = ud;
   uv_timer_stop(&a->timer);
-  a->busy = NULL;
   /* BEP 3: stopped goes to every tracker that saw us start, in parallel,
-   * bounded by one short deadline */
+   * bounded by one short deadline. A completed in flight is let finish
+   * first and one not yet sent goes out first (on_result then sends
+   * stopped): a download that ends the program (`get --no-seed`) must
+   * still be counted by the tracker. */
+  struct tracker *busy = a->busy;
+  int ci = ann_tiers_current(&a->tiers);
+  struct tracker *cur = ci >= 0 ? find(a, a->tiers.url[ci]) : NULL;
+  a->busy = NULL;
   for (size_t i = 0; i < a->ntrk; i++) {
     struct tracker *t = &a->trk[i];
+    if (t == busy && t->event == ANN_EV_COMPLETED) {
+      sh_http_cancel(t->scr_http);
+      if (t->scr_udpx)
+        ann_udpc_cancel(t->scr_udpx);
+      t->scr_http = NULL;
+      t->scr_udpx = NULL;
+      a->stops_pending++;
+      continue;
+    }
     cancel_all(t);
-    if (t->started && send_to(a, t, ANN_EV_STOPPED, a->tm.stop_timeout_ms) == 0)
+    if (!t->started)
+      continue;
+    enum ann_event ev = a->completed_pending && t == cur ? ANN_EV_COMPLETED : ANN_EV_STOPPED;
+    if (send_to(a, t, ev, a->tm.stop_timeout_ms) == 0)
       a->stops_pending++;
   }
   if (a->stops_pending == 0)

@@ -97,9 +97,11 @@ void sh_announcer_more_peers(struct sh_announcer *a);
  * first of tier 0); result via cb->scraped, which may be called from inside
  * this call when the tracker cannot scrape (SH_EURL). */
 void sh_announcer_scrape(struct sh_announcer *a);
-/* Sends event=stopped (when `started` was acknowledged) waiting at most
- * timing.stop_timeout_ms, closes everything, frees a, then calls done(ud)
- * from the loop (never from inside this call). done may be NULL. */
+/* Sends event=stopped to every tracker that acknowledged `started` (a
+ * pending or in-flight `completed` goes first, so a download that ends the
+ * program is still counted), all within timing.stop_timeout_ms; then closes
+ * everything, frees a, and calls done(ud) from the loop (never from inside
+ * this call). done may be NULL. */
 void sh_announcer_stop(struct sh_announcer *a, void (*done)(void *ud), void *ud);
 
 #endif

@@ -742,3 +742,24 @@ Test(announce_loop, more_peers_announces_once_min_interval_passed)
   free(u[0]);
   stop_all();
 }
+
+/* `get --no-seed` completes and stops at once: the tracker must still see
+ * completed (it counts downloads from it), then stopped. */
+Test(announce_loop, stop_right_after_completion_sends_completed_then_stopped)
+{
+  start_all(http_tracker, no_udp);
+  char *u[] = {http_url("/announce")};
+  size_t per[] = {1};
+  struct sh_announcer *a = make(u, per, 1);
+  sh_announcer_start(a);
+  run_until(&seen.announced, 1);
+  seen.left = 0;
+  sh_announcer_completed(a);
+  sh_announcer_stop(a, st_done, NULL);
+  run_until(&seen.done, 1);
+  cr_assert_eq(hsrv.nreq, 3, "%s", hsrv.all);
+  cr_expect(strstr(line(1), "&left=0&") && strstr(line(1), "&event=completed"), "%s", line(1));
+  cr_expect(strstr(line(2), "&event=stopped"), "%s", line(2));
+  free(u[0]);
+  stop_all();
+}
