@@ -618,3 +618,36 @@ Test(disk_io, check_reports_state_and_progress)
   cr_expect_eq(c.last_done, 7, "last progress reports every piece done");
   fx_done(&f);
 }
+
+struct cancel_res {
+  int check_calls, check_rc, closed, check_before_close;
+};
+
+static void cancel_on_check(void *ud, int rc, uint8_t *state)
+{
+  struct cancel_res *c = ud;
+  c->check_calls++;
+  c->check_rc = rc;
+  c->check_before_close = !c->closed;
+}
+
+static void cancel_on_closed(void *ud) { ((struct cancel_res *)ud)->closed++; }
+
+Test(disk_io, close_cancels_a_running_check)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  write_all(&f);
+  uint8_t state[7];
+  struct cancel_res c = {0};
+  cr_assert_eq(sh_disk_check(f.d, 1, state, NULL, cancel_on_check, &c), 0);
+  sh_disk_close(f.d, cancel_on_closed, &c);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(c.check_calls, 1, "the check's callback still runs");
+  cr_expect(c.check_before_close, "and before the close callback");
+  /* the worker may finish all 7 pieces before it sees the flag */
+  cr_expect(c.check_rc == -ECANCELED || c.check_rc == 0, "rc %d", c.check_rc);
+  cr_expect_eq(c.closed, 1);
+  f.d = NULL;
+  fx_done(&f);
+}
