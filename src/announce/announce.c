@@ -395,9 +395,10 @@ static void on_scrape_udp(void *ud, int err, const char *msg, const struct sh_sc
 
 void sh_announcer_scrape(struct sh_announcer *a)
 {
-  if (a->stopping || a->tiers.n == 0)
+  int ci = ann_tiers_current(&a->tiers);
+  if (a->stopping || ci < 0)
     return;
-  struct tracker *t = find(a, a->tiers.url[0]);
+  struct tracker *t = find(a, a->tiers.url[ci]);
   if (t->scr_http || t->scr_udpx)
     return;
   if (t->udp) {

@@ -288,12 +288,18 @@ Test(announce_loop, tiers_failure_then_next_tier)
     cr_expect(strstr(line(i), "&event=started") != NULL, "%s", line(i));
   cr_expect_str_eq(seen.info_url, u[2]);
   cr_expect_eq(seen.npeers, 2);
+  /* a scrape goes to the tracker that answered, not to the dead tier 0 */
+  sh_announcer_scrape(a);
+  run_until(&seen.scraped, 1);
+  cr_expect_eq(seen.scrape_err, 0);
+  cr_expect_eq(seen.scrape.seeders, 7);
+  cr_expect(strncmp(line(3), "GET /scrape?", 12) == 0, "%s", line(3));
   sh_announcer_stop(a, st_done, NULL);
   run_until(&seen.done, 1);
   /* stopped only to the tracker that saw started */
-  cr_expect_eq(hsrv.nreq, 4);
-  cr_expect(strstr(line(3), "GET /announce?") && strstr(line(3), "event=stopped"), "%s",
-            line(3));
+  cr_expect_eq(hsrv.nreq, 5);
+  cr_expect(strstr(line(4), "GET /announce?") && strstr(line(4), "event=stopped"), "%s",
+            line(4));
   for (int i = 0; i < 3; i++)
     free(u[i]);
   stop_all();
