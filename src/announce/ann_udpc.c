@@ -24,6 +24,7 @@ struct ann_udpx {
   enum stage stage;
   uint32_t tid;
   uint32_t n;                 /* retransmissions since the last reply */
+  uint32_t max_tries;         /* sends per step before giving up */
   struct ann_req req;
   uint8_t hash[20];
   ann_udpc_announce_cb acb;
@@ -199,7 +200,7 @@ static void on_timeout(uv_timer_t *t)
     finish(x, -EHOSTUNREACH, msg, NULL, NULL);
     return;
   }
-  if (++x->n >= u->max_tries) {
+  if (++x->n >= x->max_tries) {
     /* the tracker may have moved: look its name up again next time */
     u->have_addr = 0;
     u->conn_expiry = 0;
@@ -387,6 +388,7 @@ static struct ann_udpx *start(struct ann_udpc *u)
   if (!x)
     return NULL;
   x->u = u;
+  x->max_tries = u->max_tries;
   uv_timer_init(u->loop, &x->timer);
   u->refs++;
   x->next = u->xs;
@@ -424,11 +426,13 @@ static void kick(struct ann_udpx *x)
 }
 
 struct ann_udpx *ann_udpc_announce(struct ann_udpc *u, const struct ann_req *q,
-                                   ann_udpc_announce_cb cb, void *ud)
+                                   uint32_t max_tries, ann_udpc_announce_cb cb, void *ud)
 {
   struct ann_udpx *x = start(u);
   if (!x)
     return NULL;
+  if (max_tries && max_tries < u->max_tries)
+    x->max_tries = max_tries;
   x->req = *q;
   x->req.trackerid = NULL;
   x->acb = cb;

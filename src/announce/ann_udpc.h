@@ -34,9 +34,11 @@ typedef void (*ann_udpc_scrape_cb)(void *ud, int err, const char *msg,
 struct ann_udpc *ann_udpc_new(uv_loop_t *loop, const char *url, uint32_t base_ms,
                               uint32_t max_tries, int *err);
 /* Start an announce (q is copied; q->trackerid is not used by UDP) or a
- * scrape. NULL when out of memory or closing (cb is then never called). */
+ * scrape. NULL when out of memory or closing (cb is then never called).
+ * max_tries, when nonzero and below the client's, shortens this announce's
+ * schedule (the tier walk does not wait two hours on one dead tracker). */
 struct ann_udpx *ann_udpc_announce(struct ann_udpc *u, const struct ann_req *q,
-                                   ann_udpc_announce_cb cb, void *ud);
+                                   uint32_t max_tries, ann_udpc_announce_cb cb, void *ud);
 struct ann_udpx *ann_udpc_scrape(struct ann_udpc *u, const uint8_t info_hash[20],
                                  ann_udpc_scrape_cb cb, void *ud);
 void ann_udpc_cancel(struct ann_udpx *x);

@@ -63,6 +63,7 @@ void sh_announce_timing_default(struct sh_announce_timing *t)
 {
   t->udp_timeout_ms = 15000; /* BEP 15: 15 * 2^n seconds */
   t->udp_max_tries = 9;      /* n = 0..8 */
+  t->udp_walk_tries = 3;     /* 15 + 30 + 60 s before the walk moves on */
   t->http_timeout_ms = 30000;
   t->retry_base_ms = 15000;
   t->stop_timeout_ms = 5000; /* so that Ctrl-C is not held up by a dead tracker */
@@ -228,7 +229,10 @@ static int send_to(struct sh_announcer *a, struct tracker *t, enum ann_event ev,
     int rc = ensure_udpc(a, t);
     if (rc < 0)
       return rc;
-    t->udpx = ann_udpc_announce(t->udpc, &q, on_udp, t);
+    /* the whole BEP 15 schedule is 2 h 7 min: only worth waiting for when
+     * no other tracker is left to try in this round */
+    uint32_t tries = a->tiers.tried + 1 < a->tiers.n ? a->tm.udp_walk_tries : 0;
+    t->udpx = ann_udpc_announce(t->udpc, &q, tries, on_udp, t);
     return t->udpx ? 0 : -ENOMEM;
   }
   struct sh_buf url = SH_BUF_INIT;

@@ -125,7 +125,8 @@ static struct sh_announce_timing fast(void)
   struct sh_announce_timing t;
   sh_announce_timing_default(&t);
   t.udp_timeout_ms = 50;
-  t.udp_max_tries = 3;
+  t.udp_max_tries = 5;  /* a lone tracker: the whole (shrunk) schedule */
+  t.udp_walk_tries = 2; /* others left to try: move on sooner */
   t.http_timeout_ms = 3000;
   t.retry_base_ms = 100;
   t.stop_timeout_ms = 500;
@@ -592,7 +593,8 @@ Test(announce_loop, udp_error_and_timeout_fall_through_to_next_tier)
   cr_expect_str_eq(seen.info_url, u[2]);
   cr_assert_geq(seen.nstatus, 2);
   cr_expect_eq(seen.status_err[0], SH_ETIMEOUT, "%s", seen.status[0]);
-  cr_expect(strstr(seen.status[0], "no connect reply after 3 tries") != NULL, "%s",
+  /* two more trackers were left to try, so the walk gave up after 2 sends */
+  cr_expect(strstr(seen.status[0], "no connect reply after 2 tries") != NULL, "%s",
             seen.status[0]);
   cr_expect_eq(seen.status_err[1], SH_ETRACKER, "%s", seen.status[1]);
   cr_expect(strstr(seen.status[1], "no such torrent") && strstr(seen.status[1], u[1]), "%s",
@@ -709,17 +711,17 @@ Test(announce_loop, udp_over_ipv6)
 Test(announce_loop, udp_gives_up_then_recovers)
 {
   udp_setup();
-  ut.drop_connects = 3; /* exactly one whole schedule of 3 tries */
+  ut.drop_connects = 5; /* exactly one whole schedule of 5 tries */
   char *u[] = {udp_url(usrv.port)};
   size_t per[] = {1};
   struct sh_announcer *a = make(u, per, 1);
   sh_announcer_start(a);
   run_until(&seen.nfail, 1);
   cr_expect_eq(seen.status_err[0], SH_ETIMEOUT, "%s", seen.status[0]);
-  cr_expect_eq(ut.connects, 3);
+  cr_expect_eq(ut.connects, 5, "a lone tracker gets the whole schedule");
   /* the back-off (100 ms) then a new round that succeeds */
   run_until(&seen.announced, 1);
-  cr_expect_eq(ut.connects, 4);
+  cr_expect_eq(ut.connects, 6);
   cr_expect_eq(ut.last_event, 2, "started again, since nobody acknowledged it");
   sh_announcer_stop(a, st_done, NULL);
   run_until(&seen.done, 1);
