@@ -41,7 +41,10 @@
  * skipped, counting from 1 as aria2c's --select-file does. */
 #define GET_FILE_INDEX_BASE 1
 
+struct get;
+
 struct job {
+  struct get *g;          /* back to the command's state, for callbacks */
   const char *path;       /* argv */
   shoal_torrent *t;
   char name[64];          /* for display, truncated */
@@ -310,11 +313,9 @@ static void job_finish(struct get *g, struct job *j)
     return;
   snap(j);
   j->finished = 1;
-  size_t left = 0;
-  for (size_t i = 0; i < g->njobs; i++)
-    left += !g->jobs[i].finished;
-  if (!left)
-    netopts_run_stop(&g->run);
+  /* the tick closes the session once every job is finished: this may run
+   * inside an engine callback, where closing the session is not safe */
+  netopts_run_tick_soon(&g->run);
 }
 
 static void job_fail(struct get *g, struct job *j, const char *msg)
@@ -325,8 +326,6 @@ static void job_fail(struct get *g, struct job *j, const char *msg)
   say(g, stderr, "shoal get: %s: %s\n", j->name, msg);
   job_finish(g, j);
 }
-
-static void on_complete(shoal_torrent *t, void *ud);
 
 static void check_complete(struct get *g, struct job *j, const struct shoal_status *st)
 {
@@ -387,11 +386,11 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
              st->tracker_msg);
   else
     return; /* trackers answer: the swarm may fill up, keep waiting */
-  job_fail(g, j, msg);
   if (!j->stopping) {
     j->stopping = 1;
     shoal_torrent_stop(j->t);
   }
+  job_fail(g, j, msg);
 }
 
 static void tick(struct netopts_run *r)
@@ -411,13 +410,17 @@ static void tick(struct netopts_run *r)
     seed_policy(g, j, &st);
     no_peer_policy(g, j, &st);
   }
-  if (!g->run.stopping)
-    draw(g);
+  size_t left = 0;
+  for (size_t i = 0; i < g->njobs; i++)
+    left += !g->jobs[i].finished;
+  if (!left) {
+    netopts_run_stop(&g->run);
+    return;
+  }
+  draw(g);
 }
 
 /* ---- engine callbacks ---- */
-
-static struct get *the_get; /* the callbacks' ud is the job; jobs point back here */
 
 static void on_complete(shoal_torrent *t, void *ud)
 {
@@ -425,17 +428,21 @@ static void on_complete(shoal_torrent *t, void *ud)
   struct shoal_status st = *snap(j);
   /* the callback may come before the state reads SEEDING */
   st.state = SHOAL_SEEDING;
-  check_complete(the_get, j, &st);
-  seed_policy(the_get, j, &st);
+  check_complete(j->g, j, &st);
+  netopts_run_tick_soon(&j->g->run); /* the seeding policy, outside the engine */
 }
 
 static void on_error(shoal_torrent *t, int err, const char *msg, void *ud)
 {
   struct job *j = ud;
-  job_fail(the_get, j, msg && *msg ? msg : sh_strerror(err));
+  job_fail(j->g, j, msg && *msg ? msg : sh_strerror(err));
 }
 
-static void on_stopped(shoal_torrent *t, void *ud) { job_finish(the_get, ud); }
+static void on_stopped(shoal_torrent *t, void *ud)
+{
+  struct job *j = ud;
+  job_finish(j->g, j);
+}
 
 static void on_signal(struct netopts_run *r, int signo)
 {
@@ -494,7 +501,6 @@ int cmd_get(int argc, char **argv)
   };
   struct get g = {.out_dir = ".", .seed_ratio = 1.0, .seed_time = -1,
                   .no_peer_timeout = GET_NO_PEER_TIMEOUT_S};
-  the_get = &g;
   netopts_init(&g.no);
   int rc = 2, opt;
   optind = 1;
@@ -578,6 +584,7 @@ int cmd_get(int argc, char **argv)
   for (size_t i = 0; i < g.njobs; i++) {
     char err[512] = "";
     struct job *j = &g.jobs[i];
+    j->g = &g;
     j->path = argv[optind + (int)i];
     int lrc = sh_metainfo_load(j->path, &ms[i], err, sizeof err);
     if (lrc < 0) {

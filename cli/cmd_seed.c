@@ -109,7 +109,8 @@ static void refuse(struct seed *s, const char *engine_msg)
             st->num_pieces);
   else
     fprintf(stderr, "shoal seed: %s: %s\n", s->name, engine_msg ? engine_msg : "failed");
-  netopts_run_stop(&s->run);
+  /* may run inside an engine callback: the tick closes the session */
+  netopts_run_tick_soon(&s->run);
 }
 
 static void snap(struct seed *s)
@@ -122,6 +123,10 @@ static void tick(struct netopts_run *r)
 {
   struct seed *s = r->ud;
   s->ticks++;
+  if (s->failed) {
+    netopts_run_stop(r);
+    return;
+  }
   snap(s);
   if (s->last.state == SHOAL_ERROR) {
     refuse(s, s->last.error[0] ? s->last.error : NULL);

@@ -295,6 +295,7 @@ int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char
   }
   uv_timer_init(r->loop, &r->timer);
   r->timer.data = r;
+  r->tick_ms = tick_ms;
   uv_timer_start(&r->timer, run_on_timer, tick_ms, tick_ms);
   static const int signos[2] = {SIGINT, SIGTERM};
   for (int i = 0; i < 2; i++) {
@@ -312,6 +313,12 @@ void netopts_run_stop(struct netopts_run *r)
   r->stopping = 1;
   uv_timer_stop(&r->timer);
   shoal_session_close(r->sess, run_on_session_closed, r);
+}
+
+void netopts_run_tick_soon(struct netopts_run *r)
+{
+  if (!r->stopping)
+    uv_timer_start(&r->timer, run_on_timer, 0, r->tick_ms);
 }
 
 void netopts_run_loop(struct netopts_run *r)

@@ -85,6 +85,7 @@ struct netopts_run {
   void (*tick)(struct netopts_run *r); /* every tick_ms on the loop thread */
   void (*on_signal)(struct netopts_run *r, int signo); /* before stopping */
   void *ud;
+  uint64_t tick_ms;
   int signo;     /* the first signal received, or 0 */
   int stopping;  /* netopts_run_stop was called */
   int closed;    /* the session is closed */
@@ -96,8 +97,13 @@ struct netopts_run {
  * handlers. Returns 0, or -1 after printing why. */
 int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char *cmd,
                       uint64_t tick_ms);
-/* Begins the graceful close; idempotent. The loop then ends by itself. */
+/* Begins the graceful close; idempotent. The loop then ends by itself.
+ * Call it from the tick or a signal, not from inside an engine callback:
+ * there, call netopts_run_tick_soon() and stop from the tick. */
 void netopts_run_stop(struct netopts_run *r);
+/* Runs the tick on the next loop turn (then every tick_ms again), so that
+ * what an engine callback decided is acted on outside the engine's code. */
+void netopts_run_tick_soon(struct netopts_run *r);
 /* Runs the loop to its end and releases it. */
 void netopts_run_loop(struct netopts_run *r);
 
