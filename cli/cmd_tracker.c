@@ -120,8 +120,8 @@ static const char *default_data_dir(char *buf, size_t cap)
   return buf;
 }
 
-/* Reads "--config FILE" into extra argv entries ("--name", "value"). The
- * strings are leaked on purpose: they live as long as the process. */
+/* Reads "--config FILE" into extra argv entries ("--name", "value"),
+ * malloc'd; cmd_tracker frees them when the server has stopped. */
 static int read_config(const char *path, char ***av, int *ac)
 {
   FILE *f = fopen(path, "r");
@@ -196,6 +196,7 @@ int cmd_tracker(int argc, char **argv)
   if (!av)
     return 1;
   av[0] = argv[0];
+  int nconf = 0; /* av[1..nconf] came from config files and are ours */
   for (int i = 1; i < argc; i++) {
     const char *cf = NULL;
     if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -203,12 +204,27 @@ int cmd_tracker(int argc, char **argv)
     else if (!strncmp(argv[i], "--config=", 9))
       cf = argv[i] + 9;
     if (cf && read_config(cf, &av, &ac) < 0) {
+      for (int j = 1; j < ac; j++)
+        free(av[j]);
       free(av);
       return 2;
     }
   }
+  nconf = ac - 1;
+  /* getopt_long may permute av, so remember which strings are ours */
+  char **owned = malloc((size_t)(nconf + 1) * sizeof *owned);
+  if (!owned) {
+    for (int j = 1; j <= nconf; j++)
+      free(av[j]);
+    free(av);
+    return 1;
+  }
+  memcpy(owned, av + 1, (size_t)nconf * sizeof *owned);
   char **na = realloc(av, (size_t)(ac + argc + 1) * sizeof *na);
   if (!na) {
+    for (int j = 0; j < nconf; j++)
+      free(owned[j]);
+    free(owned);
     free(av);
     return 1;
   }
@@ -361,6 +377,9 @@ int cmd_tracker(int argc, char **argv)
     c.data_dir = default_data_dir(datadir, sizeof datadir);
   rc = server_run(&c);
 done:
+  for (int j = 0; j < nconf; j++)
+    free(owned[j]);
+  free(owned);
   free(av);
   return rc;
 }

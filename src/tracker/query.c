@@ -113,7 +113,7 @@ int query_parse_announce(const char *q, size_t n, struct query_announce *a, cons
       FAIL(rep[__builtin_ctz(bit)]);
     }
     seen |= bit;
-    long dl = url_decode(kv.val, kv.vlen, v, sizeof v, 0);
+    long dl = url_decode(kv.val, kv.vlen, v, sizeof v, 1);
     switch (bit) {
     case SEEN_INFO_HASH:
       if (dl != 20)
@@ -227,7 +227,7 @@ int query_parse_scrape(const char *q, size_t n, uint8_t (*out)[20], uint32_t cap
   while (url_query_next(q, n, &pos, &kv)) {
     if (!url_key_is(&kv, "info_hash"))
       continue;
-    long dl = url_decode(kv.val, kv.vlen, v, sizeof v, 0);
+    long dl = url_decode(kv.val, kv.vlen, v, sizeof v, 1);
     if (dl != 20)
       FAIL("info_hash is not 20 bytes");
     if (*count >= cap)

@@ -4,6 +4,8 @@
  * `failure reason`, so they name the offending parameter.
  *
  * Rules (documented for users in docs/tracker.md):
+ * - values are percent-decoded with '+' as a space (form encoding, which
+ *   Python's urlencode and some clients use; a real '+' arrives as %2B);
  * - info_hash and peer_id must decode to exactly 20 bytes;
  * - port must be 1..65535; uploaded, downloaded, left are decimal 0..2^63-1;
  * - info_hash, peer_id, port and left are required;

@@ -222,3 +222,18 @@ Test(tracker_http, stopped_removes_peer)
                    "d8:completei0e10:incompletei0e8:intervali60e12:min intervali30e5:peers0:e");
   sh_buf_free(&b);
 }
+
+Test(tracker_http, plus_is_a_space_in_queries)
+{
+  /* the hash 20 00 .. 00 written with '+' (form encoding) and with %20 */
+  struct sh_buf b = SH_BUF_INIT;
+  const char *plus = "info_hash=+%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00"
+                     "&peer_id=" PID "&port=1&left=0";
+  announce(plus, &A1, &b);
+  scrape("info_hash=%20%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00", &b);
+  const char want[] = "d5:filesd20:\x20\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                      "d8:completei1e10:downloadedi0e10:incompletei0eeee";
+  cr_expect_eq(b.len - 1, sizeof want - 1);
+  cr_expect(memcmp(b.data, want, sizeof want - 1) == 0, "'+' decoded as a space");
+  sh_buf_free(&b);
+}
