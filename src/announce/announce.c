@@ -303,6 +303,8 @@ static void on_result(struct tracker *t, int err, const char *msg, struct ann_re
     return;
   }
   a->busy = NULL;
+  if (err == -ECANCELED)
+    return; /* the session closed the HTTP client: it is shutting down */
   if (err < 0) {
     report(a, t->url, err, "%s: %s%s", t->url, err == SH_ETRACKER ? "tracker says: " : "",
            msg ? msg : sh_strerror(err));

@@ -350,8 +350,16 @@ size_t sh_http_client_pending(const struct sh_http_client *c) { return c->npendi
 
 static void teardown(struct sh_http_client *c)
 {
-  while (c->reqs)
-    free_req(c->reqs, 1);
+  /* like libuv's requests on close: each pending one completes with
+   * -ECANCELED, so no owner is left holding a pointer to a freed request */
+  while (c->reqs) {
+    struct sh_http_request *r = c->reqs;
+    unlink_req(r);
+    r->in_cb = 1;
+    struct sh_http_response resp = {0, NULL, 0, r->url};
+    r->cb(r->ud, -ECANCELED, "the HTTP client was closed", &resp);
+    free_req(r, 0);
+  }
   /* cleanup closes curl's cached connections, which calls sock_cb with
    * CURL_POLL_REMOVE for each; any poll it leaves behind we close here */
   curl_multi_cleanup(c->multi);
@@ -364,6 +372,8 @@ static void teardown(struct sh_http_client *c)
 
 void sh_http_client_close(struct sh_http_client *c, void (*done)(void *ud), void *ud)
 {
+  if (c->closing)
+    return;
   c->closing = 1;
   c->done = done;
   c->done_ud = ud;

@@ -6,7 +6,8 @@
  * Ownership: the caller creates one client per session on its loop and closes
  * it with sh_http_client_close(); requests belong to the client. A request's
  * callback is called exactly once, on the loop thread, unless the request is
- * cancelled first (then never) or sh_http_get() failed (then never). The
+ * cancelled first (then never) or sh_http_get() failed (then never); closing
+ * the client completes the pending ones with -ECANCELED. The
  * response body and strings passed to the callback are borrowed for the call. */
 #ifndef SHOAL_NET_HTTP_CLIENT_H
 #define SHOAL_NET_HTTP_CLIENT_H
@@ -34,17 +35,19 @@ struct sh_http_response {
 };
 
 /* err is 0 when a response arrived (whatever its status), else SH_ETIMEOUT,
- * SH_ELIMIT (body too large), SH_EURL or SH_EHTTP; msg then says what curl
- * reported (connection refused, DNS failure, ...). r is never NULL; on
+ * SH_ELIMIT (body too large), SH_EURL, SH_EHTTP or -ECANCELED (client
+ * closed); msg then says what curl reported (connection refused, DNS
+ * failure, ...). r is never NULL; on
  * failure r->body is NULL and r->status may be 0. */
 typedef void (*sh_http_done_cb)(void *ud, int err, const char *msg,
                                 const struct sh_http_response *r);
 
 /* NULL when out of memory or curl could not be initialised. */
 struct sh_http_client *sh_http_client_new(uv_loop_t *loop);
-/* Cancels every pending request (their callbacks are not called), closes all
+/* Completes every pending request with -ECANCELED (from inside this call,
+ * or right after the running callback when called from one), closes all
  * handles, frees the client, then calls done(ud) from the loop. done may be
- * NULL. The client must not be used after this call. */
+ * NULL. sh_http_get() fails from then on; a second close is ignored. */
 void sh_http_client_close(struct sh_http_client *c, void (*done)(void *ud), void *ud);
 
 /* Starts a GET of url. Returns the request (owned by the client, valid until

@@ -771,3 +771,26 @@ Test(announce_loop, stop_right_after_completion_sends_completed_then_stopped)
   free(u[0]);
   stop_all();
 }
+
+/* The session may close the shared HTTP client while an announcer that was
+ * stopped without waiting still has its stopped in flight: the request
+ * completes with -ECANCELED and the announcer finishes cleanly. */
+Test(announce_loop, http_client_closed_under_a_stopping_announcer)
+{
+  start_all(http_tracker, no_udp);
+  char *u[] = {http_url("/announce")};
+  size_t per[] = {1};
+  struct sh_announcer *a = make(u, per, 1);
+  sh_announcer_start(a);
+  run_until(&seen.announced, 1);
+  hsrv.fn = silent_tracker;
+  sh_announcer_stop(a, st_done, NULL);
+  while (hsrv.nreq < 2)
+    uv_run(&loop, UV_RUN_ONCE);
+  /* closes the HTTP client with the stopped request pending; the
+   * announcer must not touch the freed request afterwards (the sanitizer
+   * build catches it if it does) */
+  stop_all();
+  cr_expect_eq(seen.done, 1);
+  free(u[0]);
+}
