@@ -68,7 +68,8 @@ struct get {
   int no_seed;
   int no_peer_timeout;
   const char *only;
-  int tty, quiet;
+  int tty;                /* live line width, 0: plain lines (netopts_live_width) */
+  int quiet;
   int drawn;              /* live lines on screen to overwrite */
   unsigned ticks;
 };
@@ -292,7 +293,7 @@ static void draw(struct get *g)
     for (size_t i = 0; i < g->njobs; i++) {
       status_line(&g->jobs[i], line, sizeof line);
       /* never wider than the terminal would wrap and break the redraw */
-      printf("%s%.*s", i ? "\n" : "", 110, line);
+      printf("%s%.*s", i ? "\n" : "", g->tty, line);
     }
     fflush(stdout);
     g->drawn = (int)g->njobs;
@@ -568,7 +569,7 @@ int cmd_get(int argc, char **argv)
     goto out;
   }
   g.quiet = g.no.verbosity < 0;
-  g.tty = isatty(STDOUT_FILENO);
+  g.tty = netopts_live_width(&g.no);
   netopts_apply_log(&g.no);
 
   /* Load every torrent before touching the network or the disk: a typo in

@@ -29,7 +29,8 @@ struct seed {
   shoal_torrent *t;
   char name[64];
   const char *dir;
-  int tty, quiet, drawn, checked, failed, stopped;
+  int tty; /* live line width, 0: plain lines (netopts_live_width) */
+  int quiet, drawn, checked, failed, stopped;
   unsigned ticks;
   struct shoal_status last;
 };
@@ -83,7 +84,7 @@ static void draw(struct seed *s)
              st->peers);
   }
   if (s->tty) {
-    printf("\r\033[K%.110s", line);
+    printf("\r\033[K%.*s", s->tty, line);
     fflush(stdout);
     s->drawn = 1;
   } else if (s->ticks % SEED_PLAIN_EVERY == 0) {
@@ -226,7 +227,7 @@ int cmd_seed(int argc, char **argv)
   if (netopts_resolve(&s.no, "seed") < 0)
     goto out;
   s.quiet = s.no.verbosity < 0;
-  s.tty = isatty(STDOUT_FILENO);
+  s.tty = netopts_live_width(&s.no);
   netopts_apply_log(&s.no);
 
   rc = 1;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -224,6 +225,16 @@ void netopts_apply_log(const struct netopts *o)
     sh_log_set_level(SH_LOG_DEBUG);
   else
     sh_log_set_level(SH_LOG_WARN);
+}
+
+int netopts_live_width(const struct netopts *o)
+{
+  if (!isatty(STDOUT_FILENO) || (o->verbosity > 0 && isatty(STDERR_FILENO)))
+    return 0;
+  struct winsize ws;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col < 20)
+    return 79; /* the classic 80 columns */
+  return ws.ws_col - 1;
 }
 
 void netopts_usage(FILE *f)

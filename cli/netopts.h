@@ -70,6 +70,12 @@ int netopts_resolve(struct netopts *o, const char *cmd);
 /* Applies -q/-v to the library's log threshold. */
 void netopts_apply_log(const struct netopts *o);
 
+/* Whether to redraw a live status line in place: the usable width (the
+ * terminal's columns less one, so the cursor never wraps), or 0 when stdout
+ * is not a terminal or -v logs to the same terminal (log lines would land in
+ * the middle of the redrawn line): then print plain lines from time to time. */
+int netopts_live_width(const struct netopts *o);
+
 /* The help text of the shared options, for a command's --help. */
 void netopts_usage(FILE *f);
 
