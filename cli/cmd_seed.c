@@ -3,7 +3,7 @@
  *
  * Exit status: 0 after a graceful stop (Ctrl-C or SIGTERM) of a complete
  * seed; 1 when the data is incomplete or serving failed; 2 for bad usage or a
- * bad torrent file. */
+ * bad torrent file; 130/143 when interrupted before the check finished. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +55,7 @@ static void usage(FILE *f)
           "\n");
   netopts_usage(f);
   fprintf(f, "\nexit status: 0 stopped by Ctrl-C/SIGTERM, 1 data incomplete or failure,\n"
-             "2 bad usage or torrent\n");
+             "2 bad usage or torrent, 130/143 interrupted before the check finished\n");
 }
 
 static void clear_live(struct seed *s)
@@ -257,11 +257,16 @@ int cmd_seed(int argc, char **argv)
   }
   netopts_run_loop(&s.run);
   clear_live(&s);
-  if (!s.failed && !s.quiet) {
+  if (!s.failed && !s.quiet && s.checked) {
     char a[32];
     printf("%s: uploaded %s\n", s.name, size_str(s.last.uploaded, a, sizeof a));
   }
-  rc = s.failed ? 1 : 0;
+  if (s.failed)
+    rc = 1;
+  else if (s.run.signo && !s.checked)
+    rc = 128 + s.run.signo; /* interrupted before the data was verified */
+  else
+    rc = 0;
 out:
   sh_metainfo_free(m);
   netopts_free(&s.no);
