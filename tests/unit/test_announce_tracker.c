@@ -32,7 +32,7 @@ static const uint8_t IH[20] = "\x5b\x01\x02\x03\x04\x05\x06\x07\x08\x09"
 
 struct who {
   int announced, done, scraped, fails;
-  int npeers;
+  int npeers, v6;
   uint16_t ports[32];
   struct sh_scrape_info scrape;
   int scrape_err;
@@ -46,13 +46,21 @@ static void w_stats(void *ud, uint64_t *u, uint64_t *d, uint64_t *l)
   *u = *d = 0;
   *l = w->left;
 }
+static int want_family = AF_INET; /* the family every peer must have */
+
 static void w_peers(void *ud, const struct sockaddr_storage *a, size_t n)
 {
   struct who *w = ud;
-  w->npeers = 0;
+  w->npeers = w->v6 = 0;
   for (size_t i = 0; i < n && i < 32; i++) {
-    if (a[i].ss_family != AF_INET)
+    cr_expect_eq(a[i].ss_family, want_family, "peer %zu has the tracker's family", i);
+    if (a[i].ss_family == AF_INET6) {
+      const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a[i];
+      cr_expect(IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr), "IPv6 peers are ::1");
+      w->v6++;
+      w->ports[w->npeers++] = ntohs(s6->sin6_port);
       continue;
+    }
     const struct sockaddr_in *s = (const struct sockaddr_in *)&a[i];
     cr_expect_eq(ntohl(s->sin_addr.s_addr), 0x7f000001, "peers are on loopback");
     w->ports[w->npeers++] = ntohs(s->sin_port);
@@ -239,7 +247,7 @@ static void swarm(const char *url_a, const char *url_b, const char *url_c, int s
   run_until(&c.done, 1);
 }
 
-static void shoal_tracker_start(void)
+static void shoal_tracker_start_on(const char *bind_addr)
 {
   char self[512], bin[600];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -250,7 +258,7 @@ static void shoal_tracker_start(void)
     cr_skip_test("no shoal binary next to the test (%s)", bin);
   char data[300];
   snprintf(data, sizeof data, "%s/data", dir);
-  char *argv[] = {bin, "tracker", "--data", data, "--bind", "127.0.0.1", "-p", "0",
+  char *argv[] = {bin, "tracker", "--data", data, "--bind", (char *)bind_addr, "-p", "0",
                   "--interval", "60", NULL};
   spawn(argv, dir);
   cr_assert(wait_log("serving HTTP on ", http_url, sizeof http_url), "shoal tracker did not start");
@@ -258,6 +266,8 @@ static void shoal_tracker_start(void)
   size_t l = strlen(http_url);
   snprintf(http_url + l, sizeof http_url - l, "%sannounce", http_url[l - 1] == '/' ? "" : "/");
 }
+
+static void shoal_tracker_start(void) { shoal_tracker_start_on("127.0.0.1"); }
 
 Test(announce_tracker, shoal_tracker_http_udp_http)
 {
@@ -309,6 +319,27 @@ static int tcp_ready(uint16_t port)
   int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
   close(s);
   return ok;
+}
+
+/* The same swarm with the tracker on ::1 only: URLs with a bracketed
+ * literal, BEP 7 peers6 over HTTP and 18-byte BEP 15 entries over UDP. */
+Test(announce_tracker, shoal_tracker_ipv6)
+{
+  int s6 = socket(AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 a6 = {0};
+  a6.sin6_family = AF_INET6;
+  a6.sin6_addr = in6addr_loopback;
+  int have6 = s6 >= 0 && bind(s6, (struct sockaddr *)&a6, sizeof a6) == 0;
+  if (s6 >= 0)
+    close(s6);
+  if (!have6)
+    cr_skip_test("no IPv6 loopback here");
+  setup_loop();
+  want_family = AF_INET6;
+  shoal_tracker_start_on("::1");
+  cr_expect(strstr(http_url, "[::1]") && strstr(udp_url, "[::1]"), "%s %s", http_url, udp_url);
+  swarm(http_url, udp_url, http_url, 1);
+  teardown_loop();
 }
 
 static void opentracker_start(void)
