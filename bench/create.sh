@@ -32,6 +32,7 @@ cat "$f" > /dev/null # warm the page cache
 
 now() { date +%s.%N; }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+best() { sort -g | head -1; }
 
 : > "$d/shoal.t"; : > "$d/mk.t"; : > "$d/rss"; : > "$d/verify.t"
 for i in $(seq "$RUNS"); do
@@ -65,13 +66,17 @@ bytes=$((SIZE_MB * 1048576))
 ms=$(median < "$d/shoal.t"); mm=$(median < "$d/mk.t"); mv=$(median < "$d/verify.t")
 rss=$(median < "$d/rss")
 floor=$(echo "$bytes / $limit" | bc -l)
-printf '\n| %s MiB, 1 MiB pieces, %s cores, warm cache, median of %s | wall s | GB/s | vs SHA-1 limit |\n' "$SIZE_MB" "$CORES" "$RUNS"
-printf '| --- | ---: | ---: | ---: |\n'
-row() { printf '| %s | %.3f | %.2f | %.0f %% |\n' "$1" "$2" "$(echo "$bytes / $2 / 1000000000" | bc -l)" "$(echo "$floor / $2 * 100" | bc -l)"; }
-row "shoal create -l 1M" "$ms"
-row "mktorrent -l 20 -t $CORES" "$mm"
-row "shoal verify" "$mv"
-printf '| SHA-1 limit (openssl, %s cores) | %.3f | %.2f | 100 %% |\n' "$CORES" "$floor" "$(echo "$limit / 1000000000" | bc -l)"
-printf '\nshoal/mktorrent wall time: %.2f (goal <= 0.75)\n' "$(echo "$ms / $mm" | bc -l)"
+bs=$(best < "$d/shoal.t"); bm=$(best < "$d/mk.t"); bv=$(best < "$d/verify.t")
+# medians say what a user sees on this machine now; the best run is the
+# closest to an idle machine when others share the cores
+printf '\n| %s MiB, 1 MiB pieces, %s cores, warm cache, %s runs | median s | GB/s | vs SHA-1 limit | best s | GB/s | vs SHA-1 limit |\n' "$SIZE_MB" "$CORES" "$RUNS"
+printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+cells() { printf ' %.3f | %.2f | %.0f %% |' "$1" "$(echo "$bytes / $1 / 1000000000" | bc -l)" "$(echo "$floor / $1 * 100" | bc -l)"; }
+row() { printf '| %s |%s%s\n' "$1" "$(cells "$2")" "$(cells "$3")"; }
+row "shoal create -l 1M" "$ms" "$bs"
+row "mktorrent -l 20 -t $CORES" "$mm" "$bm"
+row "shoal verify" "$mv" "$bv"
+row "SHA-1 limit (openssl speed x $CORES cores)" "$floor" "$floor"
+printf '\nshoal/mktorrent wall time: median %.2f, best %.2f (goal <= 0.75)\n' "$(echo "$ms / $mm" | bc -l)" "$(echo "$bs / $bm" | bc -l)"
 printf 'shoal create peak RSS: %.1f MiB (median)\n' "$(echo "$rss / 1024" | bc -l)"
 printf 'info-hash (both): %s\n' "$sh_hash"
