@@ -38,11 +38,14 @@ static const char *event_name(enum ann_event e)
 
 void ann_http_announce_url(struct sh_buf *b, const char *base, const struct ann_req *q)
 {
-  sh_buf_puts(b, base);
-  size_t bl = strlen(base);
-  if (!strchr(base, '?'))
+  /* a fragment is never sent to the server, so parameters appended after
+   * one would be lost: cut it */
+  size_t bl = strcspn(base, "#");
+  sh_buf_append(b, base, bl);
+  const char *qm = memchr(base, '?', bl);
+  if (!qm)
     sh_buf_putc(b, '?');
-  else if (bl && base[bl - 1] != '?' && base[bl - 1] != '&')
+  else if (base[bl - 1] != '?' && base[bl - 1] != '&')
     sh_buf_putc(b, '&');
   sh_buf_puts(b, "info_hash=");
   ann_http_escape(b, q->info_hash, 20);

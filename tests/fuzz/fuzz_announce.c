@@ -5,7 +5,8 @@
  *   2  UDP reply over IPv4, checked against each action with the tid it
  *      carries, then decoded
  *   3  the same over IPv6
- *   4  a tracker URL from a .torrent: udp:// split and BEP 48 scrape URL
+ *   4  a tracker URL from a .torrent: udp:// split, BEP 48 scrape URL and
+ *      the announce URL built on it (with itself as tracker id)
  * Invariants checked: peers hold no port 0 and never exceed ANN_MAX_PEERS;
  * messages are printable and NUL-terminated. */
 #include <netinet/in.h>
@@ -106,6 +107,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct sh_buf b = SH_BUF_INIT;
     ann_http_scrape_url(&b, url, ih);
+    sh_buf_reset(&b);
+    struct ann_req q;
+    memset(&q, 0, sizeof q);
+    q.trackerid = url;
+    ann_http_announce_url(&b, url, &q);
     sh_buf_free(&b);
     free(url);
   }

@@ -73,6 +73,18 @@ Test(announce_http, regular_announce_has_no_event_and_echoes_trackerid)
   free(u);
 }
 
+Test(announce_http, fragment_is_cut_before_the_parameters)
+{
+  struct ann_req q = sample_req();
+  char *u = url_of("http://t/announce#frag?x", &q);
+  cr_expect(strncmp(u, "http://t/announce?info_hash=", 28) == 0, "%s", u);
+  cr_expect(strchr(u, '#') == NULL, "%s", u);
+  free(u);
+  u = url_of("http://t/a?k=1#f", &q);
+  cr_expect(strncmp(u, "http://t/a?k=1&info_hash=", 25) == 0, "%s", u);
+  free(u);
+}
+
 Test(announce_http, query_ending_in_ampersand_gets_no_extra_separator)
 {
   struct ann_req q = sample_req();
