@@ -11,6 +11,10 @@ shoal's order through file_storage.add_file() it agrees, and it adds no
 padding files for a v1-only torrent. Both facts are asserted here so a change
 in either tool shows up.
 
+The other way round: torrents made by libtorrent (canonical_files, with BEP 47
+padding files) and transmission-create read with the same info-hash and
+verify against the same tree.
+
 Usage: test_infohash.py PATH_TO_SHOAL"""
 import json
 import os
@@ -104,6 +108,33 @@ def main():
         if order != ['tree/' + r for r in sorted(sizes)]:
             lt_hash, _ = lt_create(fs, 262144, tmp)
             check(lt_hash != s, 'libtorrent add_files (directory order) differs, as expected')
+
+        # --- the other way round: shoal reads and verifies what they made.
+        # libtorrent with canonical_files adds BEP 47 padding files, which
+        # shoal must hash as zeros without finding them on disk.
+        fs = lt.file_storage()
+        lt.add_files(fs, tree)
+        ct = lt.create_torrent(fs, 262144, flags=lt.create_torrent.v1_only | lt.create_torrent.canonical_files)
+        ct.add_tracker(TRACKER)
+        lt.set_piece_hashes(ct, tmp)
+        e = ct.generate()
+        with open(os.path.join(tmp, 'ltpad.torrent'), 'wb') as f:
+            f.write(lt.bencode(e))
+        want = str(lt.torrent_info(e).info_hashes().v1)
+        j = json.loads(run(SHOAL, 'info', '--json', 'ltpad.torrent', cwd=tmp))
+        npad = sum(1 for f in j['files'] if f['padding'])
+        check(j['info_hash'] == want, f'libtorrent padded torrent: shoal reads {j["info_hash"]} == {want}')
+        check(npad > 0, f'shoal sees libtorrent\'s {npad} padding files')
+        out = run(SHOAL, 'verify', 'ltpad.torrent', tmp, cwd=tmp)
+        check('result:    OK' in out, 'shoal verify accepts the tree against the padded torrent')
+
+        subprocess.run(['transmission-create', '-s', '256', '-t', TRACKER, '-o', 'tr.torrent', 'tree'], cwd=tmp,
+                       check=True, capture_output=True, timeout=300)
+        tr = shoal_hash('tr.torrent', tmp)
+        want = str(lt.torrent_info(os.path.join(tmp, 'tr.torrent')).info_hashes().v1)
+        check(tr == want, f'transmission-create torrent: shoal {tr} == libtorrent {want}')
+        out = run(SHOAL, 'verify', 'tr.torrent', tmp, cwd=tmp)
+        check('result:    OK' in out, 'shoal verify accepts the tree against the transmission torrent')
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f'{failures} failed')
