@@ -172,7 +172,8 @@ grep -q 'ERROR\|error:' "$T/log" && bad "errors logged: $(grep -i error "$T/log"
 # --- restart: hosted torrents survive; hosted-only mode; blocklist + SIGHUP ---
 stop && ok "SIGTERM exits 0" || bad "SIGTERM exit code"
 expect_grep "$T/log" "shutting down" "logs the shutdown"
-start --mode hosted
+start --mode hosted --threads 2 --bind ::1
+expect_grep "$T/log" '2 worker threads' "two SO_REUSEPORT workers"
 $PY - "$PORT" "$H2" "$H1" >"$T/hosted.out" 2>&1 <<'EOF' && ok "hosted-only mode after restart" || { bad "hosted mode"; cat "$T/hosted.out"; }
 import sys, urllib.request, urllib.parse
 port = sys.argv[1]
@@ -183,6 +184,14 @@ assert ann(sys.argv[2]).startswith(b"d8:complete"), "uploaded torrent survived t
 assert ann(sys.argv[3]).startswith(b"d8:complete")
 r = ann("ab" * 20)
 assert r == b"d14:failure reason37:torrent is not hosted on this trackere", r
+# IPv6: a peer announcing from ::1 is handed out in peers6 (BEP 7)
+def ann6(pid, p):
+    q = urllib.parse.urlencode(dict(info_hash=bytes.fromhex(sys.argv[3]), peer_id=pid, port=p, left=1))
+    return urllib.request.urlopen("http://[::1]:%s/announce?%s" % (port, q), timeout=10).read()
+ann6(b"-SH0001-666666666666", 5555)
+r = ann(sys.argv[3])
+want = b"6:peers618:" + bytes(15) + b"\x01" + bytes([5555 >> 8, 5555 & 255])
+assert want in r, r
 print("ok")
 EOF
 echo "$H2  # blocked for the test" >"$T/data/blocklist"
