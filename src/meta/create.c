@@ -569,8 +569,14 @@ int sh_create_save(const char *path, const void *data, size_t len, int overwrite
   if (!rc) {
     if (overwrite)
       rc = rename(tmp, path) < 0 ? -errno : 0;
-    else
-      rc = link(tmp, path) < 0 ? -errno : 0;
+    else if (link(tmp, path) < 0) {
+      rc = -errno;
+      /* file systems without hard links (FAT, some FUSE): check, then
+       * rename; a race with another writer is then possible but harmless */
+      struct stat st;
+      if ((rc == -EPERM || rc == -EOPNOTSUPP || rc == -EMLINK) && lstat(path, &st) < 0 && errno == ENOENT)
+        rc = rename(tmp, path) < 0 ? -errno : 0;
+    }
   }
   if (rc || !overwrite)
     unlink(tmp);
