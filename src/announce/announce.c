@@ -230,8 +230,9 @@ static int send_to(struct sh_announcer *a, struct tracker *t, enum ann_event ev,
     if (rc < 0)
       return rc;
     /* the whole BEP 15 schedule is 2 h 7 min: only worth waiting for when
-     * no other tracker is left to try in this round */
-    uint32_t tries = a->tiers.tried + 1 < a->tiers.n ? a->tm.udp_walk_tries : 0;
+     * this is the only tracker; with others, the walk moves on and the
+     * next round (after the back-off) comes back to this one */
+    uint32_t tries = a->tiers.n > 1 ? a->tm.udp_walk_tries : 0;
     t->udpx = ann_udpc_announce(t->udpc, &q, tries, on_udp, t);
     return t->udpx ? 0 : -ENOMEM;
   }

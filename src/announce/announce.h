@@ -64,8 +64,8 @@ struct sh_announce_timing {
   uint32_t udp_timeout_ms;   /* BEP 15 retransmit base: 15 * 2^n s, default 15000
                                 (the env var SHOAL_UDP_TIMEOUT_MS overrides it) */
   uint32_t udp_max_tries;    /* n runs 0..8 per BEP 15, so 9 sends; default 9 */
-  uint32_t udp_walk_tries;   /* sends before giving up on a UDP tracker while
-                                others remain untried in the tier walk;
+  uint32_t udp_walk_tries;   /* sends before giving up on a UDP tracker when
+                                the torrent has other trackers to walk to;
                                 default 3 (15 + 30 + 60 = 105 s); 0 = all */
   uint32_t http_timeout_ms;  /* per HTTP request, default 30000 */
   uint32_t retry_base_ms;    /* first back-off after a failed round, default 15000 */
