@@ -287,12 +287,13 @@ void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece
   memcpy(pp->buf + begin, data, len);
   pp->got++;
   /* remember who sent it, by IP, for strikes if the hash fails */
+  struct sh_addr who = sh_conn_identity(p);
   int known = 0;
   for (unsigned i = 0; i < pp->nsenders; i++)
-    known |= sh_addr_same_ip(&pp->senders[i], &p->addr);
+    known |= sh_addr_eq(&pp->senders[i], &who);
   if (!known) {
     if (pp->nsenders < SH_PART_SENDERS)
-      pp->senders[pp->nsenders++] = p->addr;
+      pp->senders[pp->nsenders++] = who;
     else
       pp->many = 1;
   }
@@ -418,10 +419,12 @@ static void strike(struct shoal_torrent *t, const struct sh_partial *pp)
     sh_addr_str(&pp->senders[i], name, sizeof name);
     sh_warn("%s: banning %s: it sent data that failed the hash check", t->m->name, name);
     t->banned_peers++;
-    /* every connection from that IP, in every torrent */
-    for (size_t k = s->npeers; k-- > 0;)
-      if (sh_addr_same_ip(&s->peers[k]->addr, &pp->senders[i]))
+    /* every connection from it, in every torrent */
+    for (size_t k = s->npeers; k-- > 0;) {
+      struct sh_addr a = sh_conn_identity(s->peers[k]);
+      if (sh_bans_is_banned(&s->bans, &a))
         sh_conn_close(s->peers[k], "banned: sent data that failed the hash check");
+    }
   }
 }
 

@@ -489,7 +489,11 @@ static int on_ext(struct sh_peer *p, const struct sh_msg *m, const char **why)
   if (eh.reqq)
     p->reqq = eh.reqq;
   p->listen_port = eh.listen_port;
-  (void)why;
+  struct sh_addr who = sh_conn_identity(p);
+  if (sh_bans_is_banned(&p->sess->bans, &who)) {
+    *why = "banned peer (identified by its listen port)";
+    return SH_EBANNED;
+  }
   return 0;
 }
 
@@ -510,13 +514,16 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     return SH_EPROTO;
   }
   int first = m->id == SH_MSG_BITFIELD || m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE;
-  if (first && p->got_bitfield) {
-    *why = "second bitfield/have_all/have_none";
-    return SH_EPROTO;
-  }
-  if (first && p->have_count) {
-    *why = "bitfield after have messages";
-    return SH_EPROTO;
+  if (first && (p->got_bitfield || p->have_count)) {
+    /* BEP 3 allows the bitfield only as the first message, but aria2 sends
+     * have_none followed by a bitfield. Harmless: the newest one wins. */
+    sh_debug("peer %s: replacing its earlier bitfield", p->name);
+    if (t->picker && (p->got_bitfield || p->have_count))
+      sh_picker_peer_lost(t->picker, p->bf, p->have_all);
+    memset(p->bf, 0, SH_BF_BYTES(mi->num_pieces));
+    p->have_all = 0;
+    p->have_count = 0;
+    p->got_bitfield = 0;
   }
   switch (m->id) {
   case SH_MSG_CHOKE:

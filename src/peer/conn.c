@@ -80,6 +80,14 @@ static void peer_free(struct sh_peer *p)
 
 void sh_conn_ref(struct sh_peer *p) { p->refs++; }
 
+struct sh_addr sh_conn_identity(const struct sh_peer *p)
+{
+  struct sh_addr a = p->addr;
+  if (!p->outgoing && p->listen_port)
+    a.port = p->listen_port;
+  return a;
+}
+
 void sh_conn_unref(struct sh_peer *p)
 {
   if (--p->refs == 0)

@@ -145,6 +145,9 @@ struct sh_peer {
   int optimistic;
 };
 
+/* Who the peer is for strikes and bans: its address, with the port it
+ * listens on when we know it (dialled, or `p` of its extension handshake). */
+struct sh_addr sh_conn_identity(const struct sh_peer *p);
 /* Dials addr for torrent t. The peer is added to the session's list.
  * Returns 0 or a negative code (then nothing was allocated). */
 int sh_conn_connect(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr,

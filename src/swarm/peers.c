@@ -78,6 +78,12 @@ int sh_addr_eq(const struct sh_addr *a, const struct sh_addr *b)
   return sh_addr_same_ip(a, b) && a->port == b->port;
 }
 
+int sh_addr_is_loopback(const struct sh_addr *a)
+{
+  static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return a->family == 4 ? a->ip[0] == 127 : !memcmp(a->ip, lo6, 16);
+}
+
 void sh_peers_init(struct sh_peers *l) { memset(l, 0, sizeof *l); }
 
 void sh_peers_free(struct sh_peers *l)
@@ -189,8 +195,9 @@ void sh_bans_free(struct sh_bans *b)
 
 static struct sh_ban_entry *ban_find(const struct sh_bans *b, const struct sh_addr *a)
 {
+  int lo = sh_addr_is_loopback(a);
   for (size_t i = 0; i < b->n; i++)
-    if (sh_addr_same_ip(&b->e[i].addr, a))
+    if (lo ? sh_addr_eq(&b->e[i].addr, a) : sh_addr_same_ip(&b->e[i].addr, a))
       return &b->e[i];
   return NULL;
 }
@@ -212,7 +219,8 @@ int sh_bans_strike(struct sh_bans *b, const struct sh_addr *a, int sole)
     e = &b->e[b->n++];
     memset(e, 0, sizeof *e);
     e->addr = *a;
-    e->addr.port = 0;
+    if (!sh_addr_is_loopback(a))
+      e->addr.port = 0;
   }
   if (e->banned)
     return 0;

@@ -23,7 +23,9 @@
 
 /* Ban policy (per IP, for the life of the session): a peer is banned after 2
  * hash failures of pieces it sent alone (it certainly sent bad data), or 5
- * failures of pieces it shared with others (it probably did). */
+ * failures of pieces it shared with others (it probably did). Loopback is
+ * the exception: one machine runs many peers there (tests, benchmarks), so
+ * a loopback ban is keyed by address and listen port. */
 #define SH_BAN_SOLE_STRIKES 2
 #define SH_BAN_ANY_STRIKES 5
 #define SH_BANS_MAX 4096
@@ -44,6 +46,7 @@ void sh_addr_to_sockaddr(const struct sh_addr *a, struct sockaddr_storage *ss);
 void sh_addr_str(const struct sh_addr *a, char *out, size_t n);
 int sh_addr_same_ip(const struct sh_addr *a, const struct sh_addr *b);
 int sh_addr_eq(const struct sh_addr *a, const struct sh_addr *b);
+int sh_addr_is_loopback(const struct sh_addr *a);
 
 enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 
@@ -78,7 +81,7 @@ void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a);
 size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms);
 
 struct sh_ban_entry {
-  struct sh_addr addr; /* port ignored */
+  struct sh_addr addr; /* port ignored, except on loopback */
   uint8_t sole, any;   /* strikes */
   uint8_t banned;
 };

@@ -144,3 +144,21 @@ Test(engine_peers, bans_after_two_sole_or_five_shared_strikes)
   cr_expect_eq(sh_bans_strike(&b, &meh, 0), 0, "already banned: no second ban");
   sh_bans_free(&b);
 }
+
+Test(engine_peers, loopback_bans_are_per_port)
+{
+  /* many peers share 127.0.0.1 on one machine: banning one spares the rest */
+  struct sh_bans b;
+  sh_bans_init(&b);
+  struct sh_addr liar = v4("127.0.0.1", 7000), honest = v4("127.0.0.1", 7001);
+  struct sh_addr liar6 = v6("::1", 7000), honest6 = v6("::1", 7001);
+  sh_bans_strike(&b, &liar, 1);
+  cr_expect_eq(sh_bans_strike(&b, &liar, 1), 1);
+  cr_expect(sh_bans_is_banned(&b, &liar));
+  cr_expect_not(sh_bans_is_banned(&b, &honest));
+  sh_bans_strike(&b, &liar6, 1);
+  sh_bans_strike(&b, &liar6, 1);
+  cr_expect(sh_bans_is_banned(&b, &liar6));
+  cr_expect_not(sh_bans_is_banned(&b, &honest6));
+  sh_bans_free(&b);
+}
