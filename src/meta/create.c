@@ -7,7 +7,12 @@
  * page cache, and memory stays at 256 KiB per thread whatever the piece
  * length — well under 64 MiB for any input). No producer thread, no ring of
  * buffers, no hand-off: on 2 cores with a warm cache the work is SHA-1 plus
- * one memcpy. */
+ * one copy out of the page cache.
+ *
+ * Measured on the 2-core reference VM, CPU seconds per 512 MiB with a warm
+ * cache: SHA-1 alone 0.24, pread in 256 KiB slices + SHA-1 0.35, mmap of
+ * the whole file + SHA-1 0.46 (page faults cost more than the copy here),
+ * mktorrent -t 2 0.42. Slice sizes from 64 KiB to 1 MiB made no difference. */
 #include "meta/create.h"
 
 #include <dirent.h>
