@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <llhttp.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -210,14 +211,33 @@ static void send_response(struct http_conn *c, struct http_response *res, int ke
   /* answer in HTTP/1.0 only to a request that said so; a request refused
    * before its version was parsed gets 1.1 */
   int v10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
+  /* Built by hand rather than with printf: for a tracker this header is
+   * most of the user-space work of a request. */
+  static const char *const conn_hdr[3] = {"", "Connection: close\r\n", "Connection: keep-alive\r\n"};
+  char num[24];
   sh_buf_reserve(&out, 256 + res->body.len);
-  sh_buf_printf(&out,
-                "HTTP/1.%d %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                v10 ? 0 : 1, res->status, http_status_text(res->status),
-                res->content_type ? res->content_type : "text/plain", res->body.len,
-                close_after ? "Connection: close\r\n"
-                            : (v10 ? "Connection: keep-alive\r\n" : ""),
-                res->headers);
+  sh_buf_puts(&out, v10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  int st = res->status >= 100 && res->status <= 999 ? res->status : 500;
+  num[0] = (char)('0' + st / 100);
+  num[1] = (char)('0' + st / 10 % 10);
+  num[2] = (char)('0' + st % 10);
+  num[3] = ' ';
+  sh_buf_append(&out, num, 4);
+  sh_buf_puts(&out, http_status_text(st));
+  sh_buf_puts(&out, "\r\nContent-Type: ");
+  sh_buf_puts(&out, res->content_type ? res->content_type : "text/plain");
+  sh_buf_puts(&out, "\r\nContent-Length: ");
+  int k = (int)sizeof num;
+  size_t cl = res->body.len;
+  do {
+    num[--k] = (char)('0' + cl % 10);
+    cl /= 10;
+  } while (cl);
+  sh_buf_append(&out, num + k, sizeof num - (size_t)k);
+  sh_buf_puts(&out, "\r\n");
+  sh_buf_puts(&out, conn_hdr[close_after ? 1 : v10 ? 2 : 0]);
+  sh_buf_puts(&out, res->headers);
+  sh_buf_puts(&out, "\r\n");
   if (!head_only)
     sh_buf_append(&out, res->body.data, res->body.len);
   if (close_after)

@@ -76,6 +76,35 @@ int tracker_parse_ip(const char *s, struct tracker_addr *a)
   return -1;
 }
 
+/* Decimal digits without printf: an announce reply holds six numbers, and
+ * on the hot path vfprintf cost more than building the rest of the reply. */
+static void put_u64(struct sh_buf *b, uint64_t v)
+{
+  char tmp[20];
+  int n = 0;
+  do {
+    tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  sh_buf_append(b, tmp + sizeof tmp - n, (size_t)n);
+}
+
+/* "<literal key>i<v>e": keys are given already bencoded, e.g. "8:complete" */
+static void put_kv_int(struct sh_buf *b, const char *key, uint64_t v)
+{
+  sh_buf_puts(b, key);
+  sh_buf_putc(b, 'i');
+  put_u64(b, v);
+  sh_buf_putc(b, 'e');
+}
+
+static void put_bstr(struct sh_buf *b, const uint8_t *p, size_t n)
+{
+  put_u64(b, n);
+  sh_buf_putc(b, ':');
+  sh_buf_append(b, p, n);
+}
+
 static uint32_t want_of(const struct tracker_config *c, int64_t numwant)
 {
   if (numwant < 0)
@@ -149,16 +178,13 @@ int tracker_http_announce(struct tracker *t, const char *query, size_t qlen,
     r.n4 = r.n6 >= want ? 0 : (r.n4 < want - r.n6 ? r.n4 : want - r.n6);
 
   /* Keys in sorted order, as bencode requires. */
-  be_put_dict(out);
-  be_put_cstr(out, "complete");
-  be_put_int(out, r.counts.complete);
-  be_put_cstr(out, "incomplete");
-  be_put_int(out, r.counts.incomplete);
-  be_put_cstr(out, "interval");
-  be_put_int(out, t->cfg.interval);
-  be_put_cstr(out, "min interval");
-  be_put_int(out, t->cfg.min_interval);
-  be_put_cstr(out, "peers");
+  sh_buf_reserve(out, 96 + (size_t)r.n4 * 6 + (size_t)r.n6 * 18);
+  sh_buf_putc(out, 'd');
+  put_kv_int(out, "8:complete", r.counts.complete);
+  put_kv_int(out, "10:incomplete", r.counts.incomplete);
+  put_kv_int(out, "8:interval", t->cfg.interval);
+  put_kv_int(out, "12:min interval", t->cfg.min_interval);
+  sh_buf_puts(out, "5:peers");
   if (q.compact == 0) {
     /* BEP 3's dictionary model; the store keeps no peer_id (see store.h), so
      * every entry is as if no_peer_id=1 had been asked. */
@@ -167,13 +193,13 @@ int tracker_http_announce(struct tracker *t, const char *query, size_t qlen,
     put_dict_peers(out, p6, r.n6, STORE_V6);
     be_put_end(out);
   } else {
-    be_put_str(out, p4, (size_t)r.n4 * 6);
+    put_bstr(out, p4, (size_t)r.n4 * 6);
     if (r.n6) {
-      be_put_cstr(out, "peers6");
-      be_put_str(out, p6, (size_t)r.n6 * 18);
+      sh_buf_puts(out, "6:peers6");
+      put_bstr(out, p6, (size_t)r.n6 * 18);
     }
   }
-  be_put_end(out);
+  sh_buf_putc(out, 'e');
   return 0;
 fail:
   tracker_count(t, TRK_HTTP_FAILURE);
