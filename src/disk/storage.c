@@ -60,6 +60,8 @@ int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags, st
     return -ENOMEM;
   s->m = m;
   s->flags = flags;
+  if (!*root)
+    root = "."; /* "" would turn every path absolute */
   size_t rl = strlen(root);
   while (rl > 1 && root[rl - 1] == '/')
     rl--;

@@ -371,3 +371,20 @@ Test(storage, finish_creates_bep47_symlinks)
   rmrf(root);
   free(root);
 }
+
+Test(storage, empty_root_means_current_directory)
+{
+  struct sh_metainfo *m = make_torrent();
+  char *root = scratch();
+  cr_assert_eq(chdir(root), 0);
+  struct sh_storage *s;
+  cr_assert_eq(sh_storage_open(m, "", 0, &s), 0);
+  cr_assert_eq(sh_storage_write_piece(s, 0, content, NULL), 0);
+  cr_expect(exists(root, "t/a"), "written below the current directory, not /t/a");
+  cr_expect_str_eq(sh_storage_file_path(s, 0), "./t/a");
+  sh_storage_close(s);
+  sh_metainfo_free(m);
+  cr_assert_eq(chdir("/"), 0);
+  rmrf(root);
+  free(root);
+}
