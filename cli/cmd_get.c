@@ -640,11 +640,7 @@ int cmd_get(int argc, char **argv)
       job_fail(&g, j, msg);
       continue;
     }
-    for (size_t k = 0; k < g.no.npeers; k++) {
-      int prc = shoal_torrent_add_peer(j->t, (const struct sockaddr *)&g.no.peers[k].addr);
-      if (prc < 0)
-        say(&g, stderr, "shoal get: --peer %s: %s\n", g.no.peers[k].spec, sh_strerror(prc));
-    }
+    netopts_add_peers(&g.no, j->t, "get");
   }
   draw(&g);
   netopts_run_loop(&g.run);

@@ -247,11 +247,7 @@ int cmd_seed(int argc, char **argv)
     s.failed = 1;
     netopts_run_stop(&s.run);
   } else {
-    for (size_t k = 0; k < s.no.npeers; k++) {
-      int prc = shoal_torrent_add_peer(s.t, (const struct sockaddr *)&s.no.peers[k].addr);
-      if (prc < 0)
-        fprintf(stderr, "shoal seed: --peer %s: %s\n", s.no.peers[k].spec, sh_strerror(prc));
-    }
+    netopts_add_peers(&s.no, s.t, "seed");
     snap(&s);
     draw(&s);
   }

@@ -209,10 +209,34 @@ int netopts_resolve(struct netopts *o, const char *cmd)
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0 || !res)
       return bad(cmd, "--peer", p->spec, rc ? gai_strerror(rc) : "no address");
-    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+    p->naddr = 0;
+    for (struct addrinfo *ai = res; ai && p->naddr < NETOPTS_MAX_ADDRS; ai = ai->ai_next) {
+      if (ai->ai_addrlen > sizeof p->addr[0])
+        continue;
+      struct sockaddr_storage ss;
+      memset(&ss, 0, sizeof ss);
+      memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+      int dup = 0;
+      for (int k = 0; k < p->naddr; k++)
+        dup |= !memcmp(&p->addr[k], &ss, sizeof ss);
+      if (!dup)
+        p->addr[p->naddr++] = ss;
+    }
     freeaddrinfo(res);
+    if (!p->naddr)
+      return bad(cmd, "--peer", p->spec, "no usable address");
   }
   return 0;
+}
+
+void netopts_add_peers(const struct netopts *o, shoal_torrent *t, const char *cmd)
+{
+  for (size_t i = 0; i < o->npeers; i++)
+    for (int k = 0; k < o->peers[i].naddr; k++) {
+      int rc = shoal_torrent_add_peer(t, (const struct sockaddr *)&o->peers[i].addr[k]);
+      if (rc < 0)
+        fprintf(stderr, "shoal %s: --peer %s: %s\n", cmd, o->peers[i].spec, sh_strerror(rc));
+    }
 }
 
 void netopts_apply_log(const struct netopts *o)

@@ -42,9 +42,14 @@ enum {
  * its NULL terminator. */
 #define NETOPTS_MAX_BIND 3
 
+/* A name like "localhost" may stand for 127.0.0.1 and ::1 with the peer
+ * listening on only one: every address is dialled, up to this many. */
+#define NETOPTS_MAX_ADDRS 4
+
 struct netopts_peer {
   char *spec;                   /* as given, for messages; owned */
-  struct sockaddr_storage addr; /* filled by netopts_resolve() */
+  struct sockaddr_storage addr[NETOPTS_MAX_ADDRS]; /* filled by netopts_resolve() */
+  int naddr;
 };
 
 struct netopts {
@@ -63,9 +68,14 @@ void netopts_free(struct netopts *o);
  * printing "shoal CMD: ..." naming the bad value on stderr. */
 int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg);
 
-/* Resolves every --peer (hostnames once, first address returned). Returns 0,
- * or -1 after printing which peer could not be resolved. */
+/* Resolves every --peer (host names once, up to NETOPTS_MAX_ADDRS distinct
+ * addresses each). Returns 0, or -1 after printing which peer could not be
+ * resolved. */
 int netopts_resolve(struct netopts *o, const char *cmd);
+
+/* Hands every resolved --peer address to t; prints (does not fail on) the
+ * ones the engine refuses. */
+void netopts_add_peers(const struct netopts *o, shoal_torrent *t, const char *cmd);
 
 /* Applies -q/-v to the library's log threshold. */
 void netopts_apply_log(const struct netopts *o);
