@@ -31,6 +31,8 @@ static int tracked(const struct sh_file *f)
 /* lstat of root/path: the storage never follows symlinks, nor do we. */
 static int stat_file(const char *root, const char *path, struct stat *st)
 {
+  if (!*root)
+    root = "."; /* as the storage does: "" is the current directory */
   size_t n = strlen(root) + strlen(path) + 2;
   char *p = malloc(n);
   if (!p)
