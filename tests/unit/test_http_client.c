@@ -280,6 +280,18 @@ Test(http_client, close_from_inside_a_callback)
   cr_expect_eq(uv_loop_close(&loop), 0);
 }
 
+Test(http_client, range_header_for_web_seeds)
+{
+  setup_with(routes);
+  struct result r = {0};
+  struct sh_http_opts o = {0, 0, 0, 0, "16384-32767"};
+  sh_http_get(cli, at("/ok"), &o, on_done, &r);
+  run_until(&r.calls);
+  cr_expect_eq(r.err, 0, "%s", r.msg);
+  cr_expect(strstr(srv.last, "\r\nRange: bytes=16384-32767\r\n") != NULL, "%s", srv.last);
+  teardown_all();
+}
+
 Test(http_client, many_parallel_requests)
 {
   setup_with(routes);
