@@ -200,6 +200,19 @@ static void on_timeout(uv_timer_t *t)
     finish(x, -EHOSTUNREACH, msg, NULL, NULL);
     return;
   }
+  if (x->stage == WAIT_ADDR) {
+    /* resolution runs in libuv's thread pool, which disk jobs may keep
+     * busy: bound the wait by the same schedule as a reply */
+    if (++x->n >= x->max_tries) {
+      char msg[300];
+      snprintf(msg, sizeof msg, "cannot resolve %s: no answer after %u waits", u->host,
+               (unsigned)x->n);
+      finish(x, SH_ETIMEOUT, msg, NULL, NULL);
+    } else {
+      uv_timer_start(&x->timer, on_timeout, ann_udp_timeout_ms(x->n, u->base_ms), 0);
+    }
+    return;
+  }
   if (++x->n >= x->max_tries) {
     /* the tracker may have moved: look its name up again next time */
     u->have_addr = 0;
@@ -375,9 +388,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     return;
   }
   u->have_addr = 1;
-  for (struct ann_udpx *x = u->xs; x; x = x->next)
-    if (x->stage == WAIT_ADDR)
+  for (struct ann_udpx *x = u->xs; x; x = x->next) {
+    if (x->stage == WAIT_ADDR) {
+      x->n = 0; /* the BEP 15 schedule starts with the first packet */
       proceed(x);
+    }
+  }
 }
 
 static struct ann_udpx *start(struct ann_udpc *u)
@@ -406,6 +422,7 @@ static void kick(struct ann_udpx *x)
     proceed(x);
     return;
   }
+  uv_timer_start(&x->timer, on_timeout, ann_udp_timeout_ms(0, u->base_ms), 0);
   if (u->resolving)
     return;
   struct addrinfo hints;

@@ -324,3 +324,37 @@ Test(announce_loop, udp_gives_up_then_recovers)
   free(u[0]);
   udp_teardown();
 }
+
+/* Name resolution runs in libuv's thread pool; when disk jobs keep every
+ * worker busy it must still end within the BEP 15 schedule. The pool's 4
+ * threads are held for 4 s here while the whole (shrunk) schedule of 5
+ * waits is 50 + 100 + 200 + 400 + 800 ms. A numeric host goes through
+ * the pool too (and, unlike "localhost", cannot turn out to be ::1). */
+static void hold(uv_work_t *w) { uv_sleep(4000); }
+static void held(uv_work_t *w, int status) {}
+
+Test(announce_loop, udp_resolution_stuck_in_a_busy_pool_times_out)
+{
+  udp_setup();
+  uv_work_t busy[4];
+  for (int i = 0; i < 4; i++)
+    uv_queue_work(&loop, &busy[i], hold, held);
+  char url[64];
+  snprintf(url, sizeof url, "udp://127.0.0.1:%u/announce", usrv.port);
+  char *u[] = {url};
+  size_t per[] = {1};
+  struct sh_announcer *a = make(u, per, 1);
+  uint64_t t0 = uv_hrtime();
+  sh_announcer_start(a);
+  run_until(&seen.nfail, 1);
+  double ms = (double)(uv_hrtime() - t0) / 1e6;
+  cr_expect_eq(seen.status_err[0], SH_ETIMEOUT, "%s", seen.status[0]);
+  cr_expect(strstr(seen.status[0], "cannot resolve 127.0.0.1") != NULL, "%s", seen.status[0]);
+  cr_expect(ms < 3800, "gave up before the pool freed up (%.0f ms)", ms);
+  /* once the pool is free the next round resolves and announces */
+  run_until(&seen.announced, 1);
+  cr_expect_eq(ut.announces, 1);
+  sh_announcer_stop(a, st_done, NULL);
+  run_until(&seen.done, 1);
+  udp_teardown();
+}
