@@ -180,6 +180,67 @@ static void on_listener_closed(uv_handle_t *h)
   maybe_finish(s);
 }
 
+static void on_rl_timer(uv_timer_t *h);
+
+static void rl_arm(struct shoal_session *s)
+{
+  if (!s->nrl_wait || uv_is_active((uv_handle_t *)&s->rl_timer) || s->closing)
+    return;
+  uint64_t now = sh_now(s);
+  uint64_t w = sh_ratelimit_wait2_ms(s->down.rate ? &s->down : NULL, s->up.rate ? &s->up : NULL,
+                                     now, SH_BLOCK_SIZE + 13);
+  uv_timer_start(&s->rl_timer, on_rl_timer, w ? w : 1, 0);
+}
+
+void sh_session_rl_wait(struct shoal_session *s, struct sh_peer *p, int up)
+{
+  (void)up;
+  if (!p->rl_listed) {
+    if (s->nrl_wait == s->cap_rl_wait) {
+      size_t cap = s->cap_rl_wait ? s->cap_rl_wait * 2 : 16;
+      struct sh_peer **n = realloc(s->rl_wait, cap * sizeof *n);
+      if (!n) {
+        /* cannot wait: carry on unthrottled rather than stall the peer */
+        p->up_waiting = 0;
+        sh_conn_resume(p);
+        return;
+      }
+      s->rl_wait = n;
+      s->cap_rl_wait = cap;
+    }
+    p->rl_listed = 1;
+    sh_conn_ref(p);
+    s->rl_wait[s->nrl_wait++] = p;
+  }
+  rl_arm(s);
+}
+
+/* Tokens have refilled: every waiting peer gets another go, in the order
+ * they ran dry, so the limit is shared fairly. */
+static void on_rl_timer(uv_timer_t *h)
+{
+  struct shoal_session *s = h->data;
+  size_t n = s->nrl_wait;
+  struct sh_peer **list = s->rl_wait;
+  s->rl_wait = NULL;
+  s->nrl_wait = s->cap_rl_wait = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct sh_peer *p = list[i];
+    p->rl_listed = 0;
+    if (p->state == SH_CONN_ACTIVE) {
+      if (p->throttled)
+        sh_conn_resume(p);
+      if (p->up_waiting) {
+        p->up_waiting = 0;
+        sh_tpeer_serve(p);
+      }
+    }
+    sh_conn_unref(p);
+  }
+  free(list);
+  rl_arm(s);
+}
+
 static int listen_one(struct shoal_session *s, const char *host, int quiet, char *err,
                       size_t errlen)
 {
@@ -230,6 +291,7 @@ static void session_free(struct shoal_session *s)
   free(s->tor);
   free(s->peers);
   free(s->dirty);
+  free(s->rl_wait);
   for (int i = 0; i < SH_MAX_LISTEN; i++)
     free(s->bind_copy[i]);
   free(s->resume_copy);
@@ -316,6 +378,12 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
   uv_prepare_init(loop, &s->flusher);
   s->flusher.data = s;
   uv_prepare_start(&s->flusher, on_prepare);
+  sh_ratelimit_init(&s->down, (uint64_t)(set->download_rate > 0 ? set->download_rate : 0), 0,
+                    sh_now(s));
+  sh_ratelimit_init(&s->up, (uint64_t)(set->upload_rate > 0 ? set->upload_rate : 0), 0,
+                    sh_now(s));
+  uv_timer_init(loop, &s->rl_timer);
+  s->rl_timer.data = s;
   if (s->set.announce)
     s->http = sh_http_client_new(loop);
   *out = s;
@@ -363,7 +431,8 @@ static void maybe_finish(struct shoal_session *s)
     return;
   if (!s->handles_closed) {
     s->handles_closed = 1;
-    s->pending += 2;
+    s->pending += 3;
+    uv_close((uv_handle_t *)&s->rl_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
     uv_close((uv_handle_t *)&s->flusher, on_handle_closed);
     return;
@@ -398,6 +467,12 @@ void shoal_session_close(shoal_session *s, void (*done)(void *ud), void *ud)
   for (size_t i = s->npeers; i-- > 0;)
     if (!s->peers[i]->tor || s->peers[i]->state != SH_CONN_ACTIVE)
       sh_conn_close(s->peers[i], "session closing");
+  uv_timer_stop(&s->rl_timer);
+  for (size_t i = 0; i < s->nrl_wait; i++) {
+    s->rl_wait[i]->rl_listed = 0;
+    sh_conn_unref(s->rl_wait[i]);
+  }
+  s->nrl_wait = 0;
   s->pending++; /* hold off finishing while we stop the torrents */
   for (size_t i = 0; i < s->ntor; i++)
     sh_torrent_stop_internal(s->tor[i]);

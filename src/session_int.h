@@ -15,6 +15,7 @@
 #include "shoal.h"
 #include "swarm/choker.h"
 #include "swarm/peers.h"
+#include "swarm/ratelimit.h"
 
 struct sh_peer;
 struct sh_picker;
@@ -45,6 +46,12 @@ struct shoal_session {
   size_t ndirty, cap_dirty;
   struct sh_bans bans;
   struct sh_http_client *http;
+  /* session-wide rate limits: reading from sockets (download) and sending
+   * blocks (upload); peers out of tokens wait in these lists for rl_timer */
+  struct sh_ratelimit down, up;
+  uv_timer_t rl_timer;
+  struct sh_peer **rl_wait;
+  size_t nrl_wait, cap_rl_wait;
   uint64_t rng;
   int closing;                  /* 1 closing, 2 done, 3 failed to start */
   int handles_closed;
@@ -126,5 +133,8 @@ uint64_t sh_session_rand(struct shoal_session *s);
  * a negative code with *why set. */
 int sh_session_route(struct shoal_session *s, struct sh_peer *p, const char **why);
 void sh_session_torrent_stopped(struct shoal_session *s, struct shoal_torrent *t);
+/* p ran out of download (up = 0) or upload (up = 1) tokens: resume it when
+ * the bucket has refilled. */
+void sh_session_rl_wait(struct shoal_session *s, struct sh_peer *p, int up);
 
 #endif

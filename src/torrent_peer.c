@@ -296,9 +296,23 @@ static void on_block_read(void *ud, int rc, const uint8_t *data, struct sh_disk_
 void sh_tpeer_serve(struct sh_peer *p)
 {
   struct shoal_torrent *t = p->tor;
+  struct shoal_session *s = p->sess;
+  if (p->up_waiting)
+    return;
   while (p->n_in && p->state == SH_CONN_ACTIVE && p->n_reads < SH_CONN_MAX_READS &&
          sh_conn_backlog(p) < SH_CONN_SEND_WATERMARK && t->disk) {
     struct sh_block r = p->in[p->in_head];
+    if (s->up.rate) {
+      /* the block and its 13-byte header, all or nothing */
+      uint64_t want = (uint64_t)r.length + 13;
+      uint64_t got = sh_ratelimit_take(&s->up, sh_now(s), want);
+      if (got < want) {
+        sh_ratelimit_refund(&s->up, got);
+        p->up_waiting = 1;
+        sh_session_rl_wait(s, p, 1);
+        return;
+      }
+    }
     p->in_head = (p->in_head + 1) % p->cap_in;
     p->n_in--;
     int slot = 0;

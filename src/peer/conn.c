@@ -255,8 +255,16 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     p->rbuf = nb;
     p->rcap = need;
   }
+  /* The download limit bounds what one read may take; the unused part is
+   * refunded in on_read. Unlimited, this grants the whole space. */
+  struct shoal_session *s = p->sess;
+  size_t space = p->rcap - p->rlen;
+  size_t grant = (size_t)sh_ratelimit_take(&s->down, sh_now(s), space);
+  if (!grant)
+    grant = 1; /* another peer drained the bucket in this iteration */
+  p->rl_grant = grant;
   buf->base = (char *)p->rbuf + p->rlen;
-  buf->len = p->rcap - p->rlen;
+  buf->len = grant;
 }
 
 /* The largest frame a peer may send us: a 16 KiB block (we never ask for
@@ -384,6 +392,11 @@ static void process(struct sh_peer *p)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
   struct sh_peer *p = st->data;
+  struct shoal_session *s = p->sess;
+  size_t used = nread > 0 ? (size_t)nread : 0;
+  if (p->rl_grant > used)
+    sh_ratelimit_refund(&s->down, p->rl_grant - used);
+  p->rl_grant = 0;
   if (p->state == SH_CONN_CLOSING)
     return;
   if (nread == UV_ENOBUFS) {
@@ -400,6 +413,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
   p->last_recv_ms = sh_now(p->sess);
   sh_conn_ref(p);
   process(p);
+  /* Out of download tokens: stop reading until at least a block's worth
+   * has refilled, so the kernel's receive window does the throttling. */
+  if (p->state != SH_CONN_CLOSING && s->down.rate &&
+      sh_ratelimit_wait_ms(&s->down, sh_now(s), SH_BLOCK_SIZE) > 0) {
+    sh_conn_pause(p);
+    sh_session_rl_wait(s, p, 0);
+  }
   sh_conn_unref(p);
 }
 

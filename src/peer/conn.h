@@ -98,6 +98,9 @@ struct sh_peer {
   size_t rlen, rcap;
   int reading;            /* uv_read_start active */
   int throttled;          /* reading paused by the download rate limit */
+  int up_waiting;         /* serving paused by the upload rate limit */
+  int rl_listed;          /* in the session's rate-limit wait list */
+  size_t rl_grant;        /* download tokens granted for the pending read */
 
   /* from the handshake */
   uint8_t peer_id[20];

@@ -191,3 +191,60 @@ Test(engine, resume_data_skips_the_check, .timeout = 60)
   free(rdir);
   th_torrent_free(&tt);
 }
+
+/* Rate limits: the transfer of SIZE bytes cannot beat SIZE / rate, minus
+ * the bucket's initial burst (200 ms worth, at least 32 KiB). */
+static double limited_transfer(int64_t up_rate, int64_t down_rate)
+{
+  static const struct th_file files[] = {{"slow.bin", 3 * 1048576}};
+  struct th_torrent tt;
+  th_torrent_build(&tt, "slow.bin", files, 1, 0, 262144);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *sdir = th_tmpdir(), *ldir = th_tmpdir();
+  th_write_content(&tt, sdir);
+  struct shoal_settings set;
+  th_settings(&set);
+  set.upload_rate = up_rate;
+  shoal_session *seed = th_session(&loop, &set);
+  struct leech_state sst = {0}, lst = {0};
+  struct shoal_add_opts so = {sdir, NULL, 1, {on_complete, on_error, NULL, &sst}};
+  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(&tt), &so, NULL), 0);
+  cr_assert(th_run_until(&loop, &sst.complete, NULL, NULL, 20000));
+  th_settings(&set);
+  set.download_rate = down_rate;
+  shoal_session *leech = th_session(&loop, &set);
+  struct shoal_add_opts lo = {ldir, NULL, 0, {on_complete, on_error, NULL, &lst}};
+  shoal_torrent *lt;
+  cr_assert_eq(shoal_torrent_add(leech, th_metainfo(&tt), &lo, &lt), 0);
+  uv_update_time(&loop);
+  uint64_t t0 = uv_now(&loop);
+  th_add_peer(lt, shoal_session_port(seed));
+  cr_assert(th_run_until(&loop, &lst.complete, NULL, NULL, 60000), "limited download completed");
+  double secs = (double)(uv_now(&loop) - t0) / 1000.0;
+  shoal_session *all[2] = {seed, leech};
+  th_close(&loop, all, 2);
+  cr_expect(th_content_equal(&tt, ldir));
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  free(sdir);
+  free(ldir);
+  th_torrent_free(&tt);
+  return secs;
+}
+
+Test(engine, upload_rate_limit, .timeout = 120)
+{
+  /* 3 MiB at 1 MiB/s: at least ~2.6 s (burst 200 KiB) */
+  double s = limited_transfer(1 << 20, 0);
+  cr_expect_geq(s, 2.5, "3 MiB at 1 MiB/s upload took %.2f s", s);
+  cr_log_info("upload-limited transfer: %.2f s", s);
+  cr_expect_leq(s, 30.0, "took %.2f s", s);
+}
+
+Test(engine, download_rate_limit, .timeout = 120)
+{
+  double s = limited_transfer(0, 1 << 20);
+  cr_expect_geq(s, 2.5, "3 MiB at 1 MiB/s download took %.2f s", s);
+  cr_log_info("download-limited transfer: %.2f s", s);
+  cr_expect_leq(s, 30.0, "took %.2f s", s);
+}
