@@ -109,6 +109,12 @@ expect_exit 0 "get on complete data exits 0" \
   timeout 120 "$SHOAL" get --bind 127.0.0.1 --port 0 -o "$T/data" "$GOOD"
 expect_grep "$T/out" 'blob\.bin: complete' "reports completion"
 [ -d "$T/data/.shoal" ] && ok "default resume dir DIR/.shoal created" || bad "no $T/data/.shoal"
+# every accepted spelling of the shared options (peers that refuse are fine)
+expect_exit 0 "valid network options accepted" \
+  timeout 120 "$SHOAL" get --bind 127.0.0.1 --bind ::1 --port 0 --max-peers 10 \
+  --up-rate 500K --down-rate 1M/s --peer 127.0.0.1:1 --peer '[::1]:1' --peer localhost:1 \
+  --seed-ratio 2.5 --seed-time 0m -q -o "$T/data" "$GOOD"
+[ ! -s "$T/out" ] && ok "-q prints nothing on success" || bad "-q printed: $(head -c 200 "$T/out")"
 
 # No trackers, no --peer, nobody dials in: give up with the reason.
 expect_exit 1 "get gives up without any source of peers" \
