@@ -13,6 +13,11 @@
 
 /* BEP 15: a connection id may be used for one minute after it arrived. */
 #define CONN_ID_LIFE_MS 60000
+/* An idle socket is closed after this long: it keeps the connection id
+ * useful (trackers may bind it to our port) while a session of hundreds of
+ * torrents with several UDP trackers each does not hold a descriptor per
+ * tracker between announces that are 30 minutes apart. */
+#define LINGER_MS CONN_ID_LIFE_MS
 
 enum stage { WAIT_ADDR, CONNECTING, REQUESTING };
 
@@ -31,7 +36,8 @@ struct ann_udpx {
   ann_udpc_scrape_cb scb;
   void *ud;
   int doomed;                 /* waiting for an address that will not come */
-  int start_err;              /* resolution could not even start */
+  int start_err;              /* resolution (or the socket) failed at once */
+  int start_sock;             /* ... and it was the socket */
   uint8_t pkt[ANN_UDP_MAX_REQ];
   size_t pkt_len;
 };
@@ -46,8 +52,8 @@ struct ann_udpc {
   int have_addr;
   uv_getaddrinfo_t gai;
   int resolving;
-  uv_udp_t sock;
-  int sock_open;
+  uv_udp_t *sock;             /* open only while in use, see LINGER_MS */
+  uv_timer_t linger;
   uint64_t conn_id;
   uint64_t conn_expiry;       /* uv_now() ms; 0 = no id */
   struct ann_udpx *xs;
@@ -104,6 +110,9 @@ struct ann_udpc *ann_udpc_new(uv_loop_t *loop, const char *url, uint32_t base_ms
   u->loop = loop;
   u->base_ms = base_ms ? base_ms : 15000;
   u->max_tries = max_tries ? max_tries : 9;
+  uv_timer_init(loop, &u->linger);
+  u->linger.data = u;
+  u->refs = 1; /* the linger timer, until ann_udpc_close() */
   *err = 0;
   return u;
 }
@@ -115,6 +124,30 @@ static void on_x_closed(uv_handle_t *h)
   free(x);
   u->refs--;
   maybe_free(u);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+  struct ann_udpc *u = h->data;
+  free(h);
+  u->refs--;
+  maybe_free(u);
+}
+
+static void close_sock(struct ann_udpc *u)
+{
+  if (!u->sock)
+    return;
+  uv_close((uv_handle_t *)u->sock, on_sock_closed);
+  u->sock = NULL;
+  u->conn_expiry = 0; /* the next socket has another port */
+}
+
+static void on_linger(uv_timer_t *t)
+{
+  struct ann_udpc *u = t->data;
+  if (!u->xs)
+    close_sock(u);
 }
 
 /* Unlinks x and frees it (asynchronously: its timer must close first). */
@@ -129,6 +162,8 @@ static void drop(struct ann_udpx *x)
     x->next->prev = x->prev;
   uv_timer_stop(&x->timer);
   uv_close((uv_handle_t *)&x->timer, on_x_closed);
+  if (!u->xs && u->sock && !u->closing)
+    uv_timer_start(&u->linger, on_linger, LINGER_MS, 0);
 }
 
 static void finish(struct ann_udpx *x, int err, const char *msg, struct ann_reply *r,
@@ -156,7 +191,7 @@ static void transmit(struct ann_udpx *x)
     uint8_t *copy = (uint8_t *)(req + 1);
     memcpy(copy, x->pkt, x->pkt_len);
     uv_buf_t b = uv_buf_init((char *)copy, (unsigned)x->pkt_len);
-    if (uv_udp_send(req, &u->sock, &b, 1, (const struct sockaddr *)&u->addr, on_sent) < 0)
+    if (uv_udp_send(req, u->sock, &b, 1, (const struct sockaddr *)&u->addr, on_sent) < 0)
       free(req);
   }
   uv_timer_start(&x->timer, on_timeout, ann_udp_timeout_ms(x->n, u->base_ms), 0);
@@ -182,12 +217,49 @@ static void send_request(struct ann_udpx *x)
   transmit(x);
 }
 
-static void proceed(struct ann_udpx *x)
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *from, unsigned flags);
+
+/* Opens the socket (of the address's family) unless it is open. */
+static int open_sock(struct ann_udpc *u)
 {
+  uv_timer_stop(&u->linger);
+  if (u->sock)
+    return 0;
+  uv_udp_t *s = malloc(sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  int rc = uv_udp_init(u->loop, s);
+  if (rc < 0) {
+    free(s);
+    return rc;
+  }
+  s->data = u;
+  u->sock = s;
+  u->refs++;
+  struct sockaddr_storage any;
+  memset(&any, 0, sizeof any);
+  any.ss_family = u->addr.ss_family;
+  rc = uv_udp_bind(s, (const struct sockaddr *)&any, 0);
+  if (rc == 0)
+    rc = uv_udp_recv_start(s, on_alloc, on_recv);
+  if (rc < 0)
+    close_sock(u);
+  return rc;
+}
+
+/* Sends x's first packet; a negative code when no socket could be had. */
+static int proceed(struct ann_udpx *x)
+{
+  int rc = open_sock(x->u);
+  if (rc < 0)
+    return rc;
   if (x->u->conn_expiry && uv_now(x->u->loop) < x->u->conn_expiry)
     send_request(x);
   else
     send_connect(x);
+  return 0;
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -196,8 +268,10 @@ static void on_timeout(uv_timer_t *t)
   struct ann_udpc *u = x->u;
   if (x->start_err) {
     char msg[300];
-    snprintf(msg, sizeof msg, "cannot resolve %s: %s", u->host, uv_strerror(x->start_err));
-    finish(x, -EHOSTUNREACH, msg, NULL, NULL);
+    snprintf(msg, sizeof msg, "cannot %s %s: %s",
+             x->start_sock ? "open a UDP socket for" : "resolve", u->host,
+             uv_strerror(x->start_err));
+    finish(x, x->start_sock ? x->start_err : -EHOSTUNREACH, msg, NULL, NULL);
     return;
   }
   if (x->stage == WAIT_ADDR) {
@@ -310,13 +384,6 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   free(buf->base);
 }
 
-static void on_sock_closed(uv_handle_t *h)
-{
-  struct ann_udpc *u = h->data;
-  u->refs--;
-  maybe_free(u);
-}
-
 /* Restarts from the head after each callback: a callback may cancel other
  * transactions (or close u, which empties the list). */
 static void fail_waiting(struct ann_udpc *u, int err, const char *msg)
@@ -352,10 +419,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     fail_waiting(u, -EHOSTUNREACH, msg);
     return;
   }
-  /* once the socket exists its family is fixed: take an address of that
+  /* while the socket is open its family is fixed: take an address of that
    * family (a re-resolution after a timeout must not switch families) */
   const struct addrinfo *pick = res;
-  if (u->sock_open) {
+  if (u->sock) {
     int fam = u->addr.ss_family;
     for (pick = res; pick && pick->ai_family != fam; pick = pick->ai_next)
       ;
@@ -368,31 +435,17 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   }
   memcpy(&u->addr, pick->ai_addr, pick->ai_addrlen);
   uv_freeaddrinfo(res);
+  u->have_addr = 1;
   int rc = 0;
-  if (!u->sock_open) {
-    struct sockaddr_storage any;
-    memset(&any, 0, sizeof any);
-    any.ss_family = u->addr.ss_family;
-    if ((rc = uv_udp_init(u->loop, &u->sock)) == 0) {
-      u->sock.data = u;
-      u->sock_open = 1;
-      u->refs++;
-      rc = uv_udp_bind(&u->sock, (const struct sockaddr *)&any, 0);
-      if (rc == 0)
-        rc = uv_udp_recv_start(&u->sock, on_alloc, on_recv);
+  for (struct ann_udpx *x = u->xs; x && rc == 0; x = x->next) {
+    if (x->stage == WAIT_ADDR) {
+      x->n = 0; /* the BEP 15 schedule starts with the first packet */
+      rc = proceed(x);
     }
   }
   if (rc < 0) {
-    snprintf(msg, sizeof msg, "cannot open a UDP socket: %s", uv_strerror(rc));
+    snprintf(msg, sizeof msg, "cannot open a UDP socket for %s: %s", u->host, uv_strerror(rc));
     fail_waiting(u, rc, msg);
-    return;
-  }
-  u->have_addr = 1;
-  for (struct ann_udpx *x = u->xs; x; x = x->next) {
-    if (x->stage == WAIT_ADDR) {
-      x->n = 0; /* the BEP 15 schedule starts with the first packet */
-      proceed(x);
-    }
   }
 }
 
@@ -419,7 +472,13 @@ static void kick(struct ann_udpx *x)
 {
   struct ann_udpc *u = x->u;
   if (u->have_addr) {
-    proceed(x);
+    int rc = proceed(x);
+    if (rc < 0) {
+      /* reported from the timer so the callback never runs inside the call */
+      x->start_err = rc;
+      x->start_sock = 1;
+      uv_timer_start(&x->timer, on_timeout, 0, 0);
+    }
     return;
   }
   uv_timer_start(&x->timer, on_timeout, ann_udp_timeout_ms(0, u->base_ms), 0);
@@ -478,10 +537,9 @@ void ann_udpc_cancel(struct ann_udpx *x)
     drop(x);
 }
 
-static void on_deferred(uv_handle_t *h)
+static void on_linger_closed(uv_handle_t *h)
 {
   struct ann_udpc *u = h->data;
-  free(h);
   u->refs--;
   maybe_free(u);
 }
@@ -495,18 +553,9 @@ void ann_udpc_close(struct ann_udpc *u, void (*done)(void *ud), void *ud)
     drop(u->xs);
   if (u->resolving)
     uv_cancel((uv_req_t *)&u->gai);
-  if (u->sock_open) {
-    u->sock_open = 0;
-    uv_close((uv_handle_t *)&u->sock, on_sock_closed);
-  }
-  u->refs++; /* a zero-delay close would free u inside this call: defer */
-  uv_timer_t *t = malloc(sizeof *t);
-  if (t) {
-    uv_timer_init(u->loop, t);
-    t->data = u;
-    uv_close((uv_handle_t *)t, on_deferred);
-  } else {
-    u->refs--;
-    maybe_free(u);
-  }
+  close_sock(u);
+  /* always at least this close is pending, so u is never freed (nor done
+   * called) inside this call */
+  uv_timer_stop(&u->linger);
+  uv_close((uv_handle_t *)&u->linger, on_linger_closed);
 }
