@@ -335,7 +335,11 @@ static void check_complete(struct get *g, struct job *j, const struct shoal_stat
   j->complete = 1;
   j->complete_ms = uv_now(g->run.loop);
   j->dl_at_complete = st->downloaded;
-  if (!g->quiet) {
+  if (!g->quiet && !st->downloaded) {
+    char a[32];
+    say(g, stdout, "%s: complete, %s already on disk\n", j->name,
+        size_str(st->wanted_bytes, a, sizeof a));
+  } else if (!g->quiet) {
     char a[32], b[32], c[32];
     double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
     say(g, stdout, "%s: complete, %s in %s (%s average)\n", j->name,
@@ -466,7 +470,10 @@ static void summary(struct get *g)
     if (!j->t || j->failed)
       continue; /* the reason was printed when it failed */
     char a[32], b[32], c[32], d[32], e[32];
-    if (j->complete) {
+    if (j->complete && !j->dl_at_complete) {
+      printf("%s: done, %s already on disk; uploaded %s\n", j->name,
+             size_str(st->wanted_bytes, a, sizeof a), size_str(st->uploaded, e, sizeof e));
+    } else if (j->complete) {
       double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
       printf("%s: done, %s; downloaded %s in %s (%s average), uploaded %s, ratio %.2f\n", j->name,
              size_str(st->wanted_bytes, a, sizeof a),
