@@ -1,10 +1,11 @@
 /* A UDP tracker client (BEP 15) on a libuv loop: one per udp:// tracker.
  * It resolves the host asynchronously (uv_getaddrinfo), keeps one socket
  * while in use (closed after 60 s idle, so idle trackers hold no
- * descriptor), caches the connection id for 60 s (BEP 15: usable for one minute after it
- * was received), retransmits after base * 2^n ms (n reset by each reply, up
- * to max_tries sends per step), and ignores datagrams from any address but
- * the tracker's and replies with another transaction id.
+ * descriptor), caches the connection id for 60 s (BEP 15: usable for one
+ * minute after it was received), retransmits after base * 2^n ms (n reset
+ * by each reply, up to max_tries sends per step), and ignores datagrams
+ * from any address but the tracker's and replies with another transaction
+ * id.
  *
  * Ownership: the announcer creates it with ann_udpc_new() and ends it with
  * ann_udpc_close(), which frees it once its handles are closed. A
