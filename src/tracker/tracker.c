@@ -199,6 +199,13 @@ int tracker_http_announce(struct tracker *t, const char *query, size_t qlen,
       put_bstr(out, p6, (size_t)r.n6 * 18);
     }
   }
+  /* BEP 3's `warning message`: the request was served, but not as asked */
+  if (q.numwant > (int64_t)t->cfg.numwant_max) {
+    char w[64];
+    int n = snprintf(w, sizeof w, "numwant is limited to %u", t->cfg.numwant_max);
+    sh_buf_puts(out, "15:warning message");
+    put_bstr(out, (const uint8_t *)w, (size_t)n);
+  }
   sh_buf_putc(out, 'e');
   return 0;
 fail:

@@ -121,6 +121,11 @@ Test(tracker_http, numwant_zero_and_a_billion)
                    "d8:completei0e10:incompletei2e8:intervali60e12:min intervali30e5:peers0:e");
   announce(BASE "&port=7000&left=10&numwant=1000000000", &A2, &b);
   cr_expect(strstr((char *)b.data, "5:peers6:") != NULL, "a billion is clipped, not refused");
+  const char *w = "15:warning message25:numwant is limited to 200e";
+  cr_expect(b.len > strlen(w) + 1 && memcmp(b.data + b.len - 1 - strlen(w), w, strlen(w)) == 0,
+            "and the client is told, in the last key");
+  announce(BASE "&port=7000&left=10&numwant=200", &A2, &b);
+  cr_expect(memmem(b.data, b.len, "warning", 7) == NULL, "no warning at the limit");
   announce(BASE "&port=7000&left=10&numwant=99999999999999999999999", &A2, &b);
   cr_expect(strstr((char *)b.data, "5:peers6:") != NULL);
   sh_buf_free(&b);
