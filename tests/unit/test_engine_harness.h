@@ -23,6 +23,7 @@
 
 #include "base/bencode.h"
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/sha1.h"
 #include "meta/metainfo.h"
 #include "shoal.h"
@@ -200,6 +201,7 @@ static inline void th_torrent_free(struct th_torrent *t)
 
 static inline void th_settings(struct shoal_settings *s)
 {
+  sh_log_set_level(getenv("SHOAL_TEST_VERBOSE") ? SH_LOG_DEBUG : SH_LOG_WARN);
   shoal_settings_default(s);
   s->bind[0] = "127.0.0.1";
   s->port = 0;
