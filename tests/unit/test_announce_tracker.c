@@ -133,6 +133,7 @@ static void kill_child(void)
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (dir[0])
     cr_expect_eq(system(cmd), 0);
+  dir[0] = 0;
 }
 
 /* Starts argv in cwd, stdout+stderr into dir/log; the child dies with the
@@ -269,7 +270,7 @@ static void shoal_tracker_start_on(const char *bind_addr)
 
 static void shoal_tracker_start(void) { shoal_tracker_start_on("127.0.0.1"); }
 
-Test(announce_tracker, shoal_tracker_http_udp_http)
+Test(announce_tracker, shoal_tracker_http_udp_http, .fini = kill_child)
 {
   setup_loop();
   shoal_tracker_start();
@@ -277,7 +278,7 @@ Test(announce_tracker, shoal_tracker_http_udp_http)
   teardown_loop();
 }
 
-Test(announce_tracker, shoal_tracker_udp_http_udp)
+Test(announce_tracker, shoal_tracker_udp_http_udp, .fini = kill_child)
 {
   setup_loop();
   shoal_tracker_start();
@@ -323,7 +324,7 @@ static int tcp_ready(uint16_t port)
 
 /* The same swarm with the tracker on ::1 only: URLs with a bracketed
  * literal, BEP 7 peers6 over HTTP and 18-byte BEP 15 entries over UDP. */
-Test(announce_tracker, shoal_tracker_ipv6)
+Test(announce_tracker, shoal_tracker_ipv6, .fini = kill_child)
 {
   int s6 = socket(AF_INET6, SOCK_DGRAM, 0);
   struct sockaddr_in6 a6 = {0};
@@ -373,7 +374,7 @@ static void opentracker_start(void)
   snprintf(udp_url, sizeof udp_url, "udp://127.0.0.1:%u/announce", port);
 }
 
-Test(announce_tracker, opentracker_http_udp_http)
+Test(announce_tracker, opentracker_http_udp_http, .fini = kill_child)
 {
   setup_loop();
   opentracker_start();
@@ -381,7 +382,7 @@ Test(announce_tracker, opentracker_http_udp_http)
   teardown_loop();
 }
 
-Test(announce_tracker, opentracker_udp_http_udp)
+Test(announce_tracker, opentracker_udp_http_udp, .fini = kill_child)
 {
   setup_loop();
   opentracker_start();
