@@ -651,3 +651,30 @@ Test(disk_io, close_cancels_a_running_check)
   f.d = NULL;
   fx_done(&f);
 }
+
+Test(disk_io, write_failure_names_the_file)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  /* a directory where f2.bin should be: piece 3 (bytes 98,304..131,071)
+   * lies wholly in f2, so its write must fail on file index 2 */
+  char path[128];
+  snprintf(path, sizeof path, "%s/data", f.dir);
+  cr_assert_eq(mkdir(path, 0755), 0);
+  file_path(&f, 2, path, sizeof path);
+  cr_assert_eq(mkdir(path, 0755), 0);
+  uint8_t *buf = piece_copy(&f, 3);
+  struct wres r = {0};
+  cr_assert_eq(sh_disk_hash_write(f.d, 3, buf, on_write, &r), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r.calls, 1);
+  cr_expect_lt(r.rc, 0);
+  cr_expect_neq(r.rc, SH_EHASH, "the hash matched; the write failed");
+  cr_expect_eq(r.bad_file, 2, "bad_file %zu", r.bad_file);
+  cr_expect_eq(r.buf, buf);
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.pieces_written, 0);
+  free(buf);
+  fx_done(&f);
+}
