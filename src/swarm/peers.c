@@ -152,20 +152,24 @@ void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint
   if (!e)
     return;
   e->state = SH_PE_IDLE;
+  int manual = !!(e->source & SH_SRC_MANUAL);
+  uint64_t base = manual ? SH_PEERS_MANUAL_RETRY_MS : SH_PEERS_RETRY_MS;
+  uint64_t cap = manual ? SH_PEERS_MANUAL_MAX_MS : 1800000;
   if (!failed) {
     e->fails = 0;
-    e->next_try_ms = now_ms + SH_PEERS_RETRY_MS;
+    e->next_try_ms = now_ms + base;
     return;
   }
-  e->fails++;
-  if (e->fails >= SH_PEERS_MAX_FAILS && !(e->source & SH_SRC_MANUAL)) {
+  if (e->fails < 255)
+    e->fails++;
+  if (e->fails >= SH_PEERS_MAX_FAILS && !manual) {
     sh_peers_remove(l, a);
     return;
   }
   unsigned shift = e->fails > 6 ? 6 : e->fails - 1u;
-  uint64_t wait = (uint64_t)SH_PEERS_RETRY_MS << shift;
-  if (wait > 1800000)
-    wait = 1800000;
+  uint64_t wait = base << shift;
+  if (wait > cap)
+    wait = cap;
   e->next_try_ms = now_ms + wait;
 }
 

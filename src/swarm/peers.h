@@ -19,6 +19,11 @@
 /* After a failed dial, wait 30 s, then 60, 120, ... up to 30 min; after 6
  * failures in a row the address is forgotten. */
 #define SH_PEERS_RETRY_MS 30000u
+/* Addresses the user gave by hand (`--peer`) are retried after 2 s, 4 s,
+ * ... up to a minute, and never forgotten: a seed that is still checking
+ * its data refuses us for a few seconds, and the user wants that peer. */
+#define SH_PEERS_MANUAL_RETRY_MS 2000u
+#define SH_PEERS_MANUAL_MAX_MS 60000u
 #define SH_PEERS_MAX_FAILS 6
 
 /* Ban policy (per IP, for the life of the session): a peer is banned after 2

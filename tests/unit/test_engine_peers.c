@@ -162,3 +162,23 @@ Test(engine_peers, loopback_bans_are_per_port)
   cr_expect_not(sh_bans_is_banned(&b, &honest6));
   sh_bans_free(&b);
 }
+
+Test(engine_peers, manual_peers_retry_soon_and_stay)
+{
+  struct sh_peers l;
+  sh_peers_init(&l);
+  struct sh_addr a = v4("10.0.0.8", 8);
+  sh_peers_add(&l, &a, SH_SRC_MANUAL, 0);
+  uint64_t now = 0, expect = SH_PEERS_MANUAL_RETRY_MS;
+  for (int i = 0; i < 12; i++) {
+    struct sh_peer_entry *e = sh_peers_next(&l, now, 0);
+    cr_assert(e, "hand-given peer due again (round %d)", i);
+    sh_peers_done(&l, &a, 1, now);
+    e = sh_peers_find(&l, &a);
+    cr_assert(e, "hand-given peers are never forgotten");
+    cr_expect_eq(e->next_try_ms - now, expect, "round %d", i);
+    now = e->next_try_ms;
+    expect = expect * 2 > SH_PEERS_MANUAL_MAX_MS ? SH_PEERS_MANUAL_MAX_MS : expect * 2;
+  }
+  sh_peers_free(&l);
+}
