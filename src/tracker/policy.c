@@ -3,8 +3,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/log.h"
+#include "base/sha1.h"
 
 struct hset {
   uint8_t (*h)[20];
@@ -131,4 +135,43 @@ enum policy_verdict policy_check(struct policy *p, const uint8_t h[20], int host
     v = POLICY_NOT_HOSTED;
   pthread_rwlock_unlock(&p->lock);
   return v;
+}
+
+long policy_read_list(const char *path, uint8_t (**out)[20])
+{
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -errno;
+  size_t n = 0, cap = 64;
+  uint8_t (*a)[20] = malloc(cap * 20);
+  char line[512];
+  unsigned lineno = 0;
+  while (a && fgets(line, sizeof line, f)) {
+    lineno++;
+    char *p = line;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    size_t l = strcspn(p, " \t\r\n#");
+    if (l == 0)
+      continue;
+    p[l] = 0; /* sh_unhex wants exactly the digits */
+    if (l != 40 || sh_unhex(p, a[n], 20) < 0) {
+      sh_warn("tracker: %s:%u: not a 40-digit hex info-hash, skipped", path, lineno);
+      continue;
+    }
+    if (++n == cap) {
+      cap *= 2;
+      uint8_t (*na)[20] = realloc(a, cap * 20);
+      if (!na) {
+        free(a);
+        a = NULL;
+      }
+      a = na;
+    }
+  }
+  fclose(f);
+  if (!a)
+    return -ENOMEM;
+  *out = a;
+  return (long)n;
 }

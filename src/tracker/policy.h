@@ -25,4 +25,9 @@ int policy_add_hosted(struct policy *p, const uint8_t h[20]);
 int policy_is_hosted(struct policy *p, const uint8_t h[20]);
 enum policy_verdict policy_check(struct policy *p, const uint8_t h[20], int hosted_only);
 
+/* Reads a hash list file (the blocklist): one 40-digit hex info-hash per
+ * line, '#' starts a comment, blank lines are ignored, bad lines are logged
+ * and skipped. Returns the count (hashes in *out, caller frees) or -errno. */
+long policy_read_list(const char *path, uint8_t (**out)[20]);
+
 #endif

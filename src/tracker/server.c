@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -112,45 +113,6 @@ static int addr_of(const struct sockaddr *sa, struct tracker_addr *a)
   return -1;
 }
 
-long server_read_blocklist(const char *path, uint8_t (**out)[20])
-{
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return -errno;
-  size_t n = 0, cap = 64;
-  uint8_t (*a)[20] = malloc(cap * 20);
-  char line[512];
-  unsigned lineno = 0;
-  while (a && fgets(line, sizeof line, f)) {
-    lineno++;
-    char *p = line;
-    while (*p == ' ' || *p == '\t')
-      p++;
-    size_t l = strcspn(p, " \t\r\n#");
-    if (l == 0)
-      continue;
-    p[l] = 0; /* sh_unhex wants exactly the digits */
-    if (l != 40 || sh_unhex(p, a[n], 20) < 0) {
-      sh_warn("tracker: %s:%u: not a 40-digit hex info-hash, skipped", path, lineno);
-      continue;
-    }
-    if (++n == cap) {
-      cap *= 2;
-      uint8_t (*na)[20] = realloc(a, cap * 20);
-      if (!na) {
-        free(a);
-        a = NULL;
-      }
-      a = na;
-    }
-  }
-  fclose(f);
-  if (!a)
-    return -ENOMEM;
-  *out = a;
-  return (long)n;
-}
-
 /* Hosted set and blocklist into the policy; used at start and on SIGHUP. */
 static int apply_policy(struct server *s)
 {
@@ -165,7 +127,7 @@ static int apply_policy(struct server *s)
   long nb = 0;
   uint8_t (*bl)[20] = NULL;
   if (s->blocklist[0]) {
-    nb = server_read_blocklist(s->blocklist, &bl);
+    nb = policy_read_list(s->blocklist, &bl);
     if (nb == -ENOENT && !s->cfg.blocklist)
       nb = 0; /* the default blocklist is optional */
     else if (nb < 0) {
@@ -691,6 +653,19 @@ int server_run(const struct server_config *c)
     sh_error("tracker: out of memory");
     goto out;
   }
+
+  /* Thousands of (idle) connections need thousands of descriptors; the
+   * usual soft limit is 1024, so take whatever the hard limit allows. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = (rlim_t)c->max_conns * (rlim_t)s->nw + 256;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+      sh_debug("tracker: descriptor limit raised to %llu", (unsigned long long)rl.rlim_cur);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)c->max_conns * (rlim_t)s->nw)
+    sh_warn("tracker: only %llu file descriptors for up to %u connections per thread; "
+            "raise ulimit -n or lower --max-conns", (unsigned long long)rl.rlim_cur, c->max_conns);
 
   s->w = calloc((size_t)s->nw, sizeof *s->w);
   if (!s->w)

@@ -37,9 +37,4 @@ void server_config_defaults(struct server_config *c);
  * could not start (the reason is logged). */
 int server_run(const struct server_config *c);
 
-/* Reads a blocklist file: one 40-digit hex info-hash per line, '#' starts a
- * comment, blank lines ignored; bad lines are logged and skipped. Returns the
- * count (hashes in *out, caller frees) or -errno. */
-long server_read_blocklist(const char *path, uint8_t (**out)[20]);
-
 #endif
