@@ -265,18 +265,18 @@ void netopts_usage(FILE *f)
 {
   fprintf(f,
           "network options:\n"
-          "  --port N           listen port (default 0: any free port, which trackers\n"
-          "                     are told)\n"
-          "  --bind ADDR        listen on this IPv4/IPv6 address (repeatable, up to 3;\n"
-          "                     default all IPv4 and IPv6 addresses)\n"
-          "  --peer HOST:PORT   connect to this peer too (repeatable); IPv6 as\n"
-          "                     [ADDR]:PORT; host names are resolved once at start\n"
-          "  --max-peers N      connections per torrent (default 80)\n"
-          "  --up-rate R        upload limit in bytes/s, K and M suffixes (1K = 1024);\n"
-          "                     0 = unlimited (default)\n"
-          "  --down-rate R      download limit, same syntax\n"
-          "  -q, --quiet        no progress display, errors only\n"
-          "  -v, --verbose      log what the engine does (-vv: debug)\n");
+          "  --port N            listen port (default 0: any free port, which trackers\n"
+          "                      are told)\n"
+          "  --bind ADDR         listen on this IPv4/IPv6 address (repeatable, up to 3;\n"
+          "                      default all IPv4 and IPv6 addresses)\n"
+          "  --peer HOST:PORT    connect to this peer too (repeatable); IPv6 as\n"
+          "                      [ADDR]:PORT; host names are resolved once at start\n"
+          "  --max-peers N       connections per torrent (default 80)\n"
+          "  --up-rate R         upload limit in bytes/s, K and M suffixes (1K = 1024);\n"
+          "                      0 = unlimited (default)\n"
+          "  --down-rate R       download limit, same syntax\n"
+          "  -q, --quiet         no progress display, errors only\n"
+          "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }
 
 /* ---- run-time ---------------------------------------------------------- */
