@@ -246,3 +246,56 @@ Test(engine, download_rate_limit, .timeout = 120)
   cr_expect_geq(s, 2.5, "3 MiB at 1 MiB/s download took %.2f s", s);
   cr_expect_leq(s, 30.0, "took %.2f s", s);
 }
+
+Test(engine, write_error_names_the_file_and_spares_other_torrents, .timeout = 120)
+{
+  /* The leecher's target path is taken by a directory: writing fails, that
+   * torrent goes to SHOAL_ERROR naming the file; a second torrent in the
+   * same session still downloads. */
+  static const struct th_file f1[] = {{"blocked.bin", 1048576}};
+  static const struct th_file f2[] = {{"fine.bin", 1048576 + 3}};
+  struct th_torrent t1, t2;
+  th_torrent_build(&t1, "blocked.bin", f1, 1, 0, 65536);
+  th_torrent_build(&t2, "fine.bin", f2, 1, 0, 65536);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *sdir = th_tmpdir(), *ldir = th_tmpdir();
+  th_write_content(&t1, sdir);
+  th_write_content(&t2, sdir);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/blocked.bin", ldir);
+  cr_assert_eq(mkdir(path, 0755), 0);
+  struct shoal_settings set;
+  th_settings(&set);
+  shoal_session *seed = th_session(&loop, &set), *leech = th_session(&loop, &set);
+  struct leech_state s1 = {0}, s2 = {0}, l1 = {0}, l2 = {0};
+  struct shoal_add_opts o1 = {sdir, NULL, 1, {on_complete, on_error, NULL, &s1}};
+  struct shoal_add_opts o2 = {sdir, NULL, 1, {on_complete, on_error, NULL, &s2}};
+  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(&t1), &o1, NULL), 0);
+  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(&t2), &o2, NULL), 0);
+  struct shoal_add_opts lo1 = {ldir, NULL, 0, {on_complete, on_error, NULL, &l1}};
+  struct shoal_add_opts lo2 = {ldir, NULL, 0, {on_complete, on_error, NULL, &l2}};
+  shoal_torrent *lt1, *lt2;
+  int rc = shoal_torrent_add(leech, th_metainfo(&t1), &lo1, &lt1);
+  cr_assert_eq(shoal_torrent_add(leech, th_metainfo(&t2), &lo2, &lt2), 0);
+  if (rc == 0) {
+    th_add_peer(lt1, shoal_session_port(seed));
+    cr_assert(th_run_until(&loop, (volatile int *)&l1.errors, NULL, NULL, 30000),
+              "the blocked torrent reported an error");
+  }
+  th_add_peer(lt2, shoal_session_port(seed));
+  cr_assert(th_run_until(&loop, &l2.complete, NULL, NULL, 30000), "the other torrent completed");
+  struct shoal_status st;
+  shoal_torrent_status(lt1, &st);
+  cr_expect_eq(st.state, SHOAL_ERROR);
+  cr_expect(strstr(st.error, "blocked.bin") != NULL, "error names the file: '%s'", st.error);
+  cr_expect_eq(l1.complete, 0);
+  shoal_session *all[2] = {seed, leech};
+  th_close(&loop, all, 2);
+  cr_expect(th_content_equal(&t2, ldir));
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  free(sdir);
+  free(ldir);
+  th_torrent_free(&t1);
+  th_torrent_free(&t2);
+}
