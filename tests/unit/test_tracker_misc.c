@@ -3,6 +3,7 @@
  * the hosting directory (validation, atomic store, reload, survival). */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "net/url.h"
 #include "tracker/hosting.h"
 #include "tracker/multipart.h"
+#include "tracker/policy.h"
 #include "tracker/siphash.h"
 #include "tracker/web.h"
 
@@ -275,6 +277,40 @@ Test(hosting, page_escapes_names)
   sh_buf_free(&t);
   tracker_destroy(&trk);
   hosting_close(h);
+  rmrf(dir);
+  free(dir);
+}
+
+Test(policy, blocklist_file_and_verdicts)
+{
+  char *dir = scratch();
+  char path[512];
+  snprintf(path, sizeof path, "%s/blocklist", dir);
+  FILE *f = fopen(path, "w");
+  fputs("# comment line\n\n"
+        "0101010101010101010101010101010101010101  # trailing comment\n"
+        "  0202020202020202020202020202020202020202\n"
+        "not-a-hash\n"
+        "03030303030303030303030303030303030303\n", /* 38 digits: skipped */
+        f);
+  fclose(f);
+  uint8_t (*h)[20] = NULL;
+  long n = policy_read_list(path, &h);
+  cr_assert_eq(n, 2);
+  cr_expect_eq(h[0][0], 1);
+  cr_expect_eq(h[1][19], 2);
+  struct policy *p = policy_new();
+  cr_assert_eq(policy_set_blocked(p, (const uint8_t(*)[20])h, (size_t)n), 0);
+  uint8_t other[20] = {9};
+  cr_expect_eq(policy_check(p, h[0], 0), POLICY_BLOCKED);
+  cr_expect_eq(policy_check(p, other, 0), POLICY_OK);
+  cr_expect_eq(policy_check(p, other, 1), POLICY_NOT_HOSTED);
+  cr_expect_eq(policy_add_hosted(p, other), 0);
+  cr_expect_eq(policy_check(p, other, 1), POLICY_OK);
+  cr_expect_eq(policy_check(p, h[0], 1), POLICY_BLOCKED, "blocked wins over hosted");
+  policy_free(p);
+  free(h);
+  cr_expect_eq(policy_read_list("/nonexistent/blocklist", &h), -ENOENT);
   rmrf(dir);
   free(dir);
 }
