@@ -101,7 +101,10 @@ struct shoal_torrent {
   size_t nparts;
   uint8_t **freebufs;           /* piece buffers kept for reuse */
   size_t nfree;
-  int hashing;                  /* pieces in sh_disk_hash_write */
+  int hashing;                  /* pieces queued for or in sh_disk_hash_write */
+  int hash_running;             /* of which in the thread pool */
+  uint32_t *hashq;              /* complete pieces waiting for a job, FIFO */
+  size_t nhashq, cap_hashq;
 
   struct sh_peer **peers;       /* attached connections (ACTIVE) */
   size_t npeers, cap_peers;

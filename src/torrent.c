@@ -271,6 +271,36 @@ void sh_torrent_req_cancelled(struct shoal_torrent *t, uint32_t piece)
 
 static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t *buf);
 
+/* Pieces go to the thread pool at most SH_HASH_JOBS at a time. Buffered
+ * writes to one file serialise on its inode lock, so more concurrent jobs
+ * only spin (measured: 11% of the leecher's CPU in rwsem_spin_on_owner with
+ * libuv's 4 threads); two keep one hashing while the other writes. */
+#define SH_HASH_JOBS 2
+
+static void hash_pump(struct shoal_torrent *t)
+{
+  while (t->hash_running < SH_HASH_JOBS && t->nhashq) {
+    uint32_t piece = t->hashq[0];
+    memmove(t->hashq, t->hashq + 1, (--t->nhashq) * sizeof *t->hashq);
+    struct sh_partial *pp = part_of(t, piece);
+    int wrc = pp && t->disk ? sh_disk_hash_write(t->disk, piece, pp->buf, on_hashed, t) : -EINVAL;
+    if (wrc < 0) {
+      t->hashing--;
+      if (pp) {
+        pp->hashing = 0;
+        pp->got = 0;
+        if (t->picker)
+          sh_picker_failed(t->picker, piece);
+      }
+      char msg[200];
+      snprintf(msg, sizeof msg, "cannot queue piece %u for hashing: %s", piece, sh_strerror(wrc));
+      sh_torrent_fail(t, wrc, msg);
+      continue;
+    }
+    t->hash_running++;
+  }
+}
+
 void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece, uint32_t begin,
                       const uint8_t *data, uint32_t len, int requested)
 {
@@ -303,16 +333,20 @@ void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece
       if (t->peers[i] != p)
         sh_tpeer_cancel_dup(t->peers[i], piece, begin);
   if (rc == 1) {
+    if (t->nhashq == t->cap_hashq) {
+      size_t cap = t->cap_hashq ? t->cap_hashq * 2 : 16;
+      uint32_t *nq = realloc(t->hashq, cap * sizeof *nq);
+      if (!nq) {
+        sh_torrent_fail(t, -ENOMEM, "out of memory queueing a piece for hashing");
+        return;
+      }
+      t->hashq = nq;
+      t->cap_hashq = cap;
+    }
     pp->hashing = 1;
     t->hashing++;
-    int wrc = sh_disk_hash_write(t->disk, piece, pp->buf, on_hashed, t);
-    if (wrc < 0) {
-      pp->hashing = 0;
-      t->hashing--;
-      char msg[200];
-      snprintf(msg, sizeof msg, "cannot queue piece %u for hashing: %s", piece, sh_strerror(wrc));
-      sh_torrent_fail(t, wrc, msg);
-    }
+    t->hashq[t->nhashq++] = piece;
+    hash_pump(t);
   }
 }
 
@@ -433,6 +467,8 @@ static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t
   struct shoal_torrent *t = ud;
   struct sh_partial *pp = part_of(t, piece);
   t->hashing--;
+  t->hash_running--;
+  hash_pump(t);
   if (pp) {
     pp->hashing = 0;
     pp->inflight = 0;
@@ -729,6 +765,7 @@ void sh_torrent_free(struct shoal_torrent *t)
     free(t->freebufs[i]);
   free(t->freebufs);
   free(t->slot_of);
+  free(t->hashq);
   free(t->have);
   free(t->check_state);
   free(t->wanted_files);
