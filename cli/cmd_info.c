@@ -66,10 +66,15 @@ static void print_json(const struct sh_metainfo *m)
   printf(",\"source\":");
   jstr(m->source);
   printf(",\"files\":[");
+  size_t num = 0; /* the number `shoal get --only` takes; null for padding */
   for (size_t i = 0; i < m->num_files; i++) {
     const struct sh_file *f = &m->files[i];
     printf("%s{\"path\":", i ? "," : "");
     jstr(f->path);
+    if (f->attr & SH_FILE_PAD)
+      printf(",\"number\":null");
+    else
+      printf(",\"number\":%zu", ++num);
     printf(",\"length\":%llu,\"offset\":%llu,\"padding\":%s,\"executable\":%s,\"hidden\":%s",
            (unsigned long long)f->length, (unsigned long long)f->offset, f->attr & SH_FILE_PAD ? "true" : "false",
            f->attr & SH_FILE_EXEC ? "true" : "false", f->attr & SH_FILE_HIDDEN ? "true" : "false");
@@ -137,13 +142,22 @@ static void print_text(const struct sh_metainfo *m, int all)
   for (size_t i = 0; i < m->num_files; i++)
     pads += !!(m->files[i].attr & SH_FILE_PAD);
   printf("files (%zu):\n", m->num_files - pads);
+  /* Numbered from 1, padding files not counted: the numbers `shoal get
+   * --only` takes. */
+  size_t num = 0;
   for (size_t i = 0; i < m->num_files; i++) {
     const struct sh_file *f = &m->files[i];
-    if ((f->attr & SH_FILE_PAD) && !all)
+    int pad = !!(f->attr & SH_FILE_PAD);
+    if (!pad)
+      num++;
+    if (pad && !all)
       continue;
     char fs[32];
     cli_human_size(f->length, fs, sizeof fs);
-    printf("  %10s  ", fs);
+    if (pad)
+      printf("  %4s %10s  ", "-", fs);
+    else
+      printf("  %4zu %10s  ", num, fs);
     cli_print_safe(stdout, f->path);
     if (f->attr & SH_FILE_PAD)
       printf("  [padding]");

@@ -18,8 +18,10 @@ expect_grep "$T/out" '^  http://ws2/$' "web seeds"
 expect_grep "$T/out" '^source: +SRC$' "source"
 expect_grep "$T/out" '1 padding file hidden' "padding hidden with a count"
 expect_grep "$T/out" 'multi/sub/empty  \[executable\]' "attributes shown"
+expect_grep "$T/out" '^     3 +0 B  multi/sub/empty' "files numbered from 1 as --only takes them, padding not counted"
 expect_exit 0 "-a lists padding" "$SHOAL" info -a "$DATA/multi.torrent"
 expect_grep "$T/out" 'multi/.pad/11384  \[padding\]' "padding listed"
+expect_grep "$T/out" '^     - .*multi/.pad/11384' "padding files carry no number"
 
 "$SHOAL" info --json "$DATA/multi.torrent" > m.json
 python3 - m.json <<'PY' && ok "--json parses and holds the fields" || bad "--json"
@@ -29,6 +31,7 @@ assert j["info_hash"] == "4760d0a355641a03948880f95405658ae119d4e6"
 assert j["trackers"] == [["http://t1a/ann", "http://t1b/ann"], ["udp://t2/ann"]]
 assert j["num_pieces"] == 3 and j["piece_length"] == 16384 and j["private"] is True
 assert [f["padding"] for f in j["files"]] == [False, True, False, False]
+assert [f["number"] for f in j["files"]] == [1, None, 2, 3]
 assert j["comment"] is None and j["creation_date"] is None
 PY
 
