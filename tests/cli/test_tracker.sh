@@ -192,6 +192,16 @@ ann6(b"-SH0001-666666666666", 5555)
 r = ann(sys.argv[3])
 want = b"6:peers618:" + bytes(15) + b"\x01" + bytes([5555 >> 8, 5555 & 255])
 assert want in r, r
+# UDP over IPv6: 18-byte peers (BEP 15), here the ::1 peer seen from ::1 on another port
+import socket, struct
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.settimeout(5)
+u.sendto(struct.pack(">QII", 0x41727101980, 0, 1), ("::1", int(port)))
+_, _, cid = struct.unpack(">IIQ", u.recv(64))
+u.sendto(struct.pack(">QII20s20sQQQIIIiH", cid, 1, 2, bytes.fromhex(sys.argv[3]), b"-SH0001-777777777777",
+                     0, 1, 0, 2, 0, 0, -1, 6666), ("::1", int(port)))
+r = u.recv(4096)
+assert struct.unpack(">II", r[:8]) == (1, 2) and (len(r) - 20) % 18 == 0, r
+assert bytes(15) + b"\x01" + bytes([5555 >> 8, 5555 & 255]) in r[20:], r
 print("ok")
 EOF
 echo "$H2  # blocked for the test" >"$T/data/blocklist"
