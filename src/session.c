@@ -132,7 +132,7 @@ int sh_session_route(struct shoal_session *s, struct sh_peer *p, const char **wh
     *why = "session connection limit reached";
     return SH_ELIMIT;
   }
-  if (!sh_torrent_running(p->tor)) {
+  if (!sh_torrent_running(p->tor) && p->tor->state != SHOAL_CHECKING) {
     *why = "the torrent is not running";
     return SH_ELIMIT;
   }

@@ -103,6 +103,11 @@ static void startup_done(struct shoal_torrent *t)
   sh_info("%s: %u of %u pieces present", m->name, t->have_count, m->num_pieces);
   if (sh_picker_complete(t->picker))
     become_complete(t);
+  /* peers that connected while we were checking learn what we have */
+  for (size_t i = t->npeers; i-- > 0;) {
+    sh_tpeer_send_bitfield(t->peers[i]);
+    sh_tpeer_update_interest(t->peers[i]);
+  }
   sh_torrent_announce_start(t);
   sh_torrent_dial(t, sh_now(t->sess));
 }

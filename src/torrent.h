@@ -45,6 +45,9 @@ void sh_torrent_stop_internal(struct shoal_torrent *t);
 /* Attaches a peer whose handshake matched t. Returns 0, or a negative code
  * with *why when the torrent refuses it (limits, duplicate, ourselves). */
 int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why);
+/* Sends what we have: bitfield, have_all or have_none (once, after the
+ * handshake, or when the start-up check that delayed it is done). */
+void sh_tpeer_send_bitfield(struct sh_peer *p);
 /* Forgets a closing peer: its requests go back to the picker. */
 void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p);
 /* One decoded message. Returns 0, or a negative code with *why to hang up. */

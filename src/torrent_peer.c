@@ -51,7 +51,10 @@ static void send_ext_handshake(struct sh_peer *p)
 int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why)
 {
   struct shoal_session *s = t->sess;
-  if (!sh_torrent_running(t)) {
+  /* While checking we take peers too (a leecher that dials a seed still
+   * verifying its data should not be turned away and wait for a retry);
+   * our bitfield follows when the check is done. */
+  if (!sh_torrent_running(t) && t->state != SHOAL_CHECKING) {
     *why = "the torrent is not running";
     return SH_ELIMIT;
   }
@@ -92,19 +95,27 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
   }
   if (p->extended)
     send_ext_handshake(p);
+  if (t->state != SHOAL_CHECKING)
+    sh_tpeer_send_bitfield(p);
+  sh_debug("peer %s: attached to %s", p->name, t->m->name);
+  return 0;
+}
+
+void sh_tpeer_send_bitfield(struct sh_peer *p)
+{
+  struct shoal_torrent *t = p->tor;
+  uint32_t n = t->m->num_pieces;
   /* BEP 6: have_all / have_none replace the bitfield when both sides
    * support the fast extension; BEP 3 lets a peer with nothing skip it. */
   struct sh_buf *b = sh_conn_msgbuf(p);
-  if (b) {
-    if (p->fast && t->have_count == n)
-      sh_wire_put_simple(b, SH_MSG_HAVE_ALL);
-    else if (p->fast && t->have_count == 0)
-      sh_wire_put_simple(b, SH_MSG_HAVE_NONE);
-    else if (t->have_count)
-      sh_wire_put_bitfield(b, t->have, n);
-  }
-  sh_debug("peer %s: attached to %s", p->name, t->m->name);
-  return 0;
+  if (!b)
+    return;
+  if (p->fast && t->have_count == n)
+    sh_wire_put_simple(b, SH_MSG_HAVE_ALL);
+  else if (p->fast && t->have_count == 0)
+    sh_wire_put_simple(b, SH_MSG_HAVE_NONE);
+  else if (t->have_count)
+    sh_wire_put_bitfield(b, t->have, n);
 }
 
 static void abort_all(struct sh_peer *p)
