@@ -62,6 +62,13 @@ start() { # shoal|opentracker PORT WHITELIST
   wait_port "$2"
 }
 stop() { kill "$SRV"; wait "$SRV" 2>/dev/null || true; SRV=; }
+# seeders + leechers of torrent 5 per an HTTP scrape: proof that a tracker
+# really stored the announces (a failure reason also comes back as 200 OK)
+peers_of_5() { $PY -c 'import re, sys, urllib.request
+h = "%00%00%00%05" * 5
+r = urllib.request.urlopen("http://127.0.0.1:%s/scrape?info_hash=%s" % (sys.argv[1], h), timeout=10).read()
+c = re.search(rb"8:completei(\d+)e", r); i = re.search(rb"10:incompletei(\d+)e", r)
+print(int(c.group(1)) + int(i.group(1)) if c and i else 0)' "$1"; }
 
 whitelist "$TORRENTS" "$T/wl"
 declare -A R
@@ -75,6 +82,8 @@ for who in ${BENCH_RATES:-shoal opentracker}; do
     out=$(BENCH_TORRENTS=$TORRENTS wrk -t1 -c"$CONNS" -d"${DUR}s" -s "$HERE/tracker_announce.lua" \
           "${hdr[@]}" "http://127.0.0.1:$port/")
     c1=$(cpu_ticks "$SRV")
+    tracked=$(peers_of_5 "$port")
+    [ "$tracked" -gt 0 ] || { echo "http $mode $who: the announces were not stored"; exit 1; }
     stop
     rps=$(awk '/^Requests\/sec/{print int($2)}' <<<"$out")
     reqs=$(awk '/requests in/{print $1}' <<<"$out")
@@ -105,12 +114,7 @@ for who in shoal opentracker; do
   sleep 0.5
   r1=$(rss_kb "$SRV")
   # check the peers are really stored: torrent 5 must have all its peers
-  got=$($PY -c 'import sys,urllib.request
-h="%00%00%00%05"*5
-r=urllib.request.urlopen("http://127.0.0.1:%s/scrape?info_hash=%s"%(sys.argv[1],h),timeout=10).read()
-import re
-c=re.search(rb"8:completei(\d+)e",r); i=re.search(rb"10:incompletei(\d+)e",r)
-print(int(c.group(1))+int(i.group(1)) if c and i else 0)' "$port")
+  got=$(peers_of_5 "$port")
   [ "$got" = "$MEM_N" ] || { echo "memory     $who: torrent 5 has $got peers, expected $MEM_N: not tracking"; exit 1; }
   stop
   R[$who.rss]=$r1
