@@ -458,7 +458,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
   if (e == HPE_OK)
     return;
-  if (e == HPE_PAUSED || c->closing) {
+  /* HPE_PAUSED_UPGRADE: an Upgrade request was answered like any other;
+   * we speak no other protocol, so the connection ends there */
+  if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE || c->closing) {
     uv_read_stop(st);
     if (c->writes == 0)
       conn_close(c);

@@ -248,3 +248,19 @@ Test(http_server, connection_cap)
   close(c);
   stop();
 }
+
+Test(http_server, upgrade_is_answered_once_then_closed)
+{
+  start(5000, 100);
+  char buf[4096];
+  int eof;
+  int fd = dial();
+  const char *r = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  send_all(fd, r, strlen(r));
+  recv_until(fd, buf, sizeof buf, NULL, &eof);
+  cr_expect(eof);
+  cr_expect_not_null(strstr(buf, "GET /ws"));
+  cr_expect_null(strstr(buf, " 400 "), "no second, error reply: %s", buf);
+  close(fd);
+  stop();
+}
