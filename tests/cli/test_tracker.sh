@@ -213,4 +213,16 @@ q=urllib.parse.urlencode(dict(info_hash=bytes.fromhex(sys.argv[2]),peer_id=b"-SH
 print(urllib.request.urlopen("http://127.0.0.1:%s/announce?%s"%(sys.argv[1],q),timeout=10).read().decode())' "$PORT" "$H2")
 [ "$r" = "d14:failure reason34:torrent is blocked on this trackere" ] && ok "blocked hash refused" || bad "blocked hash: $r"
 stop && ok "second shutdown clean" || bad "second shutdown"
+
+# --- a config file; the command line wins over it ---
+printf '# tracker settings\ninterval = 77\nmin-interval 11\nmode hosted\n' >"$T/good.conf"
+start --config "$T/good.conf" --mode open
+r=$($PY -c 'import sys,urllib.request,urllib.parse
+q=urllib.parse.urlencode(dict(info_hash=b"\x09"*20,peer_id=b"-SH0001-gggggggggggg",port=9,left=1))
+print(urllib.request.urlopen("http://127.0.0.1:%s/announce?%s"%(sys.argv[1],q),timeout=10).read().decode())' "$PORT")
+case $r in
+  d8:completei0e10:incompletei1e8:intervali60e12:min\ intervali11e*) ok "config file sets min-interval; --interval 60 and --mode open on the command line win" ;;
+  *) bad "config file: $r" ;;
+esac
+stop || bad "third shutdown"
 finish
