@@ -462,6 +462,7 @@ void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin)
   struct sh_req r = p->out[i];
   out_remove(p, (size_t)i);
   sh_torrent_req_cancelled(p->tor, r.piece);
+  p->cancels_sent++;
   p->cancelled[p->n_cancelled++ % 32] = (struct sh_block){r.piece, r.begin, r.length};
   struct sh_buf *b = sh_conn_msgbuf(p);
   if (b)
@@ -479,7 +480,9 @@ static int on_piece(struct sh_peer *p, const struct sh_msg *m, const char **why)
       sh_torrent_block(t, p, m->index, m->begin, m->data, m->data_len, 0);
       return 0;
     }
-    if (++p->unexpected > SH_CONN_MAX_UNEXPECTED) {
+    /* every cancel we sent may cross a block already on the wire, so only
+     * blocks beyond those count against the peer */
+    if ((uint32_t)++p->unexpected > SH_CONN_MAX_UNEXPECTED + p->cancels_sent) {
       *why = "sent more than 64 blocks we never asked for";
       return SH_EPROTO;
     }
@@ -677,6 +680,7 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
         sh_wire_put_request(b, SH_MSG_CANCEL, p->out[i].piece, p->out[i].begin, p->out[i].length);
       p->cancelled[p->n_cancelled++ % 32] =
           (struct sh_block){p->out[i].piece, p->out[i].begin, p->out[i].length};
+      p->cancels_sent++;
     }
     abort_all(p);
     p->stall_since_ms = 0;

@@ -125,6 +125,7 @@ struct sh_peer {
   struct sh_block cancelled[32]; /* recently cancelled, to excuse late blocks */
   unsigned n_cancelled;
   int unexpected;
+  uint32_t cancels_sent;  /* each may still be answered by a late block */
   uint64_t last_block_ms; /* last block received (for snubbing) */
   uint64_t stall_since_ms;/* requests outstanding and nothing received */
   int snubbed;
