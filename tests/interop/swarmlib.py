@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 
@@ -475,6 +474,20 @@ class LtPeer:
     def uploaded(self):
         return self.h.status().total_payload_upload
 
+    def uploaded_settled(self, timeout=30):
+        """The upload counter once it has stopped moving for a second:
+        libtorrent updates its counters on its own tick, so a read right
+        after a peer left may be short of what was sent."""
+        last = self.uploaded()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            time.sleep(1.0)
+            now = self.uploaded()
+            if now == last:
+                return now
+            last = now
+        return last
+
     def downloaded(self):
         return self.h.status().total_payload_download
 
@@ -494,14 +507,12 @@ class Transmission:
     """transmission-daemon in the foreground with its own config dir, driven
     with transmission-remote over RPC on loopback (INTEROP.md settings)."""
 
-    def __init__(self, procs, scratch, download_dir, name="transmission", bind="127.0.0.1",
-                 netns=None):
+    def __init__(self, procs, scratch, download_dir, name="transmission", bind="127.0.0.1"):
         import json
         self.cfg = os.path.join(scratch, name + "-cfg")
         os.makedirs(self.cfg, exist_ok=True)
         self.rpc_port = free_port()
         self.peer_port = free_port()
-        self.netns = netns
         settings = {
             "dht-enabled": False, "lpd-enabled": False, "utp-enabled": False,
             "pex-enabled": False, "port-forwarding-enabled": False,
@@ -517,16 +528,11 @@ class Transmission:
         }
         with open(os.path.join(self.cfg, "settings.json"), "w") as f:
             json.dump(settings, f)
-        argv = ["transmission-daemon", "-f", "-g", self.cfg]
-        if netns:
-            argv = ["ip", "netns", "exec", netns] + argv
-        self.proc = procs.start(name, argv)
+        self.proc = procs.start(name, ["transmission-daemon", "-f", "-g", self.cfg])
         wait_for(self._rpc_up, 60, "transmission RPC on port %d" % self.rpc_port, 0.3)
 
     def remote(self, *args, check=True):
         argv = ["transmission-remote", "127.0.0.1:%d" % self.rpc_port] + list(args)
-        if self.netns:
-            argv = ["ip", "netns", "exec", self.netns] + argv
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         if check and r.returncode != 0:
             raise RuntimeError("transmission-remote %s: %s%s" % (" ".join(args), r.stdout,
@@ -571,25 +577,6 @@ class Transmission:
         not 'Seeding', so the state name alone is no test)."""
         return self.percent() == 100 and "verif" not in self.state().lower()
 
-    def uploaded_bytes(self):
-        """Bytes uploaded per `-t 1 -i` ("Uploaded: 5.3 MB"), approximate."""
-        for line in self.info().splitlines():
-            line = line.strip()
-            if line.startswith("Uploaded:"):
-                return parse_size(line.split(":", 1)[1])
-        return 0
-
-
-def parse_size(text):
-    """'5.3 MB' -> bytes (Transmission uses SI units: kB = 1000)."""
-    text = text.strip()
-    if text.lower() in ("none", ""):
-        return 0
-    num, _, unit = text.partition(" ")
-    mult = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-            "kib": 1024, "mib": 1 << 20, "gib": 1 << 30}.get(unit.lower(), 1)
-    return int(float(num) * mult)
-
 
 # ---------------------------------------------------------------- aria2
 
@@ -611,11 +598,6 @@ class Shoal:
 
     def __init__(self, path):
         self.path = os.path.abspath(path)
-
-    def has(self, command):
-        """True if the binary lists `command` in its usage."""
-        r = subprocess.run([self.path, "--help"], capture_output=True, text=True)
-        return any(line.split()[:1] == [command] for line in r.stdout.splitlines())
 
     def argv(self, *args):
         return [self.path] + [str(a) for a in args]
@@ -722,9 +704,3 @@ def shoal_from_argv():
         sys.exit("usage: %s PATH-TO-SHOAL" % sys.argv[0])
     return Shoal(sys.argv[1])
 
-
-def background(fn, *args):
-    """Runs fn in a daemon thread; returns the thread."""
-    t = threading.Thread(target=fn, args=args, daemon=True)
-    t.start()
-    return t

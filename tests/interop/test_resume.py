@@ -46,7 +46,7 @@ def resume(scratch, procs, sig):
         first.signal(sig)
         rc1 = first.wait(60)
         ok(rc1 != 0, "interrupted run does not claim success (exit %d)" % rc1)
-        sent_first = seed.uploaded()
+        sent_first = seed.uploaded_settled()
         good = count_good_pieces(tor, dst)
         print("  first run: seed sent %d bytes, %d of %d pieces verified on disk"
               % (sent_first, good, npieces), flush=True)
@@ -58,8 +58,7 @@ def resume(scratch, procs, sig):
         ok(rc2 == 0, "second run exits 0 (got %d)" % rc2)
         diff = same_tree(content, os.path.join(dst, os.path.basename(content)))
         ok(diff is None, "downloaded bytes identical (%s)" % (diff or "same"))
-        # the seed's counter is only read here, so wait for it to settle
-        sent_second = seed.uploaded() - sent_first
+        sent_second = seed.uploaded_settled() - sent_first
         missing = total - good * plen
         # slack: blocks in flight and re-requests at the start, 4 pieces' worth
         limit = missing + 4 * plen
