@@ -24,6 +24,8 @@ static void on_complete(shoal_torrent *t, void *ud)
   *(volatile int *)ud = 1;
 }
 
+static uint32_t fixture_handshake_ms, fixture_idle_ms;
+
 static void seed_up(struct fixture *f)
 {
   static const struct th_file files[] = {{"hostile.bin", 5 * PIECE + 1000}};
@@ -33,6 +35,8 @@ static void seed_up(struct fixture *f)
   th_write_content(&f->tt, f->dir);
   struct shoal_settings set;
   th_settings(&set);
+  set.handshake_timeout_ms = fixture_handshake_ms;
+  set.idle_timeout_ms = fixture_idle_ms;
   f->seed = th_session(&f->loop, &set);
   struct sh_metainfo *m = th_metainfo(&f->tt);
   memcpy(f->ih, m->info_hash, 20);
@@ -52,6 +56,7 @@ static void seed_down(struct fixture *f)
 
 struct raw_job {
   uint16_t port;
+  int silent;         /* connect and send nothing at all */
   uint8_t hs[68];
   const uint8_t *msg;
   size_t len;
@@ -68,7 +73,9 @@ static void *raw_client(void *arg)
     atomic_store(&j->done, 1);
     return NULL;
   }
-  if (th_send_all(fd, j->hs, 68) < 0 || (j->len && th_send_all(fd, j->msg, j->len) < 0))
+  if (j->silent)
+    j->closed = th_wait_eof(fd, j->wait_s);
+  else if (th_send_all(fd, j->hs, 68) < 0 || (j->len && th_send_all(fd, j->msg, j->len) < 0))
     j->closed = 1; /* it hung up while we were still talking */
   else
     j->closed = th_wait_eof(fd, j->wait_s);
@@ -259,5 +266,34 @@ Test(conn_hostile, garbage_instead_of_a_handshake, .timeout = 60)
   memset(hs, 0xee, sizeof hs);
   cr_expect(run_raw(&f, hs, NULL, 0, 10));
   seed_still_serves(&f);
+  seed_down(&f);
+}
+
+Test(conn_hostile, silent_connection_times_out_in_the_handshake, .timeout = 60)
+{
+  fixture_handshake_ms = 1000;
+  struct fixture f;
+  memset(&f, 0, sizeof f);
+  seed_up(&f);
+  struct raw_job j = {.port = shoal_session_port(f.seed), .silent = 1, .wait_s = 15};
+  atomic_init(&j.done, 0);
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, raw_client, &j), 0);
+  th_run_until(&f.loop, NULL, job_done, &j, 25000);
+  pthread_join(th, NULL);
+  cr_expect(j.closed, "a connection that never sends a handshake is closed");
+  seed_down(&f);
+}
+
+Test(conn_hostile, idle_peer_times_out, .timeout = 60)
+{
+  /* a handshake and then silence: dropped after the idle timeout */
+  fixture_idle_ms = 1500;
+  struct fixture f;
+  memset(&f, 0, sizeof f);
+  seed_up(&f);
+  uint8_t hs[68];
+  th_handshake(hs, f.ih, "-XX0000-idlepeer0001", 1);
+  cr_expect(run_raw(&f, hs, NULL, 0, 15), "an idle peer is closed");
   seed_down(&f);
 }
