@@ -116,6 +116,27 @@ void sh_tpeer_send_bitfield(struct sh_peer *p)
     sh_wire_put_simple(b, SH_MSG_HAVE_NONE);
   else if (t->have_count)
     sh_wire_put_bitfield(b, t->have, n);
+  /* BEP 6 allowed-fast set (k = 10, the BEP's suggestion) for IPv4 peers:
+   * pieces a new peer may fetch while still choked, so it soon has
+   * something to trade. Only pieces we have are offered. */
+  if (p->fast && p->addr.family == 4 && t->have_count) {
+    uint32_t set[10];
+    int k = sh_wire_allowed_fast(p->addr.ip, t->m->info_hash, n, set, 10);
+    p->n_allowed_out = 0;
+    for (int i = 0; i < k; i++)
+      if (sh_torrent_have(t, set[i])) {
+        p->allowed_out[p->n_allowed_out++] = set[i];
+        sh_wire_put_index(b, SH_MSG_ALLOWED_FAST, set[i]);
+      }
+  }
+}
+
+static int allowed_fast_out(const struct sh_peer *p, uint32_t piece)
+{
+  for (int i = 0; i < p->n_allowed_out; i++)
+    if (p->allowed_out[i] == piece)
+      return 1;
+  return 0;
 }
 
 static void abort_all(struct sh_peer *p)
@@ -354,14 +375,17 @@ void sh_tpeer_set_choke(struct sh_peer *p, int choke)
   }
   /* BEP 3: a choke discards the peer's pending requests; BEP 6 wants an
    * explicit reject for each of them. */
-  while (p->n_in) {
-    struct sh_block r = p->in[p->in_head];
-    p->in_head = (p->in_head + 1) % p->cap_in;
-    p->n_in--;
-    send_reject(p, r.piece, r.begin, r.length);
+  size_t keep = 0, n = p->n_in;
+  for (size_t i = 0; i < n; i++) {
+    struct sh_block r = p->in[(p->in_head + i) % p->cap_in];
+    if (allowed_fast_out(p, r.piece))
+      p->in[(p->in_head + keep++) % p->cap_in] = r; /* still served */
+    else
+      send_reject(p, r.piece, r.begin, r.length);
   }
+  p->n_in = keep;
   for (int i = 0; i < SH_CONN_MAX_READS; i++)
-    if (p->up[i].in_use && !p->up[i].cancelled) {
+    if (p->up[i].in_use && !p->up[i].cancelled && !allowed_fast_out(p, p->up[i].piece)) {
       p->up[i].cancelled = 1;
       send_reject(p, p->up[i].piece, p->up[i].begin, p->up[i].length);
     }
@@ -390,8 +414,9 @@ static int in_push(struct sh_peer *p, const struct sh_msg *m)
 static int on_request(struct sh_peer *p, const struct sh_msg *m, const char **why)
 {
   struct shoal_torrent *t = p->tor;
-  /* Only data that was verified and written is ever uploaded. */
-  if (!sh_torrent_have(t, m->index) || p->am_choking) {
+  /* Only data that was verified and written is ever uploaded; a choked
+   * peer gets only its allowed-fast pieces (BEP 6). */
+  if (!sh_torrent_have(t, m->index) || (p->am_choking && !allowed_fast_out(p, m->index))) {
     send_reject(p, m->index, m->begin, m->length);
     return 0;
   }

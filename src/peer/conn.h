@@ -117,6 +117,8 @@ struct sh_peer {
   int got_bitfield;       /* a bitfield/have_all/have_none arrived */
   uint32_t allowed_in[16]; /* allowed-fast pieces the peer gave us (BEP 6) */
   int n_allowed_in;
+  uint32_t allowed_out[10]; /* allowed-fast pieces we gave it: served while choked */
+  int n_allowed_out;
 
   /* our requests to the peer, oldest first */
   struct sh_req *out;

@@ -297,3 +297,73 @@ Test(conn_hostile, idle_peer_times_out, .timeout = 60)
   cr_expect(run_raw(&f, hs, NULL, 0, 15), "an idle peer is closed");
   seed_down(&f);
 }
+
+/* BEP 6: a choked peer may fetch its allowed-fast pieces. The raw peer
+ * never says `interested`, so it stays choked, and asks for a block of the
+ * first piece the seed offered in allowed_fast. */
+struct fast_job {
+  uint16_t port;
+  uint8_t ih[20];
+  int allowed, served, rejected;
+  atomic_int done;
+};
+
+static void *fast_client(void *arg)
+{
+  struct fast_job *j = arg;
+  int fd = th_connect(j->port);
+  uint8_t hs[68], buf[20000];
+  th_handshake(hs, j->ih, "-XX0000-fastpeer0001", 1);
+  if (fd < 0 || th_send_all(fd, hs, 68) < 0 || th_recv_all(fd, hs, 68) < 0)
+    goto out;
+  int32_t first = -1;
+  for (int i = 0; i < 40 && (first < 0 || (!j->served && !j->rejected)); i++) {
+    uint32_t len = 0;
+    int id = th_read_msg(fd, buf, sizeof buf, &len);
+    if (id == -2)
+      break;
+    if (id == 0x11 && len == 4) {
+      j->allowed++;
+      if (first < 0) {
+        first = (int32_t)sh_rd32(buf);
+        uint8_t req[17];
+        sh_wr32(req, 13);
+        req[4] = 6;
+        sh_wr32(req + 5, (uint32_t)first);
+        sh_wr32(req + 9, 0);
+        sh_wr32(req + 13, 16384);
+        if (th_send_all(fd, req, sizeof req) < 0)
+          break;
+      }
+    } else if (id == 7 && len == 8 + 16384 && sh_rd32(buf) == (uint32_t)first) {
+      j->served = 1;
+    } else if (id == 0x10) {
+      j->rejected = 1;
+    }
+  }
+out:
+  if (fd >= 0)
+    close(fd);
+  atomic_store(&j->done, 1);
+  return NULL;
+}
+
+static int fast_done(void *ud) { return atomic_load(&((struct fast_job *)ud)->done); }
+
+Test(conn_hostile, choked_fast_peer_gets_its_allowed_fast_pieces, .timeout = 60)
+{
+  struct fixture f;
+  memset(&f, 0, sizeof f);
+  seed_up(&f);
+  struct fast_job j = {.port = shoal_session_port(f.seed)};
+  memcpy(j.ih, f.ih, 20);
+  atomic_init(&j.done, 0);
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, fast_client, &j), 0);
+  th_run_until(&f.loop, NULL, fast_done, &j, 30000);
+  pthread_join(th, NULL);
+  cr_expect_eq(j.allowed, (int)NPIECES, "allowed_fast for every piece of a 6-piece torrent");
+  cr_expect(j.served, "the block was served while choked");
+  cr_expect_not(j.rejected);
+  seed_down(&f);
+}
