@@ -507,7 +507,8 @@ class Transmission:
     """transmission-daemon in the foreground with its own config dir, driven
     with transmission-remote over RPC on loopback (INTEROP.md settings)."""
 
-    def __init__(self, procs, scratch, download_dir, name="transmission", bind="127.0.0.1"):
+    def __init__(self, procs, scratch, download_dir, name="transmission", bind="127.0.0.1",
+                 netns=None):
         import json
         self.cfg = os.path.join(scratch, name + "-cfg")
         os.makedirs(self.cfg, exist_ok=True)
@@ -528,16 +529,20 @@ class Transmission:
         }
         with open(os.path.join(self.cfg, "settings.json"), "w") as f:
             json.dump(settings, f)
-        self.proc = procs.start(name, ["transmission-daemon", "-f", "-g", self.cfg])
+        self.netns = netns  # run inside this network namespace (see NetNs)
+        self.proc = procs.start(name, self._in_ns(["transmission-daemon", "-f", "-g", self.cfg]))
         wait_for(self._rpc_up, 60, "transmission RPC on port %d" % self.rpc_port, 0.3)
 
     def remote(self, *args, check=True):
-        argv = ["transmission-remote", "127.0.0.1:%d" % self.rpc_port] + list(args)
+        argv = self._in_ns(["transmission-remote", "127.0.0.1:%d" % self.rpc_port] + list(args))
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         if check and r.returncode != 0:
             raise RuntimeError("transmission-remote %s: %s%s" % (" ".join(args), r.stdout,
                                                                  r.stderr))
         return r.stdout
+
+    def _in_ns(self, argv):
+        return ["ip", "netns", "exec", self.netns] + argv if self.netns else argv
 
     def _rpc_up(self):
         if self.proc.poll() is not None:
@@ -578,6 +583,60 @@ class Transmission:
         return self.percent() == 100 and "verif" not in self.state().lower()
 
 
+class NetNs:
+    """A network namespace joined to this one by a veth pair, with private
+    addresses that exist only while the test runs: outside 10.X.Y.1, inside
+    10.X.Y.2 (a /30). For clients that refuse loopback peers. Needs root;
+    NetNs.available() says whether this machine allows it."""
+
+    def __init__(self):
+        tag = "%x%04x" % (os.getpid() & 0xffff, random.getrandbits(16))
+        self.name = "shoal-%s" % tag
+        self.veth_out, self.veth_in = "sho%s" % tag[:8], "shi%s" % tag[:8]
+        # 10.X.Y.0/30 from the random tag, so parallel tests do not collide
+        x, y = random.randrange(100, 250), random.randrange(0, 64) * 4
+        self.outside, self.inside = "10.%d.%d.1" % (x, y), "10.%d.%d.2" % (x, y)
+        self.created = False
+        try:
+            self._ip("netns", "add", self.name)
+            self.created = True
+            self._ip("link", "add", self.veth_out, "type", "veth", "peer", "name", self.veth_in)
+            self._ip("link", "set", self.veth_in, "netns", self.name)
+            self._ip("addr", "add", self.outside + "/30", "dev", self.veth_out)
+            self._ip("link", "set", self.veth_out, "up")
+            self.exec_ok("ip", "addr", "add", self.inside + "/30", "dev", self.veth_in)
+            self.exec_ok("ip", "link", "set", self.veth_in, "up")
+            self.exec_ok("ip", "link", "set", "lo", "up")
+        except Exception:
+            self.close()
+            raise
+
+    @staticmethod
+    def available():
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            return False
+        probe = "shoal-probe-%d" % os.getpid()
+        r = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
+        if r.returncode != 0:
+            return False
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+        return True
+
+    def _ip(self, *args):
+        subprocess.run(["ip"] + list(args), check=True, capture_output=True, timeout=30)
+
+    def exec_ok(self, *argv):
+        subprocess.run(["ip", "netns", "exec", self.name] + list(argv), check=True,
+                       capture_output=True, timeout=30)
+
+    def close(self):
+        """Deleting the namespace deletes the veth pair with it."""
+        if self.created:
+            subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+            self.created = False
+        subprocess.run(["ip", "link", "del", self.veth_out], capture_output=True)
+
+
 # ---------------------------------------------------------------- aria2
 
 
@@ -602,16 +661,17 @@ class Shoal:
     def argv(self, *args):
         return [self.path] + [str(a) for a in args]
 
-    def seed(self, procs, torrent, data_dir, port=None, peers=(), extra=(), name="shoal-seed"):
-        """Starts `shoal seed` listening on 127.0.0.1:port (a fresh port if
-        None) and waits until it accepts connections. Returns (Proc, port)."""
+    def seed(self, procs, torrent, data_dir, port=None, peers=(), extra=(), name="shoal-seed",
+             host="127.0.0.1"):
+        """Starts `shoal seed` listening on port (a fresh one if None) and
+        waits until it accepts connections on host. Returns (Proc, port)."""
         port = port or free_port()
         argv = self.argv("seed", torrent, data_dir, "--port", port, "-v")
         for p in peers:
             argv += ["--peer", "127.0.0.1:%d" % p]
         p = procs.start(name, argv + [str(x) for x in extra])
-        wait_for(lambda: _listening_or_dead(p, port), 120,
-                 "shoal seed to listen on port %d" % port)
+        wait_for(lambda: _listening_or_dead(p, port, host), 120,
+                 "shoal seed to listen on %s:%d" % (host, port))
         return p, port
 
     def get(self, procs, torrent, out_dir, peers=(), seed_args=("--no-seed",), port=None,
@@ -624,11 +684,11 @@ class Shoal:
         return procs.start(name, argv + [str(x) for x in list(seed_args) + list(extra)]), port
 
 
-def _listening_or_dead(proc, port):
+def _listening_or_dead(proc, port, host="127.0.0.1"):
     if proc.poll() is not None:
         raise RuntimeError("%s exited with %d before listening" % (proc.name, proc.poll()))
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        socket.create_connection((host, port), timeout=1).close()
         return True
     except OSError:
         return False
