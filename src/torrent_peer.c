@@ -711,6 +711,8 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
     p->stall_since_ms = 0;
     p->depth = 4;
   }
+  if (!p->am_interested || t->state != SHOAL_DOWNLOADING)
+    p->snubbed = 0; /* we want nothing from it: no longer a debt to collect */
   if (p->snubbed &&
       now - (p->last_block_ms ? p->last_block_ms : p->connected_ms) > set->stall_timeout_ms) {
     sh_conn_close(p, "stalled: requested blocks never arrive");
