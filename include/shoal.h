@@ -28,7 +28,8 @@ struct shoal_settings {
                                    default 32 (32 MiB with 1 MiB pieces) */
   int64_t upload_rate;          /* bytes/s, 0 = unlimited */
   int64_t download_rate;        /* bytes/s, 0 = unlimited */
-  int upload_slots;             /* regular unchoke slots, default 4 */
+  int upload_slots;             /* regular unchoke slots, default 4; at least
+                                   8 when upload_rate is unlimited */
   size_t read_cache_bytes;      /* upload read cache, default 32 MiB */
   int hash_threads;             /* start-up check threads, 0 = all cores */
   const char *resume_dir;       /* where resume files live; NULL = no resume */

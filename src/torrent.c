@@ -566,7 +566,14 @@ static int setup(struct shoal_torrent *t, const struct shoal_add_opts *o, char *
         sh_picker_set_wanted(t->picker, i, 0);
     free(w);
   }
-  sh_choker_init(&t->choker, s->set.upload_slots, sh_session_rand(s));
+  /* Slots ration upload bandwidth. Without an upload limit the link, not
+   * the slots, is the constraint, so take at least 8 (libtorrent's default
+   * unchoke_slots_limit): one seed then feeds 8 leechers at once instead of
+   * leaving 3 of them waiting 10 s for the next round. */
+  int slots = s->set.upload_slots;
+  if (!s->set.upload_rate && slots < 8)
+    slots = 8;
+  sh_choker_init(&t->choker, slots, sh_session_rand(s));
   sh_peers_init(&t->plist);
   int rc = sh_storage_open(m, t->save_dir, t->seed_only ? SH_STORAGE_READONLY : 0, &t->st);
   if (rc < 0) {

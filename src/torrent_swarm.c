@@ -109,7 +109,7 @@ void sh_torrent_maybe_unchoke(struct shoal_torrent *t, struct sh_peer *p)
   for (size_t i = 0; i < t->npeers; i++)
     unchoked += !t->peers[i]->am_choking;
   /* regular slots plus the optimistic one */
-  if (unchoked < t->sess->set.upload_slots + 1)
+  if (unchoked < t->choker.slots + 1)
     sh_tpeer_set_choke(p, 0);
 }
 
