@@ -229,6 +229,12 @@ int sh_conn_accept(struct shoal_session *s, uv_stream_t *server)
     sh_conn_close(p, "session is closing");
     return -ECANCELED;
   }
+  /* Connections still in their handshake count too: a flood of silent
+   * sockets would otherwise hold memory (256 KiB each) for 20 s apiece. */
+  if (s->npeers > 2 * (size_t)s->set.max_peers_total) {
+    sh_conn_close(p, "too many connections");
+    return SH_ELIMIT;
+  }
   uv_tcp_nodelay(&p->tcp, 1);
   start_reading(p);
   return 0;

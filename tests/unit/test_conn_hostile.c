@@ -25,6 +25,7 @@ static void on_complete(shoal_torrent *t, void *ud)
 }
 
 static uint32_t fixture_handshake_ms, fixture_idle_ms;
+static int fixture_max_total;
 
 static void seed_up(struct fixture *f)
 {
@@ -37,6 +38,7 @@ static void seed_up(struct fixture *f)
   th_settings(&set);
   set.handshake_timeout_ms = fixture_handshake_ms;
   set.idle_timeout_ms = fixture_idle_ms;
+  set.max_peers_total = fixture_max_total;
   f->seed = th_session(&f->loop, &set);
   struct sh_metainfo *m = th_metainfo(&f->tt);
   memcpy(f->ih, m->info_hash, 20);
@@ -365,5 +367,47 @@ Test(conn_hostile, choked_fast_peer_gets_its_allowed_fast_pieces, .timeout = 60)
   cr_expect_eq(j.allowed, (int)NPIECES, "allowed_fast for every piece of a 6-piece torrent");
   cr_expect(j.served, "the block was served while choked");
   cr_expect_not(j.rejected);
+  seed_down(&f);
+}
+
+/* A flood of silent sockets: past twice max_peers_total, new ones are shut
+ * at once instead of each holding a read buffer until its handshake
+ * timeout (20 s by default). */
+struct flood_job {
+  uint16_t port;
+  int closed_fast;
+  atomic_int done;
+};
+
+static void *flood_client(void *arg)
+{
+  struct flood_job *j = arg;
+  int fds[6];
+  for (int i = 0; i < 6; i++)
+    fds[i] = th_connect(j->port);
+  /* 2 * 2 = 4 are allowed: the fifth and sixth are over the limit */
+  j->closed_fast = fds[5] >= 0 && th_wait_eof(fds[5], 5);
+  for (int i = 0; i < 6; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  atomic_store(&j->done, 1);
+  return NULL;
+}
+
+static int flood_done(void *ud) { return atomic_load(&((struct flood_job *)ud)->done); }
+
+Test(conn_hostile, connection_flood_is_capped, .timeout = 60)
+{
+  fixture_max_total = 2;
+  struct fixture f;
+  memset(&f, 0, sizeof f);
+  seed_up(&f);
+  struct flood_job j = {.port = shoal_session_port(f.seed)};
+  atomic_init(&j.done, 0);
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, flood_client, &j), 0);
+  th_run_until(&f.loop, NULL, flood_done, &j, 20000);
+  pthread_join(th, NULL);
+  cr_expect(j.closed_fast, "the connection over the limit was shut within 5 s");
   seed_down(&f);
 }
