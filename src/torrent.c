@@ -18,7 +18,6 @@
 #include "swarm/picker.h"
 #include "torrent.h"
 
-static void stop_continue(struct shoal_torrent *t);
 
 struct shoal_torrent *sh_torrent_find(struct shoal_session *s, const uint8_t info_hash[20])
 {
@@ -146,7 +145,7 @@ static void on_checked(void *ud, int rc, uint8_t *state)
   startup_done(t);
 }
 
-static void resume_path(const struct shoal_torrent *t, char *out, size_t n)
+void sh_torrent_resume_path(const struct shoal_torrent *t, char *out, size_t n)
 {
   snprintf(out, n, "%s/%s.resume", t->sess->set.resume_dir, t->m->info_hash_hex);
 }
@@ -156,7 +155,7 @@ static void start(struct shoal_torrent *t)
   const struct sh_metainfo *m = t->m;
   if (t->sess->set.resume_dir) {
     char path[4096], err[256] = "";
-    resume_path(t, path, sizeof path);
+    sh_torrent_resume_path(t, path, sizeof path);
     uint8_t *bf = calloc(1, SH_BF_BYTES(m->num_pieces) + 1);
     if (bf) {
       int rc = sh_resume_load(path, m, t->save_dir, bf, err, sizeof err);
@@ -355,42 +354,6 @@ void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece
   }
 }
 
-static void save_resume(struct shoal_torrent *t)
-{
-  if (!t->sess->set.resume_dir || !t->have)
-    return;
-  char path[4096];
-  resume_path(t, path, sizeof path);
-  int rc = sh_resume_save(path, t->m, t->save_dir, t->have);
-  if (rc < 0)
-    sh_warn("%s: cannot save resume data to %s: %s", t->m->name, path, sh_strerror(rc));
-  else
-    t->resume_dirty = 0;
-}
-
-static void on_flushed_resume(void *ud, int rc)
-{
-  struct shoal_torrent *t = ud;
-  if (rc < 0)
-    sh_warn("%s: flushing the data failed: %s", t->m->name, sh_strerror(rc));
-  else
-    save_resume(t);
-}
-
-void sh_torrent_save_resume_async(struct shoal_torrent *t)
-{
-  if (t->disk && t->sess->set.resume_dir)
-    sh_disk_flush(t->disk, on_flushed_resume, t);
-}
-
-static void on_flushed_stop(void *ud, int rc)
-{
-  struct shoal_torrent *t = ud;
-  on_flushed_resume(ud, rc);
-  t->flush_pending = 0;
-  stop_continue(t);
-}
-
 /* sh_storage_finish (zero-length files, symlinks, fsync) in a worker. */
 struct finish_job {
   uv_work_t req;
@@ -418,7 +381,7 @@ static void finish_after(uv_work_t *req, int status)
     sh_torrent_fail(t, j->rc, msg);
   }
   free(j);
-  stop_continue(t);
+  sh_torrent_stop_continue(t);
 }
 
 static void become_complete(struct shoal_torrent *t)
@@ -442,7 +405,7 @@ static void become_complete(struct shoal_torrent *t)
   if (t->ann)
     sh_announcer_completed(t->ann);
   if (t->disk && t->sess->set.resume_dir && t->resume_dirty)
-    sh_disk_flush(t->disk, on_flushed_resume, t);
+    sh_torrent_save_resume_async(t);
   if (t->cb.on_complete)
     t->cb.on_complete(t, t->cb.ud);
 }
@@ -516,7 +479,7 @@ static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t
     for (size_t i = t->npeers; i-- > 0;)
       sh_tpeer_fill(t->peers[i]);
   if (!t->hashing)
-    stop_continue(t);
+    sh_torrent_stop_continue(t);
 }
 
 /* ---- public API ---- */
@@ -682,110 +645,3 @@ void shoal_torrent_status(const shoal_torrent *t, struct shoal_status *st)
 }
 
 const struct sh_metainfo *shoal_torrent_metainfo(const shoal_torrent *t) { return t->m; }
-
-/* ---- stopping ----
- * 1. close the peers and stop the announcer (it sends `stopped`);
- * 2. wait for pieces being hashed, so what is written counts;
- * 3. flush the files, then save resume data (mtimes are final then);
- * 4. close the disk jobs and the storage. */
-
-static void on_disk_closed(void *ud)
-{
-  struct shoal_torrent *t = ud;
-  if (t->st)
-    sh_storage_close(t->st);
-  t->st = NULL;
-  t->disk_closing = 0;
-  stop_continue(t);
-}
-
-static void on_ann_stopped(void *ud)
-{
-  struct shoal_torrent *t = ud;
-  t->ann_stopping = 0;
-  stop_continue(t);
-}
-
-static void stop_continue(struct shoal_torrent *t)
-{
-  if (!(t->stop_requested & SH_STOP_STARTED) || (t->stop_requested & SH_STOP_DONE))
-    return;
-  if (t->hashing || t->flush_pending || t->finish_pending)
-    return;
-  if (t->disk && !t->flushed && t->sess->set.resume_dir && t->resume_dirty) {
-    t->flushed = 1;
-    if (sh_disk_flush(t->disk, on_flushed_stop, t) == 0) {
-      t->flush_pending = 1;
-      return;
-    }
-  }
-  if (t->disk) {
-    struct sh_disk *d = t->disk;
-    t->disk = NULL;
-    t->disk_closing = 1;
-    sh_disk_close(d, on_disk_closed, t);
-    return;
-  }
-  if (t->disk_closing || t->ann_stopping)
-    return;
-  if (t->st) {
-    sh_storage_close(t->st);
-    t->st = NULL;
-  }
-  t->stop_requested |= SH_STOP_DONE;
-  if (t->state != SHOAL_ERROR)
-    t->state = SHOAL_STOPPED; /* an error stays visible */
-  if ((t->stop_requested & SH_STOP_USER) && t->cb.on_stopped)
-    t->cb.on_stopped(t, t->cb.ud);
-  sh_session_torrent_stopped(t->sess, t);
-}
-
-static void stop(struct shoal_torrent *t, int user)
-{
-  if (t->stop_requested & SH_STOP_STARTED)
-    return;
-  t->stop_requested |= SH_STOP_STARTED | (user ? SH_STOP_USER : 0);
-  if (t->state != SHOAL_ERROR)
-    t->state = SHOAL_STOPPING;
-  while (t->npeers)
-    sh_conn_close(t->peers[t->npeers - 1], "torrent stopping");
-  if (t->ann) {
-    struct sh_announcer *a = t->ann;
-    t->ann = NULL;
-    t->ann_stopping = 1;
-    sh_announcer_stop(a, on_ann_stopped, t);
-  }
-  stop_continue(t);
-}
-
-void shoal_torrent_stop(shoal_torrent *t) { stop(t, 1); }
-void sh_torrent_stop_internal(struct shoal_torrent *t)
-{
-  if (t->stop_requested & SH_STOP_DONE) {
-    sh_session_torrent_stopped(t->sess, t);
-    return;
-  }
-  stop(t, 0); /* when already on its way, it reports once done */
-}
-
-void sh_torrent_free(struct shoal_torrent *t)
-{
-  for (size_t i = 0; i < t->nparts; i++)
-    free(t->parts[i].buf);
-  free(t->parts);
-  for (size_t i = 0; i < t->nfree; i++)
-    free(t->freebufs[i]);
-  free(t->freebufs);
-  free(t->slot_of);
-  free(t->hashq);
-  free(t->have);
-  free(t->check_state);
-  free(t->wanted_files);
-  free(t->peers);
-  free(t->save_dir);
-  if (t->picker)
-    sh_picker_free(t->picker);
-  sh_peers_free(&t->plist);
-  sh_metainfo_free(t->m);
-  free(t);
-}

@@ -3,7 +3,8 @@
  *
  * torrent.c        start-up (check or resume), pieces, hashing, state, stop
  * torrent_peer.c   one attached peer's messages, requests and uploads
- * torrent_swarm.c  the 1 s tick: choking, dialling, rates, the announcer */
+ * torrent_swarm.c  the 1 s tick: choking, dialling, rates, the announcer
+ * torrent_stop.c   the graceful stop and resume data */
 #ifndef SHOAL_TORRENT_H
 #define SHOAL_TORRENT_H
 
@@ -34,8 +35,13 @@ void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece
                       const uint8_t *data, uint32_t len, int requested);
 /* Puts the torrent into SHOAL_ERROR with a message; closes its peers. */
 void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg);
+/* torrent_stop.c */
 /* Flushes the files in a worker, then saves resume data. */
 void sh_torrent_save_resume_async(struct shoal_torrent *t);
+/* The next step of a stop, when the one it waited for is done. */
+void sh_torrent_stop_continue(struct shoal_torrent *t);
+/* resume_dir/<info-hash hex>.resume */
+void sh_torrent_resume_path(const struct shoal_torrent *t, char *out, size_t n);
 /* Frees what the torrent still holds once it is stopped (session close). */
 void sh_torrent_free(struct shoal_torrent *t);
 /* Stop for the session's close: like shoal_torrent_stop, without callback. */
