@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/fs.h"
 #include "commands.h"
 #include "meta/metainfo.h"
 #include "netopts.h"
@@ -127,29 +128,6 @@ static int64_t parse_duration(const char *s)
   if (*end || v > 1e9)
     return -1;
   return (int64_t)v;
-}
-
-static int mkdir_p(const char *path)
-{
-  char tmp[4096];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof tmp)
-    return -ENAMETOOLONG;
-  memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = 0;
-    if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
-      return -errno;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
-    return -errno;
-  struct stat sb;
-  if (stat(tmp, &sb) < 0)
-    return -errno;
-  return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
 }
 
 /* --only "1,3,5-7" into wanted[num_files] flags. Returns 0 or -1 after
@@ -612,7 +590,7 @@ int cmd_get(int argc, char **argv)
     goto out_ms;
 
   rc = 1;
-  int mrc = mkdir_p(g.out_dir);
+  int mrc = sh_mkdir_p(g.out_dir, 0777);
   if (mrc < 0) {
     fprintf(stderr, "shoal get: %s: %s\n", g.out_dir, sh_strerror(mrc));
     goto out_ms;
@@ -621,7 +599,7 @@ int cmd_get(int argc, char **argv)
     snprintf(g.resume_buf, sizeof g.resume_buf, "%s/.shoal", g.out_dir);
     g.resume_dir = g.resume_buf;
   }
-  if ((mrc = mkdir_p(g.resume_dir)) < 0) {
+  if ((mrc = sh_mkdir_p(g.resume_dir, 0777)) < 0) {
     fprintf(stderr, "shoal get: resume directory %s: %s\n", g.resume_dir, sh_strerror(mrc));
     goto out_ms;
   }

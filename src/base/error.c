@@ -1,6 +1,7 @@
 #include "base/error.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,4 +33,15 @@ const char *sh_errname(int err)
   case -EIO: return "EIO";
   default: return "EUNKNOWN";
   }
+}
+
+int sh_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
 }

@@ -5,6 +5,8 @@
 #ifndef SHOAL_ERROR_H
 #define SHOAL_ERROR_H
 
+#include <stddef.h>
+
 #define SH_ERRORS(XX)                                                     \
   XX(BENCODE,   -10001, "malformed bencode")                            \
   XX(METAINFO,  -10002, "invalid torrent file")                         \
@@ -27,6 +29,10 @@ enum {
 
 /* A static sentence for any code (negative errno or SH_E*). Never NULL. */
 const char *sh_strerror(int err);
+/* Writes a formatted sentence into err (when err and errlen are non-zero)
+ * and returns rc, so a failing function can `return sh_errf(...)`. */
+int sh_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The code's short name, e.g. "ENOENT" or "EBENCODE". Never NULL. */
 const char *sh_errname(int err);
 

@@ -54,7 +54,7 @@ void sh_hex(const uint8_t *p, size_t n, char *out)
   out[2 * n] = 0;
 }
 
-static int hexval(char c)
+int sh_hexval(int c)
 {
   if (c >= '0' && c <= '9')
     return c - '0';
@@ -68,8 +68,8 @@ static int hexval(char c)
 int sh_unhex(const char *hex, uint8_t *out, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
-    int a = hexval(hex[2 * i]);
-    int b = a < 0 ? -1 : hexval(hex[2 * i + 1]);
+    int a = sh_hexval(hex[2 * i]);
+    int b = a < 0 ? -1 : sh_hexval(hex[2 * i + 1]);
     if (a < 0 || b < 0)
       return -1;
     out[i] = (uint8_t)(a << 4 | b);

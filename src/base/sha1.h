@@ -20,6 +20,8 @@ void sh_sha1_free(struct sh_sha1_ctx *c);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void sh_hex(const uint8_t *p, size_t n, char *out);
+/* Value of one hex digit (either case), or -1. */
+int sh_hexval(int c);
 /* Parses 2n hex digits into n bytes; returns 0 or -1. */
 int sh_unhex(const char *hex, uint8_t *out, size_t n);
 

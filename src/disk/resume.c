@@ -17,6 +17,7 @@
 #include "base/bitfield.h"
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/fs.h"
 
 #define RESUME_VERSION 1
 /* resume files hold 20-odd bytes per file plus the bitfield: 64 MiB is far
@@ -135,18 +136,6 @@ out:
   return rc;
 }
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
 
 static int get_int(const struct be_doc *d, int dict, const char *key, int64_t *v)
 {
@@ -160,49 +149,49 @@ int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, co
   struct be_doc d;
   int rc = be_parse(&d, buf, len, NULL);
   if (rc == SH_EBENCODE) {
-    rc = fail(err, errlen, rc, "resume data: bencode error at byte %zu: %s", d.err_off, d.err);
+    rc = sh_errf(err, errlen, rc, "resume data: bencode error at byte %zu: %s", d.err_off, d.err);
     goto out;
   }
   if (rc)
     goto out;
   rc = SH_EMETAINFO;
   if (d.tok[0].type != BE_DICT) {
-    fail(err, errlen, rc, "resume data: top level must be a dictionary");
+    sh_errf(err, errlen, rc, "resume data: top level must be a dictionary");
     goto out;
   }
   int64_t ver;
   if (get_int(&d, 0, "version", &ver) || ver != RESUME_VERSION) {
-    fail(err, errlen, rc, "resume data: version: missing or not %d", RESUME_VERSION);
+    sh_errf(err, errlen, rc, "resume data: version: missing or not %d", RESUME_VERSION);
     goto out;
   }
   size_t n;
   int ih = be_dict_get(&d, 0, "info-hash");
   const uint8_t *p = ih >= 0 ? be_str(&d, ih, &n) : NULL;
   if (!p || n != 20) {
-    fail(err, errlen, rc, "resume data: info-hash: missing or not 20 bytes");
+    sh_errf(err, errlen, rc, "resume data: info-hash: missing or not 20 bytes");
     goto out;
   }
   if (memcmp(p, m->info_hash, 20)) {
-    rc = fail(err, errlen, SH_EHASH, "resume data: belongs to another torrent");
+    rc = sh_errf(err, errlen, SH_EHASH, "resume data: belongs to another torrent");
     goto out;
   }
   int pi = be_dict_get(&d, 0, "pieces");
   const uint8_t *bits = pi >= 0 ? be_str(&d, pi, &n) : NULL;
   if (!bits || n != SH_BF_BYTES(m->num_pieces) || !sh_bf_spare_clear(bits, m->num_pieces)) {
-    fail(err, errlen, rc, "resume data: pieces: missing, not %zu bytes, or spare bits set",
+    sh_errf(err, errlen, rc, "resume data: pieces: missing, not %zu bytes, or spare bits set",
          SH_BF_BYTES(m->num_pieces));
     goto out;
   }
   int fl = be_dict_get_type(&d, 0, "files", BE_LIST);
   if (fl < 0) {
-    fail(err, errlen, rc, "resume data: files: missing or not a list");
+    sh_errf(err, errlen, rc, "resume data: files: missing or not a list");
     goto out;
   }
   size_t want = 0;
   for (size_t i = 0; i < m->num_files; i++)
     want += (size_t)tracked(&m->files[i]);
   if (d.tok[fl].v.n != want) {
-    fail(err, errlen, rc, "resume data: files: %u entries, the torrent has %zu files", d.tok[fl].v.n, want);
+    sh_errf(err, errlen, rc, "resume data: files: %u entries, the torrent has %zu files", d.tok[fl].v.n, want);
     goto out;
   }
   int e = be_child(&d, fl);
@@ -212,7 +201,7 @@ int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, co
     int64_t mt, mtns, size;
     if (d.tok[e].type != BE_DICT || get_int(&d, e, "mtime", &mt) || get_int(&d, e, "mtime_ns", &mtns) ||
         get_int(&d, e, "size", &size)) {
-      fail(err, errlen, rc, "resume data: files[%zu]: needs integers mtime, mtime_ns and size", k);
+      sh_errf(err, errlen, rc, "resume data: files[%zu]: needs integers mtime, mtime_ns and size", k);
       goto out;
     }
     struct stat st;
@@ -225,7 +214,7 @@ int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, co
                   : size == (int64_t)st.st_size && mt == (int64_t)st.st_mtim.tv_sec &&
                         mtns == (int64_t)st.st_mtim.tv_nsec;
     if (!same) {
-      rc = fail(err, errlen, -ESTALE, "resume data: %s changed since it was saved", m->files[i].path);
+      rc = sh_errf(err, errlen, -ESTALE, "resume data: %s changed since it was saved", m->files[i].path);
       goto out;
     }
     e = (int)d.tok[e].next;
@@ -241,31 +230,15 @@ out:
 int sh_resume_load(const char *path, const struct sh_metainfo *m, const char *root, uint8_t *have, char *err,
                    size_t errlen)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > RESUME_MAX_SIZE) {
-    close(fd);
-    return fail(err, errlen, SH_EMETAINFO, "%s: not a regular file or larger than %u MiB", path,
-                RESUME_MAX_SIZE >> 20);
-  }
-  size_t len = (size_t)st.st_size, got = 0;
-  uint8_t *buf = malloc(len ? len : 1);
-  if (!buf) {
-    close(fd);
-    return -ENOMEM;
-  }
-  while (got < len) {
-    ssize_t r = read(fd, buf + got, len - got);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    got += (size_t)r;
-  }
-  close(fd);
-  int rc = sh_resume_parse(buf, got, m, root, have, err, errlen);
+  uint8_t *buf;
+  size_t got;
+  int rc = sh_read_file(path, RESUME_MAX_SIZE, &buf, &got);
+  if (rc == -EISDIR || rc == SH_ELIMIT)
+    return sh_errf(err, errlen, SH_EMETAINFO, "%s: not a regular file or larger than %u MiB", path,
+                   RESUME_MAX_SIZE >> 20);
+  if (rc)
+    return sh_errf(err, errlen, rc, "%s: %s", path, sh_strerror(rc));
+  rc = sh_resume_parse(buf, got, m, root, have, err, errlen);
   free(buf);
   return rc;
 }

@@ -52,18 +52,6 @@ struct scan {
   int is_dir;
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return rc;
-}
 
 uint32_t sh_create_piece_length(uint64_t total)
 {
@@ -107,14 +95,14 @@ static int walk(struct scan *sc, const char *rel, int depth, char *err, size_t e
   if (!dir)
     return -ENOMEM;
   if (depth > 63) {
-    int rc = fail(err, errlen, SH_ELIMIT, "%s: directories nested deeper than 64 levels", dir);
+    int rc = sh_errf(err, errlen, SH_ELIMIT, "%s: directories nested deeper than 64 levels", dir);
     free(dir);
     return rc;
   }
   DIR *d = opendir(dir);
   if (!d) {
     int e = errno;
-    int rc = fail(err, errlen, -e, "%s: %s", dir, strerror(e));
+    int rc = sh_errf(err, errlen, -e, "%s: %s", dir, strerror(e));
     free(dir);
     return rc;
   }
@@ -130,12 +118,12 @@ static int walk(struct scan *sc, const char *rel, int depth, char *err, size_t e
       rc = -ENOMEM;
     } else if (lstat(full, &st) < 0) {
       int e = errno;
-      rc = fail(err, errlen, -e, "%s: %s", full, strerror(e));
+      rc = sh_errf(err, errlen, -e, "%s: %s", full, strerror(e));
     } else if (S_ISDIR(st.st_mode)) {
       rc = walk(sc, child, depth + 1, err, errlen);
     } else if (S_ISREG(st.st_mode)) {
       if (sc->n >= CREATE_MAX_FILES)
-        rc = fail(err, errlen, SH_ELIMIT, "%s: more than %u files", sc->base, CREATE_MAX_FILES);
+        rc = sh_errf(err, errlen, SH_ELIMIT, "%s: more than %u files", sc->base, CREATE_MAX_FILES);
       else if (!(rc = add_entry(sc, child, (uint64_t)st.st_size)))
         child = NULL; /* owned by the list now */
     } else {
@@ -145,7 +133,7 @@ static int walk(struct scan *sc, const char *rel, int depth, char *err, size_t e
     free(full);
   }
   if (!rc && errno)
-    rc = fail(err, errlen, -errno, "%s: %s", dir, strerror(errno));
+    rc = sh_errf(err, errlen, -errno, "%s: %s", dir, strerror(errno));
   closedir(d);
   free(dir);
   return rc;
@@ -174,7 +162,7 @@ static int scan(struct scan *sc, const char *path, char *err, size_t errlen)
   struct stat st;
   if (stat(sc->base, &st) < 0) {
     int e = errno;
-    return fail(err, errlen, -e, "%s: %s", sc->base, strerror(e));
+    return sh_errf(err, errlen, -e, "%s: %s", sc->base, strerror(e));
   }
   if (S_ISREG(st.st_mode)) {
     char *rel = strdup("");
@@ -188,17 +176,17 @@ static int scan(struct scan *sc, const char *path, char *err, size_t errlen)
     if (rc)
       return rc;
     if (!sc->n)
-      return fail(err, errlen, SH_EUSAGE, "%s: empty directory, nothing to share", sc->base);
+      return sh_errf(err, errlen, SH_EUSAGE, "%s: empty directory, nothing to share", sc->base);
     qsort(sc->v, sc->n, sizeof *sc->v, cmp_entry);
   } else {
-    return fail(err, errlen, SH_EUSAGE, "%s: not a regular file or directory", sc->base);
+    return sh_errf(err, errlen, SH_EUSAGE, "%s: not a regular file or directory", sc->base);
   }
   for (size_t i = 0; i < sc->n; i++) {
     sc->v[i].offset = sc->total;
     sc->total += sc->v[i].length;
   }
   if (!sc->total)
-    return fail(err, errlen, SH_EUSAGE, "%s: all files are empty, nothing to hash", sc->base);
+    return sh_errf(err, errlen, SH_EUSAGE, "%s: all files are empty, nothing to hash", sc->base);
   return 0;
 }
 
@@ -479,7 +467,7 @@ int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, siz
     err[0] = 0;
   uint32_t pl = o->piece_length;
   if (pl && (pl < SH_CREATE_MIN_PIECE || pl > SH_CREATE_MAX_PIECE || (pl & (pl - 1))))
-    return fail(err, errlen, SH_EUSAGE, "piece length %u: must be a power of two from 16 KiB to 16 MiB", pl);
+    return sh_errf(err, errlen, SH_EUSAGE, "piece length %u: must be a power of two from 16 KiB to 16 MiB", pl);
   struct scan sc = {0};
   char *real = NULL;
   int rc = scan(&sc, o->path, err, errlen);
@@ -494,7 +482,7 @@ int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, siz
     name = real;
   }
   if (!valid_name(name)) {
-    rc = fail(err, errlen, SH_EUSAGE, "name '%s': must be one non-empty path element (no '/', not . or ..)",
+    rc = sh_errf(err, errlen, SH_EUSAGE, "name '%s': must be one non-empty path element (no '/', not . or ..)",
               name);
     goto out;
   }
@@ -502,7 +490,7 @@ int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, siz
     pl = sh_create_piece_length(sc.total);
   uint64_t np = (sc.total + pl - 1) / pl;
   if (np > CREATE_MAX_PIECES) {
-    rc = fail(err, errlen, SH_ELIMIT, "%s: %llu pieces of %u bytes, more than the limit of %u", sc.base,
+    rc = sh_errf(err, errlen, SH_ELIMIT, "%s: %llu pieces of %u bytes, more than the limit of %u", sc.base,
               (unsigned long long)np, pl, CREATE_MAX_PIECES);
     goto out;
   }
@@ -520,9 +508,9 @@ int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, siz
   if (rc) {
     const char *what = sc.is_dir ? sc.v[h.bad].rel : "";
     if (rc == SH_EINCOMPLETE)
-      fail(err, errlen, rc, "%s%s%s: file shrank while hashing", sc.base, *what ? "/" : "", what);
+      sh_errf(err, errlen, rc, "%s%s%s: file shrank while hashing", sc.base, *what ? "/" : "", what);
     else
-      fail(err, errlen, rc, "%s%s%s: %s", sc.base, *what ? "/" : "", what, sh_strerror(rc));
+      sh_errf(err, errlen, rc, "%s%s%s: %s", sc.base, *what ? "/" : "", what, sh_strerror(rc));
     free(h.hashes);
     goto out;
   }
@@ -532,7 +520,7 @@ int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, siz
     rc = -ENOMEM;
 out:
   if (rc == -ENOMEM && err && errlen && !err[0])
-    fail(err, errlen, rc, "out of memory");
+    sh_errf(err, errlen, rc, "out of memory");
   free(real);
   scan_free(&sc);
   return rc;

@@ -31,6 +31,7 @@
 
 #include "base/bencode.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/sha1.h"
 
 #define MI_MAX_PIECE_LENGTH (256u << 20)
@@ -631,47 +632,19 @@ out:
 int sh_metainfo_load(const char *path, struct sh_metainfo **out, char *err, size_t errlen)
 {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    snprintf(err, errlen, "%s: %s", path, strerror(e));
-    return -e;
-  }
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    int e = errno ? errno : EISDIR;
-    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
-      e = EISDIR;
-    snprintf(err, errlen, "%s: %s", path, e == EISDIR ? "not a regular file" : strerror(e));
-    close(fd);
-    return -e;
-  }
-  if ((uint64_t)st.st_size > MI_MAX_FILE_SIZE) {
-    snprintf(err, errlen, "%s: %lld bytes, larger than the %u MiB limit for torrent files", path,
-             (long long)st.st_size, MI_MAX_FILE_SIZE >> 20);
-    close(fd);
-    return SH_EMETAINFO;
-  }
-  size_t len = (size_t)st.st_size, got = 0;
-  uint8_t *buf = malloc(len ? len : 1);
-  if (!buf) {
-    close(fd);
-    return -ENOMEM;
-  }
-  while (got < len) {
-    ssize_t r = read(fd, buf + got, len - got);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0) {
-      int e = r < 0 ? errno : EIO;
-      snprintf(err, errlen, "%s: %s", path, r < 0 ? strerror(e) : "file shrank while reading");
-      free(buf);
-      close(fd);
-      return -e;
-    }
-    got += (size_t)r;
-  }
-  close(fd);
+  uint8_t *buf;
+  size_t len;
+  int e = sh_read_file(path, MI_MAX_FILE_SIZE, &buf, &len);
+  if (e == SH_ELIMIT)
+    return sh_errf(err, errlen, SH_EMETAINFO,
+                   "%s: %zu bytes, larger than the %u MiB limit for torrent files", path, len,
+                   MI_MAX_FILE_SIZE >> 20);
+  if (e == -EISDIR)
+    return sh_errf(err, errlen, e, "%s: not a regular file", path);
+  if (e == -EIO)
+    return sh_errf(err, errlen, e, "%s: file shrank while reading", path);
+  if (e)
+    return sh_errf(err, errlen, e, "%s: %s", path, sh_strerror(e));
   char why[512];
   int rc = sh_metainfo_parse(buf, len, out, why, sizeof why);
   free(buf);

@@ -1,18 +1,8 @@
 /* URL helpers; see url.h. */
+#include "base/sha1.h"
 #include "net/url.h"
 
 #include <string.h>
-
-static int hexval(unsigned char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 long url_decode(const char *in, size_t n, uint8_t *out, size_t cap, int plus_is_space)
 {
@@ -22,7 +12,7 @@ long url_decode(const char *in, size_t n, uint8_t *out, size_t cap, int plus_is_
     if (c == '%') {
       if (n - i < 3)
         return -1;
-      int hi = hexval((unsigned char)in[i + 1]), lo = hexval((unsigned char)in[i + 2]);
+      int hi = sh_hexval((unsigned char)in[i + 1]), lo = sh_hexval((unsigned char)in[i + 2]);
       if (hi < 0 || lo < 0)
         return -1;
       c = (unsigned char)(hi << 4 | lo);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/sha1.h"
 #include "meta/metainfo.h"
@@ -45,26 +46,6 @@ static long find_item(const struct hosting *h, const uint8_t *hash)
       hi = mid;
   }
   return -(long)lo - 1;
-}
-
-static int mkdir_p(const char *path)
-{
-  char tmp[4096];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof tmp)
-    return -ENAMETOOLONG;
-  memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = 0;
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-      return -errno;
-    *p = '/';
-  }
-  if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-    return -errno;
-  return 0;
 }
 
 /* Inserts m (taking ownership) unless its hash is present. Caller holds the
@@ -169,7 +150,7 @@ int hosting_open(struct hosting **out, const char *dir, char *err, size_t errlen
     return -ENOMEM;
   }
   sprintf(h->tdir, "%s/torrents", dir);
-  int rc = mkdir_p(h->tdir);
+  int rc = sh_mkdir_p(h->tdir, 0755);
   if (rc < 0) {
     snprintf(err, errlen, "cannot create %s: %s", h->tdir, sh_strerror(rc));
     hosting_close(h);

@@ -1,4 +1,5 @@
 /* Announce and scrape query parsing; see query.h for the rules. */
+#include "base/sha1.h"
 #include "tracker/query.h"
 
 #include <string.h>
@@ -40,17 +41,6 @@ static int parse_i63(const uint8_t *s, long n, int64_t *out)
     return -1;
   *out = (int64_t)v;
   return 0;
-}
-
-static int hexv(uint8_t c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 #define FAIL(msg)                                                             \
@@ -183,7 +173,7 @@ int query_parse_announce(const char *q, size_t n, struct query_announce *a, cons
         break;
       uint32_t k = 0;
       for (long i = 0; i < dl; i++) {
-        int h = hexv(v[i]);
+        int h = sh_hexval(v[i]);
         k = k * 16 + (uint32_t)(h < 0 ? v[i] : h);
       }
       a->key = k;
