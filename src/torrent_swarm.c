@@ -133,6 +133,11 @@ void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
   if (now - t->last_choke_ms >= SH_CHOKE_INTERVAL_MS)
     sh_torrent_choke_round(t, now);
   sh_torrent_dial(t, now);
+  /* Nobody to talk to and nobody left to dial: ask the trackers early (the
+   * announcer keeps to the tracker's min interval). */
+  if (t->ann && t->state == SHOAL_DOWNLOADING && !t->npeers && !t->connecting &&
+      !sh_peers_count_idle(&t->plist, now))
+    sh_announcer_more_peers(t->ann);
   if (t->state == SHOAL_DOWNLOADING && t->resume_dirty && t->sess->set.resume_dir && t->disk &&
       now - t->last_resume_ms >= SH_RESUME_INTERVAL_MS) {
     t->last_resume_ms = now;
