@@ -421,8 +421,6 @@ def lt_settings(port=0, upload_rate=0, download_rate=0):
         "enable_natpmp": False,
         "upload_rate_limit": upload_rate, "download_rate_limit": download_rate,
         "alert_mask": 0,
-        # loopback peers are "local": announce them to a loopback tracker too
-        "announce_ip": "",
     }
 
 
