@@ -1,9 +1,24 @@
-/* HTTP server on llhttp + libuv; see http_server.h for limits and ownership. */
+/* HTTP server on llhttp + libuv; see http_server.h for limits and ownership.
+ *
+ * Fast path. Most tracker clients open a connection, send one request and
+ * read one reply. Through libuv's stream machinery that costs accept4,
+ * epoll_ctl(ADD), an epoll wakeup, read, write, epoll_ctl(DEL), close and
+ * getpeername, plus a malloc'd connection and reply. Instead the listeners
+ * are polled by hand: each wakeup accepts in a loop until EAGAIN, reads the
+ * new socket at once (the request is usually there already: the client sends
+ * it right after the handshake, and TCP_DEFER_ACCEPT makes it so), answers
+ * with one send() and closes: accept4 + read + sendto + close. Only a
+ * connection whose request is incomplete, that keeps alive, or whose reply
+ * does not fit the socket buffer is handed to libuv (uv_tcp_open) and from
+ * then on served as before. One spare connection per server is reused, and
+ * replies are built into per-server buffers, so the fast path makes no
+ * allocation in the steady state. */
 #include "net/http_server.h"
 
 #include <errno.h>
 #include <llhttp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +42,18 @@ struct http_conn {
   int handles_open; /* tcp + timer, for the close callback */
   int error_status; /* a limit was hit: answer with this status */
   const char *error_why;
+  int fd;           /* the accepted socket */
+  int fast;         /* not (yet) a libuv handle: served by hand */
+  struct sockaddr_storage peer; /* from accept4, so no getpeername */
 };
+
+/* Connections accepted per listener wakeup: enough to drain a burst, few
+ * enough that reads of open connections are not starved (the loop serves
+ * each new connection completely before the next accept). */
+#define ACCEPT_BATCH 64
+/* Buffers above this are freed after a reply instead of kept for the next
+ * one (a .torrent download may be megabytes; an announce is < 1 KiB). */
+#define KEEP_BUF_MAX (64 * 1024)
 
 struct write_req {
   uv_write_t req;
@@ -36,6 +62,10 @@ struct write_req {
 };
 
 static const llhttp_settings_t *settings(void);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void on_listen(uv_poll_t *h, int status, int events);
+static void listen_pause(struct http_server *s, int on);
 
 void http_server_config_defaults(struct http_server_config *c)
 {
@@ -104,23 +134,66 @@ fail:;
   return e;
 }
 
+static void conn_free(struct http_conn *c)
+{
+  sh_buf_free(&c->url);
+  sh_buf_free(&c->hdr);
+  sh_buf_free(&c->body);
+  free(c);
+}
+
+/* Keeps one finished connection (its buffers' memory too) for the next
+ * accept; frees the rest. */
+static void conn_recycle(struct http_conn *c)
+{
+  struct http_server *s = c->srv;
+  if (s->spare || s->closing || c->url.cap > KEEP_BUF_MAX || c->hdr.cap > KEEP_BUF_MAX ||
+      c->body.cap > KEEP_BUF_MAX) {
+    conn_free(c);
+    return;
+  }
+  s->spare = c;
+}
+
+static struct http_conn *conn_get(struct http_server *s)
+{
+  struct http_conn *c = s->spare;
+  if (c) {
+    s->spare = NULL;
+    struct sh_buf url = c->url, hdr = c->hdr, body = c->body;
+    memset(c, 0, sizeof *c);
+    c->url = url;
+    c->hdr = hdr;
+    c->body = body;
+  } else if (!(c = calloc(1, sizeof *c))) {
+    return NULL;
+  }
+  c->srv = s;
+  return c;
+}
+
 static void conn_closed(uv_handle_t *h)
 {
   struct http_conn *c = h->data;
   if (--c->handles_open > 0)
     return;
   struct http_server *s = c->srv;
-  sh_buf_free(&c->url);
-  sh_buf_free(&c->hdr);
-  sh_buf_free(&c->body);
-  free(c);
   s->nconns--;
+  conn_recycle(c);
+  if (s->paused && !s->closing)
+    listen_pause(s, 0);
   if (s->closing && --s->pending_closes == 0 && s->close_cb)
     s->close_cb(s);
 }
 
 static void conn_close(struct http_conn *c)
 {
+  if (c->fast) {
+    /* never a libuv handle: nothing else refers to it */
+    close(c->fd);
+    conn_recycle(c);
+    return;
+  }
   if (uv_is_closing((uv_handle_t *)&c->tcp))
     return;
   struct http_server *s = c->srv;
@@ -142,6 +215,8 @@ static void on_timeout(uv_timer_t *t)
 
 static void arm_timer(struct http_conn *c)
 {
+  if (c->fast) /* armed when libuv takes it over */
+    return;
   uv_timer_start(&c->timer, on_timeout, c->srv->cfg.idle_timeout_ms, 0);
 }
 
@@ -156,41 +231,96 @@ static void on_write(uv_write_t *req, int status)
     conn_close(c);
 }
 
+/* A send failed: no more requests. A connection on the fast path is closed
+ * by conn_input once the parser returns (closing it here would free it under
+ * the parser); a libuv one is closed now, its handles go later. */
+static void conn_fail(struct http_conn *c)
+{
+  c->closing = 1;
+  if (!c->fast)
+    conn_close(c);
+}
+
+/* Hands a fast-path connection to libuv: from here on it is read, written
+ * and timed out like any other. Returns 0, or -1 when it could not be (it is
+ * then closing). */
+static int conn_adopt(struct http_conn *c)
+{
+  struct http_server *s = c->srv;
+  c->fast = 0;
+  c->tcp.data = c;
+  c->timer.data = c;
+  c->handles_open = 2;
+  uv_timer_init(s->loop, &c->timer);
+  uv_tcp_init(s->loop, &c->tcp);
+  s->nconns++;
+  c->next = s->conns;
+  if (s->conns)
+    s->conns->prev = c;
+  s->conns = c;
+  int rc = uv_tcp_open(&c->tcp, c->fd);
+  if (rc < 0)
+    close(c->fd); /* not the handle's: uv_close would leave it open */
+  else if (!c->closing)
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (rc < 0) {
+    c->closing = 1;
+    conn_close(c);
+    return -1;
+  }
+  arm_timer(c);
+  return 0;
+}
+
 /* Sends bytes: straight into the socket when it takes them all (the usual
- * case for a tracker reply), else through a queued write. Takes ownership of
- * data (malloc'd). */
-static void conn_send(struct http_conn *c, uint8_t *data, size_t len)
+ * case for a tracker reply), else through a queued write of a copy of what
+ * is left. data is borrowed. */
+static void conn_send(struct http_conn *c, const uint8_t *data, size_t len)
 {
   size_t off = 0;
-  if (c->writes == 0) {
+  if (c->fast) {
+    /* MSG_NOSIGNAL: a client that hung up must not raise SIGPIPE */
+    ssize_t n;
+    do
+      n = send(c->fd, data, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      conn_fail(c);
+      return;
+    }
+    off = n > 0 ? (size_t)n : 0;
+    if (off == len)
+      return;
+    if (conn_adopt(c) < 0)
+      return;
+  } else if (c->writes == 0) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n > 0)
       off = (size_t)n;
     else if (n < 0 && n != UV_EAGAIN) {
-      free(data);
-      c->closing = 1;
-      conn_close(c);
+      conn_fail(c);
       return;
     }
   }
-  if (off == len) {
-    free(data);
+  if (off == len)
     return;
-  }
   struct write_req *w = malloc(sizeof *w);
-  if (!w) {
-    free(data);
-    conn_close(c);
+  uint8_t *copy = malloc(len - off);
+  if (!w || !copy) {
+    free(w);
+    free(copy);
+    conn_fail(c);
     return;
   }
+  memcpy(copy, data + off, len - off);
   w->c = c;
-  w->data = data;
-  uv_buf_t b = uv_buf_init((char *)data + off, (unsigned)(len - off));
+  w->data = copy;
+  uv_buf_t b = uv_buf_init((char *)copy, (unsigned)(len - off));
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
-    free(data);
+    free(copy);
     free(w);
-    conn_close(c);
+    conn_fail(c);
     return;
   }
   c->writes++;
@@ -199,7 +329,8 @@ static void conn_send(struct http_conn *c, uint8_t *data, size_t len)
 static void send_response(struct http_conn *c, struct http_response *res, int keep_alive,
                           int head_only)
 {
-  struct sh_buf out = SH_BUF_INIT;
+  struct sh_buf out = c->srv->obuf;
+  sh_buf_reset(&out);
   int close_after = res->close || !keep_alive;
   if (res->body.oom) {
     res->status = 500;
@@ -244,13 +375,14 @@ static void send_response(struct http_conn *c, struct http_response *res, int ke
     c->closing = 1;
   if (out.oom) {
     sh_buf_free(&out);
-    c->closing = 1;
-    conn_close(c);
+    c->srv->obuf = out;
+    conn_fail(c);
     return;
   }
-  size_t len;
-  uint8_t *data = (uint8_t *)sh_buf_steal(&out, &len);
-  conn_send(c, data, len);
+  conn_send(c, out.data, out.len);
+  if (out.cap > KEEP_BUF_MAX)
+    sh_buf_free(&out);
+  c->srv->obuf = out;
 }
 
 static void answer_error(struct http_conn *c, int status, const char *why)
@@ -396,16 +528,19 @@ static int on_message_complete(llhttp_t *p)
   req.body_len = c->body.len - 1;
   req.http_major = p->http_major;
   req.http_minor = p->http_minor;
-  int plen = sizeof req.peer;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&req.peer, &plen) < 0)
-    req.peer.ss_family = AF_UNSPEC;
+  req.peer = c->peer;
 
   memset(&res, 0, sizeof res);
   res.status = 200;
+  res.body = s->resbody; /* reused: no allocation per reply */
+  sh_buf_reset(&res.body);
+  s->resbody = (struct sh_buf)SH_BUF_INIT;
   s->requests++;
   s->cfg.handler(s, &req, &res);
   send_response(c, &res, llhttp_should_keep_alive(p), p->method == HTTP_HEAD);
-  sh_buf_free(&res.body);
+  if (res.body.cap > KEEP_BUF_MAX || s->closing)
+    sh_buf_free(&res.body);
+  s->resbody = res.body;
   if (c->closing)
     return HPE_PAUSED; /* parse no further requests on this connection */
   arm_timer(c);
@@ -432,6 +567,30 @@ static const llhttp_settings_t *settings(void)
   return &st;
 }
 
+/* Parses and answers what arrived. Returns 1 when the connection is done
+ * (closed, or closing once its queued writes finish), 0 when it stays open
+ * for more. On the fast path a send may hand the connection to libuv midway
+ * (c->fast becomes 0). */
+static int conn_input(struct http_conn *c, const char *data, size_t n)
+{
+  llhttp_errno_t e = llhttp_execute(&c->parser, data, n);
+  if (e == HPE_OK && !c->closing)
+    return 0;
+  /* HPE_PAUSED_UPGRADE: an Upgrade request was answered like any other;
+   * we speak no other protocol, so the connection ends there */
+  if (!(e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE || c->closing)) {
+    if (c->error_status)
+      answer_error(c, c->error_status, c->error_why);
+    else
+      answer_error(c, 400, llhttp_get_error_reason(&c->parser));
+  }
+  if (!c->fast)
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  if (c->writes == 0)
+    conn_close(c);
+  return 1;
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
   struct http_conn *c = h->data;
@@ -455,75 +614,90 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   }
   if (n == 0 || c->closing)
     return;
-  llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
-  if (e == HPE_OK)
-    return;
-  /* HPE_PAUSED_UPGRADE: an Upgrade request was answered like any other;
-   * we speak no other protocol, so the connection ends there */
-  if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE || c->closing) {
-    uv_read_stop(st);
-    if (c->writes == 0)
-      conn_close(c);
-    return;
-  }
-  uv_read_stop(st);
-  if (c->error_status)
-    answer_error(c, c->error_status, c->error_why);
-  else
-    answer_error(c, 400, llhttp_get_error_reason(&c->parser));
-  if (c->writes == 0)
-    conn_close(c);
+  conn_input(c, buf->base, (size_t)n);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A new socket: try to serve it whole here (see the fast path at the top),
+ * else hand it to libuv. */
+static void serve_new(struct http_server *s, int fd, const struct sockaddr_storage *peer)
 {
-  struct http_server *s = server->data;
-  if (status < 0)
-    return;
-  struct http_conn *c = calloc(1, sizeof *c);
-  if (!c)
-    goto reject;
-  if (uv_tcp_init(s->loop, &c->tcp) < 0) {
-    free(c);
-    goto reject;
-  }
-  c->srv = s;
-  c->tcp.data = c;
-  c->handles_open = 2;
-  uv_timer_init(s->loop, &c->timer);
-  c->timer.data = c;
-  s->nconns++;
-  c->next = s->conns;
-  if (s->conns)
-    s->conns->prev = c;
-  s->conns = c;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
-    conn_close(c);
-    return;
-  }
-  if (s->nconns > s->cfg.max_conns) {
-    /* Over the limit: the kernel already completed the handshake, so the
-     * cheapest clear answer is to close at once. */
+  struct http_conn *c = conn_get(s);
+  if (!c) {
     s->rejected_conns++;
-    conn_close(c);
+    close(fd);
     return;
   }
+  c->fd = fd;
+  c->fast = 1;
+  c->peer = *peer;
   /* No TCP_NODELAY: every reply goes out in one write, so Nagle never
    * holds one back, and a new connection per request (as most tracker
    * clients make) saves the setsockopt() call. */
   llhttp_init(&c->parser, HTTP_REQUEST, settings());
   c->parser.data = c;
-  arm_timer(c);
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  return;
-reject:;
-  /* Accept into a throwaway handle so the backlog does not fill up. */
-  uv_tcp_t *tmp = malloc(sizeof *tmp);
-  if (tmp && uv_tcp_init(s->loop, tmp) == 0) {
-    if (uv_accept(server, (uv_stream_t *)tmp) < 0) {}
-    uv_close((uv_handle_t *)tmp, (uv_close_cb)free);
-  } else {
-    free(tmp);
+  ssize_t n;
+  do
+    n = read(fd, s->rbuf, sizeof s->rbuf);
+  while (n < 0 && errno == EINTR);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    conn_close(c); /* gone before it asked anything */
+    return;
+  }
+  if (n < 0 || conn_input(c, s->rbuf, (size_t)n) == 0) {
+    if (c->fast)
+      conn_adopt(c); /* more to come: incomplete request or keep-alive */
+    return;
+  }
+  if (c->fast) /* answered and closed here; an adopted one counts as slow */
+    s->fast_conns++;
+}
+
+static void listen_pause(struct http_server *s, int on)
+{
+  s->paused = on;
+  for (int i = 0; i < s->nlisten; i++) {
+    if (on)
+      uv_poll_stop(&s->listen[i]);
+    else
+      uv_poll_start(&s->listen[i], UV_READABLE, on_listen);
+  }
+}
+
+static void on_listen(uv_poll_t *h, int status, int events)
+{
+  struct http_server *s = h->data;
+  (void)events;
+  if (status < 0 || s->closing)
+    return;
+  int lfd = s->listen_fd[h - s->listen];
+  for (int i = 0; i < ACCEPT_BATCH; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        /* Out of descriptors: stop accepting (the level-triggered poll
+         * would spin otherwise) until a connection closes; the kernel's
+         * backlog holds newcomers meanwhile. */
+        sh_warn("http: out of file descriptors with %u connections open; "
+                    "accepting again when one closes",
+                    s->nconns);
+        listen_pause(s, 1);
+      }
+      return;
+    }
+    if (s->nconns >= s->cfg.max_conns) {
+      /* Over the limit: the kernel already completed the handshake, so the
+       * cheapest clear answer is to close at once. */
+      s->rejected_conns++;
+      close(fd);
+      continue;
+    }
+    serve_new(s, fd, &ss);
+    if (s->closing || s->paused)
+      return;
   }
 }
 
@@ -534,15 +708,30 @@ int http_server_listen(struct http_server *s, const struct sockaddr *addr, int r
   int fd = http_server_bind_socket(addr, SOCK_STREAM, reuseport);
   if (fd < 0)
     return fd;
-  uv_tcp_t *t = &s->listen[s->nlisten];
-  int rc = uv_tcp_init(s->loop, t);
-  if (rc < 0) {
+  /* Wake us only once a request has arrived: the first read then nearly
+   * always finds it, which is what lets the fast path skip epoll for the
+   * connection (7.8 vs 10.2 us of server CPU per close-each request on
+   * loopback). 1 s, not more: a client that stays silent is accepted when
+   * the kernel's first SYN-ACK retransmit (at 1 s) is answered, so the
+   * connection cap and the idle timeout still apply to it within ~1 s. */
+  int defer = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
+  uv_poll_t *p = &s->listen[s->nlisten];
+  int rc;
+  if (listen(fd, 1024) < 0) {
+    rc = -errno;
     close(fd);
     return rc;
   }
-  t->data = s;
-  if ((rc = uv_tcp_open(t, fd)) < 0 || (rc = uv_listen((uv_stream_t *)t, 1024, on_connection)) < 0) {
-    uv_close((uv_handle_t *)t, NULL);
+  if ((rc = uv_poll_init_socket(s->loop, p, fd)) < 0) {
+    close(fd);
+    return rc;
+  }
+  p->data = s;
+  s->listen_fd[s->nlisten] = fd;
+  if (!s->paused && (rc = uv_poll_start(p, UV_READABLE, on_listen)) < 0) {
+    uv_close((uv_handle_t *)p, NULL);
+    close(fd);
     return rc;
   }
   s->nlisten++;
@@ -552,8 +741,8 @@ int http_server_listen(struct http_server *s, const struct sockaddr *addr, int r
 int http_server_port(struct http_server *s, int i)
 {
   struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (i < 0 || i >= s->nlisten || uv_tcp_getsockname(&s->listen[i], (struct sockaddr *)&ss, &len) < 0)
+  socklen_t len = sizeof ss;
+  if (i < 0 || i >= s->nlisten || getsockname(s->listen_fd[i], (struct sockaddr *)&ss, &len) < 0)
     return -1;
   if (ss.ss_family == AF_INET)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -563,6 +752,7 @@ int http_server_port(struct http_server *s, int i)
 static void listener_closed(uv_handle_t *h)
 {
   struct http_server *s = h->data;
+  close(s->listen_fd[(uv_poll_t *)h - s->listen]);
   if (--s->pending_closes == 0 && s->close_cb)
     s->close_cb(s);
 }
@@ -578,6 +768,12 @@ void http_server_close(struct http_server *s, void (*cb)(struct http_server *s))
     uv_close((uv_handle_t *)&s->listen[i], listener_closed);
   while (s->conns)
     conn_close(s->conns);
+  if (s->spare) {
+    conn_free(s->spare);
+    s->spare = NULL;
+  }
+  sh_buf_free(&s->obuf);
+  sh_buf_free(&s->resbody);
   if (--s->pending_closes == 0 && cb)
     cb(s);
 }

@@ -83,14 +83,21 @@ struct http_server {
   void *data; /* the caller's */
   uv_loop_t *loop;
   struct http_server_config cfg;
-  uv_tcp_t listen[HTTP_SERVER_MAX_LISTEN];
+  /* Listeners are polled and accepted by hand, not with uv_listen: see
+   * the fast path in http_server.c. */
+  uv_poll_t listen[HTTP_SERVER_MAX_LISTEN];
+  int listen_fd[HTTP_SERVER_MAX_LISTEN];
   int nlisten;
+  struct http_conn *spare; /* one reusable connection for the fast path */
+  int paused;              /* listeners stopped: out of descriptors */
+  struct sh_buf obuf, resbody; /* reused for every reply */
   unsigned nconns;
   struct http_conn *conns; /* doubly linked, for shutdown */
   int closing;
   int pending_closes;
   void (*close_cb)(struct http_server *s);
   uint64_t requests, errors, rejected_conns;
+  uint64_t fast_conns; /* connections served whole on the fast path */
   char rbuf[65536]; /* one read buffer per loop: reads are handled at once */
 };
 
