@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -73,6 +74,24 @@ static void on_complete(shoal_torrent *t, void *ud)
   seeded = 1;
 }
 
+static char scratch[64];
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* the scratch directory goes when the fuzzer exits */
+static void cleanup(void)
+{
+  if (scratch[0])
+    nftw(scratch, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void setup(void)
 {
   sh_log_set_level(SH_LOG_ERROR);
@@ -81,6 +100,8 @@ static void setup(void)
   char *dir = mkdtemp(tmpl);
   if (!dir)
     abort();
+  snprintf(scratch, sizeof scratch, "%s", dir);
+  atexit(cleanup);
   static char seed_dir[256], leech_dir[256];
   snprintf(seed_dir, sizeof seed_dir, "%s/seed", dir);
   snprintf(leech_dir, sizeof leech_dir, "%s/leech", dir);

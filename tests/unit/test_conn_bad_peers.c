@@ -146,8 +146,8 @@ static void world_down(struct world *w)
 static void world_free(struct world *w)
 {
   th_torrent_free(&w->tt);
-  free(w->seed_dir);
-  free(w->leech_dir);
+  th_rmtree(w->seed_dir);
+  th_rmtree(w->leech_dir);
 }
 
 static int banned(void *ud)

@@ -53,7 +53,7 @@ static void seed_down(struct fixture *f)
   th_close(&f->loop, &f->seed, 1);
   cr_expect_eq(uv_loop_close(&f->loop), 0);
   th_torrent_free(&f->tt);
-  free(f->dir);
+  th_rmtree(f->dir);
 }
 
 struct raw_job {
@@ -118,7 +118,7 @@ static void seed_still_serves(struct fixture *f)
   cr_assert(th_run_until(&f->loop, &done, NULL, NULL, 30000), "download after the abuse");
   th_close(&f->loop, &l, 1);
   cr_expect(th_content_equal(&f->tt, ldir));
-  free(ldir);
+  th_rmtree(ldir);
 }
 
 static void hostile_case(const uint8_t *msg, size_t len, int fast, int good_hash)

@@ -82,9 +82,9 @@ static void transfer(const struct th_torrent *tt, int leechers)
   th_close(&loop, all, 1 + leechers);
   for (int i = 0; i < leechers; i++) {
     cr_expect(th_content_equal(tt, ldir[i]), "leecher %d has identical content", i);
-    free(ldir[i]);
+    th_rmtree(ldir[i]);
   }
-  free(seed_dir);
+  th_rmtree(seed_dir);
   cr_expect_eq(uv_loop_close(&loop), 0, "every handle was closed");
 }
 
@@ -151,7 +151,7 @@ Test(engine, seed_only_incomplete_data_is_an_error, .timeout = 120)
   cr_expect_eq(st.complete, 0);
   th_close(&loop, &s, 1);
   cr_expect_eq(uv_loop_close(&loop), 0);
-  free(dir);
+  th_rmtree(dir);
   th_torrent_free(&tt);
 }
 
@@ -187,8 +187,8 @@ Test(engine, resume_data_skips_the_check, .timeout = 120)
     cr_expect_eq(stat(path, &sb), 0, "resume file written at stop (round %d)", round);
   }
   cr_expect_eq(uv_loop_close(&loop), 0);
-  free(dir);
-  free(rdir);
+  th_rmtree(dir);
+  th_rmtree(rdir);
   th_torrent_free(&tt);
 }
 
@@ -226,8 +226,8 @@ static double limited_transfer(int64_t up_rate, int64_t down_rate)
   th_close(&loop, all, 2);
   cr_expect(th_content_equal(&tt, ldir));
   cr_expect_eq(uv_loop_close(&loop), 0);
-  free(sdir);
-  free(ldir);
+  th_rmtree(sdir);
+  th_rmtree(ldir);
   th_torrent_free(&tt);
   return secs;
 }
@@ -294,8 +294,8 @@ Test(engine, write_error_names_the_file_and_spares_other_torrents, .timeout = 12
   th_close(&loop, all, 2);
   cr_expect(th_content_equal(&t2, ldir));
   cr_expect_eq(uv_loop_close(&loop), 0);
-  free(sdir);
-  free(ldir);
+  th_rmtree(sdir);
+  th_rmtree(ldir);
   th_torrent_free(&t1);
   th_torrent_free(&t2);
 }

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -60,6 +61,26 @@ static inline char *th_tmpdir(void)
   char *d = mkdtemp(tmpl);
   cr_assert(d, "mkdtemp");
   return strdup(d);
+}
+
+static inline int th_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(path); /* best effort: keep going */
+  return 0;
+}
+
+/* Removes a scratch directory from th_tmpdir() with everything in it, and
+ * frees the path. */
+static inline void th_rmtree(char *dir)
+{
+  if (!dir)
+    return;
+  if (!strncmp(dir, "/tmp/shoal-engine-", 18))
+    nftw(dir, th_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  free(dir);
 }
 
 static inline void th_mkdirs(const char *path)
