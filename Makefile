@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 SAN    ?= build-san
 
-.PHONY: all deps build san test unit demo bench clean
+.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer clean
 
 all: build
 
@@ -38,8 +38,18 @@ unit: build
 demo: deps build
 	@bash scripts/demo.sh
 
-bench: deps build
+# Benchmarks against the reference tools, side by side in one run each.
+# Not part of `make test`: they take minutes and want a quiet machine.
+bench: bench-create bench-tracker bench-transfer
+
+bench-create: deps build
 	@bash bench/create.sh
+
+bench-tracker: deps build
+	@bash bench/tracker.sh $(BUILD)
+
+bench-transfer: deps build
+	@bash bench/transfer.sh $(BUILD)/shoal
 
 clean:
 	rm -rf $(BUILD) $(SAN)
