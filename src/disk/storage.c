@@ -44,6 +44,7 @@ struct sh_storage {
   pthread_mutex_t mu;
   struct fd_slot slots[SH_STORAGE_FDS];
   uint64_t tick;
+  int writeback; /* start writeback after each piece (see write_piece) */
 };
 
 /* A descriptor lent to one operation. */
@@ -60,6 +61,9 @@ int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags, st
     return -ENOMEM;
   s->m = m;
   s->flags = flags;
+  /* SHOAL_NO_EARLY_WRITEBACK=1 turns it off, to measure it */
+  const char *wb = getenv("SHOAL_NO_EARLY_WRITEBACK");
+  s->writeback = !(wb && *wb == '1');
   if (!*root)
     root = "."; /* "" would turn every path absolute */
   size_t rl = strlen(root);
@@ -330,6 +334,16 @@ int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *
       }
       done += (size_t)w;
     }
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* Start writeback of the piece now, without waiting for it. Otherwise
+     * every dirty page of the download is still in memory when the resume
+     * save or the end of the download fsyncs the file, and that fsync
+     * stalls the torrent for the whole writeback (measured: 0.23 s per GiB
+     * at the end of a 2.7 s loopback transfer). Errors are not fatal here:
+     * fsync reports them. */
+    if (!rc && s->writeback)
+      sync_file_range(l.fd, off, (off_t)n, SYNC_FILE_RANGE_WRITE);
+#endif
     lease_put(s, &l);
     if (rc) {
       if (bad_file)
