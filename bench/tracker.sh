@@ -12,7 +12,9 @@
 # tracks whitelisted hashes, so it gets a whitelist of the same hashes.
 # Besides requests per second it prints the server's CPU time per request:
 # on a small machine wrk and the kernel's TCP set-up often bound the rate,
-# and CPU per request is what the tracker itself costs.
+# and CPU per request is what the tracker itself costs. The client's own CPU
+# per request is printed too: when wrk (one thread) is near 100 % of a core,
+# the rate measures the client, whatever the server does.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -72,15 +74,16 @@ print(int(c.group(1)) + int(i.group(1)) if c and i else 0)' "$1"; }
 
 whitelist "$TORRENTS" "$T/wl"
 declare -A R
-for k in shoal opentracker; do for m in http_close http_close_us http_keepalive http_keepalive_us udp udp_us rss bpp; do R[$k.$m]=-; done; done
+for k in shoal opentracker; do for m in http_close http_close_us http_close_wrk http_keepalive http_keepalive_us udp udp_us rss bpp; do R[$k.$m]=-; done; done
 echo "# shoal tracker vs opentracker, $(nproc) cores, ${DUR}s per run, wrk -t1 -c$CONNS, $TORRENTS torrents"
 for who in ${BENCH_RATES:-shoal opentracker}; do
   for mode in close keepalive; do
     port=$(free_port); start $who "$port" "$T/wl"
     hdr=(); [ $mode = close ] && hdr=(-H "Connection: close")
     c0=$(cpu_ticks "$SRV")
-    out=$(BENCH_TORRENTS=$TORRENTS wrk -t1 -c"$CONNS" -d"${DUR}s" -s "$HERE/tracker_announce.lua" \
-          "${hdr[@]}" "http://127.0.0.1:$port/")
+    out=$(BENCH_TORRENTS=$TORRENTS /usr/bin/time -f "wrk-cpu %U %S" \
+          wrk -t1 -c"$CONNS" -d"${DUR}s" -s "$HERE/tracker_announce.lua" \
+          "${hdr[@]}" "http://127.0.0.1:$port/" 2>&1)
     c1=$(cpu_ticks "$SRV")
     tracked=$(peers_of_5 "$port")
     [ "$tracked" -gt 0 ] || { echo "http $mode $who: the announces were not stored"; exit 1; }
@@ -89,8 +92,10 @@ for who in ${BENCH_RATES:-shoal opentracker}; do
     reqs=$(awk '/requests in/{print $1}' <<<"$out")
     non2xx=$(awk '/Non-2xx/{print $NF}' <<<"$out"); non2xx=${non2xx:-0}
     R[$who.http_$mode]=$rps
+    wrk_us=$(awk -v n="$reqs" '/^wrk-cpu/{printf "%.1f", ($2+$3)*1e6/n}' <<<"$out")
+    R[$who.http_${mode}_wrk]=$wrk_us
     R[$who.http_${mode}_us]=$(awk -v c=$((c1 - c0)) -v n="$reqs" 'BEGIN{printf "%.1f", c*10000/n}')
-    echo "http $mode  $who: $rps req/s, server CPU ${R[$who.http_${mode}_us]} us/request, non-2xx $non2xx"
+    echo "http $mode  $who: $rps req/s, server CPU ${R[$who.http_${mode}_us]} us/request, wrk CPU $wrk_us us/request, non-2xx $non2xx"
   done
   port=$(free_port); start $who "$port" "$T/wl"
   c0=$(cpu_ticks "$SRV")
@@ -128,6 +133,7 @@ echo "| measure | shoal | opentracker | shoal/opentracker |"
 echo "| --- | ---: | ---: | ---: |"
 echo "| HTTP announces/s, new connection each | ${R[shoal.http_close]} | ${R[opentracker.http_close]} | $(ratio ${R[shoal.http_close]} ${R[opentracker.http_close]}) |"
 echo "| HTTP server CPU us/request, new connection each | ${R[shoal.http_close_us]} | ${R[opentracker.http_close_us]} | $(ratio ${R[shoal.http_close_us]} ${R[opentracker.http_close_us]}) |"
+echo "| wrk (client) CPU us/request, new connection each | ${R[shoal.http_close_wrk]} | ${R[opentracker.http_close_wrk]} | $(ratio ${R[shoal.http_close_wrk]} ${R[opentracker.http_close_wrk]}) |"
 echo "| HTTP announces/s, keep-alive (opentracker closes anyway) | ${R[shoal.http_keepalive]} | ${R[opentracker.http_keepalive]} | $(ratio ${R[shoal.http_keepalive]} ${R[opentracker.http_keepalive]}) |"
 echo "| UDP announces/s | ${R[shoal.udp]} | ${R[opentracker.udp]} | $(ratio ${R[shoal.udp]} ${R[opentracker.udp]}) |"
 echo "| UDP server CPU us/announce | ${R[shoal.udp_us]} | ${R[opentracker.udp_us]} | $(ratio ${R[shoal.udp_us]} ${R[opentracker.udp_us]}) |"
