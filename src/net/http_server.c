@@ -44,6 +44,7 @@ struct http_conn {
   const char *error_why;
   int fd;           /* the accepted socket */
   int fast;         /* not (yet) a libuv handle: served by hand */
+  int drained;      /* fast path: the first read emptied the socket */
   struct sockaddr_storage peer; /* from accept4, so no getpeername */
 };
 
@@ -279,10 +280,15 @@ static void conn_send(struct http_conn *c, const uint8_t *data, size_t len)
 {
   size_t off = 0;
   if (c->fast) {
-    /* MSG_NOSIGNAL: a client that hung up must not raise SIGPIPE */
+    /* MSG_NOSIGNAL: a client that hung up must not raise SIGPIPE.
+     * MSG_MORE when the close follows at once: the kernel holds the reply
+     * until close() and sends it with the FIN in one segment instead of
+     * two. Only when the read drained the socket: close() with unread data
+     * sends a RST at once, which would discard a reply still held back. */
+    int flags = MSG_NOSIGNAL | (c->closing && c->drained ? MSG_MORE : 0);
     ssize_t n;
     do
-      n = send(c->fd, data, len, MSG_NOSIGNAL);
+      n = send(c->fd, data, len, flags);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       conn_fail(c);
@@ -380,7 +386,7 @@ static void send_response(struct http_conn *c, struct http_response *res, int ke
     return;
   }
   conn_send(c, out.data, out.len);
-  if (out.cap > KEEP_BUF_MAX)
+  if (out.cap > KEEP_BUF_MAX || c->srv->closing) /* closing: freed already */
     sh_buf_free(&out);
   c->srv->obuf = out;
 }
@@ -643,6 +649,7 @@ static void serve_new(struct http_server *s, int fd, const struct sockaddr_stora
     conn_close(c); /* gone before it asked anything */
     return;
   }
+  c->drained = n > 0 && (size_t)n < sizeof s->rbuf;
   if (n < 0 || conn_input(c, s->rbuf, (size_t)n) == 0) {
     if (c->fast)
       conn_adopt(c); /* more to come: incomplete request or keep-alive */
