@@ -9,6 +9,10 @@
 #   KEEP=1       keep the leech's copy (default: delete it afterwards)
 #   STOP_AT=N    stop the leech after N bytes were written (large torrents):
 #                the leech's RSS is then sampled while it runs
+#   SCHED=1      also sample /proc/PID/task/*/schedstat of both processes and
+#                print the seconds their threads ran and the seconds they
+#                were runnable but waiting for a CPU (tells a loaded machine
+#                from a protocol stall: a stall waits in epoll, not here)
 #
 # The leech's target directory is emptied first, so every run writes fresh
 # file pages (the expensive case: see storage.c).
@@ -77,6 +81,16 @@ if [ -n "${STOP_AT:-}" ]; then
     sleep 0.5
   done
 fi
+declare -A st_run st_wait
+if [ "${SCHED:-0}" = 1 ]; then
+  lp=$(shoal_of "$leech_pid") sp=$(shoal_of "$seed_pid")
+  while kill -0 "$leech_pid" 2>/dev/null; do
+    for f in /proc/"$lp"/task/*/schedstat /proc/"$sp"/task/*/schedstat; do
+      if read -r a b _ <"$f" 2>/dev/null; then st_run[$f]=$a; st_wait[$f]=$b; fi
+    done
+    sleep 0.1
+  done
+fi
 wait "$leech_pid" || true
 end=$(date +%s.%N)
 leech_pid=''
@@ -92,6 +106,16 @@ awk -v s="$start" -v e="$end" -v b="$bytes" -v lu="$lu" -v ls="$ls" -v lm="$lm" 
   if (pk > lm) lm = pk
   printf "%.0f MB in %.2f s = %.0f MB/s; leech %.2f CPU s (%.2f user %.2f sys) %.0f MiB; seed %.2f CPU s (%.2f user %.2f sys) %.0f MiB\n",
     b / 1e6, w, b / 1e6 / w, lu + ls, lu, ls, lm / 1024, su + ss, su, ss, sm / 1024 }'
+if [ "${SCHED:-0}" = 1 ]; then
+  for side in leech:$lp seed:$sp; do
+    run=0 wt=0
+    for f in "${!st_run[@]}"; do
+      case $f in /proc/"${side#*:}"/*) run=$((run + st_run[$f])) wt=$((wt + st_wait[$f])) ;; esac
+    done
+    awk -v n="${side%%:*}" -v r="$run" -v w="$wt" \
+      'BEGIN { printf "%s threads: %.2f s on a CPU, %.2f s runnable but waiting for one\n", n, r / 1e9, w / 1e9 }'
+  done
+fi
 if [ "${PERF:-0}" = 1 ]; then
   for side in leech seed; do
     echo "== $side: top symbols (self, children folded in callers) in $out/$side.data"
