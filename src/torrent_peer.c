@@ -227,7 +227,7 @@ void sh_tpeer_fill(struct sh_peer *p)
   int choked_fast = p->peer_choking && p->fast && p->n_allowed_in > 0;
   if (p->peer_choking && !choked_fast)
     return;
-  uint32_t cap = p->reqq < 500 ? p->reqq : 500;
+  uint32_t cap = p->reqq < SH_CONN_REQQ ? p->reqq : SH_CONN_REQQ;
   uint32_t depth = p->depth < cap ? p->depth : cap;
   if (p->snubbed)
     depth = 1;
@@ -421,7 +421,7 @@ static int on_request(struct sh_peer *p, const struct sh_msg *m, const char **wh
     return 0;
   }
   if (p->n_in >= SH_CONN_MAX_INREQ) {
-    *why = "request flood: more than 1000 requests queued";
+    *why = "request flood: more than twice the reqq we advertise queued";
     return SH_EPROTO;
   }
   if (in_push(p, m) < 0) {
@@ -671,14 +671,14 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
 
   /* Pipeline depth: the bandwidth-delay product. We aim at 2 s of data at
    * the measured rate (libtorrent's default queue time is 3 s), at least 4
-   * blocks, at most min(reqq, 500). Shrink at most by half per tick so one
+   * blocks, at most min(reqq, SH_CONN_REQQ). Shrink at most by half per tick so one
    * slow second does not collapse a fast pipeline. */
   if (now - p->connected_ms >= 3000 && !p->peer_choking) {
     uint64_t want = p->down_rate * 2 / SH_BLOCK_SIZE;
     if (want < 4)
       want = 4;
-    if (want > 500)
-      want = 500;
+    if (want > SH_CONN_REQQ)
+      want = SH_CONN_REQQ;
     if (want < p->depth / 2)
       want = p->depth / 2;
     p->depth = (uint32_t)want;

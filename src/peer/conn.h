@@ -39,9 +39,14 @@ enum sh_conn_state {
 #define SH_CONN_SEND_WATERMARK (4u * 1024 * 1024)
 /* Disk reads in flight per peer for uploads. */
 #define SH_CONN_MAX_READS 64
-/* Requests we accept queued from one peer before calling it a flood: twice
- * the `reqq` we advertise in the extension handshake (BEP 10). */
-#define SH_CONN_REQQ 500
+/* The `reqq` we advertise in the extension handshake (BEP 10), which
+ * libtorrent honours as a cap on its requests outstanding to us. 2000 is
+ * what libtorrent itself advertises: with 500, a libtorrent leecher kept
+ * only ~500 requests (8 MiB) in flight to a shoal seed against ~2000 to a
+ * libtorrent seed. Also our own pipeline depth limit toward any peer.
+ * Requests we accept queued from one peer before calling it a flood: twice
+ * this. */
+#define SH_CONN_REQQ 2000
 #define SH_CONN_MAX_INREQ (2 * SH_CONN_REQQ)
 /* Pieces we never asked for before we hang up (endgame cancels race with
  * the blocks already on the wire, so a few are normal). */
