@@ -41,7 +41,8 @@ int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t 
 void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t *first,
                             size_t *last);
 
-/* fsyncs files written since open. Returns the first error. */
+/* fsyncs files written since the last flush (since open at first); a file
+ * whose fsync fails stays pending for the next flush. Returns the first error. */
 int sh_storage_flush(struct sh_storage *s);
 
 /* Call once every piece is verified: creates what no piece write creates
