@@ -27,7 +27,8 @@ cleanup() {
   [ -n "$seed_pid" ] && kill "$(shoal_of "$seed_pid")" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ "${KEEP:-0}" != 1 ]; then rm -rf "$leech_dir"; fi
-  if [ -z "${OUT:-}" ] && [ "${PERF:-0}" != 1 ]; then rm -rf "$scratch"; fi
+  # the scratch dir holds the profiles only when PERF=1 and no OUT was given
+  if [ -n "${OUT:-}" ] || [ "${PERF:-0}" != 1 ]; then rm -rf "$scratch"; fi
 }
 trap cleanup EXIT INT TERM
 
