@@ -40,7 +40,9 @@ static struct sockaddr_storage *slot(struct ann_reply *r)
   return s;
 }
 
-int ann_reply_add4(struct ann_reply *r, const uint8_t ip[4], uint16_t port)
+/* Appends one peer; port 0 is dropped (no one listens there). ip is 4 or
+ * 16 bytes as family says. */
+static int add_peer(struct ann_reply *r, int family, const uint8_t *ip, uint16_t port)
 {
   if (port == 0) {
     r->dropped++;
@@ -50,30 +52,29 @@ int ann_reply_add4(struct ann_reply *r, const uint8_t ip[4], uint16_t port)
   struct sockaddr_storage *s = slot(r);
   if (!s)
     return r->dropped != before ? 0 : -ENOMEM;
-  struct sockaddr_in *a = (struct sockaddr_in *)s;
-  a->sin_family = AF_INET;
-  a->sin_port = htons(port);
-  memcpy(&a->sin_addr, ip, 4);
+  if (family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)s;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    memcpy(&a->sin_addr, ip, 4);
+  } else {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)s;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    memcpy(&a->sin6_addr, ip, 16);
+  }
   r->npeers++;
   return 0;
 }
 
+int ann_reply_add4(struct ann_reply *r, const uint8_t ip[4], uint16_t port)
+{
+  return add_peer(r, AF_INET, ip, port);
+}
+
 int ann_reply_add6(struct ann_reply *r, const uint8_t ip[16], uint16_t port)
 {
-  if (port == 0) {
-    r->dropped++;
-    return 0;
-  }
-  size_t before = r->dropped;
-  struct sockaddr_storage *s = slot(r);
-  if (!s)
-    return r->dropped != before ? 0 : -ENOMEM;
-  struct sockaddr_in6 *a = (struct sockaddr_in6 *)s;
-  a->sin6_family = AF_INET6;
-  a->sin6_port = htons(port);
-  memcpy(&a->sin6_addr, ip, 16);
-  r->npeers++;
-  return 0;
+  return add_peer(r, AF_INET6, ip, port);
 }
 
 char *ann_sanitize(const uint8_t *p, size_t n)

@@ -183,6 +183,20 @@ def make_torrent(path, out, piece_length=PIECE, announce=None, private=False):
     return hashlib.sha1(bencode(info)).digest()
 
 
+
+def fixture(scratch, kind):
+    """The usual test set-up: content of `kind` ("single" or "multi") under
+    scratch/src, its torrent at scratch/KIND.torrent and an empty scratch/dst.
+    Returns (src, content, torrent, dst)."""
+    src = os.path.join(scratch, "src")
+    os.makedirs(src)
+    content = make_single(src) if kind == "single" else make_multi(src)
+    tor = os.path.join(scratch, kind + ".torrent")
+    make_torrent(content, tor)
+    dst = os.path.join(scratch, "dst")
+    os.makedirs(dst)
+    return src, content, tor, dst
+
 def torrent_info(path):
     """(info dict, info-hash, total length) of a .torrent file."""
     meta = bdecode(open(path, "rb").read())

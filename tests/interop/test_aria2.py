@@ -8,21 +8,15 @@ Usage: test_aria2.py PATH-TO-SHOAL"""
 
 import os
 
-from swarmlib import (Check, Run, aria2c_argv, free_port, make_multi, make_single,
-                      make_torrent, same_tree, shoal_from_argv, wait_listening)
+from swarmlib import (fixture, Check, Run, aria2c_argv, free_port, same_tree, shoal_from_argv,
+                      wait_listening)
 
 SHOAL = shoal_from_argv()
 TIMEOUT = 120
 
 
 def aria2_gets_from_shoal(scratch, procs, kind):
-    src = os.path.join(scratch, "src")
-    os.makedirs(src)
-    content = make_single(src) if kind == "single" else make_multi(src)
-    tor = os.path.join(scratch, kind + ".torrent")
-    make_torrent(content, tor)
-    dst = os.path.join(scratch, "dst")
-    os.makedirs(dst)
+    src, content, tor, dst = fixture(scratch, kind)
     aport = free_port()
     aria = procs.start("aria2c", aria2c_argv(tor, dst, aport))
     wait_listening(aport)

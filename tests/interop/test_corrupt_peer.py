@@ -14,8 +14,7 @@ import os
 import re
 
 from evil_peer import EvilPeer
-from swarmlib import (Check, LtPeer, Run, make_multi, make_single, make_torrent, same_tree,
-                      shoal_from_argv)
+from swarmlib import (fixture, Check, LtPeer, Run, same_tree, shoal_from_argv)
 
 SHOAL = shoal_from_argv()
 TIMEOUT = 120
@@ -23,13 +22,7 @@ SEED_RATE = 1 << 20  # bytes/s; the 5 MiB fixture then takes >= 5 s from the see
 
 
 def corrupt_peer(scratch, procs, kind):
-    src = os.path.join(scratch, "src")
-    os.makedirs(src)
-    content = make_single(src) if kind == "single" else make_multi(src)
-    tor = os.path.join(scratch, kind + ".torrent")
-    make_torrent(content, tor)
-    dst = os.path.join(scratch, "dst")
-    os.makedirs(dst)
+    src, content, tor, dst = fixture(scratch, kind)
     evil = EvilPeer(tor, log=lambda s: print("  evil: " + s, flush=True))
     evil.start()
     seed = LtPeer(tor, src, seed=True, upload_rate=SEED_RATE)

@@ -8,22 +8,11 @@ Usage: test_libtorrent.py PATH-TO-SHOAL"""
 
 import os
 
-from swarmlib import (Check, LtPeer, Run, make_multi, make_single, make_torrent, same_tree,
-                      shoal_from_argv, wait_for)
+from swarmlib import (fixture, Check, LtPeer, Run, same_tree, shoal_from_argv, wait_for)
 
 SHOAL = shoal_from_argv()
 TIMEOUT = 120  # a few MiB take well under a second here; this is for loaded CI
 
-
-def fixture(scratch, kind):
-    src = os.path.join(scratch, "src")
-    os.makedirs(src)
-    content = make_single(src) if kind == "single" else make_multi(src)
-    tor = os.path.join(scratch, kind + ".torrent")
-    make_torrent(content, tor)
-    dst = os.path.join(scratch, "dst")
-    os.makedirs(dst)
-    return src, content, tor, dst
 
 
 def shoal_gets_from_libtorrent(scratch, procs, kind):

@@ -21,22 +21,12 @@ Usage: test_transmission.py PATH-TO-SHOAL"""
 import os
 import re
 
-from swarmlib import (Check, NetNs, Run, Transmission, free_port_both, make_multi, make_single,
+from swarmlib import (fixture, Check, NetNs, Run, Transmission, free_port_both, make_multi,
                       make_torrent, same_tree, shoal_from_argv, wait_for, wait_listening)
 
 SHOAL = shoal_from_argv()
 TIMEOUT = 120
 
-
-def fixture(scratch, kind):
-    src = os.path.join(scratch, "src")
-    os.makedirs(src)
-    content = make_single(src) if kind == "single" else make_multi(src)
-    tor = os.path.join(scratch, kind + ".torrent")
-    make_torrent(content, tor)
-    dst = os.path.join(scratch, "dst")
-    os.makedirs(dst)
-    return src, content, tor, dst
 
 
 def shoal_gets_from_transmission(scratch, procs, kind):
