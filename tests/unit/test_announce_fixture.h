@@ -150,6 +150,23 @@ static inline struct sh_announcer *make(char **urls, size_t *per_tier, size_t nt
   return a;
 }
 
+/* One tracker in one tier. The announcer copies its URLs, so a URL made by
+ * http_url()/udp_url() is freed right here. */
+static inline struct sh_announcer *make_one_owned(char *url)
+{
+  size_t per = 1;
+  struct sh_announcer *a = make(&url, &per, 1);
+  free(url);
+  return a;
+}
+
+/* Stops the announcer and runs the loop until its done callback. */
+static inline void stop_and_wait(struct sh_announcer *a)
+{
+  sh_announcer_stop(a, st_done, NULL);
+  run_until(&seen.done, 1);
+}
+
 static inline char *http_url(const char *path)
 {
   char *u = malloc(128);

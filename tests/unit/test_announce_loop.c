@@ -85,8 +85,7 @@ Test(announce_loop, tiers_failure_then_next_tier)
   cr_expect_eq(seen.scrape_err, 0);
   cr_expect_eq(seen.scrape.seeders, 7);
   cr_expect(strncmp(line(3), "GET /scrape?", 12) == 0, "%s", line(3));
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   /* stopped only to the tracker that saw started */
   cr_expect_eq(hsrv.nreq, 5);
   cr_expect(strstr(line(4), "GET /announce?") && strstr(line(4), "event=stopped"), "%s",
@@ -99,9 +98,7 @@ Test(announce_loop, tiers_failure_then_next_tier)
 Test(announce_loop, failed_round_backs_off_and_retries)
 {
   start_all(http_tracker, no_udp);
-  char *u[] = {http_url("/flaky/announce")};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(http_url("/flaky/announce"));
   uint64_t t0 = uv_hrtime();
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
@@ -110,28 +107,22 @@ Test(announce_loop, failed_round_backs_off_and_retries)
   cr_expect_eq(seen.nfail, 1);
   cr_expect(strstr(seen.status[0], "busy") != NULL, "%s", seen.status[0]);
   cr_expect(ms >= 90, "the retry waited the 100 ms back-off (%.0f ms)", ms);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
-  free(u[0]);
+  stop_and_wait(a);
   stop_all();
 }
 
 Test(announce_loop, stop_timeout_with_silent_tracker)
 {
   start_all(http_tracker, no_udp);
-  char *u[] = {http_url("/announce")};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(http_url("/announce"));
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
   hsrv.fn = silent_tracker;
   uint64_t t0 = uv_hrtime();
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   double ms = (double)(uv_hrtime() - t0) / 1e6;
   cr_expect_eq(hsrv.nreq, 2, "stopped was sent");
   cr_expect(ms >= 450 && ms < 8000, "stop took %.0f ms, 500 expected", ms);
-  free(u[0]);
   stop_all();
 }
 
@@ -154,8 +145,7 @@ Test(announce_loop, reannounce_on_interval_without_event)
   cr_expect(strstr(line(0), "event=started") != NULL);
   cr_expect(strstr(line(1), "event=") == NULL, "regular announce has no event: %s", line(1));
   cr_expect_eq(seen.npeers, 2);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   free(u[0]);
   stop_all();
 }
@@ -163,9 +153,7 @@ Test(announce_loop, reannounce_on_interval_without_event)
 Test(announce_loop, http_scrape)
 {
   start_all(http_tracker, no_udp);
-  char *u[] = {http_url("/announce")};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(http_url("/announce"));
   sh_announcer_scrape(a);
   run_until(&seen.scraped, 1);
   cr_expect_eq(seen.scrape_err, 0);
@@ -173,10 +161,8 @@ Test(announce_loop, http_scrape)
   cr_expect_eq(seen.scrape.completed, 70);
   cr_expect_eq(seen.scrape.leechers, 3);
   cr_expect(strncmp(line(0), "GET /scrape?info_hash=%AA%BB%CC%01", 34) == 0, "%s", line(0));
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   cr_expect_eq(hsrv.nreq, 1, "never started, so no stopped");
-  free(u[0]);
   stop_all();
 }
 
@@ -190,17 +176,14 @@ Test(announce_loop, no_usable_tracker)
   cr_expect_eq(seen.nfail, 1);
   sh_announcer_more_peers(a);
   sh_announcer_completed(a);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   stop_all();
 }
 
 Test(announce_loop, more_peers_announces_once_min_interval_passed)
 {
   start_all(http_tracker, no_udp);
-  char *u[] = {http_url("/eager/announce")};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(http_url("/eager/announce"));
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
   uint64_t t0 = uv_hrtime();
@@ -211,9 +194,7 @@ Test(announce_loop, more_peers_announces_once_min_interval_passed)
   cr_expect(ms >= 800 && ms < 10000, "early announce after the 1 s min interval (%.0f ms)", ms);
   cr_expect_eq(hsrv.nreq, 2);
   cr_expect(strstr(line(1), "event=") == NULL, "%s", line(1));
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
-  free(u[0]);
+  stop_and_wait(a);
   stop_all();
 }
 
@@ -222,19 +203,15 @@ Test(announce_loop, more_peers_announces_once_min_interval_passed)
 Test(announce_loop, stop_right_after_completion_sends_completed_then_stopped)
 {
   start_all(http_tracker, no_udp);
-  char *u[] = {http_url("/announce")};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(http_url("/announce"));
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
   seen.left = 0;
   sh_announcer_completed(a);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   cr_assert_eq(hsrv.nreq, 3, "%s", hsrv.all);
   cr_expect(strstr(line(1), "&left=0&") && strstr(line(1), "&event=completed"), "%s", line(1));
   cr_expect(strstr(line(2), "&event=stopped"), "%s", line(2));
-  free(u[0]);
   stop_all();
 }
 
@@ -244,9 +221,7 @@ Test(announce_loop, stop_right_after_completion_sends_completed_then_stopped)
 Test(announce_loop, http_client_closed_under_a_stopping_announcer)
 {
   start_all(http_tracker, no_udp);
-  char *u[] = {http_url("/announce")};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(http_url("/announce"));
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
   hsrv.fn = silent_tracker;
@@ -258,5 +233,4 @@ Test(announce_loop, http_client_closed_under_a_stopping_announcer)
    * build catches it if it does) */
   stop_all();
   cr_expect_eq(seen.done, 1);
-  free(u[0]);
 }

@@ -102,9 +102,7 @@ static void udp_teardown(void)
 Test(announce_loop, udp_announce_cycle)
 {
   udp_setup();
-  char *u[] = {udp_url(usrv.port)};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(udp_url(usrv.port));
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
   cr_expect_eq(ut.connects, 1);
@@ -133,14 +131,12 @@ Test(announce_loop, udp_announce_cycle)
   cr_expect_eq(seen.scrape.completed, 22);
   cr_expect_eq(seen.scrape.leechers, 33);
 
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   cr_expect_eq(ut.announces, 2);
   cr_expect_eq(ut.last_event, 3);
   cr_expect_eq(ut.last_numwant, 0);
   cr_expect_eq(ut.last_key, key, "one key per announcer");
   cr_expect_eq(ut.connects, 1, "the connection id is reused within 60 s");
-  free(u[0]);
   udp_teardown();
 }
 
@@ -149,9 +145,7 @@ Test(announce_loop, udp_retransmits_and_ignores_strangers)
   udp_setup();
   ut.drop_connects = 1;
   ut.forge = 1;
-  char *u[] = {udp_url(usrv.port)};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(udp_url(usrv.port));
   uint64_t t0 = uv_hrtime();
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
@@ -163,9 +157,7 @@ Test(announce_loop, udp_retransmits_and_ignores_strangers)
   cr_expect_eq(ntohl(p0->sin_addr.s_addr), 0x0a000001);
   /* same transaction id on retransmission: the two connect packets match */
   cr_expect(memcmp(usrv.pkt[0], usrv.pkt[1], 16) == 0);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
-  free(u[0]);
+  stop_and_wait(a);
   udp_teardown();
 }
 
@@ -213,17 +205,14 @@ Test(announce_loop, udp_unresolvable_host)
   run_until(&seen.nfail, 1);
   cr_expect(strstr(seen.status[0], "cannot resolve no-such-host.invalid") != NULL, "%s",
             seen.status[0]);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   udp_teardown();
 }
 
 Test(announce_loop, more_peers_respects_min_interval)
 {
   udp_setup();
-  char *u[] = {http_url("/announce")};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(http_url("/announce"));
   sh_announcer_start(a);
   run_until(&seen.announced, 1);
   /* min interval is 60 s: asking again now must not send anything soon */
@@ -235,9 +224,7 @@ Test(announce_loop, more_peers_respects_min_interval)
     uv_update_time(&loop);
   }
   cr_expect_eq(hsrv.nreq, 1);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
-  free(u[0]);
+  stop_and_wait(a);
   udp_teardown();
 }
 
@@ -296,8 +283,7 @@ Test(announce_loop, udp_over_ipv6)
   cr_expect_eq(p6->sin6_addr.s6_addr[15], 7);
   cr_expect_eq(ntohs(p6->sin6_port), 6999);
   cr_expect_eq(seen.info.interval, 600);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   cr_expect_eq(ut.last_event, 3);
   stop_all();
 }
@@ -308,9 +294,7 @@ Test(announce_loop, udp_gives_up_then_recovers)
 {
   udp_setup();
   ut.drop_connects = 5; /* exactly one whole schedule of 5 tries */
-  char *u[] = {udp_url(usrv.port)};
-  size_t per[] = {1};
-  struct sh_announcer *a = make(u, per, 1);
+  struct sh_announcer *a = make_one_owned(udp_url(usrv.port));
   sh_announcer_start(a);
   run_until(&seen.nfail, 1);
   cr_expect_eq(seen.status_err[0], SH_ETIMEOUT, "%s", seen.status[0]);
@@ -319,9 +303,7 @@ Test(announce_loop, udp_gives_up_then_recovers)
   run_until(&seen.announced, 1);
   cr_expect_eq(ut.connects, 6);
   cr_expect_eq(ut.last_event, 2, "started again, since nobody acknowledged it");
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
-  free(u[0]);
+  stop_and_wait(a);
   udp_teardown();
 }
 
@@ -354,7 +336,6 @@ Test(announce_loop, udp_resolution_stuck_in_a_busy_pool_times_out)
   /* once the pool is free the next round resolves and announces */
   run_until(&seen.announced, 1);
   cr_expect_eq(ut.announces, 1);
-  sh_announcer_stop(a, st_done, NULL);
-  run_until(&seen.done, 1);
+  stop_and_wait(a);
   udp_teardown();
 }

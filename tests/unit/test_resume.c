@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_torrent_util.h"
 #include "base/bitfield.h"
 #include "base/buf.h"
 #include "base/error.h"
@@ -23,14 +24,7 @@ static struct sh_metainfo *torrent(const char *name)
   sh_buf_printf(&b, "d4:infod5:filesld6:lengthi20e4:pathl1:aeed4:attr1:p6:lengthi12e4:pathl4:.pad2:12ee"
                     "d6:lengthi5e4:pathl1:beee4:name%zu:%s12:piece lengthi16e6:pieces60:",
                 strlen(name), name);
-  for (int i = 0; i < 60; i++)
-    sh_buf_putc(&b, 0);
-  sh_buf_puts(&b, "ee");
-  struct sh_metainfo *m;
-  char err[256];
-  cr_assert_eq(sh_metainfo_parse(b.data, b.len, &m, err, sizeof err), 0, "%s", err);
-  sh_buf_free(&b);
-  return m;
+  return test_torrent_zero_hashes(&b, 60);
 }
 
 static char root[64], rpath[128];

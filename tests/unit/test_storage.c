@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_torrent_util.h"
 #include "base/bencode.h"
 #include "base/error.h"
 #include "base/sha1.h"
@@ -48,10 +49,7 @@ static struct sh_metainfo *make_torrent(void)
     sh_buf_append(&b, md, 20);
   }
   sh_buf_puts(&b, "ee");
-  struct sh_metainfo *m;
-  char err[256];
-  cr_assert_eq(sh_metainfo_parse(b.data, b.len, &m, err, sizeof err), 0, "%s", err);
-  sh_buf_free(&b);
+  struct sh_metainfo *m = test_parse_torrent(&b);
   return m;
 }
 
@@ -154,13 +152,7 @@ Test(storage, sparse_creation)
    * allocate the other 63 */
   struct sh_buf b = SH_BUF_INIT;
   sh_buf_puts(&b, "d4:infod6:lengthi67108864e4:name3:big12:piece lengthi1048576e6:pieces1280:");
-  for (int i = 0; i < 1280; i++)
-    sh_buf_putc(&b, 0);
-  sh_buf_puts(&b, "ee");
-  struct sh_metainfo *m;
-  char err[256];
-  cr_assert_eq(sh_metainfo_parse(b.data, b.len, &m, err, sizeof err), 0, "%s", err);
-  sh_buf_free(&b);
+  struct sh_metainfo *m = test_torrent_zero_hashes(&b, 1280);
   char *root = scratch();
   struct sh_storage *s;
   cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
@@ -341,13 +333,7 @@ Test(storage, finish_creates_bep47_symlinks)
   struct sh_buf b = SH_BUF_INIT;
   sh_buf_puts(&b, "d4:infod5:filesld6:lengthi10e4:pathl1:aeed4:attr1:l4:pathl3:sub4:linke"
                   "12:symlink pathl1:aeee4:name1:t12:piece lengthi16e6:pieces20:");
-  for (int i = 0; i < 20; i++)
-    sh_buf_putc(&b, 0);
-  sh_buf_puts(&b, "ee");
-  struct sh_metainfo *m;
-  char err[256];
-  cr_assert_eq(sh_metainfo_parse(b.data, b.len, &m, err, sizeof err), 0, "%s", err);
-  sh_buf_free(&b);
+  struct sh_metainfo *m = test_torrent_zero_hashes(&b, 20);
   char *root = scratch();
   struct sh_storage *s;
   cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
