@@ -23,6 +23,7 @@ SHOAL=$BUILD/shoal
 LOAD=$BUILD/shoal-udp-load
 DUR=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-64}
+WRK_T=${BENCH_WRK_THREADS:-1}
 TORRENTS=${BENCH_TORRENTS:-1000}
 MEM_T=${BENCH_MEM_TORRENTS:-100000}
 MEM_N=${BENCH_MEM_PEERS:-10}
@@ -75,14 +76,14 @@ print(int(c.group(1)) + int(i.group(1)) if c and i else 0)' "$1"; }
 whitelist "$TORRENTS" "$T/wl"
 declare -A R
 for k in shoal opentracker; do for m in http_close http_close_us http_close_wrk http_keepalive http_keepalive_us udp udp_us rss bpp; do R[$k.$m]=-; done; done
-echo "# shoal tracker vs opentracker, $(nproc) cores, ${DUR}s per run, wrk -t1 -c$CONNS, $TORRENTS torrents"
+echo "# shoal tracker vs opentracker, $(nproc) cores, ${DUR}s per run, wrk -t$WRK_T -c$CONNS, $TORRENTS torrents"
 for who in ${BENCH_RATES:-shoal opentracker}; do
   for mode in close keepalive; do
     port=$(free_port); start $who "$port" "$T/wl"
     hdr=(); [ $mode = close ] && hdr=(-H "Connection: close")
     c0=$(cpu_ticks "$SRV")
     out=$(BENCH_TORRENTS=$TORRENTS /usr/bin/time -f "wrk-cpu %U %S" \
-          wrk -t1 -c"$CONNS" -d"${DUR}s" -s "$HERE/tracker_announce.lua" \
+          wrk -t"$WRK_T" -c"$CONNS" -d"${DUR}s" -s "$HERE/tracker_announce.lua" \
           "${hdr[@]}" "http://127.0.0.1:$port/" 2>&1)
     c1=$(cpu_ticks "$SRV")
     tracked=$(peers_of_5 "$port")

@@ -5,6 +5,13 @@
 local torrents = tonumber(os.getenv("BENCH_TORRENTS") or "1000")
 local n = 0
 local hashes = {}
+-- with wrk -tN every thread has its own Lua state: setup() numbers them so
+-- each thread announces its own peers (the thread number leads the peer_id)
+local threads = 0
+setup = function(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
 
 local function enc(i)
   -- wrk embeds LuaJIT (Lua 5.1): no integer operators, use bit ops
@@ -23,7 +30,7 @@ request = function()
   local t = n % torrents
   local port = 1024 + math.floor(n / torrents) % 60000
   local path = "/announce?info_hash=" .. hashes[t] ..
-    "&peer_id=-WK0001-" .. string.format("%012d", n % 1000000000000) ..
+    "&peer_id=-WK0001-" .. string.format("%d%011d", tid or 0, n % 100000000000) ..
     "&port=" .. port .. "&uploaded=0&downloaded=0&left=" .. ((n % 4 == 0) and 0 or 1000) ..
     "&compact=1&numwant=50&key=" .. string.format("%08x", n % 4294967296) ..
     ((n % 17 == 1) and "&event=started" or "")
