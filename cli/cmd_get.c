@@ -101,6 +101,8 @@ static void usage(FILE *f)
           "  --resume-dir DIR    resume data, one file per info-hash (default: DIR/.shoal)\n"
           "  --no-peer-timeout T give up after T without peers while trackers fail\n"
           "                      (default %ds; 0: never)\n"
+          "  --buffered-writes   write through the page cache (default: verified pieces\n"
+          "                      go straight to disk with O_DIRECT where aligned)\n"
           "  -h, --help          this text\n"
           "\n",
           GET_FILE_INDEX_BASE, GET_NO_PEER_TIMEOUT_S);
@@ -481,6 +483,7 @@ int cmd_get(int argc, char **argv)
       {"no-seed", no_argument, NULL, 0x203},
       {"resume-dir", required_argument, NULL, 0x204},
       {"no-peer-timeout", required_argument, NULL, 0x205},
+      {"buffered-writes", no_argument, NULL, 0x206},
       {"help", no_argument, NULL, 'h'},
       NETOPTS_LONG,
       {NULL, 0, NULL, 0},
@@ -533,6 +536,9 @@ int cmd_get(int argc, char **argv)
         goto out;
       }
       g.no_peer_timeout = (int)v;
+      break;
+    case 0x206:
+      g.no.settings.buffered_writes = 1;
       break;
     case 'h':
       usage(stdout);

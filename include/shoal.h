@@ -32,6 +32,9 @@ struct shoal_settings {
                                    8 when upload_rate is unlimited */
   size_t read_cache_bytes;      /* upload read cache, default 32 MiB */
   int hash_threads;             /* start-up check threads, 0 = all cores */
+  int buffered_writes;          /* 1: write pieces through the page cache;
+                                   default 0: aligned pieces go to disk with
+                                   O_DIRECT (see src/disk/storage.c) */
   const char *resume_dir;       /* where resume files live; NULL = no resume */
   int announce;                 /* contact trackers (default 1) */
   /* Timeouts (the defaults follow common clients; tests shrink them). */

@@ -224,7 +224,9 @@ uint8_t *sh_torrent_piece_buf(struct shoal_torrent *t, uint32_t piece)
     t->parts = np;
     t->nparts = n;
   }
-  uint8_t *buf = t->nfree ? t->freebufs[--t->nfree] : malloc(t->m->piece_length);
+  /* page-aligned, so that storage can write the piece with O_DIRECT */
+  size_t len = ((size_t)t->m->piece_length + 4095) & ~(size_t)4095;
+  uint8_t *buf = t->nfree ? t->freebufs[--t->nfree] : aligned_alloc(4096, len);
   if (!buf)
     return NULL;
   struct sh_partial *pp = &t->parts[i];
@@ -538,7 +540,9 @@ static int setup(struct shoal_torrent *t, const struct shoal_add_opts *o, char *
     slots = 8;
   sh_choker_init(&t->choker, slots, sh_session_rand(s));
   sh_peers_init(&t->plist);
-  int rc = sh_storage_open(m, t->save_dir, t->seed_only ? SH_STORAGE_READONLY : 0, &t->st);
+  int sflags = (t->seed_only ? SH_STORAGE_READONLY : 0) |
+               (t->sess->set.buffered_writes ? SH_STORAGE_BUFFERED : 0);
+  int rc = sh_storage_open(m, t->save_dir, sflags, &t->st);
   if (rc < 0) {
     snprintf(err, n, "cannot open the storage under %s: %s", t->save_dir, sh_strerror(rc));
     return rc;

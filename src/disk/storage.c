@@ -27,10 +27,17 @@
 #define SH_STORAGE_FDS 32
 #endif
 
+/* How a descriptor was opened. Reads use RD or RW descriptors; a direct
+ * (O_DIRECT) descriptor only ever writes whole aligned ranges. */
+enum { MODE_RD = 0, MODE_RW = 1, MODE_DIRECT = 2 };
+/* O_DIRECT wants the buffer, the file offset and the length aligned to the
+ * device's logical block; 4096 covers every common device. */
+#define DIRECT_ALIGN 4096u
+
 struct fd_slot {
   size_t file;
   int fd; /* -1: empty */
-  int writable;
+  int mode;
   unsigned refs;
   uint64_t used; /* LRU tick */
 };
@@ -45,6 +52,9 @@ struct sh_storage {
   struct fd_slot slots[SH_STORAGE_FDS];
   uint64_t tick;
   int writeback; /* start writeback after each piece (see write_piece) */
+  int direct;    /* write aligned ranges with O_DIRECT; cleared when the
+                    file system refuses it (atomic: worker threads) */
+  uint64_t direct_bytes; /* written with O_DIRECT (atomic) */
   /* One flush at a time: flags are cleared before their fsync, so a second
    * flush running beside the first could skip a file whose fsync is still
    * in progress and return before its data is durable. */
@@ -68,6 +78,7 @@ int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags, st
   /* SHOAL_NO_EARLY_WRITEBACK=1 turns it off, to measure it */
   const char *wb = getenv("SHOAL_NO_EARLY_WRITEBACK");
   s->writeback = !(wb && *wb == '1');
+  s->direct = !(flags & (SH_STORAGE_READONLY | SH_STORAGE_BUFFERED));
   if (!*root)
     root = "."; /* "" would turn every path absolute */
   size_t rl = strlen(root);
@@ -116,6 +127,11 @@ void sh_storage_close(struct sh_storage *s)
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->flush_mu);
   free(s);
+}
+
+uint64_t sh_storage_direct_bytes(const struct sh_storage *s)
+{
+  return __atomic_load_n(&s->direct_bytes, __ATOMIC_RELAXED);
 }
 
 const char *sh_storage_file_path(struct sh_storage *s, size_t i)
@@ -197,14 +213,16 @@ static int open_parent(struct sh_storage *s, const char *path, int create, const
 
 /* Opens file i, creating it (0644, or 0755 with BEP 47 'x') and its parents
  * when writing. Returns an fd or -errno. */
-static int open_file(struct sh_storage *s, size_t i, int write)
+static int open_file(struct sh_storage *s, size_t i, int mode)
 {
+  int write = mode != MODE_RD;
   const struct sh_file *f = &s->m->files[i];
   const char *leaf;
   int dfd = open_parent(s, f->path, write, &leaf);
   if (dfd < 0)
     return dfd;
-  int fl = O_CLOEXEC | O_NOFOLLOW | (write ? O_RDWR | O_CREAT : O_RDONLY);
+  int fl = O_CLOEXEC | O_NOFOLLOW | (write ? O_RDWR | O_CREAT : O_RDONLY) |
+           (mode == MODE_DIRECT ? O_DIRECT : 0);
   int fd = openat(dfd, leaf, fl, (f->attr & SH_FILE_EXEC) ? 0755 : 0644);
   int e = errno;
   close(dfd);
@@ -218,12 +236,13 @@ static int open_file(struct sh_storage *s, size_t i, int write)
   return fd;
 }
 
-static int lease_get(struct sh_storage *s, size_t file, int write, struct lease *l)
+static int lease_get(struct sh_storage *s, size_t file, int mode, struct lease *l)
 {
   pthread_mutex_lock(&s->mu);
   for (int i = 0; i < SH_STORAGE_FDS; i++) {
     struct fd_slot *sl = &s->slots[i];
-    if (sl->fd >= 0 && sl->file == file && (sl->writable || !write)) {
+    if (sl->fd >= 0 && sl->file == file &&
+        (sl->mode == mode || (mode == MODE_RD && sl->mode == MODE_RW))) {
       sl->refs++;
       sl->used = ++s->tick;
       l->fd = sl->fd;
@@ -235,7 +254,7 @@ static int lease_get(struct sh_storage *s, size_t file, int write, struct lease 
   pthread_mutex_unlock(&s->mu);
 
   /* open outside the lock: it may create directories and block on disk */
-  int fd = open_file(s, file, write);
+  int fd = open_file(s, file, mode);
   if (fd < 0)
     return fd;
   l->fd = fd;
@@ -257,7 +276,7 @@ static int lease_get(struct sh_storage *s, size_t file, int write, struct lease 
       close(sl->fd);
     sl->fd = fd;
     sl->file = file;
-    sl->writable = write;
+    sl->mode = mode;
     sl->refs = 1;
     sl->used = ++s->tick;
     l->slot = victim;
@@ -300,6 +319,62 @@ void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t 
   *last = file_at(m, start + sh_piece_size(m, piece) - 1);
 }
 
+static int pwrite_all(int fd, const uint8_t *data, size_t n, off_t off, size_t *done)
+{
+  while (*done < n) {
+    ssize_t w = pwrite(fd, data + *done, n - *done, off + (off_t)*done);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? -errno : -EIO;
+    *done += (size_t)w;
+  }
+  return 0;
+}
+
+/* Writes n bytes of file i at off. An aligned range goes through an O_DIRECT
+ * descriptor: the verified piece is already in memory and hashed, so a copy
+ * into the page cache would only cost CPU (a copy, and page allocation that
+ * on a VM can cost more than the copy) and leave gigabytes of dirty pages
+ * for the final fsync. Measured on a 2-core VM: 2 GiB written with 1 MiB
+ * direct writes at 1.3-1.4 GB/s every time, buffered at 0.6-5 GB/s
+ * depending on whether the kernel had to get fresh pages. Unaligned ranges
+ * (the last piece of a file, files that start mid-piece) stay buffered; a
+ * file system that refuses O_DIRECT (EINVAL) turns it off for the storage. */
+static int write_range(struct sh_storage *s, size_t i, const uint8_t *data, size_t n, off_t off)
+{
+  struct lease l;
+  int rc;
+  size_t done = 0;
+  if (__atomic_load_n(&s->direct, __ATOMIC_RELAXED) && !((uintptr_t)data % DIRECT_ALIGN) &&
+      !((uint64_t)off % DIRECT_ALIGN) && !(n % DIRECT_ALIGN)) {
+    rc = lease_get(s, i, MODE_DIRECT, &l);
+    if (!rc) {
+      rc = pwrite_all(l.fd, data, n, off, &done);
+      lease_put(s, &l);
+      __atomic_add_fetch(&s->direct_bytes, done, __ATOMIC_RELAXED);
+    }
+    if (rc != -EINVAL || done)
+      return rc;
+    __atomic_store_n(&s->direct, 0, __ATOMIC_RELAXED); /* refused: buffered from now on */
+  }
+  if ((rc = lease_get(s, i, MODE_RW, &l)))
+    return rc;
+  rc = pwrite_all(l.fd, data, n, off, &done);
+#ifdef SYNC_FILE_RANGE_WRITE
+  /* Start writeback of the piece now, without waiting for it. Otherwise
+   * every dirty page of the download is still in memory when the resume
+   * save or the end of the download fsyncs the file, and that fsync
+   * stalls the torrent for the whole writeback (measured: 0.23 s per GiB
+   * at the end of a 2.7 s loopback transfer). Errors are not fatal here:
+   * fsync reports them. */
+  if (!rc && s->writeback)
+    sync_file_range(l.fd, off, (off_t)n, SYNC_FILE_RANGE_WRITE);
+#endif
+  lease_put(s, &l);
+  return rc;
+}
+
 int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *data, size_t *bad_file)
 {
   const struct sh_metainfo *m = s->m;
@@ -321,36 +396,8 @@ int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *
       pos += n;
       continue;
     }
-    struct lease l;
-    int rc = lease_get(s, i, 1, &l);
-    if (rc) {
-      if (bad_file)
-        *bad_file = i;
-      return rc;
-    }
     off_t off = (off_t)(pos - f->offset);
-    size_t done = 0;
-    while (done < n) {
-      ssize_t w = pwrite(l.fd, data + done, n - done, off + (off_t)done);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0) {
-        rc = w < 0 ? -errno : -EIO;
-        break;
-      }
-      done += (size_t)w;
-    }
-#ifdef SYNC_FILE_RANGE_WRITE
-    /* Start writeback of the piece now, without waiting for it. Otherwise
-     * every dirty page of the download is still in memory when the resume
-     * save or the end of the download fsyncs the file, and that fsync
-     * stalls the torrent for the whole writeback (measured: 0.23 s per GiB
-     * at the end of a 2.7 s loopback transfer). Errors are not fatal here:
-     * fsync reports them. */
-    if (!rc && s->writeback)
-      sync_file_range(l.fd, off, (off_t)n, SYNC_FILE_RANGE_WRITE);
-#endif
-    lease_put(s, &l);
+    int rc = write_range(s, i, data, n, off);
     if (rc) {
       if (bad_file)
         *bad_file = i;
@@ -385,7 +432,7 @@ int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t 
       continue;
     }
     struct lease l;
-    int rc = lease_get(s, i, 0, &l);
+    int rc = lease_get(s, i, MODE_RD, &l);
     if (rc) {
       if (bad_file)
         *bad_file = i;
@@ -426,7 +473,7 @@ static int create_extras(struct sh_storage *s, size_t *bad_file)
       continue;
     if (!(f->attr & SH_FILE_SYMLINK)) {
       struct lease l;
-      int rc = lease_get(s, i, 1, &l);
+      int rc = lease_get(s, i, MODE_RW, &l);
       if (rc) {
         if (bad_file)
           *bad_file = i;
@@ -479,7 +526,7 @@ int sh_storage_flush(struct sh_storage *s)
     if (!__atomic_exchange_n(&s->written[i], 0, __ATOMIC_ACQ_REL))
       continue;
     struct lease l;
-    int rc = lease_get(s, i, 1, &l);
+    int rc = lease_get(s, i, MODE_RW, &l);
     if (!rc) {
       if (fsync(l.fd) < 0)
         rc = -errno;

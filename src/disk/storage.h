@@ -19,7 +19,10 @@
 
 struct sh_storage;
 
-enum { SH_STORAGE_READONLY = 1 };
+/* READONLY: never create or write. BUFFERED: write every piece through the
+ * page cache (by default aligned ranges are written with O_DIRECT, see
+ * storage.c; piece buffers should then be 4096-byte aligned). */
+enum { SH_STORAGE_READONLY = 1, SH_STORAGE_BUFFERED = 2 };
 
 /* The metainfo must outlive the storage. Never touches the disk itself. */
 int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags,
@@ -50,6 +53,9 @@ int sh_storage_flush(struct sh_storage *s);
  * are kept), then flushes. -EROFS for a read-only storage. */
 int sh_storage_finish(struct sh_storage *s, size_t *bad_file);
 
+/* Bytes written with O_DIRECT so far (the rest went through the page cache):
+ * for tests and status displays. */
+uint64_t sh_storage_direct_bytes(const struct sh_storage *s);
 /* The absolute-or-root-relative path of file i, e.g. for messages. Owned by s. */
 const char *sh_storage_file_path(struct sh_storage *s, size_t i);
 
