@@ -13,7 +13,15 @@
  * its throughput on this core, not its latency, so one stream already
  * saturates it. AVX-512 does 16 rounds per ~8 vector instructions and wins
  * by 3x. The dispatcher's order follows these figures: AVX-512, AVX2, then
- * SHA-NI (as fast as OpenSSL, but without its per-call overhead). */
+ * SHA-NI (as fast as OpenSSL, but without its per-call overhead).
+ *
+ * Users: the checker and torrent creation, which have many pieces at hand.
+ * The leecher's hash-then-write (disk/io.c) was tried batched (every piece
+ * queued, a worker hashing whatever was queued together): over a 1 GiB
+ * loopback transfer 97 % of pieces were alone in the queue, because a free
+ * pool thread takes each piece as soon as it completes, and leech CPU did
+ * not drop (1.27-1.30 s before, 1.30-1.35 s after), so it hashes one piece
+ * per job with OpenSSL. */
 #include "base/sha1_mb.h"
 
 #include <errno.h>
