@@ -25,6 +25,7 @@
 #include "base/sha1_mb.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/sha1.h"
@@ -70,21 +71,41 @@ const char *sh_sha1_mb_name(int impl)
   return impl >= 0 && impl < SH_SHA1_MB_NIMPL ? names[impl] : "?";
 }
 
-int sh_sha1_mb_best(void)
+static int best = -1; /* a benign race: every thread computes the same */
+
+static int detect(void)
 {
   static const int order[] = {SH_SHA1_MB_AVX512, SH_SHA1_MB_AVX2, SH_SHA1_MB_SHANI};
-  static int best = -1; /* a benign race: every thread computes the same */
-  int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
-  if (b >= 0)
-    return b;
-  b = SH_SHA1_MB_OPENSSL;
+  const char *env = getenv("SHOAL_SHA1_MB");
+  if (env && *env) {
+    for (int i = SH_SHA1_MB_OPENSSL; i < SH_SHA1_MB_NIMPL; i++)
+      if (!strcmp(env, sh_sha1_mb_name(i)) && sh_sha1_mb_available(i))
+        return i;
+  }
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-    if (sh_sha1_mb_available(order[i])) {
-      b = order[i];
-      break;
-    }
-  __atomic_store_n(&best, b, __ATOMIC_RELAXED);
+    if (sh_sha1_mb_available(order[i]))
+      return order[i];
+  return SH_SHA1_MB_OPENSSL;
+}
+
+int sh_sha1_mb_best(void)
+{
+  int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
+  if (b < 0) {
+    b = detect();
+    __atomic_store_n(&best, b, __ATOMIC_RELAXED);
+  }
   return b;
+}
+
+int sh_sha1_mb_set_best(int impl)
+{
+  if (impl < SH_SHA1_MB_AUTO || impl >= SH_SHA1_MB_NIMPL)
+    return -EINVAL;
+  if (!sh_sha1_mb_available(impl))
+    return -ENOTSUP;
+  __atomic_store_n(&best, impl == SH_SHA1_MB_AUTO ? detect() : impl, __ATOMIC_RELAXED);
+  return 0;
 }
 
 unsigned sh_sha1_mb_lanes(int impl)

@@ -54,6 +54,12 @@ int sh_sha1_mb_available(int impl);
 const char *sh_sha1_mb_name(int impl);
 /* The implementation SH_SHA1_MB_AUTO stands for on this CPU. */
 int sh_sha1_mb_best(void);
+/* Overrides what SH_SHA1_MB_AUTO stands for, process-wide (tests, and
+ * comparisons of the users with each implementation); SH_SHA1_MB_AUTO
+ * restores detection. Returns 0, -EINVAL or -ENOTSUP. Call it while no
+ * other thread hashes. The environment variable SHOAL_SHA1_MB (a name from
+ * sh_sha1_mb_name) does the same at the first use. */
+int sh_sha1_mb_set_best(int impl);
 /* How many lanes impl wants per call to run at full speed (16 for AVX-512,
  * 8 for AVX2, 2 or 4 for SHA-NI, 1 for OpenSSL); callers group that many
  * messages. SH_SHA1_MB_AUTO gives the best implementation's figure. */

@@ -262,7 +262,7 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
   close(fd);
 }
 
-Test(sha1_mb, create_and_check_in_groups)
+static void create_and_check(void)
 {
   enum { PL = 256 << 10 };
   const size_t la = (size_t)PL * 20 + 5000, lb = (size_t)PL * 17 - 12345 - 5000;
@@ -339,4 +339,21 @@ Test(sha1_mb, create_and_check_in_groups)
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   cr_expect_eq(system(cmd), 0);
+}
+
+/* Once per implementation the users may be given: 16 lanes of 64 KiB
+ * slices (AVX-512), 8 (AVX2), 2 or 4 (SHA-NI), one 256 KiB slice (OpenSSL). */
+Test(sha1_mb, create_and_check_in_groups)
+{
+  for (int i = SH_SHA1_MB_OPENSSL; i < SH_SHA1_MB_NIMPL; i++) {
+    if (!sh_sha1_mb_available(i)) {
+      cr_expect_eq(sh_sha1_mb_set_best(i), -ENOTSUP);
+      continue;
+    }
+    cr_assert_eq(sh_sha1_mb_set_best(i), 0);
+    cr_assert_eq(sh_sha1_mb_best(), i);
+    create_and_check();
+  }
+  cr_assert_eq(sh_sha1_mb_set_best(SH_SHA1_MB_AUTO), 0);
+  cr_expect_eq(sh_sha1_mb_set_best(SH_SHA1_MB_NIMPL), -EINVAL);
 }
