@@ -1,18 +1,23 @@
 /* Torrent creation: scan, hash, encode.
  *
- * Hashing: every thread takes the next piece index from an atomic counter
- * and reads that piece itself with pread, spanning file boundaries, in
- * CREATE_CHUNK slices that it hashes while they are still in L2 (the same
- * reasoning as the checker: a 256 KiB slice costs one cheap copy out of the
- * page cache, and memory stays at 256 KiB per thread whatever the piece
- * length — well under 64 MiB for any input). No producer thread, no ring of
- * buffers, no hand-off: on 2 cores with a warm cache the work is SHA-1 plus
- * one copy out of the page cache.
+ * Hashing: every thread takes the next group of sh_sha1_mb_lanes()
+ * consecutive pieces (16 with AVX-512) from an atomic counter, reads them
+ * with pread (spanning file boundaries, one open file per lane) in slices,
+ * and hashes the group's slices together with multi-buffer SHA-1
+ * (base/sha1_mb.h: ~6.6 GB/s per core with AVX-512 against ~2.2 for
+ * OpenSSL's single stream). Slices are sized so a thread holds
+ * CREATE_GROUP_BYTES (1 MiB) whatever the lane count or piece length
+ * (16 x 64 KiB; 256 KiB for one lane): they are still in L2 when hashed, so
+ * the work is one cheap copy out of the page cache plus the hash. No
+ * producer thread, no ring of buffers, no hand-off.
  *
- * Measured on the 2-core reference VM, CPU seconds per 512 MiB with a warm
- * cache: SHA-1 alone 0.24, pread in 256 KiB slices + SHA-1 0.35, mmap of
- * the whole file + SHA-1 0.46 (page faults cost more than the copy here),
- * mktorrent -t 2 0.42. Slice sizes from 64 KiB to 1 MiB made no difference. */
+ * Measured on the 2-core reference VM before multi-buffer, CPU seconds per
+ * 512 MiB with a warm cache: SHA-1 alone 0.24, pread in 256 KiB slices +
+ * SHA-1 0.35, mmap of the whole file + SHA-1 0.46 (page faults cost more
+ * than the copy here), mktorrent -t 2 0.42. bench/create.sh, 2 GiB warm,
+ * 1 MiB pieces, median of 5, wall time: one OpenSSL stream per thread
+ * 0.658 s (0.69 x mktorrent's 0.952 s); AVX-512 multi-buffer 0.303 s
+ * (0.31 x mktorrent's 0.971 s, 7.1 GB/s). */
 #include "meta/create.h"
 
 #include <dirent.h>
@@ -30,9 +35,12 @@
 #include "base/bencode.h"
 #include "base/error.h"
 #include "base/log.h"
-#include "base/sha1.h"
+#include "base/sha1_mb.h"
 
-#define CREATE_CHUNK (256u << 10)
+/* slices of up to 256 KiB, 1 MiB per thread in all (see the header comment) */
+#define CREATE_MAX_CHUNK (256u << 10)
+#define CREATE_MIN_CHUNK (16u << 10)
+#define CREATE_GROUP_BYTES (1u << 20)
 #define CREATE_MAX_THREADS 64
 /* the parser's limits (metainfo.c): anything we create must load again */
 #define CREATE_MAX_FILES 1000000u
@@ -246,12 +254,13 @@ static int reader_open(struct hasher *h, struct reader *r, size_t i)
   return 0;
 }
 
-static int hash_piece(struct hasher *h, struct reader *r, uint32_t p, uint8_t *buf, struct sh_sha1_ctx *ctx,
-                      size_t *bad)
+/* Reads bytes [pos, pos+n) of the concatenated files into buf, crossing
+ * file boundaries. On error *bad is the file involved. */
+static int read_span(struct hasher *h, struct reader *r, uint64_t pos, uint8_t *buf, size_t n,
+                     size_t *bad)
 {
   const struct scan *sc = h->sc;
-  uint64_t pos = (uint64_t)p * h->pl;
-  uint64_t end = pos + h->pl < sc->total ? pos + h->pl : sc->total;
+  uint64_t end = pos + n;
   for (size_t i = entry_at(sc, pos); pos < end; i++) {
     const struct entry *e = &sc->v[i];
     uint64_t fend = e->offset + e->length;
@@ -264,39 +273,99 @@ static int hash_piece(struct hasher *h, struct reader *r, uint32_t p, uint8_t *b
     }
     uint64_t stop = fend < end ? fend : end;
     while (pos < stop) {
-      size_t n = stop - pos < CREATE_CHUNK ? (size_t)(stop - pos) : CREATE_CHUNK;
-      ssize_t got = pread(r->fd, buf, n, (off_t)(pos - e->offset));
+      ssize_t got = pread(r->fd, buf, (size_t)(stop - pos), (off_t)(pos - e->offset));
       if (got < 0 && errno == EINTR)
         continue;
       if (got <= 0) {
         *bad = i;
         return got < 0 ? -errno : SH_EINCOMPLETE; /* shrank while hashing */
       }
-      sh_sha1_update(ctx, buf, (size_t)got);
+      buf += got;
       pos += (uint64_t)got;
     }
   }
-  sh_sha1_final(ctx, h->hashes + (size_t)p * 20);
+  return 0;
+}
+
+/* Hashes the k consecutive pieces from p0 together (multi-buffer SHA-1):
+ * slice `off` of each piece, then one update over the full slices; each
+ * piece's last slice is its lane's tail for the final call. */
+static int hash_group(struct hasher *h, struct reader *r, uint32_t p0, unsigned k, uint8_t *buf,
+                      uint32_t chunk, struct sh_sha1_mb *c, size_t *bad)
+{
+  uint32_t size[SH_SHA1_MB_MAX] = {0};
+  const uint8_t *up[SH_SHA1_MB_MAX], *tail[SH_SHA1_MB_MAX];
+  size_t tl[SH_SHA1_MB_MAX];
+  /* lanes k.. of the context stay idle: NULL updates, empty tails */
+  for (unsigned i = 0; i < SH_SHA1_MB_MAX; i++) {
+    up[i] = tail[i] = NULL;
+    tl[i] = 0;
+  }
+  for (unsigned i = 0; i < k; i++) {
+    uint64_t pos = (uint64_t)(p0 + i) * h->pl;
+    size[i] = (uint32_t)(pos + h->pl < h->sc->total ? h->pl : h->sc->total - pos);
+    tail[i] = buf + (size_t)i * chunk;
+    tl[i] = 0;
+  }
+  /* size[0] is the largest: only the torrent's last piece is shorter */
+  for (uint32_t off = 0; off < size[0]; off += chunk) {
+    int any = 0;
+    for (unsigned i = 0; i < k; i++) {
+      up[i] = NULL;
+      if (off >= size[i])
+        continue;
+      uint32_t n = size[i] - off < chunk ? size[i] - off : chunk;
+      uint8_t *b = buf + (size_t)i * chunk;
+      int rc = read_span(h, &r[i], (uint64_t)(p0 + i) * h->pl + off, b, n, bad);
+      if (rc) {
+        uint8_t scratch[SH_SHA1_MB_MAX][20];
+        sh_sha1_mb_final(c, NULL, NULL, scratch); /* reset for the next group */
+        return rc;
+      }
+      if (size[i] - off > chunk) {
+        up[i] = b;
+        any = 1;
+      } else {
+        tl[i] = n;
+      }
+    }
+    if (any)
+      sh_sha1_mb_update(c, up, chunk);
+  }
+  uint8_t md[SH_SHA1_MB_MAX][20];
+  sh_sha1_mb_final(c, tail, tl, md);
+  for (unsigned i = 0; i < k; i++)
+    memcpy(h->hashes + (size_t)(p0 + i) * 20, md[i], 20);
   return 0;
 }
 
 static void *hash_worker(void *arg)
 {
   struct hasher *h = arg;
-  struct reader r = {-1, 0};
-  uint8_t *buf = malloc(CREATE_CHUNK);
-  struct sh_sha1_ctx *ctx = sh_sha1_new();
-  int rc = buf && ctx ? 0 : -ENOMEM;
+  unsigned lanes = sh_sha1_mb_lanes(SH_SHA1_MB_AUTO);
+  uint32_t chunk = CREATE_MAX_CHUNK;
+  while (chunk > CREATE_MIN_CHUNK && (uint64_t)chunk * lanes > CREATE_GROUP_BYTES)
+    chunk >>= 1;
+  struct reader r[SH_SHA1_MB_MAX];
+  for (unsigned i = 0; i < SH_SHA1_MB_MAX; i++)
+    r[i] = (struct reader){-1, 0};
+  uint8_t *buf = malloc((size_t)lanes * chunk);
+  struct sh_sha1_mb c;
+  int rc = buf ? sh_sha1_mb_init(&c, SH_SHA1_MB_AUTO, lanes) : -ENOMEM;
+  int inited = !rc;
   size_t bad = 0;
   while (!rc && !atomic_load(&h->stop)) {
-    uint32_t p = atomic_fetch_add(&h->next, 1);
+    uint32_t p = atomic_fetch_add(&h->next, lanes);
     if (p >= h->np)
       break;
-    rc = hash_piece(h, &r, p, buf, ctx, &bad);
+    unsigned k = h->np - p < lanes ? h->np - p : lanes;
+    rc = hash_group(h, r, p, k, buf, chunk, &c, &bad);
     if (!rc && h->o->progress) {
       pthread_mutex_lock(&h->mu);
-      h->done += p + 1 < h->np ? h->pl : h->sc->total - (uint64_t)p * h->pl;
-      h->o->progress(h->o->ud, h->done, h->sc->total);
+      for (unsigned i = 0; i < k; i++) {
+        h->done += p + i + 1 < h->np ? h->pl : h->sc->total - (uint64_t)(p + i) * h->pl;
+        h->o->progress(h->o->ud, h->done, h->sc->total);
+      }
       pthread_mutex_unlock(&h->mu);
     }
   }
@@ -309,9 +378,11 @@ static void *hash_worker(void *arg)
     }
     pthread_mutex_unlock(&h->mu);
   }
-  if (r.fd >= 0)
-    close(r.fd);
-  sh_sha1_free(ctx);
+  for (unsigned i = 0; i < SH_SHA1_MB_MAX; i++)
+    if (r[i].fd >= 0)
+      close(r[i].fd);
+  if (inited)
+    sh_sha1_mb_free(&c);
   free(buf);
   return NULL;
 }
