@@ -559,6 +559,7 @@ void sh_conn_send_block(struct sh_peer *p, uint32_t piece, uint32_t begin, uint3
       if (rc == 0) {
         struct sh_seg *sg = &b->segs[b->nsegs - 1];
         sg->file = 1;
+        b->files++;
         sg->fd = ext[i].fd;
         sg->foff = ext[i].off;
       }
@@ -682,8 +683,9 @@ static ssize_t write_some(struct sh_peer *p, int fd, struct sh_wbatch *b)
     return n < 0 ? -errno : n;
   }
   struct iovec iov[64];
-  int cnt = 0;
-  for (size_t i = b->pos; i < b->nsegs && cnt < 64 && !b->segs[i].file; i++) {
+  int cnt = 0, more = 0;
+  size_t i;
+  for (i = b->pos; i < b->nsegs && cnt < 64 && !b->segs[i].file; i++) {
     const struct sh_seg *x = &b->segs[i];
     const uint8_t *base = x->data ? x->data : b->small.data + x->off;
     uint32_t skip = i == b->pos ? b->done : 0;
@@ -691,9 +693,13 @@ static ssize_t write_some(struct sh_peer *p, int fd, struct sh_wbatch *b)
     iov[cnt].iov_len = x->len - skip;
     cnt++;
   }
+  /* A piece header right before a sendfile: MSG_MORE holds it back so it
+   * leaves in one packet with its payload, not as a 13-byte packet of its
+   * own (TCP_NODELAY is on). */
+  more = i < b->nsegs && b->segs[i].file;
   struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
   /* MSG_NOSIGNAL: a peer that hung up gets EPIPE, not a process-wide signal */
-  ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+  ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
   return n < 0 ? -errno : n;
 }
 

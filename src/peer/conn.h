@@ -92,6 +92,7 @@ struct sh_wbatch {
   uint32_t done;          /* bytes of segs[pos] written */
   size_t total;           /* all bytes of the batch */
   size_t bytes;           /* payload bytes (blocks) in this batch */
+  size_t files;           /* segments sent with sendfile */
 };
 
 struct sh_peer {
