@@ -201,6 +201,10 @@ size_t sh_conn_backlog(const struct sh_peer *p);
 /* Pause or resume reading (download rate limit). */
 void sh_conn_pause(struct sh_peer *p);
 void sh_conn_resume(struct sh_peer *p);
+/* Between conn.c and conn_write.c: drop every unsent batch (free), and
+ * also stop waiting for the socket (stop, when closing). */
+void sh_conn_write_free(struct sh_peer *p);
+void sh_conn_write_stop(struct sh_peer *p);
 /* Sends our handshake (after an incoming peer's handshake matched a torrent,
  * or right after connecting). */
 void sh_conn_send_handshake(struct sh_peer *p);
