@@ -352,7 +352,7 @@ void sh_tpeer_serve(struct sh_peer *p)
       slot++;
     struct sh_upload *u = &p->up[slot];
     *u = (struct sh_upload){p, r.piece, r.begin, r.length, 1, 0};
-    int rc = sh_disk_read_block(t->disk, r.piece, r.begin, r.length, on_block_read, u);
+    int rc = sh_disk_serve_block(t->disk, r.piece, r.begin, r.length, on_block_read, u);
     if (rc < 0) {
       u->in_use = 0;
       send_reject(p, r.piece, r.begin, r.length);

@@ -16,9 +16,13 @@
 #include "disk/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/sha1.h"
@@ -26,6 +30,9 @@
 /* ---- the read cache ---------------------------------------------------- */
 
 enum { ENTRY_LOADING = 0, ENTRY_READY = 1 };
+/* What a ready entry holds: the piece's bytes, or leased descriptors of the
+ * page-cache-resident files they lie in (served with sendfile). */
+enum { KIND_MEM = 0, KIND_FILE = 1 };
 
 struct waiter {
   uint32_t begin;
@@ -43,10 +50,15 @@ struct sh_disk_ref {
   struct sh_disk_ref *prev, *next; /* LRU list: only READY entries with pins == 0 */
   uint32_t piece, size;
   int state;
+  int kind;                       /* KIND_*, final once READY */
+  int may_file;                   /* loaded by sh_disk_serve_block */
   unsigned pins;                  /* refs handed out, +1 while loading */
   struct waiter *waiters;         /* LOADING: requests waiting for the read */
   size_t nwait, capwait;
-  uint8_t data[];
+  struct sh_extent ext[SH_DISK_MAX_EXTENTS]; /* KIND_FILE: the piece in order */
+  int next_ext;
+  uint8_t *data;                  /* KIND_MEM: the piece; inline or own_data */
+  int own_data;                   /* data was allocated by the worker */
 };
 
 /* A request answered from a ready entry. Its callback still runs from the
@@ -72,6 +84,8 @@ struct sh_disk {
   struct hit *hits;
   size_t nhits, caphits;
   uv_idle_t idle;                 /* runs queued hits on the next loop turn */
+  int devnull;                    /* sink that warms the page cache, or -1 */
+  int no_sendfile;                /* serve from memory only */
   struct check_job *checks;       /* running checks, to cancel on close */
   int inflight;                   /* jobs whose callbacks have not yet run */
   int closing, finishing;
@@ -131,6 +145,9 @@ static void entry_free(struct sh_disk *d, struct sh_disk_ref *e)
 {
   if (d)
     d->cached_bytes -= e->size;
+  sh_storage_lease_return(e->ext, e->next_ext);
+  if (e->own_data)
+    free(e->data);
   free(e->waiters);
   free(e);
 }
@@ -192,6 +209,8 @@ static void on_idle_closed(uv_handle_t *h)
   }
   void (*done)(void *) = d->close_done;
   void *ud = d->close_ud;
+  if (d->devnull >= 0)
+    close(d->devnull);
   free(d->buckets);
   free(d->hits);
   free(d);
@@ -221,7 +240,7 @@ static void run_hits(uv_idle_t *h)
   size_t n = d->nhits;
   for (size_t i = 0; i < n; i++) {
     struct hit x = d->hits[i]; /* by value: callbacks may grow d->hits */
-    x.cb(x.ud, 0, x.e->data + x.begin, x.e);
+    x.cb(x.ud, 0, x.e->kind == KIND_MEM ? x.e->data + x.begin : NULL, x.e);
   }
   memmove(d->hits, d->hits + n, (d->nhits - n) * sizeof *d->hits);
   d->nhits -= n;
@@ -260,6 +279,9 @@ int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo
     return rc;
   }
   d->idle.data = d;
+  /* Opened once here, not per job: workers splice pieces into it. Without
+   * it every piece is served from memory. */
+  d->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
   *out = d;
   return 0;
 }
@@ -356,14 +378,75 @@ struct read_job {
   uv_work_t req;
   struct sh_disk_ref *e;
   struct sh_storage *st;
+  int devnull;            /* >= 0: try to serve the piece with sendfile */
   int rc;
   size_t bad_file;
+  int warm_failed;        /* tried sendfile and fell back to memory */
 };
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* Linux 6.5, one number on every architecture */
+#endif
+struct cachestat_range_ { uint64_t off, len; };
+struct cachestat_ { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
+
+/* Brings an extent into the page cache and confirms it stays there, so the
+ * loop thread's sendfile finds every page resident and never waits on the
+ * disk. Splicing into /dev/null reads the pages (waiting until they are up
+ * to date, as the loop must not) without copying them anywhere, unlike a
+ * pread; cachestat(2) then counts the resident pages. Returns 0 when the
+ * whole extent is cached. */
+static int warm_extent(int devnull, const struct sh_extent *x)
+{
+  off_t off = (off_t)x->off;
+  size_t left = x->len;
+  while (left) {
+    ssize_t n = sendfile(devnull, x->fd, &off, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? -errno : SH_EINCOMPLETE;
+    left -= (size_t)n;
+  }
+  long pg = sysconf(_SC_PAGESIZE);
+  uint64_t first = x->off / (uint64_t)pg, last = (x->off + x->len - 1) / (uint64_t)pg;
+  struct cachestat_range_ r = {first * (uint64_t)pg, (last - first + 1) * (uint64_t)pg};
+  struct cachestat_ cs;
+  if (syscall(__NR_cachestat, x->fd, &r, &cs, 0) < 0)
+    return errno == ENOSYS ? 0 : -errno; /* older kernel: the splice has to do */
+  return cs.nr_cache >= last - first + 1 ? 0 : -EAGAIN;
+}
 
 static void read_work(uv_work_t *req)
 {
   struct read_job *j = req->data;
-  j->rc = sh_storage_read(j->st, j->e->piece, 0, j->e->data, j->e->size, &j->bad_file);
+  struct sh_disk_ref *e = j->e;
+  if (j->devnull >= 0) {
+    int n = sh_storage_lease(j->st, e->piece, 0, e->size, e->ext, SH_DISK_MAX_EXTENTS, NULL);
+    int rc = n > 0 ? 0 : -1;
+    for (int i = 0; i < n && rc == 0; i++)
+      if (e->ext[i].fd >= 0)
+        rc = warm_extent(j->devnull, &e->ext[i]);
+    if (rc == 0) {
+      e->next_ext = n;
+      e->kind = KIND_FILE;
+      j->rc = 0;
+      return;
+    }
+    /* too many files, a missing one, a file system that cannot splice, or
+     * memory too tight to keep the pages: the copy path below decides */
+    if (n > 0)
+      sh_storage_lease_return(e->ext, n);
+    j->warm_failed = 1;
+    e->data = malloc(e->size ? e->size : 1);
+    if (!e->data) {
+      j->rc = -ENOMEM;
+      return;
+    }
+    e->own_data = 1;
+  }
+  e->kind = KIND_MEM;
+  j->rc = sh_storage_read(j->st, e->piece, 0, e->data, e->size, &j->bad_file);
 }
 
 static void read_after(uv_work_t *req, int status)
@@ -372,6 +455,10 @@ static void read_after(uv_work_t *req, int status)
   struct sh_disk_ref *e = j->e;
   struct sh_disk *d = e->d;
   int rc = status < 0 ? status : j->rc;
+  if (rc == 0 && e->kind == KIND_FILE)
+    d->stats.file_entries++;
+  else if (j->warm_failed)
+    d->stats.file_fallbacks++;
   free(j);
   /* Detach the waiters first: callbacks may ask for this piece again. */
   struct waiter *w = e->waiters;
@@ -394,7 +481,7 @@ static void read_after(uv_work_t *req, int status)
       lru_append(d, e);
     }
     for (size_t i = 0; i < n; i++)
-      w[i].cb(w[i].ud, 0, e->data + w[i].begin, e);
+      w[i].cb(w[i].ud, 0, e->kind == KIND_MEM ? e->data + w[i].begin : NULL, e);
     cache_trim(d);
   }
   free(w);
@@ -415,8 +502,8 @@ static int add_waiter(struct sh_disk_ref *e, uint32_t begin, sh_disk_read_cb cb,
   return 0;
 }
 
-int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
-                       sh_disk_read_cb cb, void *ud)
+static int read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
+                      sh_disk_read_cb cb, void *ud, int may_file)
 {
   if (d->closing)
     return -ECANCELED;
@@ -427,6 +514,16 @@ int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32
     return -EINVAL;
 
   struct sh_disk_ref *e = table_find(d, piece);
+  if (e && !may_file && (e->state == ENTRY_READY ? e->kind == KIND_FILE : e->may_file)) {
+    /* a memory read meets a piece kept for sendfile: an idle entry makes
+     * way; one in use cannot lend bytes it does not hold */
+    if (e->state == ENTRY_LOADING || e->pins)
+      return -EBUSY;
+    lru_unlink(d, e);
+    table_remove(d, e);
+    entry_free(d, e);
+    e = NULL;
+  }
   if (e && e->state == ENTRY_READY) {
     if (d->nhits == d->caphits) {
       size_t cap = d->caphits ? 2 * d->caphits : 64;
@@ -450,7 +547,9 @@ int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32
     return rc;
   }
 
-  e = malloc(sizeof *e + size);
+  /* a piece that may go out with sendfile gets its memory only if the
+   * worker falls back to reading it */
+  e = malloc(sizeof *e + (may_file ? 0 : size));
   struct read_job *j = malloc(sizeof *j);
   if (!e || !j) {
     free(e);
@@ -458,13 +557,16 @@ int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32
     return -ENOMEM;
   }
   *e = (struct sh_disk_ref){.d = d, .piece = piece, .size = size, .state = ENTRY_LOADING,
-                            .pins = 1};
+                            .pins = 1, .may_file = may_file};
+  if (!may_file)
+    e->data = (uint8_t *)(e + 1);
   if (add_waiter(e, begin, cb, ud) < 0) {
     free(e);
     free(j);
     return -ENOMEM;
   }
-  *j = (struct read_job){.e = e, .st = d->st, .bad_file = (size_t)-1};
+  *j = (struct read_job){.e = e, .st = d->st, .devnull = may_file ? d->devnull : -1,
+                         .bad_file = (size_t)-1};
   j->req.data = j;
   int rc = uv_queue_work(d->loop, &j->req, read_work, read_after);
   if (rc < 0) {
@@ -484,6 +586,42 @@ int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32
   d->stats.read_bytes += size;
   cache_trim(d); /* the new entry may push older unpinned ones out */
   return 0;
+}
+
+int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
+                       sh_disk_read_cb cb, void *ud)
+{
+  return read_block(d, piece, begin, len, cb, ud, 0);
+}
+
+int sh_disk_serve_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
+                        sh_disk_read_cb cb, void *ud)
+{
+  return read_block(d, piece, begin, len, cb, ud, !d->no_sendfile && d->devnull >= 0);
+}
+
+void sh_disk_no_sendfile(struct sh_disk *d) { d->no_sendfile = 1; }
+
+int sh_disk_ref_extents(const struct sh_disk_ref *ref, uint32_t begin, uint32_t len,
+                        struct sh_extent *out, int max)
+{
+  if (ref->kind != KIND_FILE || (uint64_t)begin + len > ref->size)
+    return -EINVAL;
+  int n = 0;
+  uint32_t pos = 0, end = begin + len;
+  for (int i = 0; i < ref->next_ext && begin < end; i++) {
+    const struct sh_extent *x = &ref->ext[i];
+    uint32_t xend = pos + x->len;
+    if (xend > begin) {
+      if (n == max)
+        return -E2BIG;
+      uint32_t take = (xend < end ? xend : end) - begin;
+      out[n++] = (struct sh_extent){x->fd, x->fd >= 0 ? x->off + (begin - pos) : 0, take};
+      begin += take;
+    }
+    pos = xend;
+  }
+  return n;
 }
 
 /* ---- the start-up check ------------------------------------------------ */

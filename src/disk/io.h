@@ -48,6 +48,27 @@ int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32
                        sh_disk_read_cb cb, void *ud);
 void sh_disk_ref_release(struct sh_disk_ref *ref);
 
+/* Like sh_disk_read_block, for uploads that can go out with sendfile: a
+ * worker leases the piece's file descriptors and brings its pages into the
+ * page cache, confirming with cachestat(2) that all are resident; the
+ * callback then gets data NULL and a ref whose extents
+ * (sh_disk_ref_extents) name the bytes on disk, pinned (descriptors open)
+ * until released. Pieces spanning more than SH_DISK_MAX_EXTENTS files, or
+ * whose pages cannot be confirmed resident, or after sh_disk_no_sendfile,
+ * are read into memory as sh_disk_read_block does (data non-NULL). A memory
+ * read (sh_disk_read_block) of a piece held for sendfile and in use gets
+ * -EBUSY: use one of the two per disk. */
+#define SH_DISK_MAX_EXTENTS 4
+int sh_disk_serve_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
+                        sh_disk_read_cb cb, void *ud);
+/* Where bytes [begin, begin+len) of a sendfile ref's piece lie: fills up to
+ * max extents (fds borrowed from the ref; fd -1 = zeros) and returns their
+ * count, or -EINVAL for a memory ref or a range outside the piece. */
+int sh_disk_ref_extents(const struct sh_disk_ref *ref, uint32_t begin, uint32_t len,
+                        struct sh_extent *out, int max);
+/* From now on serve every new piece from memory (sendfile failed). */
+void sh_disk_no_sendfile(struct sh_disk *d);
+
 /* Checks existing data (the checker, in a worker) into state[num_pieces].
  * progress is called on the loop thread from time to time. */
 typedef void (*sh_disk_check_cb)(void *ud, int rc, uint8_t *state);
@@ -67,6 +88,8 @@ struct sh_disk_stats {
   uint64_t coalesced;      /* requests that joined a read already in flight */
   uint64_t pieces_written; /* hash_write jobs that matched and were written */
   uint64_t hash_failures;  /* hash_write jobs that did not match */
+  uint64_t file_entries;   /* pieces made ready for sendfile */
+  uint64_t file_fallbacks; /* pieces that could not be, read into memory */
   size_t cached_bytes;     /* memory held by cache entries, pinned included */
   size_t entries, pinned;  /* cache entries; those pinned by refs or a read */
   int jobs_in_flight;

@@ -462,6 +462,68 @@ int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t 
   return 0;
 }
 
+int sh_storage_lease(struct sh_storage *s, uint32_t piece, uint32_t off, uint32_t len,
+                     struct sh_extent *ext, int max, size_t *bad_file)
+{
+  const struct sh_metainfo *m = s->m;
+  if (piece >= m->num_pieces || (uint64_t)off + len > sh_piece_size(m, piece))
+    return -EINVAL;
+  uint64_t pos = (uint64_t)piece * m->piece_length + off;
+  uint64_t end = pos + len;
+  int n = 0, rc = 0;
+  for (size_t i = len ? file_at(m, pos) : 0; pos < end; i++) {
+    const struct sh_file *f = &m->files[i];
+    uint64_t fend = f->offset + f->length;
+    if (fend <= pos)
+      continue;
+    uint32_t part = (uint32_t)((fend < end ? fend : end) - pos);
+    if (n == max) {
+      rc = -E2BIG;
+      break;
+    }
+    uint64_t foff = pos - f->offset;
+    int fd = -1;
+    if (!(f->attr & SH_FILE_PAD)) {
+      struct lease l;
+      rc = lease_get(s, i, MODE_RD, &l);
+      if (rc == 0) {
+        /* a private duplicate: the slot may be recycled, and the storage
+         * closed, while the caller still sends from it */
+        fd = fcntl(l.fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+          rc = -errno;
+        lease_put(s, &l);
+      }
+      struct stat st;
+      if (rc == 0 && fstat(fd, &st) < 0)
+        rc = -errno;
+      else if (rc == 0 && (uint64_t)st.st_size < foff + part)
+        rc = SH_EINCOMPLETE; /* sendfile would stop short mid-stream */
+      if (rc) {
+        if (fd >= 0)
+          close(fd);
+        if (bad_file)
+          *bad_file = i;
+        break;
+      }
+    }
+    ext[n++] = (struct sh_extent){fd, foff, part};
+    pos += part;
+  }
+  if (rc) {
+    sh_storage_lease_return(ext, n);
+    return rc;
+  }
+  return n;
+}
+
+void sh_storage_lease_return(struct sh_extent *ext, int n)
+{
+  for (int i = 0; i < n; i++)
+    if (ext[i].fd >= 0)
+      close(ext[i].fd);
+}
+
 /* Creates what no piece write creates: zero-length files and BEP 47 symlinks
  * (as relative links, so the tree can be moved). Existing entries are kept. */
 static int create_extras(struct sh_storage *s, size_t *bad_file)

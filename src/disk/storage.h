@@ -40,6 +40,25 @@ int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *
 int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t *buf,
                     uint32_t len, size_t *bad_file);
 
+/* A part of a piece range as it lies on disk, for zero-copy sends
+ * (sendfile): len bytes at offset off of the file open on fd, or, with fd
+ * -1, len zero bytes (a BEP 47 padding file, which is never on disk). */
+struct sh_extent {
+  int fd;
+  uint64_t off;
+  uint32_t len;
+};
+/* Leases read descriptors for len bytes at off inside a piece: fills up to
+ * max extents in order and returns their count, or -E2BIG when the range
+ * spans more than max parts, -EINVAL for a range outside the piece, -ENOENT
+ * or SH_EINCOMPLETE (and *bad_file) when a file is missing or shorter than
+ * the range. Each fd is the caller's own duplicate, valid after the storage
+ * is closed; give the lease back with sh_storage_lease_return(). */
+int sh_storage_lease(struct sh_storage *s, uint32_t piece, uint32_t off, uint32_t len,
+                     struct sh_extent *ext, int max, size_t *bad_file);
+/* Closes the descriptors of n extents from sh_storage_lease (fd -1 skipped). */
+void sh_storage_lease_return(struct sh_extent *ext, int n);
+
 /* Index range [first, last] of the files that piece touches (padding too). */
 void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t *first,
                             size_t *last);

@@ -5,8 +5,17 @@
  * is copied once between the kernel and the hash. Writes are collected per
  * connection and submitted once per loop iteration (the session's prepare
  * handle), so the ~16 HAVE/REQUEST messages a read produces leave in one
- * writev, and a block leaves as a 13-byte header plus the pinned cache
- * entry, without a copy. */
+ * sendmsg, and a block leaves as a 13-byte header plus either a sendfile(2)
+ * of its bytes from the page cache (the disk pool has made them resident) or
+ * the pinned cache entry, without a copy in this process either way.
+ *
+ * Why the socket is written here (conn_write.c), not by libuv: a libuv
+ * stream cannot sendfile, and a 1 GiB upload through pread + write cost the
+ * seed two copies per byte (~30 % of its CPU). The uv_tcp_t keeps reading
+ * (and connect/accept/close); writes go out in order, as far as the socket
+ * takes them, and a uv_poll_t on a dup() of the descriptor reports when a
+ * full socket drains. The duplicate has its own epoll registration, so the
+ * two handles never share a watcher, and libuv's stream never writes. */
 #include "peer/conn.h"
 
 #include <errno.h>
@@ -54,22 +63,9 @@ static struct sh_peer *peer_new(struct shoal_session *s)
   return p;
 }
 
-static void batch_free(struct sh_wbatch *b)
-{
-  if (!b)
-    return;
-  for (size_t i = 0; i < b->nsegs; i++)
-    if (b->segs[i].ref)
-      sh_disk_ref_release(b->segs[i].ref);
-  sh_buf_free(&b->small);
-  free(b->segs);
-  free(b->bufs);
-  free(b);
-}
-
 static void peer_free(struct sh_peer *p)
 {
-  batch_free(p->cur);
+  sh_conn_write_free(p);
   free(p->rbuf);
   free(p->bf);
   free(p->out);
@@ -121,8 +117,7 @@ void sh_conn_close(struct sh_peer *p, const char *why)
   for (int i = 0; i < SH_CONN_MAX_READS; i++)
     if (p->up[i].in_use)
       p->up[i].cancelled = 1;
-  batch_free(p->cur);
-  p->cur = NULL;
+  sh_conn_write_stop(p); /* before the socket closes */
   p->n_in = 0;
   if (p->reading)
     uv_read_stop((uv_stream_t *)&p->tcp);
@@ -427,156 +422,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     sh_session_rl_wait(s, p, 0);
   }
   sh_conn_unref(p);
-}
-
-/* ---- writing ---- */
-
-static struct sh_wbatch *batch_get(struct sh_peer *p)
-{
-  if (p->cur)
-    return p->cur;
-  struct sh_wbatch *b = calloc(1, sizeof *b);
-  if (!b)
-    return NULL;
-  b->p = p;
-  b->req.data = b;
-  p->cur = b;
-  return b;
-}
-
-static int seg_push(struct sh_wbatch *b, const uint8_t *data, struct sh_disk_ref *ref,
-                    uint32_t off, uint32_t len)
-{
-  if (b->nsegs == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 16;
-    struct sh_seg *ns = realloc(b->segs, cap * sizeof *ns);
-    if (!ns)
-      return -ENOMEM;
-    b->segs = ns;
-    b->cap = cap;
-  }
-  b->segs[b->nsegs++] = (struct sh_seg){data, ref, off, len};
-  return 0;
-}
-
-static void mark_dirty(struct sh_peer *p)
-{
-  if (!p->dirty) {
-    p->dirty = 1;
-    sh_session_mark_dirty(p->sess, p);
-  }
-}
-
-struct sh_buf *sh_conn_msgbuf(struct sh_peer *p)
-{
-  if (p->state == SH_CONN_CLOSING || p->state == SH_CONN_CONNECTING)
-    return NULL;
-  struct sh_wbatch *b = batch_get(p);
-  if (!b)
-    return NULL;
-  mark_dirty(p);
-  return &b->small;
-}
-
-void sh_conn_send_block(struct sh_peer *p, uint32_t piece, uint32_t begin, uint32_t len,
-                        const uint8_t *data, struct sh_disk_ref *ref)
-{
-  struct sh_wbatch *b = p->state == SH_CONN_ACTIVE ? batch_get(p) : NULL;
-  if (!b) {
-    if (ref)
-      sh_disk_ref_release(ref);
-    return;
-  }
-  uint8_t hdr[13];
-  sh_wire_piece_header(hdr, piece, begin, len);
-  sh_buf_append(&b->small, hdr, sizeof hdr);
-  if (b->small.oom ||
-      seg_push(b, NULL, NULL, (uint32_t)b->small_mark,
-               (uint32_t)(b->small.len - b->small_mark)) < 0 ||
-      seg_push(b, data, ref, 0, len) < 0) {
-    if (ref)
-      sh_disk_ref_release(ref);
-    sh_conn_close(p, "out of memory queueing a block");
-    return;
-  }
-  b->small_mark = b->small.len;
-  b->bytes += len;
-  mark_dirty(p);
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-  struct sh_wbatch *b = req->data;
-  struct sh_peer *p = b->p;
-  size_t total = 0;
-  for (size_t i = 0; i < b->nsegs; i++)
-    total += b->segs[i].len;
-  p->queued -= total;
-  batch_free(b);
-  if (status < 0 && p->state != SH_CONN_CLOSING) {
-    char why[128];
-    snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
-    sh_conn_close(p, why);
-  } else if (p->state == SH_CONN_ACTIVE && p->tor) {
-    sh_tpeer_serve(p);
-  }
-  sh_conn_unref(p);
-}
-
-void sh_conn_flush(struct sh_peer *p)
-{
-  struct sh_wbatch *b = p->cur;
-  if (!b || p->state == SH_CONN_CLOSING || p->state == SH_CONN_CONNECTING)
-    return;
-  p->cur = NULL;
-  if (b->small.len > b->small_mark &&
-      seg_push(b, NULL, NULL, (uint32_t)b->small_mark, (uint32_t)(b->small.len - b->small_mark)) <
-          0) {
-    batch_free(b);
-    sh_conn_close(p, "out of memory queueing messages");
-    return;
-  }
-  if (b->small.oom) {
-    batch_free(b);
-    sh_conn_close(p, "out of memory queueing messages");
-    return;
-  }
-  if (!b->nsegs) {
-    batch_free(b);
-    return;
-  }
-  b->bufs = malloc(b->nsegs * sizeof *b->bufs);
-  if (!b->bufs) {
-    batch_free(b);
-    sh_conn_close(p, "out of memory queueing messages");
-    return;
-  }
-  size_t total = 0;
-  for (size_t i = 0; i < b->nsegs; i++) {
-    const struct sh_seg *sg = &b->segs[i];
-    const uint8_t *base = sg->data ? sg->data : b->small.data + sg->off;
-    b->bufs[i] = uv_buf_init((char *)base, sg->len);
-    total += sg->len;
-  }
-  int rc = uv_write(&b->req, (uv_stream_t *)&p->tcp, b->bufs, (unsigned)b->nsegs, on_write);
-  if (rc < 0) {
-    batch_free(b);
-    char why[128];
-    snprintf(why, sizeof why, "write failed: %s", uv_strerror(rc));
-    sh_conn_close(p, why);
-    return;
-  }
-  p->queued += total;
-  p->last_send_ms = sh_now(p->sess);
-  sh_conn_ref(p);
-}
-
-size_t sh_conn_backlog(const struct sh_peer *p)
-{
-  size_t n = p->queued;
-  if (p->cur)
-    n += p->cur->bytes + p->cur->small.len;
-  return n;
 }
 
 void sh_conn_send_handshake(struct sh_peer *p)

@@ -66,23 +66,33 @@ struct sh_upload {
 };
 
 /* One part of a pending write: bytes in the batch's `small` buffer (data
- * NULL) or a block pinned in the disk cache (ref released when written). */
+ * NULL, file 0), bytes in memory (a block pinned in the disk cache, zeros
+ * for padding, or `own`, a copy), or, with file set, len bytes at offset
+ * foff of the descriptor fd, sent with sendfile(2) straight from the page
+ * cache. ref (the disk cache pin that also keeps fd open) is released when
+ * the batch is written. */
 struct sh_seg {
   const uint8_t *data;
   struct sh_disk_ref *ref;
   uint32_t off, len;
+  int file, fd;
+  uint64_t foff;
+  uint8_t *own;
 };
 
+/* A batch of segments: filled while a loop iteration runs (p->cur), then
+ * queued (p->wq_head) and written in order by conn.c itself. */
 struct sh_wbatch {
-  uv_write_t req;
-  struct sh_peer *p;
+  struct sh_wbatch *next;
   struct sh_buf small;    /* small messages and 13-byte piece headers */
   size_t small_mark;      /* small bytes already covered by segs */
   struct sh_seg *segs;
   size_t nsegs, cap;
-  uv_buf_t *bufs;
-  size_t bufs_cap;
+  size_t pos;             /* queued: the first segment not fully written */
+  uint32_t done;          /* bytes of segs[pos] written */
+  size_t total;           /* all bytes of the batch */
   size_t bytes;           /* payload bytes (blocks) in this batch */
+  size_t files;           /* segments sent with sendfile */
 };
 
 struct sh_peer {
@@ -143,10 +153,16 @@ struct sh_peer {
   struct sh_upload up[SH_CONN_MAX_READS];
   int n_reads;
 
-  /* writing */
+  /* writing: libuv streams cannot sendfile, so the socket is written here
+   * with sendmsg/sendfile while the uv_tcp_t only reads; a uv_poll_t on a
+   * duplicate of the descriptor (its own epoll entry) says when a full
+   * socket becomes writable again. */
   struct sh_wbatch *cur;  /* being filled; NULL when nothing pending */
-  size_t queued;          /* bytes submitted to uv_write, not yet written */
+  struct sh_wbatch *wq_head, *wq_tail; /* flushed, being written, in order */
+  size_t queued;          /* bytes flushed, not yet written */
   int dirty;              /* in the session's flush list */
+  uv_poll_t *wpoll;       /* NULL until the socket first fills up */
+  int wpolling, pumping;
 
   /* accounting and timers */
   uint64_t connected_ms, last_recv_ms, last_send_ms, unchoked_ms;
@@ -185,6 +201,10 @@ size_t sh_conn_backlog(const struct sh_peer *p);
 /* Pause or resume reading (download rate limit). */
 void sh_conn_pause(struct sh_peer *p);
 void sh_conn_resume(struct sh_peer *p);
+/* Between conn.c and conn_write.c: drop every unsent batch (free), and
+ * also stop waiting for the socket (stop, when closing). */
+void sh_conn_write_free(struct sh_peer *p);
+void sh_conn_write_stop(struct sh_peer *p);
 /* Sends our handshake (after an incoming peer's handshake matched a torrent,
  * or right after connecting). */
 void sh_conn_send_handshake(struct sh_peer *p);

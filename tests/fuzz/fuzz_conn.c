@@ -175,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
   memcpy(out, hs, 68);
   memcpy(out + 68, in + 1, n - 1);
   int shut = 0, closed = 0;
-  uint64_t start = uv_hrtime();
+  uint64_t start = uv_hrtime(), last_rx = start;
   while (!closed && uv_hrtime() - start < 3000000000ull) {
     uv_run(&loop, UV_RUN_NOWAIT);
     if (sent < total) {
@@ -184,12 +184,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
         sent += (size_t)w;
       else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN)
         closed = 1;
-    } else if (!shut) {
+    } else if (!shut && uv_hrtime() - last_rx > 2000000) {
+      /* Half-close only once the engine has been quiet for 2 ms: requests
+       * are answered after a disk job on the pool, and an early EOF would
+       * close the peer before its blocks (sendfile or memory) go out. */
       shutdown(fd, SHUT_WR);
       shut = 1;
     }
     uint8_t buf[65536];
     ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r > 0)
+      last_rx = uv_hrtime();
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN))
       closed = 1;
   }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -676,5 +677,163 @@ Test(disk_io, write_failure_names_the_file)
   sh_disk_stats(f.d, &s);
   cr_expect_eq(s.pieces_written, 0);
   free(buf);
+  fx_done(&f);
+}
+
+/* ---- serving for sendfile ---- */
+
+/* Serves one block with sh_disk_serve_block and runs the loop until its
+ * callback; returns the result. */
+static struct rres serve_one(struct fx *f, uint32_t p, uint32_t begin, uint32_t len)
+{
+  struct rres r = {0};
+  cr_assert_eq(sh_disk_serve_block(f->d, p, begin, len, on_read, &r), 0);
+  cr_expect_eq(r.calls, 0, "no callback from inside the submit call");
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r.calls, 1);
+  cr_assert_eq(r.rc, 0, "piece %u: %s", p, sh_strerror(r.rc));
+  cr_assert_not_null(r.ref);
+  return r;
+}
+
+/* The bytes the extents of a sendfile ref name, read back with pread. */
+static void expect_extents(struct fx *f, struct sh_disk_ref *ref, uint32_t p, uint32_t begin,
+                           uint32_t len, int want_n)
+{
+  struct sh_extent ext[SH_DISK_MAX_EXTENTS];
+  int n = sh_disk_ref_extents(ref, begin, len, ext, SH_DISK_MAX_EXTENTS);
+  cr_assert_eq(n, want_n, "piece %u [%u,+%u): %d extents", p, begin, len, n);
+  uint8_t *buf = malloc(len);
+  uint32_t at = 0;
+  for (int i = 0; i < n; i++) {
+    cr_assert_geq(ext[i].fd, 0, "no padding in this torrent");
+    cr_assert_eq(pread(ext[i].fd, buf + at, ext[i].len, (off_t)ext[i].off), (ssize_t)ext[i].len);
+    at += ext[i].len;
+  }
+  cr_assert_eq(at, len, "the extents cover the block exactly");
+  cr_expect(memcmp(buf, f->content + (size_t)p * PL + begin, len) == 0,
+            "piece %u block at %u: the extents name the right bytes", p, begin);
+  free(buf);
+}
+
+/* Resident pages of bytes [off, off+len) of file i, counted with mincore. */
+static size_t resident_pages(struct fx *f, int i, off_t off, size_t len, size_t *total)
+{
+  char path[128];
+  snprintf(path, sizeof path, "%s/data/f%d.bin", f->dir, i);
+  int fd = open(path, O_RDONLY);
+  cr_assert_geq(fd, 0, "%s", path);
+  long pg = sysconf(_SC_PAGESIZE);
+  off_t start = off / pg * pg;
+  size_t span = (size_t)(off - start) + len;
+  void *map = mmap(NULL, span, PROT_READ, MAP_SHARED, fd, start);
+  cr_assert_neq(map, MAP_FAILED);
+  size_t np = (span + (size_t)pg - 1) / (size_t)pg, n = 0;
+  unsigned char *vec = malloc(np);
+  cr_assert_eq(mincore(map, span, vec), 0);
+  for (size_t k = 0; k < np; k++)
+    n += vec[k] & 1;
+  free(vec);
+  munmap(map, span);
+  close(fd);
+  *total = np;
+  return n;
+}
+
+Test(disk_io, serve_gives_resident_file_extents)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  write_all(&f);
+  /* Push piece 6's pages out of the page cache (written back first, so
+   * DONTNEED may drop them), then serve it: the worker must bring every
+   * page back before the loop thread would sendfile from it. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/data/f2.bin", f.dir);
+  int fd = open(path, O_RDONLY);
+  cr_assert_geq(fd, 0);
+  fsync(fd);
+  off_t off6 = (off_t)(6 * PL - 50001);
+  uint32_t len6 = sh_piece_size(f.m, 6);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  close(fd);
+  size_t total = 0, before = resident_pages(&f, 2, off6, len6, &total);
+  struct rres r = serve_one(&f, 6, 100, 5000);
+  cr_assert_null(r.data, "a sendfile ref, not bytes in memory");
+  size_t after = resident_pages(&f, 2, off6, len6, &total);
+  cr_expect_eq(after, total, "all %zu pages resident after the serve (%zu before)", total, before);
+  expect_extents(&f, r.ref, 6, 100, 5000, 1);
+  expect_extents(&f, r.ref, 6, 0, len6, 1);
+  sh_disk_ref_release(r.ref);
+  /* piece 1 spans all three files: a block across them maps to 3 extents */
+  r = serve_one(&f, 1, 0, PL);
+  cr_assert_null(r.data);
+  expect_extents(&f, r.ref, 1, 0, PL, 3);
+  expect_extents(&f, r.ref, 1, 50000 - PL - 7, 20, 3);
+  expect_extents(&f, r.ref, 1, 0, 100, 1);
+  struct sh_extent ext[4];
+  cr_expect_eq(sh_disk_ref_extents(r.ref, PL - 10, 11, ext, 4), -EINVAL, "past the piece");
+  cr_expect_eq(sh_disk_ref_extents(r.ref, 0, PL, ext, 2), -E2BIG, "too small an array");
+  sh_disk_ref_release(r.ref);
+  /* the second block of a ready piece is a hit, still by sendfile */
+  r = serve_one(&f, 1, 16384, 16384);
+  cr_assert_null(r.data);
+  expect_extents(&f, r.ref, 1, 16384, 16384, 3); /* 49152.. crosses both boundaries */
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.file_entries, 2);
+  cr_expect_eq(s.file_fallbacks, 0);
+  cr_expect_eq(s.cache_hits, 1);
+  /* a memory read of a piece held for sendfile and in use is refused... */
+  struct rres m = {0};
+  cr_expect_eq(sh_disk_read_block(f.d, 1, 0, 10, on_read, &m), -EBUSY);
+  sh_disk_ref_release(r.ref);
+  /* ...and once idle, the entry makes way for a memory copy */
+  sh_disk_ref_release(read_one(&f, 1, 0, 10));
+  /* after sh_disk_no_sendfile new pieces come in memory */
+  sh_disk_no_sendfile(f.d);
+  r = serve_one(&f, 3, 0, 100);
+  cr_assert_not_null(r.data);
+  cr_expect(memcmp(r.data, f.content + 3 * PL, 100) == 0);
+  cr_expect_eq(sh_disk_ref_extents(r.ref, 0, 100, ext, 4), -EINVAL, "a memory ref has no extents");
+  sh_disk_ref_release(r.ref);
+  fx_done(&f);
+}
+
+Test(disk_io, serve_of_a_missing_file_fails_like_a_read)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  /* nothing written: the files do not exist */
+  struct rres r = {0};
+  cr_assert_eq(sh_disk_serve_block(f.d, 2, 0, 100, on_read, &r), 0);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(r.calls, 1);
+  cr_expect_lt(r.rc, 0, "an error, not a ref to nothing");
+  cr_expect_null(r.ref);
+  struct sh_disk_stats s;
+  sh_disk_stats(f.d, &s);
+  cr_expect_eq(s.file_entries, 0);
+  cr_expect_eq(s.pinned, 0);
+  fx_done(&f);
+}
+
+Test(disk_io, sendfile_refs_outlive_close)
+{
+  struct fx f;
+  fx_init(&f, 1 << 20);
+  write_all(&f);
+  struct rres r = serve_one(&f, 0, 0, 1000);
+  cr_assert_null(r.data);
+  int closed = 0;
+  sh_disk_close(f.d, on_closed, &closed);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  cr_assert_eq(closed, 1);
+  f.d = NULL;
+  sh_storage_close(f.st);
+  f.st = NULL;
+  /* the leased descriptors stay open until the last release */
+  expect_extents(&f, r.ref, 0, 0, 1000, 1);
+  sh_disk_ref_release(r.ref); /* frees the orphaned entry (ASan checks) */
   fx_done(&f);
 }
