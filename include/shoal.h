@@ -25,7 +25,8 @@ struct shoal_settings {
   int max_peers_per_torrent;    /* default 80 */
   int max_peers_total;          /* default 400 */
   int max_pieces_in_flight;     /* partial pieces held in memory per torrent,
-                                   default 32 (32 MiB with 1 MiB pieces) */
+                                   default 48 (48 MiB with 1 MiB pieces: a hash
+                                   group of 16 waiting leaves 32 to download) */
   int64_t upload_rate;          /* bytes/s, 0 = unlimited */
   int64_t download_rate;        /* bytes/s, 0 = unlimited */
   int upload_slots;             /* regular unchoke slots, default 4; at least

@@ -18,7 +18,7 @@ void shoal_settings_default(struct shoal_settings *s)
   memset(s, 0, sizeof *s);
   s->max_peers_per_torrent = 80;
   s->max_peers_total = 400;
-  s->max_pieces_in_flight = 32;
+  s->max_pieces_in_flight = 48;
   s->upload_slots = 4;
   s->read_cache_bytes = 32u << 20;
   s->announce = 1;

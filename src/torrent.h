@@ -75,6 +75,8 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now_ms, uint64_t dt_ms);
 
 /* torrent_swarm.c */
 void sh_torrent_tick(struct shoal_torrent *t, uint64_t now_ms, uint64_t dt_ms);
+/* Sends every completed piece waiting for a full hash group to the pool. */
+void sh_torrent_hash_flush(struct shoal_torrent *t);
 void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now_ms);
 /* A peer became interested: unchoke at once if a slot is free, so a new
  * leecher does not wait for the next 10 s round. */

@@ -78,6 +78,8 @@ void sh_torrent_stop_continue(struct shoal_torrent *t)
 {
   if (!(t->stop_requested & SH_STOP_STARTED) || (t->stop_requested & SH_STOP_DONE))
     return;
+  if (t->nhashq)
+    sh_torrent_hash_flush(t); /* pieces waiting for a full hash group */
   if (t->hashing || t->flush_pending || t->finish_pending)
     return;
   if (t->disk && !t->flushed && t->sess->set.resume_dir && t->resume_dirty) {

@@ -122,6 +122,7 @@ void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
   t->down_rate = (t->down_rate * 3 + t->down_tick * 1000 / dt) / 4;
   t->up_rate = (t->up_rate * 3 + t->up_tick * 1000 / dt) / 4;
   t->down_tick = t->up_tick = 0;
+  sh_torrent_hash_flush(t);
   /* backwards: a peer that closes is swapped with the last one */
   for (size_t i = t->npeers; i-- > 0;) {
     if (i >= t->npeers)

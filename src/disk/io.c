@@ -26,6 +26,7 @@
 
 #include "base/error.h"
 #include "base/sha1.h"
+#include "base/sha1_mb.h"
 
 /* ---- the read cache ---------------------------------------------------- */
 
@@ -310,58 +311,90 @@ void sh_disk_stats(const struct sh_disk *d, struct sh_disk_stats *out)
 
 /* ---- hash + write ------------------------------------------------------ */
 
+/* One pool job hashes a group of completed pieces and writes those that
+ * match. A group is hashed with multi-buffer SHA-1 when it is large enough
+ * to pay: on the reference VM one 1 MiB piece takes 0.45 ms with OpenSSL
+ * (SHA-NI) while AVX-512 hashes up to 16 pieces side by side in 2.5 ms, so
+ * the multi-buffer pass wins from about 6 pieces on. */
+#define MB_MIN_GROUP 6
+
 struct write_job {
   uv_work_t req;
   struct sh_disk *d;
-  uint32_t piece;
-  uint8_t *buf;
+  unsigned n;
+  uint32_t piece[SH_DISK_HASH_GROUP];
+  uint8_t *buf[SH_DISK_HASH_GROUP];
+  int rc[SH_DISK_HASH_GROUP];
+  size_t bad_file[SH_DISK_HASH_GROUP];
   sh_disk_write_cb cb;
   void *ud;
-  int rc;
-  size_t bad_file;
 };
 
 static void write_work(uv_work_t *req)
 {
   struct write_job *j = req->data;
   const struct sh_metainfo *m = j->d->m;
-  uint8_t md[SH_SHA1_LEN];
-  /* Hash the buffer we already hold: re-reading from disk after the write
+  uint8_t md[SH_DISK_HASH_GROUP][SH_SHA1_LEN];
+  /* Hash the buffers we already hold: re-reading from disk after the write
    * would double the I/O and could be fooled by the page cache anyway. */
-  sh_sha1(j->buf, sh_piece_size(m, j->piece), md);
-  if (memcmp(md, m->piece_hashes + (size_t)j->piece * SH_SHA1_LEN, SH_SHA1_LEN)) {
-    j->rc = SH_EHASH;
-    return;
+  if (j->n >= MB_MIN_GROUP && sh_sha1_mb_lanes(SH_SHA1_MB_AUTO) >= MB_MIN_GROUP) {
+    const uint8_t *msgs[SH_DISK_HASH_GROUP];
+    size_t lens[SH_DISK_HASH_GROUP];
+    for (unsigned i = 0; i < j->n; i++) {
+      msgs[i] = j->buf[i];
+      lens[i] = sh_piece_size(m, j->piece[i]);
+    }
+    sh_sha1_mb(msgs, lens, j->n, md);
+  } else {
+    for (unsigned i = 0; i < j->n; i++)
+      sh_sha1(j->buf[i], sh_piece_size(m, j->piece[i]), md[i]);
   }
-  j->rc = sh_storage_write_piece(j->d->st, j->piece, j->buf, &j->bad_file);
+  for (unsigned i = 0; i < j->n; i++) {
+    if (memcmp(md[i], m->piece_hashes + (size_t)j->piece[i] * SH_SHA1_LEN, SH_SHA1_LEN))
+      j->rc[i] = SH_EHASH;
+    else
+      j->rc[i] = sh_storage_write_piece(j->d->st, j->piece[i], j->buf[i], &j->bad_file[i]);
+  }
 }
 
 static void write_after(uv_work_t *req, int status)
 {
   struct write_job *j = req->data;
   struct sh_disk *d = j->d;
-  int rc = status < 0 ? status : j->rc;
-  if (rc == 0)
-    d->stats.pieces_written++;
-  else if (rc == SH_EHASH)
-    d->stats.hash_failures++;
-  j->cb(j->ud, j->piece, rc, j->bad_file, j->buf);
+  for (unsigned i = 0; i < j->n; i++) {
+    int rc = status < 0 ? status : j->rc[i];
+    if (rc == 0)
+      d->stats.pieces_written++;
+    else if (rc == SH_EHASH)
+      d->stats.hash_failures++;
+    j->cb(j->ud, j->piece[i], rc, j->bad_file[i], j->buf[i]);
+  }
   free(j);
   job_done(d);
 }
 
-int sh_disk_hash_write(struct sh_disk *d, uint32_t piece, uint8_t *buf, sh_disk_write_cb cb,
-                       void *ud)
+int sh_disk_hash_write_group(struct sh_disk *d, unsigned n, const uint32_t *piece, uint8_t **buf,
+                             sh_disk_write_cb cb, void *ud)
 {
   if (d->closing)
     return -ECANCELED;
-  if (piece >= d->m->num_pieces || !buf || !cb)
+  if (!n || n > SH_DISK_HASH_GROUP || !cb)
     return -EINVAL;
-  struct write_job *j = malloc(sizeof *j);
+  for (unsigned i = 0; i < n; i++)
+    if (piece[i] >= d->m->num_pieces || !buf[i])
+      return -EINVAL;
+  struct write_job *j = calloc(1, sizeof *j);
   if (!j)
     return -ENOMEM;
-  *j = (struct write_job){.d = d, .piece = piece, .buf = buf, .cb = cb, .ud = ud,
-                          .bad_file = (size_t)-1};
+  j->d = d;
+  j->n = n;
+  j->cb = cb;
+  j->ud = ud;
+  for (unsigned i = 0; i < n; i++) {
+    j->piece[i] = piece[i];
+    j->buf[i] = buf[i];
+    j->bad_file[i] = (size_t)-1;
+  }
   j->req.data = j;
   int rc = uv_queue_work(d->loop, &j->req, write_work, write_after);
   if (rc < 0) {
@@ -370,6 +403,12 @@ int sh_disk_hash_write(struct sh_disk *d, uint32_t piece, uint8_t *buf, sh_disk_
   }
   d->inflight++;
   return 0;
+}
+
+int sh_disk_hash_write(struct sh_disk *d, uint32_t piece, uint8_t *buf, sh_disk_write_cb cb,
+                       void *ud)
+{
+  return sh_disk_hash_write_group(d, 1, &piece, &buf, cb, ud);
 }
 
 /* ---- reads ------------------------------------------------------------- */
