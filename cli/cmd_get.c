@@ -592,6 +592,7 @@ int cmd_get(int argc, char **argv)
     if (!wanted || parse_only(g.only, ms[0], wanted) < 0)
       goto out_ms;
   }
+  cli_raise_nofile(4096);
   if (netopts_resolve(&g.no, "get") < 0)
     goto out_ms;
 

@@ -224,6 +224,7 @@ int cmd_seed(int argc, char **argv)
     rc = 1;
     goto out;
   }
+  cli_raise_nofile(4096);
   if (netopts_resolve(&s.no, "seed") < 0)
     goto out;
   s.quiet = s.no.verbosity < 0;

@@ -316,9 +316,9 @@ int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char
                       uint64_t tick_ms)
 {
   r->cmd = cmd;
-  /* A peer that hangs up while we write to its socket makes write() raise
-   * SIGPIPE, whose default action kills the process; libuv writes with
-   * writev, which cannot pass MSG_NOSIGNAL. The EPIPE error is enough. */
+  /* A peer that hangs up while we write to its socket makes sendfile()
+   * raise SIGPIPE, whose default action kills the process; unlike send(),
+   * sendfile cannot take MSG_NOSIGNAL. The EPIPE error is enough. */
   signal(SIGPIPE, SIG_IGN);
   r->loop = uv_default_loop();
   if (!r->loop) {

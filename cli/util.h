@@ -43,6 +43,13 @@ void cli_progress_end(struct cli_progress *p); /* erases the bar */
  * become U+FFFD, so the output is always valid JSON and valid UTF-8. */
 void cli_json_str(FILE *f, const char *s, size_t n);
 
+/* Raises the soft limit on open descriptors towards want (never above the
+ * hard limit). A client holds a socket per peer, a second descriptor for a
+ * peer whose socket fills while sendfile waits, and file descriptors for
+ * uploads in flight: with 400 peers that is close to the usual soft limit
+ * of 1024. Failure is not fatal (fewer peers, or uploads copied). */
+void cli_raise_nofile(unsigned long want);
+
 /* Prints s for a human on a terminal: control characters (which could move
  * the cursor or retitle the window when a hostile torrent is listed) become
  * '?'. */

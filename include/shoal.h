@@ -86,7 +86,9 @@ struct shoal_add_opts {
 };
 
 /* Creates a session and starts listening. On failure returns a negative code
- * and writes a sentence into err. */
+ * and writes a sentence into err. The process must ignore SIGPIPE
+ * (signal(SIGPIPE, SIG_IGN)): uploads use sendfile(2), which cannot be told
+ * not to raise it when a peer hangs up, and the EPIPE error is handled. */
 int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *s, shoal_session **out,
                       char *err, size_t errlen);
 /* The port actually bound (useful with port 0). */
