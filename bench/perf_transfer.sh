@@ -70,7 +70,7 @@ leech_pid=$!
 peak_leech=0
 if [ -n "${STOP_AT:-}" ]; then
   while kill -0 "$leech_pid" 2>/dev/null; do
-    used=$(du -sb "$leech_dir" 2>/dev/null | cut -f1)
+    used=$(du -sB1 "$leech_dir" 2>/dev/null | cut -f1) # allocated, not apparent: pieces land anywhere
     for p in $(pgrep -P "$leech_pid" || true) "$leech_pid"; do
       r=$(awk '/VmHWM/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
       [ "${r:-0}" -gt "$peak_leech" ] && peak_leech=$r
