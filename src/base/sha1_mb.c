@@ -108,6 +108,14 @@ int sh_sha1_mb_set_best(int impl)
   return 0;
 }
 
+uint32_t sh_sha1_mb_slice_len(unsigned lanes)
+{
+  uint32_t c = 256u << 10;
+  while (c > (16u << 10) && (uint64_t)c * lanes > (1u << 20))
+    c >>= 1;
+  return c;
+}
+
 unsigned sh_sha1_mb_lanes(int impl)
 {
   switch (impl == SH_SHA1_MB_AUTO ? sh_sha1_mb_best() : impl) {

@@ -65,6 +65,11 @@ int sh_sha1_mb_set_best(int impl);
  * messages. SH_SHA1_MB_AUTO gives the best implementation's figure. */
 unsigned sh_sha1_mb_lanes(int impl);
 
+/* Slice length for hashing files in groups of `lanes` pieces read slice by
+ * slice (the checker, torrent creation): 1 MiB of slices per thread in all,
+ * so a group's slices are still in L2 when the hash reads them back, each
+ * slice a power of two between 16 KiB and 256 KiB (a multiple of 64). */
+uint32_t sh_sha1_mb_slice_len(unsigned lanes);
 /* Starts n lanes (1..SH_SHA1_MB_MAX) on impl. Returns 0, -EINVAL for a bad
  * n or impl, -ENOTSUP if the CPU lacks impl, -ENOMEM. */
 int sh_sha1_mb_init(struct sh_sha1_mb *c, int impl, unsigned n);

@@ -5,7 +5,7 @@
  * multi-buffer SHA-1: one SHA-1 stream per core runs at ~2.2 GB/s here,
  * sixteen in the lanes of AVX-512 at ~6.6 GB/s.
  *
- * Memory: CHECK_GROUP_BYTES (1 MiB) of slice buffers per thread whatever
+ * Memory: 1 MiB of slice buffers per thread (sh_sha1_mb_slice_len) whatever
  * the lane count or piece length (16 lanes x 64 KiB; 256 KiB for one lane),
  * so a group's slices are still in the 2 MiB L2 when the hash reads them
  * back; the copy out of the page cache then costs one cheap pass.
@@ -36,11 +36,6 @@
 #include "base/sha1.h"
 #include "base/sha1_mb.h"
 
-/* Memory per thread: GROUP_BYTES of slice buffers whatever the lane count,
- * so a group's slices stay in the 2 MiB L2 between the read and the hash. */
-#define CHECK_GROUP_BYTES (1u << 20)
-#define CHECK_MAX_CHUNK (256u << 10)
-#define CHECK_MIN_CHUNK (16u << 10)
 #define CHECK_MAX_THREADS 64
 
 struct job {
@@ -57,16 +52,6 @@ struct job {
   uint64_t bytes;
   int err;
 };
-
-/* Slice length for a lane count: CHECK_GROUP_BYTES shared by the lanes,
- * within [16 KiB, 256 KiB] (a power of two, so a multiple of 64). */
-static uint32_t chunk_for(unsigned lanes)
-{
-  uint32_t c = CHECK_MAX_CHUNK;
-  while (c > CHECK_MIN_CHUNK && (uint64_t)c * lanes > CHECK_GROUP_BYTES)
-    c >>= 1;
-  return c;
-}
 
 /* Hashes pieces p[0..k) together: slice `off` of every piece still going is
  * read, then all full slices go through one multi-buffer update. A piece's
@@ -176,7 +161,7 @@ int sh_check_run(const struct sh_metainfo *m, struct sh_storage *s, uint8_t *sta
 {
   struct job j = {.m = m, .s = s, .state = state, .o = opts};
   j.lanes = sh_sha1_mb_lanes(SH_SHA1_MB_AUTO);
-  j.chunk = chunk_for(j.lanes);
+  j.chunk = sh_sha1_mb_slice_len(j.lanes);
   atomic_init(&j.next, 0);
   atomic_init(&j.stop, 0);
   pthread_mutex_init(&j.mu, NULL);

@@ -422,6 +422,37 @@ static int write_range(struct sh_storage *s, size_t i, const uint8_t *data, size
   return rc;
 }
 
+/* Walks the files under bytes [pos, end) of the torrent's byte space, in
+ * order, skipping zero-length files: each step gives a file, the offset in
+ * it and the number of bytes of the range it holds. One walk for writes,
+ * reads and leases alike. */
+struct walk {
+  const struct sh_metainfo *m;
+  uint64_t pos, end;
+  size_t i;
+};
+
+static struct walk walk_start(const struct sh_metainfo *m, uint64_t pos, uint64_t end)
+{
+  return (struct walk){m, pos, end, pos < end ? file_at(m, pos) : 0};
+}
+
+static int walk_next(struct walk *w, size_t *file, uint64_t *foff, size_t *n)
+{
+  for (; w->pos < w->end; w->i++) {
+    const struct sh_file *f = &w->m->files[w->i];
+    uint64_t fend = f->offset + f->length;
+    if (fend <= w->pos)
+      continue; /* zero-length file */
+    *file = w->i++;
+    *foff = w->pos - f->offset;
+    *n = (size_t)((fend < w->end ? fend : w->end) - w->pos);
+    w->pos += *n;
+    return 1;
+  }
+  return 0;
+}
+
 int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *data, size_t *bad_file)
 {
   const struct sh_metainfo *m = s->m;
@@ -430,21 +461,13 @@ int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *
   if (piece >= m->num_pieces)
     return -EINVAL;
   uint64_t pos = (uint64_t)piece * m->piece_length;
-  uint64_t end = pos + sh_piece_size(m, piece);
-  for (size_t i = file_at(m, pos); pos < end; i++) {
-    const struct sh_file *f = &m->files[i];
-    uint64_t fend = f->offset + f->length;
-    if (fend <= pos)
-      continue; /* zero-length file */
-    size_t n = (size_t)((fend < end ? fend : end) - pos);
-    if (f->attr & SH_FILE_PAD) {
-      /* BEP 47: padding is never stored */
-      data += n;
-      pos += n;
-      continue;
-    }
-    off_t off = (off_t)(pos - f->offset);
-    int rc = write_range(s, i, data, n, off);
+  struct walk w = walk_start(m, pos, pos + sh_piece_size(m, piece));
+  size_t i, n;
+  uint64_t off;
+  for (; walk_next(&w, &i, &off, &n); data += n) {
+    if (m->files[i].attr & SH_FILE_PAD)
+      continue; /* BEP 47: padding is never stored */
+    int rc = write_range(s, i, data, n, (off_t)off);
     if (rc) {
       if (bad_file)
         *bad_file = i;
@@ -452,8 +475,6 @@ int sh_storage_write_piece(struct sh_storage *s, uint32_t piece, const uint8_t *
     }
     /* relaxed atomics: threads only ever set it, flush only reads it */
     __atomic_store_n(&s->written[i], 1, __ATOMIC_RELAXED);
-    data += n;
-    pos += n;
   }
   return 0;
 }
@@ -465,17 +486,12 @@ int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t 
   if (piece >= m->num_pieces || (uint64_t)off + len > sh_piece_size(m, piece))
     return -EINVAL;
   uint64_t pos = (uint64_t)piece * m->piece_length + off;
-  uint64_t end = pos + len;
-  for (size_t i = len ? file_at(m, pos) : 0; pos < end; i++) {
-    const struct sh_file *f = &m->files[i];
-    uint64_t fend = f->offset + f->length;
-    if (fend <= pos)
-      continue;
-    size_t n = (size_t)((fend < end ? fend : end) - pos);
-    if (f->attr & SH_FILE_PAD) {
+  struct walk w = walk_start(m, pos, pos + len);
+  size_t i, n;
+  uint64_t fo;
+  for (; walk_next(&w, &i, &fo, &n); buf += n) {
+    if (m->files[i].attr & SH_FILE_PAD) {
       memset(buf, 0, n);
-      buf += n;
-      pos += n;
       continue;
     }
     struct lease l;
@@ -485,7 +501,7 @@ int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t 
         *bad_file = i;
       return rc;
     }
-    off_t foff = (off_t)(pos - f->offset);
+    off_t foff = (off_t)fo;
     size_t done = 0;
     while (done < n) {
       ssize_t r = pread(l.fd, buf + done, n - done, foff + (off_t)done);
@@ -503,8 +519,6 @@ int sh_storage_read(struct sh_storage *s, uint32_t piece, uint32_t off, uint8_t 
         *bad_file = i;
       return rc;
     }
-    buf += n;
-    pos += n;
   }
   return 0;
 }
@@ -516,21 +530,17 @@ int sh_storage_lease(struct sh_storage *s, uint32_t piece, uint32_t off, uint32_
   if (piece >= m->num_pieces || (uint64_t)off + len > sh_piece_size(m, piece))
     return -EINVAL;
   uint64_t pos = (uint64_t)piece * m->piece_length + off;
-  uint64_t end = pos + len;
+  struct walk w = walk_start(m, pos, pos + len);
   int n = 0, rc = 0;
-  for (size_t i = len ? file_at(m, pos) : 0; pos < end; i++) {
-    const struct sh_file *f = &m->files[i];
-    uint64_t fend = f->offset + f->length;
-    if (fend <= pos)
-      continue;
-    uint32_t part = (uint32_t)((fend < end ? fend : end) - pos);
+  size_t i, part;
+  uint64_t foff;
+  while (walk_next(&w, &i, &foff, &part)) {
     if (n == max) {
       rc = -E2BIG;
       break;
     }
-    uint64_t foff = pos - f->offset;
     int fd = -1;
-    if (!(f->attr & SH_FILE_PAD)) {
+    if (!(m->files[i].attr & SH_FILE_PAD)) {
       struct lease l;
       rc = lease_get(s, i, MODE_RD, &l);
       if (rc == 0) {
@@ -554,8 +564,7 @@ int sh_storage_lease(struct sh_storage *s, uint32_t piece, uint32_t off, uint32_
         break;
       }
     }
-    ext[n++] = (struct sh_extent){fd, foff, part};
-    pos += part;
+    ext[n++] = (struct sh_extent){fd, foff, (uint32_t)part};
   }
   if (rc) {
     sh_storage_lease_return(ext, n);

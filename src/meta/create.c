@@ -6,7 +6,7 @@
  * and hashes the group's slices together with multi-buffer SHA-1
  * (base/sha1_mb.h: ~6.6 GB/s per core with AVX-512 against ~2.2 for
  * OpenSSL's single stream). Slices are sized so a thread holds
- * CREATE_GROUP_BYTES (1 MiB) whatever the lane count or piece length
+ * 1 MiB (sh_sha1_mb_slice_len) whatever the lane count or piece length
  * (16 x 64 KiB; 256 KiB for one lane): they are still in L2 when hashed, so
  * the work is one cheap copy out of the page cache plus the hash. No
  * producer thread, no ring of buffers, no hand-off.
@@ -37,10 +37,6 @@
 #include "base/log.h"
 #include "base/sha1_mb.h"
 
-/* slices of up to 256 KiB, 1 MiB per thread in all (see the header comment) */
-#define CREATE_MAX_CHUNK (256u << 10)
-#define CREATE_MIN_CHUNK (16u << 10)
-#define CREATE_GROUP_BYTES (1u << 20)
 #define CREATE_MAX_THREADS 64
 /* the parser's limits (metainfo.c): anything we create must load again */
 #define CREATE_MAX_FILES 1000000u
@@ -343,9 +339,7 @@ static void *hash_worker(void *arg)
 {
   struct hasher *h = arg;
   unsigned lanes = sh_sha1_mb_lanes(SH_SHA1_MB_AUTO);
-  uint32_t chunk = CREATE_MAX_CHUNK;
-  while (chunk > CREATE_MIN_CHUNK && (uint64_t)chunk * lanes > CREATE_GROUP_BYTES)
-    chunk >>= 1;
+  uint32_t chunk = sh_sha1_mb_slice_len(lanes);
   struct reader r[SH_SHA1_MB_MAX];
   for (unsigned i = 0; i < SH_SHA1_MB_MAX; i++)
     r[i] = (struct reader){-1, 0};
