@@ -287,8 +287,9 @@ static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t
 /* Pieces per hash job. With multi-buffer SHA-1 (AVX-512: 16 lanes) a group
  * of 16 pieces costs the CPU of about 5 hashed one by one, so completed
  * pieces wait in hashq until a group is full. They never wait long: the
- * queue is sent as it is when the download is in its endgame (the last
- * pieces), when waiting pieces hold half the piece buffers, and at every
+ * queue is sent as it is once no block is left to request (the last
+ * pieces: waiting for the endgame alone missed the case where every block
+ * had already arrived, and the last group waited for the tick), when no group could fill within max_pieces_in_flight, and at every
  * housekeeping tick (sh_torrent_hash_flush), so a slow download delays a
  * piece by at most one tick. Without multi-buffer SHA-1 the group is 1. */
 static unsigned hash_group(void)
@@ -309,8 +310,14 @@ static void hash_pump_mode(struct shoal_torrent *t, int flush)
     /* hash_running counts pieces: SH_HASH_JOBS full groups at most */
     if ((unsigned)t->hash_running + n > SH_HASH_JOBS * group)
       break;
-    if (n < group && !flush && !(t->picker && sh_picker_in_endgame(t->picker)) &&
-        t->hashing < t->sess->set.max_pieces_in_flight / 2)
+    /* A short group waits only while the pieces to fill it can still come:
+     * the picker keeps at most max_pieces_in_flight pieces partial, and
+     * those in running jobs are among them. (Counting queued pieces here
+     * as well made the first callback of a finished job, with 31 pieces
+     * still counted, send the next piece alone: a quarter of all pieces
+     * were hashed one by one.) */
+    if (n < group && !flush && !(t->picker && sh_picker_all_requested(t->picker)) &&
+        (unsigned)t->hash_running + group <= (unsigned)t->sess->set.max_pieces_in_flight)
       break; /* wait for a fuller group */
     uint32_t pieces[SH_DISK_HASH_GROUP];
     uint8_t *bufs[SH_DISK_HASH_GROUP];

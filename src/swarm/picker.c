@@ -373,21 +373,29 @@ static uint32_t available_candidates(const struct sh_picker *p)
   return p->ncand - (p->bstart[1] - p->bstart[0]);
 }
 
-int sh_picker_in_endgame(const struct sh_picker *p)
+int sh_picker_all_requested(const struct sh_picker *p)
 {
-  if (p->need_count == 0 || available_candidates(p) > 0)
+  if (available_candidates(p) > 0)
     return 0;
-  int inflight = 0;
   for (uint32_t s = 0; s < p->part_cap; s++) {
     const struct partial *pp = &p->parts[s];
-    if (pp->piece == NOPOS || !sh_bf_get(p->need, pp->piece))
-      continue;
-    if (pp->nfree && (p->seeds || p->avail[pp->piece]))
+    if (pp->piece != NOPOS && sh_bf_get(p->need, pp->piece) && pp->nfree &&
+        (p->seeds || p->avail[pp->piece]))
       return 0; /* a block is still free and someone has it */
-    if (pp->ngot < pp->nblocks)
-      inflight = 1;
   }
-  return inflight;
+  return 1;
+}
+
+int sh_picker_in_endgame(const struct sh_picker *p)
+{
+  if (p->need_count == 0 || !sh_picker_all_requested(p))
+    return 0;
+  for (uint32_t s = 0; s < p->part_cap; s++) {
+    const struct partial *pp = &p->parts[s];
+    if (pp->piece != NOPOS && sh_bf_get(p->need, pp->piece) && pp->ngot < pp->nblocks)
+      return 1;
+  }
+  return 0; /* every block already arrived: nothing left to duplicate */
 }
 
 /* ---- availability ---- */

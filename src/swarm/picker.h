@@ -46,6 +46,11 @@ void sh_picker_have(struct sh_picker *p, uint32_t piece);      /* verified and w
 void sh_picker_set_wanted(struct sh_picker *p, uint32_t piece, int wanted);
 int sh_picker_complete(const struct sh_picker *p);             /* every wanted piece had */
 uint32_t sh_picker_have_count(const struct sh_picker *p);
+/* No block is left to ask anyone for: every needed piece that some peer
+ * has is partial with all its blocks requested or received. */
+int sh_picker_all_requested(const struct sh_picker *p);
+/* All requested and some block still on its way: duplicate requests for
+ * those blocks are worth sending. */
 int sh_picker_in_endgame(const struct sh_picker *p);
 
 /* Availability: what connected peers have. A seed (have-all) is counted once

@@ -533,6 +533,31 @@ Test(picker, endgame_only_when_everything_is_requested)
   sh_picker_free(p);
 }
 
+/* The torrent's hash queue flushes a short group once nothing is left to
+ * request. That must hold after the last block arrives too, when there is
+ * nothing in flight and so no endgame: the last group once waited a whole
+ * housekeeping tick for its hash. */
+Test(picker, all_requested_outlasts_the_endgame)
+{
+  struct sh_picker *p = mk(2, 32 * KB, 2 * 32 * KB, 0, 0, 31);
+  sh_picker_peer_have_all(p);
+  cr_expect(!sh_picker_all_requested(p), "nothing asked for yet");
+  struct sh_block b[4];
+  cr_assert_eq(sh_picker_pick(p, NULL, b, 3, NULL, NULL), 3);
+  cr_expect(!sh_picker_all_requested(p), "one block still free");
+  cr_expect(!sh_picker_in_endgame(p));
+  cr_assert_eq(sh_picker_pick(p, NULL, b + 3, 1, NULL, NULL), 1);
+  cr_expect(sh_picker_all_requested(p));
+  cr_expect(sh_picker_in_endgame(p));
+  for (int i = 0; i < 4; i++)
+    sh_picker_received(p, b[i].piece, b[i].begin);
+  cr_expect(sh_picker_all_requested(p), "every block arrived: still nothing to ask for");
+  cr_expect(!sh_picker_in_endgame(p), "nothing in flight to duplicate");
+  sh_picker_failed(p, b[0].piece);
+  cr_expect(!sh_picker_all_requested(p), "a failed piece is free again");
+  sh_picker_free(p);
+}
+
 /* A 20 GiB torrent of 1 MiB pieces (20480 pieces, 64 blocks each) downloaded
  * from 30 peers with random 90 % bitfields: every block picked and received
  * once. Reports blocks per second; issue 5 needs 64k/s for 1 GB/s. */
