@@ -64,7 +64,8 @@ struct shoal_session {
 #define SH_PART_SENDERS 8
 struct sh_partial {
   uint32_t piece;
-  uint8_t *buf;
+  uint8_t *buf;                 /* the piece's bytes: mem + sh_storage_buf_shift */
+  uint8_t *mem;                 /* the allocation (kept for reuse in freebufs) */
   struct sh_addr senders[SH_PART_SENDERS];
   uint8_t nsenders;
   uint8_t many;                 /* more distinct senders than fit */

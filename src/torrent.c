@@ -202,10 +202,10 @@ static void part_release(struct shoal_torrent *t, struct sh_partial *pp)
    * come from mmap and would otherwise cost two syscalls and page faults
    * per piece. */
   if (t->nfree < (size_t)t->sess->set.max_pieces_in_flight)
-    t->freebufs[t->nfree++] = pp->buf;
+    t->freebufs[t->nfree++] = pp->mem;
   else
-    free(pp->buf);
-  pp->buf = NULL;
+    free(pp->mem);
+  pp->buf = pp->mem = NULL;
 }
 
 uint8_t *sh_torrent_piece_buf(struct shoal_torrent *t, uint32_t piece)
@@ -225,18 +225,22 @@ uint8_t *sh_torrent_piece_buf(struct shoal_torrent *t, uint32_t piece)
     t->parts = np;
     t->nparts = n;
   }
-  /* page-aligned, so that storage can write the piece with O_DIRECT */
-  size_t len = ((size_t)t->m->piece_length + 4095) & ~(size_t)4095;
-  uint8_t *buf = t->nfree ? t->freebufs[--t->nfree] : aligned_alloc(4096, len);
-  if (!buf)
+  /* Placed so that storage writes the piece with O_DIRECT straight from
+   * it: page-aligned for a single file, and in a multi-file torrent as far
+   * into the page as lines up the file holding most of the piece. */
+  const size_t a = SH_STORAGE_BUF_ALIGN;
+  size_t len = ((size_t)t->m->piece_length + a - 1) / a * a + a;
+  uint8_t *mem = t->nfree ? t->freebufs[--t->nfree] : aligned_alloc(a, len);
+  if (!mem)
     return NULL;
   struct sh_partial *pp = &t->parts[i];
   memset(pp, 0, sizeof *pp);
   pp->piece = piece;
-  pp->buf = buf;
+  pp->mem = mem;
+  pp->buf = mem + sh_storage_buf_shift(t->m, piece);
   pp->used = 1;
   t->slot_of[piece] = (int32_t)i;
-  return buf;
+  return pp->buf;
 }
 
 static struct sh_partial *part_of(struct shoal_torrent *t, uint32_t piece)

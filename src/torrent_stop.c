@@ -141,7 +141,7 @@ void sh_torrent_stop_internal(struct shoal_torrent *t)
 void sh_torrent_free(struct shoal_torrent *t)
 {
   for (size_t i = 0; i < t->nparts; i++)
-    free(t->parts[i].buf);
+    free(t->parts[i].mem);
   free(t->parts);
   for (size_t i = 0; i < t->nfree; i++)
     free(t->freebufs[i]);

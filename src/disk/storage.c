@@ -32,7 +32,7 @@
 enum { MODE_RD = 0, MODE_RW = 1, MODE_DIRECT = 2 };
 /* O_DIRECT wants the buffer, the file offset and the length aligned to the
  * device's logical block; 4096 covers every common device. */
-#define DIRECT_ALIGN 4096u
+#define DIRECT_ALIGN SH_STORAGE_BUF_ALIGN
 
 struct fd_slot {
   size_t file;
@@ -377,7 +377,7 @@ static int direct_range(struct sh_storage *s, size_t i, const uint8_t *data, siz
 #define BOUNCE_LEN (256u << 10)
 static __thread uint8_t *bounce;
 
-/* Writes n bytes of file i at off. An aligned range goes through an O_DIRECT
+/* Writes n bytes of file i at off. Whole file blocks go through an O_DIRECT
  * descriptor: the verified piece is already in memory and hashed, so a copy
  * into the page cache would only cost CPU (a copy, and page allocation that
  * on a VM can cost more than the copy) and leave gigabytes of dirty pages
@@ -385,32 +385,36 @@ static __thread uint8_t *bounce;
  * direct writes at 1.3-1.4 GB/s every time, buffered at 0.6-5 GB/s
  * depending on whether the kernel had to get fresh pages.
  *
- * A file that starts mid-piece (multi-file torrents) gives ranges whose
- * memory and file offsets are not aligned alike. When such a range holds at
- * least BOUNCE_LEN of whole file blocks, those go through O_DIRECT from a
- * bounce buffer (a copy that stays in the CPU cache, cheaper here than
- * fresh page-cache pages), and only the partial blocks at its ends through
- * the page cache; they never share a page with the direct part. A file
- * system that refuses O_DIRECT (EINVAL) turns it off for the storage. */
+ * Partial blocks at the ends of the range go through the page cache; they
+ * never share a page with the direct part. The whole blocks are written
+ * straight from `data` when memory and file offsets are aligned alike
+ * (piece buffers are placed so, for the file holding most of the piece:
+ * sh_storage_buf_shift). Otherwise, if there are at least BOUNCE_LEN of
+ * them, through a bounce buffer (a copy that stays in the CPU cache,
+ * cheaper here than fresh page-cache pages), and below that through the
+ * page cache. A file system that refuses O_DIRECT (EINVAL) turns it off
+ * for the storage. */
 static int write_range(struct sh_storage *s, size_t i, const uint8_t *data, size_t n, off_t off)
 {
   if (!__atomic_load_n(&s->direct, __ATOMIC_RELAXED))
     return buffered_range(s, i, data, n, off);
-  if (!((uintptr_t)data % DIRECT_ALIGN) && !((uint64_t)off % DIRECT_ALIGN) && !(n % DIRECT_ALIGN)) {
-    int rc = direct_range(s, i, data, n, off);
-    return rc == 1 ? buffered_range(s, i, data, n, off) : rc;
-  }
   uint64_t a = ((uint64_t)off + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
   uint64_t b = ((uint64_t)off + n) / DIRECT_ALIGN * DIRECT_ALIGN;
-  if (b <= a || b - a < BOUNCE_LEN || (!bounce && !(bounce = aligned_alloc(DIRECT_ALIGN, BOUNCE_LEN))))
+  int alike = ((uintptr_t)data - (uint64_t)off) % DIRECT_ALIGN == 0;
+  if (b <= a ||
+      (!alike && (b - a < BOUNCE_LEN || (!bounce && !(bounce = aligned_alloc(DIRECT_ALIGN, BOUNCE_LEN))))))
     return buffered_range(s, i, data, n, off);
   size_t head = (size_t)(a - (uint64_t)off);
   int rc = head ? buffered_range(s, i, data, head, off) : 0;
   for (uint64_t p = a; !rc && p < b;) {
-    size_t len = b - p < BOUNCE_LEN ? (size_t)(b - p) : BOUNCE_LEN;
     const uint8_t *src = data + (p - (uint64_t)off);
-    memcpy(bounce, src, len);
-    rc = direct_range(s, i, bounce, len, (off_t)p);
+    size_t len = (size_t)(b - p);
+    if (!alike) {
+      if (len > BOUNCE_LEN)
+        len = BOUNCE_LEN;
+      memcpy(bounce, src, len);
+    }
+    rc = direct_range(s, i, alike ? src : bounce, len, (off_t)p);
     if (rc == 1) { /* refused: the rest of the middle through the page cache */
       rc = buffered_range(s, i, src, (size_t)(b - p), (off_t)p);
       break;
@@ -420,6 +424,25 @@ static int write_range(struct sh_storage *s, size_t i, const uint8_t *data, size
   if (!rc && (uint64_t)off + n > b)
     rc = buffered_range(s, i, data + (b - (uint64_t)off), (size_t)((uint64_t)off + n - b), (off_t)b);
   return rc;
+}
+
+size_t sh_storage_buf_shift(const struct sh_metainfo *m, uint32_t piece)
+{
+  uint64_t start = (uint64_t)piece * m->piece_length, end = start + sh_piece_size(m, piece);
+  uint64_t best = 0, best_off = start;
+  for (size_t i = file_at(m, start); i < m->num_files && m->files[i].offset < end; i++) {
+    const struct sh_file *f = &m->files[i];
+    uint64_t lo = f->offset > start ? f->offset : start;
+    uint64_t hi = f->offset + f->length < end ? f->offset + f->length : end;
+    if (!(f->attr & SH_FILE_PAD) && hi > lo && hi - lo > best) {
+      best = hi - lo;
+      best_off = f->offset;
+    }
+  }
+  /* byte x of the piece sits at buf + x and at offset start + x - best_off
+   * of that file: alike modulo DIRECT_ALIGN when buf is this far into a
+   * block */
+  return (size_t)((start - best_off) % DIRECT_ALIGN);
 }
 
 /* Walks the files under bytes [pos, end) of the torrent's byte space, in

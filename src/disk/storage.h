@@ -63,6 +63,14 @@ void sh_storage_lease_return(struct sh_extent *ext, int n);
 void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t *first,
                             size_t *last);
 
+/* How far into an aligned block a buffer for `piece` should start (below
+ * SH_STORAGE_BUF_ALIGN): then the whole blocks of the file holding most of
+ * the piece are aligned in memory as in the file, and sh_storage_write_piece
+ * writes them with O_DIRECT without copying. 0 for single-file torrents.
+ * Allocate SH_STORAGE_BUF_ALIGN more than the piece, aligned to it. */
+#define SH_STORAGE_BUF_ALIGN 4096u
+size_t sh_storage_buf_shift(const struct sh_metainfo *m, uint32_t piece);
+
 /* fsyncs files written since the last flush (since open at first); a file
  * whose fsync fails stays pending for the next flush. Returns the first error. */
 int sh_storage_flush(struct sh_storage *s);

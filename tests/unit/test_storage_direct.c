@@ -1,6 +1,7 @@
-/* storage's O_DIRECT write path: aligned ranges of a piece go to disk with
- * O_DIRECT, unaligned ones (a short last piece, a buffer that is not page
- * aligned) through the page cache, and the bytes on disk are the same either
+/* storage's O_DIRECT write path: the whole file blocks of a piece go to disk
+ * with O_DIRECT, partial blocks (the end of a short last piece) and ranges
+ * whose memory is aligned unlike the file (a buffer one byte off a page)
+ * through the page cache, and the bytes on disk are the same either
  * way. SH_STORAGE_BUFFERED turns the direct path off. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 /* "t": a 12288 bytes, b 10000 bytes, piece length 8192, 3 pieces:
  *   piece 0 = a[0, 8192)                         aligned: direct
  *   piece 1 = a[8192, 12288) + b[0, 4096)         aligned: direct, both parts
- *   piece 2 = b[4096, 10000), 5904 bytes          unaligned length: buffered */
+ *   piece 2 = b[4096, 10000), 5904 bytes          its whole block b[4096, 8192)
+ *                                                 direct, the 1808-byte tail
+ *                                                 buffered */
 #define PL 8192
 #define TOTAL (12288 + 10000)
 
@@ -81,8 +84,8 @@ static void run(int flags, int unaligned_buffer)
     memcpy(buf, content + (size_t)p * PL, n);
     cr_assert_eq(sh_storage_write_piece(s, p, buf, NULL), 0, "piece %u", p);
   }
-  /* pieces 0 and 1 are aligned; piece 2 never is */
-  uint64_t want = direct && !unaligned_buffer ? 2 * PL : 0;
+  /* pieces 0 and 1 are aligned, and the first block of piece 2 */
+  uint64_t want = direct && !unaligned_buffer ? 2 * PL + 4096 : 0;
   cr_expect_eq(sh_storage_direct_bytes(s), want, "direct bytes %llu, want %llu",
                (unsigned long long)sh_storage_direct_bytes(s), (unsigned long long)want);
   /* reads through the storage see what was written, whichever path */
@@ -148,5 +151,67 @@ Test(storage_direct, file_starting_mid_piece_bounces_its_whole_blocks)
   cr_expect_eq(system(cmd), 0);
   free(buf);
   free(content);
+  sh_metainfo_free(m);
+}
+
+/* The same "u" with buffers placed by sh_storage_buf_shift: y holds most of
+ * both pieces and starts 1000 bytes into piece 0, so both buffers start
+ * 3096 bytes into a page. y's whole blocks then sit page-aligned in memory
+ * and go to disk with O_DIRECT straight from the buffer, piece 1's too,
+ * although they are fewer than a bounce buffer's worth: y[0, 520192) and
+ * y[524288, 696320). */
+Test(storage_direct, buffer_placed_for_its_main_file_goes_direct)
+{
+  char tmpl[] = "/tmp/shoal-direct-XXXXXX";
+  char *root = mkdtemp(tmpl);
+  cr_assert(root);
+  int direct = direct_supported(root);
+  struct sh_buf b = SH_BUF_INIT;
+  sh_buf_puts(&b, "d4:infod5:filesl"
+                  "d6:lengthi1000e4:pathl1:xee"
+                  "d6:lengthi700000e4:pathl1:yee"
+                  "e4:name1:t12:piece lengthi524288e6:pieces40:");
+  struct sh_metainfo *m = test_torrent_zero_hashes(&b, 40);
+  cr_expect_eq(sh_storage_buf_shift(m, 0), 3096u);
+  cr_expect_eq(sh_storage_buf_shift(m, 1), 3096u);
+  size_t total = 701000;
+  uint8_t *content = malloc(total);
+  for (size_t i = 0; i < total; i++)
+    content[i] = (uint8_t)(i * 7919 >> 3);
+  uint8_t *mem = aligned_alloc(SH_STORAGE_BUF_ALIGN, 524288 + SH_STORAGE_BUF_ALIGN);
+  struct sh_storage *s;
+  cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
+  for (uint32_t p = 0; p < 2; p++) {
+    uint8_t *buf = mem + sh_storage_buf_shift(m, p);
+    memcpy(buf, content + (size_t)p * 524288, sh_piece_size(m, p));
+    cr_assert_eq(sh_storage_write_piece(s, p, buf, NULL), 0, "piece %u", p);
+  }
+  cr_expect_eq(sh_storage_direct_bytes(s), direct ? 520192u + 172032u : 0u, "direct bytes %llu",
+               (unsigned long long)sh_storage_direct_bytes(s));
+  cr_assert_eq(sh_storage_flush(s), 0);
+  sh_storage_close(s);
+  check_file(root, "x", content, 1000);
+  check_file(root, "y", content + 1000, 700000);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  cr_expect_eq(system(cmd), 0);
+  free(mem);
+  free(content);
+  sh_metainfo_free(m);
+}
+
+/* Shifts for the other layouts: aligned file starts need none, and a tie
+ * goes to the first file. */
+Test(storage_direct, buffer_shift_of_aligned_layouts_is_zero)
+{
+  struct sh_metainfo *m = make_torrent();
+  for (uint32_t p = 0; p < 3; p++)
+    cr_expect_eq(sh_storage_buf_shift(m, p), 0u, "piece %u", p);
+  sh_metainfo_free(m);
+  struct sh_buf b = SH_BUF_INIT;
+  sh_buf_puts(&b, "d4:infod6:lengthi100000e4:name1:s12:piece lengthi16384e6:pieces140:");
+  m = test_torrent_zero_hashes(&b, 140);
+  for (uint32_t p = 0; p < 7; p++)
+    cr_expect_eq(sh_storage_buf_shift(m, p), 0u, "single file, piece %u", p);
   sh_metainfo_free(m);
 }
