@@ -111,69 +111,27 @@ Test(storage_direct, aligned_pieces_go_direct) { run(0, 0); }
 Test(storage_direct, unaligned_buffer_goes_buffered) { run(0, 1); }
 Test(storage_direct, buffered_flag_turns_it_off) { run(SH_STORAGE_BUFFERED, 0); }
 
-/* "u": x 1000 bytes, then y 700000 bytes, piece length 512 KiB. Piece 0's
- * part in y starts at y's offset 0 but 1000 bytes into the piece buffer, so
- * memory and file are not aligned alike: its whole blocks (520192 bytes) go
- * through the bounce buffer with O_DIRECT, the 3096-byte tail and x through
- * the page cache. Piece 1 (176712 bytes of y) has too few whole blocks to
- * bother and is written buffered. */
-Test(storage_direct, file_starting_mid_piece_bounces_its_whole_blocks)
+/* "u": x 1000 bytes, then y 700000 bytes, piece length 512 KiB, both
+ * pieces written from one buffer: page-aligned, or placed where
+ * sh_storage_buf_shift says. Checks the bytes written with O_DIRECT (when
+ * the file system takes it) and the files. */
+static struct sh_metainfo *make_u(void)
 {
-  char tmpl[] = "/tmp/shoal-direct-XXXXXX";
-  char *root = mkdtemp(tmpl);
-  cr_assert(root);
-  int direct = direct_supported(root);
   struct sh_buf b = SH_BUF_INIT;
   sh_buf_puts(&b, "d4:infod5:filesl"
                   "d6:lengthi1000e4:pathl1:xee"
                   "d6:lengthi700000e4:pathl1:yee"
                   "e4:name1:t12:piece lengthi524288e6:pieces40:");
-  struct sh_metainfo *m = test_torrent_zero_hashes(&b, 40);
-  size_t total = 701000;
-  uint8_t *content = malloc(total);
-  for (size_t i = 0; i < total; i++)
-    content[i] = (uint8_t)(i * 7919 >> 3);
-  uint8_t *buf = aligned_alloc(4096, 524288);
-  struct sh_storage *s;
-  cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
-  for (uint32_t p = 0; p < 2; p++) {
-    memcpy(buf, content + (size_t)p * 524288, sh_piece_size(m, p));
-    cr_assert_eq(sh_storage_write_piece(s, p, buf, NULL), 0, "piece %u", p);
-  }
-  cr_expect_eq(sh_storage_direct_bytes(s), direct ? 520192u : 0u, "direct bytes %llu",
-               (unsigned long long)sh_storage_direct_bytes(s));
-  cr_assert_eq(sh_storage_flush(s), 0);
-  sh_storage_close(s);
-  check_file(root, "x", content, 1000);
-  check_file(root, "y", content + 1000, 700000);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  cr_expect_eq(system(cmd), 0);
-  free(buf);
-  free(content);
-  sh_metainfo_free(m);
+  return test_torrent_zero_hashes(&b, 40);
 }
 
-/* The same "u" with buffers placed by sh_storage_buf_shift: y holds most of
- * both pieces and starts 1000 bytes into piece 0, so both buffers start
- * 3096 bytes into a page. y's whole blocks then sit page-aligned in memory
- * and go to disk with O_DIRECT straight from the buffer, piece 1's too,
- * although they are fewer than a bounce buffer's worth: y[0, 520192) and
- * y[524288, 696320). */
-Test(storage_direct, buffer_placed_for_its_main_file_goes_direct)
+static void write_u(int placed, uint64_t want_direct)
 {
   char tmpl[] = "/tmp/shoal-direct-XXXXXX";
   char *root = mkdtemp(tmpl);
   cr_assert(root);
   int direct = direct_supported(root);
-  struct sh_buf b = SH_BUF_INIT;
-  sh_buf_puts(&b, "d4:infod5:filesl"
-                  "d6:lengthi1000e4:pathl1:xee"
-                  "d6:lengthi700000e4:pathl1:yee"
-                  "e4:name1:t12:piece lengthi524288e6:pieces40:");
-  struct sh_metainfo *m = test_torrent_zero_hashes(&b, 40);
-  cr_expect_eq(sh_storage_buf_shift(m, 0), 3096u);
-  cr_expect_eq(sh_storage_buf_shift(m, 1), 3096u);
+  struct sh_metainfo *m = make_u();
   size_t total = 701000;
   uint8_t *content = malloc(total);
   for (size_t i = 0; i < total; i++)
@@ -182,11 +140,11 @@ Test(storage_direct, buffer_placed_for_its_main_file_goes_direct)
   struct sh_storage *s;
   cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
   for (uint32_t p = 0; p < 2; p++) {
-    uint8_t *buf = mem + sh_storage_buf_shift(m, p);
+    uint8_t *buf = mem + (placed ? sh_storage_buf_shift(m, p) : 0);
     memcpy(buf, content + (size_t)p * 524288, sh_piece_size(m, p));
     cr_assert_eq(sh_storage_write_piece(s, p, buf, NULL), 0, "piece %u", p);
   }
-  cr_expect_eq(sh_storage_direct_bytes(s), direct ? 520192u + 172032u : 0u, "direct bytes %llu",
+  cr_expect_eq(sh_storage_direct_bytes(s), direct ? want_direct : 0u, "direct bytes %llu",
                (unsigned long long)sh_storage_direct_bytes(s));
   cr_assert_eq(sh_storage_flush(s), 0);
   sh_storage_close(s);
@@ -198,6 +156,27 @@ Test(storage_direct, buffer_placed_for_its_main_file_goes_direct)
   free(mem);
   free(content);
   sh_metainfo_free(m);
+}
+
+/* Page-aligned buffers: piece 0's part in y starts at y's offset 0 but 1000
+ * bytes into the buffer, so memory and file are not aligned alike: its
+ * whole blocks (520192 bytes) go through the bounce buffer with O_DIRECT,
+ * the 3096-byte tail and x through the page cache. Piece 1 (176712 bytes
+ * of y) has too few whole blocks to bother and is written buffered. */
+Test(storage_direct, file_starting_mid_piece_bounces_its_whole_blocks) { write_u(0, 520192); }
+
+/* Placed buffers: y holds most of both pieces and starts 1000 bytes into
+ * piece 0, so both buffers start 3096 bytes into a page. y's whole blocks
+ * then sit page-aligned in memory and go to disk with O_DIRECT straight
+ * from the buffer, piece 1's too, although they are fewer than a bounce
+ * buffer's worth: y[0, 520192) and y[524288, 696320). */
+Test(storage_direct, buffer_placed_for_its_main_file_goes_direct)
+{
+  struct sh_metainfo *m = make_u();
+  cr_expect_eq(sh_storage_buf_shift(m, 0), 3096u);
+  cr_expect_eq(sh_storage_buf_shift(m, 1), 3096u);
+  sh_metainfo_free(m);
+  write_u(1, 520192u + 172032u);
 }
 
 /* Shifts for the other layouts: aligned file starts need none, and a tie
