@@ -301,28 +301,51 @@ static void send_reject(struct sh_peer *p, uint32_t piece, uint32_t begin, uint3
     sh_wire_put_request(b, SH_MSG_REJECT, piece, begin, len);
 }
 
+/* Sends the finished reads at the front of the ring, in request order.
+ * Peers match blocks against their request queue front to back (libtorrent
+ * among them), and take a block that overtook others as a sign that those
+ * were skipped; a piece loading from disk must not let cached ones pass. */
+static void upload_drain(struct sh_peer *p)
+{
+  int sent = 0;
+  sh_conn_ref(p); /* the slots' references go one by one below */
+  while (p->n_reads) {
+    struct sh_upload *u = &p->up[p->up_tail];
+    if (!u->ready)
+      break;
+    p->up_tail = (p->up_tail + 1) % SH_CONN_MAX_READS;
+    p->n_reads--;
+    u->in_use = u->ready = 0;
+    if (u->cancelled || p->state != SH_CONN_ACTIVE) {
+      if (u->ref)
+        sh_disk_ref_release(u->ref);
+    } else if (u->rc < 0) {
+      sh_warn("%s: cannot read piece %u for upload: %s", p->tor->m->name, u->piece,
+              sh_strerror(u->rc));
+      send_reject(p, u->piece, u->begin, u->length);
+    } else {
+      sh_conn_send_block(p, u->piece, u->begin, u->length, u->data, u->ref);
+      p->up_bytes += u->length;
+      p->up_tick += u->length;
+      p->tor->uploaded += u->length;
+      p->tor->up_tick += u->length;
+      sent = 1;
+    }
+    sh_conn_unref(p);
+  }
+  if (sent && p->state == SH_CONN_ACTIVE)
+    sh_tpeer_serve(p);
+  sh_conn_unref(p);
+}
+
 static void on_block_read(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref)
 {
   struct sh_upload *u = ud;
-  struct sh_peer *p = u->p;
-  u->in_use = 0;
-  p->n_reads--;
-  if (u->cancelled || p->state != SH_CONN_ACTIVE) {
-    if (ref)
-      sh_disk_ref_release(ref);
-  } else if (rc < 0) {
-    sh_warn("%s: cannot read piece %u for upload: %s", p->tor->m->name, u->piece,
-            sh_strerror(rc));
-    send_reject(p, u->piece, u->begin, u->length);
-  } else {
-    sh_conn_send_block(p, u->piece, u->begin, u->length, data, ref);
-    p->up_bytes += u->length;
-    p->up_tick += u->length;
-    p->tor->uploaded += u->length;
-    p->tor->up_tick += u->length;
-    sh_tpeer_serve(p);
-  }
-  sh_conn_unref(p);
+  u->ready = 1;
+  u->rc = rc;
+  u->data = data;
+  u->ref = ref;
+  upload_drain(u->p);
 }
 
 void sh_tpeer_serve(struct sh_peer *p)
@@ -347,11 +370,9 @@ void sh_tpeer_serve(struct sh_peer *p)
     }
     p->in_head = (p->in_head + 1) % p->cap_in;
     p->n_in--;
-    int slot = 0;
-    while (p->up[slot].in_use)
-      slot++;
-    struct sh_upload *u = &p->up[slot];
-    *u = (struct sh_upload){p, r.piece, r.begin, r.length, 1, 0};
+    struct sh_upload *u = &p->up[(p->up_tail + p->n_reads) % SH_CONN_MAX_READS];
+    *u = (struct sh_upload){.p = p, .piece = r.piece, .begin = r.begin, .length = r.length,
+                            .in_use = 1};
     int rc = sh_disk_serve_block(t->disk, r.piece, r.begin, r.length, on_block_read, u);
     if (rc < 0) {
       u->in_use = 0;

@@ -63,6 +63,10 @@ struct sh_upload {
   struct sh_peer *p;
   uint32_t piece, begin, length;
   uint8_t in_use, cancelled;
+  uint8_t ready;              /* read finished; waits for the slots before it */
+  int rc;                     /* the read's result, kept until it is sent */
+  const uint8_t *data;
+  struct sh_disk_ref *ref;
 };
 
 /* One part of a pending write: bytes in the batch's `small` buffer (data
@@ -150,8 +154,11 @@ struct sh_peer {
   /* the peer's requests to us, oldest first */
   struct sh_block *in;
   size_t in_head, n_in, cap_in;
+  /* a ring, in request order: blocks leave in the order they were asked
+   * for, whichever read finishes first */
   struct sh_upload up[SH_CONN_MAX_READS];
   int n_reads;
+  int up_tail;            /* oldest slot in flight */
 
   /* writing: libuv streams cannot sendfile, so the socket is written here
    * with sendmsg/sendfile while the uv_tcp_t only reads; a uv_poll_t on a
