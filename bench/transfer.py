@@ -7,7 +7,8 @@ the leecher(s) with the seed as their peer, wait for them to exit, check
 the bytes are identical, stop the seed. Each process is measured from
 outside with wait4(): wall time (leechers), user+system CPU seconds and
 peak RSS (both sides). Medians over REPS repetitions, printed as a
-markdown table with the ratio of each wall time to libtorrent's.
+markdown table with the ratio of each wall time to libtorrent's. Repetitions
+are rounds: each round runs every scenario once.
 
 Environment: REPS (default 3), SIZE_MB (default 2048), FILES (multi-file
 variant's file count, default 300), LEECHERS (fan-out scenario, default 8),
@@ -263,18 +264,23 @@ def main():
             if os.path.isdir(content):
                 subprocess.run(["sh", "-c", "find \"$1\" -type f -exec cat {} + >/dev/null",
                                 "sh", content])
-            for sc in scen:
-                if sc[3] is None and variant != "single":
-                    continue  # the fan-out runs on the single file only
-                results = []
-                for rep in range(reps):
+            here = [sc for sc in scen if sc[3] is not None or variant == "single"]
+            # (the fan-out runs on the single file only)
+            results = {sc[0]: [] for sc in here}
+            # Repetitions outermost: every scenario runs once per round, so a
+            # slow spell of the machine (page-cache refills, the host) falls
+            # on all of them rather than on the reps of one scenario.
+            for rep in range(reps):
+                for sc in here:
                     r = one_run(shoal, sc, content, torrent, src, scratch, rep, leechers)
                     print("# %s %s rep %d: %.2f s, leech %.1f CPU s %.0f MiB, seed %.1f CPU s "
                           "%.0f MiB" % (variant, sc[0], rep + 1, r["wall"], r["leech_cpu"],
                                          r["leech_rss"], r["seed_cpu"], r["seed_rss"]),
                           file=sys.stderr, flush=True)
-                    results.append(r)
-                med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+                    results[sc[0]].append(r)
+            for sc in here:
+                res = results[sc[0]]
+                med = {k: statistics.median(r[k] for r in res) for k in res[0]}
                 med["bytes"] = total * med["count"]
                 rows.append((variant, sc[0], med))
             shutil.rmtree(src, ignore_errors=True)
