@@ -174,21 +174,70 @@ Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90
   free(c.data);
 }
 
+/* A raw peer: a client thread speaking the wire protocol by hand. */
+struct raw_job {
+  uint16_t port;
+  uint8_t ih[20];
+  uint32_t np;
+  size_t got;          /* stall_client: bytes read after stalling */
+  uint32_t blk[4][2];  /* order_client: piece, begin of the replies */
+  int n;
+  atomic_int done;
+};
+
+static int raw_done(void *ud) { return atomic_load(&((struct raw_job *)ud)->done); }
+
+/* The test content seeded by a session of its own, and a raw peer run
+ * against it to the end. */
+struct seed_fx {
+  struct content c;
+  uv_loop_t loop;
+  char *sdir;
+  shoal_session *ss[2];
+  struct shoal_settings set;
+};
+
+static void seed_with_raw_peer(struct seed_fx *f, void *(*client)(void *), struct raw_job *j)
+{
+  build(&f->c);
+  uv_loop_init(&f->loop);
+  f->sdir = th_tmpdir();
+  files_io(&f->c, f->sdir, 1);
+  th_settings(&f->set);
+  f->ss[0] = th_session(&f->loop, &f->set);
+  f->ss[1] = NULL;
+  volatile int seeded = 0;
+  shoal_torrent *st;
+  struct sh_metainfo *m = meta(&f->c);
+  j->port = shoal_session_port(f->ss[0]);
+  j->np = m->num_pieces;
+  memcpy(j->ih, m->info_hash, 20);
+  atomic_init(&j->done, 0);
+  struct shoal_add_opts so = {f->sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
+  cr_assert_eq(shoal_torrent_add(f->ss[0], m, &so, &st), 0);
+  cr_assert(th_run_until(&f->loop, &seeded, NULL, NULL, 20000), "seed checked its data");
+  pthread_t th;
+  pthread_create(&th, NULL, client, j);
+  cr_assert(th_run_until(&f->loop, NULL, raw_done, j, 30000), "the raw peer finished");
+  pthread_join(th, NULL);
+}
+
+static void seed_fx_free(struct seed_fx *f, int nsessions)
+{
+  th_close(&f->loop, f->ss, nsessions);
+  cr_expect_eq(uv_loop_close(&f->loop), 0);
+  th_rmtree(f->sdir);
+  sh_buf_free(&f->c.raw);
+  free(f->c.data);
+}
+
 /* A leech that stops reading: the seed's socket fills, its writes wait for
  * the poll handle, and when the leech drains and hangs up mid-transfer the
  * seed closes cleanly (no leaked pins or descriptors; ASan checks) and
  * keeps serving a second leech. */
-struct stall_job {
-  uint16_t port;
-  uint8_t ih[20];
-  uint32_t np;
-  size_t got;
-  atomic_int done;
-};
-
 static void *stall_client(void *arg)
 {
-  struct stall_job *j = arg;
+  struct raw_job *j = arg;
   int fd = th_connect(j->port);
   uint8_t hs[68];
   th_handshake(hs, j->ih, "-XX0000-stallpeer001", 1);
@@ -234,46 +283,24 @@ out:
   return NULL;
 }
 
-static int stall_done(void *ud) { return atomic_load(&((struct stall_job *)ud)->done); }
-
 Test(conn_sendfile, stalled_reader_then_hangup, .timeout = 90)
 {
-  struct content c;
-  build(&c);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  char *sdir = th_tmpdir(), *ldir = th_tmpdir();
-  files_io(&c, sdir, 1);
-  struct shoal_settings set;
-  th_settings(&set);
-  shoal_session *ss[2] = {th_session(&loop, &set), NULL};
-  volatile int seeded = 0, done = 0;
-  shoal_torrent *st, *lt;
-  struct sh_metainfo *m = meta(&c);
-  struct stall_job j = {.port = shoal_session_port(ss[0]), .np = m->num_pieces};
-  memcpy(j.ih, m->info_hash, 20);
-  struct shoal_add_opts so = {sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
-  cr_assert_eq(shoal_torrent_add(ss[0], m, &so, &st), 0);
-  cr_assert(th_run_until(&loop, &seeded, NULL, NULL, 20000), "seed checked its data");
-  atomic_init(&j.done, 0);
-  pthread_t th;
-  pthread_create(&th, NULL, stall_client, &j);
-  cr_assert(th_run_until(&loop, NULL, stall_done, &j, 30000), "the stalling peer finished");
-  pthread_join(th, NULL);
+  struct seed_fx f;
+  struct raw_job j = {0};
+  seed_with_raw_peer(&f, stall_client, &j);
   cr_expect_gt(j.got, 0, "some piece data reached the stalled peer");
   /* the seed notices the hang-up and still serves a real leech */
-  ss[1] = th_session(&loop, &set);
+  char *ldir = th_tmpdir();
+  volatile int done = 0;
+  shoal_torrent *lt;
+  f.ss[1] = th_session(&f.loop, &f.set);
   struct shoal_add_opts lo = {ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
-  cr_assert_eq(shoal_torrent_add(ss[1], meta(&c), &lo, &lt), 0);
-  th_add_peer(lt, shoal_session_port(ss[0]));
-  cr_assert(th_run_until(&loop, &done, NULL, NULL, 60000), "the leech completed");
-  cr_expect(files_io(&c, ldir, 0));
-  th_close(&loop, ss, 2);
-  cr_expect_eq(uv_loop_close(&loop), 0);
-  th_rmtree(sdir);
+  cr_assert_eq(shoal_torrent_add(f.ss[1], meta(&f.c), &lo, &lt), 0);
+  th_add_peer(lt, shoal_session_port(f.ss[0]));
+  cr_assert(th_run_until(&f.loop, &done, NULL, NULL, 60000), "the leech completed");
+  cr_expect(files_io(&f.c, ldir, 0));
   th_rmtree(ldir);
-  sh_buf_free(&c.raw);
-  free(c.data);
+  seed_fx_free(&f, 2);
 }
 
 /* Blocks leave in the order they were asked for, even when a later one is
@@ -281,14 +308,6 @@ Test(conn_sendfile, stalled_reader_then_hangup, .timeout = 90)
  * out, pieces 0 and 3 are not, and a batch asking 0, 2, 3, 2 must come
  * back as 0, 2, 3, 2. (libtorrent counts requests that a later block
  * overtook as skipped, and can take them for dropped.) */
-struct order_job {
-  uint16_t port;
-  uint8_t ih[20];
-  uint32_t got[4][2]; /* piece, begin of the replies to the batch */
-  int n;
-  atomic_int done;
-};
-
 static void put_request(uint8_t *msg, uint32_t piece, uint32_t begin)
 {
   sh_wr32(msg, 13);
@@ -300,7 +319,7 @@ static void put_request(uint8_t *msg, uint32_t piece, uint32_t begin)
 
 static void *order_client(void *arg)
 {
-  struct order_job *j = arg;
+  struct raw_job *j = arg;
   int fd = th_connect(j->port);
   uint8_t hs[68], buf[20000], msg[4 * 17];
   th_handshake(hs, j->ih, "-XX0000-orderpeer001", 1);
@@ -328,8 +347,8 @@ static void *order_client(void *arg)
     if (id < -1)
       break;
     if (id == 7 && len >= 8) {
-      j->got[j->n][0] = sh_rd32(buf);
-      j->got[j->n][1] = sh_rd32(buf + 4);
+      j->blk[j->n][0] = sh_rd32(buf);
+      j->blk[j->n][1] = sh_rd32(buf + 4);
       j->n++;
     }
   }
@@ -340,41 +359,16 @@ out:
   return NULL;
 }
 
-static int order_done(void *ud) { return atomic_load(&((struct order_job *)ud)->done); }
-
 Test(conn_sendfile, blocks_leave_in_request_order, .timeout = 60)
 {
-  struct content c;
-  build(&c);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  char *sdir = th_tmpdir();
-  files_io(&c, sdir, 1);
-  struct shoal_settings set;
-  th_settings(&set);
-  shoal_session *ss[1] = {th_session(&loop, &set)};
-  volatile int seeded = 0;
-  shoal_torrent *st;
-  struct sh_metainfo *m = meta(&c);
-  struct order_job j = {.port = shoal_session_port(ss[0])};
-  memcpy(j.ih, m->info_hash, 20);
-  struct shoal_add_opts so = {sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
-  cr_assert_eq(shoal_torrent_add(ss[0], m, &so, &st), 0);
-  cr_assert(th_run_until(&loop, &seeded, NULL, NULL, 20000), "seed checked its data");
-  atomic_init(&j.done, 0);
-  pthread_t th;
-  pthread_create(&th, NULL, order_client, &j);
-  cr_assert(th_run_until(&loop, NULL, order_done, &j, 30000), "the peer finished");
-  pthread_join(th, NULL);
+  struct seed_fx f;
+  struct raw_job j = {0};
+  seed_with_raw_peer(&f, order_client, &j);
   cr_assert_eq(j.n, 4, "all four blocks came back (%d)", j.n);
   static const uint32_t want[4][2] = {{0, 0}, {2, 16384}, {3, 0}, {2, 0}};
   for (int i = 0; i < 4; i++)
-    cr_expect(j.got[i][0] == want[i][0] && j.got[i][1] == want[i][1],
-              "reply %d is piece %u offset %u, want piece %u offset %u", i, j.got[i][0],
-              j.got[i][1], want[i][0], want[i][1]);
-  th_close(&loop, ss, 1);
-  cr_expect_eq(uv_loop_close(&loop), 0);
-  th_rmtree(sdir);
-  sh_buf_free(&c.raw);
-  free(c.data);
+    cr_expect(j.blk[i][0] == want[i][0] && j.blk[i][1] == want[i][1],
+              "reply %d is piece %u offset %u, want piece %u offset %u", i, j.blk[i][0],
+              j.blk[i][1], want[i][0], want[i][1]);
+  seed_fx_free(&f, 1);
 }
