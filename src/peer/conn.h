@@ -193,6 +193,10 @@ void sh_conn_close(struct sh_peer *p, const char *why);
 void sh_conn_ref(struct sh_peer *p);
 void sh_conn_unref(struct sh_peer *p);
 
+/* The sendfile(2) that uploads use. Tests replace it to play a file system
+ * that cannot splice (EINVAL), whose fallback no real one here exercises. */
+extern ssize_t (*sh_conn_sendfile)(int out_fd, int in_fd, off_t *offset, size_t count);
+
 /* The buffer to append small messages to (sh_wire_put_*); they go out in the
  * next flush, which the session runs once per loop iteration. Returns NULL
  * when the peer is closing or out of memory. */

@@ -233,6 +233,8 @@ static int want_writable(struct sh_peer *p, int on)
   return rc;
 }
 
+ssize_t (*sh_conn_sendfile)(int out_fd, int in_fd, off_t *offset, size_t count) = sendfile;
+
 /* sendfile cannot send this file (EINVAL: a file system without splice
  * support; ENOSYS): the rest of the segment is read into memory, which
  * does not wait on the disk since the pool made the pages resident, and
@@ -270,7 +272,7 @@ static ssize_t write_some(struct sh_peer *p, int fd, struct sh_wbatch *b)
   struct sh_seg *sg = &b->segs[b->pos];
   if (sg->file) {
     off_t off = (off_t)(sg->foff + b->done);
-    ssize_t n = sendfile(fd, sg->fd, &off, sg->len - b->done);
+    ssize_t n = sh_conn_sendfile(fd, sg->fd, &off, sg->len - b->done);
     if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
       int rc = seg_to_memory(p, sg, b->done);
       if (rc < 0)

@@ -5,7 +5,11 @@
  * every piece's SHA-1, so a wrong byte anywhere fails the download. */
 #include "test_engine_harness.h"
 
+#include <errno.h>
+#include <sys/sendfile.h>
+
 #include "disk/io.h"
+#include "peer/conn.h"
 #include "session_int.h"
 
 /* 32 KiB pieces over: a.bin, a padding file that aligns b.bin to piece 2
@@ -132,46 +136,91 @@ static void on_complete(shoal_torrent *t, void *ud)
   *(volatile int *)ud = 1;
 }
 
-Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90)
-{
+/* The test content seeded by one session and downloaded by another over
+ * loopback: returns once the leech has it all and its files are checked. */
+struct swarm_fx {
   struct content c;
-  build(&c);
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  char *sdir = th_tmpdir(), *ldir = th_tmpdir();
-  files_io(&c, sdir, 1);
+  char *sdir, *ldir;
+  shoal_session *ss[2];
+  shoal_torrent *st;
+};
+
+static void seed_to_leech(struct swarm_fx *f)
+{
+  build(&f->c);
+  uv_loop_init(&f->loop);
+  f->sdir = th_tmpdir();
+  f->ldir = th_tmpdir();
+  files_io(&f->c, f->sdir, 1);
   struct shoal_settings set;
   th_settings(&set);
-  shoal_session *ss[2];
-  ss[0] = th_session(&loop, &set);
-  ss[1] = th_session(&loop, &set);
+  f->ss[0] = th_session(&f->loop, &set);
+  f->ss[1] = th_session(&f->loop, &set);
   volatile int seeded = 0, done = 0;
-  shoal_torrent *st, *lt;
-  struct shoal_add_opts so = {sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
-  cr_assert_eq(shoal_torrent_add(ss[0], meta(&c), &so, &st), 0);
-  cr_assert(th_run_until(&loop, &seeded, NULL, NULL, 20000), "seed checked its data");
-  struct shoal_add_opts lo = {ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
-  cr_assert_eq(shoal_torrent_add(ss[1], meta(&c), &lo, &lt), 0);
-  th_add_peer(lt, shoal_session_port(ss[0]));
-  cr_assert(th_run_until(&loop, &done, NULL, NULL, 60000), "the leech completed");
-  cr_expect(files_io(&c, ldir, 0), "the leech's files equal the content");
+  shoal_torrent *lt;
+  struct shoal_add_opts so = {f->sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
+  cr_assert_eq(shoal_torrent_add(f->ss[0], meta(&f->c), &so, &f->st), 0);
+  cr_assert(th_run_until(&f->loop, &seeded, NULL, NULL, 20000), "seed checked its data");
+  struct shoal_add_opts lo = {f->ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
+  cr_assert_eq(shoal_torrent_add(f->ss[1], meta(&f->c), &lo, &lt), 0);
+  th_add_peer(lt, shoal_session_port(f->ss[0]));
+  cr_assert(th_run_until(&f->loop, &done, NULL, NULL, 60000), "the leech completed");
+  cr_expect(files_io(&f->c, f->ldir, 0), "the leech's files equal the content");
+  struct shoal_status sst;
+  shoal_torrent_status(f->st, &sst);
+  cr_expect_eq(sst.uploaded, f->c.total, "the seed uploaded each byte once");
+}
 
+static void swarm_fx_free(struct swarm_fx *f)
+{
+  th_close(&f->loop, f->ss, 2);
+  cr_expect_eq(uv_loop_close(&f->loop), 0);
+  th_rmtree(f->sdir);
+  th_rmtree(f->ldir);
+  sh_buf_free(&f->c.raw);
+  free(f->c.data);
+}
+
+Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90)
+{
+  struct swarm_fx f;
+  seed_to_leech(&f);
   struct sh_disk_stats ds;
-  sh_disk_stats(st->disk, &ds);
-  uint32_t np = (uint32_t)((c.total + PL - 1) / PL);
+  sh_disk_stats(f.st->disk, &ds);
+  uint32_t np = (uint32_t)((f.c.total + PL - 1) / PL);
   cr_expect_eq(ds.file_fallbacks, 1, "piece 5 (8 files) came from memory: %llu",
                (unsigned long long)ds.file_fallbacks);
   cr_expect_eq(ds.file_entries, np - 1, "every other piece went by sendfile: %llu of %u",
                (unsigned long long)ds.file_entries, np);
-  struct shoal_status sst;
-  shoal_torrent_status(st, &sst);
-  cr_expect_eq(sst.uploaded, c.total, "the seed uploaded each byte once");
-  th_close(&loop, ss, 2);
-  cr_expect_eq(uv_loop_close(&loop), 0);
-  th_rmtree(sdir);
-  th_rmtree(ldir);
-  sh_buf_free(&c.raw);
-  free(c.data);
+  swarm_fx_free(&f);
+}
+
+/* A file system that cannot splice: every sendfile sends half of what it
+ * is asked (so a block is cut mid-way), then fails with EINVAL. The seed
+ * reads the rest of that block into memory and sends it from there (and
+ * loads new pieces into memory from then on): the leech still gets every
+ * byte right, and each byte is uploaded once. */
+static int einvals;
+
+static ssize_t half_then_einval(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+  static int calls;
+  if (calls++ % 2 == 0 && count > 1)
+    return sendfile(out_fd, in_fd, offset, count / 2);
+  einvals++;
+  errno = EINVAL;
+  return -1;
+}
+
+Test(conn_sendfile, einval_falls_back_to_memory, .timeout = 90)
+{
+  sh_conn_sendfile = half_then_einval;
+  struct swarm_fx f;
+  seed_to_leech(&f);
+  cr_expect_gt(einvals, 0, "the seed met the failing sendfile");
+  swarm_fx_free(&f);
+  sh_conn_sendfile = sendfile;
 }
 
 /* A raw peer: a client thread speaking the wire protocol by hand. */
