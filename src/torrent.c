@@ -292,10 +292,11 @@ static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t
  * of 16 pieces costs the CPU of about 5 hashed one by one, so completed
  * pieces wait in hashq until a group is full. They never wait long: the
  * queue is sent as it is once no block is left to request (the last
- * pieces: waiting for the endgame alone missed the case where every block
- * had already arrived, and the last group waited for the tick), when no group could fill within max_pieces_in_flight, and at every
- * housekeeping tick (sh_torrent_hash_flush), so a slow download delays a
- * piece by at most one tick. Without multi-buffer SHA-1 the group is 1. */
+ * pieces; the endgame alone is not enough, as it ends when every block has
+ * arrived), when no full group could form within max_pieces_in_flight,
+ * and at every housekeeping tick (sh_torrent_hash_flush), so a slow
+ * download delays a piece by at most one tick. Without multi-buffer SHA-1
+ * the group is 1. */
 static unsigned hash_group(void)
 {
   static unsigned g;
