@@ -98,9 +98,12 @@ leech_pid=''
 kill -INT "$(shoal_of "$seed_pid")" 2>/dev/null || true
 wait "$seed_pid" || true
 seed_pid=''
-bytes=$(du -sb "$leech_dir" | cut -f1)
-read -r lw lu ls lm <"$out/leech.time" || true
-read -r sw su ss sm <"$out/seed.time" || true
+# a stopped leech's files have their full apparent size: count what it wrote
+if [ -n "${STOP_AT:-}" ]; then bytes=$(du -sB1 "$leech_dir" | cut -f1); else bytes=$(du -sb "$leech_dir" | cut -f1); fi
+# /usr/bin/time puts "Command terminated by signal N" first when STOP_AT
+# interrupted the leech: the figures are on the last line
+read -r lw lu ls lm < <(tail -n 1 "$out/leech.time") || true
+read -r sw su ss sm < <(tail -n 1 "$out/seed.time") || true
 awk -v s="$start" -v e="$end" -v b="$bytes" -v lu="$lu" -v ls="$ls" -v lm="$lm" \
     -v su="$su" -v ss="$ss" -v sm="$sm" -v pk="$peak_leech" 'BEGIN {
   w = e - s
