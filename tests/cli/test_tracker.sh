@@ -49,8 +49,10 @@ start() { # extra args...
   "$SHOAL" tracker --data "$T/data" --bind 127.0.0.1 -p "$PORT" --interval 60 \
     --upload-token s3cret "$@" 2>"$T/log" &
   PID=$!
+  # the summary line ("... N worker threads ...") comes after every listener
+  # is up: waiting for an earlier one raced the checks of the summary
   for _ in $(seq 100); do
-    grep -q 'serving UDP' "$T/log" 2>/dev/null && return 0
+    grep -q 'worker thread' "$T/log" 2>/dev/null && return 0
     kill -0 "$PID" 2>/dev/null || break
     sleep 0.1
   done
