@@ -62,13 +62,9 @@ static void check_group(struct job *j, const uint32_t *p, unsigned k, uint8_t *b
 {
   enum { GOING, TAIL, FAILED } st[SH_SHA1_MB_MAX];
   uint32_t size[SH_SHA1_MB_MAX], maxsize = 0;
-  const uint8_t *up[SH_SHA1_MB_MAX], *tail[SH_SHA1_MB_MAX];
-  size_t tl[SH_SHA1_MB_MAX];
   /* lanes k.. of the context stay idle: NULL updates, empty tails */
-  for (unsigned i = 0; i < SH_SHA1_MB_MAX; i++) {
-    up[i] = tail[i] = NULL;
-    tl[i] = 0;
-  }
+  const uint8_t *up[SH_SHA1_MB_MAX] = {0}, *tail[SH_SHA1_MB_MAX] = {0};
+  size_t tl[SH_SHA1_MB_MAX] = {0};
   for (unsigned i = 0; i < k; i++) {
     st[i] = GOING;
     size[i] = sh_piece_size(j->m, p[i]);

@@ -290,13 +290,9 @@ static int hash_group(struct hasher *h, struct reader *r, uint32_t p0, unsigned 
                       uint32_t chunk, struct sh_sha1_mb *c, size_t *bad)
 {
   uint32_t size[SH_SHA1_MB_MAX] = {0};
-  const uint8_t *up[SH_SHA1_MB_MAX], *tail[SH_SHA1_MB_MAX];
-  size_t tl[SH_SHA1_MB_MAX];
   /* lanes k.. of the context stay idle: NULL updates, empty tails */
-  for (unsigned i = 0; i < SH_SHA1_MB_MAX; i++) {
-    up[i] = tail[i] = NULL;
-    tl[i] = 0;
-  }
+  const uint8_t *up[SH_SHA1_MB_MAX] = {0}, *tail[SH_SHA1_MB_MAX] = {0};
+  size_t tl[SH_SHA1_MB_MAX] = {0};
   for (unsigned i = 0; i < k; i++) {
     uint64_t pos = (uint64_t)(p0 + i) * h->pl;
     size[i] = (uint32_t)(pos + h->pl < h->sc->total ? h->pl : h->sc->total - pos);

@@ -64,6 +64,16 @@ static void check_file(const char *root, const char *name, const uint8_t *want, 
   free(got);
 }
 
+static void cleanup(const char *root, void *mem, void *content, struct sh_metainfo *m)
+{
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  cr_expect_eq(system(cmd), 0);
+  free(mem);
+  free(content);
+  sh_metainfo_free(m);
+}
+
 static void run(int flags, int unaligned_buffer)
 {
   char tmpl[] = "/tmp/shoal-direct-XXXXXX";
@@ -99,12 +109,7 @@ static void run(int flags, int unaligned_buffer)
   sh_storage_close(s);
   check_file(root, "a", content, 12288);
   check_file(root, "b", content + 12288, 10000);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  cr_expect_eq(system(cmd), 0);
-  free(mem);
-  free(content);
-  sh_metainfo_free(m);
+  cleanup(root, mem, content, m);
 }
 
 Test(storage_direct, aligned_pieces_go_direct) { run(0, 0); }
@@ -150,12 +155,7 @@ static void write_u(int placed, uint64_t want_direct)
   sh_storage_close(s);
   check_file(root, "x", content, 1000);
   check_file(root, "y", content + 1000, 700000);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  cr_expect_eq(system(cmd), 0);
-  free(mem);
-  free(content);
-  sh_metainfo_free(m);
+  cleanup(root, mem, content, m);
 }
 
 /* Page-aligned buffers: piece 0's part in y starts at y's offset 0 but 1000
