@@ -109,7 +109,7 @@ static void on_flag(shoal_torrent *t, void *ud)
 
 static void world_up(struct world *w, enum raw_mode mode, const struct shoal_settings *lset)
 {
-  static const struct th_file files[] = {{"bad.bin", 40 * PIECE + 123}};
+  static const struct th_file files[] = {{"bad.bin", 40 * PIECE + 123, 0}};
   memset(w, 0, sizeof *w);
   uv_loop_init(&w->loop);
   th_torrent_build(&w->tt, "bad.bin", files, 1, 0, PIECE);

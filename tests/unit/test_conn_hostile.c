@@ -29,7 +29,7 @@ static int fixture_max_total;
 
 static void seed_up(struct fixture *f)
 {
-  static const struct th_file files[] = {{"hostile.bin", 5 * PIECE + 1000}};
+  static const struct th_file files[] = {{"hostile.bin", 5 * PIECE + 1000, 0}};
   uv_loop_init(&f->loop);
   th_torrent_build(&f->tt, "hostile.bin", files, 1, 0, PIECE);
   f->dir = th_tmpdir();

@@ -17,118 +17,14 @@
  * and one of zeros), b.bin, six 10-byte files and c.bin (piece 5 spans
  * b.bin, the six and c.bin: 8 files, more than SH_DISK_MAX_EXTENTS). */
 #define PL 32768u
-struct sfile {
-  const char *path;
-  uint64_t length;
-  int pad;
-};
-static const struct sfile files[] = {
+static const struct th_file files[] = {
     {"a.bin", 40000, 0}, {".pad/25536", 25536, 1}, {"b.bin", 100000, 0}, {"t1", 10, 0},
     {"t2", 10, 0},       {"t3", 10, 0},             {"t4", 10, 0},       {"t5", 10, 0},
     {"t6", 10, 0},       {"c.bin", 50000, 0},
 };
 #define NFILES (sizeof files / sizeof files[0])
 
-struct content {
-  uint8_t *data;
-  uint64_t total;
-  struct sh_buf raw;
-};
-
-static void build(struct content *c)
-{
-  memset(c, 0, sizeof *c);
-  for (size_t i = 0; i < NFILES; i++)
-    c->total += files[i].length;
-  c->data = malloc(c->total);
-  uint64_t off = 0;
-  for (size_t i = 0; i < NFILES; i++)
-    for (uint64_t k = 0; k < files[i].length; k++, off++)
-      c->data[off] = files[i].pad ? 0 : th_rand8();
-  uint32_t np = (uint32_t)((c->total + PL - 1) / PL);
-  struct sh_buf *b = &c->raw;
-  be_put_dict(b);
-  be_put_cstr(b, "info");
-  be_put_dict(b);
-  be_put_cstr(b, "files");
-  be_put_list(b);
-  for (size_t i = 0; i < NFILES; i++) {
-    be_put_dict(b);
-    if (files[i].pad) {
-      be_put_cstr(b, "attr");
-      be_put_cstr(b, "p");
-    }
-    be_put_cstr(b, "length");
-    be_put_int(b, (int64_t)files[i].length);
-    be_put_cstr(b, "path");
-    be_put_list(b);
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "%s", files[i].path);
-    for (char *tok = strtok(tmp, "/"); tok; tok = strtok(NULL, "/"))
-      be_put_cstr(b, tok);
-    be_put_end(b);
-    be_put_end(b);
-  }
-  be_put_end(b);
-  be_put_cstr(b, "name");
-  be_put_cstr(b, "sf");
-  be_put_cstr(b, "piece length");
-  be_put_int(b, PL);
-  be_put_cstr(b, "pieces");
-  uint8_t *h = malloc((size_t)np * 20);
-  for (uint32_t i = 0; i < np; i++) {
-    uint64_t off2 = (uint64_t)i * PL;
-    uint64_t len = c->total - off2 < PL ? c->total - off2 : PL;
-    sh_sha1(c->data + off2, len, h + 20 * i);
-  }
-  be_put_str(b, h, (size_t)np * 20);
-  free(h);
-  be_put_end(b);
-  be_put_end(b);
-  cr_assert(!b->oom);
-}
-
-static struct sh_metainfo *meta(const struct content *c)
-{
-  struct sh_metainfo *m = NULL;
-  char err[256] = "";
-  cr_assert_eq(sh_metainfo_parse(c->raw.data, c->raw.len, &m, err, sizeof err), 0, "%s", err);
-  return m;
-}
-
-/* Writes (want == NULL) or compares the non-padding files under dir/sf. */
-static int files_io(const struct content *c, const char *dir, int write)
-{
-  uint64_t off = 0;
-  int ok = 1;
-  for (size_t i = 0; i < NFILES; i++) {
-    uint64_t len = files[i].length;
-    if (!files[i].pad) {
-      char path[4096];
-      snprintf(path, sizeof path, "%s/sf/%s", dir, files[i].path);
-      if (write) {
-        th_mkdirs(path);
-        FILE *f = fopen(path, "wb");
-        cr_assert(f, "create %s", path);
-        cr_assert_eq(fwrite(c->data + off, 1, len, f), len);
-        fclose(f);
-      } else {
-        FILE *f = fopen(path, "rb");
-        uint8_t *buf = malloc(len + 1);
-        size_t got = f ? fread(buf, 1, len + 1, f) : 0;
-        if (f)
-          fclose(f);
-        if (got != len || memcmp(buf, c->data + off, len)) {
-          cr_log_error("%s: differs or missing (%zu bytes)", path, got);
-          ok = 0;
-        }
-        free(buf);
-      }
-    }
-    off += len;
-  }
-  return ok;
-}
+static void build(struct th_torrent *c) { th_torrent_build(c, "sf", files, NFILES, 1, PL); }
 
 static void on_complete(shoal_torrent *t, void *ud)
 {
@@ -139,7 +35,7 @@ static void on_complete(shoal_torrent *t, void *ud)
 /* The test content seeded by one session and downloaded by another over
  * loopback: returns once the leech has it all and its files are checked. */
 struct swarm_fx {
-  struct content c;
+  struct th_torrent c;
   uv_loop_t loop;
   char *sdir, *ldir;
   shoal_session *ss[2];
@@ -152,7 +48,7 @@ static void seed_to_leech(struct swarm_fx *f)
   uv_loop_init(&f->loop);
   f->sdir = th_tmpdir();
   f->ldir = th_tmpdir();
-  files_io(&f->c, f->sdir, 1);
+  th_write_content(&f->c, f->sdir);
   struct shoal_settings set;
   th_settings(&set);
   f->ss[0] = th_session(&f->loop, &set);
@@ -160,13 +56,13 @@ static void seed_to_leech(struct swarm_fx *f)
   volatile int seeded = 0, done = 0;
   shoal_torrent *lt;
   struct shoal_add_opts so = {f->sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
-  cr_assert_eq(shoal_torrent_add(f->ss[0], meta(&f->c), &so, &f->st), 0);
+  cr_assert_eq(shoal_torrent_add(f->ss[0], th_metainfo(&f->c), &so, &f->st), 0);
   cr_assert(th_run_until(&f->loop, &seeded, NULL, NULL, 20000), "seed checked its data");
   struct shoal_add_opts lo = {f->ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
-  cr_assert_eq(shoal_torrent_add(f->ss[1], meta(&f->c), &lo, &lt), 0);
+  cr_assert_eq(shoal_torrent_add(f->ss[1], th_metainfo(&f->c), &lo, &lt), 0);
   th_add_peer(lt, shoal_session_port(f->ss[0]));
   cr_assert(th_run_until(&f->loop, &done, NULL, NULL, 60000), "the leech completed");
-  cr_expect(files_io(&f->c, f->ldir, 0), "the leech's files equal the content");
+  cr_expect(th_content_equal(&f->c, f->ldir), "the leech's files equal the content");
   struct shoal_status sst;
   shoal_torrent_status(f->st, &sst);
   cr_expect_eq(sst.uploaded, f->c.total, "the seed uploaded each byte once");
@@ -178,8 +74,7 @@ static void swarm_fx_free(struct swarm_fx *f)
   cr_expect_eq(uv_loop_close(&f->loop), 0);
   th_rmtree(f->sdir);
   th_rmtree(f->ldir);
-  sh_buf_free(&f->c.raw);
-  free(f->c.data);
+  th_torrent_free(&f->c);
 }
 
 Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90)
@@ -239,7 +134,7 @@ static int raw_done(void *ud) { return atomic_load(&((struct raw_job *)ud)->done
 /* The test content seeded by a session of its own, and a raw peer run
  * against it to the end. */
 struct seed_fx {
-  struct content c;
+  struct th_torrent c;
   uv_loop_t loop;
   char *sdir;
   shoal_session *ss[2];
@@ -251,13 +146,13 @@ static void seed_with_raw_peer(struct seed_fx *f, void *(*client)(void *), struc
   build(&f->c);
   uv_loop_init(&f->loop);
   f->sdir = th_tmpdir();
-  files_io(&f->c, f->sdir, 1);
+  th_write_content(&f->c, f->sdir);
   th_settings(&f->set);
   f->ss[0] = th_session(&f->loop, &f->set);
   f->ss[1] = NULL;
   volatile int seeded = 0;
   shoal_torrent *st;
-  struct sh_metainfo *m = meta(&f->c);
+  struct sh_metainfo *m = th_metainfo(&f->c);
   j->port = shoal_session_port(f->ss[0]);
   j->np = m->num_pieces;
   memcpy(j->ih, m->info_hash, 20);
@@ -276,8 +171,45 @@ static void seed_fx_free(struct seed_fx *f, int nsessions)
   th_close(&f->loop, f->ss, nsessions);
   cr_expect_eq(uv_loop_close(&f->loop), 0);
   th_rmtree(f->sdir);
-  sh_buf_free(&f->c.raw);
-  free(f->c.data);
+  th_torrent_free(&f->c);
+}
+
+static void put_request(uint8_t *msg, uint32_t piece, uint32_t begin)
+{
+  sh_wr32(msg, 13);
+  msg[4] = 6;
+  sh_wr32(msg + 5, piece);
+  sh_wr32(msg + 9, begin);
+  sh_wr32(msg + 13, 16384);
+}
+
+/* Connects as peer_id (with a receive buffer of rcvbuf bytes if not 0),
+ * says interested and reads up to the unchoke. Returns the socket, or -1
+ * when the handshake failed. */
+static int raw_unchoked(const struct raw_job *j, const char *peer_id, int rcvbuf)
+{
+  int fd = th_connect(j->port);
+  uint8_t hs[68], buf[70000];
+  th_handshake(hs, j->ih, peer_id, 1);
+  if (fd < 0 || th_send_all(fd, hs, 68) < 0 || th_recv_all(fd, hs, 68) < 0) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  if (rcvbuf)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  uint8_t msg[5];
+  sh_wr32(msg, 1);
+  msg[4] = 2; /* interested */
+  th_send_all(fd, msg, 5);
+  for (int i = 0; i < 50; i++) {
+    int id = th_read_msg(fd, buf, sizeof buf, NULL);
+    if (id == 1 || id < -1)
+      break;
+  }
+  return fd;
 }
 
 /* A leech that stops reading: the seed's socket fills, its writes wait for
@@ -287,35 +219,17 @@ static void seed_fx_free(struct seed_fx *f, int nsessions)
 static void *stall_client(void *arg)
 {
   struct raw_job *j = arg;
-  int fd = th_connect(j->port);
-  uint8_t hs[68];
-  th_handshake(hs, j->ih, "-XX0000-stallpeer001", 1);
-  if (fd < 0 || th_send_all(fd, hs, 68) < 0 || th_recv_all(fd, hs, 68) < 0)
+  /* unchoked, ask for every block and read nothing */
+  int fd = raw_unchoked(j, "-XX0000-stallpeer001", 4096);
+  if (fd < 0)
     goto out;
-  int rcv = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-  uint8_t msg[17];
-  sh_wr32(msg, 1);
-  msg[4] = 2; /* interested */
-  th_send_all(fd, msg, 5);
-  /* wait for the unchoke, then ask for every block and read nothing */
-  uint8_t buf[70000];
-  for (int i = 0; i < 50; i++) {
-    uint32_t len = 0;
-    int id = th_read_msg(fd, buf, sizeof buf, &len);
-    if (id == 1 || id < -1)
-      break;
-  }
+  uint8_t msg[17], buf[70000];
   /* 40 rounds over the full pieces: 480 blocks, 7.5 MiB, far more than
    * loopback socket buffers hold, well under the flood limit (4000) */
   for (int round = 0; round < 40; round++)
     for (uint32_t p = 0; p + 1 < j->np; p++)
       for (uint32_t b = 0; b < PL; b += 16384) {
-        sh_wr32(msg, 13);
-        msg[4] = 6;
-        sh_wr32(msg + 5, p);
-        sh_wr32(msg + 9, b);
-        sh_wr32(msg + 13, 16384);
+        put_request(msg, p, b);
         th_send_all(fd, msg, 17);
       }
   usleep(500 * 1000);
@@ -344,10 +258,10 @@ Test(conn_sendfile, stalled_reader_then_hangup, .timeout = 90)
   shoal_torrent *lt;
   f.ss[1] = th_session(&f.loop, &f.set);
   struct shoal_add_opts lo = {ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
-  cr_assert_eq(shoal_torrent_add(f.ss[1], meta(&f.c), &lo, &lt), 0);
+  cr_assert_eq(shoal_torrent_add(f.ss[1], th_metainfo(&f.c), &lo, &lt), 0);
   th_add_peer(lt, shoal_session_port(f.ss[0]));
   cr_assert(th_run_until(&f.loop, &done, NULL, NULL, 60000), "the leech completed");
-  cr_expect(files_io(&f.c, ldir, 0));
+  cr_expect(th_content_equal(&f.c, ldir));
   th_rmtree(ldir);
   seed_fx_free(&f, 2);
 }
@@ -357,31 +271,14 @@ Test(conn_sendfile, stalled_reader_then_hangup, .timeout = 90)
  * out, pieces 0 and 3 are not, and a batch asking 0, 2, 3, 2 must come
  * back as 0, 2, 3, 2. (libtorrent counts requests that a later block
  * overtook as skipped, and can take them for dropped.) */
-static void put_request(uint8_t *msg, uint32_t piece, uint32_t begin)
-{
-  sh_wr32(msg, 13);
-  msg[4] = 6;
-  sh_wr32(msg + 5, piece);
-  sh_wr32(msg + 9, begin);
-  sh_wr32(msg + 13, 16384);
-}
-
 static void *order_client(void *arg)
 {
   struct raw_job *j = arg;
-  int fd = th_connect(j->port);
-  uint8_t hs[68], buf[20000], msg[4 * 17];
-  th_handshake(hs, j->ih, "-XX0000-orderpeer001", 1);
-  if (fd < 0 || th_send_all(fd, hs, 68) < 0 || th_recv_all(fd, hs, 68) < 0)
+  int fd = raw_unchoked(j, "-XX0000-orderpeer001", 0);
+  if (fd < 0)
     goto out;
-  struct timeval tv = {10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sh_wr32(msg, 1);
-  msg[4] = 2; /* interested */
-  th_send_all(fd, msg, 5);
+  uint8_t buf[20000], msg[4 * 17];
   int id = 0;
-  while (id != 1 && id >= -1) /* up to the unchoke */
-    id = th_read_msg(fd, buf, sizeof buf, NULL);
   put_request(msg, 2, 0);
   th_send_all(fd, msg, 17);
   while (id != 7 && id >= -1) /* piece 2 is cached once this is here */

@@ -91,7 +91,7 @@ static void transfer(const struct th_torrent *tt, int leechers)
 Test(engine, single_file_odd_size, .timeout = 120)
 {
   /* 3 MiB + 1234 bytes: the last piece is short and not block-aligned */
-  static const struct th_file files[] = {{"single.bin", 3 * 1048576 + 1234}};
+  static const struct th_file files[] = {{"single.bin", 3 * 1048576 + 1234, 0}};
   struct th_torrent tt;
   th_torrent_build(&tt, "single.bin", files, 1, 0, 262144);
   transfer(&tt, 1);
@@ -102,8 +102,12 @@ Test(engine, multi_file_nested_and_empty, .timeout = 120)
 {
   /* sizes that straddle pieces, a zero-length file, nested directories */
   static const struct th_file files[] = {
-      {"a.txt", 100000},       {"empty.dat", 0},           {"dir/b.bin", 300001},
-      {"dir/sub/c.bin", 65536}, {"dir/sub/deeper/d", 777777}, {"z", 1},
+      {"a.txt", 100000, 0},
+      {"empty.dat", 0, 0},
+      {"dir/b.bin", 300001, 0},
+      {"dir/sub/c.bin", 65536, 0},
+      {"dir/sub/deeper/d", 777777, 0},
+      {"z", 1, 0},
   };
   struct th_torrent tt;
   th_torrent_build(&tt, "multi", files, sizeof files / sizeof files[0], 1, 65536);
@@ -113,7 +117,7 @@ Test(engine, multi_file_nested_and_empty, .timeout = 120)
 
 Test(engine, three_leechers_one_seed, .timeout = 120)
 {
-  static const struct th_file files[] = {{"swarm.bin", 5 * 1048576 + 17}};
+  static const struct th_file files[] = {{"swarm.bin", 5 * 1048576 + 17, 0}};
   struct th_torrent tt;
   th_torrent_build(&tt, "swarm.bin", files, 1, 0, 131072);
   transfer(&tt, 3);
@@ -122,7 +126,7 @@ Test(engine, three_leechers_one_seed, .timeout = 120)
 
 Test(engine, seed_only_incomplete_data_is_an_error, .timeout = 120)
 {
-  static const struct th_file files[] = {{"part.bin", 1048576}};
+  static const struct th_file files[] = {{"part.bin", 1048576, 0}};
   struct th_torrent tt;
   th_torrent_build(&tt, "part.bin", files, 1, 0, 65536);
   uv_loop_t loop;
@@ -157,7 +161,7 @@ Test(engine, seed_only_incomplete_data_is_an_error, .timeout = 120)
 
 Test(engine, resume_data_skips_the_check, .timeout = 120)
 {
-  static const struct th_file files[] = {{"res.bin", 2 * 1048576 + 5}};
+  static const struct th_file files[] = {{"res.bin", 2 * 1048576 + 5, 0}};
   struct th_torrent tt;
   th_torrent_build(&tt, "res.bin", files, 1, 0, 262144);
   uv_loop_t loop;
@@ -196,7 +200,7 @@ Test(engine, resume_data_skips_the_check, .timeout = 120)
  * the bucket's initial burst (200 ms worth, at least 32 KiB). */
 static double limited_transfer(int64_t up_rate, int64_t down_rate)
 {
-  static const struct th_file files[] = {{"slow.bin", 3 * 1048576}};
+  static const struct th_file files[] = {{"slow.bin", 3 * 1048576, 0}};
   struct th_torrent tt;
   th_torrent_build(&tt, "slow.bin", files, 1, 0, 262144);
   uv_loop_t loop;
@@ -252,8 +256,8 @@ Test(engine, write_error_names_the_file_and_spares_other_torrents, .timeout = 12
   /* The leecher's target path is taken by a directory: writing fails, that
    * torrent goes to SHOAL_ERROR naming the file; a second torrent in the
    * same session still downloads. */
-  static const struct th_file f1[] = {{"blocked.bin", 1048576}};
-  static const struct th_file f2[] = {{"fine.bin", 1048576 + 3}};
+  static const struct th_file f1[] = {{"blocked.bin", 1048576, 0}};
+  static const struct th_file f2[] = {{"fine.bin", 1048576 + 3, 0}};
   struct th_torrent t1, t2;
   th_torrent_build(&t1, "blocked.bin", f1, 1, 0, 65536);
   th_torrent_build(&t2, "fine.bin", f2, 1, 0, 65536);
