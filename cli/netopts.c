@@ -182,6 +182,9 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
       s->download_rate = r;
     return 1;
   }
+  case NETOPT_LOCAL_SENDFILE:
+    s->local_sendfile = 1;
+    return 1;
   case 'q':
     o->verbosity = -1;
     return 1;
@@ -275,6 +278,8 @@ void netopts_usage(FILE *f)
           "  --up-rate R         upload limit in bytes/s, K and M suffixes (1K = 1024);\n"
           "                      0 = unlimited (default)\n"
           "  --down-rate R       download limit, same syntax\n"
+          "  --local-sendfile    upload to peers on this host with sendfile too\n"
+          "                      (default: they are served from memory, cheaper there)\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }

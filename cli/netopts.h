@@ -25,6 +25,7 @@ enum {
   NETOPT_MAX_PEERS,
   NETOPT_UP_RATE,
   NETOPT_DOWN_RATE,
+  NETOPT_LOCAL_SENDFILE,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -35,6 +36,7 @@ enum {
   {"max-peers", required_argument, NULL, NETOPT_MAX_PEERS},                             \
   {"up-rate", required_argument, NULL, NETOPT_UP_RATE},                                 \
   {"down-rate", required_argument, NULL, NETOPT_DOWN_RATE},                             \
+  {"local-sendfile", no_argument, NULL, NETOPT_LOCAL_SENDFILE},                         \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 

@@ -36,6 +36,11 @@ struct shoal_settings {
   int buffered_writes;          /* 1: write pieces through the page cache;
                                    default 0: aligned pieces go to disk with
                                    O_DIRECT (see src/disk/storage.c) */
+  int local_sendfile;           /* 1: upload to peers on this host with
+                                   sendfile too; default 0: a peer on this host
+                                   (loopback, or our own address) is served
+                                   from the read cache, which costs both ends
+                                   less there (see src/peer/conn_write.c) */
   const char *resume_dir;       /* where resume files live; NULL = no resume */
   int announce;                 /* contact trackers (default 1) */
   /* Timeouts (the defaults follow common clients; tests shrink them). */

@@ -373,7 +373,18 @@ void sh_tpeer_serve(struct sh_peer *p)
     struct sh_upload *u = &p->up[(p->up_tail + p->n_reads) % SH_CONN_MAX_READS];
     *u = (struct sh_upload){.p = p, .piece = r.piece, .begin = r.begin, .length = r.length,
                             .in_use = 1};
-    int rc = sh_disk_serve_block(t->disk, r.piece, r.begin, r.length, on_block_read, u);
+    /* sendfile saves the seed a copy on the way to a network card; to a
+     * peer on this host it saves nothing (the receiving kernel copies out
+     * of our page-cache pages instead of out of a buffer still in the CPU
+     * cache) and costs a sendfile per 16 KiB block against one sendmsg for
+     * up to 32 blocks from the read cache. Measured on loopback, 2 GiB:
+     * 0.3 CPU s less in each of the seed and the leecher from memory. A
+     * piece another peer holds for sendfile goes out by sendfile anyway. */
+    int rc = -EBUSY;
+    if (p->local && !s->set.local_sendfile)
+      rc = sh_disk_read_block(t->disk, r.piece, r.begin, r.length, on_block_read, u);
+    if (rc == -EBUSY)
+      rc = sh_disk_serve_block(t->disk, r.piece, r.begin, r.length, on_block_read, u);
     if (rc < 0) {
       u->in_use = 0;
       send_reject(p, r.piece, r.begin, r.length);

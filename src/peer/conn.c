@@ -282,6 +282,19 @@ static uint32_t max_frame(const struct sh_peer *p)
   return m > 65536 ? m : 65536;
 }
 
+/* A peer on this host: a loopback address, or our own address at the other
+ * end (a connection to the machine's own IP runs over loopback too). */
+static int on_this_host(struct sh_peer *p)
+{
+  if (sh_addr_is_loopback(&p->addr))
+    return 1;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  struct sh_addr me;
+  return uv_tcp_getsockname(&p->tcp, (struct sockaddr *)&ss, &len) == 0 &&
+         sh_addr_from_sockaddr(&me, (struct sockaddr *)&ss) == 0 && sh_addr_same_ip(&me, &p->addr);
+}
+
 static int process_handshake(struct sh_peer *p, size_t *off)
 {
   struct sh_handshake hs;
@@ -332,6 +345,7 @@ static int process_handshake(struct sh_peer *p, size_t *off)
     sh_conn_close(p, awhy ? awhy : "refused by the torrent");
     return -1;
   }
+  p->local = on_this_host(p);
   p->state = SH_CONN_ACTIVE;
   return 1;
 }

@@ -126,6 +126,7 @@ struct sh_peer {
   int fast, extended;
   char client[64];
   uint32_t reqq;          /* their `reqq`, 250 when not given (BEP 10) */
+  int local;              /* on this host: uploads from memory, not sendfile */
   uint16_t listen_port;
 
   /* BEP 3 state */

@@ -5,9 +5,11 @@
  * last piece). Each input connects over loopback, sends a handshake and
  * then the input, half-closes, and the loop runs until the engine hangs up.
  *
- * Input: byte 0 picks the torrent (bit 0: the downloading one) and the
+ * Input: byte 0 picks the torrent (bit 0: the downloading one), the
  * handshake's reserved bits (bit 1: fast extension, bit 2: extension
- * protocol); the rest is sent verbatim after the handshake. */
+ * protocol) and how uploads leave (bit 3: from memory, the default toward a
+ * peer on this host; clear: by sendfile, as toward a remote peer); the rest
+ * is sent verbatim after the handshake. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,7 @@
 #include "base/log.h"
 #include "base/sha1.h"
 #include "meta/metainfo.h"
+#include "session_int.h"
 #include "shoal.h"
 
 #define LEN (40 * 1024 + 77)
@@ -168,6 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
   memcpy(hs + 28, ih, 20);
   if (in[0] & 1)
     hs[47] ^= 0x5a;
+  sess->set.local_sendfile = !(in[0] & 8);
   memcpy(hs + 48, "-FZ0000-fuzzfuzzfuzz", 20);
   /* the whole stream, written as the socket accepts it while the loop runs */
   size_t total = 68 + n - 1, sent = 0;

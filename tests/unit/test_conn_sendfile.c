@@ -2,7 +2,9 @@
  * loopback with sendfile(2) from the page cache, BEP 47 padding going out
  * as zeros from memory, and pieces spanning more files than a sendfile
  * entry holds falling back to the read-into-memory path. The leech checks
- * every piece's SHA-1, so a wrong byte anywhere fails the download. */
+ * every piece's SHA-1, so a wrong byte anywhere fails the download.
+ * Peers on this host get uploads from memory unless local_sendfile is set:
+ * the sendfile tests set it, and two tests check the default. */
 #include "test_engine_harness.h"
 
 #include <errno.h>
@@ -42,7 +44,9 @@ struct swarm_fx {
   shoal_torrent *st;
 };
 
-static void seed_to_leech(struct swarm_fx *f)
+/* Starts the seed (sendfile toward peers on this host too when
+ * local_sendfile) and waits until it has checked its data. */
+static void seed_start(struct swarm_fx *f, int local_sendfile)
 {
   build(&f->c);
   uv_loop_init(&f->loop);
@@ -51,13 +55,20 @@ static void seed_to_leech(struct swarm_fx *f)
   th_write_content(&f->c, f->sdir);
   struct shoal_settings set;
   th_settings(&set);
+  set.local_sendfile = local_sendfile;
   f->ss[0] = th_session(&f->loop, &set);
   f->ss[1] = th_session(&f->loop, &set);
-  volatile int seeded = 0, done = 0;
-  shoal_torrent *lt;
+  volatile int seeded = 0;
   struct shoal_add_opts so = {f->sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
   cr_assert_eq(shoal_torrent_add(f->ss[0], th_metainfo(&f->c), &so, &f->st), 0);
   cr_assert(th_run_until(&f->loop, &seeded, NULL, NULL, 20000), "seed checked its data");
+}
+
+/* A leech downloads everything from the started seed. */
+static void leech_all(struct swarm_fx *f)
+{
+  volatile int done = 0;
+  shoal_torrent *lt;
   struct shoal_add_opts lo = {f->ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
   cr_assert_eq(shoal_torrent_add(f->ss[1], th_metainfo(&f->c), &lo, &lt), 0);
   th_add_peer(lt, shoal_session_port(f->ss[0]));
@@ -66,6 +77,12 @@ static void seed_to_leech(struct swarm_fx *f)
   struct shoal_status sst;
   shoal_torrent_status(f->st, &sst);
   cr_expect_eq(sst.uploaded, f->c.total, "the seed uploaded each byte once");
+}
+
+static void seed_to_leech(struct swarm_fx *f, int local_sendfile)
+{
+  seed_start(f, local_sendfile);
+  leech_all(f);
 }
 
 static void swarm_fx_free(struct swarm_fx *f)
@@ -80,7 +97,7 @@ static void swarm_fx_free(struct swarm_fx *f)
 Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90)
 {
   struct swarm_fx f;
-  seed_to_leech(&f);
+  seed_to_leech(&f, 1);
   struct sh_disk_stats ds;
   sh_disk_stats(f.st->disk, &ds);
   uint32_t np = (uint32_t)((f.c.total + PL - 1) / PL);
@@ -88,6 +105,49 @@ Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90
                (unsigned long long)ds.file_fallbacks);
   cr_expect_eq(ds.file_entries, np - 1, "every other piece went by sendfile: %llu of %u",
                (unsigned long long)ds.file_entries, np);
+  swarm_fx_free(&f);
+}
+
+/* A peer on this host (here: loopback) is served from the read cache by
+ * default: no piece goes out by sendfile. */
+Test(conn_sendfile, local_peer_served_from_memory, .timeout = 90)
+{
+  struct swarm_fx f;
+  seed_to_leech(&f, 0);
+  struct sh_disk_stats ds;
+  sh_disk_stats(f.st->disk, &ds);
+  cr_expect_eq(ds.file_entries, 0, "no piece went by sendfile: %llu",
+               (unsigned long long)ds.file_entries);
+  cr_expect_gt(ds.disk_reads, 0, "pieces were read into memory");
+  swarm_fx_free(&f);
+}
+
+static void on_held(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref)
+{
+  struct sh_disk_ref **out = ud;
+  cr_expect_eq(rc, 0);
+  cr_expect_null(data, "piece 2 is held for sendfile, not in memory");
+  *out = ref;
+}
+
+static int held(void *ud) { return *(struct sh_disk_ref **)ud != NULL; }
+
+/* A piece held for sendfile (as for a remote peer) while a local peer asks
+ * for it: the memory read cannot have it (-EBUSY), so that piece goes to
+ * the local peer by sendfile instead of being refused. */
+Test(conn_sendfile, piece_held_for_sendfile_reaches_local_peer, .timeout = 90)
+{
+  struct swarm_fx f;
+  seed_start(&f, 0);
+  struct sh_disk_ref *ref = NULL;
+  cr_assert_eq(sh_disk_serve_block(f.st->disk, 2, 0, 16384, on_held, &ref), 0);
+  cr_assert(th_run_until(&f.loop, NULL, held, &ref, 10000), "piece 2 was loaded for sendfile");
+  leech_all(&f);
+  struct sh_disk_stats ds;
+  sh_disk_stats(f.st->disk, &ds);
+  cr_expect_eq(ds.file_entries, 1, "piece 2 alone went by sendfile: %llu",
+               (unsigned long long)ds.file_entries);
+  sh_disk_ref_release(ref);
   swarm_fx_free(&f);
 }
 
@@ -112,7 +172,7 @@ Test(conn_sendfile, einval_falls_back_to_memory, .timeout = 90)
 {
   sh_conn_sendfile = half_then_einval;
   struct swarm_fx f;
-  seed_to_leech(&f);
+  seed_to_leech(&f, 1);
   cr_expect_gt(einvals, 0, "the seed met the failing sendfile");
   swarm_fx_free(&f);
   sh_conn_sendfile = sendfile;
@@ -139,6 +199,7 @@ struct seed_fx {
   char *sdir;
   shoal_session *ss[2];
   struct shoal_settings set;
+  int local_sendfile; /* set before seed_with_raw_peer */
 };
 
 static void seed_with_raw_peer(struct seed_fx *f, void *(*client)(void *), struct raw_job *j)
@@ -148,6 +209,7 @@ static void seed_with_raw_peer(struct seed_fx *f, void *(*client)(void *), struc
   f->sdir = th_tmpdir();
   th_write_content(&f->c, f->sdir);
   th_settings(&f->set);
+  f->set.local_sendfile = f->local_sendfile;
   f->ss[0] = th_session(&f->loop, &f->set);
   f->ss[1] = NULL;
   volatile int seeded = 0;
@@ -248,7 +310,7 @@ out:
 
 Test(conn_sendfile, stalled_reader_then_hangup, .timeout = 90)
 {
-  struct seed_fx f;
+  struct seed_fx f = {.local_sendfile = 1};
   struct raw_job j = {0};
   seed_with_raw_peer(&f, stall_client, &j);
   cr_expect_gt(j.got, 0, "some piece data reached the stalled peer");
@@ -305,9 +367,9 @@ out:
   return NULL;
 }
 
-Test(conn_sendfile, blocks_leave_in_request_order, .timeout = 60)
+static void order_check(int local_sendfile)
 {
-  struct seed_fx f;
+  struct seed_fx f = {.local_sendfile = local_sendfile};
   struct raw_job j = {0};
   seed_with_raw_peer(&f, order_client, &j);
   cr_assert_eq(j.n, 4, "all four blocks came back (%d)", j.n);
@@ -318,3 +380,7 @@ Test(conn_sendfile, blocks_leave_in_request_order, .timeout = 60)
               j.blk[i][1], want[i][0], want[i][1]);
   seed_fx_free(&f, 1);
 }
+
+Test(conn_sendfile, blocks_leave_in_request_order, .timeout = 60) { order_check(1); }
+
+Test(conn_sendfile, blocks_from_memory_leave_in_request_order, .timeout = 60) { order_check(0); }
