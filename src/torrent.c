@@ -282,10 +282,13 @@ void sh_torrent_req_cancelled(struct shoal_torrent *t, uint32_t piece)
 
 static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t *buf);
 
-/* Pieces go to the thread pool at most SH_HASH_JOBS at a time. Buffered
- * writes to one file serialise on its inode lock, so more concurrent jobs
- * only spin (measured: 11% of the leecher's CPU in rwsem_spin_on_owner with
- * libuv's 4 threads); two keep one hashing while the other writes. */
+/* Pieces go to the thread pool at most SH_HASH_JOBS groups at a time, and
+ * count until written. Buffered writes to one file serialise on its inode
+ * lock, so more concurrent jobs only spin (measured: 11% of the leecher's
+ * CPU in rwsem_spin_on_owner with libuv's 4 threads); two keep one hashing
+ * while the other writes. With O_DIRECT a group's job only hashes and each
+ * verified piece is written by a job of its own (disk/io.c), which frees
+ * its buffer as soon as it is on disk. */
 #define SH_HASH_JOBS 2
 
 /* Pieces per hash job. With multi-buffer SHA-1 (AVX-512: 16 lanes) a group

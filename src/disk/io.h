@@ -39,7 +39,10 @@ int sh_disk_hash_write(struct sh_disk *d, uint32_t piece, uint8_t *buf, sh_disk_
 /* The same for n (1..SH_DISK_HASH_GROUP) pieces in one pool job: large
  * groups are hashed side by side with multi-buffer SHA-1 (base/sha1_mb.h),
  * which costs a third of the CPU of one piece at a time. cb runs once per
- * piece, in order. On an error return no cb runs. */
+ * piece: for a mismatch once the group is hashed, for a match once it is
+ * written. With O_DIRECT each matching piece is written by a pool job of
+ * its own, so those callbacks come in any order; through the page cache
+ * the group's job writes them in order. On an error return no cb runs. */
 #define SH_DISK_HASH_GROUP 16
 int sh_disk_hash_write_group(struct sh_disk *d, unsigned n, const uint32_t *piece, uint8_t **buf,
                              sh_disk_write_cb cb, void *ud);

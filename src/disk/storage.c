@@ -129,6 +129,11 @@ void sh_storage_close(struct sh_storage *s)
   free(s);
 }
 
+int sh_storage_is_direct(const struct sh_storage *s)
+{
+  return __atomic_load_n(&s->direct, __ATOMIC_RELAXED);
+}
+
 uint64_t sh_storage_direct_bytes(const struct sh_storage *s)
 {
   return __atomic_load_n(&s->direct_bytes, __ATOMIC_RELAXED);

@@ -80,6 +80,9 @@ int sh_storage_flush(struct sh_storage *s);
  * are kept), then flushes. -EROFS for a read-only storage. */
 int sh_storage_finish(struct sh_storage *s, size_t *bad_file);
 
+/* Whether piece writes go to disk with O_DIRECT (not --buffered-writes, and
+ * the file system has not refused it). */
+int sh_storage_is_direct(const struct sh_storage *s);
 /* Bytes written with O_DIRECT so far (the rest went through the page cache):
  * for tests and status displays. */
 uint64_t sh_storage_direct_bytes(const struct sh_storage *s);
