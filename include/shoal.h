@@ -40,7 +40,7 @@ struct shoal_settings {
                                    sendfile too; default 0: a peer on this host
                                    (loopback, or our own address) is served
                                    from the read cache, which costs both ends
-                                   less there (see src/peer/conn_write.c) */
+                                   less there (see src/torrent_peer.c) */
   const char *resume_dir;       /* where resume files live; NULL = no resume */
   int announce;                 /* contact trackers (default 1) */
   /* Timeouts (the defaults follow common clients; tests shrink them). */
