@@ -432,17 +432,14 @@ static void write_after(uv_work_t *req, int status)
   struct write_job *j = req->data;
   struct sh_disk *d = j->d;
   /* writes first, so a callback's new jobs queue behind them */
+  int queued[SH_DISK_HASH_GROUP] = {0};
+  for (unsigned i = 0; i < j->n && j->split_writes && status >= 0; i++)
+    if (j->rc[i] == 0 && (j->rc[i] = queue_piece_write(j, i)) == 0)
+      queued[i] = 1; /* its piece_job reports it */
   for (unsigned i = 0; i < j->n; i++) {
+    if (queued[i])
+      continue;
     int rc = status < 0 ? status : j->rc[i];
-    if (rc == 0 && j->split_writes) {
-      int q = queue_piece_write(j, i);
-      j->rc[i] = q == 0 ? 1 : q;
-    }
-  }
-  for (unsigned i = 0; i < j->n; i++) {
-    int rc = status < 0 ? status : j->rc[i];
-    if (rc == 1)
-      continue; /* its piece_job reports it */
     write_done(d, rc);
     j->cb(j->ud, j->piece[i], rc, j->bad_file[i], j->buf[i]);
   }
@@ -619,8 +616,11 @@ static int add_waiter(struct sh_disk_ref *e, uint32_t begin, sh_disk_read_cb cb,
   return 0;
 }
 
+/* may_file: a new entry may be kept for sendfile. share_file: an entry
+ * already kept for sendfile and in use answers with its extents (data NULL)
+ * rather than -EBUSY. */
 static int read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
-                      sh_disk_read_cb cb, void *ud, int may_file)
+                      sh_disk_read_cb cb, void *ud, int may_file, int share_file)
 {
   if (d->closing)
     return -ECANCELED;
@@ -633,13 +633,17 @@ static int read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_
   struct sh_disk_ref *e = table_find(d, piece);
   if (e && !may_file && (e->state == ENTRY_READY ? e->kind == KIND_FILE : e->may_file)) {
     /* a memory read meets a piece kept for sendfile: an idle entry makes
-     * way; one in use cannot lend bytes it does not hold */
-    if (e->state == ENTRY_LOADING || e->pins)
-      return -EBUSY;
-    lru_unlink(d, e);
-    table_remove(d, e);
-    entry_free(d, e);
-    e = NULL;
+     * way; one in use cannot lend bytes it does not hold, but can share its
+     * extents with an upload */
+    if (e->state == ENTRY_LOADING || e->pins) {
+      if (!share_file)
+        return -EBUSY;
+    } else {
+      lru_unlink(d, e);
+      table_remove(d, e);
+      entry_free(d, e);
+      e = NULL;
+    }
   }
   if (e && e->state == ENTRY_READY) {
     if (d->nhits == d->caphits) {
@@ -708,13 +712,16 @@ static int read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_
 int sh_disk_read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
                        sh_disk_read_cb cb, void *ud)
 {
-  return read_block(d, piece, begin, len, cb, ud, 0);
+  return read_block(d, piece, begin, len, cb, ud, 0, 0);
 }
 
 int sh_disk_serve_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
-                        sh_disk_read_cb cb, void *ud)
+                        int sendfile, sh_disk_read_cb cb, void *ud)
 {
-  return read_block(d, piece, begin, len, cb, ud, !d->no_sendfile && d->devnull >= 0);
+  if (!sendfile)
+    return read_block(d, piece, begin, len, cb, ud, 0, 1);
+  int may_file = !d->no_sendfile && d->devnull >= 0;
+  return read_block(d, piece, begin, len, cb, ud, may_file, may_file);
 }
 
 void sh_disk_no_sendfile(struct sh_disk *d) { d->no_sendfile = 1; }

@@ -67,10 +67,12 @@ void sh_disk_ref_release(struct sh_disk_ref *ref);
  * whose pages cannot be confirmed resident, or after sh_disk_no_sendfile,
  * are read into memory as sh_disk_read_block does (data non-NULL). A memory
  * read (sh_disk_read_block) of a piece held for sendfile and in use gets
- * -EBUSY: use one of the two per disk. */
+ * -EBUSY: use one of the two per disk. With sendfile 0 (an upload to a peer
+ * on this host) new pieces are read into memory, but a piece held for
+ * sendfile by another upload is shared (data NULL) rather than refused. */
 #define SH_DISK_MAX_EXTENTS 4
 int sh_disk_serve_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_t len,
-                        sh_disk_read_cb cb, void *ud);
+                        int sendfile, sh_disk_read_cb cb, void *ud);
 /* Where bytes [begin, begin+len) of a sendfile ref's piece lie: fills up to
  * max extents (fds borrowed from the ref; fd -1 = zeros) and returns their
  * count, or -EINVAL for a memory ref or a range outside the piece. */

@@ -140,7 +140,7 @@ Test(conn_sendfile, piece_held_for_sendfile_reaches_local_peer, .timeout = 90)
   struct swarm_fx f;
   seed_start(&f, 0);
   struct sh_disk_ref *ref = NULL;
-  cr_assert_eq(sh_disk_serve_block(f.st->disk, 2, 0, 16384, on_held, &ref), 0);
+  cr_assert_eq(sh_disk_serve_block(f.st->disk, 2, 0, 16384, 1, on_held, &ref), 0);
   cr_assert(th_run_until(&f.loop, NULL, held, &ref, 10000), "piece 2 was loaded for sendfile");
   leech_all(&f);
   struct sh_disk_stats ds;

@@ -776,7 +776,7 @@ Test(disk_io, write_failure_names_the_file)
 static struct rres serve_one(struct fx *f, uint32_t p, uint32_t begin, uint32_t len)
 {
   struct rres r = {0};
-  cr_assert_eq(sh_disk_serve_block(f->d, p, begin, len, on_read, &r), 0);
+  cr_assert_eq(sh_disk_serve_block(f->d, p, begin, len, 1, on_read, &r), 0);
   cr_expect_eq(r.calls, 0, "no callback from inside the submit call");
   uv_run(&f->loop, UV_RUN_DEFAULT);
   cr_assert_eq(r.calls, 1);
@@ -895,7 +895,7 @@ Test(disk_io, serve_of_a_missing_file_fails_like_a_read)
   fx_init(&f, 1 << 20);
   /* nothing written: the files do not exist */
   struct rres r = {0};
-  cr_assert_eq(sh_disk_serve_block(f.d, 2, 0, 100, on_read, &r), 0);
+  cr_assert_eq(sh_disk_serve_block(f.d, 2, 0, 100, 1, on_read, &r), 0);
   uv_run(&f.loop, UV_RUN_DEFAULT);
   cr_assert_eq(r.calls, 1);
   cr_expect_lt(r.rc, 0, "an error, not a ref to nothing");
