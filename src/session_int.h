@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "shoal.h"
+#include "base/slab.h"
 #include "swarm/choker.h"
 #include "swarm/peers.h"
 #include "swarm/ratelimit.h"
@@ -65,7 +66,7 @@ struct shoal_session {
 struct sh_partial {
   uint32_t piece;
   uint8_t *buf;                 /* the piece's bytes: mem + sh_storage_buf_shift */
-  uint8_t *mem;                 /* the allocation (kept for reuse in freebufs) */
+  uint8_t *mem;                 /* a slot of bufs, or its own allocation */
   struct sh_addr senders[SH_PART_SENDERS];
   uint8_t nsenders;
   uint8_t many;                 /* more distinct senders than fit */
@@ -100,8 +101,8 @@ struct shoal_torrent {
   int32_t *slot_of;             /* piece -> index in parts, or -1 */
   struct sh_partial *parts;
   size_t nparts;
-  uint8_t **freebufs;           /* piece buffers kept for reuse */
-  size_t nfree;
+  struct sh_slab bufs;          /* piece buffers: max_pieces_in_flight slots,
+                                   reserved on first use, freed when done */
   int hashing;                  /* pieces queued for or in sh_disk_hash_write */
   int hash_running;             /* of which in the thread pool */
   uint32_t *hashq;              /* complete pieces waiting for a job, FIFO */

@@ -194,17 +194,27 @@ static void start(struct shoal_torrent *t)
 
 /* ---- pieces ---- */
 
+/* A seeding torrent needs no piece buffers: their memory goes back to the
+ * system once the last one is free. */
+static void bufs_maybe_free(struct shoal_torrent *t)
+{
+  if (t->state == SHOAL_SEEDING && t->bufs.base && t->bufs.nfree == t->bufs.nslots)
+    sh_slab_free(&t->bufs);
+}
+
 static void part_release(struct shoal_torrent *t, struct sh_partial *pp)
 {
   t->slot_of[pp->piece] = -1;
   pp->used = 0;
-  /* Keep up to max_pieces_in_flight buffers for reuse: 1 MiB allocations
-   * come from mmap and would otherwise cost two syscalls and page faults
-   * per piece. */
-  if (t->nfree < (size_t)t->sess->set.max_pieces_in_flight)
-    t->freebufs[t->nfree++] = pp->mem;
-  else
+  /* Slots are kept for reuse: fresh 1 MiB allocations would cost syscalls
+   * and page faults per piece. Once the download is done and the last
+   * buffer is back, the memory goes back to the system. */
+  if (sh_slab_owns(&t->bufs, pp->mem)) {
+    sh_slab_put(&t->bufs, pp->mem);
+    bufs_maybe_free(t);
+  } else {
     free(pp->mem);
+  }
   pp->buf = pp->mem = NULL;
 }
 
@@ -230,8 +240,12 @@ uint8_t *sh_torrent_piece_buf(struct shoal_torrent *t, uint32_t piece)
    * into the page as lines up the file holding most of the piece. */
   const size_t a = SH_STORAGE_BUF_ALIGN;
   size_t len = ((size_t)t->m->piece_length + a - 1) / a * a + a;
-  uint8_t *mem = t->nfree ? t->freebufs[--t->nfree] : aligned_alloc(a, len);
-  if (!mem)
+  if (!t->bufs.base)
+    sh_slab_init(&t->bufs, len, a, (size_t)t->sess->set.max_pieces_in_flight);
+  /* More pieces than slots only in the endgame's corner cases; a failed
+   * reservation (address space) falls back the same way. */
+  uint8_t *mem = sh_slab_get(&t->bufs);
+  if (!mem && !(mem = aligned_alloc(a, len)))
     return NULL;
   struct sh_partial *pp = &t->parts[i];
   memset(pp, 0, sizeof *pp);
@@ -453,6 +467,7 @@ static void finish_after(uv_work_t *req, int status)
 static void become_complete(struct shoal_torrent *t)
 {
   t->state = SHOAL_SEEDING;
+  bufs_maybe_free(t);
   if (!t->seed_only && t->st && !t->finish_pending) {
     struct finish_job *j = calloc(1, sizeof *j);
     if (j) {
@@ -557,8 +572,7 @@ static int setup(struct shoal_torrent *t, const struct shoal_add_opts *o, char *
   uint32_t np = m->num_pieces;
   t->have = calloc(1, SH_BF_BYTES(np) + 1);
   t->slot_of = malloc(((size_t)np + 1) * sizeof *t->slot_of);
-  t->freebufs = calloc((size_t)s->set.max_pieces_in_flight + 1, sizeof *t->freebufs);
-  if (!t->have || !t->slot_of || !t->freebufs)
+  if (!t->have || !t->slot_of)
     return -ENOMEM;
   for (uint32_t i = 0; i < np; i++)
     t->slot_of[i] = -1;

@@ -141,11 +141,10 @@ void sh_torrent_stop_internal(struct shoal_torrent *t)
 void sh_torrent_free(struct shoal_torrent *t)
 {
   for (size_t i = 0; i < t->nparts; i++)
-    free(t->parts[i].mem);
+    if (!sh_slab_owns(&t->bufs, t->parts[i].mem))
+      free(t->parts[i].mem);
   free(t->parts);
-  for (size_t i = 0; i < t->nfree; i++)
-    free(t->freebufs[i]);
-  free(t->freebufs);
+  sh_slab_free(&t->bufs);
   free(t->slot_of);
   free(t->hashq);
   free(t->have);

@@ -2,6 +2,7 @@
  * session on one uv loop over 127.0.0.1, and the leecher's files must come
  * out byte-identical. */
 #include "test_engine_harness.h"
+#include "session_int.h"
 
 struct leech_state {
   volatile int complete, errors, stopped;
@@ -74,6 +75,8 @@ static void transfer(const struct th_torrent *tt, int leechers)
     cr_expect_eq(ls_st.have_bytes, tt->total);
     cr_expect_eq(ls_st.hash_failures, 0);
     cr_expect_geq(ls_st.downloaded, tt->total ? 1 : 0);
+    cr_expect_null(((struct shoal_torrent *)lt[i])->bufs.base,
+                   "leecher %d gave its piece buffers back once complete", i);
   }
   /* stop one torrent by hand: on_stopped fires */
   shoal_torrent_stop(lt[0]);
