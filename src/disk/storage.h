@@ -59,6 +59,12 @@ int sh_storage_lease(struct sh_storage *s, uint32_t piece, uint32_t off, uint32_
 /* Closes the descriptors of n extents from sh_storage_lease (fd -1 skipped). */
 void sh_storage_lease_return(struct sh_extent *ext, int n);
 
+/* The size on disk of every file, in size[num_files]: 0 for a file that is
+ * missing (or a directory above it), unreadable, or not a regular file.
+ * Follows no symlinks, as the reads do not. Files of one directory cost one
+ * directory open between them, and a missing directory none per file. */
+void sh_storage_file_sizes(struct sh_storage *s, uint64_t *size);
+
 /* Index range [first, last] of the files that piece touches (padding too). */
 void sh_storage_piece_files(const struct sh_metainfo *m, uint32_t piece, size_t *first,
                             size_t *last);

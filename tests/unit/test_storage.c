@@ -374,3 +374,85 @@ Test(storage, empty_root_means_current_directory)
   rmrf(root);
   free(root);
 }
+
+Test(storage, file_sizes_without_following_links)
+{
+  struct sh_metainfo *m = make_torrent();
+  char *root = scratch();
+  struct sh_storage *s;
+  cr_assert_eq(sh_storage_open(m, root, SH_STORAGE_READONLY, &s), 0);
+  uint64_t size[5];
+  memset(size, 0xff, sizeof size);
+  sh_storage_file_sizes(s, size);
+  for (int i = 0; i < 5; i++)
+    cr_expect_eq(size[i], 0, "nothing on disk: file %d has size 0", i);
+  char p[2048], cmd[4400];
+  /* a: 7 bytes; t/d a symlink to a directory holding a full b; c a directory */
+  char *outside = scratch();
+  snprintf(cmd, sizeof cmd,
+           "mkdir -p '%s/t/c' && head -c 7 /dev/zero > '%s/t/a' && head -c 20 /dev/zero > '%s/b'"
+           " && ln -s '%s' '%s/t/d'",
+           root, root, outside, outside, root);
+  cr_assert_eq(system(cmd), 0);
+  sh_storage_file_sizes(s, size);
+  cr_expect_eq(size[0], 7);
+  cr_expect_eq(size[2], 0, "b behind a symlinked directory is not ours");
+  cr_expect_eq(size[4], 0, "a directory in place of c counts as missing");
+  snprintf(p, sizeof p, "%s/t/d", root);
+  cr_assert_eq(unlink(p), 0);
+  snprintf(cmd, sizeof cmd, "mkdir '%s/t/d' && head -c 20 /dev/zero > '%s/t/d/b'", root, root);
+  cr_assert_eq(system(cmd), 0);
+  sh_storage_file_sizes(s, size);
+  cr_expect_eq(size[2], 20);
+  sh_storage_close(s);
+  sh_metainfo_free(m);
+  rmrf(root);
+  rmrf(outside);
+  free(root);
+  free(outside);
+}
+
+static void sum_progress(void *ud, uint32_t done, uint32_t total, uint64_t bytes)
+{
+  uint64_t *last = ud; /* done, total, bytes of the last call */
+  cr_expect_geq(done, last[0], "progress never goes back");
+  last[0] = done;
+  last[1] = total;
+  last[2] = bytes;
+}
+
+/* Pieces of missing or short files are settled from the file sizes without
+ * reading; a piece that lies wholly inside the part of a short file that is
+ * there is still read and found ok. */
+Test(check, short_file_keeps_its_whole_pieces)
+{
+  struct sh_metainfo *m = make_torrent();
+  char *root = scratch();
+  write_all(m, root);
+  char p[2048];
+  snprintf(p, sizeof p, "%s/t/d/b", root);
+  cr_assert_eq(truncate(p, 16), 0); /* b keeps piece 1's bytes, not piece 2's */
+  uint8_t st[3];
+  run_check(m, root, st, 2);
+  cr_expect_eq(st[0], SH_PIECE_OK);
+  cr_expect_eq(st[1], SH_PIECE_OK, "piece 1 lies in the part of b that is there");
+  cr_expect_eq(st[2], SH_PIECE_MISSING, "piece 2 needs b's last 4 bytes");
+  cr_assert_eq(truncate(p, 15), 0);
+  run_check(m, root, st, 1);
+  cr_expect_eq(st[1], SH_PIECE_MISSING);
+  /* progress still covers every piece when none is read at all */
+  rmrf(root);
+  struct sh_storage *s;
+  cr_assert_eq(sh_storage_open(m, root, SH_STORAGE_READONLY, &s), 0);
+  uint64_t last[3] = {0, 0, 0};
+  struct sh_check_opts o = {.threads = 2, .progress = sum_progress, .ud = last};
+  cr_assert_eq(sh_check_run(m, s, st, &o), 0);
+  for (int i = 0; i < 3; i++)
+    cr_expect_eq(st[i], SH_PIECE_MISSING);
+  cr_expect_eq(last[0], 3);
+  cr_expect_eq(last[1], 3);
+  cr_expect_eq(last[2], TOTAL);
+  sh_storage_close(s);
+  sh_metainfo_free(m);
+  free(root);
+}
