@@ -7,8 +7,10 @@ the leecher(s) with the seed as their peer, wait for them to exit, check
 the bytes are identical, stop the seed. Each process is measured from
 outside with wait4(): wall time (leechers), user+system CPU seconds and
 peak RSS (both sides). Medians over REPS repetitions, printed as a
-markdown table with the ratio of each wall time to libtorrent's. Repetitions
-are rounds: each round runs every scenario once. Before each run the
+markdown table with each scenario's speed relative to libtorrent ->
+libtorrent (libtorrent's wall time over the scenario's), then the same
+ratio round by round. Repetitions are rounds: each round runs every
+scenario once. Before each run the
 machine settles (sync, then CPUs idle): see settle().
 
 Environment: REPS (default 3), SIZE_MB (default 2048), FILES (multi-file
@@ -310,6 +312,9 @@ def main():
                 res = results[sc[0]]
                 med = {k: statistics.median(r[k] for r in res) for k in res[0]}
                 med["bytes"] = total * med["count"]
+                ref = results.get("lt->lt")
+                med["rounds"] = [a["wall"] / b["wall"] for a, b in zip(ref, res)] \
+                    if ref and res[0]["count"] == 1 else []
                 rows.append((variant, sc[0], med))
             shutil.rmtree(src, ignore_errors=True)
     finally:
@@ -321,16 +326,21 @@ def print_table(rows, reps, size, nfiles, leechers):
     print("Transfer over loopback, %d MiB, 1 MiB pieces, median of %d; multi = %d files; "
           "fan-out = 1 seed to %d leechers (aggregate rate)\n" % (size >> 20, reps, nfiles,
                                                                   leechers))
-    print("| data | scenario | wall s | MB/s | vs lt->lt | leech CPU s | leech peak RSS MiB "
-          "| seed CPU s | seed peak RSS MiB |")
+    print("| data | scenario | wall s | MB/s | speed vs lt->lt | leech CPU s "
+          "| leech peak RSS MiB | seed CPU s | seed peak RSS MiB |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     ref = {v: m["wall"] for v, n, m in rows if n == "lt->lt"}
     for variant, name, m in rows:
-        ratio = "%.2f" % (m["wall"] / ref[variant]) if variant in ref and m["count"] == 1 \
+        ratio = "%.2f x" % (ref[variant] / m["wall"]) if variant in ref and m["count"] == 1 \
             else "-"
         print("| %s | %s | %.2f | %.0f | %s | %.1f | %.0f | %.1f | %.0f |" % (
             variant, name, m["wall"], m["bytes"] / m["wall"] / 1e6, ratio, m["leech_cpu"],
             m["leech_rss"], m["seed_cpu"], m["seed_rss"]))
+    rounds = [(v, n, m["rounds"]) for v, n, m in rows if m["rounds"] and n != "lt->lt"]
+    if rounds:
+        print("\nSpeed vs lt->lt in the same round (lt->lt wall time / the scenario's):\n")
+        for variant, name, r in rounds:
+            print("- %s %s: %s" % (variant, name, ", ".join("%.2f" % x for x in r)))
 
 
 if __name__ == "__main__":
