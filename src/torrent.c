@@ -242,8 +242,9 @@ uint8_t *sh_torrent_piece_buf(struct shoal_torrent *t, uint32_t piece)
   size_t len = ((size_t)t->m->piece_length + a - 1) / a * a + a;
   if (!t->bufs.base)
     sh_slab_init(&t->bufs, len, a, (size_t)t->sess->set.max_pieces_in_flight);
-  /* More pieces than slots only in the endgame's corner cases; a failed
-   * reservation (address space) falls back the same way. */
+  /* The picker keeps at most max_pieces_in_flight pieces partial, so the
+   * slots should do; should they not, or the reservation fail (address
+   * space), the buffer comes from malloc. */
   uint8_t *mem = sh_slab_get(&t->bufs);
   if (!mem && !(mem = aligned_alloc(a, len)))
     return NULL;

@@ -14,8 +14,10 @@
  * until sh_slab_free. Slots are handed out lowest address first and the
  * last one given back is the next handed out, so a torrent that needs few
  * buffers touches few huge pages. Not thread-safe: one owner (the loop
- * thread).
- * Where huge pages are off the mapping still works with 4 KiB pages. */
+ * thread). Where huge pages are off the mapping works with 4 KiB pages;
+ * where they are on, the first touch of each 2 MiB may make the kernel
+ * compact memory, once per page for the slab's life, since slots are
+ * reused rather than returned. */
 #ifndef SHOAL_SLAB_H
 #define SHOAL_SLAB_H
 
