@@ -252,6 +252,8 @@ void sh_storage_file_sizes(struct sh_storage *s, uint64_t *size)
     size_t plen = slash ? (size_t)(slash - path) + 1 : 0;
     const char *leaf = path + plen;
     size[i] = 0;
+    if (m->files[i].attr & SH_FILE_PAD)
+      continue; /* never stored; looking would also break the run of one directory */
     if (plen != dlen || memcmp(path, dpath, plen)) {
       if (dfd >= 0)
         close(dfd);

@@ -60,7 +60,8 @@ int sh_storage_lease(struct sh_storage *s, uint32_t piece, uint32_t off, uint32_
 void sh_storage_lease_return(struct sh_extent *ext, int n);
 
 /* The size on disk of every file, in size[num_files]: 0 for a file that is
- * missing (or a directory above it), unreadable, or not a regular file.
+ * missing (or a directory above it), unreadable, or not a regular file, and
+ * for BEP 47 padding files, which are never stored (not looked up).
  * Follows no symlinks, as the reads do not. Files of one directory cost one
  * directory open between them, and a missing directory none per file. */
 void sh_storage_file_sizes(struct sh_storage *s, uint64_t *size);
