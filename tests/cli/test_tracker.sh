@@ -46,6 +46,10 @@ p=s.getsockname()[1]; u.bind(("127.0.0.1",p)); print(p)'; }
 
 start() { # extra args...
   PORT=$(free_port)
+  # empty the log first: the redirection below happens in the background
+  # job, so the wait could otherwise match the previous tracker's summary
+  # and the checks then read a log the new one has just truncated
+  : >"$T/log"
   "$SHOAL" tracker --data "$T/data" --bind 127.0.0.1 -p "$PORT" --interval 60 \
     --upload-token s3cret "$@" 2>"$T/log" &
   PID=$!
