@@ -19,7 +19,8 @@
   XX(BANNED,    -10009, "peer is banned")                               \
   XX(TIMEOUT,   -10010, "timed out")                                    \
   XX(URL,       -10011, "malformed URL")                                \
-  XX(HTTP,      -10012, "HTTP request failed")
+  XX(HTTP,      -10012, "HTTP request failed")                        \
+  XX(CLOSED,    -10013, "connection closed by the peer")
 
 enum {
 #define XX(name, code, msg) SH_E##name = (code),

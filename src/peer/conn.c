@@ -1,21 +1,9 @@
-/* Peer connections: sockets, handshake, framing, batched writes.
+/* Peer connections: life, reading, the handshake and framing.
  *
  * Reads land in one reused 256 KiB buffer; the codec splits frames in place
- * and the handlers copy a block straight into its piece buffer, so payload
- * is copied once between the kernel and the hash. Writes are collected per
- * connection and submitted once per loop iteration (the session's prepare
- * handle), so the ~16 HAVE/REQUEST messages a read produces leave in one
- * sendmsg, and a block leaves as a 13-byte header plus either a sendfile(2)
- * of its bytes from the page cache (the disk pool has made them resident) or
- * the pinned cache entry, without a copy in this process either way.
- *
- * Why the socket is written here (conn_write.c), not by libuv: a libuv
- * stream cannot sendfile, and a 1 GiB upload through pread + write cost the
- * seed two copies per byte (~30 % of its CPU). The uv_tcp_t keeps reading
- * (and connect/accept/close); writes go out in order, as far as the socket
- * takes them, and a uv_poll_t on a dup() of the descriptor reports when a
- * full socket drains. The duplicate has its own epoll registration, so the
- * two handles never share a watcher, and libuv's stream never writes. */
+ * and the upper layer copies a block straight into its piece buffer, so
+ * payload is copied once between the transport and the hash. Writes are
+ * batched (conn_write.c) and submitted once per loop iteration by the hub. */
 #include "peer/conn.h"
 
 #include <errno.h>
@@ -23,433 +11,359 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/bitfield.h"
 #include "base/error.h"
 #include "base/log.h"
-#include "disk/io.h"
-#include "meta/metainfo.h"
-#include "session_int.h"
-#include "torrent.h"
+#include "peer/tcp.h"
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-
-static struct sh_peer *peer_new(struct shoal_session *s)
+static struct sh_conn *conn_new(struct sh_hub *h)
 {
-  struct sh_peer *p = calloc(1, sizeof *p);
-  if (!p)
+  if (h->closing)
     return NULL;
-  p->rbuf = malloc(SH_CONN_RBUF);
-  if (!p->rbuf) {
-    free(p);
+  struct sh_conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->rbuf = malloc(SH_CONN_RBUF);
+  if (!c->rbuf || sh_hub_add(h, c) < 0) {
+    free(c->rbuf);
+    free(c);
     return NULL;
   }
-  p->rcap = SH_CONN_RBUF;
-  if (uv_tcp_init(s->loop, &p->tcp) < 0) {
-    free(p->rbuf);
-    free(p);
-    return NULL;
-  }
-  p->tcp.data = p;
-  p->sess = s;
-  p->refs = 1; /* the handle's own reference, dropped in its close callback */
-  p->am_choking = p->peer_choking = 1;
-  p->reqq = 250; /* BEP 10: libtorrent's default when `reqq` is absent */
-  /* Start deep: on loopback a 2 MiB window (128 blocks) is what 1 GB/s
-   * needs at ~2 ms of queueing; the tick adapts it to the measured rate. */
-  p->depth = 128;
-  p->connected_ms = p->last_recv_ms = p->last_send_ms = sh_now(s);
-  sh_session_peer_add(s, p);
-  return p;
+  c->rcap = SH_CONN_RBUF;
+  c->hub = h;
+  c->refs = 1; /* the transport's, dropped in its close callback */
+  c->max_frame = SH_CONN_DEFAULT_MAX_FRAME;
+  c->connected_ms = c->last_recv_ms = c->last_send_ms = uv_now(h->loop);
+  strcpy(c->name, "incoming");
+  return c;
 }
 
-static void peer_free(struct sh_peer *p)
+static void conn_free(struct sh_conn *c)
 {
-  sh_conn_write_free(p);
-  free(p->rbuf);
-  free(p->bf);
-  free(p->out);
-  free(p->in);
-  sh_session_peer_remove(p->sess, p);
-  free(p);
+  struct sh_hub *h = c->hub;
+  if (c->ud)
+    h->cb->on_free(c->ud, c);
+  sh_conn_write_free(c);
+  free(c->rbuf);
+  sh_hub_remove(h, c);
+  free(c);
 }
 
-void sh_conn_ref(struct sh_peer *p) { p->refs++; }
+void sh_conn_ref(struct sh_conn *c) { c->refs++; }
 
-struct sh_addr sh_conn_identity(const struct sh_peer *p)
+void sh_conn_unref(struct sh_conn *c)
 {
-  struct sh_addr a = p->addr;
-  if (!p->outgoing && p->listen_port)
-    a.port = p->listen_port;
-  return a;
+  if (--c->refs == 0)
+    conn_free(c);
 }
 
-void sh_conn_unref(struct sh_peer *p)
+static void set_addr(struct sh_conn *c, const struct sh_addr *a)
 {
-  if (--p->refs == 0)
-    peer_free(p);
+  c->addr = *a;
+  if (a->family)
+    sh_addr_str(a, c->name, sizeof c->name);
 }
 
-static void on_close(uv_handle_t *h)
+void sh_conn_close(struct sh_conn *c, const char *why)
 {
-  struct sh_peer *p = h->data;
-  p->handle_closed = 1;
-  sh_conn_unref(p);
-}
-
-void sh_conn_close(struct sh_peer *p, const char *why)
-{
-  if (p->state == SH_CONN_CLOSING)
+  if (c->state == SH_CONN_CLOSING)
     return;
-  enum sh_conn_state was = p->state;
-  p->state = SH_CONN_CLOSING;
-  sh_info("peer %s: closing: %s", p->name, why);
-  struct shoal_torrent *t = p->tor;
-  if (t && was == SH_CONN_ACTIVE) {
-    sh_tpeer_detach(t, p);
-  } else if (t && p->outgoing) {
-    /* a dial that never reached the handshake */
-    t->connecting--;
-    sh_peers_done(&t->plist, &p->addr, 1, sh_now(p->sess));
+  c->state = SH_CONN_CLOSING;
+  sh_info("peer %s: closing: %s", c->name, why);
+  if (c->ud)
+    c->hub->cb->on_close(c->ud, c, why);
+  /* unsent messages are dropped, their pins released */
+  sh_conn_write_free(c);
+  if (c->tr)
+    c->tr->ops->close(c->tr);
+}
+
+/* ---- transport callbacks ---- */
+
+static void tr_alloc(void *ud, uint8_t **buf, size_t *len)
+{
+  struct sh_conn *c = ud;
+  if (c->rlen == c->rcap) {
+    /* A frame larger than the buffer: its length was checked against the
+     * limit before we got here, so growing to hold it is bounded. */
+    size_t need = c->rcap * 2;
+    if (c->rlen >= 4 && 4 + (size_t)sh_rd32(c->rbuf) > need)
+      need = 4 + (size_t)sh_rd32(c->rbuf);
+    uint8_t *nb = realloc(c->rbuf, need);
+    if (!nb) {
+      *buf = NULL;
+      *len = 0;
+      return;
+    }
+    c->rbuf = nb;
+    c->rcap = need;
   }
-  /* Upload reads still in flight finish into the void (their callbacks
-   * release the cache pins); unsent messages are dropped. */
-  for (int i = 0; i < SH_CONN_MAX_READS; i++)
-    if (p->up[i].in_use)
-      p->up[i].cancelled = 1;
-  sh_conn_write_stop(p); /* before the socket closes */
-  p->n_in = 0;
-  if (p->reading)
-    uv_read_stop((uv_stream_t *)&p->tcp);
-  p->reading = 0;
-  uv_close((uv_handle_t *)&p->tcp, on_close);
+  /* The download limit bounds what one read may take; the unused part is
+   * refunded in tr_on_read. Unlimited, this grants the whole space. */
+  struct sh_hub *h = c->hub;
+  size_t space = c->rcap - c->rlen;
+  size_t grant = (size_t)sh_ratelimit_take(&h->down, uv_now(h->loop), space);
+  if (!grant)
+    grant = 1; /* another peer drained the bucket in this iteration */
+  c->rl_grant = grant;
+  *buf = c->rbuf + c->rlen;
+  *len = grant;
 }
 
-static void start_reading(struct sh_peer *p)
+static void process(struct sh_conn *c);
+
+static void tr_on_read(void *ud, ssize_t n)
 {
-  if (p->reading || p->throttled || p->state == SH_CONN_CLOSING)
+  struct sh_conn *c = ud;
+  struct sh_hub *h = c->hub;
+  size_t used = n > 0 ? (size_t)n : 0;
+  if (c->rl_grant > used)
+    sh_ratelimit_refund(&h->down, c->rl_grant - used);
+  c->rl_grant = 0;
+  if (c->state == SH_CONN_CLOSING)
     return;
-  if (uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, on_read) == 0)
-    p->reading = 1;
-}
-
-void sh_conn_pause(struct sh_peer *p)
-{
-  p->throttled = 1;
-  if (p->reading)
-    uv_read_stop((uv_stream_t *)&p->tcp);
-  p->reading = 0;
-}
-
-void sh_conn_resume(struct sh_peer *p)
-{
-  p->throttled = 0;
-  start_reading(p);
-}
-
-static void on_connect(uv_connect_t *req, int status)
-{
-  struct sh_peer *p = req->data;
-  if (p->state == SH_CONN_CLOSING) {
-    sh_conn_unref(p);
+  if (n == -ENOMEM) {
+    sh_conn_close(c, "out of memory for the read buffer");
     return;
   }
+  if (n < 0) {
+    sh_conn_close(c, n == SH_ECLOSED ? "connection closed by the peer" : sh_strerror((int)n));
+    return;
+  }
+  if (n == 0)
+    return;
+  c->rlen += (size_t)n;
+  c->last_recv_ms = uv_now(h->loop);
+  sh_conn_ref(c);
+  process(c);
+  /* Out of download allowance: stop reading until at least a block's
+   * worth has refilled, so the kernel's receive window does the
+   * throttling. */
+  if (c->state != SH_CONN_CLOSING && h->down.rate &&
+      sh_ratelimit_wait_ms(&h->down, uv_now(h->loop), SH_BLOCK_SIZE) > 0) {
+    c->throttled = 1;
+    if (c->reading)
+      c->tr->ops->read_stop(c->tr);
+    c->reading = 0;
+    sh_conn_rl_wait(c);
+  }
+  sh_conn_unref(c);
+}
+
+/* One-shot: the transport stopped waiting before it called. */
+static void tr_on_writable(void *ud)
+{
+  struct sh_conn *c = ud;
+  c->wpolling = 0;
+  sh_conn_pump(c);
+}
+
+static void send_handshake(struct sh_conn *c, const uint8_t info_hash[20])
+{
+  struct sh_buf *b = sh_conn_msgbuf(c);
+  if (!b)
+    return;
+  struct sh_handshake hs;
+  memcpy(hs.reserved, c->hub->o.reserved, 8);
+  memcpy(hs.info_hash, info_hash, 20);
+  memcpy(hs.peer_id, c->hub->o.peer_id, 20);
+  uint8_t out[SH_HANDSHAKE_LEN];
+  sh_wire_handshake_encode(out, &hs);
+  sh_buf_append(b, out, sizeof out);
+}
+
+static void tr_on_connect(void *ud, int status)
+{
+  struct sh_conn *c = ud;
+  if (c->state == SH_CONN_CLOSING)
+    return;
   if (status < 0) {
     char why[128];
     snprintf(why, sizeof why, "connect failed: %s", uv_strerror(status));
-    sh_conn_close(p, why);
-    sh_conn_unref(p);
+    sh_conn_close(c, why);
     return;
   }
-  p->state = SH_CONN_HANDSHAKE;
-  p->connected_ms = p->last_recv_ms = sh_now(p->sess);
-  uv_tcp_nodelay(&p->tcp, 1);
-  sh_conn_send_handshake(p);
-  start_reading(p);
-  sh_conn_unref(p);
+  c->state = SH_CONN_HANDSHAKE;
+  c->connected_ms = c->last_recv_ms = uv_now(c->hub->loop);
+  send_handshake(c, c->info_hash);
+  sh_conn_read_start(c);
 }
 
-int sh_conn_connect(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr,
-                    struct sh_peer **out)
+static void tr_on_closed(void *ud)
 {
-  struct sh_peer *p = peer_new(s);
-  if (!p)
+  struct sh_conn *c = ud;
+  c->tr = NULL;
+  sh_conn_unref(c);
+}
+
+const struct sh_transport_cb sh_conn_transport_cb = {
+    .alloc = tr_alloc,
+    .on_read = tr_on_read,
+    .on_writable = tr_on_writable,
+    .on_connect = tr_on_connect,
+    .on_closed = tr_on_closed,
+};
+
+void sh_conn_read_start(struct sh_conn *c)
+{
+  if (c->reading || c->throttled || c->state == SH_CONN_CLOSING || !c->tr)
+    return;
+  if (c->tr->ops->read_start(c->tr) == 0)
+    c->reading = 1;
+}
+
+/* ---- opening ---- */
+
+int sh_conn_dial_tcp(struct sh_hub *h, const struct sh_addr *addr, const uint8_t info_hash[20],
+                     unsigned tflags, void *ud, struct sh_conn **out)
+{
+  struct sh_conn *c = conn_new(h);
+  if (!c)
     return -ENOMEM;
-  p->tor = t;
-  p->addr = *addr;
-  p->outgoing = 1;
-  sh_addr_str(addr, p->name, sizeof p->name);
-  struct sockaddr_storage ss;
-  sh_addr_to_sockaddr(addr, &ss);
-  p->connect_req.data = p;
-  int rc = uv_tcp_connect(&p->connect_req, &p->tcp, (const struct sockaddr *)&ss, on_connect);
+  set_addr(c, addr);
+  c->outgoing = 1;
+  memcpy(c->info_hash, info_hash, 20);
+  int rc = sh_tcp_connect(h->loop, addr, tflags, &sh_conn_transport_cb, c, &c->tr);
   if (rc < 0) {
-    /* not yet counted as a dial: close quietly */
-    p->tor = NULL;
-    p->state = SH_CONN_CLOSING;
-    uv_close((uv_handle_t *)&p->tcp, on_close);
+    c->state = SH_CONN_CLOSING;
+    sh_conn_unref(c); /* no transport: freed now, without callbacks */
     return rc;
   }
-  sh_conn_ref(p); /* held by the connect request */
-  t->connecting++;
+  c->ud = ud;
   if (out)
-    *out = p;
+    *out = c;
   return 0;
 }
 
-int sh_conn_accept(struct shoal_session *s, uv_stream_t *server)
+static struct sh_conn *adopt(struct sh_hub *h, struct sh_transport *tr)
 {
-  struct sh_peer *p = peer_new(s);
-  if (!p) {
-    sh_warn("cannot accept a connection: out of memory");
+  struct sh_conn *c = conn_new(h);
+  if (!c) {
+    tr->cb = NULL;
+    tr->ops->close(tr);
+    return NULL;
+  }
+  tr->cb = &sh_conn_transport_cb;
+  tr->ud = c;
+  c->tr = tr;
+  set_addr(c, &tr->remote);
+  c->state = SH_CONN_HANDSHAKE;
+  return c;
+}
+
+int sh_conn_accept(struct sh_hub *h, struct sh_transport *tr, struct sh_conn **out)
+{
+  struct sh_conn *c = adopt(h, tr);
+  if (!c)
     return -ENOMEM;
-  }
-  strcpy(p->name, "incoming");
-  int rc = uv_accept(server, (uv_stream_t *)&p->tcp);
-  if (rc < 0) {
-    sh_conn_close(p, uv_strerror(rc));
-    return rc;
-  }
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0 &&
-      sh_addr_from_sockaddr(&p->addr, (struct sockaddr *)&ss) == 0)
-    sh_addr_str(&p->addr, p->name, sizeof p->name);
-  p->state = SH_CONN_HANDSHAKE;
-  if (sh_bans_is_banned(&s->bans, &p->addr)) {
-    sh_conn_close(p, "banned address");
-    return SH_EBANNED;
-  }
-  if (s->closing) {
-    sh_conn_close(p, "session is closing");
-    return -ECANCELED;
-  }
-  /* Connections still in their handshake count too: a flood of silent
-   * sockets would otherwise hold memory (256 KiB each) for 20 s apiece. */
-  if (s->npeers > 2 * (size_t)s->set.max_peers_total) {
-    sh_conn_close(p, "too many connections");
-    return SH_ELIMIT;
-  }
-  uv_tcp_nodelay(&p->tcp, 1);
-  start_reading(p);
+  sh_conn_read_start(c);
+  if (out)
+    *out = c;
   return 0;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+int sh_conn_start(struct sh_hub *h, struct sh_transport *tr, const uint8_t info_hash[20], void *ud,
+                  struct sh_conn **out)
 {
-  struct sh_peer *p = h->data;
-  if (p->rlen == p->rcap) {
-    /* A frame larger than the buffer: its length was checked against the
-     * limit before we got here, so growing to hold it is bounded. */
-    size_t need = p->rcap * 2;
-    if (p->rlen >= 4) {
-      size_t frame = 4 + (size_t)sh_rd32(p->rbuf);
-      if (frame > need)
-        need = frame;
-    }
-    uint8_t *nb = realloc(p->rbuf, need);
-    if (!nb) {
-      buf->base = NULL;
-      buf->len = 0;
-      return;
-    }
-    p->rbuf = nb;
-    p->rcap = need;
-  }
-  /* The download limit bounds what one read may take; the unused part is
-   * refunded in on_read. Unlimited, this grants the whole space. */
-  struct shoal_session *s = p->sess;
-  size_t space = p->rcap - p->rlen;
-  size_t grant = (size_t)sh_ratelimit_take(&s->down, sh_now(s), space);
-  if (!grant)
-    grant = 1; /* another peer drained the bucket in this iteration */
-  p->rl_grant = grant;
-  buf->base = (char *)p->rbuf + p->rlen;
-  buf->len = grant;
+  struct sh_conn *c = adopt(h, tr);
+  if (!c)
+    return -ENOMEM;
+  c->outgoing = 1;
+  c->ud = ud;
+  memcpy(c->info_hash, info_hash, 20);
+  send_handshake(c, info_hash);
+  sh_conn_read_start(c);
+  if (out)
+    *out = c;
+  return 0;
 }
 
-/* The largest frame a peer may send us: a 16 KiB block (we never ask for
- * more) plus its 9-byte header, the bitfield, or a 64 KiB extension message
- * (BEP 10 handshakes are a few hundred bytes; BEP 9 pieces 16 KiB). */
-static uint32_t max_frame(const struct sh_peer *p)
-{
-  uint32_t m = SH_BLOCK_SIZE + 9;
-  if (p->tor) {
-    uint32_t bf = 1 + (uint32_t)SH_BF_BYTES(p->tor->m->num_pieces);
-    if (bf > m)
-      m = bf;
-  }
-  return m > 65536 ? m : 65536;
-}
+/* ---- the handshake and framing ---- */
 
-/* A peer on this host: a loopback address, or our own address at the other
- * end (a connection to the machine's own IP runs over loopback too). */
-static int on_this_host(struct sh_peer *p)
-{
-  if (sh_addr_is_loopback(&p->addr))
-    return 1;
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  struct sh_addr me;
-  return uv_tcp_getsockname(&p->tcp, (struct sockaddr *)&ss, &len) == 0 &&
-         sh_addr_from_sockaddr(&me, (struct sockaddr *)&ss) == 0 && sh_addr_same_ip(&me, &p->addr);
-}
-
-static int process_handshake(struct sh_peer *p, size_t *off)
+static int process_handshake(struct sh_conn *c, size_t *off)
 {
   struct sh_handshake hs;
   const char *why = NULL;
-  int rc = sh_wire_handshake_decode(p->rbuf, p->rlen, &hs, &why);
+  int rc = sh_wire_handshake_decode(c->rbuf, c->rlen, &hs, &why);
   if (rc == 0)
     return 0;
   if (rc < 0) {
     char msg[160];
     snprintf(msg, sizeof msg, "bad handshake: %s", why ? why : "malformed");
-    sh_conn_close(p, msg);
+    sh_conn_close(c, msg);
     return -1;
   }
   *off = (size_t)rc;
-  memcpy(p->peer_id, hs.peer_id, 20);
-  p->fast = !!(hs.reserved[SH_RESERVED_FAST_BYTE] & SH_RESERVED_FAST_BIT);
-  p->extended = !!(hs.reserved[SH_RESERVED_EXTENDED_BYTE] & SH_RESERVED_EXTENDED_BIT);
-  if (!memcmp(hs.peer_id, p->sess->peer_id, 20)) {
-    if (p->tor && p->outgoing)
-      sh_peers_remove(&p->tor->plist, &p->addr);
-    sh_conn_close(p, "connected to ourselves");
+  c->peer_hs = hs;
+  if (c->outgoing && memcmp(hs.info_hash, c->info_hash, 20)) {
+    sh_conn_close(c, "handshake names another torrent (wrong info-hash)");
     return -1;
   }
-  if (p->outgoing) {
-    if (memcmp(hs.info_hash, p->tor->m->info_hash, 20)) {
-      sh_conn_close(p, "handshake names another torrent (wrong info-hash)");
-      return -1;
-    }
-  } else {
-    struct shoal_torrent *t = sh_torrent_find(p->sess, hs.info_hash);
-    if (!t) {
-      sh_conn_close(p, "handshake names an unknown info-hash");
-      return -1;
-    }
-    p->tor = t;
-    const char *rwhy = NULL;
-    if (sh_session_route(p->sess, p, &rwhy) < 0) {
-      p->tor = NULL;
-      sh_conn_close(p, rwhy ? rwhy : "refused");
-      return -1;
-    }
-    sh_conn_send_handshake(p);
+  if (!c->outgoing) {
+    memcpy(c->info_hash, hs.info_hash, 20);
+    send_handshake(c, hs.info_hash); /* sent only if the upper layer agrees */
   }
-  const char *awhy = NULL;
-  if (sh_tpeer_attach(p->tor, p, &awhy) < 0) {
-    if (!p->outgoing)
-      p->tor = NULL;
-    sh_conn_close(p, awhy ? awhy : "refused by the torrent");
+  why = NULL;
+  if (c->hub->cb->on_handshake(c->hub->ud, c, &hs, &why) < 0) {
+    sh_conn_close(c, why ? why : "refused");
     return -1;
   }
-  p->local = on_this_host(p);
-  p->state = SH_CONN_ACTIVE;
+  if (c->state == SH_CONN_CLOSING)
+    return -1;
+  c->state = SH_CONN_ACTIVE;
   return 1;
 }
 
-static void process(struct sh_peer *p)
+static int process_frames(struct sh_conn *c, size_t *off)
 {
-  size_t off = 0;
-  if (p->state == SH_CONN_HANDSHAKE) {
-    int rc = process_handshake(p, &off);
-    if (rc <= 0)
-      return;
-  }
-  uint32_t maxlen = max_frame(p);
-  while (p->state == SH_CONN_ACTIVE) {
-    size_t avail = p->rlen - off;
-    if (avail >= 4 && sh_rd32(p->rbuf + off) > maxlen) {
+  while (c->state == SH_CONN_ACTIVE) {
+    size_t avail = c->rlen - *off;
+    if (avail >= 4 && sh_rd32(c->rbuf + *off) > c->max_frame) {
       char msg[128];
       snprintf(msg, sizeof msg, "message of %u bytes exceeds the %u-byte limit",
-               sh_rd32(p->rbuf + off), maxlen);
-      sh_conn_close(p, msg);
-      return;
+               sh_rd32(c->rbuf + *off), c->max_frame);
+      sh_conn_close(c, msg);
+      return -1;
     }
     struct sh_msg m;
     const char *why = NULL;
-    int rc = sh_wire_decode(p->rbuf + off, avail, maxlen, &m, &why);
+    int rc = sh_wire_decode(c->rbuf + *off, avail, c->max_frame, &m, &why);
     if (rc == 0)
       break;
     if (rc < 0) {
       char msg[160];
       snprintf(msg, sizeof msg, "protocol error: %s", why ? why : "malformed message");
-      sh_conn_close(p, msg);
-      return;
+      sh_conn_close(c, msg);
+      return -1;
     }
-    off += (size_t)rc;
+    *off += (size_t)rc;
     why = NULL;
-    if (sh_tpeer_msg(p, &m, &why) < 0) {
-      sh_conn_close(p, why ? why : "protocol error");
-      return;
+    if (c->hub->cb->on_message(c->ud, c, &m, &why) < 0) {
+      sh_conn_close(c, why ? why : "protocol error");
+      return -1;
     }
   }
-  if (p->state == SH_CONN_CLOSING)
+  return c->state == SH_CONN_CLOSING ? -1 : 0;
+}
+
+static void process(struct sh_conn *c)
+{
+  size_t off = 0;
+  if (c->state == SH_CONN_HANDSHAKE && process_handshake(c, &off) <= 0)
+    return;
+  if (process_frames(c, &off) < 0)
     return;
   if (off) {
-    memmove(p->rbuf, p->rbuf + off, p->rlen - off);
-    p->rlen -= off;
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
   }
   /* A grown buffer (one huge bitfield) shrinks back once it is empty. */
-  if (p->rcap > SH_CONN_RBUF && p->rlen <= SH_CONN_RBUF) {
-    uint8_t *nb = realloc(p->rbuf, SH_CONN_RBUF);
+  if (c->rcap > SH_CONN_RBUF && c->rlen <= SH_CONN_RBUF) {
+    uint8_t *nb = realloc(c->rbuf, SH_CONN_RBUF);
     if (nb) {
-      p->rbuf = nb;
-      p->rcap = SH_CONN_RBUF;
+      c->rbuf = nb;
+      c->rcap = SH_CONN_RBUF;
     }
   }
-  if (p->tor && p->state == SH_CONN_ACTIVE)
-    sh_tpeer_fill(p);
-}
-
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-  struct sh_peer *p = st->data;
-  struct shoal_session *s = p->sess;
-  size_t used = nread > 0 ? (size_t)nread : 0;
-  if (p->rl_grant > used)
-    sh_ratelimit_refund(&s->down, p->rl_grant - used);
-  p->rl_grant = 0;
-  if (p->state == SH_CONN_CLOSING)
-    return;
-  if (nread == UV_ENOBUFS) {
-    sh_conn_close(p, "out of memory for the read buffer");
-    return;
-  }
-  if (nread < 0) {
-    sh_conn_close(p, nread == UV_EOF ? "connection closed by the peer" : uv_strerror((int)nread));
-    return;
-  }
-  if (nread == 0)
-    return;
-  p->rlen += (size_t)nread;
-  p->last_recv_ms = sh_now(p->sess);
-  sh_conn_ref(p);
-  process(p);
-  /* Out of download tokens: stop reading until at least a block's worth
-   * has refilled, so the kernel's receive window does the throttling. */
-  if (p->state != SH_CONN_CLOSING && s->down.rate &&
-      sh_ratelimit_wait_ms(&s->down, sh_now(s), SH_BLOCK_SIZE) > 0) {
-    sh_conn_pause(p);
-    sh_session_rl_wait(s, p, 0);
-  }
-  sh_conn_unref(p);
-}
-
-void sh_conn_send_handshake(struct sh_peer *p)
-{
-  struct sh_buf *b = sh_conn_msgbuf(p);
-  if (!b)
-    return;
-  struct sh_handshake hs;
-  memset(&hs, 0, sizeof hs);
-  hs.reserved[SH_RESERVED_EXTENDED_BYTE] |= SH_RESERVED_EXTENDED_BIT;
-  hs.reserved[SH_RESERVED_FAST_BYTE] |= SH_RESERVED_FAST_BIT;
-  memcpy(hs.info_hash, p->tor->m->info_hash, 20);
-  memcpy(hs.peer_id, p->sess->peer_id, 20);
-  uint8_t out[SH_HANDSHAKE_LEN];
-  sh_wire_handshake_encode(out, &hs);
-  sh_buf_append(b, out, sizeof out);
+  if (c->state == SH_CONN_ACTIVE && c->ud)
+    c->hub->cb->on_read_done(c->ud, c);
 }

@@ -1,13 +1,23 @@
-/* A peer connection on libuv TCP: connect/accept, the BEP 3 handshake,
- * framing with the wire codec, a batched send queue, and the per-peer
- * protocol state the torrent's message handlers (torrent_peer.c) work on.
+/* A peer connection over any transport (transport.h): the BEP 3 handshake
+ * bytes, framing with the wire codec, a batched and ordered send queue,
+ * reference counting, and the scheduling shared by all connections of a
+ * session (the hub): one flush per loop iteration, the session-wide rate
+ * limits, handshake timeouts.
  *
- * Ownership: the session allocates every sh_peer (dialled or accepted) and
- * keeps it in its list; a torrent borrows it once the handshake names that
- * torrent. sh_conn_close() starts the end: the torrent forgets the peer at
- * once, the socket is closed, and the memory is freed when the close
- * callback has run and the last reference (disk reads, queued writes) is
- * dropped. Code that may outlive a callback takes sh_conn_ref(). */
+ * The connection knows no torrent. It talks up through the hub's callback
+ * table (struct sh_conn_cb): the handshake (whose torrent, or a refusal),
+ * each message, "you may send more", and the close. What a message means
+ * (choking, bitfields, requests) is the engine's business.
+ *
+ * Ownership: the hub owns every connection and the engine borrows them.
+ * An upper layer attaches its own object with sh_conn_set_ud (at dial
+ * time, or in on_handshake for an incoming connection). sh_conn_close()
+ * starts the end: on_close runs at once (the upper layer forgets the
+ * peer), the transport closes, and once the last reference is dropped
+ * (sh_conn_ref/unref around disk reads, queued writes) on_free lets the
+ * upper layer free its object and the connection is freed. Everything runs
+ * on the loop thread. Outside conn.c and conn_write.c the struct's fields
+ * are read-only. */
 #ifndef SHOAL_PEER_CONN_H
 #define SHOAL_PEER_CONN_H
 
@@ -16,76 +26,114 @@
 #include <uv.h>
 
 #include "base/buf.h"
+#include "peer/transport.h"
 #include "peer/wire.h"
-#include "swarm/peers.h"
-#include "swarm/picker.h"
+#include "swarm/ratelimit.h"
 
-struct shoal_session;
-struct shoal_torrent;
-struct sh_disk_ref;
+struct sh_conn;
+struct sh_hub;
 
 enum sh_conn_state {
-  SH_CONN_CONNECTING = 0, /* outgoing TCP connect in progress */
+  SH_CONN_CONNECTING = 0, /* outgoing connect in progress */
   SH_CONN_HANDSHAKE,      /* waiting for the peer's 68-byte handshake */
   SH_CONN_ACTIVE,         /* handshake done, messages flow */
   SH_CONN_CLOSING,
 };
 
 /* The read buffer: one 256 KiB buffer per connection, reused for its whole
- * life, so a fast peer delivers ~16 blocks per read() syscall. */
+ * life, so a fast peer delivers ~16 blocks per read. */
 #define SH_CONN_RBUF (256u * 1024)
-/* Stop serving new requests while more than 4 MiB wait in the send queue:
- * 256 blocks, about 4 ms at 1 GB/s, enough to keep the socket busy. */
-#define SH_CONN_SEND_WATERMARK (4u * 1024 * 1024)
-/* Disk reads in flight per peer for uploads. */
-#define SH_CONN_MAX_READS 64
-/* The `reqq` we advertise in the extension handshake (BEP 10), which
- * libtorrent honours as a cap on its requests outstanding to us. 2000 is
- * what libtorrent itself advertises: with 500, a libtorrent leecher kept
- * only ~500 requests (8 MiB) in flight to a shoal seed against ~2000 to a
- * libtorrent seed. Also our own pipeline depth limit toward any peer.
- * Requests we accept queued from one peer before calling it a flood: twice
- * this. */
-#define SH_CONN_REQQ 2000
-#define SH_CONN_MAX_INREQ (2 * SH_CONN_REQQ)
-/* Pieces we never asked for before we hang up (endgame cancels race with
- * the blocks already on the wire, so a few are normal). */
-#define SH_CONN_MAX_UNEXPECTED 64
+/* The largest frame before the upper layer says otherwise: a 16 KiB block
+ * plus its header, or a 64 KiB extension message (BEP 10 handshakes are a
+ * few hundred bytes; BEP 9 pieces 16 KiB). */
+#define SH_CONN_DEFAULT_MAX_FRAME 65536u
 
-/* A request we sent. */
-struct sh_req {
-  uint32_t piece, begin, length;
-  uint64_t sent_ms;
+struct sh_conn_cb {
+  /* The peer's handshake arrived (for a dialled connection it names the
+   * info-hash we sent; for an incoming one our answer, with the same
+   * info-hash, is queued but not yet sent). Return 0 to go on (for an
+   * incoming connection after attaching with sh_conn_set_ud), or a negative
+   * code with *why to refuse: the connection closes and nothing is sent. */
+  int (*on_handshake)(void *hub_ud, struct sh_conn *c, const struct sh_handshake *hs,
+                      const char **why);
+  /* One decoded message. Return 0, or a negative code with *why to hang up. */
+  int (*on_message)(void *ud, struct sh_conn *c, const struct sh_msg *m, const char **why);
+  /* After the messages of one read (a good time to top up requests). */
+  void (*on_read_done)(void *ud, struct sh_conn *c);
+  /* Queued data was written, or the upload allowance refilled: the upper
+   * layer may queue more. */
+  void (*on_drained)(void *ud, struct sh_conn *c);
+  /* The connection is closing (once); why names the reason. */
+  void (*on_close)(void *ud, struct sh_conn *c, const char *why);
+  /* The last reference is gone: free what ud holds. */
+  void (*on_free)(void *ud, struct sh_conn *c);
+  /* Optional: sendfile could not send a file (a file system without
+   * splice): the bytes went through memory instead. */
+  void (*on_sendfile_failed)(void *ud, struct sh_conn *c);
 };
 
-/* An upload read in flight on the thread pool. */
-struct sh_upload {
-  struct sh_peer *p;
-  uint32_t piece, begin, length;
-  uint8_t in_use, cancelled;
-  uint8_t ready;              /* read finished; waits for the slots before it */
-  int rc;                     /* the read's result, kept until it is sent */
-  const uint8_t *data;
-  struct sh_disk_ref *ref;
+/* Settings every connection of a hub shares. */
+struct sh_hub_opts {
+  uint8_t peer_id[20];
+  uint8_t reserved[8];             /* handshake reserved bits we send */
+  uint32_t handshake_timeout_ms;   /* connect + handshake */
+  uint64_t up_rate, down_rate;     /* bytes/s, 0 = unlimited */
+};
+
+struct sh_hub {
+  uv_loop_t *loop;
+  const struct sh_conn_cb *cb;
+  void *ud;                       /* the upper layer's (the session) */
+  struct sh_hub_opts o;
+  struct sh_conn **conns;         /* every connection, in any state */
+  size_t nconns, cap_conns;
+  struct sh_conn **dirty;         /* connections with unsent messages */
+  size_t ndirty, cap_dirty;
+  uv_prepare_t flusher;           /* sends batched messages once per iteration */
+  /* session-wide limits: reading (download) and sending blocks (upload);
+   * connections out of allowance wait in rl_wait for rl_timer */
+  struct sh_ratelimit down, up;
+  uv_timer_t rl_timer;
+  struct sh_conn **rl_wait;
+  size_t nrl_wait, cap_rl_wait;
+  int closing, handles_open;
+  void (*closed)(void *ud);
+  void *closed_ud;
+};
+
+/* A block's bytes for sh_conn_send_block: in memory, or where they lie in
+ * files (fd < 0 stands for zeros: BEP 47 padding, never on disk). */
+struct sh_conn_extent {
+  int fd;
+  uint64_t off;
+  uint32_t len;
+};
+struct sh_conn_block {
+  const uint8_t *data;              /* NULL: the extents */
+  const struct sh_conn_extent *ext;
+  int next;
+  /* Keeps data or the descriptors valid; called once the block is written
+   * or dropped. May be NULL. */
+  void (*release)(void *pin);
+  void *pin;
 };
 
 /* One part of a pending write: bytes in the batch's `small` buffer (data
- * NULL, file 0), bytes in memory (a block pinned in the disk cache, zeros
- * for padding, or `own`, a copy), or, with file set, len bytes at offset
- * foff of the descriptor fd, sent with sendfile(2) straight from the page
- * cache. ref (the disk cache pin that also keeps fd open) is released when
- * the batch is written. */
+ * NULL, fd -1), bytes in memory (a pinned block, zeros for padding, or
+ * `own`, a copy), or, with fd set, len bytes at foff of a file sent with
+ * sendfile. release(pin) runs when the batch is written or dropped. */
 struct sh_seg {
   const uint8_t *data;
-  struct sh_disk_ref *ref;
   uint32_t off, len;
-  int file, fd;
+  int fd;
   uint64_t foff;
   uint8_t *own;
+  void (*release)(void *pin);
+  void *pin;
 };
 
-/* A batch of segments: filled while a loop iteration runs (p->cur), then
- * queued (p->wq_head) and written in order by conn.c itself. */
+/* A batch of segments: filled while a loop iteration runs (c->cur), then
+ * queued (c->wq_head) and written in order. */
 struct sh_wbatch {
   struct sh_wbatch *next;
   struct sh_buf small;    /* small messages and 13-byte piece headers */
@@ -96,129 +144,115 @@ struct sh_wbatch {
   uint32_t done;          /* bytes of segs[pos] written */
   size_t total;           /* all bytes of the batch */
   size_t bytes;           /* payload bytes (blocks) in this batch */
-  size_t files;           /* segments sent with sendfile */
 };
 
-struct sh_peer {
-  uv_tcp_t tcp;           /* tcp.data = this */
-  uv_connect_t connect_req;
-  struct shoal_session *sess;
-  struct shoal_torrent *tor; /* NULL until the handshake names a torrent */
+struct sh_conn {
+  struct sh_hub *hub;
+  struct sh_transport *tr; /* NULL once its close callback ran */
+  void *ud;               /* the upper layer's, see sh_conn_set_ud */
   struct sh_addr addr;
   char name[64];          /* "ip:port", for log lines */
   int outgoing;
   enum sh_conn_state state;
-  int refs;               /* close pending + disk reads + writes in flight */
-  int handle_closed;
-  size_t sess_idx, tor_idx;
+  int refs;               /* transport + disk reads + writes in flight */
+  size_t hub_idx;
+  uint8_t info_hash[20];  /* dialled: what we sent; incoming: the peer's */
+  struct sh_handshake peer_hs; /* once received */
+  uint32_t max_frame;
 
   /* reading */
   uint8_t *rbuf;
   size_t rlen, rcap;
-  int reading;            /* uv_read_start active */
+  int reading;            /* the transport is reading */
   int throttled;          /* reading paused by the download rate limit */
-  int up_waiting;         /* serving paused by the upload rate limit */
-  int rl_listed;          /* in the session's rate-limit wait list */
-  size_t rl_grant;        /* download tokens granted for the pending read */
+  int up_waiting;         /* waiting for upload allowance */
+  int rl_listed;          /* in the hub's rate-limit wait list */
+  size_t rl_grant;        /* download allowance granted for the pending read */
 
-  /* from the handshake */
-  uint8_t peer_id[20];
-  int fast, extended;
-  char client[64];
-  uint32_t reqq;          /* their `reqq`, 250 when not given (BEP 10) */
-  int local;              /* on this host: uploads from memory, not sendfile */
-  uint16_t listen_port;
-
-  /* BEP 3 state */
-  int am_choking, am_interested, peer_choking, peer_interested;
-  uint8_t *bf;            /* pieces the peer has (NULL until allocated) */
-  uint32_t have_count;
-  int have_all;           /* sent have_all, or its bitfield is complete */
-  int got_bitfield;       /* a bitfield/have_all/have_none arrived */
-  uint32_t allowed_in[16]; /* allowed-fast pieces the peer gave us (BEP 6) */
-  int n_allowed_in;
-  uint32_t allowed_out[10]; /* allowed-fast pieces we gave it: served while choked */
-  int n_allowed_out;
-
-  /* our requests to the peer, oldest first */
-  struct sh_req *out;
-  size_t n_out, cap_out;
-  uint32_t depth;         /* pipeline depth target, in blocks */
-  struct sh_block cancelled[32]; /* recently cancelled, to excuse late blocks */
-  unsigned n_cancelled;
-  int unexpected;
-  uint32_t cancels_sent;  /* each may still be answered by a late block */
-  uint64_t last_block_ms; /* last block received (for snubbing) */
-  uint64_t stall_since_ms;/* requests outstanding and nothing received */
-  int snubbed;
-
-  /* the peer's requests to us, oldest first */
-  struct sh_block *in;
-  size_t in_head, n_in, cap_in;
-  /* a ring, in request order: blocks leave in the order they were asked
-   * for, whichever read finishes first */
-  struct sh_upload up[SH_CONN_MAX_READS];
-  int n_reads;
-  int up_tail;            /* oldest slot in flight */
-
-  /* writing: libuv streams cannot sendfile, so the socket is written here
-   * with sendmsg/sendfile while the uv_tcp_t only reads; a uv_poll_t on a
-   * duplicate of the descriptor (its own epoll entry) says when a full
-   * socket becomes writable again. */
+  /* writing */
   struct sh_wbatch *cur;  /* being filled; NULL when nothing pending */
   struct sh_wbatch *wq_head, *wq_tail; /* flushed, being written, in order */
   size_t queued;          /* bytes flushed, not yet written */
-  int dirty;              /* in the session's flush list */
-  uv_poll_t *wpoll;       /* NULL until the socket first fills up */
-  int wpolling, pumping;
+  int dirty;              /* in the hub's flush list */
+  int pumping, wpolling;
 
-  /* accounting and timers */
-  uint64_t connected_ms, last_recv_ms, last_send_ms, unchoked_ms;
-  uint64_t down_bytes, up_bytes;       /* payload, totals */
-  uint64_t down_tick, up_tick;         /* payload since the last tick */
-  uint64_t down_rate, up_rate;         /* smoothed bytes/s */
-  int optimistic;
+  uint64_t connected_ms, last_recv_ms, last_send_ms;
 };
 
-/* Who the peer is for strikes and bans: its address, with the port it
- * listens on when we know it (dialled, or `p` of its extension handshake). */
-struct sh_addr sh_conn_identity(const struct sh_peer *p);
-/* Dials addr for torrent t. The peer is added to the session's list.
- * Returns 0 or a negative code (then nothing was allocated). */
-int sh_conn_connect(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr,
-                    struct sh_peer **out);
-/* Accepts one pending connection on a listening socket. */
-int sh_conn_accept(struct shoal_session *s, uv_stream_t *server);
+/* ---- the hub ---- */
+
+/* Sets up h on loop (the caller embeds it); cb is borrowed, opts copied. */
+void sh_hub_init(struct sh_hub *h, uv_loop_t *loop, const struct sh_conn_cb *cb, void *ud,
+                 const struct sh_hub_opts *opts);
+/* Closes connections that never finished their handshake in time. */
+void sh_hub_tick(struct sh_hub *h, uint64_t now_ms);
+/* Closes every connection that is not ACTIVE (dials, handshakes). */
+void sh_hub_close_pending(struct sh_hub *h, const char *why);
+/* Changes the session-wide limits on the fly. */
+void sh_hub_set_rates(struct sh_hub *h, uint64_t up_rate, uint64_t down_rate);
+/* Once every connection is gone, closes the hub's handles and calls
+ * closed(ud) from the loop. */
+void sh_hub_close(struct sh_hub *h, void (*closed)(void *ud), void *ud);
+
+/* ---- opening ---- */
+
+/* Dials addr over TCP for info_hash; ud is attached at once. Returns 0 or
+ * a negative code (then nothing was allocated and no callback runs). */
+int sh_conn_dial_tcp(struct sh_hub *h, const struct sh_addr *addr, const uint8_t info_hash[20],
+                     unsigned tflags, void *ud, struct sh_conn **out);
+/* An incoming connection on transport tr (any kind): waits for the peer's
+ * handshake. On failure the transport is closed. */
+int sh_conn_accept(struct sh_hub *h, struct sh_transport *tr, struct sh_conn **out);
+/* An outgoing connection on an already connected transport (an in-memory
+ * pair, later uTP): sends our handshake at once. */
+int sh_conn_start(struct sh_hub *h, struct sh_transport *tr, const uint8_t info_hash[20], void *ud,
+                  struct sh_conn **out);
+
+/* ---- life ---- */
+
+static inline void sh_conn_set_ud(struct sh_conn *c, void *ud) { c->ud = ud; }
+/* Bounds the frames the peer may send (a bitfield of a large torrent). */
+static inline void sh_conn_set_max_frame(struct sh_conn *c, uint32_t n)
+{
+  c->max_frame = n > SH_CONN_DEFAULT_MAX_FRAME ? n : SH_CONN_DEFAULT_MAX_FRAME;
+}
+static inline int sh_conn_active(const struct sh_conn *c) { return c->state == SH_CONN_ACTIVE; }
+/* Uploads should use sendfile on this connection (see transport.h). */
+static inline int sh_conn_can_sendfile(const struct sh_conn *c)
+{
+  return c->tr && sh_transport_can_sendfile(c->tr);
+}
 /* Logs why (naming the peer) and starts closing; idempotent. */
-void sh_conn_close(struct sh_peer *p, const char *why);
-void sh_conn_ref(struct sh_peer *p);
-void sh_conn_unref(struct sh_peer *p);
+void sh_conn_close(struct sh_conn *c, const char *why);
+void sh_conn_ref(struct sh_conn *c);
+void sh_conn_unref(struct sh_conn *c);
 
-/* The sendfile(2) that uploads use. Tests replace it to play a file system
- * that cannot splice (EINVAL), whose fallback no real one here exercises. */
-extern ssize_t (*sh_conn_sendfile)(int out_fd, int in_fd, off_t *offset, size_t count);
+/* ---- sending ---- */
 
-/* The buffer to append small messages to (sh_wire_put_*); they go out in the
- * next flush, which the session runs once per loop iteration. Returns NULL
- * when the peer is closing or out of memory. */
-struct sh_buf *sh_conn_msgbuf(struct sh_peer *p);
-/* Queues a piece message: header + block from a pinned cache entry; ref is
- * released once written (or at once if the peer is closing). */
-void sh_conn_send_block(struct sh_peer *p, uint32_t piece, uint32_t begin, uint32_t len,
-                        const uint8_t *data, struct sh_disk_ref *ref);
+/* The buffer to append small messages to (sh_wire_put_*); they go out in
+ * the hub's next flush, once per loop iteration. NULL when the connection
+ * is closing, not yet connected, or out of memory. */
+struct sh_buf *sh_conn_msgbuf(struct sh_conn *c);
+/* Queues a piece message: header plus the block's bytes from b (released
+ * once written, or at once if the connection is closing). */
+void sh_conn_send_block(struct sh_conn *c, uint32_t piece, uint32_t begin, uint32_t len,
+                        const struct sh_conn_block *b);
 /* Submits the pending batch now. */
-void sh_conn_flush(struct sh_peer *p);
-/* Bytes queued (pending batch + in flight): compare to the watermark. */
-size_t sh_conn_backlog(const struct sh_peer *p);
-/* Pause or resume reading (download rate limit). */
-void sh_conn_pause(struct sh_peer *p);
-void sh_conn_resume(struct sh_peer *p);
-/* Between conn.c and conn_write.c: drop every unsent batch (free), and
- * also stop waiting for the socket (stop, when closing). */
-void sh_conn_write_free(struct sh_peer *p);
-void sh_conn_write_stop(struct sh_peer *p);
-/* Sends our handshake (after an incoming peer's handshake matched a torrent,
- * or right after connecting). */
-void sh_conn_send_handshake(struct sh_peer *p);
+void sh_conn_flush(struct sh_conn *c);
+/* Bytes queued (pending batch + in flight): compare to a watermark. */
+size_t sh_conn_backlog(const struct sh_conn *c);
+/* Takes `bytes` of the session's upload allowance: 1 when granted, 0 when
+ * short (nothing taken; on_drained runs once it has refilled). */
+int sh_conn_upload_allowed(struct sh_conn *c, uint64_t bytes);
+
+/* Between the hub and its connections (hub.c, conn.c, conn_write.c). */
+int sh_hub_add(struct sh_hub *h, struct sh_conn *c);
+void sh_hub_remove(struct sh_hub *h, struct sh_conn *c);
+int sh_hub_mark_dirty(struct sh_hub *h, struct sh_conn *c);
+void sh_conn_write_free(struct sh_conn *c);
+void sh_conn_pump(struct sh_conn *c);
+void sh_conn_rl_wait(struct sh_conn *c);
+void sh_conn_read_start(struct sh_conn *c);
+extern const struct sh_transport_cb sh_conn_transport_cb;
 
 #endif

@@ -1,30 +1,25 @@
 /* Peer connections, the writing half: batches of small messages and
- * blocks, written to the socket in order by conn.c's own sendmsg/sendfile
- * calls (see conn.h for why the uv_tcp_t only reads). */
-#include "peer/conn.h"
-
+ * blocks, written to the transport in order, as far as it takes them.
+ * A block leaves as a 13-byte header plus either a sendfile of its bytes
+ * from the page cache or the pinned memory it lives in, without a copy in
+ * this process either way. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "base/error.h"
 #include "base/log.h"
-#include "disk/io.h"
-#include "session_int.h"
-#include "torrent.h"
+#include "peer/conn.h"
 
 static void batch_free(struct sh_wbatch *b)
 {
   if (!b)
     return;
   for (size_t i = 0; i < b->nsegs; i++) {
-    if (b->segs[i].ref)
-      sh_disk_ref_release(b->segs[i].ref);
+    if (b->segs[i].release)
+      b->segs[i].release(b->segs[i].pin);
     free(b->segs[i].own);
   }
   sh_buf_free(&b->small);
@@ -32,90 +27,79 @@ static void batch_free(struct sh_wbatch *b)
   free(b);
 }
 
-/* Drops everything flushed but not written (the peer is going away). */
-static void wq_clear(struct sh_peer *p)
+void sh_conn_write_free(struct sh_conn *c)
 {
-  while (p->wq_head) {
-    struct sh_wbatch *b = p->wq_head;
-    p->wq_head = b->next;
+  batch_free(c->cur);
+  c->cur = NULL;
+  while (c->wq_head) {
+    struct sh_wbatch *b = c->wq_head;
+    c->wq_head = b->next;
     batch_free(b);
   }
-  p->wq_tail = NULL;
-  p->queued = 0;
+  c->wq_tail = NULL;
+  c->queued = 0;
 }
 
-static void on_wpoll_close(uv_handle_t *h)
+static struct sh_wbatch *batch_get(struct sh_conn *c)
 {
-  struct sh_peer *p = h->data;
-  uv_os_fd_t fd;
-  if (uv_fileno(h, &fd) == 0)
-    close(fd);
-  free(h);
-  sh_conn_unref(p);
-}
-
-void sh_conn_write_free(struct sh_peer *p)
-{
-  batch_free(p->cur);
-  p->cur = NULL;
-  wq_clear(p);
-}
-
-void sh_conn_write_stop(struct sh_peer *p)
-{
-  sh_conn_write_free(p);
-  if (p->wpoll) {
-    /* the duplicate descriptor is closed in on_wpoll_close */
-    uv_close((uv_handle_t *)p->wpoll, on_wpoll_close);
-    p->wpoll = NULL;
-    p->wpolling = 0;
-  }
-}
-
-/* ---- writing ---- */
-
-static struct sh_wbatch *batch_get(struct sh_peer *p)
-{
-  if (p->cur)
-    return p->cur;
+  if (c->cur)
+    return c->cur;
   struct sh_wbatch *b = calloc(1, sizeof *b);
   if (!b)
     return NULL;
-  p->cur = b;
+  c->cur = b;
   return b;
 }
 
-static int seg_push(struct sh_wbatch *b, const uint8_t *data, struct sh_disk_ref *ref,
-                    uint32_t off, uint32_t len)
+static struct sh_seg *seg_push(struct sh_wbatch *b)
 {
   if (b->nsegs == b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 16;
     struct sh_seg *ns = realloc(b->segs, cap * sizeof *ns);
     if (!ns)
-      return -ENOMEM;
+      return NULL;
     b->segs = ns;
     b->cap = cap;
   }
-  b->segs[b->nsegs++] = (struct sh_seg){.data = data, .ref = ref, .off = off, .len = len};
+  struct sh_seg *sg = &b->segs[b->nsegs++];
+  memset(sg, 0, sizeof *sg);
+  sg->fd = -1;
+  return sg;
+}
+
+/* The small bytes appended since the last segment become one segment. */
+static int seg_small(struct sh_wbatch *b)
+{
+  if (b->small.len == b->small_mark)
+    return 0;
+  struct sh_seg *sg = b->small.oom ? NULL : seg_push(b);
+  if (!sg)
+    return -ENOMEM;
+  sg->off = (uint32_t)b->small_mark;
+  sg->len = (uint32_t)(b->small.len - b->small_mark);
+  b->small_mark = b->small.len;
   return 0;
 }
 
-static void mark_dirty(struct sh_peer *p)
+static void mark_dirty(struct sh_conn *c)
 {
-  if (!p->dirty) {
-    p->dirty = 1;
-    sh_session_mark_dirty(p->sess, p);
+  if (c->dirty)
+    return;
+  c->dirty = 1;
+  if (sh_hub_mark_dirty(c->hub, c) < 0) {
+    c->dirty = 0;
+    sh_conn_flush(c); /* cannot batch: send now */
   }
 }
 
-struct sh_buf *sh_conn_msgbuf(struct sh_peer *p)
+struct sh_buf *sh_conn_msgbuf(struct sh_conn *c)
 {
-  if (p->state == SH_CONN_CLOSING || p->state == SH_CONN_CONNECTING)
+  if (c->state == SH_CONN_CLOSING || c->state == SH_CONN_CONNECTING)
     return NULL;
-  struct sh_wbatch *b = batch_get(p);
+  struct sh_wbatch *b = batch_get(c);
   if (!b)
     return NULL;
-  mark_dirty(p);
+  mark_dirty(c);
   return &b->small;
 }
 
@@ -123,123 +107,72 @@ struct sh_buf *sh_conn_msgbuf(struct sh_peer *p)
  * which are never on disk. */
 static const uint8_t zeros[16384];
 
-void sh_conn_send_block(struct sh_peer *p, uint32_t piece, uint32_t begin, uint32_t len,
-                        const uint8_t *data, struct sh_disk_ref *ref)
+static int push_extents(struct sh_wbatch *b, const struct sh_conn_block *blk)
 {
-  struct sh_wbatch *b = p->state == SH_CONN_ACTIVE ? batch_get(p) : NULL;
-  if (!b) {
-    if (ref)
-      sh_disk_ref_release(ref);
-    return;
-  }
-  /* A block of a piece kept for sendfile: where its bytes lie on disk. */
-  struct sh_extent ext[SH_DISK_MAX_EXTENTS];
-  int next = 0;
-  if (!data) {
-    next = ref ? sh_disk_ref_extents(ref, begin, len, ext, SH_DISK_MAX_EXTENTS) : -EINVAL;
-    if (next <= 0) {
-      if (ref)
-        sh_disk_ref_release(ref);
-      sh_conn_close(p, "internal error: a block with no bytes to send");
-      return;
+  for (int i = 0; i < blk->next; i++) {
+    const struct sh_conn_extent *e = &blk->ext[i];
+    if (e->fd >= 0) {
+      struct sh_seg *sg = seg_push(b);
+      if (!sg)
+        return -ENOMEM;
+      sg->fd = e->fd;
+      sg->foff = e->off;
+      sg->len = e->len;
+      continue;
     }
+    for (uint32_t z = 0; z < e->len; z += sizeof zeros) {
+      struct sh_seg *sg = seg_push(b);
+      if (!sg)
+        return -ENOMEM;
+      sg->data = zeros;
+      sg->len = e->len - z < sizeof zeros ? e->len - z : (uint32_t)sizeof zeros;
+    }
+  }
+  return 0;
+}
+
+void sh_conn_send_block(struct sh_conn *c, uint32_t piece, uint32_t begin, uint32_t len,
+                        const struct sh_conn_block *blk)
+{
+  struct sh_wbatch *b = c->state == SH_CONN_ACTIVE ? batch_get(c) : NULL;
+  if (!b) {
+    if (blk->release)
+      blk->release(blk->pin);
+    return;
   }
   uint8_t hdr[13];
   sh_wire_piece_header(hdr, piece, begin, len);
   sh_buf_append(&b->small, hdr, sizeof hdr);
-  int rc = b->small.oom ? -ENOMEM
-                        : seg_push(b, NULL, NULL, (uint32_t)b->small_mark,
-                                   (uint32_t)(b->small.len - b->small_mark));
-  if (data && rc == 0)
-    rc = seg_push(b, data, ref, 0, len);
-  for (int i = 0; i < next && rc == 0; i++) {
-    if (ext[i].fd >= 0) {
-      rc = seg_push(b, NULL, NULL, 0, ext[i].len);
-      if (rc == 0) {
-        struct sh_seg *sg = &b->segs[b->nsegs - 1];
-        sg->file = 1;
-        b->files++;
-        sg->fd = ext[i].fd;
-        sg->foff = ext[i].off;
-      }
+  int rc = seg_small(b);
+  if (rc == 0 && blk->data) {
+    struct sh_seg *sg = seg_push(b);
+    if (sg) {
+      sg->data = blk->data;
+      sg->len = len;
     } else {
-      for (uint32_t z = 0; z < ext[i].len && rc == 0; z += sizeof zeros) {
-        uint32_t n = ext[i].len - z < sizeof zeros ? ext[i].len - z : (uint32_t)sizeof zeros;
-        rc = seg_push(b, zeros, NULL, 0, n);
-      }
+      rc = -ENOMEM;
     }
+  } else if (rc == 0) {
+    rc = push_extents(b, blk);
   }
   if (rc < 0) {
-    if (ref)
-      sh_disk_ref_release(ref);
-    sh_conn_close(p, "out of memory queueing a block");
+    if (blk->release)
+      blk->release(blk->pin);
+    sh_conn_close(c, "out of memory queueing a block");
     return;
   }
-  if (!data)
-    b->segs[b->nsegs - 1].ref = ref; /* pins the descriptors until written */
-  b->small_mark = b->small.len;
+  /* the last segment pins the memory or the descriptors until written */
+  b->segs[b->nsegs - 1].release = blk->release;
+  b->segs[b->nsegs - 1].pin = blk->pin;
   b->bytes += len;
-  mark_dirty(p);
+  mark_dirty(c);
 }
-
-static void pump(struct sh_peer *p);
-
-static void on_writable(uv_poll_t *h, int status, int events)
-{
-  struct sh_peer *p = h->data;
-  (void)events;
-  if (p->state == SH_CONN_CLOSING)
-    return;
-  if (status < 0) {
-    char why[128];
-    snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
-    sh_conn_close(p, why);
-    return;
-  }
-  pump(p);
-}
-
-/* Waits for the socket to take more (on), or stops waiting. */
-static int want_writable(struct sh_peer *p, int on)
-{
-  if (on == p->wpolling)
-    return 0;
-  if (on && !p->wpoll) {
-    uv_os_fd_t fd;
-    int rc = uv_fileno((uv_handle_t *)&p->tcp, &fd);
-    if (rc < 0)
-      return rc;
-    int dfd = dup(fd);
-    if (dfd < 0)
-      return -errno;
-    uv_poll_t *h = malloc(sizeof *h);
-    if (!h) {
-      close(dfd);
-      return -ENOMEM;
-    }
-    rc = uv_poll_init_socket(p->sess->loop, h, dfd);
-    if (rc < 0) {
-      free(h);
-      close(dfd);
-      return rc;
-    }
-    h->data = p;
-    p->wpoll = h;
-    sh_conn_ref(p); /* dropped in on_wpoll_close */
-  }
-  int rc = on ? uv_poll_start(p->wpoll, UV_WRITABLE, on_writable) : uv_poll_stop(p->wpoll);
-  if (rc == 0)
-    p->wpolling = on;
-  return rc;
-}
-
-ssize_t (*sh_conn_sendfile)(int out_fd, int in_fd, off_t *offset, size_t count) = sendfile;
 
 /* sendfile cannot send this file (EINVAL: a file system without splice
- * support; ENOSYS): the rest of the segment is read into memory, which
- * does not wait on the disk since the pool made the pages resident, and
- * the torrent serves new pieces from memory from now on. */
-static int seg_to_memory(struct sh_peer *p, struct sh_seg *sg, uint32_t done)
+ * support; ENOSYS), or the transport has no sendfile: the rest of the
+ * segment is read into memory, which does not wait on the disk since the
+ * pool made the pages resident. */
+static int seg_to_memory(struct sh_conn *c, struct sh_seg *sg, uint32_t done, int failed)
 {
   uint8_t *m = malloc(sg->len);
   if (!m)
@@ -257,36 +190,38 @@ static int seg_to_memory(struct sh_peer *p, struct sh_seg *sg, uint32_t done)
   }
   sg->own = m;
   sg->data = m;
-  sg->file = 0;
-  if (p->tor && p->tor->disk)
-    sh_disk_no_sendfile(p->tor->disk);
-  sh_info("peer %s: sendfile unsupported for this file, sending from memory", p->name);
+  sg->fd = -1;
+  if (failed) {
+    sh_info("peer %s: sendfile unsupported for this file, sending from memory", c->name);
+    if (c->ud && c->hub->cb->on_sendfile_failed)
+      c->hub->cb->on_sendfile_failed(c->ud, c);
+  }
   return 0;
 }
 
-/* One system call's worth: a sendfile for a file segment, else one
- * sendmsg of up to 64 consecutive memory segments. Returns bytes written or
- * -errno. */
-static ssize_t write_some(struct sh_peer *p, int fd, struct sh_wbatch *b)
+/* One transport call's worth: a sendfile for a file segment, else one
+ * writev of up to 64 consecutive memory segments. Returns bytes written,
+ * -EAGAIN, or another negative code. */
+static ssize_t write_some(struct sh_conn *c, struct sh_wbatch *b)
 {
+  struct sh_transport *tr = c->tr;
   struct sh_seg *sg = &b->segs[b->pos];
-  if (sg->file) {
-    off_t off = (off_t)(sg->foff + b->done);
-    ssize_t n = sh_conn_sendfile(fd, sg->fd, &off, sg->len - b->done);
-    if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
-      int rc = seg_to_memory(p, sg, b->done);
-      if (rc < 0)
-        return rc;
-      return write_some(p, fd, b);
+  if (sg->fd >= 0) {
+    if (!tr->ops->sendfile) {
+      int rc = seg_to_memory(c, sg, b->done, 0);
+      return rc < 0 ? rc : write_some(c, b);
     }
-    if (n == 0)
-      return SH_EINCOMPLETE; /* the file shrank under us */
-    return n < 0 ? -errno : n;
+    ssize_t n = tr->ops->sendfile(tr, sg->fd, sg->foff + b->done, sg->len - b->done);
+    if (n == -EINVAL || n == -ENOSYS) {
+      int rc = seg_to_memory(c, sg, b->done, 1);
+      return rc < 0 ? rc : write_some(c, b);
+    }
+    return n;
   }
   struct iovec iov[64];
-  int cnt = 0, more = 0;
+  int cnt = 0;
   size_t i;
-  for (i = b->pos; i < b->nsegs && cnt < 64 && !b->segs[i].file; i++) {
+  for (i = b->pos; i < b->nsegs && cnt < 64 && b->segs[i].fd < 0; i++) {
     const struct sh_seg *x = &b->segs[i];
     const uint8_t *base = x->data ? x->data : b->small.data + x->off;
     uint32_t skip = i == b->pos ? b->done : 0;
@@ -294,36 +229,42 @@ static ssize_t write_some(struct sh_peer *p, int fd, struct sh_wbatch *b)
     iov[cnt].iov_len = x->len - skip;
     cnt++;
   }
-  /* A piece header right before a sendfile: MSG_MORE holds it back so it
-   * leaves in one packet with its payload, not as a 13-byte packet of its
-   * own (TCP_NODELAY is on). */
-  more = i < b->nsegs && b->segs[i].file;
-  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-  /* MSG_NOSIGNAL: a peer that hung up gets EPIPE, not a process-wide signal */
-  ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-  return n < 0 ? -errno : n;
+  /* a piece header right before a sendfile leaves with its payload */
+  int more = i < b->nsegs && b->segs[i].fd >= 0;
+  return tr->ops->writev(tr, iov, cnt, more);
 }
 
-/* Writes queued batches in order until the socket is full or all is sent.
- * A fully written batch releases its cache pins, and then the torrent may
- * serve more requests (the watermark has room again). */
-static void pump(struct sh_peer *p)
+static void advance(struct sh_wbatch *b, size_t n)
 {
-  if (p->pumping || p->state == SH_CONN_CLOSING)
+  while (n) {
+    uint32_t rest = b->segs[b->pos].len - b->done;
+    if (n < rest) {
+      b->done += (uint32_t)n;
+      return;
+    }
+    n -= rest;
+    b->pos++;
+    b->done = 0;
+  }
+}
+
+/* Writes queued batches in order until the transport is full or all is
+ * sent. A fully written batch releases its pins, and then the upper layer
+ * may queue more (on_drained). */
+void sh_conn_pump(struct sh_conn *c)
+{
+  if (c->pumping || c->state == SH_CONN_CLOSING || !c->tr)
     return;
-  uv_os_fd_t fd;
-  if (uv_fileno((uv_handle_t *)&p->tcp, &fd) < 0)
-    return;
-  p->pumping = 1;
-  sh_conn_ref(p);
+  c->pumping = 1;
+  sh_conn_ref(c);
   int completed = 0, full = 0;
-  while (p->wq_head && p->state != SH_CONN_CLOSING) {
-    struct sh_wbatch *b = p->wq_head;
+  while (c->wq_head && c->state != SH_CONN_CLOSING) {
+    struct sh_wbatch *b = c->wq_head;
     if (b->pos == b->nsegs) {
-      p->wq_head = b->next;
-      if (!p->wq_head)
-        p->wq_tail = NULL;
-      p->queued -= b->total;
+      c->wq_head = b->next;
+      if (!c->wq_head)
+        c->wq_tail = NULL;
+      c->queued -= b->total;
       batch_free(b);
       completed = 1;
       continue;
@@ -333,62 +274,44 @@ static void pump(struct sh_peer *p)
       b->done = 0;
       continue;
     }
-    ssize_t n = write_some(p, fd, b);
-    if (n == -EINTR)
-      continue;
-    if (n == -EAGAIN || n == -EWOULDBLOCK) {
+    ssize_t n = write_some(c, b);
+    if (n == -EAGAIN) {
       full = 1;
       break;
     }
     if (n < 0) {
       char why[128];
       snprintf(why, sizeof why, "write failed: %s", sh_strerror((int)n));
-      sh_conn_close(p, why);
+      sh_conn_close(c, why);
       break;
     }
-    p->last_send_ms = sh_now(p->sess);
-    size_t left = (size_t)n;
-    while (left) {
-      uint32_t rest = b->segs[b->pos].len - b->done;
-      if (left < rest) {
-        b->done += (uint32_t)left;
-        break;
-      }
-      left -= rest;
-      b->pos++;
-      b->done = 0;
-    }
+    c->last_send_ms = uv_now(c->hub->loop);
+    advance(b, (size_t)n);
   }
-  p->pumping = 0;
-  if (p->state != SH_CONN_CLOSING) {
-    int rc = want_writable(p, full);
+  c->pumping = 0;
+  if (c->state != SH_CONN_CLOSING && full != c->wpolling) {
+    int rc = c->tr->ops->poll_writable(c->tr, full);
     if (rc < 0) {
       char why[128];
-      snprintf(why, sizeof why, "cannot wait for the socket: %s", sh_strerror(rc));
-      sh_conn_close(p, why);
-    } else if (completed && p->state == SH_CONN_ACTIVE && p->tor) {
-      sh_tpeer_serve(p);
+      snprintf(why, sizeof why, "cannot wait for the transport: %s", sh_strerror(rc));
+      sh_conn_close(c, why);
     }
+    c->wpolling = full;
   }
-  sh_conn_unref(p);
+  if (completed && c->state == SH_CONN_ACTIVE && c->ud)
+    c->hub->cb->on_drained(c->ud, c);
+  sh_conn_unref(c);
 }
 
-void sh_conn_flush(struct sh_peer *p)
+void sh_conn_flush(struct sh_conn *c)
 {
-  struct sh_wbatch *b = p->cur;
-  if (!b || p->state == SH_CONN_CLOSING || p->state == SH_CONN_CONNECTING)
+  struct sh_wbatch *b = c->cur;
+  if (!b || c->state == SH_CONN_CLOSING || c->state == SH_CONN_CONNECTING)
     return;
-  p->cur = NULL;
-  if (b->small.len > b->small_mark &&
-      seg_push(b, NULL, NULL, (uint32_t)b->small_mark, (uint32_t)(b->small.len - b->small_mark)) <
-          0) {
+  c->cur = NULL;
+  if (seg_small(b) < 0 || b->small.oom) {
     batch_free(b);
-    sh_conn_close(p, "out of memory queueing messages");
-    return;
-  }
-  if (b->small.oom) {
-    batch_free(b);
-    sh_conn_close(p, "out of memory queueing messages");
+    sh_conn_close(c, "out of memory queueing messages");
     return;
   }
   if (!b->nsegs) {
@@ -398,20 +321,35 @@ void sh_conn_flush(struct sh_peer *p)
   b->total = 0;
   for (size_t i = 0; i < b->nsegs; i++)
     b->total += b->segs[i].len;
-  if (p->wq_tail)
-    p->wq_tail->next = b;
+  if (c->wq_tail)
+    c->wq_tail->next = b;
   else
-    p->wq_head = b;
-  p->wq_tail = b;
-  p->queued += b->total;
-  p->last_send_ms = sh_now(p->sess);
-  pump(p);
+    c->wq_head = b;
+  c->wq_tail = b;
+  c->queued += b->total;
+  c->last_send_ms = uv_now(c->hub->loop);
+  sh_conn_pump(c);
 }
 
-size_t sh_conn_backlog(const struct sh_peer *p)
+size_t sh_conn_backlog(const struct sh_conn *c)
 {
-  size_t n = p->queued;
-  if (p->cur)
-    n += p->cur->bytes + p->cur->small.len;
+  size_t n = c->queued;
+  if (c->cur)
+    n += c->cur->bytes + c->cur->small.len;
   return n;
+}
+
+int sh_conn_upload_allowed(struct sh_conn *c, uint64_t bytes)
+{
+  struct sh_hub *h = c->hub;
+  if (!h->up.rate)
+    return 1;
+  /* all or nothing: a block and its header */
+  uint64_t got = sh_ratelimit_take(&h->up, uv_now(h->loop), bytes);
+  if (got == bytes)
+    return 1;
+  sh_ratelimit_refund(&h->up, got);
+  c->up_waiting = 1;
+  sh_conn_rl_wait(c);
+  return 0;
 }

@@ -28,7 +28,7 @@
 #include "base/log.h"
 #include "base/sha1.h"
 #include "meta/metainfo.h"
-#include "session_int.h"
+#include "engine/session.h"
 #include "shoal.h"
 
 #define LEN (40 * 1024 + 77)

@@ -11,8 +11,8 @@
 #include <sys/sendfile.h>
 
 #include "disk/io.h"
-#include "peer/conn.h"
-#include "session_int.h"
+#include "peer/tcp.h"
+#include "engine/session.h"
 
 /* 32 KiB pieces over: a.bin, a padding file that aligns b.bin to piece 2
  * (piece 1 = the tail of a.bin + 25,536 bytes of padding: one file extent
@@ -170,12 +170,12 @@ static ssize_t half_then_einval(int out_fd, int in_fd, off_t *offset, size_t cou
 
 Test(conn_sendfile, einval_falls_back_to_memory, .timeout = 90)
 {
-  sh_conn_sendfile = half_then_einval;
+  sh_tcp_sendfile_fn = half_then_einval;
   struct swarm_fx f;
   seed_to_leech(&f, 1);
   cr_expect_gt(einvals, 0, "the seed met the failing sendfile");
   swarm_fx_free(&f);
-  sh_conn_sendfile = sendfile;
+  sh_tcp_sendfile_fn = sendfile;
 }
 
 /* A raw peer: a client thread speaking the wire protocol by hand. */

@@ -2,7 +2,7 @@
  * session on one uv loop over 127.0.0.1, and the leecher's files must come
  * out byte-identical. */
 #include "test_engine_harness.h"
-#include "session_int.h"
+#include "engine/session.h"
 
 struct leech_state {
   volatile int complete, errors, stopped;

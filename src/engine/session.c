@@ -1,6 +1,6 @@
-/* The session: listening sockets, the peer id, the connection list, the
- * housekeeping tick, the per-iteration write flush, the shared HTTP client
- * and the ban list; and the graceful close. */
+/* The session: listening sockets, the peer id, the connection hub, the
+ * housekeeping tick, the shared HTTP client and the ban list; and the
+ * graceful close. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +10,8 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "net/http_client.h"
-#include "peer/conn.h"
-#include "torrent.h"
+#include "engine/torrent.h"
+#include "peer/tcp.h"
 
 void shoal_settings_default(struct shoal_settings *s)
 {
@@ -38,69 +38,9 @@ uint64_t sh_session_rand(struct shoal_session *s)
   return s->rng * 2685821657736338717ull;
 }
 
-void sh_session_peer_add(struct shoal_session *s, struct sh_peer *p)
-{
-  if (s->npeers == s->cap_peers) {
-    size_t cap = s->cap_peers ? s->cap_peers * 2 : 32;
-    struct sh_peer **np = realloc(s->peers, cap * sizeof *np);
-    if (!np)
-      abort(); /* 32 pointers more; a session this starved cannot go on */
-    s->peers = np;
-    s->cap_peers = cap;
-  }
-  p->sess_idx = s->npeers;
-  s->peers[s->npeers++] = p;
-}
-
 static void maybe_finish(struct shoal_session *s);
 static void on_connection(uv_stream_t *server, int status);
 static void session_free(struct shoal_session *s);
-
-void sh_session_peer_remove(struct shoal_session *s, struct sh_peer *p)
-{
-  if (p->sess_idx < s->npeers && s->peers[p->sess_idx] == p) {
-    struct sh_peer *last = s->peers[--s->npeers];
-    s->peers[p->sess_idx] = last;
-    last->sess_idx = p->sess_idx;
-  }
-  if (s->closing)
-    maybe_finish(s);
-}
-
-void sh_session_mark_dirty(struct shoal_session *s, struct sh_peer *p)
-{
-  if (s->ndirty == s->cap_dirty) {
-    size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 32;
-    struct sh_peer **nd = realloc(s->dirty, cap * sizeof *nd);
-    if (!nd) {
-      p->dirty = 0;
-      sh_conn_flush(p); /* cannot batch: send now */
-      return;
-    }
-    s->dirty = nd;
-    s->cap_dirty = cap;
-  }
-  sh_conn_ref(p);
-  s->dirty[s->ndirty++] = p;
-}
-
-/* Once per loop iteration, before the loop blocks: everything the
- * callbacks of this iteration queued goes out, one writev per peer. */
-static void on_prepare(uv_prepare_t *h)
-{
-  struct shoal_session *s = h->data;
-  for (size_t i = 0; i < s->ndirty; i++) {
-    struct sh_peer *p = s->dirty[i];
-    p->dirty = 0;
-    sh_conn_flush(p);
-  }
-  size_t n = s->ndirty;
-  s->ndirty = 0;
-  /* unref after the loop: an unref may free a peer, never the list */
-  struct sh_peer **tmp = s->dirty;
-  for (size_t i = 0; i < n; i++)
-    sh_conn_unref(tmp[i]);
-}
 
 int sh_session_is_self(const struct shoal_session *s, const struct sh_addr *a)
 {
@@ -123,22 +63,6 @@ int sh_session_is_self(const struct shoal_session *s, const struct sh_addr *a)
   return 0;
 }
 
-int sh_session_route(struct shoal_session *s, struct sh_peer *p, const char **why)
-{
-  size_t active = 0;
-  for (size_t i = 0; i < s->ntor; i++)
-    active += s->tor[i]->npeers;
-  if (active >= (size_t)s->set.max_peers_total) {
-    *why = "session connection limit reached";
-    return SH_ELIMIT;
-  }
-  if (!sh_torrent_running(p->tor) && p->tor->state != SHOAL_CHECKING) {
-    *why = "the torrent is not running";
-    return SH_ELIMIT;
-  }
-  return 0;
-}
-
 static void on_connection(uv_stream_t *server, int status)
 {
   struct shoal_session *s = server->data;
@@ -146,7 +70,14 @@ static void on_connection(uv_stream_t *server, int status)
     sh_warn("accepting a connection failed: %s", uv_strerror(status));
     return;
   }
-  sh_conn_accept(s, server);
+  struct sh_transport *tr;
+  int rc = sh_tcp_accept(s->loop, server,
+                         s->set.local_sendfile ? SH_TRANSPORT_LOCAL_SENDFILE : 0, &tr);
+  if (rc < 0) {
+    sh_warn("accepting a connection failed: %s", sh_strerror(rc));
+    return;
+  }
+  sh_session_accept(s, tr);
 }
 
 static void on_tick(uv_timer_t *h)
@@ -156,15 +87,7 @@ static void on_tick(uv_timer_t *h)
   uint64_t dt = s->set.tick_ms;
   for (size_t i = 0; i < s->ntor; i++)
     sh_torrent_tick(s->tor[i], now, dt);
-  /* connections that never finish their handshake (BEP 3 has no timeout;
-   * 20 s is what common clients allow) */
-  for (size_t i = s->npeers; i-- > 0;) {
-    struct sh_peer *p = s->peers[i];
-    if ((p->state == SH_CONN_CONNECTING || p->state == SH_CONN_HANDSHAKE) &&
-        now - p->connected_ms > s->set.handshake_timeout_ms)
-      sh_conn_close(p, p->state == SH_CONN_CONNECTING ? "connect timed out"
-                                                       : "handshake timed out");
-  }
+  sh_hub_tick(&s->hub, now);
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -178,67 +101,6 @@ static void on_listener_closed(uv_handle_t *h)
     return;
   }
   maybe_finish(s);
-}
-
-static void on_rl_timer(uv_timer_t *h);
-
-static void rl_arm(struct shoal_session *s)
-{
-  if (!s->nrl_wait || uv_is_active((uv_handle_t *)&s->rl_timer) || s->closing)
-    return;
-  uint64_t now = sh_now(s);
-  uint64_t w = sh_ratelimit_wait2_ms(s->down.rate ? &s->down : NULL, s->up.rate ? &s->up : NULL,
-                                     now, SH_BLOCK_SIZE + 13);
-  uv_timer_start(&s->rl_timer, on_rl_timer, w ? w : 1, 0);
-}
-
-void sh_session_rl_wait(struct shoal_session *s, struct sh_peer *p, int up)
-{
-  (void)up;
-  if (!p->rl_listed) {
-    if (s->nrl_wait == s->cap_rl_wait) {
-      size_t cap = s->cap_rl_wait ? s->cap_rl_wait * 2 : 16;
-      struct sh_peer **n = realloc(s->rl_wait, cap * sizeof *n);
-      if (!n) {
-        /* cannot wait: carry on unthrottled rather than stall the peer */
-        p->up_waiting = 0;
-        sh_conn_resume(p);
-        return;
-      }
-      s->rl_wait = n;
-      s->cap_rl_wait = cap;
-    }
-    p->rl_listed = 1;
-    sh_conn_ref(p);
-    s->rl_wait[s->nrl_wait++] = p;
-  }
-  rl_arm(s);
-}
-
-/* Tokens have refilled: every waiting peer gets another go, in the order
- * they ran dry, so the limit is shared fairly. */
-static void on_rl_timer(uv_timer_t *h)
-{
-  struct shoal_session *s = h->data;
-  size_t n = s->nrl_wait;
-  struct sh_peer **list = s->rl_wait;
-  s->rl_wait = NULL;
-  s->nrl_wait = s->cap_rl_wait = 0;
-  for (size_t i = 0; i < n; i++) {
-    struct sh_peer *p = list[i];
-    p->rl_listed = 0;
-    if (p->state == SH_CONN_ACTIVE) {
-      if (p->throttled)
-        sh_conn_resume(p);
-      if (p->up_waiting) {
-        p->up_waiting = 0;
-        sh_tpeer_serve(p);
-      }
-    }
-    sh_conn_unref(p);
-  }
-  free(list);
-  rl_arm(s);
 }
 
 static int listen_one(struct shoal_session *s, const char *host, int quiet, char *err,
@@ -289,9 +151,6 @@ static void session_free(struct shoal_session *s)
   for (size_t i = 0; i < s->ntor; i++)
     sh_torrent_free(s->tor[i]);
   free(s->tor);
-  free(s->peers);
-  free(s->dirty);
-  free(s->rl_wait);
   for (int i = 0; i < SH_MAX_LISTEN; i++)
     free(s->bind_copy[i]);
   free(s->resume_copy);
@@ -375,15 +234,14 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
   uv_timer_init(loop, &s->tick);
   s->tick.data = s;
   uv_timer_start(&s->tick, on_tick, s->set.tick_ms, s->set.tick_ms);
-  uv_prepare_init(loop, &s->flusher);
-  s->flusher.data = s;
-  uv_prepare_start(&s->flusher, on_prepare);
-  sh_ratelimit_init(&s->down, (uint64_t)(set->download_rate > 0 ? set->download_rate : 0), 0,
-                    sh_now(s));
-  sh_ratelimit_init(&s->up, (uint64_t)(set->upload_rate > 0 ? set->upload_rate : 0), 0,
-                    sh_now(s));
-  uv_timer_init(loop, &s->rl_timer);
-  s->rl_timer.data = s;
+  struct sh_hub_opts ho = {.handshake_timeout_ms = s->set.handshake_timeout_ms,
+                           .up_rate = (uint64_t)(set->upload_rate > 0 ? set->upload_rate : 0),
+                           .down_rate =
+                               (uint64_t)(set->download_rate > 0 ? set->download_rate : 0)};
+  memcpy(ho.peer_id, s->peer_id, 20);
+  ho.reserved[SH_RESERVED_EXTENDED_BYTE] |= SH_RESERVED_EXTENDED_BIT;
+  ho.reserved[SH_RESERVED_FAST_BYTE] |= SH_RESERVED_FAST_BIT;
+  sh_hub_init(&s->hub, loop, &sh_engine_conn_cb, s, &ho);
   if (s->set.announce)
     s->http = sh_http_client_new(loop);
   *out = s;
@@ -395,6 +253,13 @@ uint16_t shoal_session_port(const shoal_session *s) { return s->port; }
 static void on_handle_closed(uv_handle_t *h)
 {
   struct shoal_session *s = h->data;
+  s->pending--;
+  maybe_finish(s);
+}
+
+static void on_hub_closed(void *ud)
+{
+  struct shoal_session *s = ud;
   s->pending--;
   maybe_finish(s);
 }
@@ -427,14 +292,14 @@ static void maybe_finish(struct shoal_session *s)
     sh_http_client_close(c, on_http_closed, s);
     return;
   }
-  if (s->pending || s->npeers)
+  if (s->pending)
     return;
   if (!s->handles_closed) {
+    /* the hub reports once its last connection is gone */
     s->handles_closed = 1;
-    s->pending += 3;
-    uv_close((uv_handle_t *)&s->rl_timer, on_handle_closed);
+    s->pending += 2;
+    sh_hub_close(&s->hub, on_hub_closed, s);
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
-    uv_close((uv_handle_t *)&s->flusher, on_handle_closed);
     return;
   }
   s->closing = 2;
@@ -464,15 +329,7 @@ void shoal_session_close(shoal_session *s, void (*done)(void *ud), void *ud)
     uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
   }
   s->nlisten = 0;
-  for (size_t i = s->npeers; i-- > 0;)
-    if (!s->peers[i]->tor || s->peers[i]->state != SH_CONN_ACTIVE)
-      sh_conn_close(s->peers[i], "session closing");
-  uv_timer_stop(&s->rl_timer);
-  for (size_t i = 0; i < s->nrl_wait; i++) {
-    s->rl_wait[i]->rl_listed = 0;
-    sh_conn_unref(s->rl_wait[i]);
-  }
-  s->nrl_wait = 0;
+  sh_hub_close_pending(&s->hub, "session closing");
   s->pending++; /* hold off finishing while we stop the torrents */
   for (size_t i = 0; i < s->ntor; i++)
     sh_torrent_stop_internal(s->tor[i]);

@@ -1,17 +1,18 @@
-/* The torrent inside the engine: functions the session and the connections
+/* The torrent inside the engine: functions the session and the peers
  * call. The public half is in include/shoal.h (shoal_torrent_*).
  *
- * torrent.c        start-up (check or resume), pieces, hashing, state, stop
- * torrent_peer.c   one attached peer's messages, requests and uploads
- * torrent_swarm.c  the 1 s tick: choking, dialling, rates, the announcer
+ * torrent.c        start-up (check or resume), pieces, hashing, state
+ * tpeer.c          one attached peer's messages and our requests (peer.h)
+ * tpeer_upload.c   the peer's requests to us
+ * swarm.c          the 1 s tick: choking, dialling, rates, the announcer
  * torrent_stop.c   the graceful stop and resume data */
-#ifndef SHOAL_TORRENT_H
-#define SHOAL_TORRENT_H
+#ifndef SHOAL_ENGINE_TORRENT_H
+#define SHOAL_ENGINE_TORRENT_H
 
 #include <stdint.h>
 
-#include "peer/conn.h"
-#include "session_int.h"
+#include "engine/peer.h"
+#include "engine/session.h"
 
 /* torrent.c */
 struct shoal_torrent *sh_torrent_find(struct shoal_session *s, const uint8_t info_hash[20]);
@@ -47,33 +48,7 @@ void sh_torrent_free(struct shoal_torrent *t);
 /* Stop for the session's close: like shoal_torrent_stop, without callback. */
 void sh_torrent_stop_internal(struct shoal_torrent *t);
 
-/* torrent_peer.c */
-/* Attaches a peer whose handshake matched t. Returns 0, or a negative code
- * with *why when the torrent refuses it (limits, duplicate, ourselves). */
-int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why);
-/* Sends what we have: bitfield, have_all or have_none (once, after the
- * handshake, or when the start-up check that delayed it is done). */
-void sh_tpeer_send_bitfield(struct sh_peer *p);
-/* Forgets a closing peer: its requests go back to the picker. */
-void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p);
-/* One decoded message. Returns 0, or a negative code with *why to hang up. */
-int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why);
-/* Sends requests up to the pipeline depth. */
-void sh_tpeer_fill(struct sh_peer *p);
-/* Starts disk reads for queued requests while the send queue has room. */
-void sh_tpeer_serve(struct sh_peer *p);
-void sh_tpeer_set_choke(struct sh_peer *p, int choke);
-/* Re-evaluates our interest in p. */
-void sh_tpeer_update_interest(struct sh_peer *p);
-/* We now have piece: tell p. */
-void sh_tpeer_have(struct sh_peer *p, uint32_t piece);
-/* Cancels p's request for a block another peer delivered (endgame). */
-void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin);
-/* Once a tick: timeouts, keep-alive, pipeline depth. Returns non-zero if it
- * closed the peer. */
-int sh_tpeer_tick(struct sh_peer *p, uint64_t now_ms, uint64_t dt_ms);
-
-/* torrent_swarm.c */
+/* swarm.c */
 void sh_torrent_tick(struct shoal_torrent *t, uint64_t now_ms, uint64_t dt_ms);
 /* Sends every completed piece waiting for a full hash group to the pool. */
 void sh_torrent_hash_flush(struct shoal_torrent *t);

@@ -10,7 +10,7 @@
 #include "meta/metainfo.h"
 #include "swarm/choker.h"
 #include "swarm/picker.h"
-#include "torrent.h"
+#include "engine/torrent.h"
 
 /* At most this many dials in flight per torrent: a tracker reply of 200
  * peers should not open 200 sockets in one tick. */
@@ -43,7 +43,7 @@ void sh_torrent_dial(struct shoal_torrent *t, uint64_t now)
       sh_peers_remove(&t->plist, &a);
       continue;
     }
-    int rc = sh_conn_connect(s, t, &a, NULL);
+    int rc = sh_session_dial(s, t, &a);
     if (rc < 0) {
       char name[64];
       sh_addr_str(&a, name, sizeof name);
@@ -77,7 +77,7 @@ void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now)
     cp[i] = (struct sh_choke_peer){p,
                                    p->down_rate,
                                    p->up_rate,
-                                   p->connected_ms,
+                                   p->attached_ms,
                                    p->unchoked_ms,
                                    p->peer_interested,
                                    p->snubbed,
@@ -90,7 +90,7 @@ void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now)
   if (ps) {
     memcpy(ps, t->peers, n * sizeof *ps);
     for (size_t i = 0; i < n; i++) {
-      if (ps[i]->state != SH_CONN_ACTIVE)
+      if (!sh_conn_active(ps[i]->c))
         continue;
       ps[i]->optimistic = cp[i].optimistic;
       sh_tpeer_set_choke(ps[i], !cp[i].unchoked);

@@ -1,19 +1,20 @@
 /* Private structures of the engine: the session and its torrents. Only the
- * engine's own files (session.c, torrent*.c, peer/conn.c) include this.
+ * engine's own files (src/engine/) include this.
  *
  * Ownership: the session owns its torrents (freed in shoal_session_close),
- * every connection (sh_peer), the listening sockets, the HTTP client and the
- * ban list. A torrent owns its metainfo, storage, disk jobs, picker, peer
- * list, piece buffers and announcer; it borrows the connections attached to
- * it. Everything runs on the loop thread. */
-#ifndef SHOAL_SESSION_INT_H
-#define SHOAL_SESSION_INT_H
+ * the connection hub (every connection, peer/conn.h), the listening
+ * sockets, the HTTP client and the ban list. A torrent owns its metainfo,
+ * storage, disk jobs, picker, peer list, piece buffers and announcer; it
+ * borrows the peers attached to it. Everything runs on the loop thread. */
+#ifndef SHOAL_ENGINE_SESSION_H
+#define SHOAL_ENGINE_SESSION_H
 
 #include <stdint.h>
 #include <uv.h>
 
 #include "shoal.h"
 #include "base/slab.h"
+#include "peer/conn.h"
 #include "swarm/choker.h"
 #include "swarm/peers.h"
 #include "swarm/ratelimit.h"
@@ -38,21 +39,11 @@ struct shoal_session {
   int nlisten;
   uint16_t port;
   uv_timer_t tick;
-  uv_prepare_t flusher;         /* sends batched messages once per iteration */
+  struct sh_hub hub;            /* every connection, the flush, the rate limits */
   struct shoal_torrent **tor;
   size_t ntor, cap_tor;
-  struct sh_peer **peers;       /* every connection, in any state */
-  size_t npeers, cap_peers;
-  struct sh_peer **dirty;       /* connections with unsent messages */
-  size_t ndirty, cap_dirty;
   struct sh_bans bans;
   struct sh_http_client *http;
-  /* session-wide rate limits: reading from sockets (download) and sending
-   * blocks (upload); peers out of tokens wait in these lists for rl_timer */
-  struct sh_ratelimit down, up;
-  uv_timer_t rl_timer;
-  struct sh_peer **rl_wait;
-  size_t nrl_wait, cap_rl_wait;
   uint64_t rng;
   int closing;                  /* 1 closing, 2 done, 3 failed to start */
   int handles_closed;
@@ -128,18 +119,18 @@ enum { SH_STOP_STARTED = 1, SH_STOP_USER = 2, SH_STOP_DONE = 4 };
 static inline uint64_t sh_now(const struct shoal_session *s) { return uv_now(s->loop); }
 
 /* session.c */
-void sh_session_mark_dirty(struct shoal_session *s, struct sh_peer *p);
-void sh_session_peer_add(struct shoal_session *s, struct sh_peer *p);
-void sh_session_peer_remove(struct shoal_session *s, struct sh_peer *p);
 /* Is a this session's own listening address? */
 int sh_session_is_self(const struct shoal_session *s, const struct sh_addr *a);
 uint64_t sh_session_rand(struct shoal_session *s);
-/* Runs when a connection's handshake arrived: finds the torrent. Returns 0 or
- * a negative code with *why set. */
-int sh_session_route(struct shoal_session *s, struct sh_peer *p, const char **why);
 void sh_session_torrent_stopped(struct shoal_session *s, struct shoal_torrent *t);
-/* p ran out of download (up = 0) or upload (up = 1) tokens: resume it when
- * the bucket has refilled. */
-void sh_session_rl_wait(struct shoal_session *s, struct sh_peer *p, int up);
+/* Closes every connection from an address the ban list now bans. */
+void sh_session_close_banned(struct shoal_session *s);
+/* peer.c: the hub's callbacks, dialling and accepting */
+extern const struct sh_conn_cb sh_engine_conn_cb;
+/* An incoming transport: refused at once (banned, closing, flood) or
+ * handed to the hub to wait for its handshake. */
+void sh_session_accept(struct shoal_session *s, struct sh_transport *tr);
+/* Dials addr for torrent t. Returns 0 or a negative code. */
+int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr);
 
 #endif

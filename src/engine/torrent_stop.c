@@ -13,7 +13,7 @@
 #include "disk/storage.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
-#include "torrent.h"
+#include "engine/torrent.h"
 
 static void save_resume(struct shoal_torrent *t)
 {
@@ -118,7 +118,7 @@ static void stop(struct shoal_torrent *t, int user)
   if (t->state != SHOAL_ERROR)
     t->state = SHOAL_STOPPING;
   while (t->npeers)
-    sh_conn_close(t->peers[t->npeers - 1], "torrent stopping");
+    sh_conn_close(t->peers[t->npeers - 1]->c, "torrent stopping");
   if (t->ann) {
     struct sh_announcer *a = t->ann;
     t->ann = NULL;

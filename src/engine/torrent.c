@@ -17,7 +17,7 @@
 #include "disk/storage.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
-#include "torrent.h"
+#include "engine/torrent.h"
 
 
 struct shoal_torrent *sh_torrent_find(struct shoal_session *s, const uint8_t info_hash[20])
@@ -78,7 +78,7 @@ void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg)
   snprintf(t->error, sizeof t->error, "%s", msg);
   t->state = SHOAL_ERROR;
   while (t->npeers)
-    sh_conn_close(t->peers[t->npeers - 1], "torrent stopped by an error");
+    sh_conn_close(t->peers[t->npeers - 1]->c, "torrent stopped by an error");
   if (t->ann) {
     sh_announcer_stop(t->ann, NULL, NULL);
     t->ann = NULL;
@@ -402,7 +402,7 @@ void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece
   memcpy(pp->buf + begin, data, len);
   pp->got++;
   /* remember who sent it, by IP, for strikes if the hash fails */
-  struct sh_addr who = sh_conn_identity(p);
+  struct sh_addr who = sh_peer_identity(p);
   int known = 0;
   for (unsigned i = 0; i < pp->nsenders; i++)
     known |= sh_addr_eq(&pp->senders[i], &who);
@@ -503,12 +503,7 @@ static void strike(struct shoal_torrent *t, const struct sh_partial *pp)
     sh_addr_str(&pp->senders[i], name, sizeof name);
     sh_warn("%s: banning %s: it sent data that failed the hash check", t->m->name, name);
     t->banned_peers++;
-    /* every connection from it, in every torrent */
-    for (size_t k = s->npeers; k-- > 0;) {
-      struct sh_addr a = sh_conn_identity(s->peers[k]);
-      if (sh_bans_is_banned(&s->bans, &a))
-        sh_conn_close(s->peers[k], "banned: sent data that failed the hash check");
-    }
+    sh_session_close_banned(s); /* every connection from it, in every torrent */
   }
 }
 

@@ -13,7 +13,7 @@
 #include "meta/metainfo.h"
 #include "peer/conn.h"
 #include "swarm/picker.h"
-#include "torrent.h"
+#include "engine/torrent.h"
 
 static int peer_is_seed(const struct sh_peer *p, const struct shoal_torrent *t)
 {
@@ -22,14 +22,14 @@ static int peer_is_seed(const struct sh_peer *p, const struct shoal_torrent *t)
 
 static void send_simple(struct sh_peer *p, int id)
 {
-  struct sh_buf *b = sh_conn_msgbuf(p);
+  struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (b)
     sh_wire_put_simple(b, id);
 }
 
 static void send_ext_handshake(struct sh_peer *p)
 {
-  struct sh_buf *b = sh_conn_msgbuf(p);
+  struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (!b)
     return;
   struct sh_ext_handshake eh;
@@ -37,10 +37,10 @@ static void send_ext_handshake(struct sh_peer *p)
   /* `m` stays empty until ut_metadata (BEP 9) and ut_pex (BEP 11) exist */
   snprintf(eh.client, sizeof eh.client, "shoal %s", SHOAL_VERSION);
   eh.listen_port = p->sess->port;
-  eh.reqq = SH_CONN_REQQ;
+  eh.reqq = SH_PEER_REQQ;
   eh.metadata_size = -1;
-  eh.yourip_len = p->addr.family == 4 ? 4 : 16;
-  memcpy(eh.yourip, p->addr.ip, eh.yourip_len);
+  eh.yourip_len = p->c->addr.family == 4 ? 4 : 16;
+  memcpy(eh.yourip, p->c->addr.ip, eh.yourip_len);
   struct sh_buf payload = SH_BUF_INIT;
   sh_wire_ext_handshake_encode(&payload, &eh);
   if (!payload.oom)
@@ -84,12 +84,12 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     t->cap_peers = cap;
   }
   p->tor_idx = t->npeers;
+  p->attached = 1;
   t->peers[t->npeers++] = p;
-  uint64_t now = sh_now(s);
-  p->connected_ms = p->last_recv_ms = now;
+  p->attached_ms = sh_now(s);
   if (p->outgoing) {
     t->connecting--;
-    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->addr);
+    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->c->addr);
     if (e)
       e->state = SH_PE_CONNECTED;
   }
@@ -97,7 +97,7 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     send_ext_handshake(p);
   if (t->state != SHOAL_CHECKING)
     sh_tpeer_send_bitfield(p);
-  sh_debug("peer %s: attached to %s", p->name, t->m->name);
+  sh_debug("peer %s: attached to %s", p->c->name, t->m->name);
   return 0;
 }
 
@@ -107,7 +107,7 @@ void sh_tpeer_send_bitfield(struct sh_peer *p)
   uint32_t n = t->m->num_pieces;
   /* BEP 6: have_all / have_none replace the bitfield when both sides
    * support the fast extension; BEP 3 lets a peer with nothing skip it. */
-  struct sh_buf *b = sh_conn_msgbuf(p);
+  struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (!b)
     return;
   if (p->fast && t->have_count == n)
@@ -119,9 +119,9 @@ void sh_tpeer_send_bitfield(struct sh_peer *p)
   /* BEP 6 allowed-fast set (k = 10, the BEP's suggestion) for IPv4 peers:
    * pieces a new peer may fetch while still choked, so it soon has
    * something to trade. Only pieces we have are offered. */
-  if (p->fast && p->addr.family == 4 && t->have_count) {
+  if (p->fast && p->c->addr.family == 4 && t->have_count) {
     uint32_t set[10];
-    int k = sh_wire_allowed_fast(p->addr.ip, t->m->info_hash, n, set, 10);
+    int k = sh_wire_allowed_fast(p->c->addr.ip, t->m->info_hash, n, set, 10);
     p->n_allowed_out = 0;
     for (int i = 0; i < k; i++)
       if (sh_torrent_have(t, set[i])) {
@@ -131,15 +131,7 @@ void sh_tpeer_send_bitfield(struct sh_peer *p)
   }
 }
 
-static int allowed_fast_out(const struct sh_peer *p, uint32_t piece)
-{
-  for (int i = 0; i < p->n_allowed_out; i++)
-    if (p->allowed_out[i] == piece)
-      return 1;
-  return 0;
-}
-
-static void abort_all(struct sh_peer *p)
+void sh_tpeer_abort_all(struct sh_peer *p)
 {
   struct shoal_torrent *t = p->tor;
   for (size_t i = 0; i < p->n_out; i++)
@@ -155,15 +147,15 @@ void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p)
     last->tor_idx = p->tor_idx;
   }
   if (t->picker) {
-    abort_all(p);
+    sh_tpeer_abort_all(p);
     if (p->got_bitfield || p->have_count)
       sh_picker_peer_lost(t->picker, p->bf, p->have_all);
   }
   if (p->outgoing) {
-    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->addr);
+    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->c->addr);
     if (e)
       e->seed = (uint8_t)peer_is_seed(p, t);
-    sh_peers_done(&t->plist, &p->addr, 0, sh_now(t->sess));
+    sh_peers_done(&t->plist, &p->c->addr, 0, sh_now(t->sess));
   }
 }
 
@@ -182,7 +174,7 @@ void sh_tpeer_have(struct sh_peer *p, uint32_t piece)
 {
   if (p->have_all || sh_bf_get(p->bf, piece))
     return; /* it has the piece: the HAVE would tell it nothing */
-  struct sh_buf *b = sh_conn_msgbuf(p);
+  struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (b)
     sh_wire_put_have(b, piece);
 }
@@ -222,12 +214,12 @@ static int allowed_fast_in(const struct sh_peer *p, uint32_t piece)
 void sh_tpeer_fill(struct sh_peer *p)
 {
   struct shoal_torrent *t = p->tor;
-  if (p->state != SH_CONN_ACTIVE || !p->am_interested || t->state != SHOAL_DOWNLOADING)
+  if (!sh_conn_active(p->c) || !p->am_interested || t->state != SHOAL_DOWNLOADING)
     return;
   int choked_fast = p->peer_choking && p->fast && p->n_allowed_in > 0;
   if (p->peer_choking && !choked_fast)
     return;
-  uint32_t cap = p->reqq < SH_CONN_REQQ ? p->reqq : SH_CONN_REQQ;
+  uint32_t cap = p->reqq < SH_PEER_REQQ ? p->reqq : SH_PEER_REQQ;
   uint32_t depth = p->depth < cap ? p->depth : cap;
   if (p->snubbed)
     depth = 1;
@@ -255,7 +247,7 @@ void sh_tpeer_fill(struct sh_peer *p)
     free(tmp);
     return;
   }
-  struct sh_buf *b = sh_conn_msgbuf(p);
+  struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (!b) {
     free(tmp);
     return;
@@ -292,109 +284,9 @@ void sh_tpeer_fill(struct sh_peer *p)
     sh_tpeer_update_interest(p);
 }
 
-static void send_reject(struct sh_peer *p, uint32_t piece, uint32_t begin, uint32_t len)
-{
-  if (!p->fast)
-    return;
-  struct sh_buf *b = sh_conn_msgbuf(p);
-  if (b)
-    sh_wire_put_request(b, SH_MSG_REJECT, piece, begin, len);
-}
-
-/* Sends the finished reads at the front of the ring, in request order.
- * Peers match blocks against their request queue front to back (libtorrent
- * among them), and take a block that overtook others as a sign that those
- * were skipped; a piece loading from disk must not let cached ones pass. */
-static void upload_drain(struct sh_peer *p)
-{
-  int sent = 0;
-  sh_conn_ref(p); /* the slots' references go one by one below */
-  while (p->n_reads) {
-    struct sh_upload *u = &p->up[p->up_tail];
-    if (!u->ready)
-      break;
-    p->up_tail = (p->up_tail + 1) % SH_CONN_MAX_READS;
-    p->n_reads--;
-    u->in_use = u->ready = 0;
-    if (u->cancelled || p->state != SH_CONN_ACTIVE) {
-      if (u->ref)
-        sh_disk_ref_release(u->ref);
-    } else if (u->rc < 0) {
-      sh_warn("%s: cannot read piece %u for upload: %s", p->tor->m->name, u->piece,
-              sh_strerror(u->rc));
-      send_reject(p, u->piece, u->begin, u->length);
-    } else {
-      sh_conn_send_block(p, u->piece, u->begin, u->length, u->data, u->ref);
-      p->up_bytes += u->length;
-      p->up_tick += u->length;
-      p->tor->uploaded += u->length;
-      p->tor->up_tick += u->length;
-      sent = 1;
-    }
-    sh_conn_unref(p);
-  }
-  if (sent && p->state == SH_CONN_ACTIVE)
-    sh_tpeer_serve(p);
-  sh_conn_unref(p);
-}
-
-static void on_block_read(void *ud, int rc, const uint8_t *data, struct sh_disk_ref *ref)
-{
-  struct sh_upload *u = ud;
-  u->ready = 1;
-  u->rc = rc;
-  u->data = data;
-  u->ref = ref;
-  upload_drain(u->p);
-}
-
-void sh_tpeer_serve(struct sh_peer *p)
-{
-  struct shoal_torrent *t = p->tor;
-  struct shoal_session *s = p->sess;
-  if (p->up_waiting)
-    return;
-  while (p->n_in && p->state == SH_CONN_ACTIVE && p->n_reads < SH_CONN_MAX_READS &&
-         sh_conn_backlog(p) < SH_CONN_SEND_WATERMARK && t->disk) {
-    struct sh_block r = p->in[p->in_head];
-    if (s->up.rate) {
-      /* the block and its 13-byte header, all or nothing */
-      uint64_t want = (uint64_t)r.length + 13;
-      uint64_t got = sh_ratelimit_take(&s->up, sh_now(s), want);
-      if (got < want) {
-        sh_ratelimit_refund(&s->up, got);
-        p->up_waiting = 1;
-        sh_session_rl_wait(s, p, 1);
-        return;
-      }
-    }
-    p->in_head = (p->in_head + 1) % p->cap_in;
-    p->n_in--;
-    struct sh_upload *u = &p->up[(p->up_tail + p->n_reads) % SH_CONN_MAX_READS];
-    *u = (struct sh_upload){.p = p, .piece = r.piece, .begin = r.begin, .length = r.length,
-                            .in_use = 1};
-    /* sendfile saves the seed a copy on the way to a network card; to a
-     * peer on this host it saves nothing (the receiving kernel copies out
-     * of our page-cache pages instead of out of a buffer still in the CPU
-     * cache) and costs a sendfile per 16 KiB block against one sendmsg for
-     * up to 32 blocks from the read cache. Measured on loopback, 2 GiB:
-     * 0.3 CPU s less in each of the seed and the leecher from memory. A
-     * piece another peer holds for sendfile goes out by sendfile anyway. */
-    int rc = sh_disk_serve_block(t->disk, r.piece, r.begin, r.length,
-                                 !p->local || s->set.local_sendfile, on_block_read, u);
-    if (rc < 0) {
-      u->in_use = 0;
-      send_reject(p, r.piece, r.begin, r.length);
-      continue;
-    }
-    p->n_reads++;
-    sh_conn_ref(p);
-  }
-}
-
 void sh_tpeer_set_choke(struct sh_peer *p, int choke)
 {
-  if (p->am_choking == choke || p->state != SH_CONN_ACTIVE)
+  if (p->am_choking == choke || !sh_conn_active(p->c))
     return;
   p->am_choking = choke;
   send_simple(p, choke ? SH_MSG_CHOKE : SH_MSG_UNCHOKE);
@@ -402,86 +294,8 @@ void sh_tpeer_set_choke(struct sh_peer *p, int choke)
     p->unchoked_ms = sh_now(p->sess);
     return;
   }
-  /* BEP 3: a choke discards the peer's pending requests; BEP 6 wants an
-   * explicit reject for each of them. */
-  size_t keep = 0, n = p->n_in;
-  for (size_t i = 0; i < n; i++) {
-    struct sh_block r = p->in[(p->in_head + i) % p->cap_in];
-    if (allowed_fast_out(p, r.piece))
-      p->in[(p->in_head + keep++) % p->cap_in] = r; /* still served */
-    else
-      send_reject(p, r.piece, r.begin, r.length);
-  }
-  p->n_in = keep;
-  for (int i = 0; i < SH_CONN_MAX_READS; i++)
-    if (p->up[i].in_use && !p->up[i].cancelled && !allowed_fast_out(p, p->up[i].piece)) {
-      p->up[i].cancelled = 1;
-      send_reject(p, p->up[i].piece, p->up[i].begin, p->up[i].length);
-    }
+  sh_tpeer_choke_uploads(p);
   p->optimistic = 0;
-}
-
-static int in_push(struct sh_peer *p, const struct sh_msg *m)
-{
-  if (p->n_in == p->cap_in) {
-    size_t cap = p->cap_in ? p->cap_in * 2 : 64;
-    struct sh_block *ni = malloc(cap * sizeof *ni);
-    if (!ni)
-      return -ENOMEM;
-    for (size_t i = 0; i < p->n_in; i++)
-      ni[i] = p->in[(p->in_head + i) % p->cap_in];
-    free(p->in);
-    p->in = ni;
-    p->cap_in = cap;
-    p->in_head = 0;
-  }
-  p->in[(p->in_head + p->n_in) % p->cap_in] = (struct sh_block){m->index, m->begin, m->length};
-  p->n_in++;
-  return 0;
-}
-
-static int on_request(struct sh_peer *p, const struct sh_msg *m, const char **why)
-{
-  struct shoal_torrent *t = p->tor;
-  /* Only data that was verified and written is ever uploaded; a choked
-   * peer gets only its allowed-fast pieces (BEP 6). */
-  if (!sh_torrent_have(t, m->index) || (p->am_choking && !allowed_fast_out(p, m->index))) {
-    send_reject(p, m->index, m->begin, m->length);
-    return 0;
-  }
-  if (p->n_in >= SH_CONN_MAX_INREQ) {
-    *why = "request flood: more than twice the reqq we advertise queued";
-    return SH_EPROTO;
-  }
-  if (in_push(p, m) < 0) {
-    *why = "out of memory";
-    return -ENOMEM;
-  }
-  sh_tpeer_serve(p);
-  return 0;
-}
-
-static void on_cancel(struct sh_peer *p, const struct sh_msg *m)
-{
-  for (size_t i = 0; i < p->n_in; i++) {
-    struct sh_block *r = &p->in[(p->in_head + i) % p->cap_in];
-    if (r->piece == m->index && r->begin == m->begin && r->length == m->length) {
-      /* close the gap, keeping the order */
-      for (size_t j = i; j + 1 < p->n_in; j++)
-        p->in[(p->in_head + j) % p->cap_in] = p->in[(p->in_head + j + 1) % p->cap_in];
-      p->n_in--;
-      send_reject(p, m->index, m->begin, m->length);
-      return;
-    }
-  }
-  for (int i = 0; i < SH_CONN_MAX_READS; i++) {
-    struct sh_upload *u = &p->up[i];
-    if (u->in_use && !u->cancelled && u->piece == m->index && u->begin == m->begin) {
-      u->cancelled = 1;
-      send_reject(p, m->index, m->begin, m->length);
-      return;
-    }
-  }
 }
 
 static ssize_t out_find(const struct sh_peer *p, uint32_t piece, uint32_t begin)
@@ -518,7 +332,7 @@ void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin)
   sh_torrent_req_cancelled(p->tor, r.piece);
   p->cancels_sent++;
   p->cancelled[p->n_cancelled++ % 32] = (struct sh_block){r.piece, r.begin, r.length};
-  struct sh_buf *b = sh_conn_msgbuf(p);
+  struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (b)
     sh_wire_put_request(b, SH_MSG_CANCEL, r.piece, r.begin, r.length);
 }
@@ -536,11 +350,11 @@ static int on_piece(struct sh_peer *p, const struct sh_msg *m, const char **why)
     }
     /* every cancel we sent may cross a block already on the wire, so only
      * blocks beyond those count against the peer */
-    if ((uint32_t)++p->unexpected > SH_CONN_MAX_UNEXPECTED + p->cancels_sent) {
+    if ((uint32_t)++p->unexpected > SH_PEER_MAX_UNEXPECTED + p->cancels_sent) {
       *why = "sent more than 64 blocks we never asked for";
       return SH_EPROTO;
     }
-    sh_debug("peer %s: dropped an unrequested block (piece %u offset %u)", p->name, m->index,
+    sh_debug("peer %s: dropped an unrequested block (piece %u offset %u)", p->c->name, m->index,
              m->begin);
     return 0;
   }
@@ -564,14 +378,14 @@ static int on_ext(struct sh_peer *p, const struct sh_msg *m, const char **why)
   struct sh_ext_handshake eh;
   const char *w = NULL;
   if (sh_wire_ext_handshake_decode(m->data, m->data_len, &eh, &w) < 0) {
-    sh_debug("peer %s: ignoring a bad extension handshake: %s", p->name, w ? w : "?");
+    sh_debug("peer %s: ignoring a bad extension handshake: %s", p->c->name, w ? w : "?");
     return 0;
   }
   snprintf(p->client, sizeof p->client, "%s", eh.client);
   if (eh.reqq)
     p->reqq = eh.reqq;
   p->listen_port = eh.listen_port;
-  struct sh_addr who = sh_conn_identity(p);
+  struct sh_addr who = sh_peer_identity(p);
   if (sh_bans_is_banned(&p->sess->bans, &who)) {
     *why = "banned peer (identified by its listen port)";
     return SH_EBANNED;
@@ -599,7 +413,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
   if (first && (p->got_bitfield || p->have_count)) {
     /* BEP 3 allows the bitfield only as the first message, but aria2 sends
      * have_none followed by a bitfield. Harmless: the newest one wins. */
-    sh_debug("peer %s: replacing its earlier bitfield", p->name);
+    sh_debug("peer %s: replacing its earlier bitfield", p->c->name);
     if (t->picker && (p->got_bitfield || p->have_count))
       sh_picker_peer_lost(t->picker, p->bf, p->have_all);
     memset(p->bf, 0, SH_BF_BYTES(mi->num_pieces));
@@ -613,7 +427,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     /* BEP 6: with the fast extension the peer rejects what it drops;
      * without it a choke silently discards every request. */
     if (!p->fast)
-      abort_all(p);
+      sh_tpeer_abort_all(p);
     return 0;
   case SH_MSG_UNCHOKE:
     p->peer_choking = 0;
@@ -659,11 +473,11 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     p->got_bitfield = 1;
     return 0;
   case SH_MSG_REQUEST:
-    return on_request(p, m, why);
+    return sh_tpeer_on_request(p, m, why);
   case SH_MSG_PIECE:
     return on_piece(p, m, why);
   case SH_MSG_CANCEL:
-    on_cancel(p, m);
+    sh_tpeer_on_cancel(p, m);
     return 0;
   case SH_MSG_REJECT: {
     ssize_t i = out_find(p, m->index, m->begin);
@@ -700,23 +514,24 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
 
   /* Pipeline depth: the bandwidth-delay product. We aim at 2 s of data at
    * the measured rate (libtorrent's default queue time is 3 s), at least 4
-   * blocks, at most min(reqq, SH_CONN_REQQ). Shrink at most by half per tick so one
+   * blocks, at most min(reqq, SH_PEER_REQQ). Shrink at most by half per tick so one
    * slow second does not collapse a fast pipeline. */
-  if (now - p->connected_ms >= 3000 && !p->peer_choking) {
+  if (now - p->attached_ms >= 3000 && !p->peer_choking) {
     uint64_t want = p->down_rate * 2 / SH_BLOCK_SIZE;
     if (want < 4)
       want = 4;
-    if (want > SH_CONN_REQQ)
-      want = SH_CONN_REQQ;
+    if (want > SH_PEER_REQQ)
+      want = SH_PEER_REQQ;
     if (want < p->depth / 2)
       want = p->depth / 2;
     p->depth = (uint32_t)want;
   }
 
-  if (now - p->last_recv_ms > set->idle_timeout_ms) {
+  if (now - p->c->last_recv_ms > set->idle_timeout_ms) {
     char why[96];
-    snprintf(why, sizeof why, "idle for %llu s", (unsigned long long)(now - p->last_recv_ms) / 1000);
-    sh_conn_close(p, why);
+    snprintf(why, sizeof why, "idle for %llu s",
+             (unsigned long long)(now - p->c->last_recv_ms) / 1000);
+    sh_conn_close(p->c, why);
     return 1;
   }
   /* A request unanswered for request_timeout_ms (60 s by default) snubs
@@ -725,10 +540,10 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
    * nothing for stall_timeout_ms (3 min) is dropped. */
   if (p->n_out && p->stall_since_ms && now - p->stall_since_ms > set->request_timeout_ms) {
     if (!p->snubbed)
-      sh_info("peer %s: no block for %u s: snubbed, its requests go to other peers", p->name,
+      sh_info("peer %s: no block for %u s: snubbed, its requests go to other peers", p->c->name,
               set->request_timeout_ms / 1000);
     p->snubbed = 1;
-    struct sh_buf *b = sh_conn_msgbuf(p);
+    struct sh_buf *b = sh_conn_msgbuf(p->c);
     for (size_t i = 0; i < p->n_out; i++) {
       if (b)
         sh_wire_put_request(b, SH_MSG_CANCEL, p->out[i].piece, p->out[i].begin, p->out[i].length);
@@ -736,27 +551,26 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
           (struct sh_block){p->out[i].piece, p->out[i].begin, p->out[i].length};
       p->cancels_sent++;
     }
-    abort_all(p);
+    sh_tpeer_abort_all(p);
     p->stall_since_ms = 0;
     p->depth = 4;
   }
   if (!p->am_interested || t->state != SHOAL_DOWNLOADING)
     p->snubbed = 0; /* we want nothing from it: no longer a debt to collect */
   if (p->snubbed &&
-      now - (p->last_block_ms ? p->last_block_ms : p->connected_ms) > set->stall_timeout_ms) {
-    sh_conn_close(p, "stalled: requested blocks never arrive");
+      now - (p->last_block_ms ? p->last_block_ms : p->attached_ms) > set->stall_timeout_ms) {
+    sh_conn_close(p->c, "stalled: requested blocks never arrive");
     return 1;
   }
   /* BEP 3: keep-alives every 2 minutes keep idle connections open */
-  if (now - p->last_send_ms >= 120000) {
-    struct sh_buf *b = sh_conn_msgbuf(p);
+  if (now - p->c->last_send_ms >= 120000) {
+    struct sh_buf *b = sh_conn_msgbuf(p->c);
     if (b)
       sh_wire_put_keepalive(b);
-    p->last_send_ms = now;
   }
   /* Two seeds have nothing to say to each other. */
   if (t->state == SHOAL_SEEDING && peer_is_seed(p, t) && p->got_bitfield) {
-    sh_conn_close(p, "both sides are seeds");
+    sh_conn_close(p->c, "both sides are seeds");
     return 1;
   }
   sh_tpeer_fill(p);

@@ -1,0 +1,219 @@
+/* The hub: what all connections of a session share. Its list of
+ * connections, the flush of every batch queued during a loop iteration
+ * (one write per peer for the ~16 HAVE/REQUEST messages a read produces),
+ * the session-wide rate limits with their wait list, and handshake
+ * timeouts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "peer/conn.h"
+
+/* Once per loop iteration, before the loop blocks: everything the
+ * callbacks of this iteration queued goes out, one write per peer. */
+static void on_prepare(uv_prepare_t *p)
+{
+  struct sh_hub *h = p->data;
+  size_t n = h->ndirty;
+  struct sh_conn **list = h->dirty;
+  for (size_t i = 0; i < n; i++) {
+    list[i]->dirty = 0;
+    sh_conn_flush(list[i]);
+  }
+  h->ndirty = 0;
+  /* unref after the loop: an unref may free a connection, never the list */
+  for (size_t i = 0; i < n; i++)
+    sh_conn_unref(list[i]);
+}
+
+void sh_hub_init(struct sh_hub *h, uv_loop_t *loop, const struct sh_conn_cb *cb, void *ud,
+                 const struct sh_hub_opts *o)
+{
+  memset(h, 0, sizeof *h);
+  h->loop = loop;
+  h->cb = cb;
+  h->ud = ud;
+  h->o = *o;
+  uv_prepare_init(loop, &h->flusher);
+  h->flusher.data = h;
+  uv_prepare_start(&h->flusher, on_prepare);
+  uv_timer_init(loop, &h->rl_timer);
+  h->rl_timer.data = h;
+  h->handles_open = 2;
+  uint64_t now = uv_now(loop);
+  sh_ratelimit_init(&h->down, o->down_rate, 0, now);
+  sh_ratelimit_init(&h->up, o->up_rate, 0, now);
+}
+
+void sh_hub_set_rates(struct sh_hub *h, uint64_t up_rate, uint64_t down_rate)
+{
+  uint64_t now = uv_now(h->loop);
+  sh_ratelimit_set(&h->up, up_rate, 0, now);
+  sh_ratelimit_set(&h->down, down_rate, 0, now);
+}
+
+void sh_hub_tick(struct sh_hub *h, uint64_t now)
+{
+  /* BEP 3 has no handshake timeout; 20 s is what common clients allow */
+  for (size_t i = h->nconns; i-- > 0;) {
+    if (i >= h->nconns)
+      continue;
+    struct sh_conn *c = h->conns[i];
+    if ((c->state == SH_CONN_CONNECTING || c->state == SH_CONN_HANDSHAKE) &&
+        now - c->connected_ms > h->o.handshake_timeout_ms)
+      sh_conn_close(c, c->state == SH_CONN_CONNECTING ? "connect timed out"
+                                                       : "handshake timed out");
+  }
+}
+
+void sh_hub_close_pending(struct sh_hub *h, const char *why)
+{
+  for (size_t i = h->nconns; i-- > 0;)
+    if (i < h->nconns && h->conns[i]->state != SH_CONN_ACTIVE)
+      sh_conn_close(h->conns[i], why);
+}
+
+static void on_rl_timer(uv_timer_t *t);
+
+static void rl_arm(struct sh_hub *h)
+{
+  if (!h->nrl_wait || uv_is_active((uv_handle_t *)&h->rl_timer) || h->closing)
+    return;
+  uint64_t w = sh_ratelimit_wait2_ms(h->down.rate ? &h->down : NULL, h->up.rate ? &h->up : NULL,
+                                     uv_now(h->loop), SH_BLOCK_SIZE + 13);
+  uv_timer_start(&h->rl_timer, on_rl_timer, w ? w : 1, 0);
+}
+
+void sh_conn_rl_wait(struct sh_conn *c)
+{
+  struct sh_hub *h = c->hub;
+  if (!c->rl_listed) {
+    if (h->nrl_wait == h->cap_rl_wait) {
+      size_t cap = h->cap_rl_wait ? h->cap_rl_wait * 2 : 16;
+      struct sh_conn **n = realloc(h->rl_wait, cap * sizeof *n);
+      if (!n) {
+        /* cannot wait: carry on unthrottled rather than stall the peer */
+        c->up_waiting = 0;
+        c->throttled = 0;
+        sh_conn_read_start(c);
+        return;
+      }
+      h->rl_wait = n;
+      h->cap_rl_wait = cap;
+    }
+    c->rl_listed = 1;
+    sh_conn_ref(c);
+    h->rl_wait[h->nrl_wait++] = c;
+  }
+  rl_arm(h);
+}
+
+/* Allowance has refilled: every waiting connection gets another go, in
+ * the order they ran dry. */
+static void on_rl_timer(uv_timer_t *t)
+{
+  struct sh_hub *h = t->data;
+  size_t n = h->nrl_wait;
+  struct sh_conn **list = h->rl_wait;
+  h->rl_wait = NULL;
+  h->nrl_wait = h->cap_rl_wait = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct sh_conn *c = list[i];
+    c->rl_listed = 0;
+    if (c->state == SH_CONN_ACTIVE) {
+      if (c->throttled) {
+        c->throttled = 0;
+        sh_conn_read_start(c);
+      }
+      if (c->up_waiting) {
+        c->up_waiting = 0;
+        if (c->ud)
+          h->cb->on_drained(c->ud, c);
+      }
+    }
+    sh_conn_unref(c);
+  }
+  free(list);
+  rl_arm(h);
+}
+
+static void on_handle_closed(uv_handle_t *p)
+{
+  struct sh_hub *h = p->data;
+  if (--h->handles_open)
+    return;
+  free(h->conns);
+  free(h->dirty);
+  free(h->rl_wait);
+  h->conns = h->dirty = h->rl_wait = NULL;
+  if (h->closed)
+    h->closed(h->closed_ud);
+}
+
+/* Called by sh_hub_close and whenever a connection is freed. */
+static void hub_maybe_closed(struct sh_hub *h)
+{
+  if (h->closing != 1 || h->nconns)
+    return;
+  h->closing = 2;
+  uv_close((uv_handle_t *)&h->flusher, on_handle_closed);
+  uv_close((uv_handle_t *)&h->rl_timer, on_handle_closed);
+}
+
+void sh_hub_close(struct sh_hub *h, void (*closed)(void *ud), void *ud)
+{
+  if (h->closing)
+    return;
+  h->closing = 1;
+  h->closed = closed;
+  h->closed_ud = ud;
+  uv_timer_stop(&h->rl_timer);
+  for (size_t i = 0; i < h->nrl_wait; i++) {
+    h->rl_wait[i]->rl_listed = 0;
+    sh_conn_unref(h->rl_wait[i]);
+  }
+  h->nrl_wait = 0;
+  hub_maybe_closed(h);
+}
+
+/* ---- the list (conn.c adds and removes) ---- */
+
+int sh_hub_add(struct sh_hub *h, struct sh_conn *c)
+{
+  if (h->nconns == h->cap_conns) {
+    size_t cap = h->cap_conns ? h->cap_conns * 2 : 32;
+    struct sh_conn **n = realloc(h->conns, cap * sizeof *n);
+    if (!n)
+      return -1;
+    h->conns = n;
+    h->cap_conns = cap;
+  }
+  c->hub_idx = h->nconns;
+  h->conns[h->nconns++] = c;
+  return 0;
+}
+
+void sh_hub_remove(struct sh_hub *h, struct sh_conn *c)
+{
+  if (c->hub_idx < h->nconns && h->conns[c->hub_idx] == c) {
+    struct sh_conn *last = h->conns[--h->nconns];
+    h->conns[c->hub_idx] = last;
+    last->hub_idx = c->hub_idx;
+  }
+  hub_maybe_closed(h);
+}
+
+int sh_hub_mark_dirty(struct sh_hub *h, struct sh_conn *c)
+{
+  if (h->ndirty == h->cap_dirty) {
+    size_t cap = h->cap_dirty ? h->cap_dirty * 2 : 32;
+    struct sh_conn **n = realloc(h->dirty, cap * sizeof *n);
+    if (!n)
+      return -1;
+    h->dirty = n;
+    h->cap_dirty = cap;
+  }
+  sh_conn_ref(c);
+  h->dirty[h->ndirty++] = c;
+  return 0;
+}
