@@ -22,6 +22,7 @@ struct shoal_settings {
   const char *bind[4];          /* listen addresses, NULL-terminated; all NULL
                                    means "0.0.0.0" and "::" */
   uint16_t port;                /* listen port; 0 lets the OS choose */
+  int no_listen;                /* 1: open no listening socket, only dial out */
   int max_peers_per_torrent;    /* default 80 */
   int max_peers_total;          /* default 400 */
   int max_pieces_in_flight;     /* partial pieces held in memory per torrent,

@@ -66,6 +66,27 @@ int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const stru
   return 0;
 }
 
+int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct sh_transport *tr)
+{
+  struct sh_peer *p = NULL;
+  int rc = sh_bans_is_banned(&s->bans, &tr->remote) ? SH_EBANNED
+           : s->closing                              ? -ECANCELED
+           : (p = peer_new(s, t, 1))                 ? 0
+                                                     : -ENOMEM;
+  if (rc < 0) {
+    tr->cb = NULL;
+    tr->ops->close(tr);
+    return rc;
+  }
+  rc = sh_conn_start(&s->hub, tr, t->m->info_hash, p, &p->c);
+  if (rc < 0) {
+    peer_free(p);
+    return rc;
+  }
+  t->connecting++;
+  return 0;
+}
+
 /* Limits for a connection the peer opened, checked before we read a byte:
  * banned addresses, a closing session, and a flood of sockets (connections
  * still in their handshake count too: silent ones would otherwise hold
@@ -76,7 +97,7 @@ static const char *accept_refusal(struct shoal_session *s, const struct sh_addr 
     return "banned address";
   if (s->closing)
     return "session is closing";
-  if (s->hub.nconns > 2 * (size_t)s->set.max_peers_total)
+  if (s->hub.nconns >= 2 * (size_t)s->set.max_peers_total)
     return "too many connections";
   return NULL;
 }

@@ -211,7 +211,9 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
   s->rng |= 1;
   s->port = set->port;
   int rc = 0;
-  if (!set->bind[0]) {
+  if (set->no_listen) {
+    /* nothing to bind */
+  } else if (!set->bind[0]) {
     rc = listen_one(s, "0.0.0.0", 0, err, errlen);
     if (rc == 0)
       rc = listen_one(s, "::", 1, err, errlen);

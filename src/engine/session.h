@@ -130,6 +130,10 @@ extern const struct sh_conn_cb sh_engine_conn_cb;
 /* An incoming transport: refused at once (banned, closing, flood) or
  * handed to the hub to wait for its handshake. */
 void sh_session_accept(struct shoal_session *s, struct sh_transport *tr);
+/* An outgoing connection for torrent t on a transport that is already
+ * connected (an in-memory pair in tests; later uTP). The transport is
+ * closed on failure. */
+int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct sh_transport *tr);
 /* Dials addr for torrent t. Returns 0 or a negative code. */
 int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr);
 

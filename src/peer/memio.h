@@ -28,6 +28,10 @@
 int sh_memio_pair(uv_loop_t *loop, const struct sh_addr *a_addr, const struct sh_addr *b_addr,
                   struct sh_transport **a, struct sh_transport **b);
 
+/* Gives the end a sendfile that reads the file (pread) into the other
+ * end's inbox, so the upload path that names file extents runs too. */
+void sh_memio_set_sendfile(struct sh_transport *t, int on);
+
 /* Raw use of an end without callbacks. */
 ssize_t sh_memio_write(struct sh_transport *t, const void *data, size_t len);
 /* Takes up to cap bytes that arrived; 0 when none. */

@@ -1,15 +1,16 @@
 /* Fuzzes the engine's handling of a peer's byte stream: framing, every
- * message handler, the request and upload paths. One session lives for the
- * whole run, on 127.0.0.1 with an OS-chosen port, holding a seeding torrent
- * and a downloading one of the same 40 KiB content (16 KiB pieces, a short
- * last piece). Each input connects over loopback, sends a handshake and
- * then the input, half-closes, and the loop runs until the engine hangs up.
+ * message handler, the request and upload paths. One session without
+ * sockets lives for the whole run, holding a seeding torrent and a
+ * downloading one of the same 40 KiB content (16 KiB pieces, a short last
+ * piece). Each input arrives over the in-memory transport (peer/memio.h):
+ * a handshake, then the input, then the end of the stream, and the loop
+ * runs until the engine hangs up.
  *
  * Input: byte 0 picks the torrent (bit 0: the downloading one), the
  * handshake's reserved bits (bit 1: fast extension, bit 2: extension
- * protocol) and how uploads leave (bit 3: from memory, the default toward a
- * peer on this host; clear: by sendfile, as toward a remote peer); the rest
- * is sent verbatim after the handshake. */
+ * protocol) and how uploads leave (bit 3: from memory, as toward a peer on
+ * this host; clear: as file extents through the transport's sendfile, as
+ * toward a remote peer); the rest is sent verbatim after the handshake. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include "base/sha1.h"
 #include "meta/metainfo.h"
 #include "engine/session.h"
+#include "peer/memio.h"
 #include "shoal.h"
 
 #define LEN (40 * 1024 + 77)
@@ -37,7 +39,6 @@
 static uv_loop_t loop;
 static shoal_session *sess;
 static uint8_t ih[20];
-static uint16_t port;
 
 static struct sh_metainfo *make_meta(uint8_t *data)
 {
@@ -121,12 +122,11 @@ static void setup(void)
   fclose(f);
   struct shoal_settings set;
   shoal_settings_default(&set);
-  set.bind[0] = "127.0.0.1";
+  set.no_listen = 1;
   set.announce = 0;
   char err[256];
   if (shoal_session_new(&loop, &set, &sess, err, sizeof err) < 0)
     abort();
-  port = shoal_session_port(sess);
   struct sh_metainfo *m = make_meta(data);
   memcpy(ih, m->info_hash, 20);
   struct shoal_add_opts so = {seed_dir, NULL, 1, {on_complete, NULL, NULL, NULL}};
@@ -152,16 +152,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
     setup();
   if (n < 1)
     return 0;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
-    close(fd);
+  struct sh_addr who = {.family = 4, .ip = {192, 0, 2, 9}, .port = 6881};
+  struct sh_transport *engine_end, *raw;
+  if (sh_memio_pair(&loop, NULL, &who, &engine_end, &raw) < 0)
     return 0;
-  }
+  sh_memio_set_sendfile(engine_end, !(in[0] & 8));
+  sh_session_accept(sess, engine_end);
   uint8_t hs[68] = {19};
   memcpy(hs + 1, "BitTorrent protocol", 19);
   if (in[0] & 2)
@@ -171,39 +167,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
   memcpy(hs + 28, ih, 20);
   if (in[0] & 1)
     hs[47] ^= 0x5a;
-  sess->set.local_sendfile = !(in[0] & 8);
   memcpy(hs + 48, "-FZ0000-fuzzfuzzfuzz", 20);
-  /* the whole stream, written as the socket accepts it while the loop runs */
+  /* the whole stream, written as the engine's end takes it while the loop
+   * runs */
   size_t total = 68 + n - 1, sent = 0;
   uint8_t *out = malloc(total);
   memcpy(out, hs, 68);
   memcpy(out + 68, in + 1, n - 1);
-  int shut = 0, closed = 0;
+  int shut = 0;
   uint64_t start = uv_hrtime(), last_rx = start;
-  while (!closed && uv_hrtime() - start < 3000000000ull) {
+  while (uv_hrtime() - start < 3000000000ull) {
     uv_run(&loop, UV_RUN_NOWAIT);
-    if (sent < total) {
-      ssize_t w = send(fd, out + sent, total - sent, MSG_NOSIGNAL);
-      if (w > 0)
-        sent += (size_t)w;
-      else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN)
-        closed = 1;
-    } else if (!shut && uv_hrtime() - last_rx > 2000000) {
-      /* Half-close only once the engine has been quiet for 2 ms: requests
-       * are answered after a disk job on the pool, and an early EOF would
-       * close the peer before its blocks (sendfile or memory) go out. */
-      shutdown(fd, SHUT_WR);
-      shut = 1;
+    if (shut) {
+      if (!sess->hub.nconns)
+        break; /* the engine's side is gone too */
+      continue;
     }
     uint8_t buf[65536];
-    ssize_t r = recv(fd, buf, sizeof buf, 0);
-    if (r > 0)
+    if (sh_memio_read(raw, buf, sizeof buf) > 0)
       last_rx = uv_hrtime();
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN))
-      closed = 1;
+    int hung_up = sh_memio_peer_closed(raw) && !sh_memio_pending(raw);
+    if (sent < total && !hung_up) {
+      ssize_t w = sh_memio_write(raw, out + sent, total - sent);
+      if (w > 0)
+        sent += (size_t)w;
+    } else if (hung_up || uv_hrtime() - last_rx > 2000000) {
+      /* End the stream once the engine hung up or has been quiet for
+       * 2 ms: requests are answered after a disk job on the pool, and an
+       * early end would close the peer before its blocks go out. */
+      sh_memio_close(raw);
+      shut = 1;
+    }
   }
   free(out);
-  close(fd);
+  if (!shut)
+    sh_memio_close(raw);
   /* let the engine finish closing its side */
   for (int i = 0; i < 20; i++)
     uv_run(&loop, UV_RUN_NOWAIT);

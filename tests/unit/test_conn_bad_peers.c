@@ -3,42 +3,56 @@
  * fail the hash check), one claims every piece and never sends (it must be
  * snubbed, then dropped). The raw peers listen on ::1 so that banning them
  * (bans are per IP) leaves the real seed on 127.0.0.1 alone. */
-#include <poll.h>
-
-#include "test_engine_harness.h"
+/* Peers that a downloading engine dials and that misbehave while looking
+ * legitimate: one serves wrong bytes (it must be banned after its pieces
+ * fail the hash check), one claims every piece and never sends (it must be
+ * snubbed, then dropped). They are raw peers on the in-memory transport
+ * (test_mem_peer.h) at an address of their own, so that banning them (bans
+ * are per IP) leaves the real seed alone. */
+#include "test_mem_peer.h"
 
 #define PIECE (64u * 1024)
+#define RAW_IP "2001:db8::66"
 
 enum raw_mode { RAW_CORRUPT, RAW_SILENT };
 
-struct raw_server {
-  int lfd;
-  uint16_t port;
+struct raw_peer {
+  struct th_mpeer m;
   uint8_t ih[20];
   uint32_t npieces;
   enum raw_mode mode;
-  atomic_int closed;   /* the engine hung up */
-  atomic_int requests; /* requests received */
-  atomic_int stop;
+  int requests;
 };
 
-static void *raw_server_main(void *arg)
+/* What the raw peer says to the engine's messages: after the engine's
+ * handshake (no fast extension: a plain BEP 3 peer) a full bitfield and an
+ * unchoke; each request gets wrong bytes of the right size, or nothing. */
+static void raw_msg(struct th_mpeer *m, int id, const uint8_t *p, uint32_t len)
 {
-  struct raw_server *r = arg;
-  struct pollfd pfd = {r->lfd, POLLIN, 0};
-  while (!atomic_load(&r->stop) && poll(&pfd, 1, 200) == 0) {
-  }
-  if (atomic_load(&r->stop))
-    return NULL;
-  int fd = accept(r->lfd, NULL, NULL);
-  if (fd < 0)
-    return NULL;
-  struct timeval tv = {15, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct raw_peer *r = m->ud;
+  if (id != 6 || len != 12)
+    return;
+  r->requests++;
+  uint32_t blen = sh_rd32(p + 8);
+  if (r->mode == RAW_SILENT || blen > (1 << 17))
+    return;
+  uint8_t hdr[13];
+  sh_wr32(hdr, 9 + blen);
+  hdr[4] = 7;
+  memcpy(hdr + 5, p, 8);
+  uint8_t *junk = malloc(blen);
+  memset(junk, 0xa5, blen);
+  th_mpeer_send(m, hdr, 13);
+  th_mpeer_send(m, junk, blen);
+  free(junk);
+}
+
+static void raw_start(struct raw_peer *r, uv_loop_t *loop, shoal_session *s, shoal_torrent *t)
+{
+  th_mpeer_dialled(&r->m, loop, s, t, RAW_IP, 6881);
+  r->m.on_msg = raw_msg;
+  r->m.ud = r;
   uint8_t hs[68];
-  if (th_recv_all(fd, hs, 68) < 0)
-    goto out;
-  /* no fast extension: a plain BEP 3 peer */
   th_handshake(hs, r->ih, "-XX0000-badpeer00001", 0);
   uint8_t bf[64] = {0};
   uint32_t bfl = (r->npieces + 7) / 8;
@@ -47,47 +61,9 @@ static void *raw_server_main(void *arg)
   for (uint32_t i = 0; i < r->npieces; i++)
     bf[5 + i / 8] |= (uint8_t)(0x80 >> (i % 8));
   uint8_t unchoke[5] = {0, 0, 0, 1, 1};
-  if (th_send_all(fd, hs, 68) < 0 || th_send_all(fd, bf, 5 + bfl) < 0 ||
-      th_send_all(fd, unchoke, 5) < 0)
-    goto out;
-  uint8_t *buf = malloc(1 << 17);
-  uint8_t *piece = malloc(13 + (1 << 17));
-  for (;;) {
-    struct pollfd cp = {fd, POLLIN, 0};
-    int pr = poll(&cp, 1, 200);
-    if (atomic_load(&r->stop))
-      break;
-    if (pr == 0)
-      continue;
-    uint32_t len = 0;
-    int id = th_read_msg(fd, buf, 1 << 17, &len);
-    if (id == -2) {
-      atomic_store(&r->closed, 1);
-      break;
-    }
-    if (id != 6 || len != 12)
-      continue;
-    atomic_fetch_add(&r->requests, 1);
-    if (r->mode == RAW_SILENT)
-      continue;
-    uint32_t idx = sh_rd32(buf), begin = sh_rd32(buf + 4), blen = sh_rd32(buf + 8);
-    if (blen > (1 << 17))
-      continue;
-    sh_wr32(piece, 9 + blen);
-    piece[4] = 7;
-    sh_wr32(piece + 5, idx);
-    sh_wr32(piece + 9, begin);
-    memset(piece + 13, 0xa5, blen); /* wrong bytes, right size */
-    if (th_send_all(fd, piece, 13 + blen) < 0) {
-      atomic_store(&r->closed, 1);
-      break;
-    }
-  }
-  free(buf);
-  free(piece);
-out:
-  close(fd);
-  return NULL;
+  th_mpeer_send(&r->m, hs, 68);
+  th_mpeer_send(&r->m, bf, 5 + bfl);
+  th_mpeer_send(&r->m, unchoke, 5);
 }
 
 struct world {
@@ -97,8 +73,7 @@ struct world {
   shoal_session *seed, *leech;
   shoal_torrent *lt;
   volatile int seed_ready, complete;
-  struct raw_server raw;
-  pthread_t th;
+  struct raw_peer raw;
 };
 
 static void on_flag(shoal_torrent *t, void *ud)
@@ -117,7 +92,7 @@ static void world_up(struct world *w, enum raw_mode mode, const struct shoal_set
   w->leech_dir = th_tmpdir();
   th_write_content(&w->tt, w->seed_dir);
   struct shoal_settings set;
-  th_settings(&set);
+  th_settings_mem(&set);
   w->seed = th_session(&w->loop, &set);
   struct shoal_add_opts so = {w->seed_dir, NULL, 1, {on_flag, NULL, NULL, (void *)&w->seed_ready}};
   cr_assert_eq(shoal_torrent_add(w->seed, th_metainfo(&w->tt), &so, NULL), 0);
@@ -129,15 +104,12 @@ static void world_up(struct world *w, enum raw_mode mode, const struct shoal_set
   struct shoal_add_opts lo = {w->leech_dir, NULL, 0, {on_flag, NULL, NULL, (void *)&w->complete}};
   cr_assert_eq(shoal_torrent_add(w->leech, m, &lo, &w->lt), 0);
   w->raw.mode = mode;
-  w->raw.lfd = th_listen6(&w->raw.port);
-  cr_assert_eq(pthread_create(&w->th, NULL, raw_server_main, &w->raw), 0);
+  raw_start(&w->raw, &w->loop, w->leech, w->lt);
 }
 
 static void world_down(struct world *w)
 {
-  atomic_store(&w->raw.stop, 1);
-  pthread_join(w->th, NULL);
-  close(w->raw.lfd);
+  th_mpeer_close(&w->raw.m, &w->loop);
   shoal_session *all[2] = {w->seed, w->leech};
   th_close(&w->loop, all, 2);
   cr_expect_eq(uv_loop_close(&w->loop), 0);
@@ -155,29 +127,38 @@ static int banned(void *ud)
   struct world *w = ud;
   struct shoal_status st;
   shoal_torrent_status(w->lt, &st);
-  return st.banned_peers > 0 && atomic_load(&w->raw.closed);
+  return st.banned_peers > 0 && w->raw.m.closed;
 }
 
-static int raw_closed(void *ud) { return atomic_load(&((struct world *)ud)->raw.closed); }
+static int raw_closed(void *ud) { return ((struct world *)ud)->raw.m.closed; }
+
+/* The real seed joins the download. */
+static void link_seed(struct world *w)
+{
+  th_link(&w->loop, w->leech, w->lt, "192.0.2.20", w->seed, "192.0.2.10");
+}
 
 Test(conn_bad_peers, corrupt_data_peer_is_banned, .timeout = 120)
 {
   struct world w;
   struct shoal_settings set;
-  th_settings(&set);
+  th_settings_mem(&set);
   world_up(&w, RAW_CORRUPT, &set);
   /* The liar alone first: every piece it completes fails, so it collects
    * sole-sender strikes and is banned after the second (SH_BAN_SOLE_STRIKES). */
-  th_add_peer6(w.lt, w.raw.port);
   cr_assert(th_run_until(&w.loop, NULL, banned, &w, 30000), "the corrupt peer was banned");
   struct shoal_status st;
   shoal_torrent_status(w.lt, &st);
   cr_expect_geq(st.hash_failures, 2);
   cr_expect_eq(st.pieces_have, 0, "no bad piece was accepted");
-  /* a banned address is not dialled again */
-  th_add_peer6(w.lt, w.raw.port);
+  /* a banned address is not connected again */
+  struct sh_addr bad = th_addr(RAW_IP, 6881);
+  struct sh_transport *a, *b;
+  cr_assert_eq(sh_memio_pair(&w.loop, NULL, &bad, &a, &b), 0);
+  cr_expect_eq(sh_session_connect(w.leech, w.lt, a), SH_EBANNED);
+  sh_memio_close(b);
   /* then the real seed: the download completes with the right bytes */
-  th_add_peer(w.lt, shoal_session_port(w.seed));
+  link_seed(&w);
   cr_assert(th_run_until(&w.loop, &w.complete, NULL, NULL, 60000), "download completed");
   shoal_torrent_status(w.lt, &st);
   cr_expect_eq(st.banned_peers, 1);
@@ -190,10 +171,9 @@ Test(conn_bad_peers, corrupt_peer_alongside_real_seed, .timeout = 120)
 {
   struct world w;
   struct shoal_settings set;
-  th_settings(&set);
+  th_settings_mem(&set);
   world_up(&w, RAW_CORRUPT, &set);
-  th_add_peer6(w.lt, w.raw.port);
-  th_add_peer(w.lt, shoal_session_port(w.seed));
+  link_seed(&w);
   cr_assert(th_run_until(&w.loop, &w.complete, NULL, NULL, 60000), "download completed");
   struct shoal_status st;
   shoal_torrent_status(w.lt, &st);
@@ -210,14 +190,13 @@ Test(conn_bad_peers, silent_peer_is_snubbed_then_dropped, .timeout = 120)
   struct world w;
   struct shoal_settings set;
   th_settings(&set);
-  set.request_timeout_ms = 1000;
-  set.stall_timeout_ms = 3000;
+  set.request_timeout_ms = 300;
+  set.stall_timeout_ms = 700;
   world_up(&w, RAW_SILENT, &set);
-  th_add_peer6(w.lt, w.raw.port);
   cr_assert(th_run_until(&w.loop, NULL, raw_closed, &w, 30000),
             "the peer that never sends was dropped");
-  cr_expect_gt(atomic_load(&w.raw.requests), 0);
-  th_add_peer(w.lt, shoal_session_port(w.seed));
+  cr_expect_gt(w.raw.requests, 0);
+  link_seed(&w);
   cr_assert(th_run_until(&w.loop, &w.complete, NULL, NULL, 60000), "download completed");
   world_down(&w);
   cr_expect(th_content_equal(&w.tt, w.leech_dir));

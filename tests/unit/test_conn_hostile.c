@@ -1,12 +1,17 @@
-/* Hostile peers against the engine: a raw TCP client (in a thread, plain
- * blocking sockets) speaks bad protocol to a seeding session; each case must
- * end with the engine hanging up, and the seed must keep serving others. */
-#include "test_engine_harness.h"
+/* Hostile peers against the engine: a raw peer on the in-memory transport
+ * (test_mem_peer.h) speaks bad protocol to a seeding session without
+ * sockets; each case must end with the engine hanging up, and the seed
+ * must keep serving others. The control cases show that a polite peer is
+ * kept, so the hostile ones test what they claim. */
+#include "test_mem_peer.h"
 
 /* 5 pieces of 256 KiB and a short sixth: a 1-byte bitfield with two spare
  * bits, and pieces large enough that a 128 KiB + 1 request fits inside one. */
 #define PIECE (256u * 1024)
 #define NPIECES 6u
+/* The raw peer's address: IPv4 (BEP 6 allowed-fast sets are IPv4 only),
+ * not loopback. */
+#define RAW_IP "192.0.2.7"
 
 struct fixture {
   uv_loop_t loop;
@@ -30,12 +35,13 @@ static int fixture_max_total;
 static void seed_up(struct fixture *f)
 {
   static const struct th_file files[] = {{"hostile.bin", 5 * PIECE + 1000, 0}};
+  memset(f, 0, sizeof *f);
   uv_loop_init(&f->loop);
   th_torrent_build(&f->tt, "hostile.bin", files, 1, 0, PIECE);
   f->dir = th_tmpdir();
   th_write_content(&f->tt, f->dir);
   struct shoal_settings set;
-  th_settings(&set);
+  th_settings_mem(&set);
   set.handshake_timeout_ms = fixture_handshake_ms;
   set.idle_timeout_ms = fixture_idle_ms;
   set.max_peers_total = fixture_max_total;
@@ -56,65 +62,34 @@ static void seed_down(struct fixture *f)
   th_rmtree(f->dir);
 }
 
-struct raw_job {
-  uint16_t port;
-  int silent;         /* connect and send nothing at all */
-  uint8_t hs[68];
-  const uint8_t *msg;
-  size_t len;
-  int wait_s;
-  int closed;         /* out: the engine hung up */
-  atomic_int done;
-};
-
-static void *raw_client(void *arg)
-{
-  struct raw_job *j = arg;
-  int fd = th_connect(j->port);
-  if (fd < 0) {
-    atomic_store(&j->done, 1);
-    return NULL;
-  }
-  if (j->silent)
-    j->closed = th_wait_eof(fd, j->wait_s);
-  else if (th_send_all(fd, j->hs, 68) < 0 || (j->len && th_send_all(fd, j->msg, j->len) < 0))
-    j->closed = 1; /* it hung up while we were still talking */
-  else
-    j->closed = th_wait_eof(fd, j->wait_s);
-  close(fd);
-  atomic_store(&j->done, 1);
-  return NULL;
-}
-
-static int job_done(void *ud) { return atomic_load(&((struct raw_job *)ud)->done); }
-
-/* Runs one raw client against the seed; returns whether it was hung up on. */
+/* Runs one raw peer against the seed: it sends hs (when given) and msg,
+ * then waits up to wait_ms. Returns whether the engine hung up. */
 static int run_raw(struct fixture *f, const uint8_t *hs, const uint8_t *msg, size_t len,
-                   int wait_s)
+                   uint64_t wait_ms)
 {
-  struct raw_job j = {.port = shoal_session_port(f->seed), .msg = msg, .len = len,
-                      .wait_s = wait_s};
-  memcpy(j.hs, hs, 68);
-  atomic_init(&j.done, 0);
-  pthread_t th;
-  cr_assert_eq(pthread_create(&th, NULL, raw_client, &j), 0);
-  th_run_until(&f->loop, NULL, job_done, &j, (uint64_t)wait_s * 1000 + 10000);
-  pthread_join(th, NULL);
-  return j.closed;
+  struct th_mpeer m;
+  th_mpeer_accept(&m, &f->loop, f->seed, RAW_IP, 51000);
+  if (hs)
+    th_mpeer_send(&m, hs, 68);
+  if (len)
+    th_mpeer_send(&m, msg, len);
+  int closed = th_run_until(&f->loop, NULL, th_mpeer_is_closed, &m, wait_ms);
+  th_mpeer_close(&m, &f->loop);
+  return closed;
 }
 
 /* The seed still serves a well-behaved leecher after the abuse. */
 static void seed_still_serves(struct fixture *f)
 {
   struct shoal_settings set;
-  th_settings(&set);
+  th_settings_mem(&set);
   shoal_session *l = th_session(&f->loop, &set);
   char *ldir = th_tmpdir();
   volatile int done = 0;
   struct shoal_add_opts o = {ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
   shoal_torrent *lt;
   cr_assert_eq(shoal_torrent_add(l, th_metainfo(&f->tt), &o, &lt), 0);
-  th_add_peer(lt, shoal_session_port(f->seed));
+  th_link(&f->loop, l, lt, "192.0.2.8", f->seed, "192.0.2.1");
   cr_assert(th_run_until(&f->loop, &done, NULL, NULL, 30000), "download after the abuse");
   th_close(&f->loop, &l, 1);
   cr_expect(th_content_equal(&f->tt, ldir));
@@ -124,14 +99,13 @@ static void seed_still_serves(struct fixture *f)
 static void hostile_case(const uint8_t *msg, size_t len, int fast, int good_hash)
 {
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
   uint8_t hs[68], ih[20];
   memcpy(ih, f.ih, 20);
   if (!good_hash)
     ih[0] ^= 0xff;
   th_handshake(hs, ih, "-XX0000-hostile00001", fast);
-  cr_expect(run_raw(&f, hs, msg, len, 10), "the engine hung up on the hostile peer");
+  cr_expect(run_raw(&f, hs, msg, len, 5000), "the engine hung up on the hostile peer");
   seed_still_serves(&f);
   seed_down(&f);
 }
@@ -150,12 +124,11 @@ Test(conn_hostile, control_well_behaved_peer_stays, .timeout = 60)
   /* The control: a correct handshake and `interested` is not hung up on
    * (so the cases below really test what they claim). */
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
   uint8_t hs[68], msg[16];
   th_handshake(hs, f.ih, "-XX0000-goodpeer0001", 1);
   size_t n = put_msg(msg, 2, NULL, 0);
-  cr_expect_not(run_raw(&f, hs, msg, n, 3), "a polite peer keeps its connection");
+  cr_expect_not(run_raw(&f, hs, msg, n, 500), "a polite peer keeps its connection");
   seed_down(&f);
 }
 
@@ -164,12 +137,11 @@ Test(conn_hostile, wrong_info_hash, .timeout = 60) { hostile_case(NULL, 0, 1, 0)
 Test(conn_hostile, bad_protocol_string, .timeout = 60)
 {
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
   uint8_t hs[68];
   th_handshake(hs, f.ih, "-XX0000-hostile00002", 1);
   memcpy(hs + 1, "BitTorrent protocoX", 19);
-  cr_expect(run_raw(&f, hs, NULL, 0, 10));
+  cr_expect(run_raw(&f, hs, NULL, 0, 5000));
   seed_still_serves(&f);
   seed_down(&f);
 }
@@ -234,12 +206,11 @@ Test(conn_hostile, second_bitfield_replaces_the_first, .timeout = 60)
   /* Not hostile: aria2 sends have_none and then a bitfield. The newest
    * wins and the connection stays. */
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
   uint8_t hs[68];
   th_handshake(hs, f.ih, "-XX0000-twobitfield1", 1);
   uint8_t msg[17] = {0, 0, 0, 1, 0x0f, 0, 0, 0, 2, 5, 0x80, 0, 0, 0, 2, 5, 0x40};
-  cr_expect_not(run_raw(&f, hs, msg, sizeof msg, 3), "kept after have_none + 2 bitfields");
+  cr_expect_not(run_raw(&f, hs, msg, sizeof msg, 500), "kept after have_none + 2 bitfields");
   seed_down(&f);
 }
 
@@ -262,41 +233,32 @@ Test(conn_hostile, many_unrequested_blocks, .timeout = 60)
 Test(conn_hostile, garbage_instead_of_a_handshake, .timeout = 60)
 {
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
   uint8_t hs[68];
   memset(hs, 0xee, sizeof hs);
-  cr_expect(run_raw(&f, hs, NULL, 0, 10));
+  cr_expect(run_raw(&f, hs, NULL, 0, 5000));
   seed_still_serves(&f);
   seed_down(&f);
 }
 
 Test(conn_hostile, silent_connection_times_out_in_the_handshake, .timeout = 60)
 {
-  fixture_handshake_ms = 1000;
+  fixture_handshake_ms = 300;
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
-  struct raw_job j = {.port = shoal_session_port(f.seed), .silent = 1, .wait_s = 15};
-  atomic_init(&j.done, 0);
-  pthread_t th;
-  cr_assert_eq(pthread_create(&th, NULL, raw_client, &j), 0);
-  th_run_until(&f.loop, NULL, job_done, &j, 25000);
-  pthread_join(th, NULL);
-  cr_expect(j.closed, "a connection that never sends a handshake is closed");
+  cr_expect(run_raw(&f, NULL, NULL, 0, 5000), "a connection that never sends a handshake is closed");
   seed_down(&f);
 }
 
 Test(conn_hostile, idle_peer_times_out, .timeout = 60)
 {
   /* a handshake and then silence: dropped after the idle timeout */
-  fixture_idle_ms = 1500;
+  fixture_idle_ms = 300;
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
   uint8_t hs[68];
   th_handshake(hs, f.ih, "-XX0000-idlepeer0001", 1);
-  cr_expect(run_raw(&f, hs, NULL, 0, 15), "an idle peer is closed");
+  cr_expect(run_raw(&f, hs, NULL, 0, 5000), "an idle peer is closed");
   seed_down(&f);
 }
 
@@ -304,110 +266,77 @@ Test(conn_hostile, idle_peer_times_out, .timeout = 60)
  * never says `interested`, so it stays choked, and asks for a block of the
  * first piece the seed offered in allowed_fast. */
 struct fast_job {
-  uint16_t port;
-  uint8_t ih[20];
   int allowed, served, rejected;
-  atomic_int done;
+  int32_t first;
 };
 
-static void *fast_client(void *arg)
+static void fast_msg(struct th_mpeer *m, int id, const uint8_t *p, uint32_t len)
 {
-  struct fast_job *j = arg;
-  int fd = th_connect(j->port);
-  uint8_t hs[68], buf[20000];
-  th_handshake(hs, j->ih, "-XX0000-fastpeer0001", 1);
-  if (fd < 0 || th_send_all(fd, hs, 68) < 0 || th_recv_all(fd, hs, 68) < 0)
-    goto out;
-  int32_t first = -1;
-  for (int i = 0; i < 40 && (first < 0 || (!j->served && !j->rejected)); i++) {
-    uint32_t len = 0;
-    int id = th_read_msg(fd, buf, sizeof buf, &len);
-    if (id == -2)
-      break;
-    if (id == 0x11 && len == 4) {
-      j->allowed++;
-      if (first < 0) {
-        first = (int32_t)sh_rd32(buf);
-        uint8_t req[17];
-        sh_wr32(req, 13);
-        req[4] = 6;
-        sh_wr32(req + 5, (uint32_t)first);
-        sh_wr32(req + 9, 0);
-        sh_wr32(req + 13, 16384);
-        if (th_send_all(fd, req, sizeof req) < 0)
-          break;
-      }
-    } else if (id == 7 && len == 8 + 16384 && sh_rd32(buf) == (uint32_t)first) {
-      j->served = 1;
-    } else if (id == 0x10) {
-      j->rejected = 1;
+  struct fast_job *j = m->ud;
+  if (id == 0x11 && len == 4) {
+    j->allowed++;
+    if (j->first < 0) {
+      j->first = (int32_t)sh_rd32(p);
+      uint8_t req[17];
+      sh_wr32(req, 13);
+      req[4] = 6;
+      sh_wr32(req + 5, (uint32_t)j->first);
+      sh_wr32(req + 9, 0);
+      sh_wr32(req + 13, 16384);
+      th_mpeer_send(m, req, sizeof req);
     }
+  } else if (id == 7 && len == 8 + 16384 && sh_rd32(p) == (uint32_t)j->first) {
+    j->served = 1;
+  } else if (id == 0x10) {
+    j->rejected = 1;
   }
-out:
-  if (fd >= 0)
-    close(fd);
-  atomic_store(&j->done, 1);
-  return NULL;
 }
 
-static int fast_done(void *ud) { return atomic_load(&((struct fast_job *)ud)->done); }
+static int fast_done(void *ud)
+{
+  struct th_mpeer *m = ud;
+  struct fast_job *j = m->ud;
+  return m->closed || j->served || j->rejected;
+}
 
 Test(conn_hostile, choked_fast_peer_gets_its_allowed_fast_pieces, .timeout = 60)
 {
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
-  struct fast_job j = {.port = shoal_session_port(f.seed)};
-  memcpy(j.ih, f.ih, 20);
-  atomic_init(&j.done, 0);
-  pthread_t th;
-  cr_assert_eq(pthread_create(&th, NULL, fast_client, &j), 0);
-  th_run_until(&f.loop, NULL, fast_done, &j, 30000);
-  pthread_join(th, NULL);
+  struct fast_job j = {.first = -1};
+  struct th_mpeer m;
+  th_mpeer_accept(&m, &f.loop, f.seed, RAW_IP, 51001);
+  m.on_msg = fast_msg;
+  m.ud = &j;
+  uint8_t hs[68];
+  th_handshake(hs, f.ih, "-XX0000-fastpeer0001", 1);
+  th_mpeer_send(&m, hs, 68);
+  th_run_until(&f.loop, NULL, fast_done, &m, 10000);
+  th_mpeer_close(&m, &f.loop);
   cr_expect_eq(j.allowed, (int)NPIECES, "allowed_fast for every piece of a 6-piece torrent");
   cr_expect(j.served, "the block was served while choked");
   cr_expect_not(j.rejected);
   seed_down(&f);
 }
 
-/* A flood of silent sockets: past twice max_peers_total, new ones are shut
- * at once instead of each holding a read buffer until its handshake
+/* A flood of silent connections: past twice max_peers_total, new ones are
+ * shut at once instead of each holding a read buffer until its handshake
  * timeout (20 s by default). */
-struct flood_job {
-  uint16_t port;
-  int closed_fast;
-  atomic_int done;
-};
-
-static void *flood_client(void *arg)
-{
-  struct flood_job *j = arg;
-  int fds[6];
-  for (int i = 0; i < 6; i++)
-    fds[i] = th_connect(j->port);
-  /* 2 * 2 = 4 are allowed: the fifth and sixth are over the limit */
-  j->closed_fast = fds[5] >= 0 && th_wait_eof(fds[5], 5);
-  for (int i = 0; i < 6; i++)
-    if (fds[i] >= 0)
-      close(fds[i]);
-  atomic_store(&j->done, 1);
-  return NULL;
-}
-
-static int flood_done(void *ud) { return atomic_load(&((struct flood_job *)ud)->done); }
-
 Test(conn_hostile, connection_flood_is_capped, .timeout = 60)
 {
   fixture_max_total = 2;
   struct fixture f;
-  memset(&f, 0, sizeof f);
   seed_up(&f);
-  struct flood_job j = {.port = shoal_session_port(f.seed)};
-  atomic_init(&j.done, 0);
-  pthread_t th;
-  cr_assert_eq(pthread_create(&th, NULL, flood_client, &j), 0);
-  th_run_until(&f.loop, NULL, flood_done, &j, 20000);
-  pthread_join(th, NULL);
-  cr_expect(j.closed_fast, "the connection over the limit was shut within 5 s");
+  struct th_mpeer m[6];
+  for (int i = 0; i < 6; i++)
+    th_mpeer_accept(&m[i], &f.loop, f.seed, RAW_IP, (uint16_t)(52000 + i));
+  /* 2 * 2 = 4 are allowed: the fifth and sixth are over the limit */
+  cr_expect(th_run_until(&f.loop, NULL, th_mpeer_is_closed, &m[5], 1000),
+            "the connection over the limit was shut at once");
+  cr_expect(m[4].closed);
+  for (int i = 0; i < 4; i++)
+    cr_expect_not(m[i].closed, "connection %d within the limit stays", i);
+  for (int i = 0; i < 6; i++)
+    th_mpeer_close(&m[i], &f.loop);
   seed_down(&f);
 }

@@ -1,4 +1,4 @@
-/* Zero-copy uploads: a seed serves a multi-file torrent to a leech over
+/* Zero-copy uploads over the TCP transport: a seed serves a multi-file torrent to a leech over
  * loopback with sendfile(2) from the page cache, BEP 47 padding going out
  * as zeros from memory, and pieces spanning more files than a sendfile
  * entry holds falling back to the read-into-memory path. The leech checks
@@ -94,7 +94,7 @@ static void swarm_fx_free(struct swarm_fx *f)
   th_torrent_free(&f->c);
 }
 
-Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90)
+Test(tcp_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90)
 {
   struct swarm_fx f;
   seed_to_leech(&f, 1);
@@ -110,7 +110,7 @@ Test(conn_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90
 
 /* A peer on this host (here: loopback) is served from the read cache by
  * default: no piece goes out by sendfile. */
-Test(conn_sendfile, local_peer_served_from_memory, .timeout = 90)
+Test(tcp_sendfile, local_peer_served_from_memory, .timeout = 90)
 {
   struct swarm_fx f;
   seed_to_leech(&f, 0);
@@ -135,7 +135,7 @@ static int held(void *ud) { return *(struct sh_disk_ref **)ud != NULL; }
 /* A piece held for sendfile (as for a remote peer) while a local peer asks
  * for it: the memory read cannot have it (-EBUSY), so that piece goes to
  * the local peer by sendfile instead of being refused. */
-Test(conn_sendfile, piece_held_for_sendfile_reaches_local_peer, .timeout = 90)
+Test(tcp_sendfile, piece_held_for_sendfile_reaches_local_peer, .timeout = 90)
 {
   struct swarm_fx f;
   seed_start(&f, 0);
@@ -168,7 +168,7 @@ static ssize_t half_then_einval(int out_fd, int in_fd, off_t *offset, size_t cou
   return -1;
 }
 
-Test(conn_sendfile, einval_falls_back_to_memory, .timeout = 90)
+Test(tcp_sendfile, einval_falls_back_to_memory, .timeout = 90)
 {
   sh_tcp_sendfile_fn = half_then_einval;
   struct swarm_fx f;
@@ -308,7 +308,7 @@ out:
   return NULL;
 }
 
-Test(conn_sendfile, stalled_reader_then_hangup, .timeout = 90)
+Test(tcp_sendfile, stalled_reader_then_hangup, .timeout = 90)
 {
   struct seed_fx f = {.local_sendfile = 1};
   struct raw_job j = {0};
@@ -381,6 +381,6 @@ static void order_check(int local_sendfile)
   seed_fx_free(&f, 1);
 }
 
-Test(conn_sendfile, blocks_leave_in_request_order, .timeout = 60) { order_check(1); }
+Test(tcp_sendfile, blocks_leave_in_request_order, .timeout = 60) { order_check(1); }
 
-Test(conn_sendfile, blocks_from_memory_leave_in_request_order, .timeout = 60) { order_check(0); }
+Test(tcp_sendfile, blocks_from_memory_leave_in_request_order, .timeout = 60) { order_check(0); }

@@ -1,0 +1,145 @@
+/* Raw peers over the in-memory transport (peer/memio.h), run by the test's
+ * own loop: no sockets, no threads. A th_mpeer is the far end of a
+ * connection the engine accepted (th_mpeer_accept) or opened
+ * (th_mpeer_dialled); a timer moves bytes every millisecond, splits what
+ * the engine sent into messages for the test's on_msg, and notices when
+ * the engine hangs up. th_link joins two sessions the same way. */
+#ifndef TEST_MEM_PEER_H
+#define TEST_MEM_PEER_H
+
+#include "test_engine_harness.h"
+
+#include "base/error.h"
+#include "engine/session.h"
+#include "peer/memio.h"
+
+struct th_mpeer {
+  struct sh_transport *raw;
+  uv_timer_t poll;
+  struct sh_buf in;           /* arrived, not yet split into messages */
+  struct sh_buf out;          /* waiting for room in the engine's inbox */
+  int got_hs;                 /* the engine's handshake arrived */
+  uint8_t hs[68];
+  int closed;                 /* the engine closed its end */
+  int nmsgs;
+  void (*on_msg)(struct th_mpeer *m, int id, const uint8_t *payload, uint32_t len);
+  void *ud;
+};
+
+static inline struct sh_addr th_addr(const char *ip, uint16_t port)
+{
+  struct sockaddr_storage ss;
+  if (strchr(ip, ':'))
+    uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&ss);
+  else
+    uv_ip4_addr(ip, port, (struct sockaddr_in *)&ss);
+  struct sh_addr a;
+  cr_assert_eq(sh_addr_from_sockaddr(&a, (struct sockaddr *)&ss), 0);
+  return a;
+}
+
+static inline void th_mpeer_pump(uv_timer_t *h)
+{
+  struct th_mpeer *m = h->data;
+  if (m->out.len) {
+    ssize_t w = sh_memio_write(m->raw, m->out.data, m->out.len);
+    if (w > 0)
+      sh_buf_consume(&m->out, (size_t)w);
+  }
+  uint8_t tmp[65536];
+  size_t n;
+  while ((n = sh_memio_read(m->raw, tmp, sizeof tmp)) > 0)
+    sh_buf_append(&m->in, tmp, n);
+  size_t off = 0;
+  if (!m->got_hs && m->in.len >= 68) {
+    memcpy(m->hs, m->in.data, 68);
+    m->got_hs = 1;
+    off = 68;
+  }
+  while (m->got_hs && m->in.len - off >= 4) {
+    uint32_t len = sh_rd32(m->in.data + off);
+    if (m->in.len - off - 4 < len)
+      break;
+    m->nmsgs++;
+    if (m->on_msg)
+      m->on_msg(m, len ? m->in.data[off + 4] : -1, m->in.data + off + 5, len ? len - 1 : 0);
+    off += 4 + len;
+  }
+  sh_buf_consume(&m->in, off);
+  if (sh_memio_peer_closed(m->raw) && !sh_memio_pending(m->raw))
+    m->closed = 1;
+}
+
+static inline void th_mpeer_init(struct th_mpeer *m, uv_loop_t *loop)
+{
+  memset(m, 0, sizeof *m);
+  uv_timer_init(loop, &m->poll);
+  m->poll.data = m;
+  uv_timer_start(&m->poll, th_mpeer_pump, 1, 1);
+}
+
+/* A peer at ip:port that connects to session s; the engine waits for its
+ * handshake. */
+static inline void th_mpeer_accept(struct th_mpeer *m, uv_loop_t *loop, shoal_session *s,
+                                   const char *ip, uint16_t port)
+{
+  th_mpeer_init(m, loop);
+  struct sh_addr me = th_addr(ip, port);
+  struct sh_transport *engine_end;
+  cr_assert_eq(sh_memio_pair(loop, NULL, &me, &engine_end, &m->raw), 0);
+  sh_session_accept(s, engine_end);
+}
+
+/* The engine's torrent t dials a peer at ip:port; it sends its handshake
+ * first. */
+static inline void th_mpeer_dialled(struct th_mpeer *m, uv_loop_t *loop, shoal_session *s,
+                                    shoal_torrent *t, const char *ip, uint16_t port)
+{
+  th_mpeer_init(m, loop);
+  struct sh_addr me = th_addr(ip, port);
+  struct sh_transport *engine_end;
+  cr_assert_eq(sh_memio_pair(loop, NULL, &me, &engine_end, &m->raw), 0);
+  sh_session_connect(s, t, engine_end);
+}
+
+static inline void th_mpeer_send(struct th_mpeer *m, const void *p, size_t n)
+{
+  sh_buf_append(&m->out, p, n);
+}
+
+/* Hangs up (if the engine has not) and frees; runs the loop once so the
+ * handles are closed before the test goes on. */
+static inline void th_mpeer_close(struct th_mpeer *m, uv_loop_t *loop)
+{
+  uv_timer_stop(&m->poll);
+  uv_close((uv_handle_t *)&m->poll, NULL);
+  sh_memio_close(m->raw);
+  sh_buf_free(&m->in);
+  sh_buf_free(&m->out);
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static inline int th_mpeer_is_closed(void *ud) { return ((struct th_mpeer *)ud)->closed; }
+
+/* Torrent lt of session leech connects to session seed, as if from
+ * leech_ip to seed_ip. */
+static inline void th_link(uv_loop_t *loop, shoal_session *leech, shoal_torrent *lt,
+                           const char *leech_ip, shoal_session *seed, const char *seed_ip)
+{
+  struct sh_addr la = th_addr(leech_ip, 6881), sa = th_addr(seed_ip, 6881);
+  struct sh_transport *a, *b;
+  cr_assert_eq(sh_memio_pair(loop, &la, &sa, &a, &b), 0);
+  sh_session_accept(seed, b);
+  cr_assert_eq(sh_session_connect(leech, lt, a), 0);
+}
+
+/* Settings for a session without sockets: peers come through th_mpeer or
+ * th_link only. */
+static inline void th_settings_mem(struct shoal_settings *s)
+{
+  th_settings(s);
+  s->bind[0] = NULL;
+  s->no_listen = 1;
+}
+
+#endif
