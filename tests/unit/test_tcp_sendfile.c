@@ -1,5 +1,5 @@
-/* Zero-copy uploads over the TCP transport: a seed serves a multi-file torrent to a leech over
- * loopback with sendfile(2) from the page cache, BEP 47 padding going out
+/* Zero-copy uploads over the TCP transport: a seed serves a multi-file
+ * torrent to a leech over loopback with sendfile(2) from the page cache, BEP 47 padding going out
  * as zeros from memory, and pieces spanning more files than a sendfile
  * entry holds falling back to the read-into-memory path. The leech checks
  * every piece's SHA-1, so a wrong byte anywhere fails the download.
