@@ -78,10 +78,10 @@ struct sh_disk {
   uv_loop_t *loop;
   struct sh_storage *st;
   const struct sh_metainfo *m;
-  size_t cache_bytes, cached_bytes;
+  struct sh_disk_cache *cache;    /* the budget and LRU list shared by disks */
+  size_t cached_bytes;            /* this disk's part of cache->used */
   struct sh_disk_ref **buckets;   /* power-of-two hash table by piece */
   size_t nbuckets, entries, pinned;
-  struct sh_disk_ref *lru_head, *lru_tail; /* head = least recently used */
   struct hit *hits;
   size_t nhits, caphits;
   uv_idle_t idle;                 /* runs queued hits on the next loop turn */
@@ -120,32 +120,45 @@ static void table_remove(struct sh_disk *d, struct sh_disk_ref *e)
 
 static void lru_unlink(struct sh_disk *d, struct sh_disk_ref *e)
 {
+  struct sh_disk_cache *c = d->cache;
   if (e->prev)
     e->prev->next = e->next;
   else
-    d->lru_head = e->next;
+    c->lru_head = e->next;
   if (e->next)
     e->next->prev = e->prev;
   else
-    d->lru_tail = e->prev;
+    c->lru_tail = e->prev;
   e->prev = e->next = NULL;
 }
 
 static void lru_append(struct sh_disk *d, struct sh_disk_ref *e)
 {
-  e->prev = d->lru_tail;
+  struct sh_disk_cache *c = d->cache;
+  e->prev = c->lru_tail;
   e->next = NULL;
-  if (d->lru_tail)
-    d->lru_tail->next = e;
+  if (c->lru_tail)
+    c->lru_tail->next = e;
   else
-    d->lru_head = e;
-  d->lru_tail = e;
+    c->lru_head = e;
+  c->lru_tail = e;
+}
+
+static void account(struct sh_disk *d, struct sh_disk_ref *e, int add)
+{
+  if (add) {
+    d->cached_bytes += e->size;
+    d->cache->used += e->size;
+  } else {
+    d->cached_bytes -= e->size;
+    d->cache->used -= e->size;
+  }
 }
 
 static void entry_free(struct sh_disk *d, struct sh_disk_ref *e)
 {
   if (d)
-    d->cached_bytes -= e->size;
+    account(d, e, 0);
   sh_storage_lease_return(e->ext, e->next_ext);
   if (e->own_data)
     free(e->data);
@@ -153,16 +166,19 @@ static void entry_free(struct sh_disk *d, struct sh_disk_ref *e)
   free(e);
 }
 
-/* Drops least recently used unpinned entries until the cache fits its
- * budget. Pinned entries are not in the list, so they are never evicted;
- * when everything is pinned the cache stays over budget until releases. */
+/* Drops least recently used unpinned entries, of any disk sharing the
+ * cache, until the cache fits its budget. Pinned entries are not in the
+ * list, so they are never evicted; when everything is pinned the cache
+ * stays over budget until releases. */
 static void cache_trim(struct sh_disk *d)
 {
-  while (d->cached_bytes > d->cache_bytes && d->lru_head) {
-    struct sh_disk_ref *e = d->lru_head;
-    lru_unlink(d, e);
-    table_remove(d, e);
-    entry_free(d, e);
+  struct sh_disk_cache *c = d->cache;
+  while (c->used > c->limit && c->lru_head) {
+    struct sh_disk_ref *e = c->lru_head;
+    struct sh_disk *owner = e->d;
+    lru_unlink(owner, e);
+    table_remove(owner, e);
+    entry_free(owner, e);
   }
 }
 
@@ -199,6 +215,9 @@ static void on_idle_closed(uv_handle_t *h)
     struct sh_disk_ref *e = d->buckets[b];
     while (e) {
       struct sh_disk_ref *next = e->hnext;
+      account(d, e, 0); /* orphans no longer count against the budget */
+      if (!e->pins)
+        lru_unlink(d, e);
       if (e->pins) {
         e->d = NULL; /* a caller still holds data; its release frees it */
         e->hnext = NULL;
@@ -252,7 +271,7 @@ static void run_hits(uv_idle_t *h)
 }
 
 int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo *m,
-                size_t cache_bytes, struct sh_disk **out)
+                struct sh_disk_cache *cache, struct sh_disk **out)
 {
   *out = NULL;
   struct sh_disk *d = calloc(1, sizeof *d);
@@ -261,10 +280,10 @@ int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo
   d->loop = loop;
   d->st = st;
   d->m = m;
-  d->cache_bytes = cache_bytes;
+  d->cache = cache;
   /* About two buckets per piece the budget holds, at least 64: chains stay
    * short even when pinned entries push the cache past its budget. */
-  size_t want = m->piece_length ? 2 * (cache_bytes / m->piece_length) : 0;
+  size_t want = m->piece_length ? 2 * (cache->limit / m->piece_length) : 0;
   d->nbuckets = 64;
   while (d->nbuckets < want && d->nbuckets < ((size_t)1 << 20))
     d->nbuckets <<= 1;
@@ -702,6 +721,7 @@ static int read_block(struct sh_disk *d, uint32_t piece, uint32_t begin, uint32_
   d->entries++;
   d->pinned++;
   d->cached_bytes += size;
+  d->cache->used += size;
   d->inflight++;
   d->stats.disk_reads++;
   d->stats.read_bytes += size;

@@ -19,8 +19,23 @@
 struct sh_disk;
 struct sh_disk_ref; /* a pinned cache entry; see sh_disk_read_block */
 
+/* The read cache's budget, shared by every disk of a session: one LRU list
+ * over all their entries, so a torrent being uploaded takes the memory an
+ * idle one no longer uses. The caller embeds it (the session) and keeps it
+ * until the last disk using it is closed. */
+struct sh_disk_cache {
+  size_t limit, used;                      /* bytes */
+  struct sh_disk_ref *lru_head, *lru_tail; /* head = least recently used */
+};
+static inline void sh_disk_cache_init(struct sh_disk_cache *c, size_t limit)
+{
+  c->limit = limit;
+  c->used = 0;
+  c->lru_head = c->lru_tail = NULL;
+}
+
 int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo *m,
-                size_t cache_bytes, struct sh_disk **out);
+                struct sh_disk_cache *cache, struct sh_disk **out);
 /* Waits (asynchronously) for jobs in flight, frees everything, then calls
  * done. No callbacks of pending jobs are lost: they run before done. A check
  * in progress is cancelled (its callback gets -ECANCELED) rather than waited
@@ -48,7 +63,7 @@ int sh_disk_hash_write_group(struct sh_disk *d, unsigned n, const uint32_t *piec
                              sh_disk_write_cb cb, void *ud);
 
 /* Reads a block for upload. Whole pieces are read and kept in a bounded LRU
- * cache (cache_bytes), so the next blocks of the piece are served without
+ * cache (the shared sh_disk_cache), so the next blocks of the piece are served without
  * another read; concurrent requests for one piece share a single read. On
  * success data points into a cache entry pinned by ref: the caller keeps it
  * until its socket write completes, then calls sh_disk_ref_release(). On

@@ -19,7 +19,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 
-#define RESUME_VERSION 1
+#define RESUME_VERSION 2
 /* resume files hold 20-odd bytes per file plus the bitfield: 64 MiB is far
  * beyond a million files and four million pieces */
 #define RESUME_MAX_SIZE (64u << 20)
@@ -60,50 +60,69 @@ static int write_all(int fd, const uint8_t *p, size_t n)
   return 0;
 }
 
-int sh_resume_save(const char *path, const struct sh_metainfo *m, const char *root, const uint8_t *have)
+int sh_resume_encode(struct sh_buf *b, const struct sh_resume_info *x, const struct sh_metainfo *m,
+                     const char *root, const uint8_t *have)
 {
-  struct sh_buf b = SH_BUF_INIT;
-  be_put_dict(&b);
-  be_put_cstr(&b, "files");
-  be_put_list(&b);
-  for (size_t i = 0; i < m->num_files; i++) {
-    if (!tracked(&m->files[i]))
-      continue;
-    struct stat st;
-    int rc = stat_file(root, m->files[i].path, &st);
-    if (rc == -ENOMEM) {
-      sh_buf_free(&b);
-      return rc;
+  be_put_dict(b);
+  be_put_cstr(b, "downloaded");
+  be_put_int(b, (int64_t)(x->downloaded & INT64_MAX));
+  if (m) {
+    be_put_cstr(b, "files");
+    be_put_list(b);
+    for (size_t i = 0; i < m->num_files; i++) {
+      if (!tracked(&m->files[i]))
+        continue;
+      struct stat st;
+      int rc = stat_file(root, m->files[i].path, &st);
+      if (rc == -ENOMEM)
+        return rc;
+      be_put_dict(b);
+      be_put_cstr(b, "mtime");
+      be_put_int(b, rc ? 0 : (int64_t)st.st_mtim.tv_sec);
+      be_put_cstr(b, "mtime_ns");
+      be_put_int(b, rc ? 0 : (int64_t)st.st_mtim.tv_nsec);
+      be_put_cstr(b, "size");
+      be_put_int(b, rc ? -1 : (int64_t)st.st_size);
+      be_put_end(b);
     }
-    be_put_dict(&b);
-    be_put_cstr(&b, "mtime");
-    be_put_int(&b, rc ? 0 : (int64_t)st.st_mtim.tv_sec);
-    be_put_cstr(&b, "mtime_ns");
-    be_put_int(&b, rc ? 0 : (int64_t)st.st_mtim.tv_nsec);
-    be_put_cstr(&b, "size");
-    be_put_int(&b, rc ? -1 : (int64_t)st.st_size);
-    be_put_end(&b);
+    be_put_end(b);
   }
-  be_put_end(&b);
-  be_put_cstr(&b, "info-hash");
-  be_put_str(&b, m->info_hash, 20);
-  be_put_cstr(&b, "pieces");
-  be_put_str(&b, have, SH_BF_BYTES(m->num_pieces));
-  be_put_cstr(&b, "version");
-  be_put_int(&b, RESUME_VERSION);
-  be_put_end(&b);
-  if (b.oom) {
-    sh_buf_free(&b);
-    return -ENOMEM;
+  be_put_cstr(b, "info-hash");
+  be_put_str(b, x->info_hash, 20);
+  be_put_cstr(b, "paused");
+  be_put_int(b, !!x->paused);
+  if (m) {
+    be_put_cstr(b, "pieces");
+    be_put_str(b, have, SH_BF_BYTES(m->num_pieces));
   }
+  if (x->priorities) {
+    be_put_cstr(b, "priorities");
+    be_put_str(b, x->priorities, x->num_priorities);
+  }
+  be_put_cstr(b, "save-dir");
+  be_put_cstr(b, x->save_dir ? x->save_dir : "");
+  be_put_cstr(b, "seed-only");
+  be_put_int(b, !!x->seed_only);
+  if (x->torrent) {
+    be_put_cstr(b, "torrent");
+    be_put_str(b, x->torrent, x->torrent_len);
+  }
+  be_put_cstr(b, "uploaded");
+  be_put_int(b, (int64_t)(x->uploaded & INT64_MAX));
+  be_put_cstr(b, "version");
+  be_put_int(b, RESUME_VERSION);
+  be_put_end(b);
+  return b->oom ? -ENOMEM : 0;
+}
 
+int sh_resume_write(const char *path, const void *buf, size_t len)
+{
   size_t pl = strlen(path);
   char *tmp = malloc(pl + 8);
   char *dirc = strdup(path);
   if (!tmp || !dirc) {
     free(tmp);
     free(dirc);
-    sh_buf_free(&b);
     return -ENOMEM;
   }
   snprintf(tmp, pl + 8, "%s.XXXXXX", path);
@@ -113,7 +132,7 @@ int sh_resume_save(const char *path, const struct sh_metainfo *m, const char *ro
     rc = -errno;
     goto out;
   }
-  if ((rc = write_all(fd, b.data, b.len)) == 0 && fsync(fd) < 0)
+  if ((rc = write_all(fd, buf, len)) == 0 && fsync(fd) < 0)
     rc = -errno;
   if (close(fd) < 0 && !rc)
     rc = -errno;
@@ -132,10 +151,20 @@ int sh_resume_save(const char *path, const struct sh_metainfo *m, const char *ro
 out:
   free(tmp);
   free(dirc);
-  sh_buf_free(&b);
   return rc;
 }
 
+int sh_resume_save(const char *path, const struct sh_metainfo *m, const char *root, const uint8_t *have)
+{
+  struct sh_resume_info x = {.save_dir = root};
+  memcpy(x.info_hash, m->info_hash, 20);
+  struct sh_buf b = SH_BUF_INIT;
+  int rc = sh_resume_encode(&b, &x, m, root, have);
+  if (rc == 0)
+    rc = sh_resume_write(path, b.data, b.len);
+  sh_buf_free(&b);
+  return rc;
+}
 
 static int get_int(const struct be_doc *d, int dict, const char *key, int64_t *v)
 {
@@ -160,8 +189,8 @@ int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, co
     goto out;
   }
   int64_t ver;
-  if (get_int(&d, 0, "version", &ver) || ver != RESUME_VERSION) {
-    sh_errf(err, errlen, rc, "resume data: version: missing or not %d", RESUME_VERSION);
+  if (get_int(&d, 0, "version", &ver) || ver < 1 || ver > RESUME_VERSION) {
+    sh_errf(err, errlen, rc, "resume data: version: missing or not 1 to %d", RESUME_VERSION);
     goto out;
   }
   size_t n;
@@ -240,5 +269,63 @@ int sh_resume_load(const char *path, const struct sh_metainfo *m, const char *ro
     return sh_errf(err, errlen, rc, "%s: %s", path, sh_strerror(rc));
   rc = sh_resume_parse(buf, got, m, root, have, err, errlen);
   free(buf);
+  return rc;
+}
+
+/* A string value as a borrowed pointer, or NULL. */
+static const uint8_t *get_str(const struct be_doc *d, int dict, const char *key, size_t *n)
+{
+  int i = be_dict_get(d, dict, key);
+  return i < 0 ? NULL : be_str(d, i, n);
+}
+
+int sh_resume_read_info(const void *buf, size_t len, struct sh_resume_info *x, char **save_dir_copy,
+                        char *err, size_t errlen)
+{
+  memset(x, 0, sizeof *x);
+  *save_dir_copy = NULL;
+  struct be_doc d;
+  int rc = be_parse(&d, buf, len, NULL);
+  if (rc == SH_EBENCODE) {
+    rc = sh_errf(err, errlen, rc, "resume data: bencode error at byte %zu: %s", d.err_off, d.err);
+    goto out;
+  }
+  if (rc)
+    goto out;
+  rc = SH_EMETAINFO;
+  int64_t ver = 0, v;
+  if (d.tok[0].type != BE_DICT || get_int(&d, 0, "version", &ver) || ver != RESUME_VERSION) {
+    sh_errf(err, errlen, rc, "resume data: not version %d resume data", RESUME_VERSION);
+    goto out;
+  }
+  size_t n;
+  const uint8_t *p = get_str(&d, 0, "info-hash", &n);
+  if (!p || n != 20) {
+    sh_errf(err, errlen, rc, "resume data: info-hash: missing or not 20 bytes");
+    goto out;
+  }
+  memcpy(x->info_hash, p, 20);
+  x->torrent = get_str(&d, 0, "torrent", &x->torrent_len);
+  x->priorities = get_str(&d, 0, "priorities", &x->num_priorities);
+  p = get_str(&d, 0, "save-dir", &n);
+  if (!p || memchr(p, 0, n) || !(*save_dir_copy = malloc(n + 1))) {
+    rc = p && !memchr(p, 0, n) ? -ENOMEM : rc;
+    sh_errf(err, errlen, rc, "resume data: save-dir: missing or not a path");
+    goto out;
+  }
+  memcpy(*save_dir_copy, p, n);
+  (*save_dir_copy)[n] = 0;
+  x->save_dir = *save_dir_copy;
+  x->paused = get_int(&d, 0, "paused", &v) == 0 && v;
+  x->seed_only = get_int(&d, 0, "seed-only", &v) == 0 && v;
+  x->uploaded = get_int(&d, 0, "uploaded", &v) == 0 && v > 0 ? (uint64_t)v : 0;
+  x->downloaded = get_int(&d, 0, "downloaded", &v) == 0 && v > 0 ? (uint64_t)v : 0;
+  rc = 0;
+out:
+  be_free(&d);
+  if (rc) {
+    free(*save_dir_copy);
+    *save_dir_copy = NULL;
+  }
   return rc;
 }

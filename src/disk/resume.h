@@ -1,15 +1,27 @@
-/* Resume data: what lets a restart skip re-hashing. One bencoded file per
+/* Resume data: what lets a restart skip re-hashing, and what a session
+ * needs to add the torrent again by itself. One bencoded dictionary per
  * torrent (keys sorted, so the strict decoder reads it back):
  *
  *   d
+ *     10:downloaded  i<payload bytes>e            version 2
  *     5:files   l d 5:mtimei<s>e 8:mtime_nsi<ns>e 4:sizei<bytes>e e ... e
  *               one entry per file that is neither padding nor a symlink,
  *               in torrent order; a file absent from disk has size -1
  *     9:info-hash 20:<binary info-hash>
+ *     6:paused   i0e|i1e                          version 2
  *     6:pieces  <bitfield of verified pieces, SH_BF_BYTES(num_pieces) bytes,
  *               high bit first as on the wire>
- *     7:version i1e
+ *     10:priorities <one byte per file>            version 2, optional
+ *     8:save-dir <folder>                          version 2
+ *     9:seed-only i0e|i1e                          version 2
+ *     7:torrent <the .torrent file's bytes>        version 2, optional
+ *     8:uploaded i<payload bytes>e                 version 2
+ *     7:version i2e
  *   e
+ *
+ * files and pieces are absent while the metadata is unknown (a magnet
+ * link's torrent), and torrent then too. Version 1 (files, info-hash,
+ * pieces, version) is still read.
  *
  * The bitfield is trusted only while every file still has the size and the
  * mtime (to the nanosecond) recorded when it was saved: any write, truncation
@@ -22,11 +34,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "meta/metainfo.h"
 
-/* Writes path atomically: a temporary file in the same directory, fsync,
- * rename, fsync of the directory. root is the storage root (the directory
- * holding the content under its name). have is borrowed. Returns 0 or -errno. */
+/* What resume data holds besides the pieces: the torrent's settings. */
+struct sh_resume_info {
+  uint8_t info_hash[20];
+  const uint8_t *torrent;     /* the .torrent bytes, or NULL */
+  size_t torrent_len;
+  const char *save_dir;
+  const uint8_t *priorities;  /* one per file, or NULL */
+  size_t num_priorities;
+  int paused, seed_only;
+  uint64_t uploaded, downloaded;
+};
+
+/* Appends resume data to b: the settings in x, and, with m non-NULL, the
+ * file stamps under root (the directory holding the content under its
+ * name) and the have bitfield. Returns 0 or -ENOMEM. */
+int sh_resume_encode(struct sh_buf *b, const struct sh_resume_info *x, const struct sh_metainfo *m,
+                     const char *root, const uint8_t *have);
+/* Writes len bytes to path atomically: a temporary file in the same
+ * directory, fsync, rename, fsync of the directory. Returns 0 or -errno. */
+int sh_resume_write(const char *path, const void *buf, size_t len);
+/* Reads the settings of resume data in memory (no disk access): pointers
+ * in x borrow from buf. Returns 0, SH_EBENCODE or SH_EMETAINFO (err names
+ * the field). save_dir is NUL-terminated in a copy the caller frees with
+ * free(*save_dir_copy). */
+int sh_resume_read_info(const void *buf, size_t len, struct sh_resume_info *x, char **save_dir_copy,
+                        char *err, size_t errlen);
+/* Encodes and writes in one step (version 2 with empty settings: tests and
+ * tools). */
 int sh_resume_save(const char *path, const struct sh_metainfo *m, const char *root,
                    const uint8_t *have);
 

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "disk/io.h"
+#include "engine/ext.h"
 #include "engine/torrent.h"
 #include "meta/metainfo.h"
 #include "peer/tcp.h"
@@ -41,6 +42,8 @@ static struct sh_peer *peer_new(struct shoal_session *s, struct shoal_torrent *t
 
 static void peer_free(struct sh_peer *p)
 {
+  free(p->held_bf);
+  free(p->held_have);
   free(p->bf);
   free(p->out);
   free(p->in);
@@ -57,7 +60,7 @@ int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const stru
   struct sh_peer *p = peer_new(s, t, 1);
   if (!p)
     return -ENOMEM;
-  int rc = sh_conn_dial_tcp(&s->hub, addr, t->m->info_hash, transport_flags(s), p, &p->c);
+  int rc = sh_conn_dial_tcp(&s->hub, addr, t->ih, transport_flags(s), p, &p->c);
   if (rc < 0) {
     peer_free(p);
     return rc;
@@ -78,7 +81,7 @@ int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct 
     tr->ops->close(tr);
     return rc;
   }
-  rc = sh_conn_start(&s->hub, tr, t->m->info_hash, p, &p->c);
+  rc = sh_conn_start(&s->hub, tr, t->ih, p, &p->c);
   if (rc < 0) {
     peer_free(p);
     return rc;
@@ -194,6 +197,7 @@ static void on_close(void *ud, struct sh_conn *c, const char *why)
   (void)c;
   (void)why;
   p->closing = 1;
+  sh_ext_peer_gone(p);
   if (p->attached) {
     p->attached = 0;
     sh_tpeer_detach(t, p);

@@ -86,6 +86,13 @@ struct sh_peer {
   int n_allowed_in;
   uint32_t allowed_out[10]; /* allowed-fast pieces we gave it: served while choked */
   int n_allowed_out;
+  /* what it said it has before we knew the piece count (tpeer_meta.c) */
+  uint8_t *held_bf, *held_have;
+  size_t held_bf_len, held_have_len;
+  int held_all;
+
+  /* BEP 10: the ids the peer gave our extensions (index = ours - 1) */
+  uint8_t ext_ids[SH_EXT_MAX];
 
   /* our requests to the peer, oldest first */
   struct sh_req *out;
@@ -145,6 +152,14 @@ void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin);
 int sh_tpeer_tick(struct sh_peer *p, uint64_t now_ms, uint64_t dt_ms);
 /* Drops our requests to p (choke without the fast extension, snub). */
 void sh_tpeer_abort_all(struct sh_peer *p);
+
+/* tpeer_meta.c: a torrent without metadata */
+/* A message that needs the piece count, while the torrent has none:
+ * bitfields and haves are held (bounded), requests rejected. */
+int sh_tpeer_msg_early(struct sh_peer *p, const struct sh_msg *m, const char **why);
+/* The metadata arrived: the held messages are checked against it and
+ * applied (a bitfield of the wrong size closes the connection). */
+void sh_tpeer_metadata_known(struct sh_peer *p);
 
 /* tpeer_upload.c: the peer's requests to us */
 /* Starts disk reads for queued requests while the send queue has room. */

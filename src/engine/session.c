@@ -21,6 +21,8 @@ void shoal_settings_default(struct shoal_settings *s)
   s->max_pieces_in_flight = 48;
   s->upload_slots = 4;
   s->read_cache_bytes = 32u << 20;
+  s->piece_buffer_bytes = 256u << 20;
+  s->event_queue_len = 1024;
   s->announce = 1;
   s->handshake_timeout_ms = 20000;
   s->request_timeout_ms = 60000;
@@ -148,9 +150,12 @@ static int listen_one(struct shoal_session *s, const char *host, int quiet, char
 
 static void session_free(struct shoal_session *s)
 {
-  for (size_t i = 0; i < s->ntor; i++)
-    sh_torrent_free(s->tor[i]);
+  while (s->ntor)
+    sh_torrent_free(s->tor[s->ntor - 1]);
   free(s->tor);
+  sh_tab_free(&s->by_id);
+  sh_tab_free(&s->by_hash);
+  sh_events_free(s);
   for (int i = 0; i < SH_MAX_LISTEN; i++)
     free(s->bind_copy[i]);
   free(s->resume_copy);
@@ -180,6 +185,8 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
   DEF(max_pieces_in_flight);
   DEF(upload_slots);
   DEF(read_cache_bytes);
+  DEF(piece_buffer_bytes);
+  DEF(event_queue_len);
   DEF(handshake_timeout_ms);
   DEF(request_timeout_ms);
   DEF(stall_timeout_ms);
@@ -233,6 +240,19 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
       session_free(s);
     return rc;
   }
+  if (sh_events_init(s) < 0) {
+    snprintf(err, errlen, "out of memory");
+    s->closing = 3;
+    for (int i = 0; i < s->nlisten; i++) {
+      s->pending++;
+      uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
+    }
+    s->nlisten = 0;
+    if (!s->pending)
+      session_free(s);
+    return -ENOMEM;
+  }
+  sh_disk_cache_init(&s->cache, s->set.read_cache_bytes);
   uv_timer_init(loop, &s->tick);
   s->tick.data = s;
   uv_timer_start(&s->tick, on_tick, s->set.tick_ms, s->set.tick_ms);
@@ -251,6 +271,13 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
 }
 
 uint16_t shoal_session_port(const shoal_session *s) { return s->port; }
+
+void shoal_session_set_rates(shoal_session *s, int64_t upload, int64_t download)
+{
+  s->set.upload_rate = upload > 0 ? upload : 0;
+  s->set.download_rate = download > 0 ? download : 0;
+  sh_hub_set_rates(&s->hub, (uint64_t)s->set.upload_rate, (uint64_t)s->set.download_rate);
+}
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -299,9 +326,10 @@ static void maybe_finish(struct shoal_session *s)
   if (!s->handles_closed) {
     /* the hub reports once its last connection is gone */
     s->handles_closed = 1;
-    s->pending += 2;
+    s->pending += 3;
     sh_hub_close(&s->hub, on_hub_closed, s);
     uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    sh_events_close(s, on_handle_closed);
     return;
   }
   s->closing = 2;
@@ -333,8 +361,9 @@ void shoal_session_close(shoal_session *s, void (*done)(void *ud), void *ud)
   s->nlisten = 0;
   sh_hub_close_pending(&s->hub, "session closing");
   s->pending++; /* hold off finishing while we stop the torrents */
-  for (size_t i = 0; i < s->ntor; i++)
-    sh_torrent_stop_internal(s->tor[i]);
+  for (size_t i = s->ntor; i-- > 0;)
+    if (i < s->ntor && !(s->tor[i]->stop_requested & SH_STOP_STARTED))
+      sh_torrent_stop(s->tor[i], SH_AFTER_NONE);
   s->pending--;
   maybe_finish(s);
 }

@@ -13,7 +13,11 @@
 #include <uv.h>
 
 #include "shoal.h"
+#include "base/buf.h"
 #include "base/slab.h"
+#include "base/tab.h"
+#include "disk/io.h"
+#include "engine/ext.h"
 #include "peer/conn.h"
 #include "swarm/choker.h"
 #include "swarm/peers.h"
@@ -40,8 +44,18 @@ struct shoal_session {
   uint16_t port;
   uv_timer_t tick;
   struct sh_hub hub;            /* every connection, the flush, the rate limits */
-  struct shoal_torrent **tor;
+  struct shoal_torrent **tor;   /* in the order they were added */
   size_t ntor, cap_tor;
+  struct sh_tab by_id, by_hash; /* lookups in constant time */
+  uint32_t next_id;
+  struct sh_disk_cache cache;   /* the read cache's budget, for all torrents */
+  size_t bufs_used;             /* piece buffers held, bytes, all torrents */
+  /* events (events.c): a ring of set.event_queue_len */
+  struct shoal_event *ev;
+  size_t ev_head, ev_len;
+  uint64_t ev_dropped;
+  uv_idle_t ev_idle;            /* calls set.on_event outside other calls */
+  struct sh_ext_registry ext;   /* BEP 10 extensions */
   struct sh_bans bans;
   struct sh_http_client *http;
   uint64_t rng;
@@ -67,13 +81,38 @@ struct sh_partial {
   uint32_t got;                 /* blocks received */
 };
 
+/* What the trackers last said (swarm.c keeps it from the announcer's
+ * callbacks; shoal_torrent_trackers lists it). */
+struct sh_trk_state {
+  const char *url;              /* borrowed from the metainfo's tiers */
+  int tier;
+  int64_t seeders, leechers;
+  uint64_t next_ms;             /* loop time of the next announce, 0 none */
+  char error[256];
+};
+
+/* What a stop leads to once peers, trackers and disk are done with. */
+enum sh_after_stop {
+  SH_AFTER_NONE = 0,    /* stay paused */
+  SH_AFTER_RESTART,     /* resume (after a recheck, move or error retry) */
+  SH_AFTER_REMOVE,
+};
+
 struct shoal_torrent {
   struct shoal_session *sess;
-  struct sh_metainfo *m;
+  shoal_id id;
+  size_t sess_idx;              /* in sess->tor */
+  uint8_t ih[20];               /* the swarm's identity (v1 info-hash) */
+  char ih_hex[41];
+  char name[256];               /* for logs and status: printable */
+  struct sh_metainfo *m;        /* NULL until the metadata is known */
+  uint8_t *raw;                 /* the .torrent bytes, with m */
+  size_t raw_len;
   char *save_dir;
-  uint8_t *wanted_files;        /* num_files flags */
+  uint8_t *prio;                /* num_files priorities (with m), or NULL */
+  uint8_t *pending_prio;        /* given before the metadata: applied then */
+  size_t npending_prio;
   int seed_only;
-  struct shoal_torrent_callbacks cb;
   enum shoal_state state;
   char error[256];
   char tracker_msg[256];
@@ -83,35 +122,45 @@ struct shoal_torrent {
   struct sh_picker *picker;
   struct sh_choker choker;
   struct sh_announcer *ann;
+  struct sh_trk_state *trk;     /* one per tracker URL of the metainfo */
+  size_t ntrk;
 
   uint8_t *have;                /* verified and written pieces (bitfield) */
   uint32_t have_count;
   uint8_t *check_state;         /* start-up check result */
   uint32_t check_done;
+  int force_check;              /* next start ignores resume data */
 
   int32_t *slot_of;             /* piece -> index in parts, or -1 */
   struct sh_partial *parts;
   size_t nparts;
   struct sh_slab bufs;          /* piece buffers: max_pieces_in_flight slots,
                                    reserved on first use, freed when done */
+  size_t bufs_held;             /* of the session's budget, bytes */
   int hashing;                  /* pieces queued for or in sh_disk_hash_write */
   int hash_running;             /* of which in the thread pool */
   uint32_t *hashq;              /* complete pieces waiting for a job, FIFO */
   size_t nhashq, cap_hashq;
 
-  struct sh_peer **peers;       /* attached connections (ACTIVE) */
+  struct sh_peer **peers;       /* attached peers */
   size_t npeers, cap_peers;
   struct sh_peers plist;
   int connecting;               /* outgoing dials in progress */
 
-  uint64_t downloaded, uploaded, wanted_bytes, have_bytes;
+  uint64_t downloaded, uploaded, wanted_bytes, have_bytes, total_bytes;
   uint64_t down_tick, up_tick, down_rate, up_rate;
   int hash_failures, banned_peers;
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;
   int resume_dirty;
+  struct sh_buf resume;         /* the latest resume data */
 
   int stop_requested;           /* SH_STOP_* bits */
-  int ann_stopping, flush_pending, flushed, disk_closing, finish_pending;
+  enum sh_after_stop after_stop;
+  int delete_data;              /* with SH_AFTER_REMOVE */
+  char *move_to;                /* a move_storage waiting for the stop */
+  int user_paused;              /* stays paused after a stop */
+  int pause_after_check;        /* a recheck of a paused torrent */
+  int ann_stopping, flush_pending, flushed, disk_closing, finish_pending, moving;
 };
 
 enum { SH_STOP_STARTED = 1, SH_STOP_USER = 2, SH_STOP_DONE = 4 };
@@ -123,6 +172,13 @@ static inline uint64_t sh_now(const struct shoal_session *s) { return uv_now(s->
 int sh_session_is_self(const struct shoal_session *s, const struct sh_addr *a);
 uint64_t sh_session_rand(struct shoal_session *s);
 void sh_session_torrent_stopped(struct shoal_session *s, struct shoal_torrent *t);
+/* events.c */
+/* Queues an event (text formatted like printf; may be NULL). */
+void sh_event(struct shoal_session *s, enum shoal_event_type type, shoal_id id, int err,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int sh_events_init(struct shoal_session *s);
+void sh_events_close(struct shoal_session *s, uv_close_cb cb);
+void sh_events_free(struct shoal_session *s);
 /* Closes every connection from an address the ban list now bans. */
 void sh_session_close_banned(struct shoal_session *s);
 /* peer.c: the hub's callbacks, dialling and accepting */

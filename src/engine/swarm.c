@@ -29,7 +29,7 @@ static size_t session_active_peers(const struct shoal_session *s)
 void sh_torrent_dial(struct shoal_torrent *t, uint64_t now)
 {
   struct shoal_session *s = t->sess;
-  if (!sh_torrent_running(t) || s->closing)
+  if ((!sh_torrent_running(t) && t->state != SHOAL_METADATA) || s->closing)
     return;
   int seeding = t->state == SHOAL_SEEDING;
   size_t total = session_active_peers(s);
@@ -115,23 +115,24 @@ void sh_torrent_maybe_unchoke(struct shoal_torrent *t, struct sh_peer *p)
 
 void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
 {
-  if (!sh_torrent_running(t))
+  if (!sh_torrent_running(t) && t->state != SHOAL_METADATA)
     return;
   if (dt == 0)
     dt = 1;
   t->down_rate = (t->down_rate * 3 + t->down_tick * 1000 / dt) / 4;
   t->up_rate = (t->up_rate * 3 + t->up_tick * 1000 / dt) / 4;
   t->down_tick = t->up_tick = 0;
-  sh_torrent_hash_flush(t);
+  if (t->m)
+    sh_torrent_hash_flush(t);
   /* backwards: a peer that closes is swapped with the last one */
   for (size_t i = t->npeers; i-- > 0;) {
     if (i >= t->npeers)
       continue;
     sh_tpeer_tick(t->peers[i], now, dt);
-    if (!sh_torrent_running(t))
+    if (!sh_torrent_running(t) && t->state != SHOAL_METADATA)
       return;
   }
-  if (now - t->last_choke_ms >= SH_CHOKE_INTERVAL_MS)
+  if (t->m && now - t->last_choke_ms >= SH_CHOKE_INTERVAL_MS)
     sh_torrent_choke_round(t, now);
   sh_torrent_dial(t, now);
   /* Nobody to talk to and nobody left to dial: ask the trackers early (the
@@ -164,33 +165,92 @@ static void ann_peers(void *ud, const struct sockaddr_storage *addrs, size_t n)
   sh_torrent_dial(t, sh_now(t->sess));
 }
 
+static struct sh_trk_state *trk_find(struct shoal_torrent *t, const char *url)
+{
+  for (size_t i = 0; url && i < t->ntrk; i++)
+    if (!strcmp(t->trk[i].url, url))
+      return &t->trk[i];
+  return NULL;
+}
+
 static void ann_status(void *ud, const char *url, int err, const char *msg)
 {
   struct shoal_torrent *t = ud;
+  struct sh_trk_state *k = trk_find(t, url);
+  if (k && err < 0)
+    snprintf(k->error, sizeof k->error, "%s", msg ? msg : "failed");
   snprintf(t->tracker_msg, sizeof t->tracker_msg, "%s", msg ? msg : "");
-  if (err < 0)
-    sh_info("%s: tracker %s: %s", t->m->name, url ? url : "?", msg ? msg : "failed");
+  if (err < 0) {
+    sh_info("%s: tracker %s: %s", t->name, url ? url : "?", msg ? msg : "failed");
+    sh_event(t->sess, SHOAL_EVENT_TRACKER_ERROR, t->id, err, "%s: %s", url ? url : "?",
+             msg ? msg : "failed");
+  }
 }
 
 static void ann_announced(void *ud, const struct sh_announce_info *info)
 {
   struct shoal_torrent *t = ud;
+  struct sh_trk_state *k = trk_find(t, info->url);
+  if (k) {
+    k->error[0] = 0;
+    k->seeders = info->seeders;
+    k->leechers = info->leechers;
+    k->next_ms = sh_now(t->sess) + (uint64_t)info->interval * 1000;
+  }
   t->tracker_msg[0] = 0;
-  sh_debug("%s: %s answered: %zu peers, next in %u s", t->m->name, info->url, info->num_peers,
+  sh_debug("%s: %s answered: %zu peers, next in %u s", t->name, info->url, info->num_peers,
            info->interval);
+  sh_event(t->sess, SHOAL_EVENT_TRACKER_REPLY, t->id, 0, "%s: %zu peers, next in %u s", info->url,
+           info->num_peers, info->interval);
 }
 
 void sh_torrent_announce_start(struct shoal_torrent *t)
 {
   struct shoal_session *s = t->sess;
-  if (!s->set.announce || !s->http || !t->m->num_tiers || t->ann)
+  if (!s->set.announce || !s->http || !t->m || !t->m->num_tiers || t->ann)
     return;
+  if (!t->trk) {
+    size_t n = 0;
+    for (size_t i = 0; i < t->m->num_tiers; i++)
+      n += t->m->tiers[i].n;
+    if ((t->trk = calloc(n ? n : 1, sizeof *t->trk))) {
+      for (size_t i = 0; i < t->m->num_tiers; i++)
+        for (size_t k = 0; k < t->m->tiers[i].n; k++)
+          t->trk[t->ntrk++] = (struct sh_trk_state){t->m->tiers[i].urls[k], (int)i, -1, -1, 0, ""};
+    }
+  }
   struct sh_announce_callbacks cb = {t, ann_stats, ann_peers, ann_status, ann_announced, NULL};
-  t->ann = sh_announcer_new(s->loop, s->http, t->m->tiers, t->m->num_tiers, t->m->info_hash,
+  t->ann = sh_announcer_new(s->loop, s->http, t->m->tiers, t->m->num_tiers, t->ih,
                             s->peer_id, s->port, &cb, NULL);
   if (!t->ann) {
-    sh_warn("%s: cannot start the tracker client: out of memory", t->m->name);
+    sh_warn("%s: cannot start the tracker client: out of memory", t->name);
     return;
   }
   sh_announcer_start(t->ann);
+}
+
+size_t shoal_torrent_trackers(const shoal_session *s, shoal_id id, struct shoal_tracker_info *out,
+                              size_t cap)
+{
+  const struct shoal_torrent *t = sh_torrent_by_id(s, id);
+  if (!t || t->after_stop == SH_AFTER_REMOVE || !t->m)
+    return 0;
+  size_t n = 0;
+  uint64_t now = sh_now(s);
+  for (size_t i = 0; i < t->m->num_tiers; i++)
+    for (size_t k = 0; k < t->m->tiers[i].n; k++, n++) {
+      if (n >= cap)
+        continue;
+      const struct sh_trk_state *st = n < t->ntrk ? &t->trk[n] : NULL;
+      struct shoal_tracker_info *o = &out[n];
+      memset(o, 0, sizeof *o);
+      snprintf(o->url, sizeof o->url, "%s", t->m->tiers[i].urls[k]);
+      o->tier = (int)i;
+      o->seeders = st ? st->seeders : -1;
+      o->leechers = st ? st->leechers : -1;
+      o->next_announce_s = st && st->next_ms > now && t->ann ? (uint32_t)((st->next_ms - now) / 1000) : 0;
+      if (st)
+        snprintf(o->last_error, sizeof o->last_error, "%s", st->error);
+    }
+  return n;
 }

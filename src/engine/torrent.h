@@ -14,13 +14,43 @@
 #include "engine/peer.h"
 #include "engine/session.h"
 
-/* torrent.c */
-struct shoal_torrent *sh_torrent_find(struct shoal_session *s, const uint8_t info_hash[20]);
+/* torrent.c: life, metadata, start */
+struct shoal_torrent *sh_torrent_find(const struct shoal_session *s, const uint8_t info_hash[20]);
+struct shoal_torrent *sh_torrent_by_id(const struct shoal_session *s, shoal_id id);
+/* A new torrent in the session's lists (no metadata yet, not started).
+ * NULL when out of memory. */
+struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[20],
+                                     const char *name, const char *save_dir);
+/* Takes m (and copies raw, the .torrent bytes) once they are known: the
+ * pieces, the files and the piece count for the peers' held messages.
+ * -EEXIST when the torrent has its metadata, SH_EHASH when m is another
+ * torrent's (m is then not taken). Does not start the torrent. */
+int sh_torrent_set_metadata(struct shoal_torrent *t, struct sh_metainfo *m, const void *raw,
+                            size_t len);
+/* Starts: METADATA without metadata, else storage, then resume data or a
+ * check, then downloading or seeding. */
+void sh_torrent_start(struct shoal_torrent *t);
+/* Frees the picker and piece buffers of a stopped torrent. */
+void sh_torrent_runtime_free(struct shoal_torrent *t);
+/* Forgets the torrent (its lists, tables and memory); it must be stopped. */
+void sh_torrent_free(struct shoal_torrent *t);
 /* Is the torrent exchanging data (downloading or seeding)? */
 int sh_torrent_running(const struct shoal_torrent *t);
 int sh_torrent_have(const struct shoal_torrent *t, uint32_t piece);
+int sh_torrent_file_wanted(const struct shoal_torrent *t, size_t file);
+void sh_torrent_mark_have(struct shoal_torrent *t, uint32_t piece);
+/* wanted_bytes and have_bytes again, after the priorities changed. */
+void sh_torrent_recount(struct shoal_torrent *t);
+/* Every wanted piece is verified: seeding. */
+void sh_torrent_complete(struct shoal_torrent *t);
+/* Puts the torrent into SHOAL_ERROR with a message; closes its peers. */
+void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg);
+/* resume_dir/<info-hash hex>.resume */
+void sh_torrent_resume_path(const struct shoal_torrent *t, char *out, size_t n);
+
+/* pieces.c: pieces in flight */
 /* The buffer for a piece we are about to request, allocated on first use.
- * NULL when out of memory. */
+ * NULL when out of memory or over the session's budget. */
 uint8_t *sh_torrent_piece_buf(struct shoal_torrent *t, uint32_t piece);
 /* Requests in flight per piece, so a piece buffer is released when the
  * picker gives the piece up (nothing received, nothing requested). */
@@ -34,24 +64,26 @@ void sh_torrent_req_cancelled(struct shoal_torrent *t, uint32_t piece);
  * flight (0 for a late answer to an aborted one). */
 void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece, uint32_t begin,
                       const uint8_t *data, uint32_t len, int requested);
-/* Puts the torrent into SHOAL_ERROR with a message; closes its peers. */
-void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg);
+/* Sends every completed piece waiting for a full hash group to the pool. */
+void sh_torrent_hash_flush(struct shoal_torrent *t);
+/* A seeding torrent's piece buffers go back once the last one is free. */
+void sh_torrent_bufs_maybe_free(struct shoal_torrent *t);
+/* The priorities (t->prio) as the picker's wanted pieces. */
+void sh_torrent_apply_priorities(struct shoal_torrent *t);
+
 /* torrent_stop.c */
-/* Flushes the files in a worker, then saves resume data. */
-void sh_torrent_save_resume_async(struct shoal_torrent *t);
+/* Stops gracefully, then does `after`: stays paused, starts again, or
+ * removes the torrent (freeing it). A later call may raise `after`. */
+void sh_torrent_stop(struct shoal_torrent *t, enum sh_after_stop after);
 /* The next step of a stop, when the one it waited for is done. */
 void sh_torrent_stop_continue(struct shoal_torrent *t);
-/* resume_dir/<info-hash hex>.resume */
-void sh_torrent_resume_path(const struct shoal_torrent *t, char *out, size_t n);
-/* Frees what the torrent still holds once it is stopped (session close). */
-void sh_torrent_free(struct shoal_torrent *t);
-/* Stop for the session's close: like shoal_torrent_stop, without callback. */
-void sh_torrent_stop_internal(struct shoal_torrent *t);
+/* The torrent's resume data as of now, appended to b. */
+int sh_torrent_encode_resume(const struct shoal_torrent *t, struct sh_buf *b);
+/* Flushes the files in a worker, then saves resume data. */
+void sh_torrent_save_resume_async(struct shoal_torrent *t);
 
 /* swarm.c */
 void sh_torrent_tick(struct shoal_torrent *t, uint64_t now_ms, uint64_t dt_ms);
-/* Sends every completed piece waiting for a full hash group to the pool. */
-void sh_torrent_hash_flush(struct shoal_torrent *t);
 void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now_ms);
 /* A peer became interested: unchoke at once if a slot is free, so a new
  * leecher does not wait for the next 10 s round. */

@@ -1,46 +1,78 @@
-/* A torrent's end: the graceful stop (peers, announcer `stopped`, pieces
- * still hashing, flush, resume data, disk jobs, storage) and the resume
- * data saves, plus freeing what a stopped torrent still holds. */
+/* A torrent's stops and what follows them: the graceful stop (peers,
+ * announcer `stopped`, pieces still hashing, flush, resume data, disk jobs,
+ * storage), then staying paused, starting again (recheck, move, retry), or
+ * removal with or without the data; and the resume data saves. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "announce/announce.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "disk/io.h"
+#include "disk/relocate.h"
 #include "disk/resume.h"
 #include "disk/storage.h"
+#include "engine/torrent.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
-#include "engine/torrent.h"
+
+/* ---- resume data ---- */
+
+int sh_torrent_encode_resume(const struct shoal_torrent *t, struct sh_buf *b)
+{
+  struct sh_resume_info x = {.torrent = t->raw, .torrent_len = t->raw_len,
+                             .save_dir = t->save_dir, .priorities = t->prio,
+                             .num_priorities = t->prio && t->m ? t->m->num_files : 0,
+                             .paused = t->user_paused, .seed_only = t->seed_only,
+                             .uploaded = t->uploaded, .downloaded = t->downloaded};
+  memcpy(x.info_hash, t->ih, 20);
+  /* without the pieces (a torrent never started, or still checking) only
+   * the settings count */
+  const struct sh_metainfo *m =
+      t->m && t->have && t->check_done == t->m->num_pieces && !t->check_state ? t->m : NULL;
+  return sh_resume_encode(b, &x, m, t->save_dir, t->have);
+}
 
 static void save_resume(struct shoal_torrent *t)
 {
-  if (!t->sess->set.resume_dir || !t->have)
+  struct sh_buf b = SH_BUF_INIT;
+  int rc = sh_torrent_encode_resume(t, &b);
+  if (rc < 0) {
+    sh_buf_free(&b);
+    sh_warn("%s: cannot encode resume data: %s", t->name, sh_strerror(rc));
     return;
-  char path[4096];
-  sh_torrent_resume_path(t, path, sizeof path);
-  int rc = sh_resume_save(path, t->m, t->save_dir, t->have);
-  if (rc < 0)
-    sh_warn("%s: cannot save resume data to %s: %s", t->m->name, path, sh_strerror(rc));
-  else
-    t->resume_dirty = 0;
+  }
+  sh_buf_free(&t->resume);
+  t->resume = b;
+  t->resume_dirty = 0;
+  if (t->sess->set.resume_dir) {
+    char path[4096];
+    sh_torrent_resume_path(t, path, sizeof path);
+    rc = sh_resume_write(path, b.data, b.len);
+    if (rc < 0)
+      sh_warn("%s: cannot save resume data to %s: %s", t->name, path, sh_strerror(rc));
+  }
+  sh_event(t->sess, SHOAL_EVENT_RESUME_DATA, t->id, 0, NULL);
 }
 
 static void on_flushed_resume(void *ud, int rc)
 {
   struct shoal_torrent *t = ud;
   if (rc < 0)
-    sh_warn("%s: flushing the data failed: %s", t->m->name, sh_strerror(rc));
+    sh_warn("%s: flushing the data failed: %s", t->name, sh_strerror(rc));
   else
     save_resume(t);
 }
 
 void sh_torrent_save_resume_async(struct shoal_torrent *t)
 {
-  if (t->disk && t->sess->set.resume_dir)
-    sh_disk_flush(t->disk, on_flushed_resume, t);
+  if (!t->disk)
+    save_resume(t);
+  else if (sh_disk_flush(t->disk, on_flushed_resume, t) < 0)
+    sh_warn("%s: cannot flush the data for resume data", t->name);
 }
 
 static void on_flushed_stop(void *ud, int rc)
@@ -51,9 +83,133 @@ static void on_flushed_stop(void *ud, int rc)
   sh_torrent_stop_continue(t);
 }
 
+/* ---- after the stop ---- */
+
+static void stopped(struct shoal_torrent *t);
+
+/* Deleting the data or moving it runs in a worker: thousands of files. */
+struct files_job {
+  uv_work_t req;
+  struct shoal_torrent *t;
+  const struct sh_metainfo *m;
+  char *from, *to;              /* to NULL: delete */
+  int rc;
+  char err[512];
+};
+
+static void files_work(uv_work_t *req)
+{
+  struct files_job *j = req->data;
+  if (j->to)
+    j->rc = sh_relocate_move(j->m, j->from, j->to, j->err, sizeof j->err);
+  else
+    j->rc = sh_relocate_delete(j->m, j->from, j->err, sizeof j->err);
+}
+
+static void finish_remove(struct shoal_torrent *t)
+{
+  struct shoal_session *s = t->sess;
+  if (s->set.resume_dir) {
+    char path[4096];
+    sh_torrent_resume_path(t, path, sizeof path);
+    unlink(path);
+  }
+  sh_info("%s: removed", t->name);
+  sh_event(s, SHOAL_EVENT_REMOVED, t->id, 0, "%s", t->name);
+  sh_torrent_free(t);
+  sh_session_torrent_stopped(s, NULL);
+}
+
+static void files_after(uv_work_t *req, int status)
+{
+  struct files_job *j = req->data;
+  struct shoal_torrent *t = j->t;
+  t->moving = 0;
+  if (!j->to) {
+    if (j->rc < 0)
+      sh_warn("%s: deleting the data: %s", t->name, j->err);
+    finish_remove(t);
+  } else if (status < 0 || j->rc < 0) {
+    sh_torrent_fail(t, j->rc < 0 ? j->rc : status, j->err[0] ? j->err : "moving the data failed");
+    stopped(t);
+  } else {
+    sh_info("%s: data moved to %s", t->name, j->to);
+    free(t->save_dir);
+    t->save_dir = j->to;
+    j->to = NULL;
+    sh_buf_free(&t->resume); /* its stamps name the old place */
+    sh_event(t->sess, SHOAL_EVENT_STORAGE_MOVED, t->id, 0, "%s", t->save_dir);
+    stopped(t);
+  }
+  free(j->from);
+  free(j->to);
+  free(j);
+}
+
+static int files_start(struct shoal_torrent *t, char *to)
+{
+  struct files_job *j = calloc(1, sizeof *j);
+  if (!j || !(j->from = strdup(t->save_dir))) {
+    free(j);
+    return -ENOMEM;
+  }
+  j->req.data = j;
+  j->t = t;
+  j->m = t->m;
+  j->to = to;
+  int rc = uv_queue_work(t->sess->loop, &j->req, files_work, files_after);
+  if (rc < 0) {
+    free(j->from);
+    free(j);
+    return rc;
+  }
+  t->moving = 1;
+  return 0;
+}
+
+/* Every handle is closed: stay paused, start again, move or remove. */
+static void stopped(struct shoal_torrent *t)
+{
+  struct shoal_session *s = t->sess;
+  sh_torrent_runtime_free(t);
+  if (t->after_stop == SH_AFTER_REMOVE) {
+    if (t->delete_data && t->m) {
+      t->delete_data = 0;
+      if (files_start(t, NULL) == 0)
+        return;
+    }
+    finish_remove(t);
+    return;
+  }
+  if (t->move_to && t->m) {
+    char *to = t->move_to;
+    t->move_to = NULL;
+    if (files_start(t, to) == 0)
+      return;
+    free(to);
+    sh_torrent_fail(t, -ENOMEM, "cannot start moving the data");
+  }
+  if (t->after_stop == SH_AFTER_RESTART && !t->user_paused && !s->closing &&
+      t->state != SHOAL_ERROR) {
+    t->after_stop = SH_AFTER_NONE;
+    t->stop_requested = 0;
+    t->flushed = 0;
+    sh_torrent_start(t);
+    return;
+  }
+  t->after_stop = SH_AFTER_NONE;
+  t->stop_requested |= SH_STOP_DONE;
+  if (t->state != SHOAL_ERROR) {
+    t->state = SHOAL_PAUSED;
+    sh_event(s, SHOAL_EVENT_PAUSED, t->id, 0, NULL);
+  }
+  sh_session_torrent_stopped(s, t);
+}
+
 /* ---- stopping ----
  * 1. close the peers and stop the announcer (it sends `stopped`);
- * 2. wait for pieces being hashed, so what is written counts;
+ * 2. wait for pieces being hashed (and a check being cancelled), so what
+ *    is written counts;
  * 3. flush the files, then save resume data (mtimes are final then);
  * 4. close the disk jobs and the storage. */
 
@@ -76,24 +232,28 @@ static void on_ann_stopped(void *ud)
 
 void sh_torrent_stop_continue(struct shoal_torrent *t)
 {
-  if (!(t->stop_requested & SH_STOP_STARTED) || (t->stop_requested & SH_STOP_DONE))
+  if (!(t->stop_requested & SH_STOP_STARTED) || (t->stop_requested & SH_STOP_DONE) || t->moving)
     return;
   if (t->nhashq)
     sh_torrent_hash_flush(t); /* pieces waiting for a full hash group */
   if (t->hashing || t->flush_pending || t->finish_pending)
     return;
-  if (t->disk && !t->flushed && t->sess->set.resume_dir && t->resume_dirty) {
+  if (t->disk && !t->flushed && (t->resume_dirty || !t->resume.len)) {
     t->flushed = 1;
     if (sh_disk_flush(t->disk, on_flushed_stop, t) == 0) {
       t->flush_pending = 1;
       return;
     }
   }
+  if (!t->disk && !t->flushed && t->after_stop != SH_AFTER_REMOVE) {
+    t->flushed = 1;
+    save_resume(t); /* never started: the settings alone */
+  }
   if (t->disk) {
     struct sh_disk *d = t->disk;
     t->disk = NULL;
     t->disk_closing = 1;
-    sh_disk_close(d, on_disk_closed, t);
+    sh_disk_close(d, on_disk_closed, t); /* cancels a running check */
     return;
   }
   if (t->disk_closing || t->ann_stopping)
@@ -102,19 +262,22 @@ void sh_torrent_stop_continue(struct shoal_torrent *t)
     sh_storage_close(t->st);
     t->st = NULL;
   }
-  t->stop_requested |= SH_STOP_DONE;
-  if (t->state != SHOAL_ERROR)
-    t->state = SHOAL_STOPPED; /* an error stays visible */
-  if ((t->stop_requested & SH_STOP_USER) && t->cb.on_stopped)
-    t->cb.on_stopped(t, t->cb.ud);
-  sh_session_torrent_stopped(t->sess, t);
+  stopped(t);
 }
 
-static void stop(struct shoal_torrent *t, int user)
+void sh_torrent_stop(struct shoal_torrent *t, enum sh_after_stop after)
 {
-  if (t->stop_requested & SH_STOP_STARTED)
+  if (after > t->after_stop)
+    t->after_stop = after;
+  if (t->stop_requested & SH_STOP_STARTED) {
+    if ((t->stop_requested & SH_STOP_DONE) && !t->moving) {
+      /* already paused: the new wish applies at once */
+      t->stop_requested = SH_STOP_STARTED;
+      stopped(t);
+    }
     return;
-  t->stop_requested |= SH_STOP_STARTED | (user ? SH_STOP_USER : 0);
+  }
+  t->stop_requested = SH_STOP_STARTED;
   if (t->state != SHOAL_ERROR)
     t->state = SHOAL_STOPPING;
   while (t->npeers)
@@ -126,35 +289,4 @@ static void stop(struct shoal_torrent *t, int user)
     sh_announcer_stop(a, on_ann_stopped, t);
   }
   sh_torrent_stop_continue(t);
-}
-
-void shoal_torrent_stop(shoal_torrent *t) { stop(t, 1); }
-void sh_torrent_stop_internal(struct shoal_torrent *t)
-{
-  if (t->stop_requested & SH_STOP_DONE) {
-    sh_session_torrent_stopped(t->sess, t);
-    return;
-  }
-  stop(t, 0); /* when already on its way, it reports once done */
-}
-
-void sh_torrent_free(struct shoal_torrent *t)
-{
-  for (size_t i = 0; i < t->nparts; i++)
-    if (!sh_slab_owns(&t->bufs, t->parts[i].mem))
-      free(t->parts[i].mem);
-  free(t->parts);
-  sh_slab_free(&t->bufs);
-  free(t->slot_of);
-  free(t->hashq);
-  free(t->have);
-  free(t->check_state);
-  free(t->wanted_files);
-  free(t->peers);
-  free(t->save_dir);
-  if (t->picker)
-    sh_picker_free(t->picker);
-  sh_peers_free(&t->plist);
-  sh_metainfo_free(t->m);
-  free(t);
 }

@@ -13,11 +13,12 @@
 #include "meta/metainfo.h"
 #include "peer/conn.h"
 #include "swarm/picker.h"
+#include "engine/ext.h"
 #include "engine/torrent.h"
 
 static int peer_is_seed(const struct sh_peer *p, const struct shoal_torrent *t)
 {
-  return p->have_all || p->have_count == t->m->num_pieces;
+  return p->have_all || (t->m && p->have_count == t->m->num_pieces);
 }
 
 static void send_simple(struct sh_peer *p, int id)
@@ -34,18 +35,26 @@ static void send_ext_handshake(struct sh_peer *p)
     return;
   struct sh_ext_handshake eh;
   memset(&eh, 0, sizeof eh);
-  /* `m` stays empty until ut_metadata (BEP 9) and ut_pex (BEP 11) exist */
   snprintf(eh.client, sizeof eh.client, "shoal %s", SHOAL_VERSION);
   eh.listen_port = p->sess->port;
   eh.reqq = SH_PEER_REQQ;
   eh.metadata_size = -1;
   eh.yourip_len = p->c->addr.family == 4 ? 4 : 16;
   memcpy(eh.yourip, p->c->addr.ip, eh.yourip_len);
+  sh_ext_fill_handshake(p, &eh); /* `m` and the extensions' own keys */
   struct sh_buf payload = SH_BUF_INIT;
   sh_wire_ext_handshake_encode(&payload, &eh);
   if (!payload.oom)
     sh_wire_put_extended(b, 0, payload.data, payload.len);
   sh_buf_free(&payload);
+}
+
+/* The frames a peer may send: its bitfield, once we know how long that is;
+ * until then the longest one a torrent may have. */
+static void set_max_frame(struct sh_peer *p)
+{
+  uint32_t np = p->tor->m ? p->tor->m->num_pieces : SH_METAINFO_MAX_PIECES;
+  sh_conn_set_max_frame(p->c, 1 + (uint32_t)SH_BF_BYTES(np));
 }
 
 int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why)
@@ -54,7 +63,7 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
   /* While checking we take peers too (a leecher that dials a seed still
    * verifying its data should not be turned away and wait for a retry);
    * our bitfield follows when the check is done. */
-  if (!sh_torrent_running(t) && t->state != SHOAL_CHECKING) {
+  if (!sh_torrent_running(t) && t->state != SHOAL_CHECKING && t->state != SHOAL_METADATA) {
     *why = "the torrent is not running";
     return SH_ELIMIT;
   }
@@ -67,12 +76,11 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
       *why = "already connected to this peer id";
       return SH_ELIMIT;
     }
-  uint32_t n = t->m->num_pieces;
-  p->bf = calloc(1, SH_BF_BYTES(n) ? SH_BF_BYTES(n) : 1);
-  if (!p->bf) {
+  if (t->m && !(p->bf = calloc(1, SH_BF_BYTES(t->m->num_pieces) + 1))) {
     *why = "out of memory";
     return -ENOMEM;
   }
+  set_max_frame(p);
   if (t->npeers == t->cap_peers) {
     size_t cap = t->cap_peers ? t->cap_peers * 2 : 16;
     struct sh_peer **np = realloc(t->peers, cap * sizeof *np);
@@ -95,21 +103,26 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
   }
   if (p->extended)
     send_ext_handshake(p);
-  if (t->state != SHOAL_CHECKING)
+  if (sh_torrent_running(t) || t->state == SHOAL_METADATA)
     sh_tpeer_send_bitfield(p);
-  sh_debug("peer %s: attached to %s", p->c->name, t->m->name);
+  sh_debug("peer %s: attached to %s", p->c->name, t->name);
   return 0;
 }
 
 void sh_tpeer_send_bitfield(struct sh_peer *p)
 {
   struct shoal_torrent *t = p->tor;
-  uint32_t n = t->m->num_pieces;
   /* BEP 6: have_all / have_none replace the bitfield when both sides
    * support the fast extension; BEP 3 lets a peer with nothing skip it. */
   struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (!b)
     return;
+  if (!t->m) {
+    if (p->fast)
+      sh_wire_put_simple(b, SH_MSG_HAVE_NONE);
+    return;
+  }
+  uint32_t n = t->m->num_pieces;
   if (p->fast && t->have_count == n)
     sh_wire_put_simple(b, SH_MSG_HAVE_ALL);
   else if (p->fast && t->have_count == 0)
@@ -121,7 +134,7 @@ void sh_tpeer_send_bitfield(struct sh_peer *p)
    * something to trade. Only pieces we have are offered. */
   if (p->fast && p->c->addr.family == 4 && t->have_count) {
     uint32_t set[10];
-    int k = sh_wire_allowed_fast(p->c->addr.ip, t->m->info_hash, n, set, 10);
+    int k = sh_wire_allowed_fast(p->c->addr.ip, t->ih, n, set, 10);
     p->n_allowed_out = 0;
     for (int i = 0; i < k; i++)
       if (sh_torrent_have(t, set[i])) {
@@ -374,7 +387,7 @@ static int on_piece(struct sh_peer *p, const struct sh_msg *m, const char **why)
 static int on_ext(struct sh_peer *p, const struct sh_msg *m, const char **why)
 {
   if (m->ext_id != 0)
-    return 0; /* we advertised no extensions; ignore what we did not ask for */
+    return sh_ext_dispatch(p, m->ext_id, m->data, m->data_len, why);
   struct sh_ext_handshake eh;
   const char *w = NULL;
   if (sh_wire_ext_handshake_decode(m->data, m->data_len, &eh, &w) < 0) {
@@ -390,6 +403,7 @@ static int on_ext(struct sh_peer *p, const struct sh_msg *m, const char **why)
     *why = "banned peer (identified by its listen port)";
     return SH_EBANNED;
   }
+  sh_ext_on_handshake(p, &eh);
   return 0;
 }
 
@@ -399,7 +413,8 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
   const struct sh_metainfo *mi = t->m;
   if (m->id == SH_MSG_KEEPALIVE)
     return 0;
-  int rc = sh_wire_validate(m, mi->num_pieces, mi->piece_length, mi->total_length, why);
+  int rc = mi ? sh_wire_validate(m, mi->num_pieces, mi->piece_length, mi->total_length, why)
+              : sh_wire_validate(m, 0, 0, 0, why);
   if (rc < 0)
     return rc;
   int fast_only = m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE ||
@@ -409,6 +424,8 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     *why = "fast-extension message without the fast extension (BEP 6)";
     return SH_EPROTO;
   }
+  if (!mi)
+    return sh_tpeer_msg_early(p, m, why);
   int first = m->id == SH_MSG_BITFIELD || m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE;
   if (first && (p->got_bitfield || p->have_count)) {
     /* BEP 3 allows the bitfield only as the first message, but aria2 sends

@@ -72,7 +72,7 @@ static void upload_drain(struct sh_peer *p)
       if (u->ref)
         sh_disk_ref_release(u->ref);
     } else if (u->rc < 0) {
-      sh_warn("%s: cannot read piece %u for upload: %s", p->tor->m->name, u->piece,
+      sh_warn("%s: cannot read piece %u for upload: %s", p->tor->name, u->piece,
               sh_strerror(u->rc));
       sh_tpeer_send_reject(p, u->piece, u->begin, u->length);
     } else {

@@ -35,7 +35,6 @@
 #include "base/sha1.h"
 
 #define MI_MAX_PIECE_LENGTH (256u << 20)
-#define MI_MAX_PIECES 4000000u
 #define MI_MAX_FILES 1000000u
 #define MI_MAX_PATH_ELEMS 64
 #define MI_MAX_ELEM_LEN 255
@@ -536,9 +535,9 @@ static int parse_info(struct ctx *c, int info)
   if (n % 20)
     return fail(c, "info.pieces: length %zu is not a multiple of 20", n);
   uint64_t want = (m->total_length + m->piece_length - 1) / m->piece_length;
-  if (want > MI_MAX_PIECES)
+  if (want > SH_METAINFO_MAX_PIECES)
     return fail(c, "info.pieces: %llu pieces, more than the limit of %u", (unsigned long long)want,
-                MI_MAX_PIECES);
+                SH_METAINFO_MAX_PIECES);
   if (n / 20 != want)
     return fail(c, "info.pieces: %zu hashes, but %llu bytes in pieces of %u need %llu", n / 20,
                 (unsigned long long)m->total_length, m->piece_length, (unsigned long long)want);

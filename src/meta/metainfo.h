@@ -19,6 +19,11 @@ enum sh_file_attr {
   SH_FILE_SYMLINK = 8, /* 'l': symlink_target holds the validated target */
 };
 
+/* The most pieces a torrent may have: 4 M (80 MB of hashes), far beyond
+ * any real one; bounds what a peer's bitfield may make us hold before the
+ * metadata is known. */
+#define SH_METAINFO_MAX_PIECES 4000000u
+
 struct sh_file {
   char *path;           /* relative, '/'-separated: "NAME" for a single-file
                            torrent, "NAME/dir/file" for a multi-file one */

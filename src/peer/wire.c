@@ -424,14 +424,58 @@ static void sanitise(char *dst, size_t cap, const uint8_t *s, size_t n)
   dst[o] = '\0';
 }
 
-/* An extension id from `m`: 1..255 enables, 0 disables; anything else is not
- * an id we could ever send, so the extension counts as absent. */
-static uint8_t ext_id(const struct be_doc *d, int mdict, const char *name)
+uint8_t sh_wire_ext_id(const struct sh_ext_handshake *h, const char *name)
 {
-  int64_t v;
-  if (be_int(d, be_dict_get(d, mdict, name), &v) != 0 || v < 0 || v > 255)
-    return 0;
-  return (uint8_t)v;
+  for (int i = 0; i < h->nm; i++)
+    if (!strcmp(h->m[i].name, name))
+      return h->m[i].id;
+  return 0;
+}
+
+int sh_wire_ext_set(struct sh_ext_handshake *h, const char *name, uint8_t id)
+{
+  size_t n = strlen(name);
+  if (!n || n > SH_EXT_NAME_MAX)
+    return -1;
+  int i = 0;
+  while (i < h->nm && strcmp(h->m[i].name, name))
+    i++;
+  if (i == h->nm) {
+    if (h->nm == SH_EXT_MAX)
+      return -1;
+    h->nm++;
+  }
+  memcpy(h->m[i].name, name, n + 1);
+  h->m[i].id = id;
+  return 0;
+}
+
+/* The entries of `m`: 1..255 enables, 0 disables; an id that is not an
+ * integer in that range is not one we could ever send, so the entry counts
+ * as absent, as does a name that is empty, too long or not printable. */
+static void ext_ids(struct sh_ext_handshake *h, const struct be_doc *d, int mdict)
+{
+  for (int k = be_child(d, mdict); k >= 0 && k < (int)d->ntok;) {
+    int v = (int)d->tok[k].next;
+    if (v >= (int)d->ntok)
+      break;
+    size_t n;
+    const uint8_t *name = be_str(d, k, &n);
+    int64_t id;
+    int ok = name && n >= 1 && n <= SH_EXT_NAME_MAX && be_int(d, v, &id) == 0 && id >= 0 &&
+             id <= 255;
+    for (size_t i = 0; ok && i < n; i++)
+      ok = name[i] > 0x20 && name[i] < 0x7f;
+    if (ok) {
+      char tmp[SH_EXT_NAME_MAX + 1];
+      memcpy(tmp, name, n);
+      tmp[n] = 0;
+      sh_wire_ext_set(h, tmp, (uint8_t)id);
+    }
+    k = (int)d->tok[v].next;
+    if (k >= (int)d->tok[mdict].next)
+      break;
+  }
 }
 
 int sh_wire_ext_handshake_decode(const uint8_t *p, size_t len, struct sh_ext_handshake *h,
@@ -460,10 +504,8 @@ int sh_wire_ext_handshake_decode(const uint8_t *p, size_t len, struct sh_ext_han
    * with the wrong type is treated as absent rather than fatal: it costs us
    * nothing and old or quirky clients still get served. */
   int m = be_dict_get_type(&d, 0, "m", BE_DICT);
-  if (m >= 0) {
-    h->ut_metadata = ext_id(&d, m, "ut_metadata");
-    h->ut_pex = ext_id(&d, m, "ut_pex");
-  }
+  if (m >= 0)
+    ext_ids(h, &d, m);
   size_t n;
   const uint8_t *s = be_str(&d, be_dict_get(&d, 0, "v"), &n);
   if (s)
@@ -492,13 +534,21 @@ void sh_wire_ext_handshake_encode(struct sh_buf *b, const struct sh_ext_handshak
   be_put_dict(b);
   be_put_cstr(b, "m");
   be_put_dict(b);
-  if (h->ut_metadata) {
-    be_put_cstr(b, "ut_metadata");
-    be_put_int(b, h->ut_metadata);
-  }
-  if (h->ut_pex) {
-    be_put_cstr(b, "ut_pex");
-    be_put_int(b, h->ut_pex);
+  /* bencode wants the keys sorted: a selection by name, since there are at
+   * most SH_EXT_MAX of them */
+  const char *last = "";
+  for (int done = 0; done < h->nm; done++) {
+    int best = -1;
+    for (int i = 0; i < h->nm; i++)
+      if (strcmp(h->m[i].name, last) > 0 && (best < 0 || strcmp(h->m[i].name, h->m[best].name) < 0))
+        best = i;
+    if (best < 0)
+      break;
+    last = h->m[best].name;
+    if (h->m[best].id) {
+      be_put_cstr(b, h->m[best].name);
+      be_put_int(b, h->m[best].id);
+    }
   }
   be_put_end(b);
   if (h->metadata_size > 0) {

@@ -100,10 +100,20 @@ void sh_wire_piece_header(uint8_t out[13], uint32_t index, uint32_t begin, uint3
  * 1..65535, a `yourip` that is not 4 or 16 bytes): it reads as absent.
  * Refused (SH_EPROTO, *why) only when the payload is not a bencoded dict.
  * metadata_size is reported as sent; the metadata fetcher caps it.
- * The encoder writes `m` always (zero ids left out), the other keys only
- * when set (metadata_size > 0, non-empty client, yourip_len 4 or 16). */
+ * `m` keeps at most SH_EXT_MAX entries whose names are 1..SH_EXT_NAME_MAX
+ * printable bytes (real clients send a handful; the rest are dropped).
+ * The encoder writes `m` always, sorted by name with zero ids left out,
+ * the other keys only when set (metadata_size > 0, non-empty client,
+ * yourip_len 4 or 16). */
+#define SH_EXT_MAX 16
+#define SH_EXT_NAME_MAX 31
+struct sh_ext_id {
+  char name[SH_EXT_NAME_MAX + 1];
+  uint8_t id;                    /* 1..255 enables, 0 disables (BEP 10) */
+};
 struct sh_ext_handshake {
-  uint8_t ut_metadata, ut_pex;   /* ids from `m`, 0 when absent or disabled */
+  struct sh_ext_id m[SH_EXT_MAX];
+  int nm;
   char client[64];               /* `v`, NUL-terminated, sanitised to printable */
   uint16_t listen_port;          /* `p`, 0 when absent */
   uint32_t reqq;                 /* `reqq`, 0 when absent */
@@ -114,6 +124,10 @@ struct sh_ext_handshake {
 int sh_wire_ext_handshake_decode(const uint8_t *p, size_t len, struct sh_ext_handshake *h,
                                  const char **why);
 void sh_wire_ext_handshake_encode(struct sh_buf *b, const struct sh_ext_handshake *h);
+/* The id `m` gives name; 0 when absent or disabled. */
+uint8_t sh_wire_ext_id(const struct sh_ext_handshake *h, const char *name);
+/* Adds (or replaces) name -> id in h->m; -1 when full or the name too long. */
+int sh_wire_ext_set(struct sh_ext_handshake *h, const char *name, uint8_t id);
 
 /* BEP 6 allowed-fast set for a peer at IPv4 address ip (network order bytes):
  * writes up to k piece indices into out, returns how many. */

@@ -47,7 +47,7 @@ static void raw_msg(struct th_mpeer *m, int id, const uint8_t *p, uint32_t len)
   free(junk);
 }
 
-static void raw_start(struct raw_peer *r, uv_loop_t *loop, shoal_session *s, shoal_torrent *t)
+static void raw_start(struct raw_peer *r, uv_loop_t *loop, shoal_session *s, shoal_id t)
 {
   th_mpeer_dialled(&r->m, loop, s, t, RAW_IP, 6881);
   r->m.on_msg = raw_msg;
@@ -71,16 +71,9 @@ struct world {
   struct th_torrent tt;
   char *seed_dir, *leech_dir;
   shoal_session *seed, *leech;
-  shoal_torrent *lt;
-  volatile int seed_ready, complete;
+  shoal_id lt;
   struct raw_peer raw;
 };
-
-static void on_flag(shoal_torrent *t, void *ud)
-{
-  (void)t;
-  *(volatile int *)ud = 1;
-}
 
 static void world_up(struct world *w, enum raw_mode mode, const struct shoal_settings *lset)
 {
@@ -94,15 +87,13 @@ static void world_up(struct world *w, enum raw_mode mode, const struct shoal_set
   struct shoal_settings set;
   th_settings_mem(&set);
   w->seed = th_session(&w->loop, &set);
-  struct shoal_add_opts so = {w->seed_dir, NULL, 1, {on_flag, NULL, NULL, (void *)&w->seed_ready}};
-  cr_assert_eq(shoal_torrent_add(w->seed, th_metainfo(&w->tt), &so, NULL), 0);
-  cr_assert(th_run_until(&w->loop, &w->seed_ready, NULL, NULL, 20000));
+  shoal_id st = th_add(w->seed, &w->tt, w->seed_dir, 1);
+  cr_assert(th_wait_event(&w->loop, w->seed, st, SHOAL_EVENT_FINISHED, 20000));
   w->leech = th_session(&w->loop, lset);
-  struct sh_metainfo *m = th_metainfo(&w->tt);
-  memcpy(w->raw.ih, m->info_hash, 20);
-  w->raw.npieces = m->num_pieces;
-  struct shoal_add_opts lo = {w->leech_dir, NULL, 0, {on_flag, NULL, NULL, (void *)&w->complete}};
-  cr_assert_eq(shoal_torrent_add(w->leech, m, &lo, &w->lt), 0);
+  w->lt = th_add(w->leech, &w->tt, w->leech_dir, 0);
+  struct shoal_status ls = th_status(w->leech, w->lt);
+  memcpy(w->raw.ih, ls.info_hash, 20);
+  w->raw.npieces = ls.num_pieces;
   w->raw.mode = mode;
   raw_start(&w->raw, &w->loop, w->leech, w->lt);
 }
@@ -125,8 +116,7 @@ static void world_free(struct world *w)
 static int banned(void *ud)
 {
   struct world *w = ud;
-  struct shoal_status st;
-  shoal_torrent_status(w->lt, &st);
+  struct shoal_status st = th_status(w->leech, w->lt);
   return st.banned_peers > 0 && w->raw.m.closed;
 }
 
@@ -147,20 +137,21 @@ Test(conn_bad_peers, corrupt_data_peer_is_banned, .timeout = 120)
   /* The liar alone first: every piece it completes fails, so it collects
    * sole-sender strikes and is banned after the second (SH_BAN_SOLE_STRIKES). */
   cr_assert(th_run_until(&w.loop, NULL, banned, &w, 30000), "the corrupt peer was banned");
-  struct shoal_status st;
-  shoal_torrent_status(w.lt, &st);
+  struct shoal_status st = th_status(w.leech, w.lt);
   cr_expect_geq(st.hash_failures, 2);
+  cr_expect_gt(th_seen(w.leech, w.lt, SHOAL_EVENT_PEER_BANNED), 0, "the ban was reported");
   cr_expect_eq(st.pieces_have, 0, "no bad piece was accepted");
   /* a banned address is not connected again */
   struct sh_addr bad = th_addr(RAW_IP, 6881);
   struct sh_transport *a, *b;
   cr_assert_eq(sh_memio_pair(&w.loop, NULL, &bad, &a, &b), 0);
-  cr_expect_eq(sh_session_connect(w.leech, w.lt, a), SH_EBANNED);
+  cr_expect_eq(sh_session_connect(w.leech, sh_torrent_by_id(w.leech, w.lt), a), SH_EBANNED);
   sh_memio_close(b);
   /* then the real seed: the download completes with the right bytes */
   link_seed(&w);
-  cr_assert(th_run_until(&w.loop, &w.complete, NULL, NULL, 60000), "download completed");
-  shoal_torrent_status(w.lt, &st);
+  cr_assert(th_wait_event(&w.loop, w.leech, w.lt, SHOAL_EVENT_FINISHED, 60000),
+            "download completed");
+  st = th_status(w.leech, w.lt);
   cr_expect_eq(st.banned_peers, 1);
   world_down(&w);
   cr_expect(th_content_equal(&w.tt, w.leech_dir), "byte-identical after the liar");
@@ -174,9 +165,9 @@ Test(conn_bad_peers, corrupt_peer_alongside_real_seed, .timeout = 120)
   th_settings_mem(&set);
   world_up(&w, RAW_CORRUPT, &set);
   link_seed(&w);
-  cr_assert(th_run_until(&w.loop, &w.complete, NULL, NULL, 60000), "download completed");
-  struct shoal_status st;
-  shoal_torrent_status(w.lt, &st);
+  cr_assert(th_wait_event(&w.loop, w.leech, w.lt, SHOAL_EVENT_FINISHED, 60000),
+            "download completed");
+  struct shoal_status st = th_status(w.leech, w.lt);
   cr_expect_eq(st.pieces_have, st.num_pieces);
   /* whatever the liar sent was caught by the hash check: every piece it
    * completed alone failed, none was accepted (the content check below) */
@@ -197,7 +188,8 @@ Test(conn_bad_peers, silent_peer_is_snubbed_then_dropped, .timeout = 120)
             "the peer that never sends was dropped");
   cr_expect_gt(w.raw.requests, 0);
   link_seed(&w);
-  cr_assert(th_run_until(&w.loop, &w.complete, NULL, NULL, 60000), "download completed");
+  cr_assert(th_wait_event(&w.loop, w.leech, w.lt, SHOAL_EVENT_FINISHED, 60000),
+            "download completed");
   world_down(&w);
   cr_expect(th_content_equal(&w.tt, w.leech_dir));
   world_free(&w);

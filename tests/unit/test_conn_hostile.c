@@ -18,16 +18,9 @@ struct fixture {
   struct th_torrent tt;
   char *dir;
   shoal_session *seed;
-  shoal_torrent *st;
+  shoal_id st;
   uint8_t ih[20];
-  volatile int complete;
 };
-
-static void on_complete(shoal_torrent *t, void *ud)
-{
-  (void)t;
-  *(volatile int *)ud = 1;
-}
 
 static uint32_t fixture_handshake_ms, fixture_idle_ms;
 static int fixture_max_total;
@@ -46,12 +39,11 @@ static void seed_up(struct fixture *f)
   set.idle_timeout_ms = fixture_idle_ms;
   set.max_peers_total = fixture_max_total;
   f->seed = th_session(&f->loop, &set);
-  struct sh_metainfo *m = th_metainfo(&f->tt);
-  memcpy(f->ih, m->info_hash, 20);
-  cr_assert_eq(m->num_pieces, NPIECES);
-  struct shoal_add_opts o = {f->dir, NULL, 1, {on_complete, NULL, NULL, (void *)&f->complete}};
-  cr_assert_eq(shoal_torrent_add(f->seed, m, &o, &f->st), 0);
-  cr_assert(th_run_until(&f->loop, &f->complete, NULL, NULL, 20000), "seed ready");
+  f->st = th_add(f->seed, &f->tt, f->dir, 1);
+  struct shoal_status st = th_status(f->seed, f->st);
+  memcpy(f->ih, st.info_hash, 20);
+  cr_assert_eq(st.num_pieces, NPIECES);
+  cr_assert(th_wait_event(&f->loop, f->seed, f->st, SHOAL_EVENT_FINISHED, 20000), "seed ready");
 }
 
 static void seed_down(struct fixture *f)
@@ -85,12 +77,10 @@ static void seed_still_serves(struct fixture *f)
   th_settings_mem(&set);
   shoal_session *l = th_session(&f->loop, &set);
   char *ldir = th_tmpdir();
-  volatile int done = 0;
-  struct shoal_add_opts o = {ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
-  shoal_torrent *lt;
-  cr_assert_eq(shoal_torrent_add(l, th_metainfo(&f->tt), &o, &lt), 0);
+  shoal_id lt = th_add(l, &f->tt, ldir, 0);
   th_link(&f->loop, l, lt, "192.0.2.8", f->seed, "192.0.2.1");
-  cr_assert(th_run_until(&f->loop, &done, NULL, NULL, 30000), "download after the abuse");
+  cr_assert(th_wait_event(&f->loop, l, lt, SHOAL_EVENT_FINISHED, 30000),
+            "download after the abuse");
   th_close(&f->loop, &l, 1);
   cr_expect(th_content_equal(&f->tt, ldir));
   th_rmtree(ldir);

@@ -31,6 +31,7 @@ struct fx {
   struct sh_metainfo *m;
   struct sh_storage *st;
   uv_loop_t loop;
+  struct sh_disk_cache cache; /* the read cache's budget, as a session's */
   struct sh_disk *d;
 };
 
@@ -64,7 +65,8 @@ static void fx_init_flags(struct fx *f, size_t cache_bytes, int storage_flags)
   cr_assert_eq(f->m->num_pieces, np);
   cr_assert_eq(uv_loop_init(&f->loop), 0);
   cr_assert_eq(sh_storage_open(f->m, f->dir, storage_flags, &f->st), 0);
-  cr_assert_eq(sh_disk_new(&f->loop, f->st, f->m, cache_bytes, &f->d), 0);
+  sh_disk_cache_init(&f->cache, cache_bytes);
+  cr_assert_eq(sh_disk_new(&f->loop, f->st, f->m, &f->cache, &f->d), 0);
 }
 
 static void fx_init(struct fx *f, size_t cache_bytes) { fx_init_flags(f, cache_bytes, 0); }

@@ -2,33 +2,7 @@
  * session on one uv loop over 127.0.0.1, and the leecher's files must come
  * out byte-identical. */
 #include "test_engine_harness.h"
-#include "engine/session.h"
-
-struct leech_state {
-  volatile int complete, errors, stopped;
-  char error[256];
-};
-
-static void on_complete(shoal_torrent *t, void *ud)
-{
-  (void)t;
-  ((struct leech_state *)ud)->complete = 1;
-}
-
-static void on_error(shoal_torrent *t, int err, const char *msg, void *ud)
-{
-  (void)t;
-  (void)err;
-  struct leech_state *st = ud;
-  st->errors++;
-  snprintf(st->error, sizeof st->error, "%s", msg);
-}
-
-static void on_stopped(shoal_torrent *t, void *ud)
-{
-  (void)t;
-  ((struct leech_state *)ud)->stopped = 1;
-}
+#include "engine/torrent.h"
 
 /* Seeds t from a fresh directory to a fresh leecher; checks the result. */
 static void transfer(const struct th_torrent *tt, int leechers)
@@ -41,46 +15,40 @@ static void transfer(const struct th_torrent *tt, int leechers)
   struct shoal_settings set;
   th_settings(&set);
   shoal_session *seed = th_session(&loop, &set);
-  struct leech_state sst = {0};
-  struct shoal_add_opts so = {seed_dir, NULL, 1, {on_complete, on_error, NULL, &sst}};
-  shoal_torrent *st = NULL;
-  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(tt), &so, &st), 0);
-  cr_assert(th_run_until(&loop, &sst.complete, NULL, NULL, 20000), "seed finished its check");
-  struct shoal_status ss;
-  shoal_torrent_status(st, &ss);
+  shoal_id st = th_add(seed, tt, seed_dir, 1);
+  cr_assert(th_wait_event(&loop, seed, st, SHOAL_EVENT_FINISHED, 20000), "seed finished its check");
+  struct shoal_status ss = th_status(seed, st);
   cr_assert_eq(ss.state, SHOAL_SEEDING, "seed state %d (%s)", ss.state, ss.error);
 
   shoal_session *ls[4] = {0};
-  struct leech_state lst[4];
-  shoal_torrent *lt[4];
+  shoal_id lt[4];
   char *ldir[4];
-  memset(lst, 0, sizeof lst);
   for (int i = 0; i < leechers; i++) {
     ldir[i] = th_tmpdir();
     ls[i] = th_session(&loop, &set);
-    struct shoal_add_opts lo = {ldir[i], NULL, 0, {on_complete, on_error, on_stopped, &lst[i]}};
-    cr_assert_eq(shoal_torrent_add(ls[i], th_metainfo(tt), &lo, &lt[i]), 0);
-    th_add_peer(lt[i], shoal_session_port(seed));
+    lt[i] = th_add(ls[i], tt, ldir[i], 0);
+    th_add_peer(ls[i], lt[i], shoal_session_port(seed));
     /* leechers also know each other: they trade pieces among themselves */
     for (int j = 0; j < i; j++)
-      th_add_peer(lt[i], shoal_session_port(ls[j]));
+      th_add_peer(ls[i], lt[i], shoal_session_port(ls[j]));
   }
   for (int i = 0; i < leechers; i++) {
-    cr_assert(th_run_until(&loop, &lst[i].complete, NULL, NULL, 60000), "leecher %d completed (%s)",
-              i, lst[i].error);
-    struct shoal_status ls_st;
-    shoal_torrent_status(lt[i], &ls_st);
+    cr_assert(th_wait_event(&loop, ls[i], lt[i], SHOAL_EVENT_FINISHED, 60000),
+              "leecher %d completed (%s)", i, th_event_text(ls[i], lt[i], SHOAL_EVENT_ERROR));
+    struct shoal_status ls_st = th_status(ls[i], lt[i]);
     cr_expect_eq(ls_st.state, SHOAL_SEEDING);
     cr_expect_eq(ls_st.pieces_have, ls_st.num_pieces);
     cr_expect_eq(ls_st.have_bytes, tt->total);
     cr_expect_eq(ls_st.hash_failures, 0);
     cr_expect_geq(ls_st.downloaded, tt->total ? 1 : 0);
-    cr_expect_null(((struct shoal_torrent *)lt[i])->bufs.base,
-                   "leecher %d gave its piece buffers back once complete", i);
+    const struct shoal_torrent *t = sh_torrent_by_id(ls[i], lt[i]);
+    cr_expect_null(t->bufs.base, "leecher %d gave its piece buffers back once complete", i);
+    cr_expect_eq(t->bufs_held, 0);
   }
-  /* stop one torrent by hand: on_stopped fires */
-  shoal_torrent_stop(lt[0]);
-  cr_assert(th_run_until(&loop, &lst[0].stopped, NULL, NULL, 10000), "on_stopped fired");
+  /* pause one torrent by hand: SHOAL_EVENT_PAUSED when it is done */
+  cr_assert_eq(shoal_torrent_pause(ls[0], lt[0]), 0);
+  cr_assert(th_wait_event(&loop, ls[0], lt[0], SHOAL_EVENT_PAUSED, 10000), "paused");
+  cr_expect_eq(th_status(ls[0], lt[0]).state, SHOAL_PAUSED);
   shoal_session *all[5] = {seed, ls[0], ls[1], ls[2], ls[3]};
   th_close(&loop, all, 1 + leechers);
   for (int i = 0; i < leechers; i++) {
@@ -146,16 +114,13 @@ Test(engine, seed_only_incomplete_data_is_an_error, .timeout = 120)
   struct shoal_settings set;
   th_settings(&set);
   shoal_session *s = th_session(&loop, &set);
-  struct leech_state st = {0};
-  struct shoal_add_opts o = {dir, NULL, 1, {on_complete, on_error, NULL, &st}};
-  shoal_torrent *t;
-  cr_assert_eq(shoal_torrent_add(s, th_metainfo(&tt), &o, &t), 0);
-  cr_assert(th_run_until(&loop, (volatile int *)&st.errors, NULL, NULL, 20000));
-  struct shoal_status ss;
-  shoal_torrent_status(t, &ss);
+  shoal_id t = th_add(s, &tt, dir, 1);
+  cr_assert(th_wait_event(&loop, s, t, SHOAL_EVENT_ERROR, 20000));
+  struct shoal_status ss = th_status(s, t);
   cr_expect_eq(ss.state, SHOAL_ERROR);
   cr_expect_str_eq(ss.error, "data incomplete: 15 of 16 pieces");
-  cr_expect_eq(st.complete, 0);
+  cr_expect_str_eq(th_event_text(s, t, SHOAL_EVENT_ERROR), ss.error);
+  cr_expect_eq(th_seen(s, t, SHOAL_EVENT_FINISHED), 0);
   th_close(&loop, &s, 1);
   cr_expect_eq(uv_loop_close(&loop), 0);
   th_rmtree(dir);
@@ -176,19 +141,16 @@ Test(engine, resume_data_skips_the_check, .timeout = 120)
   set.resume_dir = rdir;
   for (int round = 0; round < 2; round++) {
     shoal_session *s = th_session(&loop, &set);
-    struct leech_state st = {0};
-    struct shoal_add_opts o = {dir, NULL, 1, {on_complete, on_error, NULL, &st}};
-    shoal_torrent *t;
     struct sh_metainfo *m = th_metainfo(&tt);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.resume", rdir, m->info_hash_hex);
-    cr_assert_eq(shoal_torrent_add(s, m, &o, &t), 0);
-    struct shoal_status ss;
-    shoal_torrent_status(t, &ss);
+    sh_metainfo_free(m);
+    shoal_id t = th_add(s, &tt, dir, 1);
+    struct shoal_status ss = th_status(s, t);
     /* the first start checks the data; the second trusts the resume file */
     cr_expect_eq(ss.state, round == 0 ? SHOAL_CHECKING : SHOAL_SEEDING, "round %d state %d", round,
                  ss.state);
-    cr_assert(th_run_until(&loop, &st.complete, NULL, NULL, 20000), "round %d complete", round);
+    cr_assert(th_wait_event(&loop, s, t, SHOAL_EVENT_FINISHED, 20000), "round %d complete", round);
     th_close(&loop, &s, 1);
     struct stat sb;
     cr_expect_eq(stat(path, &sb), 0, "resume file written at stop (round %d)", round);
@@ -214,20 +176,17 @@ static double limited_transfer(int64_t up_rate, int64_t down_rate)
   th_settings(&set);
   set.upload_rate = up_rate;
   shoal_session *seed = th_session(&loop, &set);
-  struct leech_state sst = {0}, lst = {0};
-  struct shoal_add_opts so = {sdir, NULL, 1, {on_complete, on_error, NULL, &sst}};
-  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(&tt), &so, NULL), 0);
-  cr_assert(th_run_until(&loop, &sst.complete, NULL, NULL, 20000));
+  shoal_id st = th_add(seed, &tt, sdir, 1);
+  cr_assert(th_wait_event(&loop, seed, st, SHOAL_EVENT_FINISHED, 20000));
   th_settings(&set);
   set.download_rate = down_rate;
   shoal_session *leech = th_session(&loop, &set);
-  struct shoal_add_opts lo = {ldir, NULL, 0, {on_complete, on_error, NULL, &lst}};
-  shoal_torrent *lt;
-  cr_assert_eq(shoal_torrent_add(leech, th_metainfo(&tt), &lo, &lt), 0);
+  shoal_id lt = th_add(leech, &tt, ldir, 0);
   uv_update_time(&loop);
   uint64_t t0 = uv_now(&loop);
-  th_add_peer(lt, shoal_session_port(seed));
-  cr_assert(th_run_until(&loop, &lst.complete, NULL, NULL, 60000), "limited download completed");
+  th_add_peer(leech, lt, shoal_session_port(seed));
+  cr_assert(th_wait_event(&loop, leech, lt, SHOAL_EVENT_FINISHED, 60000),
+            "limited download completed");
   double secs = (double)(uv_now(&loop) - t0) / 1000.0;
   shoal_session *all[2] = {seed, leech};
   th_close(&loop, all, 2);
@@ -275,28 +234,19 @@ Test(engine, write_error_names_the_file_and_spares_other_torrents, .timeout = 12
   struct shoal_settings set;
   th_settings(&set);
   shoal_session *seed = th_session(&loop, &set), *leech = th_session(&loop, &set);
-  struct leech_state s1 = {0}, s2 = {0}, l1 = {0}, l2 = {0};
-  struct shoal_add_opts o1 = {sdir, NULL, 1, {on_complete, on_error, NULL, &s1}};
-  struct shoal_add_opts o2 = {sdir, NULL, 1, {on_complete, on_error, NULL, &s2}};
-  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(&t1), &o1, NULL), 0);
-  cr_assert_eq(shoal_torrent_add(seed, th_metainfo(&t2), &o2, NULL), 0);
-  struct shoal_add_opts lo1 = {ldir, NULL, 0, {on_complete, on_error, NULL, &l1}};
-  struct shoal_add_opts lo2 = {ldir, NULL, 0, {on_complete, on_error, NULL, &l2}};
-  shoal_torrent *lt1, *lt2;
-  int rc = shoal_torrent_add(leech, th_metainfo(&t1), &lo1, &lt1);
-  cr_assert_eq(shoal_torrent_add(leech, th_metainfo(&t2), &lo2, &lt2), 0);
-  if (rc == 0) {
-    th_add_peer(lt1, shoal_session_port(seed));
-    cr_assert(th_run_until(&loop, (volatile int *)&l1.errors, NULL, NULL, 30000),
-              "the blocked torrent reported an error");
-  }
-  th_add_peer(lt2, shoal_session_port(seed));
-  cr_assert(th_run_until(&loop, &l2.complete, NULL, NULL, 30000), "the other torrent completed");
-  struct shoal_status st;
-  shoal_torrent_status(lt1, &st);
+  th_add(seed, &t1, sdir, 1);
+  th_add(seed, &t2, sdir, 1);
+  shoal_id lt1 = th_add(leech, &t1, ldir, 0), lt2 = th_add(leech, &t2, ldir, 0);
+  th_add_peer(leech, lt1, shoal_session_port(seed));
+  cr_assert(th_wait_event(&loop, leech, lt1, SHOAL_EVENT_ERROR, 30000),
+            "the blocked torrent reported an error");
+  th_add_peer(leech, lt2, shoal_session_port(seed));
+  cr_assert(th_wait_event(&loop, leech, lt2, SHOAL_EVENT_FINISHED, 30000),
+            "the other torrent completed");
+  struct shoal_status st = th_status(leech, lt1);
   cr_expect_eq(st.state, SHOAL_ERROR);
   cr_expect(strstr(st.error, "blocked.bin") != NULL, "error names the file: '%s'", st.error);
-  cr_expect_eq(l1.complete, 0);
+  cr_expect_eq(th_seen(leech, lt1, SHOAL_EVENT_FINISHED), 0);
   shoal_session *all[2] = {seed, leech};
   th_close(&loop, all, 2);
   cr_expect(th_content_equal(&t2, ldir));

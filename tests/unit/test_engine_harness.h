@@ -239,20 +239,93 @@ static inline void th_settings(struct shoal_settings *s)
   s->tick_ms = 100; /* faster housekeeping: tests wait on it */
 }
 
+/* ---- events: every session a test makes records what it reports ---- */
+
+#define TH_MAX_EVENTS 8192
+struct th_event {
+  const shoal_session *s;
+  struct shoal_event e;
+};
+static struct th_event th_ev[TH_MAX_EVENTS];
+static size_t th_nev;
+
+static inline void th_drain(shoal_session *s)
+{
+  struct shoal_event e[64];
+  size_t n;
+  while ((n = shoal_session_events(s, e, 64)) > 0)
+    for (size_t i = 0; i < n && th_nev < TH_MAX_EVENTS; i++) {
+      th_ev[th_nev].s = s;
+      th_ev[th_nev++].e = e[i];
+      if (e[i].type == SHOAL_EVENT_ERROR && getenv("SHOAL_TEST_VERBOSE"))
+        fprintf(stderr, "torrent %u error: %s\n", e[i].id, e[i].text);
+    }
+}
+
+/* The sessions to drain: on_event gets a slot, filled once created. */
+static shoal_session *th_sessions[64];
+static inline void th_on_event(void *ud) { th_drain(*(shoal_session **)ud); }
+
+/* Events of this type seen for torrent id of session s (id 0: any). */
+static inline int th_seen(const shoal_session *s, shoal_id id, enum shoal_event_type type)
+{
+  int n = 0;
+  for (size_t i = 0; i < th_nev; i++)
+    n += th_ev[i].s == s && (!id || th_ev[i].e.id == id) && th_ev[i].e.type == type;
+  return n;
+}
+
+/* The text of the last event of this type, or "". */
+static inline const char *th_event_text(const shoal_session *s, shoal_id id,
+                                        enum shoal_event_type type)
+{
+  for (size_t i = th_nev; i-- > 0;)
+    if (th_ev[i].s == s && th_ev[i].e.id == id && th_ev[i].e.type == type)
+      return th_ev[i].e.text;
+  return "";
+}
+
 static inline shoal_session *th_session(uv_loop_t *loop, const struct shoal_settings *set)
 {
+  size_t slot = 0;
+  while (slot < 64 && th_sessions[slot])
+    slot++;
+  cr_assert_lt(slot, 64, "too many sessions");
+  struct shoal_settings copy = *set;
+  copy.on_event = th_on_event;
+  copy.event_ud = &th_sessions[slot];
   shoal_session *s = NULL;
   char err[256] = "";
-  int rc = shoal_session_new(loop, set, &s, err, sizeof err);
+  int rc = shoal_session_new(loop, &copy, &s, err, sizeof err);
   cr_assert_eq(rc, 0, "session: %s", err);
+  th_sessions[slot] = s;
   return s;
 }
 
-static inline void th_add_peer(shoal_torrent *t, uint16_t port)
+/* Adds tt's torrent with its content under dir. */
+static inline shoal_id th_add(shoal_session *s, const struct th_torrent *tt, const char *dir,
+                              int seed_only)
+{
+  struct shoal_add_params p = {.torrent = tt->raw.data, .torrent_len = tt->raw.len,
+                               .save_dir = dir, .seed_only = seed_only};
+  shoal_id id = 0;
+  char err[256] = "";
+  cr_assert_eq(shoal_torrent_add(s, &p, &id, err, sizeof err), 0, "add: %s", err);
+  return id;
+}
+
+static inline struct shoal_status th_status(shoal_session *s, shoal_id id)
+{
+  struct shoal_status st;
+  cr_assert_eq(shoal_torrent_status(s, id, &st), 0, "status of torrent %u", id);
+  return st;
+}
+
+static inline void th_add_peer(shoal_session *s, shoal_id id, uint16_t port)
 {
   struct sockaddr_in a;
   uv_ip4_addr("127.0.0.1", port, &a);
-  cr_assert_eq(shoal_torrent_add_peer(t, (struct sockaddr *)&a), 0);
+  cr_assert_eq(shoal_torrent_add_peer(s, id, (struct sockaddr *)&a), 0);
 }
 
 /* Runs the loop until *flag (or ms milliseconds pass). Returns *flag. */
@@ -289,17 +362,40 @@ static inline int th_run_until(uv_loop_t *loop, volatile int *flag, int (*pred)(
   return (flag && *flag) || (pred && pred(ud));
 }
 
+/* Waits for an event: th_run_until(loop, NULL, th_event_pred, TH_EVENT(s, id, type), ms). */
+struct th_event_wait {
+  shoal_session *s;
+  shoal_id id;
+  enum shoal_event_type type;
+};
+static inline int th_event_pred(void *ud)
+{
+  struct th_event_wait *w = ud;
+  th_drain(w->s);
+  return th_seen(w->s, w->id, w->type) > 0;
+}
+#define TH_EVENT(s, id, type) (&(struct th_event_wait){(s), (id), (type)})
+static inline int th_wait_event(uv_loop_t *loop, shoal_session *s, shoal_id id,
+                                enum shoal_event_type type, uint64_t ms)
+{
+  return th_run_until(loop, NULL, th_event_pred, TH_EVENT(s, id, type), ms);
+}
+
 static inline void th_closed(void *ud) { (*(int *)ud)++; }
 
 /* Closes sessions and runs the loop until both report done. */
 static inline void th_close(uv_loop_t *loop, shoal_session **ss, int n)
 {
   int done = 0;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    for (int k = 0; k < 64; k++)
+      if (ss[i] && th_sessions[k] == ss[i])
+        th_sessions[k] = NULL;
     if (ss[i])
       shoal_session_close(ss[i], th_closed, &done);
     else
       done++;
+  }
   uint64_t start = uv_now(loop);
   while (done < n && uv_now(loop) - start < 20000)
     uv_run(loop, UV_RUN_ONCE);
@@ -360,11 +456,11 @@ static inline int th_listen6(uint16_t *port)
   return fd;
 }
 
-static inline void th_add_peer6(shoal_torrent *t, uint16_t port)
+static inline void th_add_peer6(shoal_session *s, shoal_id id, uint16_t port)
 {
   struct sockaddr_in6 a;
   uv_ip6_addr("::1", port, &a);
-  cr_assert_eq(shoal_torrent_add_peer(t, (struct sockaddr *)&a), 0);
+  cr_assert_eq(shoal_torrent_add_peer(s, id, (struct sockaddr *)&a), 0);
 }
 
 static inline int th_send_all(int fd, const void *p, size_t n)

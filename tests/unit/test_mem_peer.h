@@ -10,7 +10,7 @@
 #include "test_engine_harness.h"
 
 #include "base/error.h"
-#include "engine/session.h"
+#include "engine/torrent.h"
 #include "peer/memio.h"
 
 struct th_mpeer {
@@ -93,13 +93,13 @@ static inline void th_mpeer_accept(struct th_mpeer *m, uv_loop_t *loop, shoal_se
 /* The engine's torrent t dials a peer at ip:port; it sends its handshake
  * first. */
 static inline void th_mpeer_dialled(struct th_mpeer *m, uv_loop_t *loop, shoal_session *s,
-                                    shoal_torrent *t, const char *ip, uint16_t port)
+                                    shoal_id t, const char *ip, uint16_t port)
 {
   th_mpeer_init(m, loop);
   struct sh_addr me = th_addr(ip, port);
   struct sh_transport *engine_end;
   cr_assert_eq(sh_memio_pair(loop, NULL, &me, &engine_end, &m->raw), 0);
-  sh_session_connect(s, t, engine_end);
+  sh_session_connect(s, sh_torrent_by_id(s, t), engine_end);
 }
 
 static inline void th_mpeer_send(struct th_mpeer *m, const void *p, size_t n)
@@ -123,14 +123,14 @@ static inline int th_mpeer_is_closed(void *ud) { return ((struct th_mpeer *)ud)-
 
 /* Torrent lt of session leech connects to session seed, as if from
  * leech_ip to seed_ip. */
-static inline void th_link(uv_loop_t *loop, shoal_session *leech, shoal_torrent *lt,
+static inline void th_link(uv_loop_t *loop, shoal_session *leech, shoal_id lt,
                            const char *leech_ip, shoal_session *seed, const char *seed_ip)
 {
   struct sh_addr la = th_addr(leech_ip, 6881), sa = th_addr(seed_ip, 6881);
   struct sh_transport *a, *b;
   cr_assert_eq(sh_memio_pair(loop, &la, &sa, &a, &b), 0);
   sh_session_accept(seed, b);
-  cr_assert_eq(sh_session_connect(leech, lt, a), 0);
+  cr_assert_eq(sh_session_connect(leech, sh_torrent_by_id(leech, lt), a), 0);
 }
 
 /* Settings for a session without sockets: peers come through th_mpeer or

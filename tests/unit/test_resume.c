@@ -138,7 +138,7 @@ Test(resume, malformed_refused)
   memcpy(ih, m->info_hash, 20);
   expect_refused(m, "d5:files", 8, SH_EBENCODE, "at byte 8");
   expect_refused(m, "le", 2, SH_EMETAINFO, "top level");
-  expect_refused(m, "d7:versioni2ee", 14, SH_EMETAINFO, "version");
+  expect_refused(m, "d7:versioni3ee", 14, SH_EMETAINFO, "version");
   expect_refused(m, "d9:info-hash3:abc7:versioni1ee", 30, SH_EMETAINFO, "info-hash");
   struct sh_buf b = SH_BUF_INIT;
   /* spare bit set in a 3-piece bitfield */
@@ -190,5 +190,53 @@ Test(resume, atomic_replace_leaves_no_temp)
   char bad[160];
   snprintf(bad, sizeof bad, "%s/nodir/r.resume", root);
   cr_expect_eq(sh_resume_save(bad, m, root, have), -ENOENT);
+  sh_metainfo_free(m);
+}
+
+/* Version 2 carries what re-adding the torrent needs: its .torrent, the
+ * folder, priorities, the paused flag and totals, read back without the
+ * disk; the pieces still only count while the files are unchanged. */
+Test(resume, settings_round_trip)
+{
+  struct sh_metainfo *m = torrent("r");
+  write_data(m);
+  uint8_t have[1] = {0xe0}, got[1] = {0};
+  static const uint8_t prio[3] = {7, 0, 4};
+  struct sh_resume_info x = {.torrent = (const uint8_t *)"d4:infode", .torrent_len = 9,
+                             .save_dir = root, .priorities = prio, .num_priorities = 3,
+                             .paused = 1, .uploaded = 123456789012ull, .downloaded = 42};
+  memcpy(x.info_hash, m->info_hash, 20);
+  struct sh_buf b = SH_BUF_INIT;
+  cr_assert_eq(sh_resume_encode(&b, &x, m, root, have), 0);
+  char err[256] = "";
+  cr_assert_eq(sh_resume_parse(b.data, b.len, m, root, got, err, sizeof err), 0, "%s", err);
+  cr_expect_eq(got[0], 0xe0);
+  struct sh_resume_info y;
+  char *dir = NULL;
+  cr_assert_eq(sh_resume_read_info(b.data, b.len, &y, &dir, err, sizeof err), 0, "%s", err);
+  cr_expect_eq(memcmp(y.info_hash, m->info_hash, 20), 0);
+  cr_expect_eq(y.torrent_len, 9);
+  cr_expect_eq(memcmp(y.torrent, "d4:infode", 9), 0);
+  cr_expect_str_eq(y.save_dir, root);
+  cr_expect_eq(y.num_priorities, 3);
+  cr_expect_eq(memcmp(y.priorities, prio, 3), 0);
+  cr_expect_eq(y.paused, 1);
+  cr_expect_eq(y.seed_only, 0);
+  cr_expect_eq(y.uploaded, 123456789012ull);
+  cr_expect_eq(y.downloaded, 42);
+  free(dir);
+  /* without the metadata: settings only, and no pieces to trust */
+  sh_buf_reset(&b);
+  x.torrent = NULL;
+  x.priorities = NULL;
+  cr_assert_eq(sh_resume_encode(&b, &x, NULL, root, NULL), 0);
+  cr_expect_neq(sh_resume_parse(b.data, b.len, m, root, got, err, sizeof err), 0);
+  cr_assert_eq(sh_resume_read_info(b.data, b.len, &y, &dir, err, sizeof err), 0, "%s", err);
+  cr_expect_null(y.torrent);
+  free(dir);
+  /* version 1 settings cannot be read back: it had none */
+  cr_expect_eq(sh_resume_read_info("d7:versioni1ee", 14, &y, &dir, err, sizeof err),
+               SH_EMETAINFO);
+  sh_buf_free(&b);
   sh_metainfo_free(m);
 }

@@ -12,7 +12,7 @@
 
 #include "disk/io.h"
 #include "peer/tcp.h"
-#include "engine/session.h"
+#include "engine/torrent.h"
 
 /* 32 KiB pieces over: a.bin, a padding file that aligns b.bin to piece 2
  * (piece 1 = the tail of a.bin + 25,536 bytes of padding: one file extent
@@ -28,12 +28,6 @@ static const struct th_file files[] = {
 
 static void build(struct th_torrent *c) { th_torrent_build(c, "sf", files, NFILES, 1, PL); }
 
-static void on_complete(shoal_torrent *t, void *ud)
-{
-  (void)t;
-  *(volatile int *)ud = 1;
-}
-
 /* The test content seeded by one session and downloaded by another over
  * loopback: returns once the leech has it all and its files are checked. */
 struct swarm_fx {
@@ -41,8 +35,14 @@ struct swarm_fx {
   uv_loop_t loop;
   char *sdir, *ldir;
   shoal_session *ss[2];
-  shoal_torrent *st;
+  shoal_id st;
 };
+
+/* The seed torrent's engine state, for its disk counters. */
+static struct shoal_torrent *seed_torrent(struct swarm_fx *f)
+{
+  return sh_torrent_by_id(f->ss[0], f->st);
+}
 
 /* Starts the seed (sendfile toward peers on this host too when
  * local_sendfile) and waits until it has checked its data. */
@@ -58,24 +58,20 @@ static void seed_start(struct swarm_fx *f, int local_sendfile)
   set.local_sendfile = local_sendfile;
   f->ss[0] = th_session(&f->loop, &set);
   f->ss[1] = th_session(&f->loop, &set);
-  volatile int seeded = 0;
-  struct shoal_add_opts so = {f->sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
-  cr_assert_eq(shoal_torrent_add(f->ss[0], th_metainfo(&f->c), &so, &f->st), 0);
-  cr_assert(th_run_until(&f->loop, &seeded, NULL, NULL, 20000), "seed checked its data");
+  f->st = th_add(f->ss[0], &f->c, f->sdir, 1);
+  cr_assert(th_wait_event(&f->loop, f->ss[0], f->st, SHOAL_EVENT_FINISHED, 20000),
+            "seed checked its data");
 }
 
 /* A leech downloads everything from the started seed. */
 static void leech_all(struct swarm_fx *f)
 {
-  volatile int done = 0;
-  shoal_torrent *lt;
-  struct shoal_add_opts lo = {f->ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
-  cr_assert_eq(shoal_torrent_add(f->ss[1], th_metainfo(&f->c), &lo, &lt), 0);
-  th_add_peer(lt, shoal_session_port(f->ss[0]));
-  cr_assert(th_run_until(&f->loop, &done, NULL, NULL, 60000), "the leech completed");
+  shoal_id lt = th_add(f->ss[1], &f->c, f->ldir, 0);
+  th_add_peer(f->ss[1], lt, shoal_session_port(f->ss[0]));
+  cr_assert(th_wait_event(&f->loop, f->ss[1], lt, SHOAL_EVENT_FINISHED, 60000),
+            "the leech completed");
   cr_expect(th_content_equal(&f->c, f->ldir), "the leech's files equal the content");
-  struct shoal_status sst;
-  shoal_torrent_status(f->st, &sst);
+  struct shoal_status sst = th_status(f->ss[0], f->st);
   cr_expect_eq(sst.uploaded, f->c.total, "the seed uploaded each byte once");
 }
 
@@ -99,7 +95,7 @@ Test(tcp_sendfile, seed_serves_files_padding_and_fallback_pieces, .timeout = 90)
   struct swarm_fx f;
   seed_to_leech(&f, 1);
   struct sh_disk_stats ds;
-  sh_disk_stats(f.st->disk, &ds);
+  sh_disk_stats(seed_torrent(&f)->disk, &ds);
   uint32_t np = (uint32_t)((f.c.total + PL - 1) / PL);
   cr_expect_eq(ds.file_fallbacks, 1, "piece 5 (8 files) came from memory: %llu",
                (unsigned long long)ds.file_fallbacks);
@@ -115,7 +111,7 @@ Test(tcp_sendfile, local_peer_served_from_memory, .timeout = 90)
   struct swarm_fx f;
   seed_to_leech(&f, 0);
   struct sh_disk_stats ds;
-  sh_disk_stats(f.st->disk, &ds);
+  sh_disk_stats(seed_torrent(&f)->disk, &ds);
   cr_expect_eq(ds.file_entries, 0, "no piece went by sendfile: %llu",
                (unsigned long long)ds.file_entries);
   cr_expect_gt(ds.disk_reads, 0, "pieces were read into memory");
@@ -140,11 +136,11 @@ Test(tcp_sendfile, piece_held_for_sendfile_reaches_local_peer, .timeout = 90)
   struct swarm_fx f;
   seed_start(&f, 0);
   struct sh_disk_ref *ref = NULL;
-  cr_assert_eq(sh_disk_serve_block(f.st->disk, 2, 0, 16384, 1, on_held, &ref), 0);
+  cr_assert_eq(sh_disk_serve_block(seed_torrent(&f)->disk, 2, 0, 16384, 1, on_held, &ref), 0);
   cr_assert(th_run_until(&f.loop, NULL, held, &ref, 10000), "piece 2 was loaded for sendfile");
   leech_all(&f);
   struct sh_disk_stats ds;
-  sh_disk_stats(f.st->disk, &ds);
+  sh_disk_stats(seed_torrent(&f)->disk, &ds);
   cr_expect_eq(ds.file_entries, 1, "piece 2 alone went by sendfile: %llu",
                (unsigned long long)ds.file_entries);
   sh_disk_ref_release(ref);
@@ -212,16 +208,15 @@ static void seed_with_raw_peer(struct seed_fx *f, void *(*client)(void *), struc
   f->set.local_sendfile = f->local_sendfile;
   f->ss[0] = th_session(&f->loop, &f->set);
   f->ss[1] = NULL;
-  volatile int seeded = 0;
-  shoal_torrent *st;
   struct sh_metainfo *m = th_metainfo(&f->c);
   j->port = shoal_session_port(f->ss[0]);
   j->np = m->num_pieces;
   memcpy(j->ih, m->info_hash, 20);
+  sh_metainfo_free(m);
   atomic_init(&j->done, 0);
-  struct shoal_add_opts so = {f->sdir, NULL, 1, {on_complete, NULL, NULL, (void *)&seeded}};
-  cr_assert_eq(shoal_torrent_add(f->ss[0], m, &so, &st), 0);
-  cr_assert(th_run_until(&f->loop, &seeded, NULL, NULL, 20000), "seed checked its data");
+  shoal_id st = th_add(f->ss[0], &f->c, f->sdir, 1);
+  cr_assert(th_wait_event(&f->loop, f->ss[0], st, SHOAL_EVENT_FINISHED, 20000),
+            "seed checked its data");
   pthread_t th;
   pthread_create(&th, NULL, client, j);
   cr_assert(th_run_until(&f->loop, NULL, raw_done, j, 30000), "the raw peer finished");
@@ -316,13 +311,11 @@ Test(tcp_sendfile, stalled_reader_then_hangup, .timeout = 90)
   cr_expect_gt(j.got, 0, "some piece data reached the stalled peer");
   /* the seed notices the hang-up and still serves a real leech */
   char *ldir = th_tmpdir();
-  volatile int done = 0;
-  shoal_torrent *lt;
   f.ss[1] = th_session(&f.loop, &f.set);
-  struct shoal_add_opts lo = {ldir, NULL, 0, {on_complete, NULL, NULL, (void *)&done}};
-  cr_assert_eq(shoal_torrent_add(f.ss[1], th_metainfo(&f.c), &lo, &lt), 0);
-  th_add_peer(lt, shoal_session_port(f.ss[0]));
-  cr_assert(th_run_until(&f.loop, &done, NULL, NULL, 60000), "the leech completed");
+  shoal_id lt = th_add(f.ss[1], &f.c, ldir, 0);
+  th_add_peer(f.ss[1], lt, shoal_session_port(f.ss[0]));
+  cr_assert(th_wait_event(&f.loop, f.ss[1], lt, SHOAL_EVENT_FINISHED, 60000),
+            "the leech completed");
   cr_expect(th_content_equal(&f.c, ldir));
   th_rmtree(ldir);
   seed_fx_free(&f, 2);

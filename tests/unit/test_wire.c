@@ -415,8 +415,8 @@ Test(wire, ext_handshake_decode_full)
                   "6:yourip4:\x0a\x01\x02\x03"
                   "12:unknown_junkli1ei2eee";
   cr_assert_eq(ext_decode(s, &h, &why), 0, "%s", why ? why : "");
-  cr_expect_eq(h.ut_metadata, 3);
-  cr_expect_eq(h.ut_pex, 1);
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_metadata"), 3);
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_pex"), 1);
   cr_expect_eq(h.metadata_size, 31235);
   cr_expect_eq(h.listen_port, 6881);
   cr_expect_eq(h.reqq, 500);
@@ -433,8 +433,8 @@ Test(wire, ext_handshake_bep10_example)
   const char *why = NULL;
   const char *s = "d1:md11:LT_metadatai1e7:\xc2\xb5T_PEXi2ee1:pi6881e1:v13:\xc2\xb5Torrent 1.2e";
   cr_assert_eq(ext_decode(s, &h, &why), 0, "%s", why ? why : "");
-  cr_expect_eq(h.ut_metadata, 0);
-  cr_expect_eq(h.ut_pex, 0);
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_metadata"), 0);
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_pex"), 0);
   cr_expect_eq(h.listen_port, 6881);
   cr_expect_str_eq(h.client, "\xc2\xb5Torrent 1.2");
   cr_expect_eq(h.metadata_size, -1);
@@ -448,7 +448,7 @@ Test(wire, ext_handshake_bad_types_are_ignored)
   const char *why = NULL;
   const char *s = "d1:mli1ee13:metadata_size3:abc1:pi70000e4:reqqi-5e1:vi5e6:yourip3:abce";
   cr_assert_eq(ext_decode(s, &h, &why), 0);
-  cr_expect_eq(h.ut_metadata, 0);
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_metadata"), 0);
   cr_expect_eq(h.metadata_size, -1);
   cr_expect_eq(h.listen_port, 0, "port 70000 is not a port");
   cr_expect_eq(h.reqq, 0);
@@ -456,13 +456,37 @@ Test(wire, ext_handshake_bad_types_are_ignored)
   cr_expect_eq(h.yourip_len, 0, "3-byte address");
   s = "d1:md11:ut_metadatai256e6:ut_pexi-1eee";
   cr_assert_eq(ext_decode(s, &h, &why), 0);
-  cr_expect_eq(h.ut_metadata, 0, "id 256 cannot be sent in one byte");
-  cr_expect_eq(h.ut_pex, 0);
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_metadata"), 0, "id 256 cannot be sent in one byte");
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_pex"), 0);
   s = "d1:md11:ut_metadata1:1e1:v3:a\x01\x7f"
       "e";
   cr_assert_eq(ext_decode(s, &h, &why), 0);
-  cr_expect_eq(h.ut_metadata, 0);
+  cr_expect_eq(sh_wire_ext_id(&h, "ut_metadata"), 0);
   cr_expect_str_eq(h.client, "a??", "control bytes are replaced");
+}
+
+Test(wire, ext_handshake_m_is_bounded_and_clean)
+{
+  /* 20 extensions: the first 16 are kept; names with spaces, empty names
+   * and names over 31 bytes are dropped */
+  struct sh_buf b = SH_BUF_INIT;
+  sh_buf_puts(&b, "d1:md");
+  for (int i = 0; i < 20; i++)
+    sh_buf_printf(&b, "4:x_%02di%de", i, i + 1);
+  sh_buf_puts(&b, "e1:pi1ee");
+  struct sh_ext_handshake h;
+  const char *why = NULL;
+  cr_assert_eq(sh_wire_ext_handshake_decode(b.data, b.len, &h, &why), 0);
+  cr_expect_eq(h.nm, SH_EXT_MAX);
+  cr_expect_eq(sh_wire_ext_id(&h, "x_00"), 1);
+  cr_expect_eq(sh_wire_ext_id(&h, "x_15"), 16);
+  cr_expect_eq(sh_wire_ext_id(&h, "x_16"), 0, "past the cap");
+  sh_buf_free(&b);
+  const char *s = "d1:md0:i1e3:a bi2e32:abcdefghijklmnopqrstuvwxyz012345i3e4:goodi4eee";
+  cr_assert_eq(ext_decode(s, &h, &why), 0);
+  cr_expect_eq(h.nm, 1);
+  cr_expect_eq(sh_wire_ext_id(&h, "good"), 4);
+  cr_expect_eq(sh_wire_ext_set(&h, "abcdefghijklmnopqrstuvwxyz012345", 9), -1, "name too long");
 }
 
 Test(wire, ext_handshake_refusals)
@@ -507,8 +531,10 @@ Test(wire, ext_handshake_huge_v_is_cut)
 Test(wire, ext_handshake_encode_roundtrip)
 {
   struct sh_ext_handshake h = {0};
-  h.ut_metadata = 2;
-  h.ut_pex = 1;
+  /* set out of order: the encoder sorts `m` */
+  sh_wire_ext_set(&h, "ut_pex", 1);
+  sh_wire_ext_set(&h, "ut_metadata", 2);
+  sh_wire_ext_set(&h, "lt_donthave", 0); /* disabled: left out */
   h.listen_port = 51413;
   h.reqq = 250;
   h.metadata_size = 4096;
@@ -526,8 +552,9 @@ Test(wire, ext_handshake_encode_roundtrip)
   struct sh_ext_handshake g;
   const char *why = NULL;
   cr_assert_eq(sh_wire_ext_handshake_decode(b.data, b.len, &g, &why), 0);
-  cr_expect_eq(g.ut_metadata, 2);
-  cr_expect_eq(g.ut_pex, 1);
+  cr_expect_eq(sh_wire_ext_id(&g, "ut_metadata"), 2);
+  cr_expect_eq(sh_wire_ext_id(&g, "ut_pex"), 1);
+  cr_expect_eq(g.nm, 2);
   cr_expect_eq(g.listen_port, 51413);
   cr_expect_eq(g.reqq, 250);
   cr_expect_eq(g.metadata_size, 4096);

@@ -1,0 +1,468 @@
+/* The public torrent API (include/shoal.h): torrents by id, added from
+ * .torrent bytes, an info-hash or resume data; pause, resume, remove,
+ * recheck, priorities, moves; status snapshots and lists. Each call checks
+ * its arguments and leaves the work to the engine's modules. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/bitfield.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "disk/resume.h"
+#include "disk/storage.h"
+#include "engine/torrent.h"
+#include "meta/metainfo.h"
+#include "swarm/picker.h"
+
+/* A torrent the caller may still use: not on its way out. */
+static struct shoal_torrent *live(const shoal_session *s, shoal_id id)
+{
+  struct shoal_torrent *t = sh_torrent_by_id(s, id);
+  return t && t->after_stop != SH_AFTER_REMOVE ? t : NULL;
+}
+
+/* ---- adding ---- */
+
+/* What an add takes from its parameters or its resume data. */
+struct add {
+  const uint8_t *raw, *prio;
+  size_t raw_len, nprio;
+  const char *save_dir;
+  int paused, seed_only;
+  uint64_t uploaded, downloaded;
+  uint8_t ih[20];
+  int have_ih;
+};
+
+static int add_from_params(const struct shoal_add_params *p, struct add *a, char **rsave,
+                           char *err, size_t errlen)
+{
+  *a = (struct add){.raw = p->torrent, .raw_len = p->torrent_len, .prio = p->priorities,
+                    .nprio = p->num_priorities, .save_dir = p->save_dir, .paused = p->paused,
+                    .seed_only = p->seed_only};
+  if (p->resume) {
+    struct sh_resume_info x;
+    int rc = sh_resume_read_info(p->resume, p->resume_len, &x, rsave, err, errlen);
+    if (rc < 0)
+      return rc;
+    memcpy(a->ih, x.info_hash, 20);
+    a->have_ih = 1;
+    if (!a->raw) {
+      a->raw = x.torrent;
+      a->raw_len = x.torrent_len;
+    }
+    if (!a->prio) {
+      a->prio = x.priorities;
+      a->nprio = x.num_priorities;
+    }
+    if (!a->save_dir)
+      a->save_dir = x.save_dir;
+    a->paused |= x.paused;
+    a->seed_only |= x.seed_only;
+    a->uploaded = x.uploaded;
+    a->downloaded = x.downloaded;
+  } else if (p->info_hash && !p->torrent) {
+    memcpy(a->ih, p->info_hash, 20);
+    a->have_ih = 1;
+  }
+  if (!a->raw && !a->have_ih)
+    return sh_errf(err, errlen, -EINVAL, "nothing to add: no torrent, info-hash or resume data");
+  return 0;
+}
+
+static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_params *p,
+                                     const struct add *a, struct sh_metainfo *m)
+{
+  struct shoal_torrent *t = sh_torrent_new(s, a->ih, p->name, a->save_dir);
+  if (!t)
+    return NULL;
+  t->seed_only = a->seed_only;
+  t->uploaded = a->uploaded;
+  t->downloaded = a->downloaded;
+  if (a->prio && (t->pending_prio = malloc(a->nprio ? a->nprio : 1))) {
+    memcpy(t->pending_prio, a->prio, a->nprio);
+    t->npending_prio = a->nprio;
+  }
+  if (p->resume)
+    sh_buf_append(&t->resume, p->resume, p->resume_len); /* its pieces, if still true */
+  if (m && sh_torrent_set_metadata(t, m, a->raw, a->raw_len) < 0) {
+    t->after_stop = SH_AFTER_REMOVE;
+    sh_torrent_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_id *id, char *err,
+                      size_t errlen)
+{
+  if (id)
+    *id = 0;
+  if (s->closing)
+    return sh_errf(err, errlen, -ECANCELED, "the session is closing");
+  struct add a;
+  char *rsave = NULL;
+  struct sh_metainfo *m = NULL;
+  int rc = add_from_params(p, &a, &rsave, err, errlen);
+  if (rc == 0 && a.raw) {
+    rc = sh_metainfo_parse(a.raw, a.raw_len, &m, err, errlen);
+    if (rc == 0 && a.have_ih && memcmp(a.ih, m->info_hash, 20))
+      rc = sh_errf(err, errlen, SH_EHASH, "the resume data belongs to another torrent");
+    if (rc == 0)
+      memcpy(a.ih, m->info_hash, 20);
+  }
+  if (rc == 0 && m && a.prio && a.nprio != m->num_files)
+    rc = sh_errf(err, errlen, -EINVAL, "%zu file priorities for a torrent of %zu files", a.nprio,
+                 m->num_files);
+  struct shoal_torrent *t = rc == 0 ? sh_torrent_find(s, a.ih) : NULL;
+  if (t) {
+    if (id)
+      *id = t->id;
+    rc = sh_errf(err, errlen, -EEXIST, "%s: this torrent was already added", t->name);
+  }
+  if (rc == 0 && !(t = add_new(s, p, &a, m)))
+    rc = sh_errf(err, errlen, -ENOMEM, "out of memory adding the torrent");
+  free(rsave);
+  if (rc < 0) {
+    if (m)
+      sh_metainfo_free(m);
+    return rc;
+  }
+  sh_event(s, SHOAL_EVENT_ADDED, t->id, 0, "%s", t->name);
+  if (a.paused) {
+    t->user_paused = 1;
+    t->state = SHOAL_PAUSED;
+    t->stop_requested = SH_STOP_STARTED | SH_STOP_DONE;
+  } else {
+    sh_torrent_start(t);
+  }
+  if (id)
+    *id = t->id;
+  return 0;
+}
+
+int shoal_torrent_find(const shoal_session *s, const uint8_t info_hash[20], shoal_id *id)
+{
+  struct shoal_torrent *t = sh_torrent_find(s, info_hash);
+  if (!t || t->after_stop == SH_AFTER_REMOVE)
+    return -ENOENT;
+  *id = t->id;
+  return 0;
+}
+
+/* ---- pause, resume, remove, recheck, move ---- */
+
+static int paused(const struct shoal_torrent *t)
+{
+  return (t->stop_requested & SH_STOP_DONE) && !t->moving;
+}
+
+int shoal_torrent_pause(shoal_session *s, shoal_id id)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  t->user_paused = 1;
+  if (!paused(t))
+    sh_torrent_stop(t, SH_AFTER_NONE);
+  return 0;
+}
+
+int shoal_torrent_resume(shoal_session *s, shoal_id id)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (s->closing)
+    return -ECANCELED;
+  int was_error = t->state == SHOAL_ERROR;
+  if (!t->user_paused && !was_error)
+    return 0; /* running, or on its way back */
+  t->user_paused = 0;
+  if (was_error)
+    t->state = SHOAL_STOPPING; /* the error is what we retry */
+  if (paused(t)) {
+    t->stop_requested = 0;
+    t->flushed = 0;
+    t->after_stop = SH_AFTER_NONE;
+    sh_torrent_start(t);
+  } else {
+    sh_torrent_stop(t, SH_AFTER_RESTART);
+  }
+  sh_event(s, SHOAL_EVENT_RESUMED, t->id, 0, NULL);
+  return 0;
+}
+
+int shoal_torrent_remove(shoal_session *s, shoal_id id, int delete_data)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  t->delete_data = !!delete_data;
+  sh_torrent_stop(t, SH_AFTER_REMOVE);
+  return 0;
+}
+
+int shoal_torrent_recheck(shoal_session *s, shoal_id id)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (!t->m)
+    return -EAGAIN; /* no metadata yet */
+  t->force_check = 1;
+  if (paused(t)) {
+    /* check, then pause again, as a paused torrent expects */
+    t->pause_after_check = 1;
+    t->stop_requested = 0;
+    t->flushed = 0;
+    sh_torrent_start(t);
+  } else {
+    sh_torrent_stop(t, SH_AFTER_RESTART);
+  }
+  return 0;
+}
+
+int shoal_torrent_move_storage(shoal_session *s, shoal_id id, const char *dir)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (!dir || !*dir)
+    return -EINVAL;
+  char *copy = strdup(dir);
+  if (!copy)
+    return -ENOMEM;
+  if (!t->m) {
+    /* nothing on disk yet: the folder is all there is to change */
+    free(t->save_dir);
+    t->save_dir = copy;
+    sh_event(s, SHOAL_EVENT_STORAGE_MOVED, t->id, 0, "%s", dir);
+    return 0;
+  }
+  free(t->move_to);
+  t->move_to = copy;
+  sh_torrent_stop(t, paused(t) ? SH_AFTER_NONE : SH_AFTER_RESTART);
+  return 0;
+}
+
+/* ---- priorities ---- */
+
+/* After the wanted files changed: what is wanted and had, and whether the
+ * torrent now needs to download or has all it wants. */
+static void priorities_changed(struct shoal_torrent *t)
+{
+  sh_torrent_recount(t);
+  if (!t->picker)
+    return; /* applied when it starts */
+  sh_torrent_apply_priorities(t);
+  int complete = sh_picker_complete(t->picker);
+  if (t->state == SHOAL_SEEDING && !complete) {
+    t->state = SHOAL_DOWNLOADING;
+    sh_info("%s: more files wanted: downloading again", t->name);
+  } else if (t->state == SHOAL_DOWNLOADING && complete) {
+    sh_torrent_complete(t);
+    return;
+  }
+  for (size_t i = t->npeers; i-- > 0;)
+    sh_tpeer_update_interest(t->peers[i]);
+}
+
+int shoal_torrent_set_priorities(shoal_session *s, shoal_id id, const uint8_t *prio, size_t n)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (!t->m) {
+    uint8_t *copy = malloc(n ? n : 1);
+    if (!copy)
+      return -ENOMEM;
+    memcpy(copy, prio, n);
+    free(t->pending_prio);
+    t->pending_prio = copy;
+    t->npending_prio = n;
+    return 0;
+  }
+  if (n != t->m->num_files)
+    return -EINVAL;
+  if (!t->prio && !(t->prio = malloc(n ? n : 1)))
+    return -ENOMEM;
+  memcpy(t->prio, prio, n);
+  priorities_changed(t);
+  t->resume_dirty = 1;
+  return 0;
+}
+
+int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr *addr)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  struct sh_addr a;
+  int rc = sh_addr_from_sockaddr(&a, addr);
+  if (rc < 0)
+    return rc;
+  if (!a.port)
+    return -EINVAL;
+  rc = sh_peers_add(&t->plist, &a, SH_SRC_MANUAL, sh_now(s));
+  if (rc < 0)
+    return rc;
+  sh_torrent_dial(t, sh_now(s));
+  return 0;
+}
+
+/* ---- status and lists ---- */
+
+static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
+{
+  memset(st, 0, sizeof *st);
+  st->id = t->id;
+  memcpy(st->info_hash, t->ih, 20);
+  snprintf(st->name, sizeof st->name, "%s", t->name);
+  st->state = t->state;
+  st->has_metadata = t->m != NULL;
+  st->num_pieces = t->m ? t->m->num_pieces : 0;
+  st->pieces_have = t->have_count;
+  st->total_bytes = t->total_bytes;
+  st->wanted_bytes = t->wanted_bytes;
+  st->have_bytes = t->have_bytes;
+  st->downloaded = t->downloaded;
+  st->uploaded = t->uploaded;
+  st->down_rate = t->down_rate;
+  st->up_rate = t->up_rate;
+  for (size_t i = 0; i < t->npeers; i++) {
+    st->peers++;
+    const struct sh_peer *p = t->peers[i];
+    st->seeds += p->have_all || (t->m && p->have_count == t->m->num_pieces);
+  }
+  st->check_done = t->check_done;
+  st->hash_failures = t->hash_failures;
+  st->banned_peers = t->banned_peers;
+  snprintf(st->error, sizeof st->error, "%s", t->error);
+  snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", t->tracker_msg);
+}
+
+int shoal_torrent_status(const shoal_session *s, shoal_id id, struct shoal_status *st)
+{
+  const struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  status_of(t, st);
+  return 0;
+}
+
+size_t shoal_torrent_status_all(const shoal_session *s, struct shoal_status *out, size_t cap)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < s->ntor; i++) {
+    const struct shoal_torrent *t = s->tor[i];
+    if (t->after_stop == SH_AFTER_REMOVE)
+      continue;
+    if (n < cap)
+      status_of(t, &out[n]);
+    n++;
+  }
+  return n;
+}
+
+size_t shoal_torrent_peers(const shoal_session *s, shoal_id id, struct shoal_peer_info *out,
+                           size_t cap)
+{
+  const struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return 0;
+  for (size_t i = 0; i < t->npeers && i < cap; i++) {
+    const struct sh_peer *p = t->peers[i];
+    struct shoal_peer_info *o = &out[i];
+    memset(o, 0, sizeof *o);
+    snprintf(o->addr, sizeof o->addr, "%s", p->c->name);
+    snprintf(o->client, sizeof o->client, "%s", p->client);
+    o->downloaded = p->down_bytes;
+    o->uploaded = p->up_bytes;
+    o->down_rate = p->down_rate;
+    o->up_rate = p->up_rate;
+    o->pieces = p->have_count;
+    o->incoming = !p->outgoing;
+    o->seed = p->have_all || (t->m && p->have_count == t->m->num_pieces);
+    o->am_choking = !!p->am_choking;
+    o->am_interested = !!p->am_interested;
+    o->peer_choking = !!p->peer_choking;
+    o->peer_interested = !!p->peer_interested;
+    o->snubbed = !!p->snubbed;
+    o->optimistic = !!p->optimistic;
+  }
+  return t->npeers;
+}
+
+/* Verified bytes of file f: the parts of had pieces that fall in it. */
+static uint64_t file_have(const struct shoal_torrent *t, size_t f)
+{
+  const struct sh_metainfo *m = t->m;
+  const struct sh_file *fi = &m->files[f];
+  if (!fi->length || !t->have)
+    return 0;
+  uint64_t sum = 0, end = fi->offset + fi->length;
+  for (uint32_t i = (uint32_t)(fi->offset / m->piece_length);
+       i < m->num_pieces && (uint64_t)i * m->piece_length < end; i++) {
+    if (!sh_bf_get(t->have, i))
+      continue;
+    uint64_t lo = (uint64_t)i * m->piece_length, hi = lo + sh_piece_size(m, i);
+    sum += (hi < end ? hi : end) - (lo > fi->offset ? lo : fi->offset);
+  }
+  return sum;
+}
+
+size_t shoal_torrent_files(const shoal_session *s, shoal_id id, struct shoal_file_info *out,
+                           size_t cap)
+{
+  const struct shoal_torrent *t = live(s, id);
+  if (!t || !t->m)
+    return 0;
+  const struct sh_metainfo *m = t->m;
+  for (size_t f = 0; f < m->num_files && f < cap; f++) {
+    const struct sh_file *fi = &m->files[f];
+    out[f] = (struct shoal_file_info){.path = fi->path, .length = fi->length,
+                                      .offset = fi->offset, .have_bytes = file_have(t, f),
+                                      .priority = t->prio ? t->prio[f] : SHOAL_PRIO_NORMAL,
+                                      .padding = !!(fi->attr & SH_FILE_PAD)};
+    if (fi->attr & SH_FILE_PAD)
+      out[f].priority = SHOAL_PRIO_SKIP;
+  }
+  return m->num_files;
+}
+
+static int copy_out(const void *p, size_t n, void **out, size_t *len)
+{
+  if (!(*out = malloc(n ? n : 1)))
+    return -ENOMEM;
+  memcpy(*out, p, n);
+  *len = n;
+  return 0;
+}
+
+int shoal_torrent_file(const shoal_session *s, shoal_id id, void **out, size_t *len)
+{
+  const struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (!t->raw)
+    return -EAGAIN; /* the metadata is not known yet */
+  return copy_out(t->raw, t->raw_len, out, len);
+}
+
+int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, size_t *len)
+{
+  const struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (t->resume.len && !t->resume_dirty)
+    return copy_out(t->resume.data, t->resume.len, out, len);
+  struct sh_buf b = SH_BUF_INIT;
+  int rc = sh_torrent_encode_resume(t, &b);
+  if (rc == 0)
+    rc = copy_out(b.data, b.len, out, len);
+  sh_buf_free(&b);
+  return rc;
+}
