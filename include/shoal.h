@@ -1,11 +1,14 @@
 /* libshoal's public API: a session (listening sockets, settings, shared
- * limits) holding torrents that download and seed.
+ * limits) holding torrents that download and seed; and, in the sections at
+ * the end, errors, logging, .torrent files, creating them and verifying
+ * data against them.
  *
  * The library never runs the loop: the caller owns a uv_loop_t, creates a
- * session on it, and calls uv_run(). Every function here must be called on
- * the loop's thread. Callbacks are invoked on that thread too.
+ * session on it, and calls uv_run(). Every session and torrent function
+ * must be called on the loop's thread. Callbacks are invoked on that thread
+ * too. The later sections say which threads they may be used from.
  *
- * Errors are negative codes (see src/base/error.h, sh_strerror()). */
+ * Errors are negative codes (see "Errors" below, shoal_strerror()). */
 #ifndef SHOAL_H
 #define SHOAL_H
 
@@ -113,5 +116,65 @@ void shoal_torrent_status(const shoal_torrent *t, struct shoal_status *st);
 /* Graceful stop of one torrent; on_stopped fires when done. */
 void shoal_torrent_stop(shoal_torrent *t);
 const struct sh_metainfo *shoal_torrent_metainfo(const shoal_torrent *t);
+
+/* ======================================================================
+ * Errors
+ *
+ * Every fallible function returns 0 (or a count) on success and a negative
+ * code on failure: -errno where one fits (-ENOENT, -ENOMEM, ...), or one of
+ * the codes below, all beyond errno's range. */
+enum {
+  SHOAL_EBENCODE = -10001,    /* malformed bencode */
+  SHOAL_EMETAINFO = -10002,   /* invalid torrent file */
+  SHOAL_EHASH = -10003,       /* data does not match its SHA-1 hash */
+  SHOAL_ETRACKER = -10004,    /* tracker returned an error */
+  SHOAL_EPROTO = -10005,      /* peer broke the protocol */
+  SHOAL_ELIMIT = -10006,      /* a configured limit was exceeded */
+  SHOAL_EUSAGE = -10007,      /* bad usage (an option or argument) */
+  SHOAL_EINCOMPLETE = -10008, /* data is incomplete */
+  SHOAL_EBANNED = -10009,     /* peer is banned */
+  SHOAL_ETIMEOUT = -10010,    /* timed out */
+  SHOAL_EURL = -10011,        /* malformed URL */
+  SHOAL_EHTTP = -10012,       /* HTTP request failed */
+};
+
+/* A sentence for any code (negative errno or SHOAL_E*), e.g. "invalid
+ * torrent file"; static, never NULL. The caller adds the file, peer or URL
+ * involved. Any thread. */
+const char *shoal_strerror(int code);
+/* The code's short name, e.g. "ENOENT" or "EMETAINFO"; static, never NULL. */
+const char *shoal_errname(int code);
+
+/* ======================================================================
+ * Logging
+ *
+ * The library never writes to stdout or stderr. It formats each message (one
+ * line without a trailing newline, cut at 1023 bytes) and hands it to the
+ * sink the application installed; with no sink it stays silent.
+ *
+ * Threads: messages come from the loop thread, libuv's thread-pool workers
+ * and the hashing threads of shoal_create() and shoal_verify(), so the sink
+ * runs on any of them. Calls to it are serialised (never two at once, so it
+ * needs no lock of its own, and lines never interleave). msg is borrowed for
+ * the call. The sink should be quick (it holds up the thread that logs) and
+ * must not call into libshoal: a message logged from inside the sink is
+ * dropped. */
+enum shoal_log_level {
+  SHOAL_LOG_ERROR = 0,
+  SHOAL_LOG_WARN,
+  SHOAL_LOG_INFO, /* the default threshold */
+  SHOAL_LOG_DEBUG,
+};
+typedef void (*shoal_log_fn)(void *ud, enum shoal_log_level level, const char *msg);
+
+/* Installs fn (NULL: none, silence). From any thread, at any time: when it
+ * returns, the previous sink is neither running nor ever called again, so
+ * its ud may be freed (from inside that sink itself, the swap happens at
+ * once and the running call simply finishes). */
+void shoal_log_set_sink(shoal_log_fn fn, void *ud);
+/* Messages less severe than level (a greater value) are dropped before
+ * being formatted. Any thread. */
+void shoal_log_set_level(enum shoal_log_level level);
+enum shoal_log_level shoal_log_get_level(void);
 
 #endif
