@@ -1,4 +1,4 @@
-/* shoal create PATH: options in, sh_create() does the work. */
+/* shoal create PATH: options in, shoal_create() does the work. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -7,10 +7,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "base/error.h"
 #include "commands.h"
-#include "meta/create.h"
-#include "meta/metainfo.h"
+#include "shoal.h"
 #include "util.h"
 
 static void create_usage(FILE *f)
@@ -37,38 +35,48 @@ static void create_usage(FILE *f)
           "  -h, --help       this help\n");
 }
 
+/* -t options: each a tier owning its URL list and strings. */
 struct tiers {
-  struct sh_tier *v;
+  struct shoal_tracker_tier *v;
   size_t n;
 };
 
+static void tier_free(const struct shoal_tracker_tier *t)
+{
+  for (size_t j = 0; j < t->num_urls; j++)
+    free((char *)t->urls[j]);
+  free((void *)t->urls);
+}
+
 static int add_tier(struct tiers *t, const char *arg)
 {
-  struct sh_tier *v = realloc(t->v, (t->n + 1) * sizeof *v);
+  struct shoal_tracker_tier *v = realloc(t->v, (t->n + 1) * sizeof *v);
   if (!v)
     return -1;
   t->v = v;
-  struct sh_tier *tier = &v[t->n];
-  *tier = (struct sh_tier){NULL, 0};
+  struct shoal_tracker_tier *tier = &v[t->n];
+  const char **urls = NULL;
+  size_t n = 0;
   char *copy = strdup(arg);
   if (!copy)
     return -1;
   for (char *save = NULL, *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-    char **urls = realloc(tier->urls, (tier->n + 1) * sizeof *urls);
-    if (!urls || !(urls[tier->n] = strdup(u))) {
-      free(urls ? urls : tier->urls);
+    const char **more = realloc(urls, (n + 1) * sizeof *more);
+    if (!more || !(more[n] = strdup(u))) {
+      *tier = (struct shoal_tracker_tier){more ? more : urls, n};
+      tier_free(tier);
       free(copy);
-      tier->urls = NULL;
       return -1;
     }
-    tier->urls = urls;
-    tier->n++;
+    urls = more;
+    n++;
   }
   free(copy);
-  if (tier->n)
+  *tier = (struct shoal_tracker_tier){urls, n};
+  if (n)
     t->n++;
   else
-    free(tier->urls);
+    tier_free(tier);
   return 0;
 }
 
@@ -83,14 +91,15 @@ int cmd_create(int argc, char **argv)
 {
   static const struct option longopts[] = {
       {"help", no_argument, NULL, 'h'}, {"no-date", no_argument, NULL, 'D'}, {NULL, 0, NULL, 0}};
-  struct sh_create_opts o = {0};
+  struct shoal_create_opts o = {0};
   struct tiers tiers = {0};
   const char **seeds = NULL;
   size_t nseeds = 0;
   const char *output = NULL;
   int force = 0, no_date = 0, rc = 2;
   char *default_out = NULL;
-  struct sh_buf out = SH_BUF_INIT;
+  uint8_t *out = NULL;
+  size_t out_len = 0;
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "t:w:pl:o:fn:c:s:j:h", longopts, NULL)) != -1) {
@@ -112,7 +121,7 @@ int cmd_create(int argc, char **argv)
     case 'p': o.is_private = 1; break;
     case 'l': {
       uint64_t v;
-      if (cli_parse_size(optarg, &v) || v < SH_CREATE_MIN_PIECE || v > SH_CREATE_MAX_PIECE || (v & (v - 1))) {
+      if (cli_parse_size(optarg, &v) || v < SHOAL_CREATE_MIN_PIECE || v > SHOAL_CREATE_MAX_PIECE || (v & (v - 1))) {
         fprintf(stderr, "shoal create: -l %s: piece length must be a power of two from 16K to 16M\n", optarg);
         goto out;
       }
@@ -162,7 +171,7 @@ int cmd_create(int argc, char **argv)
     goto out;
   }
   if (!output) {
-    char *name = o.name ? strdup(o.name) : sh_create_default_name(o.path);
+    char *name = o.name ? strdup(o.name) : shoal_create_default_name(o.path);
     if (!name || !(default_out = malloc(strlen(name) + 9))) {
       free(name);
       goto out;
@@ -171,7 +180,7 @@ int cmd_create(int argc, char **argv)
     free(name);
     output = default_out;
   }
-  /* refuse before hashing gigabytes; sh_create_save checks again atomically */
+  /* refuse before hashing gigabytes; shoal_create_save checks again atomically */
   if (!force && lstat(output, &st) == 0) {
     fprintf(stderr, "shoal create: %s: already exists (use -f to overwrite)\n", output);
     goto out;
@@ -183,7 +192,7 @@ int cmd_create(int argc, char **argv)
   o.ud = &bar;
   char err[1024];
   double t0 = cli_now();
-  int r = sh_create(&o, &out, err, sizeof err);
+  int r = shoal_create(&o, &out, &out_len, err, sizeof err);
   cli_progress_end(&bar);
   if (r) {
     fprintf(stderr, "shoal create: %s\n", err);
@@ -191,18 +200,18 @@ int cmd_create(int argc, char **argv)
     goto out;
   }
   double secs = cli_now() - t0;
-  struct sh_metainfo *m;
-  if ((r = sh_metainfo_parse(out.data, out.len, &m, err, sizeof err))) {
-    /* would be a bug in sh_create: never write a torrent we cannot read */
+  struct shoal_torrent_info *m;
+  if ((r = shoal_torrent_info_parse(out, out_len, &m, err, sizeof err))) {
+    /* would be a bug in shoal_create: never write a torrent we cannot read */
     fprintf(stderr, "shoal create: internal error, the new torrent does not parse: %s\n", err);
     rc = 1;
     goto out;
   }
-  if ((r = sh_create_save(output, out.data, out.len, force))) {
-    fprintf(stderr, "shoal create: %s: %s%s\n", output, sh_strerror(r),
+  if ((r = shoal_create_save(output, out, out_len, force))) {
+    fprintf(stderr, "shoal create: %s: %s%s\n", output, shoal_strerror(r),
             r == -EEXIST ? " (use -f to overwrite)" : "");
     rc = r == -EEXIST ? 2 : 1;
-    sh_metainfo_free(m);
+    shoal_torrent_info_free(m);
     goto out;
   }
   char hs[32], ps[32];
@@ -214,17 +223,14 @@ int cmd_create(int argc, char **argv)
   printf("hashed in: %.2f s (%.0f MB/s)\n", secs, secs > 0 ? (double)m->total_length / secs / 1e6 : 0.0);
   printf("info-hash: %s\n", m->info_hash_hex);
   printf("wrote:     %s\n", output);
-  sh_metainfo_free(m);
+  shoal_torrent_info_free(m);
   rc = 0;
 out:
-  for (size_t i = 0; i < tiers.n; i++) {
-    for (size_t j = 0; j < tiers.v[i].n; j++)
-      free(tiers.v[i].urls[j]);
-    free(tiers.v[i].urls);
-  }
+  for (size_t i = 0; i < tiers.n; i++)
+    tier_free(&tiers.v[i]);
   free(tiers.v);
   free(seeds);
   free(default_out);
-  sh_buf_free(&out);
+  free(out);
   return rc;
 }

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "commands.h"
-#include "meta/metainfo.h"
+#include "shoal.h"
 #include "util.h"
 
 static void info_usage(FILE *f)
@@ -31,7 +31,7 @@ static void jstr(const char *s)
     fputs("null", stdout);
 }
 
-static void print_json(const struct sh_metainfo *m)
+static void print_json(const struct shoal_torrent_info *m)
 {
   printf("{\"name\":");
   jstr(m->name);
@@ -41,7 +41,7 @@ static void print_json(const struct sh_metainfo *m)
          m->multi_file ? "true" : "false");
   for (size_t t = 0; t < m->num_tiers; t++) {
     printf("%s[", t ? "," : "");
-    for (size_t u = 0; u < m->tiers[t].n; u++) {
+    for (size_t u = 0; u < m->tiers[t].num_urls; u++) {
       if (u)
         putchar(',');
       jstr(m->tiers[t].urls[u]);
@@ -68,16 +68,16 @@ static void print_json(const struct sh_metainfo *m)
   printf(",\"files\":[");
   size_t num = 0; /* the number `shoal get --only` takes; null for padding */
   for (size_t i = 0; i < m->num_files; i++) {
-    const struct sh_file *f = &m->files[i];
+    const struct shoal_file_info *f = &m->files[i];
     printf("%s{\"path\":", i ? "," : "");
     jstr(f->path);
-    if (f->attr & SH_FILE_PAD)
+    if (f->attr & SHOAL_FILE_PAD)
       printf(",\"number\":null");
     else
       printf(",\"number\":%zu", ++num);
     printf(",\"length\":%llu,\"offset\":%llu,\"padding\":%s,\"executable\":%s,\"hidden\":%s",
-           (unsigned long long)f->length, (unsigned long long)f->offset, f->attr & SH_FILE_PAD ? "true" : "false",
-           f->attr & SH_FILE_EXEC ? "true" : "false", f->attr & SH_FILE_HIDDEN ? "true" : "false");
+           (unsigned long long)f->length, (unsigned long long)f->offset, f->attr & SHOAL_FILE_PAD ? "true" : "false",
+           f->attr & SHOAL_FILE_EXEC ? "true" : "false", f->attr & SHOAL_FILE_HIDDEN ? "true" : "false");
     if (f->symlink_target) {
       printf(",\"symlink\":");
       jstr(f->symlink_target);
@@ -96,7 +96,7 @@ static void field(const char *label, const char *value)
   putchar('\n');
 }
 
-static void print_text(const struct sh_metainfo *m, int all)
+static void print_text(const struct shoal_torrent_info *m, int all)
 {
   char hs[32], ps[32];
   cli_human_size(m->total_length, hs, sizeof hs);
@@ -110,7 +110,7 @@ static void print_text(const struct sh_metainfo *m, int all)
     printf("trackers:\n");
     for (size_t t = 0; t < m->num_tiers; t++) {
       printf("  tier %zu:", t + 1);
-      for (size_t u = 0; u < m->tiers[t].n; u++) {
+      for (size_t u = 0; u < m->tiers[t].num_urls; u++) {
         putchar(' ');
         cli_print_safe(stdout, m->tiers[t].urls[u]);
       }
@@ -140,14 +140,14 @@ static void print_text(const struct sh_metainfo *m, int all)
   field("source:", m->source);
   size_t pads = 0;
   for (size_t i = 0; i < m->num_files; i++)
-    pads += !!(m->files[i].attr & SH_FILE_PAD);
+    pads += !!(m->files[i].attr & SHOAL_FILE_PAD);
   printf("files (%zu):\n", m->num_files - pads);
   /* Numbered from 1, padding files not counted: the numbers `shoal get
    * --only` takes. */
   size_t num = 0;
   for (size_t i = 0; i < m->num_files; i++) {
-    const struct sh_file *f = &m->files[i];
-    int pad = !!(f->attr & SH_FILE_PAD);
+    const struct shoal_file_info *f = &m->files[i];
+    int pad = !!(f->attr & SHOAL_FILE_PAD);
     if (!pad)
       num++;
     if (pad && !all)
@@ -159,11 +159,11 @@ static void print_text(const struct sh_metainfo *m, int all)
     else
       printf("  %4zu %10s  ", num, fs);
     cli_print_safe(stdout, f->path);
-    if (f->attr & SH_FILE_PAD)
+    if (f->attr & SHOAL_FILE_PAD)
       printf("  [padding]");
-    if (f->attr & SH_FILE_EXEC)
+    if (f->attr & SHOAL_FILE_EXEC)
       printf("  [executable]");
-    if (f->attr & SH_FILE_HIDDEN)
+    if (f->attr & SHOAL_FILE_HIDDEN)
       printf("  [hidden]");
     if (f->symlink_target) {
       printf("  -> ");
@@ -195,9 +195,9 @@ int cmd_info(int argc, char **argv)
     info_usage(stderr);
     return 2;
   }
-  struct sh_metainfo *m;
+  struct shoal_torrent_info *m;
   char err[1024];
-  if (sh_metainfo_load(argv[optind], &m, err, sizeof err)) {
+  if (shoal_torrent_info_load(argv[optind], &m, err, sizeof err)) {
     fprintf(stderr, "shoal info: ");
     cli_print_safe(stderr, err);
     fputc('\n', stderr);
@@ -207,6 +207,6 @@ int cmd_info(int argc, char **argv)
     print_json(m);
   else
     print_text(m, all);
-  sh_metainfo_free(m);
+  shoal_torrent_info_free(m);
   return 0;
 }

@@ -7,11 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/error.h"
 #include "commands.h"
-#include "disk/check.h"
-#include "disk/storage.h"
-#include "meta/metainfo.h"
+#include "shoal.h"
 #include "util.h"
 
 /* Files listed at most; a torrent with thousands of broken files gets a count
@@ -31,13 +28,71 @@ static void verify_usage(FILE *f)
           "  -h, --help  this help\n");
 }
 
-enum { F_OK_SIZE = 0, F_MISSING, F_SHORT, F_NOT_FILE };
-
 static void progress(void *ud, uint32_t done, uint32_t total, uint64_t bytes)
 {
   (void)done;
   (void)total;
   cli_progress_update(ud, bytes);
+}
+
+/* One line per file with a problem, at most VERIFY_MAX_LISTED of them. */
+static void print_problems(const struct shoal_torrent_info *m, const struct shoal_verify_result *r)
+{
+  size_t listed = 0, problems = 0;
+  for (size_t i = 0; i < m->num_files; i++) {
+    const struct shoal_verify_file *vf = &r->files[i];
+    int on_disk = vf->disk == SHOAL_DISK_OK || vf->disk == SHOAL_DISK_NOT_STORED;
+    if (on_disk && !vf->corrupt_pieces)
+      continue;
+    problems++;
+    if (listed == VERIFY_MAX_LISTED)
+      continue;
+    if (!listed)
+      printf("problems:\n");
+    listed++;
+    const struct shoal_file_info *f = &m->files[i];
+    if (vf->disk == SHOAL_DISK_MISSING) {
+      printf("  missing   ");
+    } else if (vf->disk == SHOAL_DISK_NOT_REGULAR) {
+      printf("  not read  ");
+      cli_print_safe(stdout, f->path);
+      printf(" (a link or directory, not a regular file; links are not followed)\n");
+      continue;
+    } else if (vf->disk == SHOAL_DISK_SHORT) {
+      printf("  short     ");
+      cli_print_safe(stdout, f->path);
+      printf(" (%llu of %llu bytes)\n", (unsigned long long)vf->size_on_disk, (unsigned long long)f->length);
+      continue;
+    } else {
+      printf("  corrupt   ");
+    }
+    cli_print_safe(stdout, f->path);
+    if (vf->corrupt_pieces)
+      printf(" (%u corrupt piece%s)", vf->corrupt_pieces, vf->corrupt_pieces == 1 ? "" : "s");
+    putchar('\n');
+  }
+  if (problems > listed)
+    printf("  ... and %zu more files\n", problems - listed);
+}
+
+static void print_report(const struct shoal_torrent_info *m, const struct shoal_verify_result *r, double secs)
+{
+  char hs[32];
+  cli_human_size(m->total_length, hs, sizeof hs);
+  printf("torrent:   ");
+  cli_print_safe(stdout, m->name);
+  printf(" (%s)\n", m->info_hash_hex);
+  printf("checked:   %u pieces, %s in %.2f s (%.0f MB/s)\n", m->num_pieces, hs, secs,
+         secs > 0 ? (double)m->total_length / secs / 1e6 : 0.0);
+  printf("complete:  %u of %u pieces (%.1f%%)\n", r->pieces_ok, m->num_pieces,
+         m->num_pieces ? 100.0 * r->pieces_ok / m->num_pieces : 100.0);
+  printf("missing:   %u pieces\n", r->pieces_missing);
+  printf("corrupt:   %u pieces\n", r->pieces_corrupt);
+  print_problems(m, r);
+  if (r->pieces_ok == m->num_pieces)
+    printf("result:    OK, all data matches\n");
+  else
+    printf("result:    %s\n", r->pieces_corrupt ? "CORRUPT" : "INCOMPLETE");
 }
 
 int cmd_verify(int argc, char **argv)
@@ -66,127 +121,38 @@ int cmd_verify(int argc, char **argv)
     return 2;
   }
   const char *tpath = argv[optind], *dir = argv[optind + 1];
-  struct sh_metainfo *m;
+  struct shoal_torrent_info *m;
   char err[1024];
-  if (sh_metainfo_load(tpath, &m, err, sizeof err)) {
+  if (shoal_torrent_info_load(tpath, &m, err, sizeof err)) {
     fprintf(stderr, "shoal verify: ");
     cli_print_safe(stderr, err);
     fputc('\n', stderr);
     return 2;
   }
+  /* a DIR that is not a folder is bad input (exit 2), not a failed check */
   struct stat st;
-  if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "shoal verify: %s: %s\n", dir, errno ? strerror(errno) : "not a directory");
-    sh_metainfo_free(m);
+  int bad = stat(dir, &st) < 0 ? errno : !S_ISDIR(st.st_mode) ? -1 : 0;
+  if (bad) {
+    fprintf(stderr, "shoal verify: %s: %s\n", dir, bad > 0 ? strerror(bad) : "not a directory");
+    shoal_torrent_info_free(m);
     return 2;
-  }
-  struct sh_storage *s = NULL;
-  uint8_t *state = malloc(m->num_pieces ? m->num_pieces : 1);
-  uint8_t *fstate = calloc(m->num_files, 1);
-  uint32_t *fcorrupt = calloc(m->num_files, sizeof *fcorrupt);
-  int rc = 1;
-  if (!state || !fstate || !fcorrupt || sh_storage_open(m, dir, SH_STORAGE_READONLY, &s)) {
-    fprintf(stderr, "shoal verify: out of memory\n");
-    goto out;
   }
   struct cli_progress bar;
   cli_progress_start(&bar, "verifying", m->total_length);
-  struct sh_check_opts o = {.threads = threads, .progress = bar.enabled ? progress : NULL, .ud = &bar};
+  struct shoal_verify_opts o = {.threads = threads, .progress = bar.enabled ? progress : NULL, .ud = &bar};
+  struct shoal_verify_result *r;
   double t0 = cli_now();
-  int r = sh_check_run(m, s, state, &o);
+  int rc = shoal_verify(m, dir, &o, &r, err, sizeof err);
   double secs = cli_now() - t0;
   cli_progress_end(&bar);
-  if (r) {
-    fprintf(stderr, "shoal verify: %s\n", sh_strerror(r));
-    goto out;
-  }
-
-  /* what each file looks like on disk (the storage never follows links) */
-  for (size_t i = 0; i < m->num_files; i++) {
-    const struct sh_file *f = &m->files[i];
-    if (f->attr & (SH_FILE_PAD | SH_FILE_SYMLINK))
-      continue;
-    const char *p = sh_storage_file_path(s, i);
-    if (lstat(p, &st) < 0)
-      fstate[i] = F_MISSING;
-    else if (!S_ISREG(st.st_mode))
-      fstate[i] = F_NOT_FILE; /* storage never follows links, for safety */
-    else if ((uint64_t)st.st_size < f->length)
-      fstate[i] = F_SHORT;
-  }
-  uint32_t ok = 0, missing = 0, corrupt = 0;
-  for (uint32_t p = 0; p < m->num_pieces; p++) {
-    if (state[p] == SH_PIECE_OK) {
-      ok++;
-      continue;
-    }
-    if (state[p] == SH_PIECE_MISSING) {
-      missing++;
-      continue;
-    }
-    corrupt++;
-    size_t first, last;
-    sh_storage_piece_files(m, p, &first, &last);
-    for (size_t i = first; i <= last; i++)
-      if (!(m->files[i].attr & SH_FILE_PAD) && m->files[i].length)
-        fcorrupt[i]++;
-  }
-  char hs[32];
-  cli_human_size(m->total_length, hs, sizeof hs);
-  printf("torrent:   ");
-  cli_print_safe(stdout, m->name);
-  printf(" (%s)\n", m->info_hash_hex);
-  printf("checked:   %u pieces, %s in %.2f s (%.0f MB/s)\n", m->num_pieces, hs, secs,
-         secs > 0 ? (double)m->total_length / secs / 1e6 : 0.0);
-  printf("complete:  %u of %u pieces (%.1f%%)\n", ok, m->num_pieces,
-         m->num_pieces ? 100.0 * ok / m->num_pieces : 100.0);
-  printf("missing:   %u pieces\n", missing);
-  printf("corrupt:   %u pieces\n", corrupt);
-  size_t listed = 0, problems = 0;
-  for (size_t i = 0; i < m->num_files; i++) {
-    if (!fstate[i] && !fcorrupt[i])
-      continue;
-    problems++;
-    if (listed == VERIFY_MAX_LISTED)
-      continue;
-    if (!listed)
-      printf("problems:\n");
-    listed++;
-    const struct sh_file *f = &m->files[i];
-    if (fstate[i] == F_MISSING) {
-      printf("  missing   ");
-    } else if (fstate[i] == F_NOT_FILE) {
-      printf("  not read  ");
-      cli_print_safe(stdout, f->path);
-      printf(" (a link or directory, not a regular file; links are not followed)\n");
-      continue;
-    } else if (fstate[i] == F_SHORT) {
-      lstat(sh_storage_file_path(s, i), &st);
-      printf("  short     ");
-      cli_print_safe(stdout, f->path);
-      printf(" (%lld of %llu bytes)\n", (long long)st.st_size, (unsigned long long)f->length);
-      continue;
-    } else {
-      printf("  corrupt   ");
-    }
-    cli_print_safe(stdout, f->path);
-    if (fcorrupt[i])
-      printf(" (%u corrupt piece%s)", fcorrupt[i], fcorrupt[i] == 1 ? "" : "s");
-    putchar('\n');
-  }
-  if (problems > listed)
-    printf("  ... and %zu more files\n", problems - listed);
-  if (ok == m->num_pieces) {
-    printf("result:    OK, all data matches\n");
-    rc = 0;
+  if (rc) {
+    fprintf(stderr, "shoal verify: %s\n", err);
+    rc = 1;
   } else {
-    printf("result:    %s\n", corrupt ? "CORRUPT" : "INCOMPLETE");
+    print_report(m, r, secs);
+    rc = r->pieces_ok == m->num_pieces ? 0 : 1;
+    shoal_verify_result_free(r);
   }
-out:
-  sh_storage_close(s);
-  free(state);
-  free(fstate);
-  free(fcorrupt);
-  sh_metainfo_free(m);
+  shoal_torrent_info_free(m);
   return rc;
 }

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "commands.h"
+#include "shoal.h"
+#include "util.h"
 
 /* Keep in the order a newcomer meets them. */
 const struct command shoal_commands[] = {
@@ -26,6 +28,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+  /* the library is silent until it has somewhere to write */
+  shoal_log_set_sink(cli_log_sink, NULL);
   if (argc < 2) {
     usage(stderr);
     return 2;

@@ -203,3 +203,16 @@ void cli_raise_nofile(unsigned long want)
   rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
 }
+
+void cli_log_sink(void *ud, enum shoal_log_level level, const char *msg)
+{
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  (void)ud;
+  unsigned l = (unsigned)level;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  fprintf(stderr, "%02d:%02d:%02d.%03ld %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+          ts.tv_nsec / 1000000, l < 4 ? names[l] : "log", msg);
+}

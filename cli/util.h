@@ -1,11 +1,14 @@
 /* Helpers shared by the subcommands: sizes ("1M"), human-readable figures,
- * a progress bar that only draws on a terminal, and JSON string output. */
+ * a progress bar that only draws on a terminal, JSON string output, and the
+ * log sink that prints the library's messages. */
 #ifndef SHOAL_CLI_UTIL_H
 #define SHOAL_CLI_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "shoal.h"
 
 /* Parses a byte count: digits with an optional binary suffix K, M, G or T
  * (case-insensitive, optionally followed by "iB" or "B"), e.g. "16384",
@@ -54,5 +57,12 @@ void cli_raise_nofile(unsigned long want);
  * the cursor or retitle the window when a hostile torrent is listed) become
  * '?'. */
 void cli_print_safe(FILE *f, const char *s);
+
+/* The library's log sink for a terminal (shoal_log_set_sink(cli_log_sink,
+ * NULL), done by main() before any command runs): one line on stderr per
+ * message, "HH:MM:SS.mmm LEVEL: message" in UTC, LEVEL one of error, warn,
+ * info, debug. Written with a single fprintf, so a line is never split by
+ * another thread's output (the library serialises its calls anyway). */
+void cli_log_sink(void *ud, enum shoal_log_level level, const char *msg);
 
 #endif

@@ -1,14 +1,17 @@
 /* libshoal's public API: a session (listening sockets, settings, shared
  * limits and budgets) holding torrents that download and seed, addressed
- * by id; an event queue the application drains.
+ * by id, and an event queue the application drains; and, in the sections
+ * at the end, errors, logging, .torrent files, creating them and
+ * verifying data against them.
  *
  * The library never runs the loop and installs no signal handler: the
  * caller owns a uv_loop_t, creates a session on it, and calls uv_run().
- * Every function here must be called on the loop's thread.
+ * Every session and torrent function must be called on the loop's thread;
+ * the later sections say which threads they may be used from.
  *
- * Errors are negative codes (-errno where one fits, else shoal's own);
- * shoal_strerror() turns one into a sentence. Strings and arrays passed in
- * are copied unless a comment says otherwise. */
+ * Errors are negative codes (see "Errors" below, shoal_strerror()).
+ * Strings and arrays passed in are copied unless a comment says
+ * otherwise. */
 #ifndef SHOAL_H
 #define SHOAL_H
 
@@ -248,5 +251,275 @@ size_t shoal_torrent_trackers(const shoal_session *s, shoal_id id, struct shoal_
  * resume data, malloc'd: the caller frees *out with free(). */
 int shoal_torrent_file(const shoal_session *s, shoal_id id, void **out, size_t *len);
 int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, size_t *len);
+
+/* ======================================================================
+ * Errors
+ *
+ * Every fallible function returns 0 (or a count) on success and a negative
+ * code on failure: -errno where one fits (-ENOENT, -ENOMEM, ...), or one of
+ * the codes below, all beyond errno's range. */
+enum {
+  SHOAL_EBENCODE = -10001,    /* malformed bencode */
+  SHOAL_EMETAINFO = -10002,   /* invalid torrent file */
+  SHOAL_EHASH = -10003,       /* data does not match its SHA-1 hash */
+  SHOAL_ETRACKER = -10004,    /* tracker returned an error */
+  SHOAL_EPROTO = -10005,      /* peer broke the protocol */
+  SHOAL_ELIMIT = -10006,      /* a configured limit was exceeded */
+  SHOAL_EUSAGE = -10007,      /* bad usage (an option or argument) */
+  SHOAL_EINCOMPLETE = -10008, /* data is incomplete */
+  SHOAL_EBANNED = -10009,     /* peer is banned */
+  SHOAL_ETIMEOUT = -10010,    /* timed out */
+  SHOAL_EURL = -10011,        /* malformed URL */
+  SHOAL_EHTTP = -10012,       /* HTTP request failed */
+};
+
+/* A sentence for any code (negative errno or SHOAL_E*), e.g. "invalid
+ * torrent file"; static, never NULL. The caller adds the file, peer or URL
+ * involved. Any thread. */
+const char *shoal_strerror(int code);
+/* The code's short name, e.g. "ENOENT" or "EMETAINFO"; static, never NULL. */
+const char *shoal_errname(int code);
+
+/* ======================================================================
+ * Logging
+ *
+ * The library never writes to stdout or stderr. It formats each message (one
+ * line without a trailing newline, cut at 1023 bytes) and hands it to the
+ * sink the application installed; with no sink it stays silent.
+ *
+ * Threads: messages come from the loop thread, libuv's thread-pool workers
+ * and the hashing threads of shoal_create() and shoal_verify(), so the sink
+ * runs on any of them. Calls to it are serialised (never two at once, so it
+ * needs no lock of its own, and lines never interleave). msg is borrowed for
+ * the call. The sink should be quick (it holds up the thread that logs) and
+ * must not call into libshoal: a message logged from inside the sink is
+ * dropped. */
+enum shoal_log_level {
+  SHOAL_LOG_ERROR = 0,
+  SHOAL_LOG_WARN,
+  SHOAL_LOG_INFO, /* the default threshold */
+  SHOAL_LOG_DEBUG,
+};
+typedef void (*shoal_log_fn)(void *ud, enum shoal_log_level level, const char *msg);
+
+/* Installs fn (NULL: none, silence). From any thread, at any time: when it
+ * returns, the previous sink is neither running nor ever called again, so
+ * its ud may be freed (from inside that sink itself, the swap happens at
+ * once and the running call simply finishes). */
+void shoal_log_set_sink(shoal_log_fn fn, void *ud);
+/* Messages less severe than level (a greater value) are dropped before
+ * being formatted. Any thread. */
+void shoal_log_set_level(enum shoal_log_level level);
+enum shoal_log_level shoal_log_get_level(void);
+
+/* ======================================================================
+ * Torrent files: a read-only view of a .torrent
+ *
+ * BEP 3 (v1), BEP 12 (tracker tiers), BEP 19 (web seeds), BEP 27 (private),
+ * BEP 47 (padding files, attributes, symlinks). Parsing validates everything
+ * a client relies on: safe relative paths, contiguous files, a piece count
+ * that matches the length, sane limits.
+ *
+ * Ownership: shoal_torrent_info_parse() and _load() allocate one object that
+ * owns every string and array it points to, and a copy of the file's bytes.
+ * All of it stays valid, unchanged, until shoal_torrent_info_free(). The
+ * object is never modified after creation, so any number of threads may
+ * read it at once. These functions may be called from any thread. */
+
+enum shoal_file_attr {
+  SHOAL_FILE_PAD = 1,     /* BEP 47 'p': padding, all zeros, never on disk */
+  SHOAL_FILE_EXEC = 2,    /* 'x': executable */
+  SHOAL_FILE_HIDDEN = 4,  /* 'h': hidden */
+  SHOAL_FILE_SYMLINK = 8, /* 'l': a symbolic link, see symlink_target */
+};
+
+struct shoal_file_info {
+  const char *path;           /* '/'-separated, relative: "NAME" for a
+                                 single-file torrent, "NAME/dir/file" for a
+                                 multi-file one; never "..", never absolute */
+  uint64_t length;
+  uint64_t offset;            /* where the file starts in the torrent's bytes */
+  unsigned attr;              /* enum shoal_file_attr bits */
+  const char *symlink_target; /* SHOAL_FILE_SYMLINK: the target in the same
+                                 form as path, '..' resolved, never outside
+                                 the torrent; NULL otherwise */
+};
+
+/* One BEP 12 tier: trackers tried in order, the next tier only when all of
+ * these fail. */
+struct shoal_tracker_tier {
+  const char *const *urls;
+  size_t num_urls;
+};
+
+struct shoal_torrent_info {
+  const char *name;                 /* the content's name (a file or folder) */
+  uint8_t info_hash[20];            /* SHA-1 of the exact bytes of `info` */
+  char info_hash_hex[41];           /* lower-case hex, NUL-terminated */
+  uint64_t total_length;            /* sum of the file lengths, padding included */
+  uint32_t piece_length;
+  uint32_t num_pieces;              /* the last piece may be shorter */
+  const uint8_t *piece_hashes;      /* 20 * num_pieces bytes */
+  int is_private;                   /* BEP 27: no DHT, PEX or other trackers */
+  int multi_file;                   /* 1 when the info dict has `files` */
+  const struct shoal_tracker_tier *tiers; /* announce-list, or a single tier
+                                             holding `announce`; none: 0 */
+  size_t num_tiers;
+  const char *const *web_seeds;     /* BEP 19 url-list */
+  size_t num_web_seeds;
+  const char *comment, *created_by, *source; /* NULL when absent */
+  int64_t creation_date;            /* Unix time; 0 when absent */
+  const struct shoal_file_info *files; /* in torrent order, padding included */
+  size_t num_files;
+  const uint8_t *raw;               /* the whole .torrent, as given */
+  size_t raw_len;
+  size_t info_off, info_len;        /* the `info` dict's bytes inside raw */
+};
+
+/* Parses and validates a .torrent held in memory (len bytes at buf, copied:
+ * buf may be freed afterwards). On success *out is a new object. On failure
+ * *out is NULL and the return is SHOAL_EBENCODE, SHOAL_EMETAINFO or -ENOMEM,
+ * with a sentence in err (when errlen > 0) naming the field, or the byte
+ * offset of a bencode error, e.g. "bencode error at byte 14: ...". */
+int shoal_torrent_info_parse(const void *buf, size_t len, struct shoal_torrent_info **out,
+                             char *err, size_t errlen);
+/* Reads and parses the file at path (at most 128 MiB). Errors as for _parse,
+ * plus -errno when it cannot be read; err then starts with the path. */
+int shoal_torrent_info_load(const char *path, struct shoal_torrent_info **out, char *err,
+                            size_t errlen);
+/* Frees the object and everything it points to; NULL is a no-op. */
+void shoal_torrent_info_free(struct shoal_torrent_info *ti);
+
+/* Size of piece i < num_pieces (only the last one may be short). */
+uint32_t shoal_torrent_info_piece_size(const struct shoal_torrent_info *ti, uint32_t piece);
+/* The files piece i < num_pieces covers: indices [*first, *last] into
+ * files (padding and empty files at its edges included). */
+void shoal_torrent_info_piece_files(const struct shoal_torrent_info *ti, uint32_t piece,
+                                    size_t *first, size_t *last);
+
+/* ======================================================================
+ * Making a .torrent
+ *
+ * shoal_create() scans a file or a directory, hashes it on several threads
+ * and returns the bencoded .torrent. It blocks the calling thread until done:
+ * call it from a thread of your own (or uv_queue_work), not from the loop
+ * thread of a running session.
+ *
+ * A directory's files are taken in byte-wise sorted path order, which gives
+ * the same info-hash as mktorrent for the same tree. Hidden and empty files
+ * are included; symbolic links and other non-regular entries are skipped
+ * with a warning through the log sink (following them could hash data from
+ * outside the tree, or block forever on a fifo). */
+
+#define SHOAL_CREATE_MIN_PIECE (16u << 10)
+#define SHOAL_CREATE_MAX_PIECE (16u << 20)
+
+/* Zero-initialise, then fill: zero or NULL fields take their defaults. The
+ * strings and arrays are borrowed for the call. */
+struct shoal_create_opts {
+  const char *path;              /* file or directory to share (required) */
+  const char *name;              /* NULL: shoal_create_default_name(path) */
+  uint32_t piece_length;         /* a power of two in SHOAL_CREATE_MIN_PIECE..
+                                    _MAX_PIECE; 0: shoal_create_piece_length() */
+  const struct shoal_tracker_tier *tiers; /* BEP 12; the first URL also
+                                             becomes `announce` */
+  size_t num_tiers;
+  const char *const *web_seeds;  /* BEP 19 url-list */
+  size_t num_web_seeds;
+  int is_private;                /* BEP 27 */
+  const char *comment;           /* NULL: none */
+  const char *source;            /* inside `info`: changes the info-hash */
+  const char *created_by;        /* e.g. "myapp 1.0"; NULL: none */
+  int64_t creation_date;         /* Unix time; 0: none */
+  int threads;                   /* hashing threads; 0: all cores */
+  /* Called after each piece from the hashing threads, serialised; may be
+   * NULL. done and total count bytes. */
+  void (*progress)(void *ud, uint64_t done, uint64_t total);
+  void *ud;
+};
+
+/* On success *out is the .torrent's bytes (the caller frees them with
+ * free()) and *out_len their count; they always parse with
+ * shoal_torrent_info_parse(). On failure *out is NULL and the return is a
+ * negative code, with a sentence naming the path involved in err: -ENOENT,
+ * -EACCES and other -errno (unreadable), SHOAL_EUSAGE (empty directory,
+ * nothing to hash, bad name or piece length), SHOAL_ELIMIT (too many files
+ * or pieces), SHOAL_EINCOMPLETE (a file shrank while hashing), -ENOMEM. */
+int shoal_create(const struct shoal_create_opts *o, uint8_t **out, size_t *out_len, char *err,
+                 size_t errlen);
+
+/* Writes len bytes to path atomically: a temporary file in the same
+ * directory, fsync, then rename, mode 0644. Without overwrite an existing
+ * path is refused with -EEXIST (atomically too). Returns 0 or -errno. */
+int shoal_create_save(const char *path, const void *data, size_t len, int overwrite);
+
+/* The default piece length for total bytes: the smallest power of two from
+ * 16 KiB to 16 MiB that keeps the piece count at or below 2000. */
+uint32_t shoal_create_piece_length(uint64_t total);
+/* The name a torrent of path gets by default: its last element ("dir" for
+ * "a/dir/"), or the real directory's name for "." and "..". A new string
+ * the caller frees with free(), or NULL when out of memory. */
+char *shoal_create_default_name(const char *path);
+
+/* ======================================================================
+ * Checking data on disk against a torrent
+ *
+ * shoal_verify() hashes the data under a folder against the piece hashes,
+ * on several threads, and says what is missing or corrupt, by piece and by
+ * file. It only reads (symbolic links are not followed) and blocks the
+ * calling thread until done, like shoal_create(). */
+
+enum shoal_piece_state {
+  SHOAL_PIECE_OK = 0,
+  SHOAL_PIECE_MISSING = 1, /* some of its bytes are not on disk */
+  SHOAL_PIECE_CORRUPT = 2, /* all there, but the SHA-1 does not match */
+};
+
+/* What a file looks like on disk, before any hashing. */
+enum shoal_disk_state {
+  SHOAL_DISK_OK = 0,       /* a regular file at least as long as the torrent's */
+  SHOAL_DISK_MISSING,
+  SHOAL_DISK_SHORT,        /* shorter: see size_on_disk */
+  SHOAL_DISK_NOT_REGULAR,  /* a link, directory or other: not read */
+  SHOAL_DISK_NOT_STORED,   /* padding or a BEP 47 symlink: never looked at */
+};
+
+struct shoal_verify_opts {
+  int threads;              /* 0: all cores */
+  /* After each piece, from the hashing threads, serialised; may be NULL.
+   * done of total pieces, bytes of data covered so far. */
+  void (*progress)(void *ud, uint32_t done, uint32_t total, uint64_t bytes);
+  void *ud;
+  volatile int *cancel;     /* set non-zero (from any thread) to stop early:
+                               shoal_verify() then returns -ECANCELED; NULL:
+                               runs to the end */
+};
+
+struct shoal_verify_file {
+  enum shoal_disk_state disk;
+  uint64_t size_on_disk;    /* SHOAL_DISK_OK and _SHORT: the file's size */
+  uint32_t corrupt_pieces;  /* corrupt pieces holding bytes of this file
+                               (never counted for padding or empty files) */
+};
+
+/* The outcome; one allocation, freed with shoal_verify_result_free(). */
+struct shoal_verify_result {
+  uint32_t num_pieces;
+  const uint8_t *pieces;    /* num_pieces enum shoal_piece_state values */
+  uint32_t pieces_ok, pieces_missing, pieces_corrupt;
+  size_t num_files;         /* the torrent's, padding included */
+  const struct shoal_verify_file *files; /* in the order of ti->files */
+};
+
+/* Checks the content of ti under dir: the folder holding it under its name
+ * (dir/NAME for a single file, dir/NAME/... for several). Returns 0 with
+ * *out set whatever the data looks like (missing and corrupt pieces are a
+ * result, not an error). Fails with *out NULL and a sentence in err:
+ * -ENOENT, -ENOTDIR and other -errno when dir is not a usable folder,
+ * -ECANCELED when cancelled, -ENOMEM. ti must stay alive during the call. */
+int shoal_verify(const struct shoal_torrent_info *ti, const char *dir,
+                 const struct shoal_verify_opts *o, struct shoal_verify_result **out, char *err,
+                 size_t errlen);
+void shoal_verify_result_free(struct shoal_verify_result *r);
 
 #endif

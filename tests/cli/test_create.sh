@@ -24,6 +24,8 @@ expect_grep info.txt '^pieces: +10 x 32.0 KiB' "overwritten with the new piece l
 expect_exit 0 "directory with options" "$SHOAL" create -o t.torrent -t http://127.0.0.1:1/a,http://127.0.0.1:2/a \
   -t udp://127.0.0.1:3 -w http://127.0.0.1:4/ -p -c "a comment" -s SRC -n named -j 2 tree
 expect_grep "$T/err" "skipping .*tree/link: symbolic link" "symlink skipped with a warning"
+expect_grep "$T/err" '^[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\.[0-9]{3} warn: skipping tree/link: symbolic link$' \
+  "the library's warning printed as a time-stamped log line"
 "$SHOAL" info --json t.torrent > t.json
 python3 - t.json <<'PY' && ok "fields from the options" || bad "fields from the options"
 import json, sys

@@ -44,6 +44,14 @@ expect_grep "$T/err" 'nodir' "names the directory"
 printf 'garbage' > bad.torrent
 expect_exit 2 "bad torrent" "$SHOAL" verify bad.torrent data
 expect_grep "$T/err" 'bad.torrent: bencode error at byte 0' "names the torrent and offset"
+expect_exit 2 "DIR is a file" "$SHOAL" verify p.torrent p.torrent
+expect_grep "$T/err" '^shoal verify: p.torrent: not a directory$' "says DIR is not a directory"
+mkdir -p many/m && for i in $(seq -w 1 25); do head -c 100 /dev/urandom > many/m/f$i; done
+"$SHOAL" create --no-date -o m.torrent many/m >/dev/null
+expect_exit 1 "25 missing files" "$SHOAL" verify m.torrent "$(mktemp -d "$T/e.XXXXXX")"
+expect_grep "$T/out" '^  missing +m/f20$' "the first 20 are listed"
+if grep -q 'm/f21' "$T/out"; then bad "21st file listed"; else ok "21st file not listed"; fi
+expect_grep "$T/out" '^  \.\.\. and 5 more files$' "the rest are counted"
 expect_exit 2 "one argument" "$SHOAL" verify p.torrent
 expect_exit 2 "bad -j" "$SHOAL" verify -j 0 p.torrent data
 finish

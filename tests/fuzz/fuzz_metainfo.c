@@ -1,13 +1,48 @@
 /* libFuzzer target: the metainfo parser on arbitrary bytes. Whatever it
  * accepts must be internally consistent: file offsets contiguous, the piece
  * count matching the total length, paths free of "..", and every piece's
- * file range within the file list. */
+ * file range within the file list. The public view of an accepted torrent
+ * (shoal_torrent_info_parse) must show the same fields. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "disk/storage.h"
 #include "meta/metainfo.h"
+#include "shoal.h"
+
+static int same_str(const char *a, const char *b)
+{
+  return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The public view against the parser's own object; 0 when they agree. */
+static int view_differs(const struct sh_metainfo *m, const uint8_t *data, size_t size)
+{
+  struct shoal_torrent_info *ti;
+  char err[256];
+  if (shoal_torrent_info_parse(data, size, &ti, err, sizeof err))
+    return 1;
+  int bad = ti->raw_len != size || memcmp(ti->raw, data, size) ||
+            memcmp(ti->info_hash, m->info_hash, 20) || strcmp(ti->info_hash_hex, m->info_hash_hex) ||
+            strcmp(ti->name, m->name) || ti->num_files != m->num_files ||
+            ti->num_tiers != m->num_tiers || ti->num_web_seeds != m->num_web_seeds ||
+            ti->total_length != m->total_length || ti->num_pieces != m->num_pieces ||
+            !same_str(ti->comment, m->comment) || !same_str(ti->source, m->source);
+  for (size_t i = 0; !bad && i < m->num_files; i++)
+    bad = strcmp(ti->files[i].path, m->files[i].path) || ti->files[i].offset != m->files[i].offset ||
+          ti->files[i].attr != m->files[i].attr ||
+          !same_str(ti->files[i].symlink_target, m->files[i].symlink_target);
+  for (size_t t = 0; !bad && t < m->num_tiers; t++) {
+    bad = ti->tiers[t].num_urls != m->tiers[t].n;
+    for (size_t u = 0; !bad && u < m->tiers[t].n; u++)
+      bad = strcmp(ti->tiers[t].urls[u], m->tiers[t].urls[u]);
+  }
+  for (size_t i = 0; !bad && i < m->num_web_seeds; i++)
+    bad = strcmp(ti->web_seeds[i], m->web_seeds[i]);
+  shoal_torrent_info_free(ti);
+  return bad;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -45,6 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       break; /* the mapping is the same code for every piece */
   }
   if (sum > m->total_length)
+    abort();
+  if (view_differs(m, data, size))
     abort();
   sh_metainfo_free(m);
   return 0;

@@ -229,8 +229,18 @@ static inline void th_torrent_free(struct th_torrent *t)
   sh_buf_free(&t->raw);
 }
 
+/* The library is silent without a sink: show its warnings (and with
+ * SHOAL_TEST_VERBOSE, everything) beside Criterion's report. */
+static inline void th_log_sink(void *ud, enum shoal_log_level level, const char *msg)
+{
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  (void)ud;
+  fprintf(stderr, "%s: %s\n", names[level & 3], msg);
+}
+
 static inline void th_settings(struct shoal_settings *s)
 {
+  shoal_log_set_sink(th_log_sink, NULL);
   sh_log_set_level(getenv("SHOAL_TEST_VERBOSE") ? SH_LOG_DEBUG : SH_LOG_WARN);
   shoal_settings_default(s);
   s->bind[0] = "127.0.0.1";
