@@ -1,108 +1,103 @@
-/* shoal tracker: options -> server_config -> server_run(). */
-#include <errno.h>
-#include <getopt.h>
+/* shoal tracker: the app around the library's tracker (include/shoal.h, "The
+ * tracker server"). It reads the options (command line and --config files,
+ * through cli/settings.c), makes a loop per worker thread, handles the
+ * signals (SIGINT and SIGTERM stop, SIGHUP reloads) and runs the loops. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
 
-#include "base/log.h"
+#include "applog.h"
 #include "commands.h"
-#include "tracker/server.h"
+#include "settings.h"
+#include "shoal.h"
+#include "util.h"
+
+/* Everything the options set: most of it lands in the library's config. */
+struct tracker_opts {
+  struct shoal_tracker_config cfg;
+  int port;                      /* -p: both sides, unless one is given */
+  struct settings_list bind, add;
+  int log_level;                 /* enum app_log_level */
+};
+
+#define AT(field) SETTING_AT(struct tracker_opts, field)
+#define DAY 86400
+
+static const char *const modes[] = {"open", "hosted", NULL};
+
+static const struct setting options[] = {
+    {.name = "port", .short_name = 'p', .type = SETTING_INT, AT(port), .min = 0, .max = 65535,
+     .arg = "PORT", .help = "HTTP and UDP on PORT (default 6969; 0 picks a free one)"},
+    {.name = "http-port", .type = SETTING_INT, AT(cfg.http_port), .min = 0, .max = 65535,
+     .word = "off", .word_value = -1, .arg = "PORT",
+     .help = "HTTP only on PORT ('off' disables HTTP)"},
+    {.name = "udp-port", .type = SETTING_INT, AT(cfg.udp_port), .min = 0, .max = 65535,
+     .word = "off", .word_value = -1, .arg = "PORT",
+     .help = "UDP only on PORT ('off' disables UDP)"},
+    {.name = "bind", .type = SETTING_LIST, AT(bind), .max = SHOAL_TRACKER_MAX_BINDS,
+     .flags = SETTING_NONEMPTY, .arg = "ADDR",
+     .help = "listen on ADDR (repeatable; IPv4 or IPv6;\ndefault 0.0.0.0 and ::)"},
+    {.name = "data", .type = SETTING_STRING, AT(cfg.data_dir), .flags = SETTING_NONEMPTY,
+     .arg = "DIR",
+     .help = "hosted torrents live in DIR/torrents (default\n$XDG_DATA_HOME/shoal/tracker, else\n"
+             "~/.local/share/shoal/tracker, else ./shoal-tracker-data)"},
+    {.name = "add", .type = SETTING_LIST, AT(add), .max = 64, .flags = SETTING_NONEMPTY,
+     .arg = "FILE", .help = "host FILE.torrent (repeatable; copied into DIR)"},
+    {.name = "upload-token", .type = SETTING_STRING, AT(cfg.upload_token),
+     .flags = SETTING_NONEMPTY, .arg = "TOK",
+     .help = "enable POST /upload and the upload form, guarded by TOK"},
+    {.name = "mode", .type = SETTING_ENUM, AT(cfg.hosted_only), .choices = modes,
+     .arg = "open|hosted", .help = "track any info-hash (default) or hosted ones only"},
+    {.name = "blocklist", .type = SETTING_STRING, AT(cfg.blocklist), .arg = "FILE",
+     .help = "info-hashes never tracked, one hex hash per line\n"
+             "(default DIR/blocklist when present; SIGHUP reloads)"},
+    {.name = "interval", .type = SETTING_DURATION, AT(cfg.interval), .min = 1, .max = DAY,
+     .arg = "SECONDS", .help = "announce interval asked of clients (default 1800)"},
+    {.name = "min-interval", .type = SETTING_DURATION, AT(cfg.min_interval), .min = 1,
+     .max = DAY, .arg = "S", .help = "minimum interval (default interval / 2)"},
+    {.name = "peer-timeout", .type = SETTING_DURATION, AT(cfg.peer_timeout), .min = 1,
+     .max = 7 * DAY, .arg = "S", .help = "drop peers unseen this long (default 2 x interval)"},
+    {.name = "numwant-max", .type = SETTING_INT, AT(cfg.numwant_max), .min = 1,
+     .max = SHOAL_TRACKER_MAX_NUMWANT, .arg = "N",
+     .help = "most peers in one reply (default and limit 200)"},
+    {.name = "no-full-scrape", .type = SETTING_BOOL, AT(cfg.full_scrape), .yes = 0, .no = 1,
+     .help = "refuse /scrape without info_hash"},
+    {.name = "trust-ip", .type = SETTING_BOOL, AT(cfg.trust_ip), .yes = 1, .no = 0,
+     .help = "honour the announce `ip` parameter (behind a proxy)"},
+    {.name = "threads", .type = SETTING_INT, AT(cfg.workers), .min = 1,
+     .max = SHOAL_TRACKER_MAX_WORKERS, .arg = "N",
+     .help = "worker threads with SO_REUSEPORT sockets (default 1)"},
+    {.name = "idle-timeout", .type = SETTING_DURATION, .flags = SETTING_MS,
+     AT(cfg.idle_timeout_ms), .min = 1, .max = 3600, .arg = "S",
+     .help = "close HTTP connections idle this long (default 15)"},
+    {.name = "max-conns", .type = SETTING_INT, AT(cfg.max_conns), .min = 1, .max = 1000000,
+     .arg = "N", .help = "HTTP connections per thread (default 4096)"},
+    {.name = "config", .type = SETTING_CONFIG, .arg = "FILE",
+     .help = "read options from FILE: one 'option value' per line,\n"
+             "names as above without '--'; '#' comments;\ncommand-line options win"},
+    {.name = "verbose", .short_name = 'v', .type = SETTING_BOOL, AT(log_level),
+     .yes = APP_LOG_DEBUG, .no = APP_LOG_INFO, .help = "log every announce too"},
+    {.name = "quiet", .short_name = 'q', .type = SETTING_BOOL, AT(log_level),
+     .yes = APP_LOG_WARN, .no = APP_LOG_INFO, .help = "log only warnings and errors"},
+    {.name = "help", .short_name = 'h', .type = SETTING_BOOL,
+     .flags = SETTING_STOP | SETTING_CMDLINE, .help = "show this help"},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: shoal tracker [options]\n"
-          "\n"
-          "An HTTP and UDP BitTorrent tracker (BEP 3, 7, 15, 23, 48) that also hosts\n"
-          ".torrent files on a web page at /.\n"
-          "\n"
-          "  -p, --port PORT         HTTP and UDP on PORT (default 6969; 0 picks a free one)\n"
-          "      --http-port PORT    HTTP only on PORT ('off' disables HTTP)\n"
-          "      --udp-port PORT     UDP only on PORT ('off' disables UDP)\n"
-          "      --bind ADDR         listen on ADDR (repeatable; IPv4 or IPv6;\n"
-          "                          default 0.0.0.0 and ::)\n"
-          "      --data DIR          hosted torrents live in DIR/torrents (default\n"
-          "                          $XDG_DATA_HOME/shoal/tracker, else\n"
-          "                          ~/.local/share/shoal/tracker, else ./shoal-tracker-data)\n"
-          "      --add FILE          host FILE.torrent (repeatable; copied into DIR)\n"
-          "      --upload-token TOK  enable POST /upload and the upload form, guarded by TOK\n"
-          "      --mode open|hosted  track any info-hash (default) or hosted ones only\n"
-          "      --blocklist FILE    info-hashes never tracked, one hex hash per line\n"
-          "                          (default DIR/blocklist when present; SIGHUP reloads)\n"
-          "      --interval SECONDS  announce interval asked of clients (default 1800)\n"
-          "      --min-interval S    minimum interval (default interval / 2)\n"
-          "      --peer-timeout S    drop peers unseen this long (default 2 x interval)\n"
-          "      --numwant-max N     most peers in one reply (default and limit 200)\n"
-          "      --no-full-scrape    refuse /scrape without info_hash\n"
-          "      --trust-ip          honour the announce `ip` parameter (behind a proxy)\n"
-          "      --threads N         worker threads with SO_REUSEPORT sockets (default 1)\n"
-          "      --idle-timeout S    close HTTP connections idle this long (default 15)\n"
-          "      --max-conns N       HTTP connections per thread (default 4096)\n"
-          "      --config FILE       read options from FILE: one 'option value' per line,\n"
-          "                          names as above without '--'; '#' comments;\n"
-          "                          command-line options win\n"
-          "  -v, --verbose / -q, --quiet\n"
-          "  -h, --help\n"
-          "\n"
-          "SIGINT/SIGTERM stop it; SIGHUP reloads DIR/torrents and the blocklist.\n");
-}
-
-enum {
-  O_HTTP = 256, O_UDP, O_BIND, O_DATA, O_ADD, O_TOKEN, O_MODE, O_BLOCK, O_INTERVAL, O_MININT,
-  O_TIMEOUT, O_NUMWANT, O_NOFULL, O_TRUSTIP, O_THREADS, O_IDLE, O_MAXCONNS, O_CONFIG,
-};
-
-static const struct option longopts[] = {
-    {"port", required_argument, NULL, 'p'},
-    {"http-port", required_argument, NULL, O_HTTP},
-    {"udp-port", required_argument, NULL, O_UDP},
-    {"bind", required_argument, NULL, O_BIND},
-    {"data", required_argument, NULL, O_DATA},
-    {"add", required_argument, NULL, O_ADD},
-    {"upload-token", required_argument, NULL, O_TOKEN},
-    {"mode", required_argument, NULL, O_MODE},
-    {"blocklist", required_argument, NULL, O_BLOCK},
-    {"interval", required_argument, NULL, O_INTERVAL},
-    {"min-interval", required_argument, NULL, O_MININT},
-    {"peer-timeout", required_argument, NULL, O_TIMEOUT},
-    {"numwant-max", required_argument, NULL, O_NUMWANT},
-    {"no-full-scrape", no_argument, NULL, O_NOFULL},
-    {"trust-ip", no_argument, NULL, O_TRUSTIP},
-    {"threads", required_argument, NULL, O_THREADS},
-    {"idle-timeout", required_argument, NULL, O_IDLE},
-    {"max-conns", required_argument, NULL, O_MAXCONNS},
-    {"config", required_argument, NULL, O_CONFIG},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-static int num(const char *opt, const char *s, long min, long max, long *out)
-{
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < min || v > max) {
-    fprintf(stderr, "shoal tracker: --%s %s: expected a number from %ld to %ld\n", opt, s, min, max);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-static int port_arg(const char *opt, const char *s, int *out)
-{
-  long v;
-  if (!strcmp(s, "off")) {
-    *out = -1;
-    return 0;
-  }
-  if (num(opt, s, 0, 65535, &v) < 0)
-    return -1;
-  *out = (int)v;
-  return 0;
+  fprintf(f, "usage: shoal tracker [options]\n"
+             "\n"
+             "An HTTP and UDP BitTorrent tracker (BEP 3, 7, 15, 23, 48) that also hosts\n"
+             ".torrent files on a web page at /.\n"
+             "\n");
+  settings_usage(options, NOPTIONS, f);
+  fprintf(f, "\n"
+             "Durations (SECONDS, S) are seconds, or a number with a unit: 90s, 30m, 2h, 1d.\n"
+             "SIGINT/SIGTERM stop it; SIGHUP reloads DIR/torrents and the blocklist.\n");
 }
 
 /* Default data directory: never the current user's home in tests, which
@@ -120,266 +115,201 @@ static const char *default_data_dir(char *buf, size_t cap)
   return buf;
 }
 
-/* Reads "--config FILE" into extra argv entries ("--name", "value"),
- * malloc'd; cmd_tracker frees them when the server has stopped. */
-static int read_config(const char *path, char ***av, int *ac)
+/* Thousands of (idle) connections need thousands of descriptors; the usual
+ * soft limit is 1024, so take whatever the hard limit allows. */
+static void check_fd_limit(const struct shoal_tracker_config *c)
 {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    fprintf(stderr, "shoal tracker: --config %s: %s\n", path, strerror(errno));
-    return -1;
+  unsigned long want = (unsigned long)c->max_conns * (unsigned long)c->workers;
+  cli_raise_nofile(want + 256);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+    app_log(APP_LOG_WARN,
+            "tracker: only %llu file descriptors for up to %u connections per thread; "
+            "raise ulimit -n or lower --max-conns",
+            (unsigned long long)rl.rlim_cur, c->max_conns);
+}
+
+/* ---- running: loops, threads, signals ---- */
+
+/* A worker thread: its own loop, attached to the tracker on this thread. */
+struct worker_thread {
+  shoal_tracker *t;
+  uv_thread_t tid;
+  uv_loop_t loop;
+  uv_sem_t attached; /* posted once rc and err are final */
+  int rc;
+  char err[512];
+};
+
+static void worker_thread_main(void *arg)
+{
+  struct worker_thread *w = arg;
+  w->rc = uv_loop_init(&w->loop);
+  if (w->rc < 0) {
+    snprintf(w->err, sizeof w->err, "worker loop: %s", uv_strerror(w->rc));
+    uv_sem_post(&w->attached);
+    return;
   }
-  char line[1024];
-  unsigned lineno = 0;
-  while (fgets(line, sizeof line, f)) {
-    lineno++;
-    char *p = line + strspn(line, " \t");
-    char *hash = strchr(p, '#');
-    if (hash)
-      *hash = 0;
-    size_t l = strlen(p);
-    while (l && (p[l - 1] == '\n' || p[l - 1] == '\r' || p[l - 1] == ' ' || p[l - 1] == '\t'))
-      p[--l] = 0;
-    if (!l)
-      continue;
-    size_t kl = strcspn(p, " \t=");
-    char *val = p + kl;
-    val += strspn(val, " \t=");
-    p[kl] = 0;
-    const struct option *o = longopts;
-    while (o->name && strcmp(o->name, p))
-      o++;
-    if (!o->name || !strcmp(p, "config") || !strcmp(p, "help")) {
-      fprintf(stderr, "shoal tracker: %s:%u: unknown option '%s'\n", path, lineno, p);
-      fclose(f);
-      return -1;
+  w->rc = shoal_tracker_attach_worker(w->t, &w->loop, w->err, sizeof w->err);
+  uv_sem_post(&w->attached);
+  /* serves until shoal_tracker_close(); after a failed attach it only lets
+   * the handles that were opened finish closing */
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&w->loop);
+}
+
+struct app {
+  uv_loop_t loop; /* worker 0's, and the signals' */
+  shoal_tracker *t;
+  uv_signal_t sig[3];
+};
+
+static void stop_signals(struct app *a)
+{
+  for (int i = 0; i < 3; i++)
+    uv_close((uv_handle_t *)&a->sig[i], NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+  struct app *a = h->data;
+  if (signum == SIGHUP) {
+    char err[512];
+    shoal_tracker_reload(a->t, err, sizeof err); /* the library logs the outcome */
+    return;
+  }
+  app_log(APP_LOG_INFO, "tracker: %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  stop_signals(a);
+  shoal_tracker_close(a->t, NULL, NULL);
+}
+
+/* Before the tracker starts: a signal that comes while it starts waits in
+ * libuv until the loop runs, instead of killing the process. */
+static void start_signals(struct app *a)
+{
+  static const int signums[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(&a->loop, &a->sig[i]);
+    a->sig[i].data = a;
+    uv_signal_start(&a->sig[i], on_signal, signums[i]);
+  }
+}
+
+/* Starts worker threads 1..n-1, one after the other, each attached before
+ * the next starts. Returns how many threads run (they must be joined);
+ * *failed is set when one could not start or attach (the reason logged). */
+static int start_threads(struct app *a, struct worker_thread *wt, int n, int *failed)
+{
+  for (int i = 0; i < n; i++) {
+    wt[i].t = a->t;
+    uv_sem_init(&wt[i].attached, 0);
+    if (uv_thread_create(&wt[i].tid, worker_thread_main, &wt[i]) != 0) {
+      app_log(APP_LOG_ERROR, "tracker: cannot start worker thread %d", i + 1);
+      uv_sem_destroy(&wt[i].attached);
+      *failed = 1;
+      return i;
     }
-    char **na = realloc(*av, (size_t)(*ac + 3) * sizeof *na);
-    if (!na) {
-      fclose(f);
-      return -1;
-    }
-    *av = na;
-    size_t nl = strlen(p) + 3;
-    char *name = malloc(nl);
-    if (!name) {
-      fclose(f);
-      return -1;
-    }
-    snprintf(name, nl, "--%s", p);
-    (*av)[(*ac)++] = name;
-    if (o->has_arg == required_argument) {
-      if (!*val) {
-        fprintf(stderr, "shoal tracker: %s:%u: option '%s' needs a value\n", path, lineno, p);
-        fclose(f);
-        return -1;
-      }
-      (*av)[(*ac)++] = strdup(val);
+    uv_sem_wait(&wt[i].attached);
+    uv_sem_destroy(&wt[i].attached);
+    if (wt[i].rc < 0) {
+      app_log(APP_LOG_ERROR, "tracker: %s", wt[i].err);
+      *failed = 1;
+      return i + 1;
     }
   }
-  fclose(f);
+  return n;
+}
+
+/* Serves until SIGINT or SIGTERM. Returns the exit code: 0 after a clean
+ * stop, 1 when the tracker could not start (the reason is logged). */
+static int run(const struct shoal_tracker_config *c)
+{
+  struct app a;
+  memset(&a, 0, sizeof a);
+  if (uv_loop_init(&a.loop) < 0)
+    return 1;
+  check_fd_limit(c);
+  start_signals(&a);
+  char err[512];
+  int rc = shoal_tracker_new(&a.loop, c, &a.t, err, sizeof err);
+  if (rc < 0) {
+    app_log(APP_LOG_ERROR, "tracker: %s", err);
+    stop_signals(&a);
+    uv_run(&a.loop, UV_RUN_DEFAULT); /* handles opened before the failure close */
+    uv_loop_close(&a.loop);
+    return 1;
+  }
+  struct worker_thread *wt = calloc((size_t)c->workers, sizeof *wt);
+  int failed = !wt, nthreads = 0;
+  if (wt)
+    nthreads = start_threads(&a, wt, c->workers - 1, &failed);
+  if (failed) {
+    stop_signals(&a);
+    shoal_tracker_close(a.t, NULL, NULL);
+  }
+  uv_run(&a.loop, UV_RUN_DEFAULT);
+  /* the tracker is closed: every worker loop has ended or is ending */
+  for (int i = 0; i < nthreads; i++)
+    uv_thread_join(&wt[i].tid);
+  free(wt);
+  uv_loop_close(&a.loop);
+  return failed ? 1 : 0;
+}
+
+/* The options that depend on others, and the ones the settings table cannot
+ * express. Returns 0, or 2 after saying what is wrong. */
+static int finish_config(struct settings *st, struct tracker_opts *o, char *datadir, size_t cap)
+{
+  struct shoal_tracker_config *c = &o->cfg;
+  if (settings_is_set(st, "port")) {
+    if (!settings_is_set(st, "http-port"))
+      c->http_port = o->port;
+    if (!settings_is_set(st, "udp-port"))
+      c->udp_port = o->port;
+  }
+  if (c->http_port < 0 && c->udp_port < 0) {
+    fprintf(stderr, "shoal tracker: both HTTP and UDP are off; nothing to serve\n");
+    return 2;
+  }
+  c->bind = o->bind.v;
+  c->nbind = o->bind.n;
+  c->add = o->add.v;
+  c->nadd = o->add.n;
+  if (!c->data_dir)
+    c->data_dir = default_data_dir(datadir, cap);
   return 0;
 }
 
 int cmd_tracker(int argc, char **argv)
 {
-  struct server_config c;
-  server_config_defaults(&c);
-  char datadir[4096];
-  int interval_set = 0, minint_set = 0, timeout_set = 0, port = -2;
-  int http_port = -2, udp_port = -2;
-  long v;
-
-  /* Options from --config go first so that the command line overrides them. */
-  int ac = 1;
-  char **av = malloc(sizeof *av);
-  if (!av)
-    return 1;
-  av[0] = argv[0];
-  int nconf = 0; /* av[1..nconf] came from config files and are ours */
-  for (int i = 1; i < argc; i++) {
-    const char *cf = NULL;
-    if (!strcmp(argv[i], "--config") && i + 1 < argc)
-      cf = argv[i + 1];
-    else if (!strncmp(argv[i], "--config=", 9))
-      cf = argv[i] + 9;
-    if (cf && read_config(cf, &av, &ac) < 0) {
-      for (int j = 1; j < ac; j++)
-        free(av[j]);
-      free(av);
-      return 2;
-    }
-  }
-  nconf = ac - 1;
-  /* getopt_long may permute av, so remember which strings are ours */
-  char **owned = malloc((size_t)(nconf + 1) * sizeof *owned);
-  if (!owned) {
-    for (int j = 1; j <= nconf; j++)
-      free(av[j]);
-    free(av);
-    return 1;
-  }
-  memcpy(owned, av + 1, (size_t)nconf * sizeof *owned);
-  char **na = realloc(av, (size_t)(ac + argc + 1) * sizeof *na);
-  if (!na) {
-    for (int j = 0; j < nconf; j++)
-      free(owned[j]);
-    free(owned);
-    free(av);
-    return 1;
-  }
-  av = na;
-  for (int i = 1; i < argc; i++)
-    av[ac++] = argv[i];
-  av[ac] = NULL;
-
-  int opt, rc = 2;
-  optind = 1;
-  while ((opt = getopt_long(ac, av, "p:vqh", longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'p':
-      if (port_arg("port", optarg, &port) < 0 || port < 0) {
-        if (port < 0)
-          fprintf(stderr, "shoal tracker: --port needs a number\n");
-        goto done;
-      }
-      break;
-    case O_HTTP:
-      if (port_arg("http-port", optarg, &http_port) < 0)
-        goto done;
-      break;
-    case O_UDP:
-      if (port_arg("udp-port", optarg, &udp_port) < 0)
-        goto done;
-      break;
-    case O_BIND:
-      if (c.nbinds == SERVER_MAX_BINDS) {
-        fprintf(stderr, "shoal tracker: at most %d --bind addresses\n", SERVER_MAX_BINDS);
-        goto done;
-      }
-      c.binds[c.nbinds++] = optarg;
-      break;
-    case O_DATA:
-      c.data_dir = optarg;
-      break;
-    case O_ADD:
-      if (c.nadd == (int)(sizeof c.add / sizeof c.add[0])) {
-        fprintf(stderr, "shoal tracker: too many --add files; put them in DIR/torrents\n");
-        goto done;
-      }
-      c.add[c.nadd++] = optarg;
-      break;
-    case O_TOKEN:
-      if (!*optarg) {
-        fprintf(stderr, "shoal tracker: --upload-token must not be empty\n");
-        goto done;
-      }
-      c.upload_token = optarg;
-      break;
-    case O_MODE:
-      if (!strcmp(optarg, "open"))
-        c.trk.hosted_only = 0;
-      else if (!strcmp(optarg, "hosted"))
-        c.trk.hosted_only = 1;
-      else {
-        fprintf(stderr, "shoal tracker: --mode %s: expected open or hosted\n", optarg);
-        goto done;
-      }
-      break;
-    case O_BLOCK:
-      c.blocklist = optarg;
-      break;
-    case O_INTERVAL:
-      if (num("interval", optarg, 1, 86400, &v) < 0)
-        goto done;
-      c.trk.interval = (uint32_t)v;
-      interval_set = 1;
-      break;
-    case O_MININT:
-      if (num("min-interval", optarg, 1, 86400, &v) < 0)
-        goto done;
-      c.trk.min_interval = (uint32_t)v;
-      minint_set = 1;
-      break;
-    case O_TIMEOUT:
-      if (num("peer-timeout", optarg, 1, 7 * 86400, &v) < 0)
-        goto done;
-      c.trk.peer_timeout = (uint32_t)v;
-      timeout_set = 1;
-      break;
-    case O_NUMWANT:
-      if (num("numwant-max", optarg, 1, TRACKER_MAX_NUMWANT, &v) < 0)
-        goto done;
-      c.trk.numwant_max = (uint32_t)v;
-      if (c.trk.numwant_default > c.trk.numwant_max)
-        c.trk.numwant_default = c.trk.numwant_max;
-      break;
-    case O_NOFULL:
-      c.trk.full_scrape = 0;
-      break;
-    case O_TRUSTIP:
-      c.trk.trust_ip_param = 1;
-      break;
-    case O_THREADS:
-      if (num("threads", optarg, 1, SERVER_MAX_THREADS, &v) < 0)
-        goto done;
-      c.threads = (int)v;
-      break;
-    case O_IDLE:
-      if (num("idle-timeout", optarg, 1, 3600, &v) < 0)
-        goto done;
-      c.idle_timeout_ms = (unsigned)v * 1000;
-      break;
-    case O_MAXCONNS:
-      if (num("max-conns", optarg, 1, 1000000, &v) < 0)
-        goto done;
-      c.max_conns = (unsigned)v;
-      break;
-    case O_CONFIG:
-      break; /* read above */
-    case 'v':
-      sh_log_set_level(SH_LOG_DEBUG);
-      break;
-    case 'q':
-      sh_log_set_level(SH_LOG_WARN);
-      break;
-    case 'h':
-      usage(stdout);
-      rc = 0;
-      goto done;
-    default:
-      usage(stderr);
-      goto done;
-    }
-  }
-  if (optind < ac) {
-    fprintf(stderr, "shoal tracker: unexpected argument '%s'\n", av[optind]);
+  struct tracker_opts o;
+  memset(&o, 0, sizeof o);
+  shoal_tracker_config_default(&o.cfg);
+  o.log_level = APP_LOG_INFO;
+  struct settings st;
+  int first = argc, rc = settings_init(&st, options, NOPTIONS, &o);
+  if (rc == 0)
+    rc = settings_parse_args(&st, argc, argv, &first);
+  if (rc == 1) {
+    usage(stdout);
+    rc = 0;
+  } else if (rc < 0) {
+    if (st.err[0])
+      fprintf(stderr, "shoal tracker: %s\n", st.err);
+    else
+      usage(stderr); /* getopt_long has said what is wrong */
+    rc = 2;
+  } else if (first < argc) {
+    fprintf(stderr, "shoal tracker: unexpected argument '%s'\n", argv[first]);
     usage(stderr);
-    goto done;
+    rc = 2;
+  } else {
+    char datadir[4096];
+    app_log_set_level((enum app_log_level)o.log_level);
+    rc = finish_config(&st, &o, datadir, sizeof datadir);
+    if (rc == 0)
+      rc = run(&o.cfg);
   }
-  if (port >= 0)
-    c.http_port = c.udp_port = port;
-  if (http_port != -2)
-    c.http_port = http_port;
-  if (udp_port != -2)
-    c.udp_port = udp_port;
-  if (c.http_port < 0 && c.udp_port < 0) {
-    fprintf(stderr, "shoal tracker: both HTTP and UDP are off; nothing to serve\n");
-    goto done;
-  }
-  if (interval_set && !minint_set)
-    c.trk.min_interval = c.trk.interval / 2 ? c.trk.interval / 2 : 1;
-  if (interval_set && !timeout_set)
-    c.trk.peer_timeout = 2 * c.trk.interval;
-  if (c.trk.min_interval > c.trk.interval)
-    c.trk.min_interval = c.trk.interval;
-  if (!c.data_dir)
-    c.data_dir = default_data_dir(datadir, sizeof datadir);
-  rc = server_run(&c);
-done:
-  for (int j = 0; j < nconf; j++)
-    free(owned[j]);
-  free(owned);
-  free(av);
+  settings_free(&st);
   return rc;
 }

@@ -16,8 +16,13 @@ expect_exit 2 "bad mode" "$SHOAL" tracker --mode sideways --data "$T/d0"
 expect_grep "$T/err" 'open or hosted' "names the modes"
 expect_exit 2 "port out of range" "$SHOAL" tracker -p 70000 --data "$T/d0"
 expect_exit 2 "stray argument" "$SHOAL" tracker extra --data "$T/d0"
-printf 'mode sideways\n' >"$T/bad.conf"
+printf '# comment\nmode sideways\n' >"$T/bad.conf"
 expect_exit 2 "config file values are checked" "$SHOAL" tracker --config "$T/bad.conf"
+expect_grep "$T/err" "bad.conf:2: mode sideways: expected open or hosted" "names the file and line"
+printf 'help\n' >"$T/bad.conf"
+expect_exit 2 "--help is not a config file option" "$SHOAL" tracker --config "$T/bad.conf"
+expect_exit 2 "--config of a missing file" "$SHOAL" tracker --config "$T/missing.conf"
+expect_grep "$T/err" "missing.conf: No such file" "says why"
 echo garbage >"$T/garbage.torrent"
 expect_exit 1 "--add of a broken torrent fails to start" "$SHOAL" tracker --data "$T/d0" \
   --bind 127.0.0.1 -p 0 --add "$T/garbage.torrent"
@@ -221,8 +226,11 @@ print(urllib.request.urlopen("http://127.0.0.1:%s/announce?%s"%(sys.argv[1],q),t
 stop && ok "second shutdown clean" || bad "second shutdown"
 
 # --- a config file; the command line wins over it ---
-printf '# tracker settings\ninterval = 77\nmin-interval 11\nmode hosted\n' >"$T/good.conf"
+# (192.0.2.1 is not on this host: the tracker starts only because the
+# command line's --bind replaces the file's)
+printf '# tracker settings\ninterval = 77\nmin-interval 11\nmode hosted\npeer-timeout 2h\nbind 192.0.2.1\n' >"$T/good.conf"
 start --config "$T/good.conf" --mode open
+expect_grep "$T/log" "peers expire after 7200s" "a duration with a unit"
 r=$($PY -c 'import sys,urllib.request,urllib.parse
 q=urllib.parse.urlencode(dict(info_hash=b"\x09"*20,peer_id=b"-SH0001-gggggggggggg",port=9,left=1))
 print(urllib.request.urlopen("http://127.0.0.1:%s/announce?%s"%(sys.argv[1],q),timeout=10).read().decode())' "$PORT")
