@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/vec.h"
+
 void ann_reply_init(struct ann_reply *r)
 {
   memset(r, 0, sizeof *r);
@@ -25,16 +27,8 @@ static struct sockaddr_storage *slot(struct ann_reply *r)
     r->dropped++;
     return NULL;
   }
-  if (r->npeers == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 64;
-    if (cap > ANN_MAX_PEERS)
-      cap = ANN_MAX_PEERS;
-    struct sockaddr_storage *p = realloc(r->peers, cap * sizeof *p);
-    if (!p)
-      return NULL;
-    r->peers = p;
-    r->cap = cap;
-  }
+  if (sh_vec_reserve(r->peers, r->cap, r->npeers + 1, 64, ANN_MAX_PEERS) < 0)
+    return NULL;
   struct sockaddr_storage *s = &r->peers[r->npeers];
   memset(s, 0, sizeof *s);
   return s;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/vec.h"
 
 int sh_addr_from_sockaddr(struct sh_addr *a, const struct sockaddr *sa)
 {
@@ -112,14 +113,8 @@ int sh_peers_add(struct sh_peers *l, const struct sh_addr *a, int source, uint64
   }
   if (l->n >= SH_PEERS_MAX)
     return SH_ELIMIT;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    struct sh_peer_entry *ne = realloc(l->e, cap * sizeof *ne);
-    if (!ne)
-      return -ENOMEM;
-    l->e = ne;
-    l->cap = cap;
-  }
+  if (sh_vec_reserve(l->e, l->cap, l->n + 1, 64, SH_PEERS_MAX) < 0)
+    return -ENOMEM;
   e = &l->e[l->n++];
   memset(e, 0, sizeof *e);
   e->addr = *a;
@@ -212,14 +207,8 @@ int sh_bans_strike(struct sh_bans *b, const struct sh_addr *a, int sole)
   if (!e) {
     if (b->n >= SH_BANS_MAX)
       return 0; /* full: forget about new offenders rather than grow */
-    if (b->n == b->cap) {
-      size_t cap = b->cap ? b->cap * 2 : 16;
-      struct sh_ban_entry *ne = realloc(b->e, cap * sizeof *ne);
-      if (!ne)
-        return 0;
-      b->e = ne;
-      b->cap = cap;
-    }
+    if (sh_vec_reserve(b->e, b->cap, b->n + 1, 16, SH_BANS_MAX) < 0)
+      return 0;
     e = &b->e[b->n++];
     memset(e, 0, sizeof *e);
     e->addr = *a;

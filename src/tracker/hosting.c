@@ -17,6 +17,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/sha1.h"
+#include "base/vec.h"
 #include "meta/metainfo.h"
 
 struct item {
@@ -58,15 +59,9 @@ static int insert_locked(struct hosting *h, struct sh_metainfo *m, int64_t added
     return 0;
   }
   i = -i - 1;
-  if (h->n == h->cap) {
-    size_t nc = h->cap ? h->cap * 2 : 16;
-    struct item *ni = realloc(h->items, nc * sizeof *ni);
-    if (!ni) {
-      sh_metainfo_free(m);
-      return -ENOMEM;
-    }
-    h->items = ni;
-    h->cap = nc;
+  if (sh_vec_reserve(h->items, h->cap, h->n + 1, 16, SIZE_MAX) < 0) {
+    sh_metainfo_free(m);
+    return -ENOMEM;
   }
   memmove(&h->items[i + 1], &h->items[i], (h->n - (size_t)i) * sizeof *h->items);
   h->items[i].m = m;
