@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/sha1.h"
+#include "base/sorted.h"
 #include "base/vec.h"
 
 struct hset {
@@ -23,20 +24,9 @@ struct policy {
 
 static int cmp20(const void *a, const void *b) { return memcmp(a, b, 20); }
 
-static long hset_find(const struct hset *s, const uint8_t *h)
+static inline long hset_find(const struct hset *s, const uint8_t *h)
 {
-  size_t lo = 0, hi = s->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = memcmp(s->h[mid], h, 20);
-    if (!c)
-      return (long)mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
+  return sh_sorted_find(s->h, s->n, sizeof *s->h, 0, h, SH_IHASH_LEN);
 }
 
 struct policy *policy_new(void)

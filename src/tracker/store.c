@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sorted.h"
 #include "base/vec.h"
 
 /* Record layout after the wire bytes: flags, a spare byte, last-seen time. */
@@ -74,37 +76,18 @@ void store_free(struct store *s)
   free(s);
 }
 
-/* Binary search: index of the torrent, or -(insertion point) - 1. */
-static long find_torrent(const struct bucket *b, const uint8_t *h)
+/* Index of the torrent, or -(insertion point) - 1. */
+static inline long find_torrent(const struct bucket *b, const uint8_t *h)
 {
-  uint32_t lo = 0, hi = b->n;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    int c = memcmp(b->t[mid].hash, h, 20);
-    if (c == 0)
-      return mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
+  return sh_sorted_find(b->t, b->n, sizeof *b->t, offsetof(struct torrent, hash), h,
+                        SH_IHASH_LEN);
 }
 
-static long find_peer(const struct swarm *w, uint32_t rlen, uint32_t alen, const uint8_t *addr)
+/* Records sort by their leading wire bytes, the peer's compact address. */
+static inline long find_peer(const struct swarm *w, uint32_t rlen, uint32_t alen,
+                             const uint8_t *addr)
 {
-  uint32_t lo = 0, hi = w->n;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    int c = memcmp(w->rec + (size_t)mid * rlen, addr, alen);
-    if (c == 0)
-      return mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
+  return sh_sorted_find(w->rec, w->n, rlen, 0, addr, alen);
 }
 
 static void counts_of(const struct torrent *t, struct store_counts *c)
