@@ -151,29 +151,16 @@ static int add_dict_peer(struct ann_reply *r, const struct be_doc *d, int e)
   char lit[46];
   memcpy(lit, ip, n);
   lit[n] = 0;
-  uint8_t a[16];
-  if (memchr(lit, 0, n) == NULL && inet_pton(AF_INET, lit, a) == 1)
-    return ann_reply_add4(r, a, (uint16_t)port);
-  if (memchr(lit, 0, n) == NULL && inet_pton(AF_INET6, lit, a) == 1)
-    return ann_reply_add6(r, a, (uint16_t)port);
-  r->dropped++;
-  return 0;
-}
-
-static int add_compact(struct ann_reply *r, const uint8_t *p, size_t n, size_t stride)
-{
-  size_t i = 0;
-  for (; i + stride <= n; i += stride) {
-    int rc = stride == 6 ? ann_reply_add4(r, p + i, sh_rd16(p + i + 4))
-                         : ann_reply_add6(r, p + i, sh_rd16(p + i + 16));
-    if (rc < 0)
-      return rc;
-  }
-  if (i != n) {
-    r->partial = 1;
+  struct sh_addr a = {.port = (uint16_t)port};
+  if (memchr(lit, 0, n) == NULL && inet_pton(AF_INET, lit, a.ip) == 1)
+    a.family = 4;
+  else if (memchr(lit, 0, n) == NULL && inet_pton(AF_INET6, lit, a.ip) == 1)
+    a.family = 6;
+  if (!a.family) {
     r->dropped++;
+    return 0;
   }
-  return 0;
+  return ann_reply_add(r, &a);
 }
 
 int ann_http_parse(const uint8_t *body, size_t len, struct ann_reply *r, char *err,
@@ -206,7 +193,7 @@ int ann_http_parse(const uint8_t *body, size_t len, struct ann_reply *r, char *e
   int p = be_dict_get(&d, 0, "peers");
   if (p >= 0 && d.tok[p].type == BE_STR) {
     s = be_str(&d, p, &n);
-    if ((rc = add_compact(r, s, n, 6)) < 0)
+    if ((rc = ann_reply_add_compact(r, s, n, 4)) < 0)
       goto oom;
   } else if (p >= 0 && d.tok[p].type == BE_LIST) {
     for (int e = be_child(&d, p); e >= 0 && (uint32_t)e < d.tok[p].next;
@@ -224,7 +211,7 @@ int ann_http_parse(const uint8_t *body, size_t len, struct ann_reply *r, char *e
     goto out;
   }
   s = be_str(&d, be_dict_get(&d, 0, "peers6"), &n);
-  if (s && (rc = add_compact(r, s, n, 18)) < 0)
+  if (s && (rc = ann_reply_add_compact(r, s, n, 6)) < 0)
     goto oom;
   rc = 0;
   goto out;

@@ -1,9 +1,11 @@
 #include "announce/ann_msg.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/compact.h"
+#include "base/vec.h"
 
 void ann_reply_init(struct ann_reply *r)
 {
@@ -25,26 +27,17 @@ static struct sockaddr_storage *slot(struct ann_reply *r)
     r->dropped++;
     return NULL;
   }
-  if (r->npeers == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 64;
-    if (cap > ANN_MAX_PEERS)
-      cap = ANN_MAX_PEERS;
-    struct sockaddr_storage *p = realloc(r->peers, cap * sizeof *p);
-    if (!p)
-      return NULL;
-    r->peers = p;
-    r->cap = cap;
-  }
+  if (sh_vec_reserve(r->peers, r->cap, r->npeers + 1, 64, ANN_MAX_PEERS) < 0)
+    return NULL;
   struct sockaddr_storage *s = &r->peers[r->npeers];
   memset(s, 0, sizeof *s);
   return s;
 }
 
-/* Appends one peer; port 0 is dropped (no one listens there). ip is 4 or
- * 16 bytes as family says. */
-static int add_peer(struct ann_reply *r, int family, const uint8_t *ip, uint16_t port)
+/* Port 0 is dropped: no one listens there. */
+int ann_reply_add(struct ann_reply *r, const struct sh_addr *a)
 {
-  if (port == 0) {
+  if (a->port == 0) {
     r->dropped++;
     return 0;
   }
@@ -52,29 +45,27 @@ static int add_peer(struct ann_reply *r, int family, const uint8_t *ip, uint16_t
   struct sockaddr_storage *s = slot(r);
   if (!s)
     return r->dropped != before ? 0 : -ENOMEM;
-  if (family == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)s;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    memcpy(&a->sin_addr, ip, 4);
-  } else {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)s;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    memcpy(&a->sin6_addr, ip, 16);
-  }
+  sh_addr_to_sockaddr(a, s);
   r->npeers++;
   return 0;
 }
 
-int ann_reply_add4(struct ann_reply *r, const uint8_t ip[4], uint16_t port)
+int ann_reply_add_compact(struct ann_reply *r, const uint8_t *p, size_t n, int family)
 {
-  return add_peer(r, AF_INET, ip, port);
-}
-
-int ann_reply_add6(struct ann_reply *r, const uint8_t ip[16], uint16_t port)
-{
-  return add_peer(r, AF_INET6, ip, port);
+  size_t len = sh_compact_len(family), rest;
+  size_t count = sh_compact_count(n, family, &rest);
+  for (size_t i = 0; i < count; i++) {
+    struct sh_addr a;
+    sh_compact_get(&a, p + i * len, len);
+    int rc = ann_reply_add(r, &a);
+    if (rc < 0)
+      return rc;
+  }
+  if (rest) {
+    r->partial = 1;
+    r->dropped++;
+  }
+  return 0;
 }
 
 char *ann_sanitize(const uint8_t *p, size_t n)

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base/addr.h"
+
 /* Numbering of BEP 15, so the UDP codec can write it as is. */
 enum ann_event { ANN_EV_NONE = 0, ANN_EV_COMPLETED = 1, ANN_EV_STARTED = 2, ANN_EV_STOPPED = 3 };
 
@@ -48,8 +50,12 @@ void ann_reply_init(struct ann_reply *r);
 void ann_reply_free(struct ann_reply *r);
 /* Append a peer; port 0 and entries beyond ANN_MAX_PEERS are counted in
  * `dropped`. Returns 0 or -ENOMEM. */
-int ann_reply_add4(struct ann_reply *r, const uint8_t ip[4], uint16_t port);
-int ann_reply_add6(struct ann_reply *r, const uint8_t ip[16], uint16_t port);
+int ann_reply_add(struct ann_reply *r, const struct sh_addr *a);
+/* Appends every whole entry of a compact list of n bytes (base/compact.h;
+ * family 4: BEP 23 "peers", family 6: BEP 7 "peers6", or the peers of a
+ * BEP 15 announce reply). A truncated last entry sets `partial` and counts
+ * in `dropped`. Returns 0 or -ENOMEM. */
+int ann_reply_add_compact(struct ann_reply *r, const uint8_t *p, size_t n, int family);
 
 /* Copies at most n bytes of untrusted text into a new NUL-terminated string,
  * replacing control and non-ASCII bytes with '?' and cutting at 200 bytes,

@@ -150,18 +150,9 @@ int ann_udp_announce_reply(const uint8_t *p, size_t n, int ipv6, struct ann_repl
   r->interval = sh_rd32(p + 8);
   r->incomplete = sh_rd32(p + 12);
   r->complete = sh_rd32(p + 16);
-  size_t stride = ipv6 ? 18 : 6, i = 20;
-  for (; i + stride <= n; i += stride) {
-    int rc = ipv6 ? ann_reply_add6(r, p + i, sh_rd16(p + i + 16))
-                  : ann_reply_add4(r, p + i, sh_rd16(p + i + 4));
-    if (rc < 0)
-      return rc;
-  }
-  if (i != n) {
-    r->partial = 1;
-    r->dropped++;
-  }
-  return 0;
+  /* n >= 20: ann_udp_check saw to it. BEP 15: the entries' size follows
+   * the transport the request went over. */
+  return ann_reply_add_compact(r, p + 20, n - 20, ipv6 ? 6 : 4);
 }
 
 size_t ann_udp_scrape_reply(const uint8_t *p, size_t n, struct sh_scrape_info *s, size_t max)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/vec.h"
 
 static int fail(struct be_doc *d, size_t off, const char *why)
 {
@@ -17,16 +18,8 @@ static int push(struct be_doc *d, uint32_t max_tokens)
 {
   if (d->ntok >= max_tokens)
     return -1;
-  if (d->ntok == d->cap) {
-    uint32_t cap = d->cap ? d->cap * 2 : 32;
-    if (cap > max_tokens)
-      cap = max_tokens;
-    struct be_tok *t = realloc(d->tok, (size_t)cap * sizeof *t);
-    if (!t)
-      return -ENOMEM;
-    d->tok = t;
-    d->cap = cap;
-  }
+  if (sh_vec_reserve(d->tok, d->cap, (size_t)d->ntok + 1, 32, max_tokens) < 0)
+    return -ENOMEM;
   memset(&d->tok[d->ntok], 0, sizeof d->tok[0]);
   return (int)d->ntok++;
 }

@@ -36,6 +36,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/sha1_mb.h"
+#include "base/vec.h"
 
 #define CREATE_MAX_THREADS 64
 /* the parser's limits (metainfo.c): anything we create must load again */
@@ -79,14 +80,8 @@ static char *join(const char *a, const char *b)
 
 static int add_entry(struct scan *sc, char *rel, uint64_t length)
 {
-  if (sc->n == sc->cap) {
-    size_t cap = sc->cap ? sc->cap * 2 : 64;
-    struct entry *v = realloc(sc->v, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    sc->v = v;
-    sc->cap = cap;
-  }
+  if (sh_vec_reserve(sc->v, sc->cap, sc->n + 1, 64, SIZE_MAX) < 0)
+    return -ENOMEM;
   sc->v[sc->n++] = (struct entry){rel, length, 0};
   return 0;
 }

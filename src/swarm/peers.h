@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base/addr.h" /* struct sh_addr, which lived here first */
+
 /* A tracker hands out up to ~200 peers per announce; 2000 known addresses is
  * ten announces' worth and 2000 * 48 bytes = 96 KiB per torrent at most. */
 #define SH_PEERS_MAX 2000
@@ -36,22 +38,6 @@
 #define SH_BANS_MAX 4096
 
 enum sh_peer_source { SH_SRC_MANUAL = 1, SH_SRC_TRACKER = 2, SH_SRC_INCOMING = 4 };
-
-/* An address as a fixed-size comparable key: family, 16 address bytes (IPv4
- * in the first 4), port in host order. */
-struct sh_addr {
-  uint8_t family; /* 4 or 6 */
-  uint8_t ip[16];
-  uint16_t port;
-};
-
-int sh_addr_from_sockaddr(struct sh_addr *a, const struct sockaddr *sa);
-void sh_addr_to_sockaddr(const struct sh_addr *a, struct sockaddr_storage *ss);
-/* "1.2.3.4:6881" or "[::1]:6881" into out (at least 64 bytes). */
-void sh_addr_str(const struct sh_addr *a, char *out, size_t n);
-int sh_addr_same_ip(const struct sh_addr *a, const struct sh_addr *b);
-int sh_addr_eq(const struct sh_addr *a, const struct sh_addr *b);
-int sh_addr_is_loopback(const struct sh_addr *a);
 
 enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,12 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/sha1.h"
+#include "base/sorted.h"
+#include "base/vec.h"
 #include "meta/metainfo.h"
 
 struct item {
+  uint8_t hash[20]; /* m->info_hash, inline: the search key (base/sorted.h) */
   struct sh_metainfo *m;
   int64_t added;
 };
@@ -32,20 +36,10 @@ struct hosting {
   size_t n, cap;
 };
 
-static long find_item(const struct hosting *h, const uint8_t *hash)
+static inline long find_item(const struct hosting *h, const uint8_t *hash)
 {
-  size_t lo = 0, hi = h->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = memcmp(h->items[mid].m->info_hash, hash, 20);
-    if (!c)
-      return (long)mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
+  return sh_sorted_find(h->items, h->n, sizeof *h->items, offsetof(struct item, hash), hash,
+                        SH_IHASH_LEN);
 }
 
 /* Inserts m (taking ownership) unless its hash is present. Caller holds the
@@ -58,17 +52,12 @@ static int insert_locked(struct hosting *h, struct sh_metainfo *m, int64_t added
     return 0;
   }
   i = -i - 1;
-  if (h->n == h->cap) {
-    size_t nc = h->cap ? h->cap * 2 : 16;
-    struct item *ni = realloc(h->items, nc * sizeof *ni);
-    if (!ni) {
-      sh_metainfo_free(m);
-      return -ENOMEM;
-    }
-    h->items = ni;
-    h->cap = nc;
+  if (sh_vec_reserve(h->items, h->cap, h->n + 1, 16, SIZE_MAX) < 0) {
+    sh_metainfo_free(m);
+    return -ENOMEM;
   }
   memmove(&h->items[i + 1], &h->items[i], (h->n - (size_t)i) * sizeof *h->items);
+  memcpy(h->items[i].hash, m->info_hash, 20);
   h->items[i].m = m;
   h->items[i].added = added;
   h->n++;

@@ -9,6 +9,8 @@
 
 #include "base/log.h"
 #include "base/sha1.h"
+#include "base/sorted.h"
+#include "base/vec.h"
 
 struct hset {
   uint8_t (*h)[20];
@@ -22,20 +24,9 @@ struct policy {
 
 static int cmp20(const void *a, const void *b) { return memcmp(a, b, 20); }
 
-static long hset_find(const struct hset *s, const uint8_t *h)
+static inline long hset_find(const struct hset *s, const uint8_t *h)
 {
-  size_t lo = 0, hi = s->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = memcmp(s->h[mid], h, 20);
-    if (!c)
-      return (long)mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
+  return sh_sorted_find(s->h, s->n, sizeof *s->h, 0, h, SH_IHASH_LEN);
 }
 
 struct policy *policy_new(void)
@@ -98,15 +89,9 @@ int policy_add_hosted(struct policy *p, const uint8_t h[20])
   long i = hset_find(s, h);
   if (i < 0) {
     i = -i - 1;
-    if (s->n == s->cap) {
-      size_t nc = s->cap ? s->cap * 2 : 16;
-      uint8_t (*nh)[20] = realloc(s->h, nc * 20);
-      if (!nh) {
-        rc = -ENOMEM;
-        goto out;
-      }
-      s->h = nh;
-      s->cap = nc;
+    if (sh_vec_reserve(s->h, s->cap, s->n + 1, 16, SIZE_MAX) < 0) {
+      rc = -ENOMEM;
+      goto out;
     }
     memmove(s->h[i + 1], s->h[i], (s->n - (size_t)i) * 20);
     memcpy(s->h[i], h, 20);
@@ -142,11 +127,12 @@ long policy_read_list(const char *path, uint8_t (**out)[20])
   FILE *f = fopen(path, "r");
   if (!f)
     return -errno;
-  size_t n = 0, cap = 64;
-  uint8_t (*a)[20] = malloc(cap * 20);
+  size_t n = 0, cap = 0;
+  uint8_t (*a)[20] = NULL;
   char line[512];
   unsigned lineno = 0;
-  while (a && fgets(line, sizeof line, f)) {
+  int oom = 0;
+  while (!oom && fgets(line, sizeof line, f)) {
     lineno++;
     char *p = line;
     while (*p == ' ' || *p == '\t')
@@ -155,23 +141,21 @@ long policy_read_list(const char *path, uint8_t (**out)[20])
     if (l == 0)
       continue;
     p[l] = 0; /* sh_unhex wants exactly the digits */
+    if (sh_vec_reserve(a, cap, n + 1, 64, SIZE_MAX) < 0) {
+      oom = 1;
+      break;
+    }
     if (l != 40 || sh_unhex(p, a[n], 20) < 0) {
       sh_warn("tracker: %s:%u: not a 40-digit hex info-hash, skipped", path, lineno);
       continue;
     }
-    if (++n == cap) {
-      cap *= 2;
-      uint8_t (*na)[20] = realloc(a, cap * 20);
-      if (!na) {
-        free(a);
-        a = NULL;
-      }
-      a = na;
-    }
+    n++;
   }
   fclose(f);
-  if (!a)
+  if (oom) {
+    free(a);
     return -ENOMEM;
+  }
   *out = a;
   return (long)n;
 }

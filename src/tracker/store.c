@@ -3,8 +3,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/sorted.h"
+#include "base/vec.h"
 
 /* Record layout after the wire bytes: flags, a spare byte, last-seen time. */
 #define REC_SEEDER 1u
@@ -72,37 +76,18 @@ void store_free(struct store *s)
   free(s);
 }
 
-/* Binary search: index of the torrent, or -(insertion point) - 1. */
-static long find_torrent(const struct bucket *b, const uint8_t *h)
+/* Index of the torrent, or -(insertion point) - 1. */
+static inline long find_torrent(const struct bucket *b, const uint8_t *h)
 {
-  uint32_t lo = 0, hi = b->n;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    int c = memcmp(b->t[mid].hash, h, 20);
-    if (c == 0)
-      return mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
+  return sh_sorted_find(b->t, b->n, sizeof *b->t, offsetof(struct torrent, hash), h,
+                        SH_IHASH_LEN);
 }
 
-static long find_peer(const struct swarm *w, uint32_t rlen, uint32_t alen, const uint8_t *addr)
+/* Records sort by their leading wire bytes, the peer's compact address. */
+static inline long find_peer(const struct swarm *w, uint32_t rlen, uint32_t alen,
+                             const uint8_t *addr)
 {
-  uint32_t lo = 0, hi = w->n;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    int c = memcmp(w->rec + (size_t)mid * rlen, addr, alen);
-    if (c == 0)
-      return mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
+  return sh_sorted_find(w->rec, w->n, rlen, 0, addr, alen);
 }
 
 static void counts_of(const struct torrent *t, struct store_counts *c)
@@ -161,15 +146,9 @@ int store_announce(struct store *s, const struct store_announce *a, struct store
       pthread_mutex_unlock(&b->lock);
       return a->create ? 0 : -ENOENT;
     }
-    if (b->n == b->cap) {
-      uint32_t nc = b->cap ? b->cap * 2 : 4;
-      struct torrent *nt = realloc(b->t, nc * sizeof *nt);
-      if (!nt) {
-        pthread_mutex_unlock(&b->lock);
-        return -ENOMEM;
-      }
-      b->t = nt;
-      b->cap = nc;
+    if (sh_vec_reserve(b->t, b->cap, (size_t)b->n + 1, 4, UINT32_MAX) < 0) {
+      pthread_mutex_unlock(&b->lock);
+      return -ENOMEM;
     }
     ti = -ti - 1;
     memmove(&b->t[ti + 1], &b->t[ti], (b->n - (uint32_t)ti) * sizeof *b->t);
@@ -203,17 +182,12 @@ int store_announce(struct store *s, const struct store_announce *a, struct store
 
   int was_seeder = 0;
   if (pi < 0) {
-    if (w->n == w->cap) {
-      uint32_t nc = w->cap ? w->cap * 2 : 2;
-      uint8_t *nr = realloc(w->rec, (size_t)nc * rlen);
-      if (!nr) {
-        if (!t->sw[0].n && !t->sw[1].n && !t->downloaded)
-          remove_torrent(b, (uint32_t)ti);
-        pthread_mutex_unlock(&b->lock);
-        return -ENOMEM;
-      }
-      w->rec = nr;
-      w->cap = nc;
+    /* records are rlen bytes, known only at run time */
+    if (sh_vec_reserve_u32(&w->rec, &w->cap, (size_t)w->n + 1, rlen, 2, UINT32_MAX) < 0) {
+      if (!t->sw[0].n && !t->sw[1].n && !t->downloaded)
+        remove_torrent(b, (uint32_t)ti);
+      pthread_mutex_unlock(&b->lock);
+      return -ENOMEM;
     }
     pi = -pi - 1;
     uint8_t *rec = w->rec + (size_t)pi * rlen;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/bencode.h"
+#include "base/compact.h"
 
 const char *const tracker_stat_names[TRK_STAT_COUNT] = {
     "http_announce", "http_scrape", "http_other", "udp_connect", "udp_announce",
@@ -76,6 +77,13 @@ int tracker_parse_ip(const char *s, struct tracker_addr *a)
   return -1;
 }
 
+uint32_t tracker_wire_addr(uint8_t out[18], const struct tracker_addr *a, uint16_t port)
+{
+  struct sh_addr pa = {.family = a->family == STORE_V4 ? 4 : 6, .port = port};
+  memcpy(pa.ip, a->ip, sizeof pa.ip);
+  return (uint32_t)sh_compact_put(out, &pa);
+}
+
 /* Decimal digits without printf: an announce reply holds six numbers, and
  * on the hot path vfprintf cost more than building the rest of the reply. */
 static void put_u64(struct sh_buf *b, uint64_t v)
@@ -116,13 +124,15 @@ static void put_dict_peers(struct sh_buf *out, const uint8_t *p, uint32_t n, int
 {
   uint32_t alen = STORE_ADDR_LEN(fam);
   for (uint32_t i = 0; i < n; i++, p += alen) {
+    struct sh_addr a;
+    sh_compact_get(&a, p, alen);
     char ip[INET6_ADDRSTRLEN];
-    inet_ntop(fam == STORE_V4 ? AF_INET : AF_INET6, p, ip, sizeof ip);
+    inet_ntop(a.family == 4 ? AF_INET : AF_INET6, a.ip, ip, sizeof ip);
     be_put_dict(out);
     be_put_cstr(out, "ip");
     be_put_cstr(out, ip);
     be_put_cstr(out, "port");
-    be_put_int(out, sh_rd16(p + alen - 2));
+    be_put_int(out, a.port);
     be_put_end(out);
   }
 }
@@ -154,9 +164,7 @@ int tracker_http_announce(struct tracker *t, const char *query, size_t qlen,
       addr = given;
   }
   uint8_t wire[18];
-  uint32_t alen = STORE_ADDR_LEN(addr.family);
-  memcpy(wire, addr.ip, alen - 2);
-  sh_wr16(wire + alen - 2, q.port);
+  tracker_wire_addr(wire, &addr, q.port);
 
   uint32_t want = want_of(&t->cfg, q.numwant);
   /* Fill from the client's own family first, the other one after. */

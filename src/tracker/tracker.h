@@ -89,4 +89,8 @@ int tracker_http_scrape(struct tracker *t, const char *query, size_t qlen, struc
 /* Parses a textual IPv4 or IPv6 address (the `ip` parameter). Returns 0. */
 int tracker_parse_ip(const char *s, struct tracker_addr *a);
 
+/* The peer's compact form (base/compact.h), the store's key: writes 6 or
+ * 18 bytes to out and returns how many. */
+uint32_t tracker_wire_addr(uint8_t out[18], const struct tracker_addr *a, uint16_t port);
+
 #endif

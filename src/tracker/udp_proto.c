@@ -81,9 +81,7 @@ static size_t handle_announce(struct tracker *t, const uint8_t *pkt, size_t len,
   if (t->cfg.trust_ip_param && given_ip && from->family == STORE_V4)
     memcpy(addr.ip, pkt + 84, 4);
   uint8_t wire[18];
-  uint32_t alen = STORE_ADDR_LEN(addr.family);
-  memcpy(wire, addr.ip, alen - 2);
-  sh_wr16(wire + alen - 2, port);
+  tracker_wire_addr(wire, &addr, port);
   uint32_t want = numwant < 0 ? t->cfg.numwant_default
                               : ((uint32_t)numwant > t->cfg.numwant_max ? t->cfg.numwant_max
                                                                         : (uint32_t)numwant);

@@ -3,6 +3,8 @@
 #   replay: run every checked-in input once; fails on any crash, leak or UB.
 #   fuzz:   mutate from the corpus for SHOAL_FUZZ_SECONDS (default 20) seconds.
 #           New inputs go to a scratch directory, never into the checked-in one.
+# Nothing here skips. libFuzzer's own error exit code is 77, which CTest
+# reads as "skipped" (SKIP_RETURN_CODE), so every failure exits 1 instead.
 set -euo pipefail
 mode=$1 target=$2 corpus=$3
 [ -d "$corpus" ] && [ -n "$(ls -A "$corpus")" ] || { echo "empty corpus: $corpus"; exit 1; }

@@ -9,7 +9,12 @@ Conventions the tests rely on:
   * every child process is registered with a Procs object whose kill_all()
     runs in a finally block, so no daemon outlives its test;
   * waits poll a condition with a generous deadline instead of sleeping a
-    fixed time: CI machines have 2 cores shared by several jobs.
+    fixed time: CI machines have 2 cores shared by several jobs;
+  * a test that cannot run here says why in a `SKIP: ...` line and exits
+    with SKIP_CODE, which CMake declares as the tests' SKIP_RETURN_CODE, so
+    CTest shows it as skipped, not passed: require() for a missing program
+    or module (the whole file), Run.skip() for one case (the file then
+    reports skipped unless a case failed).
 """
 
 import hashlib
@@ -23,6 +28,44 @@ import sys
 import tempfile
 import time
 import traceback
+
+# ---------------------------------------------------------------- skips
+
+SKIP_CODE = 77  # automake's "skipped"; CMakeLists.txt sets it as SKIP_RETURN_CODE
+
+# Where each program and Python module the tests drive comes from, so a skip
+# names the Debian package scripts/install-deps.sh would have installed.
+PACKAGE_OF = {
+    "aria2c": "aria2", "transmission-daemon": "transmission-daemon",
+    "transmission-remote": "transmission-cli", "transmission-create": "transmission-cli",
+    "mktorrent": "mktorrent", "ip": "iproute2", "libtorrent": "python3-libtorrent",
+}
+
+
+def missing(programs=(), modules=()):
+    """What of programs (on PATH) and Python modules is not there, as a
+    sentence, or None when everything is."""
+    gone = [p for p in programs if not shutil.which(p)]
+    for m in modules:
+        try:
+            __import__(m)
+        except ImportError:
+            gone.append("Python module " + m)
+    if not gone:
+        return None
+    pkgs = sorted({PACKAGE_OF.get(g.split()[-1], "?") for g in gone})
+    return "%s not found (Debian package%s %s; scripts/install-deps.sh installs %s)" % (
+        ", ".join(gone), "s" if len(pkgs) > 1 else "", " ".join(pkgs),
+        "them" if len(pkgs) > 1 else "it")
+
+
+def require(programs=(), modules=()):
+    """Skips the whole test file unless every program and module is there."""
+    why = missing(programs, modules)
+    if why:
+        print("SKIP: " + why, flush=True)
+        sys.exit(SKIP_CODE)
+
 
 # ---------------------------------------------------------------- bencode
 
@@ -624,15 +667,23 @@ class NetNs:
             raise
 
     @staticmethod
-    def available():
-        if os.geteuid() != 0 or not shutil.which("ip"):
-            return False
+    def unavailable():
+        """Why this machine cannot make one, or None when it can."""
+        if os.geteuid() != 0:
+            return "network namespaces need root"
+        why = missing(programs=["ip"])
+        if why:
+            return why
         probe = "shoal-probe-%d" % os.getpid()
-        r = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
+        r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
         if r.returncode != 0:
-            return False
+            return "'ip netns add' failed: %s" % r.stderr.strip()
         subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-        return True
+        return None
+
+    @staticmethod
+    def available():
+        return NetNs.unavailable() is None
 
     def _ip(self, *args):
         subprocess.run(["ip"] + list(args), check=True, capture_output=True, timeout=30)
@@ -711,11 +762,17 @@ def _listening_or_dead(proc, port, host="127.0.0.1"):
 
 class Run:
     """Collects the results of one test file's cases and prints the
-    'N passed, N failed' line CTest's log shows."""
+    'N passed, N failed, N skipped' line CTest's log shows."""
 
     def __init__(self, title):
-        self.title, self.passed, self.failed = title, 0, 0
+        self.title, self.passed, self.failed, self.skipped = title, 0, 0, []
         self.keep = os.environ.get("SHOAL_KEEP_SCRATCH") == "1"
+
+    def skip(self, name, why):
+        """A case this machine cannot run. The file then ends as skipped
+        (unless another case failed), never as passed."""
+        self.skipped.append("%s: %s" % (name, why))
+        print("skip - %s: %s" % (name, why), flush=True)
 
     def case(self, name, fn, *args):
         """Runs fn(scratch, *args) in a fresh scratch directory; an exception
@@ -749,8 +806,15 @@ class Run:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def finish(self):
-        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
-        sys.exit(1 if self.failed or not self.passed else 0)
+        """Exits 1 when a case failed (or none ran at all), SKIP_CODE when
+        one was skipped, else 0."""
+        print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, len(self.skipped)),
+              flush=True)
+        if self.failed or not (self.passed or self.skipped):
+            sys.exit(1)
+        for why in self.skipped:
+            print("SKIP: " + why, flush=True)
+        sys.exit(SKIP_CODE if self.skipped else 0)
 
 
 class Check:

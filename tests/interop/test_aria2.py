@@ -8,10 +8,11 @@ Usage: test_aria2.py PATH-TO-SHOAL"""
 
 import os
 
-from swarmlib import (fixture, Check, Run, aria2c_argv, free_port, same_tree, shoal_from_argv,
-                      wait_listening)
+from swarmlib import (fixture, Check, Run, aria2c_argv, free_port, require, same_tree,
+                      shoal_from_argv, wait_listening)
 
 SHOAL = shoal_from_argv()
+require(programs=["aria2c"])
 TIMEOUT = 120
 
 

@@ -14,9 +14,10 @@ import os
 import re
 
 from evil_peer import EvilPeer
-from swarmlib import (fixture, Check, LtPeer, Run, same_tree, shoal_from_argv)
+from swarmlib import (fixture, Check, LtPeer, Run, require, same_tree, shoal_from_argv)
 
 SHOAL = shoal_from_argv()
+require(modules=["libtorrent"])
 TIMEOUT = 120
 SEED_RATE = 1 << 20  # bytes/s; the 5 MiB fixture then takes >= 5 s from the seed alone
 

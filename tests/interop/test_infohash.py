@@ -23,7 +23,10 @@ import subprocess
 import sys
 import tempfile
 
-import libtorrent as lt
+from swarmlib import require
+
+require(programs=["mktorrent", "transmission-create"], modules=["libtorrent"])
+import libtorrent as lt  # noqa: E402 (after the check, so a missing module is a skip)
 
 SHOAL = os.path.abspath(sys.argv[1])
 TRACKER = 'http://127.0.0.1:6969/announce'

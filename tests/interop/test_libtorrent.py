@@ -8,9 +8,11 @@ Usage: test_libtorrent.py PATH-TO-SHOAL"""
 
 import os
 
-from swarmlib import (fixture, Check, LtPeer, Run, same_tree, shoal_from_argv, wait_for)
+from swarmlib import (fixture, Check, LtPeer, Run, require, same_tree, shoal_from_argv,
+                      wait_for)
 
 SHOAL = shoal_from_argv()
+require(modules=["libtorrent"])
 TIMEOUT = 120  # a few MiB take well under a second here; this is for loaded CI
 
 

@@ -16,9 +16,10 @@ import os
 import signal
 
 from swarmlib import (Check, LtPeer, Run, count_good_pieces, make_single, make_torrent,
-                      same_tree, shoal_from_argv, torrent_info, wait_for)
+                      require, same_tree, shoal_from_argv, torrent_info, wait_for)
 
 SHOAL = shoal_from_argv()
+require(modules=["libtorrent"])
 SIZE = 16 * 1024 * 1024 + 5555
 RATE = 2 << 20
 TIMEOUT = 120

@@ -15,10 +15,11 @@ import os
 import re
 import time
 
-from swarmlib import (Check, LtPeer, Run, free_port_both, make_single, make_torrent, same_tree,
-                      shoal_from_argv, wait_for, wait_listening)
+from swarmlib import (Check, LtPeer, Run, free_port_both, make_single, make_torrent, require,
+                      same_tree, shoal_from_argv, wait_for, wait_listening)
 
 SHOAL = shoal_from_argv()
+require(modules=["libtorrent"])
 SIZE = 12 * 1024 * 1024 + 4097
 SEED_RATE = 1 << 20
 TIMEOUT = 150

@@ -167,6 +167,8 @@ def run_case(scratch, procs, shoal, proto):
 
 def main():
     shoal = sl.shoal_from_argv()
+    sl.require(programs=["transmission-daemon", "transmission-remote", "aria2c"],
+               modules=["libtorrent"])
     run = sl.Run("tracker with real clients")
     for proto in os.environ.get("SHOAL_TRACKER_PROTOS", "http udp").split():
         run.case("%s tracker: Transmission seeds, libtorrent and aria2c leech" % proto, run_case,
