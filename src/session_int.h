@@ -2,8 +2,8 @@
  * engine's own files (session.c, torrent*.c, peer/conn.c) include this.
  *
  * Ownership: the session owns its torrents (freed in shoal_session_close),
- * every connection (sh_peer), the listening sockets, the HTTP client and the
- * ban list. A torrent owns its metainfo, storage, disk jobs, picker, peer
+ * every connection (sh_peer), the listening sockets (TCP and UDP), the HTTP
+ * client, the UDP tracker registry and the ban list. A torrent owns its metainfo, storage, disk jobs, picker, peer
  * list, piece buffers and announcer; it borrows the connections attached to
  * it. Everything runs on the loop thread. */
 #ifndef SHOAL_SESSION_INT_H
@@ -24,6 +24,8 @@ struct sh_storage;
 struct sh_disk;
 struct sh_announcer;
 struct sh_http_client;
+struct sh_udp;
+struct ann_udpc_reg;
 
 #define SH_MAX_LISTEN 4
 
@@ -47,6 +49,11 @@ struct shoal_session {
   size_t ndirty, cap_dirty;
   struct sh_bans bans;
   struct sh_http_client *http;
+  /* one UDP socket per listen address, on the TCP port, and the UDP
+   * tracker clients sharing them (session.c: udp_open, udp_close) */
+  struct sh_udp *udp[SH_MAX_LISTEN];
+  int nudp;
+  struct ann_udpc_reg *udp_trackers;
   /* session-wide rate limits: reading from sockets (download) and sending
    * blocks (upload); peers out of tokens wait in these lists for rl_timer */
   struct sh_ratelimit down, up;
