@@ -10,6 +10,8 @@
  * poll is level-triggered, so what is left is read on the next turn):
  * 4 * 32 datagrams keeps one busy socket from starving peers and timers. */
 #define READS_PER_WAKE 4
+/* Socket buffers asked for (the kernel doubles it for its bookkeeping). */
+#define SOCK_BUF (1 << 20)
 
 struct sh_udp {
   uv_poll_t poll;               /* first: the close callback gets it */
@@ -183,6 +185,12 @@ static int bind_socket(const struct sockaddr *addr)
     close(fd);
     return err;
   }
+  /* one socket carries every peer's DHT and uTP traffic: ask for more than
+   * the default 208 KiB (best effort: the kernel caps it at rmem_max and
+   * wmem_max) */
+  int buf = SOCK_BUF;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
   if (bind(fd, addr, sa_len(addr)) < 0) {
     int err = -errno;
     close(fd);
