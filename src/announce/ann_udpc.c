@@ -34,7 +34,11 @@ static int conn_valid(const struct ann_udpc *u)
 
 static void on_timeout(uv_timer_t *t);
 
-static void arm(struct ann_udpx *x, uint64_t ms) { uv_timer_start(&x->timer, on_timeout, ms, 0); }
+static void arm(struct ann_udpx *x, uint64_t ms)
+{
+  x->armed_ms = uv_now(x->u->reg->loop);
+  uv_timer_start(&x->timer, on_timeout, ms, 0);
+}
 
 static void arm_schedule(struct ann_udpx *x)
 {
@@ -59,6 +63,7 @@ static int expect_reply(struct sh_udp *s, const struct sockaddr *to, uint32_t *t
 
 static void admit(struct ann_udpc *u);
 static void stop_connect(struct ann_udpc *u);
+static void resend_connect(struct ann_udpx *x);
 
 /* Takes x out of its stage's bookkeeping. */
 static void leave_stage(struct ann_udpx *x)
@@ -104,11 +109,20 @@ static void fail_later(struct ann_udpx *x, int err, const char *msg)
 
 static void need_conn(struct ann_udpc *u);
 
+/* Arms x's timer for its current wait unless one is running: moving
+ * between stages (a place in the window, a connect) does not restart a
+ * wait, so no transaction outlives its schedule by being moved around. */
+static void keep_waiting(struct ann_udpx *x)
+{
+  if (!uv_is_active((uv_handle_t *)&x->timer))
+    arm_schedule(x);
+}
+
 static void wait_conn(struct ann_udpx *x)
 {
   x->stage = X_WAIT_CONN;
   x->u->nwait++;
-  arm_schedule(x);
+  keep_waiting(x);
   need_conn(x->u);
 }
 
@@ -152,7 +166,7 @@ static void want_request(struct ann_udpx *x)
   else
     u->qhead = x;
   u->qtail = x;
-  arm_schedule(x);
+  keep_waiting(x);
 }
 
 /* Fills the window from the queue, oldest first. */
@@ -168,15 +182,27 @@ static void admit(struct ann_udpc *u)
   }
 }
 
-/* The connection id (or the address) is ready: everyone waiting for it
- * moves on. BEP 15: a reply resets n. Sends only, no callbacks. */
+/* Starts x's schedule afresh on entering a later phase, once per phase,
+ * as BEP 15 does per packet exchange: the address arrived (its first
+ * packet can leave), or a connect reply arrived (its request can). */
+static void enter_phase(struct ann_udpx *x, int phase)
+{
+  if (x->phase >= phase)
+    return;
+  x->phase = phase;
+  x->n = 0;
+  arm_schedule(x);
+}
+
+/* The connection id is ready: everyone waiting for it moves on. Sends
+ * only, no callbacks. */
 static void conn_ready(struct ann_udpc *u)
 {
   for (struct ann_udpx *x = u->xs; x && u->nwait; x = x->next) {
     if (x->stage != X_WAIT_CONN)
       continue;
     leave_stage(x);
-    x->n = 0;
+    enter_phase(x, PHASE_REQUEST);
     want_request(x);
   }
 }
@@ -261,16 +287,19 @@ static void on_timeout(uv_timer_t *t)
   const char *what = x->scrape ? "scrape" : "announce";
   if (x->stage == X_WAIT_CONN) {
     if (!last) {
+      resend_connect(x);
       arm_schedule(x);
       return;
     }
     /* resolution runs in libuv's thread pool, which disk jobs may keep
      * busy: its wait is bounded by the same schedule as a reply */
-    if (u->resolving || !u->have_addr) {
+    if (x->phase == PHASE_ADDR) {
       snprintf(msg, sizeof msg, "cannot resolve %s: no answer after %u waits", u->host,
                (unsigned)x->n);
     } else {
-      snprintf(msg, sizeof msg, "no connect reply after %u tries", (unsigned)x->n);
+      /* after a request, waiting here means connecting again */
+      snprintf(msg, sizeof msg, "no %s reply after %u tries",
+               x->phase == PHASE_CONNECT ? "connect" : what, (unsigned)x->n);
       forget_addr(u);
     }
     finish(x, SH_ETIMEOUT, msg, NULL, NULL);
@@ -350,38 +379,21 @@ static void stop_connect(struct ann_udpc *u)
     return;
   u->connecting = 0;
   sh_udp_unexpect(u->conn_sock, (const struct sockaddr *)&u->conn_to, u->conn_tid);
-  uv_timer_stop(&u->conn_timer);
 }
 
-/* Whether some waiter can still use a retransmitted connect: one that is
- * not about to give up (its last wait ends now) . Each waiter keeps its own
- * schedule, so the connect is never sent more often than the most patient
- * waiter would have sent its own. */
-static int anyone_waits_on(const struct ann_udpc *u)
+/* Sends the connect again for a waiter whose interval passed without one
+ * (same bytes, same transaction id: a late reply still counts). The
+ * waiters drive the retransmissions, so each one sees at least the sends
+ * its own schedule would have made, and a thousand waiters that started
+ * together cause one send per interval, not a thousand. */
+static void resend_connect(struct ann_udpx *x)
 {
-  for (const struct ann_udpx *x = u->xs; x; x = x->next)
-    if (x->stage == X_WAIT_CONN &&
-        (x->n + 1 < x->sched.max_tries || uv_timer_get_due_in(&x->timer) > 0))
-      return 1;
-  return 0;
-}
-
-static void on_conn_timer(uv_timer_t *t)
-{
-  struct ann_udpc *u = t->data;
-  if (!u->connecting)
+  struct ann_udpc *u = x->u;
+  if (!u->connecting || u->conn_sent_ms > x->armed_ms)
     return;
-  if (!anyone_waits_on(u)) {
-    stop_connect(u); /* its waiters give up on their own timers right now */
-    return;
-  }
-  /* no limit of its own: it runs while anyone waits, and each waiter gives
-   * up on its own schedule (BEP 15 caps n at 8) */
-  if (u->conn_n < 8)
-    u->conn_n++;
+  u->conn_sent_ms = uv_now(u->reg->loop);
   sh_udp_send(u->conn_sock, SH_UDP_TRACKER, u->conn_pkt, sizeof u->conn_pkt,
               (const struct sockaddr *)&u->conn_to);
-  uv_timer_start(&u->conn_timer, on_conn_timer, ann_udp_timeout_ms(u->conn_n, u->base_ms), 0);
 }
 
 static void on_conn_reply(void *ud, const uint8_t *p, size_t n, const struct sockaddr *from)
@@ -421,11 +433,10 @@ static void start_connect(struct ann_udpc *u)
     return;
   }
   u->connecting = 1;
-  u->conn_n = 0;
+  u->conn_sent_ms = uv_now(u->reg->loop);
   ann_udp_connect_req(u->conn_pkt, u->conn_tid);
   sh_udp_send(u->conn_sock, SH_UDP_TRACKER, u->conn_pkt, sizeof u->conn_pkt,
               (const struct sockaddr *)&u->conn_to);
-  uv_timer_start(&u->conn_timer, on_conn_timer, ann_udp_timeout_ms(0, u->base_ms), 0);
 }
 
 /* ---- name resolution ---- */
@@ -494,10 +505,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   u->have_addr = 1;
   if (!u->nwait)
     return;
-  if (conn_valid(u))
+  if (conn_valid(u)) {
     conn_ready(u);
-  else
-    start_connect(u);
+    return;
+  }
+  for (struct ann_udpx *x = u->xs; x; x = x->next)
+    if (x->stage == X_WAIT_CONN)
+      enter_phase(x, PHASE_CONNECT);
+  start_connect(u);
 }
 
 static void start_resolve(struct ann_udpc *u)
@@ -553,16 +568,20 @@ static struct ann_udpx *start(struct ann_udpc *u, struct ann_udpc_sched s)
     u->xs->prev = x;
   u->xs = x;
   x->stage = X_LATE; /* in no stage yet */
-  u->base_ms = x->sched.base_ms;
   return x;
 }
 
 static void kick(struct ann_udpx *x)
 {
-  if (x->u->have_addr && conn_valid(x->u))
+  struct ann_udpc *u = x->u;
+  /* phases it need not go through are behind it already */
+  if (u->have_addr && conn_valid(u)) {
+    x->phase = PHASE_REQUEST;
     want_request(x);
-  else
-    wait_conn(x);
+    return;
+  }
+  x->phase = u->have_addr || u->connecting ? PHASE_CONNECT : PHASE_ADDR;
+  wait_conn(x);
 }
 
 struct ann_udpx *ann_udpc_announce(struct ann_udpc *u, const struct ann_req *q,

@@ -33,6 +33,9 @@ struct ann_udpc_reg {
  * being started (callbacks never run inside the call that started it). */
 enum ann_udpx_stage { X_WAIT_CONN, X_QUEUED, X_REQUESTING, X_LATE };
 
+/* The phases of a transaction; each starts its schedule afresh, once. */
+enum { PHASE_ADDR = 0, PHASE_CONNECT = 1, PHASE_REQUEST = 2 };
+
 struct ann_udpx {
   uv_timer_t timer;             /* first: freed from its close callback */
   struct ann_udpc *u;
@@ -41,7 +44,9 @@ struct ann_udpx {
   enum ann_udpx_stage stage;
   int scrape;                   /* 0 announce, 1 scrape */
   uint32_t tid;
-  uint32_t n;                   /* timeouts since the last reply */
+  int phase;                    /* PHASE_*, only ever forward */
+  uint32_t n;                   /* timeouts in this phase */
+  uint64_t armed_ms;            /* uv_now() when its timer was last set */
   struct ann_udpc_sched sched;
   struct ann_req req;
   const char *path_query;
@@ -78,11 +83,13 @@ struct ann_udpc {
   uint64_t conn_expiry;         /* uv_now() ms; 0 = none */
   /* the one connect exchange in flight */
   int connecting;
-  uint32_t conn_tid, conn_n, base_ms;
+  uint32_t conn_tid;
+  uint64_t conn_sent_ms;        /* uv_now() of its last send */
   struct sh_udp *conn_sock;
   struct sockaddr_storage conn_to;
   uint8_t conn_pkt[ANN_UDP_CONNECT_LEN];
-  uv_timer_t conn_timer;        /* retransmits it; also reports late failures */
+  uv_timer_t anchor;            /* never started: closed last, so a client is
+                                   always freed from the loop, never inside a call */
   /* transactions */
   struct ann_udpx *xs;
   struct ann_udpx *qhead, *qtail;

@@ -102,9 +102,9 @@ static struct ann_udpc *client_new(struct ann_udpc_reg *r, const char *host, uin
   snprintf(u->key, sizeof u->key, "%s", key);
   snprintf(u->host, sizeof u->host, "%s", host);
   snprintf(u->port, sizeof u->port, "%u", (unsigned)port);
-  uv_timer_init(r->loop, &u->conn_timer);
-  u->conn_timer.data = u;
-  u->handles = 1; /* the connect timer, closed when the last user leaves */
+  uv_timer_init(r->loop, &u->anchor);
+  u->anchor.data = u;
+  u->handles = 1; /* the anchor, closed when the last user leaves */
   u->next = r->clients;
   r->clients = u;
   r->nclients++;
@@ -149,7 +149,7 @@ static void unlink_client(struct ann_udpc *u)
     *pp = u->next;
 }
 
-static void on_conn_timer_closed(uv_handle_t *h) { ann_udpc_handle_closed(h->data); }
+static void on_anchor_closed(uv_handle_t *h) { ann_udpc_handle_closed(h->data); }
 
 void ann_udpc_release(struct ann_udpc *u)
 {
@@ -158,7 +158,7 @@ void ann_udpc_release(struct ann_udpc *u)
   /* a later acquire of the same tracker makes a new client */
   unlink_client(u);
   ann_udpc_shutdown(u);
-  uv_close((uv_handle_t *)&u->conn_timer, on_conn_timer_closed);
+  uv_close((uv_handle_t *)&u->anchor, on_anchor_closed);
 }
 
 void ann_udpc_handle_closed(struct ann_udpc *u)

@@ -39,6 +39,7 @@ static struct {
   uint16_t want_port;   /* host order; 0: not checked */
   int forge;            /* forge two replies to the next announce */
   int no_peers;         /* answer with an empty peer list */
+  int mute;             /* take announces without answering */
   uint8_t hash[MAXH][20];
   int nh;
 } bt;
@@ -84,6 +85,8 @@ static void counting_tracker(struct usrv *s, const uint8_t *p, size_t n, struct 
   } else if (ev == 3) {
     bt.stopped++;
   }
+  if (bt.mute)
+    return;
   sh_wr32(r, 1);
   memcpy(r + 4, p + 12, 4);
   sh_wr32(r + 8, 1800);
@@ -229,7 +232,10 @@ static void t_status(void *ud, const char *url, int err, const char *msg)
   if (err < 0) {
     ((struct tor *)ud)->failed++;
     nfailed++;
-    cr_log_warn("%s: %s", url, msg);
+    if (!bt.mute)
+      cr_log_warn("%s: %s", url, msg);
+    else
+      fprintf(stderr, "%s\n", msg);
   }
 }
 static void t_done(void *ud)
@@ -349,6 +355,58 @@ Test(announce_shared, thousand_torrents_one_connect_one_socket, .init = setup,
   run_until(&closed, 1);
   sh_udp_close(sock, on_closed, NULL);
   run_until(&closed, 2);
+}
+
+/* A tracker that takes announces and never answers: only the window's
+ * worth is ever in flight, the others wait their turn, and every
+ * announcer still hears of the failure within its schedule. */
+Test(announce_shared, window_caps_requests_in_flight, .init = setup, .fini = teardown)
+{
+  bt.mute = 1;
+  struct ann_udpc_reg *r = ann_udpc_reg_new(&loop, NULL, 0);
+  struct sh_announce_ctx ctx = {NULL, r};
+  char url[64];
+  snprintf(url, sizeof url, "udp://127.0.0.1:%u/announce", trk.port);
+  enum { N = 100 };
+  static struct tor t[N];
+  static struct sh_announcer *an[N];
+  memset(t, 0, sizeof t);
+  nannounced = ndone = nfailed = 0;
+  struct sh_announce_timing tm;
+  sh_announce_timing_default(&tm);
+  tm.udp_timeout_ms = 100;
+  tm.udp_max_tries = 3; /* 100 + 200 + 400 ms */
+  char *urls[1] = {url};
+  struct sh_tier tier = {urls, 1};
+  for (int i = 0; i < N; i++) {
+    uint8_t ih[20] = {0};
+    sh_wr32(ih, (uint32_t)i + 1);
+    struct sh_announce_callbacks cb = {&t[i], t_stats, t_peers, t_status, t_announced, NULL};
+    an[i] = sh_announcer_new(&loop, &ctx, &tier, 1, ih, (const uint8_t *)"-SH0100-abcdefghijkl",
+                             6881, &cb, &tm);
+    sh_announcer_start(an[i]);
+  }
+  uint64_t t0 = uv_hrtime();
+  run_until(&bt.announces, ANN_UDPC_WINDOW);
+  /* a little longer: nothing more may leave before a time-out */
+  uint64_t until = uv_now(&loop) + 50;
+  while (uv_now(&loop) < until) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_sleep(1);
+    uv_update_time(&loop);
+  }
+  cr_expect_eq(bt.connects, 1);
+  cr_expect_eq(bt.announces, ANN_UDPC_WINDOW, "only the window is in flight");
+  run_until(&nfailed, N);
+  double ms = (double)(uv_hrtime() - t0) / 1e6;
+  cr_expect_geq(ms, 650, "nobody gave up before its schedule ended (%.0f ms)", ms);
+  cr_expect_eq(nannounced, 0);
+  for (int i = 0; i < N; i++)
+    sh_announcer_stop(an[i], t_done, &t[i]);
+  run_until(&ndone, N);
+  closed = 0;
+  ann_udpc_reg_close(r, on_closed, NULL);
+  run_until(&closed, 1);
 }
 
 /* ---- through a session ---- */
