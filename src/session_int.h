@@ -3,9 +3,10 @@
  *
  * Ownership: the session owns its torrents (freed in shoal_session_close),
  * every connection (sh_peer), the listening sockets (TCP and UDP), the HTTP
- * client, the UDP tracker registry and the ban list. A torrent owns its metainfo, storage, disk jobs, picker, peer
- * list, piece buffers and announcer; it borrows the connections attached to
- * it. Everything runs on the loop thread. */
+ * client, the UDP tracker registry and the ban list. A torrent owns its
+ * metainfo, storage, disk jobs, picker, peer list, piece buffers and
+ * announcer; it borrows the connections attached to it. Everything runs on
+ * the loop thread. */
 #ifndef SHOAL_SESSION_INT_H
 #define SHOAL_SESSION_INT_H
 
