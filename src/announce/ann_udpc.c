@@ -410,7 +410,10 @@ static void on_conn_reply(void *ud, const uint8_t *p, size_t n, const struct soc
   }
   u->conn_id = ann_udp_connect_id(p);
   u->conn_expiry = uv_now(u->reg->loop) + CONN_ID_LIFE_MS;
-  u->have_addr = 1; /* it answered from there */
+  /* it answered from there: requests go where the connect went */
+  memcpy(&u->addr, &u->conn_to, sizeof u->addr);
+  u->sock = u->conn_sock;
+  u->have_addr = 1;
   conn_ready(u);
 }
 
