@@ -1,6 +1,8 @@
 /* The per-torrent announcer: chooses the tracker (ann_tier.c), builds the
  * request, sends it over HTTP (net/http_client.c, ann_http.c) or UDP
- * (ann_udpc.c), and turns replies into callbacks and the next timer. */
+ * (ann_udpc.c: the session's client for that tracker, shared with every
+ * other torrent on it), and turns replies into callbacks and the next
+ * timer. */
 #include "announce/announce.h"
 
 #include <errno.h>
@@ -22,7 +24,8 @@ struct tracker {
   struct sh_announcer *a;
   const char *url;          /* owned by a->tiers (the pointer survives reorders) */
   int udp;
-  struct ann_udpc *udpc;    /* created on first use */
+  struct ann_udpc *udpc;    /* the session's client, taken on first use */
+  const char *udp_path;     /* BEP 41 URLData: points into url */
   char *trackerid;          /* from its last reply, echoed back (BEP 3) */
   int started;              /* it acknowledged event=started */
   /* the one announce (or, when stopping, stopped) in flight to it */
@@ -37,6 +40,7 @@ struct tracker {
 struct sh_announcer {
   uv_loop_t *loop;
   struct sh_http_client *http;
+  struct ann_udpc_reg *udpreg;
   struct sh_announce_callbacks cb;
   struct sh_announce_timing tm;
   uint8_t info_hash[20], peer_id[20];
@@ -54,7 +58,7 @@ struct sh_announcer {
   uint32_t fail_rounds;
   int stopping;
   int stops_pending;        /* stopped events in flight */
-  int refs;                 /* handles and UDP clients still closing */
+  int refs;                 /* handles still closing */
   void (*done)(void *ud);
   void *done_ud;
 };
@@ -107,7 +111,7 @@ static void report(struct sh_announcer *a, const char *url, int err, const char 
   a->cb.status(a->cb.ud, url, err, msg);
 }
 
-struct sh_announcer *sh_announcer_new(uv_loop_t *loop, struct sh_http_client *http,
+struct sh_announcer *sh_announcer_new(uv_loop_t *loop, const struct sh_announce_ctx *ctx,
                                       const struct sh_tier *tiers, size_t ntiers,
                                       const uint8_t info_hash[20], const uint8_t peer_id[20],
                                       uint16_t listen_port, const struct sh_announce_callbacks *cb,
@@ -133,7 +137,8 @@ struct sh_announcer *sh_announcer_new(uv_loop_t *loop, struct sh_http_client *ht
     a->trk[i].udp = strncasecmp(a->trk[i].url, "udp://", 6) == 0;
   }
   a->loop = loop;
-  a->http = http;
+  a->http = ctx->http;
+  a->udpreg = ctx->udp;
   a->cb = *cb;
   if (timing)
     a->tm = *timing;
@@ -212,9 +217,21 @@ static int ensure_udpc(struct sh_announcer *a, struct tracker *t)
 {
   if (t->udpc)
     return 0;
+  if (!a->udpreg)
+    return -EPROTONOSUPPORT; /* the caller shares no UDP tracker client */
   int err;
-  t->udpc = ann_udpc_new(a->loop, t->url, a->tm.udp_timeout_ms, a->tm.udp_max_tries, &err);
+  t->udpc = ann_udpc_acquire(a->udpreg, t->url, &t->udp_path, &err);
   return t->udpc ? 0 : err;
+}
+
+/* The BEP 15 schedule for one transaction: the whole of it, or only the
+ * first `tries` sends when that is shorter. */
+static struct ann_udpc_sched udp_sched(const struct sh_announcer *a, uint32_t tries)
+{
+  struct ann_udpc_sched s = {a->tm.udp_timeout_ms, a->tm.udp_max_tries};
+  if (tries && tries < s.max_tries)
+    s.max_tries = tries;
+  return s;
 }
 
 /* Sends one announce to t. Returns 0 or a negative code (bad URL, out of
@@ -233,7 +250,7 @@ static int send_to(struct sh_announcer *a, struct tracker *t, enum ann_event ev,
      * this is the only tracker; with others, the walk moves on and the
      * next round (after the back-off) comes back to this one */
     uint32_t tries = a->tiers.n > 1 ? a->tm.udp_walk_tries : 0;
-    t->udpx = ann_udpc_announce(t->udpc, &q, tries, on_udp, t);
+    t->udpx = ann_udpc_announce(t->udpc, &q, t->udp_path, udp_sched(a, tries), on_udp, t);
     return t->udpx ? 0 : -ENOMEM;
   }
   struct sh_buf url = SH_BUF_INIT;
@@ -410,7 +427,8 @@ void sh_announcer_scrape(struct sh_announcer *a)
     return;
   if (t->udp) {
     int rc = ensure_udpc(a, t);
-    if (rc == 0 && !(t->scr_udpx = ann_udpc_scrape(t->udpc, a->info_hash, on_scrape_udp, t)))
+    if (rc == 0 && !(t->scr_udpx = ann_udpc_scrape(t->udpc, a->info_hash, udp_sched(a, 0),
+                                                   on_scrape_udp, t)))
       rc = -ENOMEM;
     if (rc < 0)
       scraped(t, rc, sh_strerror(rc), NULL);
@@ -449,7 +467,6 @@ static void release(struct sh_announcer *a)
 }
 
 static void on_timer_closed(uv_handle_t *h) { release(h->data); }
-static void on_udpc_closed(void *ud) { release(ud); }
 
 static void cancel_all(struct tracker *t)
 {
@@ -471,8 +488,7 @@ static void finish_stop(struct sh_announcer *a)
     struct tracker *t = &a->trk[i];
     cancel_all(t);
     if (t->udpc) {
-      a->refs++;
-      ann_udpc_close(t->udpc, on_udpc_closed, a);
+      ann_udpc_release(t->udpc); /* other torrents may go on using it */
       t->udpc = NULL;
     }
   }

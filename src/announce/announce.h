@@ -7,7 +7,10 @@
  * Ownership: the caller (the torrent) creates the announcer with
  * sh_announcer_new() on its loop and ends it with sh_announcer_stop(), which
  * frees it asynchronously. The tiers and their URL strings are copied. The
- * shared HTTP client is borrowed and must outlive every announcer using it.
+ * session's context (the shared HTTP client and the registry of UDP
+ * tracker clients, announce/ann_udpc.h) is borrowed and must outlive every
+ * announcer using it: all torrents on one udp:// tracker share its client,
+ * its connection id and the session's UDP socket.
  * Callbacks run on the loop thread; pointers they receive are borrowed for
  * the call only. No callback is invoked after sh_announcer_stop() except its
  * own `done`.
@@ -26,7 +29,14 @@
 #include "meta/metainfo.h" /* struct sh_tier */
 
 struct sh_http_client;
+struct ann_udpc_reg;
 struct sh_announcer;
+
+/* What a session shares among its announcers (borrowed). */
+struct sh_announce_ctx {
+  struct sh_http_client *http; /* http:// and https:// trackers */
+  struct ann_udpc_reg *udp;    /* udp:// trackers (BEP 15) */
+};
 
 /* What a successful announce told us (besides the peers). */
 struct sh_announce_info {
@@ -78,9 +88,10 @@ struct sh_announce_timing {
 void sh_announce_timing_default(struct sh_announce_timing *t);
 
 /* Creates an idle announcer. tiers may hold http://, https:// and udp://
- * URLs; others are skipped (reported via cb->status at start). cb is copied.
+ * URLs; others are skipped (reported via cb->status at start). cb and ctx
+ * are copied.
  * timing may be NULL for the defaults. Returns NULL when out of memory. */
-struct sh_announcer *sh_announcer_new(uv_loop_t *loop, struct sh_http_client *http,
+struct sh_announcer *sh_announcer_new(uv_loop_t *loop, const struct sh_announce_ctx *ctx,
                                       const struct sh_tier *tiers, size_t ntiers,
                                       const uint8_t info_hash[20], const uint8_t peer_id[20],
                                       uint16_t listen_port, const struct sh_announce_callbacks *cb,

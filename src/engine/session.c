@@ -7,10 +7,12 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "announce/ann_udpc.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "net/http_client.h"
 #include "engine/torrent.h"
+#include "net/udp.h"
 #include "peer/tcp.h"
 
 void shoal_settings_default(struct shoal_settings *s)
@@ -148,6 +150,61 @@ static int listen_one(struct shoal_session *s, const char *host, int quiet, char
   return 0;
 }
 
+/* ---- the shared UDP sockets ---- */
+
+/* One UDP socket per TCP listen address, on the same port (DHT nodes and
+ * uTP peers reach a client at the port it announces), and the registry of
+ * UDP tracker clients sending from them. A port that another program holds
+ * costs only that socket: the registry then opens one of its own for the
+ * family. */
+static void udp_open(struct shoal_session *s)
+{
+  for (int i = 0; i < s->nlisten; i++) {
+    struct sockaddr_storage ss;
+    sh_addr_to_sockaddr(&s->listen_addr[i], &ss);
+    int rc = sh_udp_open(s->loop, (const struct sockaddr *)&ss, &s->udp[s->nudp]);
+    if (rc < 0) {
+      char name[64];
+      sh_addr_str(&s->listen_addr[i], name, sizeof name);
+      sh_warn("no UDP socket on %s: %s", name, uv_strerror(rc));
+      continue;
+    }
+    s->nudp++;
+  }
+  if (s->set.announce)
+    s->udp_trackers = ann_udpc_reg_new(s->loop, s->udp, (size_t)s->nudp);
+}
+
+static void on_udp_part_closed(void *ud);
+
+/* Closes the tracker registry, then the sockets under it. Returns 1 while
+ * that is under way: maybe_finish runs again as each part is done. */
+static int udp_close(struct shoal_session *s)
+{
+  if (s->udp_trackers) {
+    struct ann_udpc_reg *r = s->udp_trackers;
+    s->udp_trackers = NULL;
+    s->pending++;
+    ann_udpc_reg_close(r, on_udp_part_closed, s);
+    return 1;
+  }
+  if (!s->nudp)
+    return 0;
+  for (int i = 0; i < s->nudp; i++) {
+    struct sh_udp_stats st;
+    sh_udp_stats(s->udp[i], &st);
+    sh_debug("UDP socket %d: tracker %llu in %llu out, %llu dropped in, %llu unclassified, "
+             "%llu truncated, %llu dropped out", i, (unsigned long long)st.in[SH_UDP_TRACKER],
+             (unsigned long long)st.out[SH_UDP_TRACKER], (unsigned long long)st.dropped_in,
+             (unsigned long long)st.unclassified, (unsigned long long)st.truncated,
+             (unsigned long long)st.dropped_out);
+    s->pending++;
+    sh_udp_close(s->udp[i], on_udp_part_closed, s);
+  }
+  s->nudp = 0;
+  return 1;
+}
+
 static void session_free(struct shoal_session *s)
 {
   while (s->ntor)
@@ -266,6 +323,7 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
   sh_hub_init(&s->hub, loop, &sh_engine_conn_cb, s, &ho);
   if (s->set.announce)
     s->http = sh_http_client_new(loop);
+  udp_open(s);
   *out = s;
   return 0;
 }
@@ -300,6 +358,8 @@ static void on_http_closed(void *ud)
   maybe_finish(s);
 }
 
+static void on_udp_part_closed(void *ud) { on_http_closed(ud); }
+
 static int all_torrents_stopped(const struct shoal_session *s)
 {
   for (size_t i = 0; i < s->ntor; i++)
@@ -321,6 +381,8 @@ static void maybe_finish(struct shoal_session *s)
     sh_http_client_close(c, on_http_closed, s);
     return;
   }
+  if (!s->pending && udp_close(s))
+    return;
   if (s->pending)
     return;
   if (!s->handles_closed) {

@@ -3,7 +3,8 @@
  *
  * Ownership: the session owns its torrents (freed in shoal_session_close),
  * the connection hub (every connection, peer/conn.h), the listening
- * sockets, the HTTP client and the ban list. A torrent owns its metainfo,
+ * sockets (TCP and UDP), the HTTP client, the UDP tracker registry and the
+ * ban list. A torrent owns its metainfo,
  * storage, disk jobs, picker, peer list, piece buffers and announcer; it
  * borrows the peers attached to it. Everything runs on the loop thread. */
 #ifndef SHOAL_ENGINE_SESSION_H
@@ -29,6 +30,8 @@ struct sh_storage;
 struct sh_disk;
 struct sh_announcer;
 struct sh_http_client;
+struct sh_udp;
+struct ann_udpc_reg;
 
 #define SH_MAX_LISTEN 4
 
@@ -58,6 +61,11 @@ struct shoal_session {
   struct sh_ext_registry ext;   /* BEP 10 extensions */
   struct sh_bans bans;
   struct sh_http_client *http;
+  /* one UDP socket per listen address, on the TCP port, and the UDP
+   * tracker clients sharing them (session.c: udp_open, udp_close) */
+  struct sh_udp *udp[SH_MAX_LISTEN];
+  int nudp;
+  struct ann_udpc_reg *udp_trackers;
   uint64_t rng;
   int closing;                  /* 1 closing, 2 done, 3 failed to start */
   int handles_closed;

@@ -220,7 +220,8 @@ void sh_torrent_announce_start(struct shoal_torrent *t)
     }
   }
   struct sh_announce_callbacks cb = {t, ann_stats, ann_peers, ann_status, ann_announced, NULL};
-  t->ann = sh_announcer_new(s->loop, s->http, t->m->tiers, t->m->num_tiers, t->ih,
+  struct sh_announce_ctx ctx = {s->http, s->udp_trackers};
+  t->ann = sh_announcer_new(s->loop, &ctx, t->m->tiers, t->m->num_tiers, t->ih,
                             s->peer_id, s->port, &cb, NULL);
   if (!t->ann) {
     sh_warn("%s: cannot start the tracker client: out of memory", t->name);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "announce/ann_udp.h"
+#include "announce/ann_udpc.h"
 #include "announce/announce.h"
 #include "base/error.h"
 #include "net/http_client.h"
@@ -20,6 +21,8 @@
 static uv_loop_t loop;
 static uv_timer_t wd;
 static struct sh_http_client *http;
+static struct ann_udpc_reg *ureg; /* no shared socket: it opens its own */
+static struct sh_announce_ctx actx;
 static struct tsrv hsrv;
 static struct usrv usrv;
 
@@ -91,6 +94,17 @@ static const uint8_t PID[20] = "-SH0010-123456789012";
 
 static inline void watchdog(uv_timer_t *t) { cr_assert_fail("test took longer than 30 s"); }
 
+/* The session's shared clients, without a session. */
+static inline void ctx_start(void)
+{
+  http = sh_http_client_new(&loop);
+  cr_assert_not_null(http);
+  ureg = ann_udpc_reg_new(&loop, NULL, 0);
+  cr_assert_not_null(ureg);
+  actx.http = http;
+  actx.udp = ureg;
+}
+
 static inline void start_all(tsrv_fn hf, usrv_fn uf)
 {
   memset(&seen, 0, sizeof seen);
@@ -98,8 +112,7 @@ static inline void start_all(tsrv_fn hf, usrv_fn uf)
   cr_assert_eq(uv_loop_init(&loop), 0);
   uv_timer_init(&loop, &wd);
   uv_timer_start(&wd, watchdog, 30000, 0);
-  http = sh_http_client_new(&loop);
-  cr_assert_not_null(http);
+  ctx_start();
   tsrv_start(&loop, &hsrv, hf);
   usrv_start(&loop, &usrv, uf);
 }
@@ -110,17 +123,20 @@ static inline void run_until(int *flag, int value)
     uv_run(&loop, UV_RUN_ONCE);
 }
 
-static int http_closed;
+static int http_closed, ureg_closed;
 static inline void on_http_closed(void *ud) { http_closed = 1; }
+static inline void on_ureg_closed(void *ud) { ureg_closed = 1; }
 
 static inline void stop_all(void)
 {
   sh_http_client_close(http, on_http_closed, NULL);
+  ann_udpc_reg_close(ureg, on_ureg_closed, NULL);
   tsrv_stop(&hsrv);
   usrv_stop(&usrv);
   uv_close((uv_handle_t *)&wd, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   cr_expect(http_closed);
+  cr_expect(ureg_closed);
   cr_expect_eq(uv_loop_close(&loop), 0, "handles left open");
 }
 
@@ -145,7 +161,7 @@ static inline struct sh_announcer *make(char **urls, size_t *per_tier, size_t nt
     tiers[i].n = per_tier[i];
   }
   struct sh_announce_timing t = fast();
-  struct sh_announcer *a = sh_announcer_new(&loop, http, tiers, ntiers, IH, PID, 51413, &CB, &t);
+  struct sh_announcer *a = sh_announcer_new(&loop, &actx, tiers, ntiers, IH, PID, 51413, &CB, &t);
   cr_assert_not_null(a);
   return a;
 }

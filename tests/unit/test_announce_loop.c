@@ -134,7 +134,7 @@ Test(announce_loop, reannounce_on_interval_without_event)
   struct sh_tier tier = {u, 1};
   struct sh_announce_timing t = fast();
   t.min_interval_s = 1; /* the tracker's interval of 1 s stands */
-  struct sh_announcer *a = sh_announcer_new(&loop, http, &tier, 1, IH, PID, 51413, &CB, &t);
+  struct sh_announcer *a = sh_announcer_new(&loop, &actx, &tier, 1, IH, PID, 51413, &CB, &t);
   (void)per;
   uint64_t t0 = uv_hrtime();
   sh_announcer_start(a);

@@ -261,7 +261,7 @@ Test(announce_loop, udp_over_ipv6)
   cr_assert_eq(uv_loop_init(&loop), 0);
   uv_timer_init(&loop, &wd);
   uv_timer_start(&wd, watchdog, 30000, 0);
-  http = sh_http_client_new(&loop);
+  ctx_start();
   tsrv_start(&loop, &hsrv, http_tracker);
   if (usrv_start_af(&loop, &usrv, udp6_tracker, 1) < 0) {
     stop_all();

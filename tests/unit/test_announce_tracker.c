@@ -18,11 +18,13 @@
 
 #include "announce/announce.h"
 #include "base/error.h"
+#include "announce/ann_udpc.h"
 #include "net/http_client.h"
 
 static uv_loop_t loop;
 static uv_timer_t wd;
 static struct sh_http_client *http;
+static struct ann_udpc_reg *ureg;
 static pid_t child = -1;
 static char dir[200];
 static char http_url[128], udp_url[128];
@@ -112,7 +114,8 @@ static struct sh_announcer *announcer(const char *url, const char *peer_id, uint
   t.udp_max_tries = 4;
   t.http_timeout_ms = 10000;
   t.retry_base_ms = 500;
-  struct sh_announcer *a = sh_announcer_new(&loop, http, &tier, 1, IH, (const uint8_t *)peer_id,
+  struct sh_announce_ctx ctx = {http, ureg};
+  struct sh_announcer *a = sh_announcer_new(&loop, &ctx, &tier, 1, IH, (const uint8_t *)peer_id,
                                             port, &cb, &t);
   cr_assert_not_null(a);
   return a;
@@ -192,17 +195,20 @@ static void setup_loop(void)
   uv_timer_start(&wd, watchdog, 60000, 0);
   http = sh_http_client_new(&loop);
   cr_assert_not_null(http);
+  ureg = ann_udpc_reg_new(&loop, NULL, 0);
+  cr_assert_not_null(ureg);
 }
 
 static int http_closed;
-static void on_closed(void *ud) { http_closed = 1; }
+static void on_closed(void *ud) { http_closed++; }
 
 static void teardown_loop(void)
 {
   sh_http_client_close(http, on_closed, NULL);
+  ann_udpc_reg_close(ureg, on_closed, NULL);
   uv_close((uv_handle_t *)&wd, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
-  cr_expect(http_closed);
+  cr_expect_eq(http_closed, 2, "the HTTP client and the UDP registry closed");
   cr_expect_eq(uv_loop_close(&loop), 0);
   kill_child();
 }

@@ -1,0 +1,284 @@
+#include "net/udp.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* recvmmsg() calls per readiness event before the loop gets a turn (the
+ * poll is level-triggered, so what is left is read on the next turn):
+ * 4 * 32 datagrams keeps one busy socket from starving peers and timers. */
+#define READS_PER_WAKE 4
+/* Socket buffers asked for (the kernel doubles it for its bookkeeping). */
+#define SOCK_BUF (1 << 20)
+
+struct sh_udp {
+  uv_poll_t poll;               /* first: the close callback gets it */
+  int fd;
+  int family;
+  struct sockaddr_storage local;
+  struct sh_udp_demux dx;
+  int corked;
+  int closing;
+  void (*done)(void *ud);
+  void *done_ud;
+  /* receive slots, reused by every recvmmsg() */
+  uint8_t *rbuf;                /* SH_UDP_RECV_BATCH * SH_UDP_RECV_SLOT */
+  struct mmsghdr rmsg[SH_UDP_RECV_BATCH];
+  struct iovec riov[SH_UDP_RECV_BATCH];
+  struct sockaddr_storage rfrom[SH_UDP_RECV_BATCH];
+  /* corked sends, waiting for one sendmmsg() */
+  uint8_t *sbuf;                /* SH_UDP_SEND_BATCH * SH_UDP_SEND_SLOT */
+  struct mmsghdr smsg[SH_UDP_SEND_BATCH];
+  struct iovec siov[SH_UDP_SEND_BATCH];
+  struct sockaddr_storage sto[SH_UDP_SEND_BATCH];
+  uint8_t skind[SH_UDP_SEND_BATCH];
+  int nsend;
+};
+
+static socklen_t sa_len(const struct sockaddr *sa)
+{
+  return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static void flush(struct sh_udp *u)
+{
+  int i = 0;
+  while (i < u->nsend) {
+    int r = sendmmsg(u->fd, u->smsg + i, (unsigned)(u->nsend - i), 0);
+    if (r > 0) {
+      for (int k = i; k < i + r; k++)
+        u->dx.st.out[u->skind[k]]++;
+      i += r;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* the socket buffer is full: the rest would fail the same way */
+      u->dx.st.dropped_out += (uint64_t)(u->nsend - i);
+      break;
+    } else {
+      u->dx.st.dropped_out++; /* this one datagram was refused */
+      i++;
+    }
+  }
+  u->nsend = 0;
+}
+
+static int send_now(struct sh_udp *u, enum sh_udp_kind k, const void *p, size_t n,
+                    const struct sockaddr *to)
+{
+  for (;;) {
+    ssize_t r = sendto(u->fd, p, n, 0, to, sa_len(to));
+    if (r >= 0) {
+      u->dx.st.out[k]++;
+      return 0;
+    }
+    if (errno != EINTR)
+      break;
+  }
+  int err = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  u->dx.st.dropped_out++;
+  return err;
+}
+
+int sh_udp_send(struct sh_udp *u, enum sh_udp_kind k, const void *p, size_t n,
+                const struct sockaddr *to)
+{
+  if (u->closing || (unsigned)k >= SH_UDP_NKINDS)
+    return -EBADF;
+  if (to->sa_family != u->family) {
+    u->dx.st.dropped_out++;
+    return -EAFNOSUPPORT;
+  }
+  if (!u->corked || n > SH_UDP_SEND_SLOT) {
+    flush(u); /* keep the order of datagrams */
+    return send_now(u, k, p, n, to);
+  }
+  if (u->nsend == SH_UDP_SEND_BATCH)
+    flush(u);
+  int i = u->nsend++;
+  memcpy(u->sbuf + (size_t)i * SH_UDP_SEND_SLOT, p, n);
+  memcpy(&u->sto[i], to, sa_len(to));
+  u->siov[i].iov_len = n;
+  u->smsg[i].msg_hdr.msg_namelen = sa_len(to);
+  u->skind[i] = (uint8_t)k;
+  return 0;
+}
+
+void sh_udp_cork(struct sh_udp *u) { u->corked++; }
+
+void sh_udp_uncork(struct sh_udp *u)
+{
+  if (u->corked > 0 && --u->corked == 0)
+    flush(u);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+  struct sh_udp *u = (struct sh_udp *)h;
+  if (status < 0)
+    return; /* an error queued on the socket; the next read clears it */
+  u->corked++; /* replies made while delivering leave in batches */
+  for (int round = 0; round < READS_PER_WAKE && !u->closing; round++) {
+    for (int i = 0; i < SH_UDP_RECV_BATCH; i++) {
+      u->rmsg[i].msg_hdr.msg_namelen = sizeof u->rfrom[i];
+      u->rmsg[i].msg_hdr.msg_flags = 0;
+    }
+    int r = recvmmsg(u->fd, u->rmsg, SH_UDP_RECV_BATCH, MSG_DONTWAIT, NULL);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break; /* EAGAIN: drained */
+    for (int i = 0; i < r && !u->closing; i++) {
+      const struct msghdr *m = &u->rmsg[i].msg_hdr;
+      if (m->msg_flags & MSG_TRUNC) {
+        u->dx.st.truncated++;
+        continue;
+      }
+      sh_udp_demux_input(&u->dx, u->rbuf + (size_t)i * SH_UDP_RECV_SLOT, u->rmsg[i].msg_len,
+                         (const struct sockaddr *)&u->rfrom[i]);
+    }
+    if (r < SH_UDP_RECV_BATCH)
+      break;
+  }
+  sh_udp_uncork(u);
+}
+
+static void setup_msgs(struct sh_udp *u)
+{
+  for (int i = 0; i < SH_UDP_RECV_BATCH; i++) {
+    u->riov[i].iov_base = u->rbuf + (size_t)i * SH_UDP_RECV_SLOT;
+    u->riov[i].iov_len = SH_UDP_RECV_SLOT;
+    u->rmsg[i].msg_hdr.msg_iov = &u->riov[i];
+    u->rmsg[i].msg_hdr.msg_iovlen = 1;
+    u->rmsg[i].msg_hdr.msg_name = &u->rfrom[i];
+  }
+  for (int i = 0; i < SH_UDP_SEND_BATCH; i++) {
+    u->siov[i].iov_base = u->sbuf + (size_t)i * SH_UDP_SEND_SLOT;
+    u->smsg[i].msg_hdr.msg_iov = &u->siov[i];
+    u->smsg[i].msg_hdr.msg_iovlen = 1;
+    u->smsg[i].msg_hdr.msg_name = &u->sto[i];
+  }
+}
+
+static void destroy(struct sh_udp *u)
+{
+  if (u->fd >= 0)
+    close(u->fd);
+  sh_udp_demux_free(&u->dx);
+  free(u->rbuf);
+  free(u->sbuf);
+  free(u);
+}
+
+/* The socket, bound; a negative errno otherwise. */
+static int bind_socket(const struct sockaddr *addr)
+{
+  int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  if (addr->sa_family == AF_INET6 &&
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  /* one socket carries every peer's DHT and uTP traffic: ask for more than
+   * the default 208 KiB (best effort: the kernel caps it at rmem_max and
+   * wmem_max) */
+  int buf = SOCK_BUF;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  if (bind(fd, addr, sa_len(addr)) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+int sh_udp_open(uv_loop_t *loop, const struct sockaddr *addr, struct sh_udp **out)
+{
+  *out = NULL;
+  if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
+    return -EAFNOSUPPORT;
+  struct sh_udp *u = calloc(1, sizeof *u);
+  if (!u)
+    return -ENOMEM;
+  u->fd = -1;
+  sh_udp_demux_init(&u->dx);
+  u->rbuf = malloc((size_t)SH_UDP_RECV_BATCH * SH_UDP_RECV_SLOT);
+  u->sbuf = malloc((size_t)SH_UDP_SEND_BATCH * SH_UDP_SEND_SLOT);
+  if (!u->rbuf || !u->sbuf) {
+    destroy(u);
+    return -ENOMEM;
+  }
+  setup_msgs(u);
+  u->family = addr->sa_family;
+  if ((u->fd = bind_socket(addr)) < 0) {
+    int err = u->fd;
+    u->fd = -1;
+    destroy(u);
+    return err;
+  }
+  socklen_t len = sizeof u->local;
+  getsockname(u->fd, (struct sockaddr *)&u->local, &len);
+  int rc = uv_poll_init_socket(loop, &u->poll, u->fd);
+  if (rc < 0) {
+    destroy(u);
+    return rc;
+  }
+  /* from here the handle exists: it must be closed through the loop */
+  if ((rc = uv_poll_start(&u->poll, UV_READABLE, on_readable)) < 0) {
+    sh_udp_close(u, NULL, NULL);
+    return rc;
+  }
+  *out = u;
+  return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+  struct sh_udp *u = (struct sh_udp *)h;
+  void (*done)(void *) = u->done;
+  void *ud = u->done_ud;
+  destroy(u);
+  if (done)
+    done(ud);
+}
+
+void sh_udp_close(struct sh_udp *u, void (*done)(void *ud), void *ud)
+{
+  if (u->closing)
+    return;
+  flush(u);
+  u->closing = 1;
+  u->done = done;
+  u->done_ud = ud;
+  uv_poll_stop(&u->poll);
+  uv_close((uv_handle_t *)&u->poll, on_closed);
+}
+
+void sh_udp_local(const struct sh_udp *u, struct sockaddr_storage *ss) { *ss = u->local; }
+
+int sh_udp_family(const struct sh_udp *u) { return u->family; }
+
+void sh_udp_set_consumer(struct sh_udp *u, enum sh_udp_kind k, sh_udp_recv_cb cb, void *ud)
+{
+  sh_udp_demux_set(&u->dx, k, cb, ud);
+}
+
+int sh_udp_expect(struct sh_udp *u, const struct sockaddr *from, uint32_t tid,
+                  sh_udp_recv_cb cb, void *ud)
+{
+  return sh_udp_demux_expect(&u->dx, from, tid, cb, ud);
+}
+
+int sh_udp_unexpect(struct sh_udp *u, const struct sockaddr *from, uint32_t tid)
+{
+  return sh_udp_demux_unexpect(&u->dx, from, tid);
+}
+
+void sh_udp_stats(const struct sh_udp *u, struct sh_udp_stats *st) { *st = u->dx.st; }

@@ -1,0 +1,226 @@
+/* The shared UDP socket on loopback: binding (IPv6 beside IPv4 on one
+ * port), batched reading and the consumers it feeds, truncation, sends,
+ * corked sends leaving together, and the counters. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "net/udp.h"
+
+static uv_loop_t loop;
+static struct sh_udp *u;
+static int peer = -1;               /* a plain socket on 127.0.0.1 */
+static struct sockaddr_storage uaddr, paddr;
+
+static struct {
+  int dht, tracker;
+  size_t last_n;
+  struct sockaddr_storage from;
+} got;
+
+static void on_dht(void *ud, const uint8_t *p, size_t n, const struct sockaddr *from)
+{
+  got.dht++;
+  got.last_n = n;
+  memcpy(&got.from, from, sizeof(struct sockaddr_in));
+}
+
+static void on_trk(void *ud, const uint8_t *p, size_t n, const struct sockaddr *from)
+{
+  got.tracker++;
+}
+
+static void setup(void)
+{
+  memset(&got, 0, sizeof got);
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  cr_assert_eq(sh_udp_open(&loop, (struct sockaddr *)&a, &u), 0);
+  sh_udp_local(u, &uaddr);
+  cr_assert_neq(((struct sockaddr_in *)&uaddr)->sin_port, 0);
+  cr_expect_eq(sh_udp_family(u), AF_INET);
+  peer = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  cr_assert_eq(bind(peer, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t len = sizeof paddr;
+  getsockname(peer, (struct sockaddr *)&paddr, &len);
+  sh_udp_set_consumer(u, SH_UDP_DHT, on_dht, NULL);
+}
+
+static int closed;
+static void on_closed(void *ud) { closed++; }
+
+static void teardown(void)
+{
+  sh_udp_close(u, on_closed, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_expect_eq(closed, 1);
+  cr_expect_eq(uv_loop_close(&loop), 0, "handles left open");
+  close(peer);
+  closed = 0;
+}
+
+static void peer_send(const void *p, size_t n)
+{
+  cr_assert_eq(sendto(peer, p, n, 0, (struct sockaddr *)&uaddr, sizeof(struct sockaddr_in)),
+               (ssize_t)n);
+}
+
+/* Runs the loop until *v reaches want (at most 2 s). */
+static void run_until(int *v, int want)
+{
+  uint64_t end = uv_hrtime() + 2000000000ull;
+  while (*v < want && uv_hrtime() < end)
+    uv_run(&loop, UV_RUN_NOWAIT);
+  cr_assert_geq(*v, want, "only %d of %d", *v, want);
+}
+
+static int peer_count(void)
+{
+  char b[2048];
+  int n = 0;
+  while (recv(peer, b, sizeof b, MSG_DONTWAIT) >= 0)
+    n++;
+  return n;
+}
+
+static const char PING[] = "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+
+Test(udp_socket, delivers_by_shape_and_counts, .init = setup, .fini = teardown)
+{
+  peer_send(PING, sizeof PING - 1);
+  peer_send("\x41\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20); /* uTP SYN: no consumer */
+  peer_send("hello", 5);
+  peer_send("\0\0\0\0abcd\0\0\0\0\0\0\0\1", 16); /* connect reply nobody waits for */
+  cr_assert_eq(sh_udp_expect(u, (struct sockaddr *)&paddr, 0x61626365, on_trk, NULL), 0);
+  peer_send("\0\0\0\0abce\0\0\0\0\0\0\0\1", 16); /* one somebody waits for */
+  run_until(&got.tracker, 1);
+  cr_expect_eq(got.dht, 1);
+  cr_expect_eq(got.last_n, sizeof PING - 1);
+  cr_expect_eq(((struct sockaddr_in *)&got.from)->sin_port,
+               ((struct sockaddr_in *)&paddr)->sin_port, "the sender's address");
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.in[SH_UDP_DHT], 1);
+  cr_expect_eq(st.in[SH_UDP_TRACKER], 1);
+  cr_expect_eq(st.dropped_in, 2, "uTP without a consumer, the stray reply");
+  cr_expect_eq(st.unclassified, 1);
+}
+
+Test(udp_socket, reads_many_batches, .init = setup, .fini = teardown)
+{
+  /* more than READS_PER_WAKE * SH_UDP_RECV_BATCH (128), all queued before
+   * the loop runs: later turns read the rest */
+  int n = 200;
+  int rcvbuf = 1 << 20;
+  setsockopt(peer, SOL_SOCKET, SO_SNDBUF, &rcvbuf, sizeof rcvbuf);
+  for (int i = 0; i < n; i++)
+    peer_send(PING, sizeof PING - 1);
+  run_until(&got.dht, n);
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.in[SH_UDP_DHT], (uint64_t)n);
+}
+
+Test(udp_socket, longer_than_a_slot_is_truncated, .init = setup, .fini = teardown)
+{
+  static char big[SH_UDP_RECV_SLOT + 100];
+  memset(big, 'x', sizeof big);
+  big[0] = 'd';
+  big[sizeof big - 1] = 'e';
+  peer_send(big, sizeof big);
+  peer_send(PING, sizeof PING - 1);
+  run_until(&got.dht, 1);
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.truncated, 1);
+  cr_expect_eq(got.last_n, sizeof PING - 1, "the big one was not delivered");
+}
+
+Test(udp_socket, sends_at_once_unless_corked, .init = setup, .fini = teardown)
+{
+  const struct sockaddr *to = (const struct sockaddr *)&paddr;
+  cr_expect_eq(sh_udp_send(u, SH_UDP_DHT, PING, sizeof PING - 1, to), 0);
+  cr_expect_eq(peer_count(), 1);
+  sh_udp_cork(u);
+  sh_udp_cork(u);
+  for (int i = 0; i < 40; i++)
+    cr_expect_eq(sh_udp_send(u, SH_UDP_TRACKER, "abcdefgh", 8, to), 0);
+  /* the 33rd flushed a full batch of 32; 8 still wait */
+  cr_expect_eq(peer_count(), 32);
+  sh_udp_uncork(u);
+  cr_expect_eq(peer_count(), 0, "still corked once");
+  sh_udp_uncork(u);
+  cr_expect_eq(peer_count(), 8);
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.out[SH_UDP_DHT], 1);
+  cr_expect_eq(st.out[SH_UDP_TRACKER], 40);
+  cr_expect_eq(st.dropped_out, 0);
+  /* the wrong family is refused and counted */
+  struct sockaddr_in6 v6;
+  uv_ip6_addr("::1", 9, &v6);
+  cr_expect_eq(sh_udp_send(u, SH_UDP_DHT, "x", 1, (struct sockaddr *)&v6), -EAFNOSUPPORT);
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.dropped_out, 1);
+}
+
+/* Sends never block: each is sent or dropped, and counted either way (on
+ * loopback the receiver's full buffer drops silently, so most count as
+ * sent). */
+Test(udp_socket, every_send_is_counted_once, .init = setup, .fini = teardown)
+{
+  /* a peer that never reads, with a tiny buffer */
+  int small = 1024;
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  bind(fd, (struct sockaddr *)&a, sizeof a);
+  struct sockaddr_storage to;
+  socklen_t len = sizeof to;
+  getsockname(fd, (struct sockaddr *)&to, &len);
+  static char blob[1400];
+  int refused = 0;
+  for (int i = 0; i < 5000; i++)
+    refused += sh_udp_send(u, SH_UDP_UTP, blob, sizeof blob, (struct sockaddr *)&to) < 0;
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.out[SH_UDP_UTP] + st.dropped_out, 5000);
+  cr_expect_eq(st.dropped_out, (uint64_t)refused);
+  close(fd);
+}
+
+Test(udp_socket, ipv6_beside_ipv4_on_one_port)
+{
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  struct sockaddr_in a4;
+  uv_ip4_addr("0.0.0.0", 0, &a4);
+  struct sh_udp *s4, *s6;
+  cr_assert_eq(sh_udp_open(&loop, (struct sockaddr *)&a4, &s4), 0);
+  struct sockaddr_storage l4;
+  sh_udp_local(s4, &l4);
+  struct sockaddr_in6 a6;
+  uv_ip6_addr("::", ntohs(((struct sockaddr_in *)&l4)->sin_port), &a6);
+  int rc = sh_udp_open(&loop, (struct sockaddr *)&a6, &s6);
+  if (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL) {
+    sh_udp_close(s4, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    cr_skip_test("no IPv6 here");
+  }
+  cr_expect_eq(rc, 0, "IPV6_V6ONLY lets :: share the IPv4 socket's port: %s", strerror(-rc));
+  /* and a second IPv4 socket on the port is refused */
+  struct sh_udp *dup;
+  uv_ip4_addr("0.0.0.0", ntohs(((struct sockaddr_in *)&l4)->sin_port), &a4);
+  cr_expect_eq(sh_udp_open(&loop, (struct sockaddr *)&a4, &dup), -EADDRINUSE);
+  sh_udp_close(s4, NULL, NULL);
+  if (rc == 0)
+    sh_udp_close(s6, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&loop), 0);
+}
