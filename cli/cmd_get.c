@@ -22,10 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/error.h"
-#include "base/fs.h"
 #include "commands.h"
-#include "meta/metainfo.h"
 #include "netopts.h"
 #include "util.h"
 #include "shoal.h"
@@ -47,7 +44,8 @@ struct get;
 struct job {
   struct get *g;          /* back to the command's state, for callbacks */
   const char *path;       /* argv */
-  shoal_torrent *t;
+  struct shoal_torrent_info *ti; /* the .torrent, until it is added */
+  shoal_id t;
   char name[64];          /* for display, truncated */
   uint64_t start_ms, complete_ms, last_peer_ms;
   uint64_t dl_at_complete;
@@ -134,7 +132,7 @@ static int64_t parse_duration(const char *s)
 
 /* --only "1,3,5-7" into wanted[num_files] flags. Returns 0 or -1 after
  * printing which item is wrong. */
-static int parse_only(const char *list, const struct sh_metainfo *m, uint8_t *wanted)
+static int parse_only(const char *list, const struct shoal_torrent_info *m, uint8_t *wanted)
 {
   /* the listed files: every file but padding, in torrent order */
   size_t nlisted = 0;
@@ -144,7 +142,7 @@ static int parse_only(const char *list, const struct sh_metainfo *m, uint8_t *wa
     return -1;
   }
   for (size_t i = 0; i < m->num_files; i++)
-    if (!(m->files[i].attr & SH_FILE_PAD))
+    if (!(m->files[i].attr & SHOAL_FILE_PAD))
       slot[nlisted++] = i;
   memset(wanted, 0, m->num_files);
   /* a variable, not the macro: the compiler would call a lower-bound test
@@ -217,8 +215,8 @@ static void say(struct get *g, FILE *f, const char *fmt, ...)
  * one, since its torrent may be gone. */
 static const struct shoal_status *snap(struct job *j)
 {
-  if (j->t && !j->finished)
-    shoal_torrent_status(j->t, &j->last);
+  if (j->t && !j->finished && j->g->run.sess)
+    shoal_torrent_status(j->g->run.sess, j->t, &j->last);
   return &j->last;
 }
 
@@ -346,7 +344,7 @@ static void seed_policy(struct get *g, struct job *j, const struct shoal_status 
     done = 1;
   if (done) {
     j->stopping = 1;
-    shoal_torrent_stop(j->t);
+    shoal_torrent_pause(g->run.sess, j->t);
   }
 }
 
@@ -373,7 +371,7 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
     return; /* trackers answer: the swarm may fill up, keep waiting */
   if (!j->stopping) {
     j->stopping = 1;
-    shoal_torrent_stop(j->t);
+    shoal_torrent_pause(g->run.sess, j->t);
   }
   job_fail(g, j, msg);
 }
@@ -405,28 +403,27 @@ static void tick(struct netopts_run *r)
   draw(g);
 }
 
-/* ---- engine callbacks ---- */
+/* ---- the engine's events ---- */
 
-static void on_complete(shoal_torrent *t, void *ud)
+static void on_event(struct netopts_run *r, const struct shoal_event *e)
 {
-  struct job *j = ud;
-  struct shoal_status st = *snap(j);
-  /* the callback may come before the state reads SEEDING */
-  st.state = SHOAL_SEEDING;
-  check_complete(j->g, j, &st);
-  netopts_run_tick_soon(&j->g->run); /* the seeding policy, outside the engine */
-}
-
-static void on_error(shoal_torrent *t, int err, const char *msg, void *ud)
-{
-  struct job *j = ud;
-  job_fail(j->g, j, msg && *msg ? msg : sh_strerror(err));
-}
-
-static void on_stopped(shoal_torrent *t, void *ud)
-{
-  struct job *j = ud;
-  job_finish(j->g, j);
+  struct get *g = r->ud;
+  struct job *j = NULL;
+  for (size_t i = 0; i < g->njobs && !j; i++)
+    if (g->jobs[i].t == e->id)
+      j = &g->jobs[i];
+  if (!j)
+    return;
+  if (e->type == SHOAL_EVENT_FINISHED) {
+    struct shoal_status st = *snap(j);
+    check_complete(g, j, &st);
+    netopts_run_tick_soon(r); /* the seeding policy */
+  } else if (e->type == SHOAL_EVENT_ERROR) {
+    job_fail(g, j, e->text[0] ? e->text : shoal_strerror(e->err));
+  } else if (e->type == SHOAL_EVENT_PAUSED) {
+    snap(j);
+    job_finish(g, j);
+  }
 }
 
 static void on_signal(struct netopts_run *r, int signo)
@@ -566,73 +563,68 @@ int cmd_get(int argc, char **argv)
   /* Load every torrent before touching the network or the disk: a typo in
    * the last file should not leave the first one half-started. */
   g.jobs = calloc(g.njobs, sizeof *g.jobs);
-  struct sh_metainfo **ms = calloc(g.njobs, sizeof *ms);
   uint8_t *wanted = NULL;
-  if (!g.jobs || !ms) {
+  if (!g.jobs) {
     fprintf(stderr, "shoal get: out of memory\n");
     rc = 1;
-    goto out_ms;
+    goto out;
   }
   for (size_t i = 0; i < g.njobs; i++) {
     char err[512] = "";
     struct job *j = &g.jobs[i];
     j->g = &g;
     j->path = argv[optind + (int)i];
-    int lrc = sh_metainfo_load(j->path, &ms[i], err, sizeof err);
+    int lrc = shoal_torrent_info_load(j->path, &j->ti, err, sizeof err);
     if (lrc < 0) {
       /* the parser's message names the file or field */
-      fprintf(stderr, "shoal get: %s\n", err[0] ? err : sh_strerror(lrc));
+      fprintf(stderr, "shoal get: %s\n", err[0] ? err : shoal_strerror(lrc));
       goto out_ms;
     }
-    snprintf(j->name, sizeof j->name, "%s", ms[i]->name);
-    j->had_trackers = ms[i]->num_tiers > 0;
+    snprintf(j->name, sizeof j->name, "%s", j->ti->name);
+    j->had_trackers = j->ti->num_tiers > 0;
   }
   if (g.only) {
-    wanted = malloc(ms[0]->num_files ? ms[0]->num_files : 1);
-    if (!wanted || parse_only(g.only, ms[0], wanted) < 0)
+    const struct shoal_torrent_info *ti = g.jobs[0].ti;
+    wanted = malloc(ti->num_files ? ti->num_files : 1);
+    if (!wanted || parse_only(g.only, ti, wanted) < 0)
       goto out_ms;
+    for (size_t f = 0; f < ti->num_files; f++)
+      wanted[f] = wanted[f] ? SHOAL_PRIO_NORMAL : SHOAL_PRIO_SKIP;
   }
   cli_raise_nofile(4096);
   if (netopts_resolve(&g.no, "get") < 0)
     goto out_ms;
 
   rc = 1;
-  int mrc = sh_mkdir_p(g.out_dir, 0777);
-  if (mrc < 0) {
-    fprintf(stderr, "shoal get: %s: %s\n", g.out_dir, sh_strerror(mrc));
-    goto out_ms;
-  }
+  /* the session creates the folders (and says so if it cannot) */
   if (!g.resume_dir) {
     snprintf(g.resume_buf, sizeof g.resume_buf, "%s/.shoal", g.out_dir);
     g.resume_dir = g.resume_buf;
-  }
-  if ((mrc = sh_mkdir_p(g.resume_dir, 0777)) < 0) {
-    fprintf(stderr, "shoal get: resume directory %s: %s\n", g.resume_dir, sh_strerror(mrc));
-    goto out_ms;
   }
   g.no.settings.resume_dir = g.resume_dir;
 
   g.run.ud = &g;
   g.run.tick = tick;
   g.run.on_signal = on_signal;
+  g.run.event = on_event;
   if (netopts_run_start(&g.run, &g.no, "get", GET_TICK_MS) < 0)
     goto out_ms;
   for (size_t i = 0; i < g.njobs; i++) {
     struct job *j = &g.jobs[i];
-    struct shoal_add_opts ao = {.save_dir = g.out_dir, .wanted_files = wanted,
-                                .cb = {on_complete, on_error, on_stopped, j}};
+    struct shoal_add_params ap = {.torrent = j->ti->raw, .torrent_len = j->ti->raw_len,
+                                  .save_dir = g.out_dir, .priorities = wanted,
+                                  .num_priorities = wanted ? j->ti->num_files : 0};
     j->start_ms = j->last_peer_ms = uv_now(g.run.loop);
-    struct sh_metainfo *m = ms[i];
-    ms[i] = NULL; /* the session owns it now, even on failure */
-    int arc = shoal_torrent_add(g.run.sess, m, &ao, &j->t);
+    char err[300] = "";
+    int arc = shoal_torrent_add(g.run.sess, &ap, &j->t, err, sizeof err);
     if (arc < 0) {
-      j->t = NULL;
-      char msg[300];
-      snprintf(msg, sizeof msg, "cannot add: %s", sh_strerror(arc));
+      j->t = 0;
+      char msg[400];
+      snprintf(msg, sizeof msg, "cannot add: %s", err[0] ? err : shoal_strerror(arc));
       job_fail(&g, j, msg);
       continue;
     }
-    netopts_add_peers(&g.no, j->t, "get");
+    netopts_add_peers(&g.no, g.run.sess, j->t, "get");
   }
   draw(&g);
   netopts_run_loop(&g.run);
@@ -652,10 +644,8 @@ int cmd_get(int argc, char **argv)
     rc = 1;
   summary(&g);
 out_ms:
-  if (ms)
-    for (size_t i = 0; i < g.njobs; i++)
-      sh_metainfo_free(ms[i]);
-  free(ms);
+  for (size_t i = 0; i < g.njobs; i++)
+    shoal_torrent_info_free(g.jobs[i].ti);
   free(wanted);
 out:
   free(g.jobs);

@@ -11,9 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/error.h"
 #include "commands.h"
-#include "meta/metainfo.h"
 #include "netopts.h"
 #include "util.h"
 #include "shoal.h"
@@ -26,7 +24,7 @@
 struct seed {
   struct netopts no;
   struct netopts_run run;
-  shoal_torrent *t;
+  shoal_id t;
   char name[64];
   const char *dir;
   int tty; /* live line width, 0: plain lines (netopts_live_width) */
@@ -110,14 +108,13 @@ static void refuse(struct seed *s, const char *engine_msg)
             st->num_pieces);
   else
     fprintf(stderr, "shoal seed: %s: %s\n", s->name, engine_msg ? engine_msg : "failed");
-  /* may run inside an engine callback: the tick closes the session */
-  netopts_run_tick_soon(&s->run);
+  netopts_run_tick_soon(&s->run); /* the tick closes the session */
 }
 
 static void snap(struct seed *s)
 {
-  if (s->t && !s->stopped)
-    shoal_torrent_status(s->t, &s->last);
+  if (s->t && !s->stopped && s->run.sess)
+    shoal_torrent_status(s->run.sess, s->t, &s->last);
 }
 
 static void tick(struct netopts_run *r)
@@ -153,18 +150,16 @@ static void tick(struct netopts_run *r)
   draw(s);
 }
 
-static void on_error(shoal_torrent *t, int err, const char *msg, void *ud)
+static void on_event(struct netopts_run *r, const struct shoal_event *e)
 {
-  struct seed *s = ud;
+  struct seed *s = r->ud;
+  if (e->id != s->t)
+    return;
   snap(s);
-  refuse(s, msg && *msg ? msg : sh_strerror(err));
-}
-
-static void on_stopped(shoal_torrent *t, void *ud)
-{
-  struct seed *s = ud;
-  snap(s);
-  s->stopped = 1;
+  if (e->type == SHOAL_EVENT_ERROR)
+    refuse(s, e->text[0] ? e->text : shoal_strerror(e->err));
+  else if (e->type == SHOAL_EVENT_PAUSED)
+    s->stopped = 1;
 }
 
 static void on_signal(struct netopts_run *r, int signo)
@@ -184,7 +179,7 @@ int cmd_seed(int argc, char **argv)
       {NULL, 0, NULL, 0},
   };
   struct seed s = {0};
-  struct sh_metainfo *m = NULL;
+  struct shoal_torrent_info *ti = NULL;
   netopts_init(&s.no);
   int rc = 2, opt;
   optind = 1;
@@ -211,12 +206,12 @@ int cmd_seed(int argc, char **argv)
   const char *tpath = argv[optind];
   s.dir = argv[optind + 1];
   char err[512] = "";
-  int lrc = sh_metainfo_load(tpath, &m, err, sizeof err);
+  int lrc = shoal_torrent_info_load(tpath, &ti, err, sizeof err);
   if (lrc < 0) {
-    fprintf(stderr, "shoal seed: %s\n", err[0] ? err : sh_strerror(lrc));
+    fprintf(stderr, "shoal seed: %s\n", err[0] ? err : shoal_strerror(lrc));
     goto out;
   }
-  snprintf(s.name, sizeof s.name, "%s", m->name);
+  snprintf(s.name, sizeof s.name, "%s", ti->name);
   struct stat sb;
   if (stat(s.dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
     fprintf(stderr, "shoal seed: %s: %s\n", s.dir,
@@ -235,20 +230,20 @@ int cmd_seed(int argc, char **argv)
   s.run.ud = &s;
   s.run.tick = tick;
   s.run.on_signal = on_signal;
+  s.run.event = on_event;
   if (netopts_run_start(&s.run, &s.no, "seed", SEED_TICK_MS) < 0)
     goto out;
-  struct shoal_add_opts ao = {.save_dir = s.dir, .seed_only = 1,
-                              .cb = {NULL, on_error, on_stopped, &s}};
-  struct sh_metainfo *mm = m;
-  m = NULL; /* the session owns it now, even on failure */
-  int arc = shoal_torrent_add(s.run.sess, mm, &ao, &s.t);
+  struct shoal_add_params ap = {.torrent = ti->raw, .torrent_len = ti->raw_len,
+                                .save_dir = s.dir, .seed_only = 1};
+  int arc = shoal_torrent_add(s.run.sess, &ap, &s.t, err, sizeof err);
   if (arc < 0) {
-    s.t = NULL;
-    fprintf(stderr, "shoal seed: %s: cannot add: %s\n", s.name, sh_strerror(arc));
+    s.t = 0;
+    fprintf(stderr, "shoal seed: %s: cannot add: %s\n", s.name,
+            err[0] ? err : shoal_strerror(arc));
     s.failed = 1;
     netopts_run_stop(&s.run);
   } else {
-    netopts_add_peers(&s.no, s.t, "seed");
+    netopts_add_peers(&s.no, s.run.sess, s.t, "seed");
     snap(&s);
     draw(&s);
   }
@@ -265,7 +260,7 @@ int cmd_seed(int argc, char **argv)
   else
     rc = 0;
 out:
-  sh_metainfo_free(m);
+  shoal_torrent_info_free(ti);
   netopts_free(&s.no);
   return rc;
 }

@@ -9,7 +9,6 @@
 #include <sys/resource.h>
 #include <uv.h>
 
-#include "applog.h"
 #include "commands.h"
 #include "settings.h"
 #include "shoal.h"
@@ -20,7 +19,7 @@ struct tracker_opts {
   struct shoal_tracker_config cfg;
   int port;                      /* -p: both sides, unless one is given */
   struct settings_list bind, add;
-  int log_level;                 /* enum app_log_level */
+  int log_level;                 /* enum shoal_log_level */
 };
 
 #define AT(field) SETTING_AT(struct tracker_opts, field)
@@ -79,9 +78,9 @@ static const struct setting options[] = {
      .help = "read options from FILE: one 'option value' per line,\n"
              "names as above without '--'; '#' comments;\ncommand-line options win"},
     {.name = "verbose", .short_name = 'v', .type = SETTING_BOOL, AT(log_level),
-     .yes = APP_LOG_DEBUG, .no = APP_LOG_INFO, .help = "log every announce too"},
+     .yes = SHOAL_LOG_DEBUG, .no = SHOAL_LOG_INFO, .help = "log every announce too"},
     {.name = "quiet", .short_name = 'q', .type = SETTING_BOOL, AT(log_level),
-     .yes = APP_LOG_WARN, .no = APP_LOG_INFO, .help = "log only warnings and errors"},
+     .yes = SHOAL_LOG_WARN, .no = SHOAL_LOG_INFO, .help = "log only warnings and errors"},
     {.name = "help", .short_name = 'h', .type = SETTING_BOOL,
      .flags = SETTING_STOP | SETTING_CMDLINE, .help = "show this help"},
 };
@@ -123,7 +122,7 @@ static void check_fd_limit(const struct shoal_tracker_config *c)
   cli_raise_nofile(want + 256);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
-    app_log(APP_LOG_WARN,
+    cli_log(SHOAL_LOG_WARN,
             "tracker: only %llu file descriptors for up to %u connections per thread; "
             "raise ulimit -n or lower --max-conns",
             (unsigned long long)rl.rlim_cur, c->max_conns);
@@ -178,7 +177,7 @@ static void on_signal(uv_signal_t *h, int signum)
     shoal_tracker_reload(a->t, err, sizeof err); /* the library logs the outcome */
     return;
   }
-  app_log(APP_LOG_INFO, "tracker: %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  cli_log(SHOAL_LOG_INFO, "tracker: %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
   stop_signals(a);
   shoal_tracker_close(a->t, NULL, NULL);
 }
@@ -204,7 +203,7 @@ static int start_threads(struct app *a, struct worker_thread *wt, int n, int *fa
     wt[i].t = a->t;
     uv_sem_init(&wt[i].attached, 0);
     if (uv_thread_create(&wt[i].tid, worker_thread_main, &wt[i]) != 0) {
-      app_log(APP_LOG_ERROR, "tracker: cannot start worker thread %d", i + 1);
+      cli_log(SHOAL_LOG_ERROR, "tracker: cannot start worker thread %d", i + 1);
       uv_sem_destroy(&wt[i].attached);
       *failed = 1;
       return i;
@@ -212,7 +211,7 @@ static int start_threads(struct app *a, struct worker_thread *wt, int n, int *fa
     uv_sem_wait(&wt[i].attached);
     uv_sem_destroy(&wt[i].attached);
     if (wt[i].rc < 0) {
-      app_log(APP_LOG_ERROR, "tracker: %s", wt[i].err);
+      cli_log(SHOAL_LOG_ERROR, "tracker: %s", wt[i].err);
       *failed = 1;
       return i + 1;
     }
@@ -233,7 +232,7 @@ static int run(const struct shoal_tracker_config *c)
   char err[512];
   int rc = shoal_tracker_new(&a.loop, c, &a.t, err, sizeof err);
   if (rc < 0) {
-    app_log(APP_LOG_ERROR, "tracker: %s", err);
+    cli_log(SHOAL_LOG_ERROR, "tracker: %s", err);
     stop_signals(&a);
     uv_run(&a.loop, UV_RUN_DEFAULT); /* handles opened before the failure close */
     uv_loop_close(&a.loop);
@@ -285,7 +284,7 @@ int cmd_tracker(int argc, char **argv)
   struct tracker_opts o;
   memset(&o, 0, sizeof o);
   shoal_tracker_config_default(&o.cfg);
-  o.log_level = APP_LOG_INFO;
+  o.log_level = SHOAL_LOG_INFO;
   struct settings st;
   int first = argc, rc = settings_init(&st, options, NOPTIONS, &o);
   if (rc == 0)
@@ -305,7 +304,7 @@ int cmd_tracker(int argc, char **argv)
     rc = 2;
   } else {
     char datadir[4096];
-    app_log_set_level((enum app_log_level)o.log_level);
+    shoal_log_set_level((enum shoal_log_level)o.log_level);
     rc = finish_config(&st, &o, datadir, sizeof datadir);
     if (rc == 0)
       rc = run(&o.cfg);

@@ -14,8 +14,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "base/error.h"
-#include "base/log.h"
 #include "util.h"
 
 void netopts_init(struct netopts *o)
@@ -232,26 +230,26 @@ int netopts_resolve(struct netopts *o, const char *cmd)
   return 0;
 }
 
-void netopts_add_peers(const struct netopts *o, shoal_torrent *t, const char *cmd)
+void netopts_add_peers(const struct netopts *o, shoal_session *s, shoal_id id, const char *cmd)
 {
   for (size_t i = 0; i < o->npeers; i++)
     for (int k = 0; k < o->peers[i].naddr; k++) {
-      int rc = shoal_torrent_add_peer(t, (const struct sockaddr *)&o->peers[i].addr[k]);
+      int rc = shoal_torrent_add_peer(s, id, (const struct sockaddr *)&o->peers[i].addr[k]);
       if (rc < 0)
-        fprintf(stderr, "shoal %s: --peer %s: %s\n", cmd, o->peers[i].spec, sh_strerror(rc));
+        fprintf(stderr, "shoal %s: --peer %s: %s\n", cmd, o->peers[i].spec, shoal_strerror(rc));
     }
 }
 
 void netopts_apply_log(const struct netopts *o)
 {
   if (o->verbosity < 0)
-    sh_log_set_level(SH_LOG_ERROR);
+    shoal_log_set_level(SHOAL_LOG_ERROR);
   else if (o->verbosity == 1)
-    sh_log_set_level(SH_LOG_INFO);
+    shoal_log_set_level(SHOAL_LOG_INFO);
   else if (o->verbosity >= 2)
-    sh_log_set_level(SH_LOG_DEBUG);
+    shoal_log_set_level(SHOAL_LOG_DEBUG);
   else
-    sh_log_set_level(SH_LOG_WARN);
+    shoal_log_set_level(SHOAL_LOG_WARN);
 }
 
 int netopts_live_width(const struct netopts *o)
@@ -307,6 +305,18 @@ static void run_on_signal(uv_signal_t *h, int signo)
   netopts_run_stop(r);
 }
 
+/* The session has events: each goes to the command's handler. */
+static void run_on_event(void *ud)
+{
+  struct netopts_run *r = ud;
+  struct shoal_event ev[32];
+  size_t n;
+  while (r->sess && (n = shoal_session_events(r->sess, ev, 32)) > 0)
+    for (size_t i = 0; i < n; i++)
+      if (r->event)
+        r->event(r, &ev[i]);
+}
+
 static void run_on_session_closed(void *ud)
 {
   struct netopts_run *r = ud;
@@ -331,9 +341,12 @@ int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char
     return -1;
   }
   char err[256] = "";
-  int rc = shoal_session_new(r->loop, &o->settings, &r->sess, err, sizeof err);
+  struct shoal_settings set = o->settings;
+  set.on_event = run_on_event;
+  set.event_ud = r;
+  int rc = shoal_session_new(r->loop, &set, &r->sess, err, sizeof err);
   if (rc < 0) {
-    fprintf(stderr, "shoal %s: %s\n", cmd, err[0] ? err : sh_strerror(rc));
+    fprintf(stderr, "shoal %s: %s\n", cmd, err[0] ? err : shoal_strerror(rc));
     uv_loop_close(r->loop);
     return -1;
   }

@@ -75,9 +75,9 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg);
  * resolved. */
 int netopts_resolve(struct netopts *o, const char *cmd);
 
-/* Hands every resolved --peer address to t; prints (does not fail on) the
- * ones the engine refuses. */
-void netopts_add_peers(const struct netopts *o, shoal_torrent *t, const char *cmd);
+/* Hands every resolved --peer address to torrent id; prints (does not fail
+ * on) the ones the engine refuses. */
+void netopts_add_peers(const struct netopts *o, shoal_session *s, shoal_id id, const char *cmd);
 
 /* Applies -q/-v to the library's log threshold. */
 void netopts_apply_log(const struct netopts *o);
@@ -102,6 +102,8 @@ struct netopts_run {
   const char *cmd;
   void (*tick)(struct netopts_run *r); /* every tick_ms on the loop thread */
   void (*on_signal)(struct netopts_run *r, int signo); /* before stopping */
+  /* each event of the session, on the loop thread, outside engine code */
+  void (*event)(struct netopts_run *r, const struct shoal_event *e);
   void *ud;
   uint64_t tick_ms;
   int signo;     /* the first signal received, or 0 */
@@ -115,12 +117,9 @@ struct netopts_run {
  * handlers. Returns 0, or -1 after printing why. */
 int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char *cmd,
                       uint64_t tick_ms);
-/* Begins the graceful close; idempotent. The loop then ends by itself.
- * Call it from the tick or a signal, not from inside an engine callback:
- * there, call netopts_run_tick_soon() and stop from the tick. */
+/* Begins the graceful close; idempotent. The loop then ends by itself. */
 void netopts_run_stop(struct netopts_run *r);
-/* Runs the tick on the next loop turn (then every tick_ms again), so that
- * what an engine callback decided is acted on outside the engine's code. */
+/* Runs the tick on the next loop turn (then every tick_ms again). */
 void netopts_run_tick_soon(struct netopts_run *r);
 /* Runs the loop to its end and releases it. */
 void netopts_run_loop(struct netopts_run *r);

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,4 +216,16 @@ void cli_log_sink(void *ud, enum shoal_log_level level, const char *msg)
   gmtime_r(&ts.tv_sec, &tm);
   fprintf(stderr, "%02d:%02d:%02d.%03ld %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
           ts.tv_nsec / 1000000, l < 4 ? names[l] : "log", msg);
+}
+
+void cli_log(enum shoal_log_level level, const char *fmt, ...)
+{
+  if (level > shoal_log_get_level())
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  cli_log_sink(NULL, level, msg);
 }

@@ -64,5 +64,8 @@ void cli_print_safe(FILE *f, const char *s);
  * info, debug. Written with a single fprintf, so a line is never split by
  * another thread's output (the library serialises its calls anyway). */
 void cli_log_sink(void *ud, enum shoal_log_level level, const char *msg);
+/* An app's own log line, in the same format, when level is within the
+ * threshold (shoal_log_set_level). */
+void cli_log(enum shoal_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -144,9 +144,9 @@ struct shoal_peer_info {
       peer_interested : 1, snubbed : 1, optimistic : 1;
 };
 
-/* One file (shoal_torrent_files). path is borrowed: valid until the
- * torrent is removed. */
-struct shoal_file_info {
+/* One file of a torrent in the session (shoal_torrent_files). path is
+ * borrowed: valid until the torrent is removed. */
+struct shoal_file_status {
   const char *path;             /* relative to the save folder, '/' separated */
   uint64_t length, offset;
   uint64_t have_bytes;          /* verified */
@@ -243,7 +243,7 @@ size_t shoal_torrent_status_all(const shoal_session *s, struct shoal_status *out
  * unknown id). Files are known once the metadata is. */
 size_t shoal_torrent_peers(const shoal_session *s, shoal_id id, struct shoal_peer_info *out,
                            size_t cap);
-size_t shoal_torrent_files(const shoal_session *s, shoal_id id, struct shoal_file_info *out,
+size_t shoal_torrent_files(const shoal_session *s, shoal_id id, struct shoal_file_status *out,
                            size_t cap);
 size_t shoal_torrent_trackers(const shoal_session *s, shoal_id id, struct shoal_tracker_info *out,
                               size_t cap);
@@ -271,6 +271,7 @@ enum {
   SHOAL_ETIMEOUT = -10010,    /* timed out */
   SHOAL_EURL = -10011,        /* malformed URL */
   SHOAL_EHTTP = -10012,       /* HTTP request failed */
+  SHOAL_ECLOSED = -10013,     /* connection closed by the peer */
 };
 
 /* A sentence for any code (negative errno or SHOAL_E*), e.g. "invalid

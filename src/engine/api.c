@@ -414,7 +414,7 @@ static uint64_t file_have(const struct shoal_torrent *t, size_t f)
   return sum;
 }
 
-size_t shoal_torrent_files(const shoal_session *s, shoal_id id, struct shoal_file_info *out,
+size_t shoal_torrent_files(const shoal_session *s, shoal_id id, struct shoal_file_status *out,
                            size_t cap)
 {
   const struct shoal_torrent *t = live(s, id);
@@ -423,7 +423,7 @@ size_t shoal_torrent_files(const shoal_session *s, shoal_id id, struct shoal_fil
   const struct sh_metainfo *m = t->m;
   for (size_t f = 0; f < m->num_files && f < cap; f++) {
     const struct sh_file *fi = &m->files[f];
-    out[f] = (struct shoal_file_info){.path = fi->path, .length = fi->length,
+    out[f] = (struct shoal_file_status){.path = fi->path, .length = fi->length,
                                       .offset = fi->offset, .have_bytes = file_have(t, f),
                                       .priority = t->prio ? t->prio[f] : SHOAL_PRIO_NORMAL,
                                       .padding = !!(fi->attr & SH_FILE_PAD)};

@@ -14,6 +14,7 @@
 #include "announce/announce.h"
 #include "base/bitfield.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "disk/check.h"
 #include "disk/io.h"
@@ -318,9 +319,12 @@ static int runtime_open(struct shoal_torrent *t, char *err, size_t n)
   }
   sh_torrent_recount(t);
   sh_torrent_apply_priorities(t);
+  int rc = t->seed_only ? 0 : sh_mkdir_p(t->save_dir, 0777);
+  if (rc < 0)
+    return sh_errf(err, n, rc, "cannot create the folder %s: %s", t->save_dir, sh_strerror(rc));
   int sflags = (t->seed_only ? SH_STORAGE_READONLY : 0) |
                (s->set.buffered_writes ? SH_STORAGE_BUFFERED : 0);
-  int rc = sh_storage_open(m, t->save_dir, sflags, &t->st);
+  rc = sh_storage_open(m, t->save_dir, sflags, &t->st);
   if (rc < 0)
     return sh_errf(err, n, rc, "cannot open the storage under %s: %s", t->save_dir,
                    sh_strerror(rc));

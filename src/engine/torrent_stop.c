@@ -10,6 +10,7 @@
 
 #include "announce/announce.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "disk/io.h"
 #include "disk/relocate.h"
@@ -51,7 +52,9 @@ static void save_resume(struct shoal_torrent *t)
   if (t->sess->set.resume_dir) {
     char path[4096];
     sh_torrent_resume_path(t, path, sizeof path);
-    rc = sh_resume_write(path, b.data, b.len);
+    rc = sh_mkdir_p(t->sess->set.resume_dir, 0777);
+    if (rc == 0)
+      rc = sh_resume_write(path, b.data, b.len);
     if (rc < 0)
       sh_warn("%s: cannot save resume data to %s: %s", t->name, path, sh_strerror(rc));
   }

@@ -19,7 +19,7 @@
 #include "base/sha1.h"
 #include "meta/metainfo.h"
 #include "net/udp.h"
-#include "session_int.h" /* the session's UDP sockets, for their counters */
+#include "engine/session.h" /* the session's UDP sockets, for their counters */
 #include "shoal.h"
 #include "test_announce_srv.h"
 
@@ -411,8 +411,8 @@ Test(announce_shared, window_caps_requests_in_flight, .init = setup, .fini = tea
 
 /* ---- through a session ---- */
 
-/* A one-byte torrent whose name makes its info-hash unique. */
-static struct sh_metainfo *tiny_torrent(const char *url, int i)
+/* A one-byte torrent whose name makes its info-hash unique, added to s. */
+static void add_tiny_torrent(shoal_session *s, const char *url, int i, const char *dir)
 {
   char name[32];
   snprintf(name, sizeof name, "t%04d.bin", i);
@@ -434,11 +434,11 @@ static struct sh_metainfo *tiny_torrent(const char *url, int i)
   be_put_str(&b, h, 20);
   be_put_end(&b);
   be_put_end(&b);
-  struct sh_metainfo *m = NULL;
+  struct shoal_add_params p = {.torrent = b.data, .torrent_len = b.len, .save_dir = dir};
   char err[256] = "";
-  cr_assert_eq(sh_metainfo_parse(b.data, b.len, &m, err, sizeof err), 0, "%s", err);
+  shoal_id id;
+  cr_assert_eq(shoal_torrent_add(s, &p, &id, err, sizeof err), 0, "%s", err);
   sh_buf_free(&b);
-  return m;
 }
 
 static int sess_closed;
@@ -469,11 +469,8 @@ Test(announce_shared, session_announces_from_its_listen_port, .init = setup,
   cr_assert_not_null(mkdtemp(dir));
   char url[64];
   snprintf(url, sizeof url, "udp://127.0.0.1:%u/announce", trk.port);
-  struct shoal_add_opts o = {.save_dir = dir};
-  for (int i = 0; i < NTOR; i++) {
-    shoal_torrent *t;
-    cr_assert_eq(shoal_torrent_add(s, tiny_torrent(url, i), &o, &t), 0);
-  }
+  for (int i = 0; i < NTOR; i++)
+    add_tiny_torrent(s, url, i, dir);
   run_until(&bt.started, NTOR);
   /* and until every reply reached its torrent: one that has not yet seen
    * its `started` acknowledged would not send `stopped` */

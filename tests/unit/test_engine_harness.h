@@ -274,7 +274,12 @@ static inline void th_drain(shoal_session *s)
 
 /* The sessions to drain: on_event gets a slot, filled once created. */
 static shoal_session *th_sessions[64];
-static inline void th_on_event(void *ud) { th_drain(*(shoal_session **)ud); }
+static inline void th_on_event(void *ud)
+{
+  shoal_session *s = *(shoal_session **)ud;
+  if (s) /* NULL once th_close let it go */
+    th_drain(s);
+}
 
 /* Events of this type seen for torrent id of session s (id 0: any). */
 static inline int th_seen(const shoal_session *s, shoal_id id, enum shoal_event_type type)
