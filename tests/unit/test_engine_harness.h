@@ -249,6 +249,15 @@ static inline void th_settings(struct shoal_settings *s)
   s->tick_ms = 100; /* faster housekeeping: tests wait on it */
 }
 
+/* Settings for a session without sockets: peers come through the
+ * in-memory transport only (test_mem_peer.h). */
+static inline void th_settings_mem(struct shoal_settings *s)
+{
+  th_settings(s);
+  s->bind[0] = NULL;
+  s->no_listen = 1;
+}
+
 /* ---- events: every session a test makes records what it reports ---- */
 
 #define TH_MAX_EVENTS 8192

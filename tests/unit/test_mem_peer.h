@@ -133,13 +133,4 @@ static inline void th_link(uv_loop_t *loop, shoal_session *leech, shoal_id lt,
   cr_assert_eq(sh_session_connect(leech, sh_torrent_by_id(leech, lt), a), 0);
 }
 
-/* Settings for a session without sockets: peers come through th_mpeer or
- * th_link only. */
-static inline void th_settings_mem(struct shoal_settings *s)
-{
-  th_settings(s);
-  s->bind[0] = NULL;
-  s->no_listen = 1;
-}
-
 #endif
