@@ -330,8 +330,8 @@ static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
   st->have_bytes = t->have_bytes;
   st->downloaded = t->downloaded;
   st->uploaded = t->uploaded;
-  st->down_rate = t->down_rate;
-  st->up_rate = t->up_rate;
+  st->down_rate = sh_rate_get(&t->rate_down);
+  st->up_rate = sh_rate_get(&t->rate_up);
   for (size_t i = 0; i < t->npeers; i++) {
     st->peers++;
     const struct sh_peer *p = t->peers[i];
@@ -381,8 +381,8 @@ size_t shoal_torrent_peers(const shoal_session *s, shoal_id id, struct shoal_pee
     snprintf(o->client, sizeof o->client, "%s", p->client);
     o->downloaded = p->down_bytes;
     o->uploaded = p->up_bytes;
-    o->down_rate = p->down_rate;
-    o->up_rate = p->up_rate;
+    o->down_rate = sh_rate_get(&p->rate_down);
+    o->up_rate = sh_rate_get(&p->rate_up);
     o->pieces = p->have_count;
     o->incoming = !p->outgoing;
     o->seed = p->have_all || (t->m && p->have_count == t->m->num_pieces);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/rate.h"
 #include "peer/conn.h"
 #include "peer/wire.h"
 #include "swarm/peers.h"
@@ -118,8 +119,7 @@ struct sh_peer {
   /* accounting */
   uint64_t attached_ms, unchoked_ms;
   uint64_t down_bytes, up_bytes;       /* payload, totals */
-  uint64_t down_tick, up_tick;         /* payload since the last tick */
-  uint64_t down_rate, up_rate;         /* smoothed bytes/s */
+  struct sh_rate rate_down, rate_up;   /* payload rates, smoothed */
   int optimistic;
 };
 

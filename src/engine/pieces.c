@@ -17,6 +17,7 @@
 #include "engine/torrent.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
+#include "base/vec.h"
 
 static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t *buf);
 
@@ -259,15 +260,9 @@ void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece
       if (t->peers[i] != p)
         sh_tpeer_cancel_dup(t->peers[i], piece, begin);
   if (rc == 1) {
-    if (t->nhashq == t->cap_hashq) {
-      size_t cap = t->cap_hashq ? t->cap_hashq * 2 : 16;
-      uint32_t *nq = realloc(t->hashq, cap * sizeof *nq);
-      if (!nq) {
-        sh_torrent_fail(t, -ENOMEM, "out of memory queueing a piece for hashing");
-        return;
-      }
-      t->hashq = nq;
-      t->cap_hashq = cap;
+    if (sh_vec_reserve(t->hashq, t->cap_hashq, t->nhashq + 1, 16, SIZE_MAX) < 0) {
+      sh_torrent_fail(t, -ENOMEM, "out of memory queueing a piece for hashing");
+      return;
     }
     pp->hashing = 1;
     t->hashing++;

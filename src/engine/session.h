@@ -15,6 +15,7 @@
 
 #include "shoal.h"
 #include "base/buf.h"
+#include "base/rate.h"
 #include "base/slab.h"
 #include "base/tab.h"
 #include "disk/io.h"
@@ -156,7 +157,7 @@ struct shoal_torrent {
   int connecting;               /* outgoing dials in progress */
 
   uint64_t downloaded, uploaded, wanted_bytes, have_bytes, total_bytes;
-  uint64_t down_tick, up_tick, down_rate, up_rate;
+  struct sh_rate rate_down, rate_up; /* payload rates, smoothed */
   int hash_failures, banned_peers;
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;
   int resume_dirty;

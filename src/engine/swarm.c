@@ -75,8 +75,8 @@ void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now)
   for (size_t i = 0; i < t->npeers; i++) {
     const struct sh_peer *p = t->peers[i];
     cp[i] = (struct sh_choke_peer){p,
-                                   p->down_rate,
-                                   p->up_rate,
+                                   sh_rate_get(&p->rate_down),
+                                   sh_rate_get(&p->rate_up),
                                    p->attached_ms,
                                    p->unchoked_ms,
                                    p->peer_interested,
@@ -119,9 +119,8 @@ void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
     return;
   if (dt == 0)
     dt = 1;
-  t->down_rate = (t->down_rate * 3 + t->down_tick * 1000 / dt) / 4;
-  t->up_rate = (t->up_rate * 3 + t->up_tick * 1000 / dt) / 4;
-  t->down_tick = t->up_tick = 0;
+  sh_rate_tick(&t->rate_down, dt);
+  sh_rate_tick(&t->rate_up, dt);
   if (t->m)
     sh_torrent_hash_flush(t);
   /* backwards: a peer that closes is swapped with the last one */

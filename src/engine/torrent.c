@@ -23,6 +23,7 @@
 #include "engine/torrent.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
+#include "base/vec.h"
 
 static int same_hash(const void *val, const void *ih)
 {
@@ -442,14 +443,8 @@ int sh_torrent_set_metadata(struct shoal_torrent *t, struct sh_metainfo *m, cons
 struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[20],
                                      const char *name, const char *save_dir)
 {
-  if (s->ntor == s->cap_tor) {
-    size_t cap = s->cap_tor ? s->cap_tor * 2 : 8;
-    struct shoal_torrent **nt = realloc(s->tor, cap * sizeof *nt);
-    if (!nt)
-      return NULL;
-    s->tor = nt;
-    s->cap_tor = cap;
-  }
+  if (sh_vec_reserve(s->tor, s->cap_tor, s->ntor + 1, 8, SIZE_MAX) < 0)
+    return NULL;
   struct shoal_torrent *t = calloc(1, sizeof *t);
   if (!t || !(t->save_dir = strdup(save_dir ? save_dir : "."))) {
     free(t);

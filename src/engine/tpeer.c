@@ -15,6 +15,7 @@
 #include "swarm/picker.h"
 #include "engine/ext.h"
 #include "engine/torrent.h"
+#include "base/vec.h"
 
 static int peer_is_seed(const struct sh_peer *p, const struct shoal_torrent *t)
 {
@@ -81,15 +82,9 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     return -ENOMEM;
   }
   set_max_frame(p);
-  if (t->npeers == t->cap_peers) {
-    size_t cap = t->cap_peers ? t->cap_peers * 2 : 16;
-    struct sh_peer **np = realloc(t->peers, cap * sizeof *np);
-    if (!np) {
-      *why = "out of memory";
-      return -ENOMEM;
-    }
-    t->peers = np;
-    t->cap_peers = cap;
+  if (sh_vec_reserve(t->peers, t->cap_peers, t->npeers + 1, 16, SIZE_MAX) < 0) {
+    *why = "out of memory";
+    return -ENOMEM;
   }
   p->tor_idx = t->npeers;
   p->attached = 1;
@@ -203,17 +198,7 @@ static int skip_requested(void *ud, uint32_t piece, uint32_t begin)
 
 static int out_reserve(struct sh_peer *p, size_t n)
 {
-  if (p->n_out + n <= p->cap_out)
-    return 0;
-  size_t cap = p->cap_out ? p->cap_out : 64;
-  while (cap < p->n_out + n)
-    cap *= 2;
-  struct sh_req *no = realloc(p->out, cap * sizeof *no);
-  if (!no)
-    return -ENOMEM;
-  p->out = no;
-  p->cap_out = cap;
-  return 0;
+  return sh_vec_reserve(p->out, p->cap_out, p->n_out + n, 64, SIZE_MAX);
 }
 
 static int allowed_fast_in(const struct sh_peer *p, uint32_t piece)
@@ -377,9 +362,9 @@ static int on_piece(struct sh_peer *p, const struct sh_msg *m, const char **why)
   p->stall_since_ms = p->n_out ? now : 0;
   p->snubbed = 0;
   p->down_bytes += m->data_len;
-  p->down_tick += m->data_len;
+  sh_rate_add(&p->rate_down, m->data_len);
   t->downloaded += m->data_len;
-  t->down_tick += m->data_len;
+  sh_rate_add(&t->rate_down, m->data_len);
   sh_torrent_block(t, p, m->index, m->begin, m->data, m->data_len, 1);
   return 0;
 }
@@ -524,17 +509,15 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
   const struct shoal_settings *set = &p->sess->set;
   if (dt == 0)
     dt = 1;
-  /* rates: exponential average with a ~4 s time constant */
-  p->down_rate = (p->down_rate * 3 + p->down_tick * 1000 / dt) / 4;
-  p->up_rate = (p->up_rate * 3 + p->up_tick * 1000 / dt) / 4;
-  p->down_tick = p->up_tick = 0;
+  sh_rate_tick(&p->rate_down, dt);
+  sh_rate_tick(&p->rate_up, dt);
 
   /* Pipeline depth: the bandwidth-delay product. We aim at 2 s of data at
    * the measured rate (libtorrent's default queue time is 3 s), at least 4
    * blocks, at most min(reqq, SH_PEER_REQQ). Shrink at most by half per tick so one
    * slow second does not collapse a fast pipeline. */
   if (now - p->attached_ms >= 3000 && !p->peer_choking) {
-    uint64_t want = p->down_rate * 2 / SH_BLOCK_SIZE;
+    uint64_t want = sh_rate_get(&p->rate_down) * 2 / SH_BLOCK_SIZE;
     if (want < 4)
       want = 4;
     if (want > SH_PEER_REQQ)

@@ -78,9 +78,9 @@ static void upload_drain(struct sh_peer *p)
     } else {
       send_block(p, u);
       p->up_bytes += u->length;
-      p->up_tick += u->length;
+      sh_rate_add(&p->rate_up, u->length);
       p->tor->uploaded += u->length;
-      p->tor->up_tick += u->length;
+      sh_rate_add(&p->tor->rate_up, u->length);
       sent = 1;
     }
     sh_conn_unref(p->c);

@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "peer/conn.h"
+#include "base/vec.h"
 
 static void batch_free(struct sh_wbatch *b)
 {
@@ -53,14 +54,8 @@ static struct sh_wbatch *batch_get(struct sh_conn *c)
 
 static struct sh_seg *seg_push(struct sh_wbatch *b)
 {
-  if (b->nsegs == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 16;
-    struct sh_seg *ns = realloc(b->segs, cap * sizeof *ns);
-    if (!ns)
-      return NULL;
-    b->segs = ns;
-    b->cap = cap;
-  }
+  if (sh_vec_reserve(b->segs, b->cap, b->nsegs + 1, 16, SIZE_MAX) < 0)
+    return NULL;
   struct sh_seg *sg = &b->segs[b->nsegs++];
   memset(sg, 0, sizeof *sg);
   sg->fd = -1;

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "peer/conn.h"
+#include "base/vec.h"
 
 /* Once per loop iteration, before the loop blocks: everything the
  * callbacks of this iteration queued goes out, one write per peer. */
@@ -88,18 +89,12 @@ void sh_conn_rl_wait(struct sh_conn *c)
 {
   struct sh_hub *h = c->hub;
   if (!c->rl_listed) {
-    if (h->nrl_wait == h->cap_rl_wait) {
-      size_t cap = h->cap_rl_wait ? h->cap_rl_wait * 2 : 16;
-      struct sh_conn **n = realloc(h->rl_wait, cap * sizeof *n);
-      if (!n) {
-        /* cannot wait: carry on unthrottled rather than stall the peer */
-        c->up_waiting = 0;
-        c->throttled = 0;
-        sh_conn_read_start(c);
-        return;
-      }
-      h->rl_wait = n;
-      h->cap_rl_wait = cap;
+    if (sh_vec_reserve(h->rl_wait, h->cap_rl_wait, h->nrl_wait + 1, 16, SIZE_MAX) < 0) {
+      /* cannot wait: carry on unthrottled rather than stall the peer */
+      c->up_waiting = 0;
+      c->throttled = 0;
+      sh_conn_read_start(c);
+      return;
     }
     c->rl_listed = 1;
     sh_conn_ref(c);
@@ -180,14 +175,8 @@ void sh_hub_close(struct sh_hub *h, void (*closed)(void *ud), void *ud)
 
 int sh_hub_add(struct sh_hub *h, struct sh_conn *c)
 {
-  if (h->nconns == h->cap_conns) {
-    size_t cap = h->cap_conns ? h->cap_conns * 2 : 32;
-    struct sh_conn **n = realloc(h->conns, cap * sizeof *n);
-    if (!n)
-      return -1;
-    h->conns = n;
-    h->cap_conns = cap;
-  }
+  if (sh_vec_reserve(h->conns, h->cap_conns, h->nconns + 1, 32, SIZE_MAX) < 0)
+    return -1;
   c->hub_idx = h->nconns;
   h->conns[h->nconns++] = c;
   return 0;
@@ -205,14 +194,8 @@ void sh_hub_remove(struct sh_hub *h, struct sh_conn *c)
 
 int sh_hub_mark_dirty(struct sh_hub *h, struct sh_conn *c)
 {
-  if (h->ndirty == h->cap_dirty) {
-    size_t cap = h->cap_dirty ? h->cap_dirty * 2 : 32;
-    struct sh_conn **n = realloc(h->dirty, cap * sizeof *n);
-    if (!n)
-      return -1;
-    h->dirty = n;
-    h->cap_dirty = cap;
-  }
+  if (sh_vec_reserve(h->dirty, h->cap_dirty, h->ndirty + 1, 32, SIZE_MAX) < 0)
+    return -1;
   sh_conn_ref(c);
   h->dirty[h->ndirty++] = c;
   return 0;
