@@ -172,22 +172,28 @@ static int get_int(const struct be_doc *d, int dict, const char *key, int64_t *v
   return i < 0 ? -1 : be_int(d, i, v);
 }
 
+/* Decodes resume data into d: a dictionary, or an error in err. */
+static int open_doc(struct be_doc *d, const void *buf, size_t len, char *err, size_t errlen)
+{
+  int rc = be_parse(d, buf, len, NULL);
+  if (rc == SH_EBENCODE)
+    return sh_errf(err, errlen, rc, "resume data: bencode error at byte %zu: %s", d->err_off,
+                   d->err);
+  if (rc)
+    return rc;
+  if (d->tok[0].type != BE_DICT)
+    return sh_errf(err, errlen, SH_EMETAINFO, "resume data: top level must be a dictionary");
+  return 0;
+}
+
 int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, const char *root, uint8_t *have,
                     char *err, size_t errlen)
 {
   struct be_doc d;
-  int rc = be_parse(&d, buf, len, NULL);
-  if (rc == SH_EBENCODE) {
-    rc = sh_errf(err, errlen, rc, "resume data: bencode error at byte %zu: %s", d.err_off, d.err);
-    goto out;
-  }
+  int rc = open_doc(&d, buf, len, err, errlen);
   if (rc)
     goto out;
   rc = SH_EMETAINFO;
-  if (d.tok[0].type != BE_DICT) {
-    sh_errf(err, errlen, rc, "resume data: top level must be a dictionary");
-    goto out;
-  }
   int64_t ver;
   if (get_int(&d, 0, "version", &ver) || ver < 1 || ver > RESUME_VERSION) {
     sh_errf(err, errlen, rc, "resume data: version: missing or not 1 to %d", RESUME_VERSION);
@@ -285,16 +291,12 @@ int sh_resume_read_info(const void *buf, size_t len, struct sh_resume_info *x, c
   memset(x, 0, sizeof *x);
   *save_dir_copy = NULL;
   struct be_doc d;
-  int rc = be_parse(&d, buf, len, NULL);
-  if (rc == SH_EBENCODE) {
-    rc = sh_errf(err, errlen, rc, "resume data: bencode error at byte %zu: %s", d.err_off, d.err);
-    goto out;
-  }
+  int rc = open_doc(&d, buf, len, err, errlen);
   if (rc)
     goto out;
   rc = SH_EMETAINFO;
   int64_t ver = 0, v;
-  if (d.tok[0].type != BE_DICT || get_int(&d, 0, "version", &ver) || ver != RESUME_VERSION) {
+  if (get_int(&d, 0, "version", &ver) || ver != RESUME_VERSION) {
     sh_errf(err, errlen, rc, "resume data: not version %d resume data", RESUME_VERSION);
     goto out;
   }

@@ -45,6 +45,7 @@ uint64_t sh_session_rand(struct shoal_session *s)
 static void maybe_finish(struct shoal_session *s);
 static void on_connection(uv_stream_t *server, int status);
 static void session_free(struct shoal_session *s);
+static void fail_start(struct shoal_session *s);
 
 int sh_session_is_self(const struct shoal_session *s, const struct sh_addr *a)
 {
@@ -205,6 +206,20 @@ static int udp_close(struct shoal_session *s)
   return 1;
 }
 
+/* A session that could not start: its listeners close on the loop's next
+ * turn, and it is freed then. */
+static void fail_start(struct shoal_session *s)
+{
+  s->closing = 3;
+  for (int i = 0; i < s->nlisten; i++) {
+    s->pending++;
+    uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
+  }
+  s->nlisten = 0;
+  if (!s->pending)
+    session_free(s);
+}
+
 static void session_free(struct shoal_session *s)
 {
   while (s->ntor)
@@ -285,29 +300,11 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
     for (int i = 0; i < SH_MAX_LISTEN && s->set.bind[i] && rc == 0; i++)
       rc = listen_one(s, s->set.bind[i], 0, err, errlen);
   }
+  if (rc == 0 && sh_events_init(s) < 0)
+    rc = sh_errf(err, errlen, -ENOMEM, "out of memory");
   if (rc < 0) {
-    /* handles close on the loop's next turn; the session is freed then */
-    s->closing = 3;
-    for (int i = 0; i < s->nlisten; i++) {
-      s->pending++;
-      uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
-    }
-    s->nlisten = 0;
-    if (!s->pending)
-      session_free(s);
+    fail_start(s);
     return rc;
-  }
-  if (sh_events_init(s) < 0) {
-    snprintf(err, errlen, "out of memory");
-    s->closing = 3;
-    for (int i = 0; i < s->nlisten; i++) {
-      s->pending++;
-      uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
-    }
-    s->nlisten = 0;
-    if (!s->pending)
-      session_free(s);
-    return -ENOMEM;
   }
   sh_disk_cache_init(&s->cache, s->set.read_cache_bytes);
   uv_timer_init(loop, &s->tick);

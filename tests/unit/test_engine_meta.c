@@ -91,6 +91,22 @@ Test(engine_meta, torrent_without_metadata_gets_it_later, .timeout = 60)
   pair_down(&p);
 }
 
+/* The leech adds the seed's torrent by info-hash alone and dials a raw
+ * peer, which has sent its handshake. Returns the leech's torrent. */
+static shoal_id magnet_with_raw_peer(struct pair *p, struct th_mpeer *raw)
+{
+  struct shoal_status ss = th_status(p->seed, p->st);
+  struct shoal_add_params ap = {.info_hash = ss.info_hash, .save_dir = p->ldir};
+  shoal_id lt = 0;
+  char err[256];
+  cr_assert_eq(shoal_torrent_add(p->leech, &ap, &lt, err, sizeof err), 0, "%s", err);
+  th_mpeer_dialled(raw, &p->loop, p->leech, lt, "192.0.2.9", 6881);
+  uint8_t hs[68];
+  th_handshake(hs, ss.info_hash, "-XX0000-heldpeer0001", 0);
+  th_mpeer_send(raw, hs, 68);
+  return lt;
+}
+
 /* A raw peer's bitfield that does not fit the metadata closes it once the
  * metadata is known; haves past the last piece too. */
 static void held_refused(const uint8_t *msg, size_t len)
@@ -98,16 +114,8 @@ static void held_refused(const uint8_t *msg, size_t len)
   static const struct th_file f[] = {{"held.bin", 9 * PIECE + 123, 0}}; /* 10 pieces */
   struct pair p;
   pair_up(&p, f, 1, 0);
-  struct shoal_status ss = th_status(p.seed, p.st);
-  struct shoal_add_params ap = {.info_hash = ss.info_hash, .save_dir = p.ldir};
-  shoal_id lt = 0;
-  char err[256];
-  cr_assert_eq(shoal_torrent_add(p.leech, &ap, &lt, err, sizeof err), 0);
   struct th_mpeer raw;
-  th_mpeer_dialled(&raw, &p.loop, p.leech, lt, "192.0.2.9", 6881);
-  uint8_t hs[68];
-  th_handshake(hs, ss.info_hash, "-XX0000-heldpeer0001", 0);
-  th_mpeer_send(&raw, hs, 68);
+  shoal_id lt = magnet_with_raw_peer(&p, &raw);
   th_mpeer_send(&raw, msg, len);
   th_run_until(&p.loop, NULL, NULL, NULL, 100);
   cr_expect_not(raw.closed, "nothing to check it against yet");
@@ -137,16 +145,9 @@ Test(engine_meta, held_bitfield_is_bounded, .timeout = 60)
   static const struct th_file f[] = {{"big.bin", PIECE, 0}};
   struct pair p;
   pair_up(&p, f, 1, 0);
-  struct shoal_status ss = th_status(p.seed, p.st);
-  struct shoal_add_params ap = {.info_hash = ss.info_hash, .save_dir = p.ldir};
-  shoal_id lt = 0;
-  char err[256];
-  cr_assert_eq(shoal_torrent_add(p.leech, &ap, &lt, err, sizeof err), 0);
   struct th_mpeer raw;
-  th_mpeer_dialled(&raw, &p.loop, p.leech, lt, "192.0.2.9", 6881);
-  uint8_t hs[68], hdr[5];
-  th_handshake(hs, ss.info_hash, "-XX0000-bigbitfield1", 0);
-  th_mpeer_send(&raw, hs, 68);
+  magnet_with_raw_peer(&p, &raw);
+  uint8_t hdr[5];
   uint32_t n = SH_METAINFO_MAX_PIECES / 8 + 2;
   sh_wr32(hdr, n + 1);
   hdr[4] = 5;
