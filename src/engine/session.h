@@ -23,7 +23,7 @@
 #include "peer/conn.h"
 #include "swarm/choker.h"
 #include "swarm/peers.h"
-#include "swarm/ratelimit.h"
+#include "base/ratelimit.h"
 
 struct sh_peer;
 struct sh_picker;

@@ -28,7 +28,7 @@
 #include "base/buf.h"
 #include "peer/transport.h"
 #include "peer/wire.h"
-#include "swarm/ratelimit.h"
+#include "base/ratelimit.h"
 
 struct sh_conn;
 struct sh_hub;

@@ -23,7 +23,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "swarm/peers.h" /* struct sh_addr */
+#include "base/addr.h"
 
 struct sh_transport;
 

@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/block.h"
 #include "base/buf.h"
 
 #define SH_HANDSHAKE_LEN 68
-#define SH_BLOCK_SIZE 16384u          /* BEP 3: the de-facto request size */
 #define SH_MAX_REQUEST_LEN (128u * 1024) /* BEP 3: larger requests are refused */
 
 /* reserved-byte flags of the handshake */

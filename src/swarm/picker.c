@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "base/bitfield.h"
-#include "peer/wire.h"
+#include "base/block.h"
 
 #define BLK_FREE 0
 #define BLK_GOT 255

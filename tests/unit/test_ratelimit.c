@@ -5,7 +5,7 @@
 #include <criterion/logging.h>
 #include <stdlib.h>
 
-#include "swarm/ratelimit.h"
+#include "base/ratelimit.h"
 
 Test(ratelimit, unlimited)
 {

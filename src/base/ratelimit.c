@@ -1,5 +1,5 @@
 /* Token bucket; see ratelimit.h. All amounts inside are millibytes. */
-#include "swarm/ratelimit.h"
+#include "base/ratelimit.h"
 
 static uint64_t clamp(uint64_t v, uint64_t max) { return v > max ? max : v; }
 
