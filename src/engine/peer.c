@@ -233,6 +233,18 @@ const struct sh_conn_cb sh_engine_conn_cb = {
     .on_sendfile_failed = on_sendfile_failed,
 };
 
+void sh_session_close_torrent(struct shoal_session *s, struct shoal_torrent *t, const char *why)
+{
+  for (size_t k = s->hub.nconns; k-- > 0;) {
+    if (k >= s->hub.nconns)
+      continue;
+    struct sh_conn *c = s->hub.conns[k];
+    const struct sh_peer *p = c->ud;
+    if (p && p->tor == t)
+      sh_conn_close(c, why);
+  }
+}
+
 void sh_session_close_banned(struct shoal_session *s)
 {
   for (size_t k = s->hub.nconns; k-- > 0;) {

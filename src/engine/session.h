@@ -112,6 +112,10 @@ struct shoal_torrent {
   shoal_id id;
   size_t sess_idx;              /* in sess->tor */
   uint8_t ih[20];               /* the swarm's identity (v1 info-hash) */
+  uint8_t ih2[32];              /* BEP 52 v2 info-hash (SHA-256) of a hybrid or
+                                   v2 torrent, once those are supported; its
+                                   first 20 bytes then name the v2 swarm */
+  int has_ih2;
   char ih_hex[41];
   char name[256];               /* for logs and status: printable */
   struct sh_metainfo *m;        /* NULL until the metadata is known */
@@ -188,6 +192,10 @@ void sh_event(struct shoal_session *s, enum shoal_event_type type, shoal_id id, 
 int sh_events_init(struct shoal_session *s);
 void sh_events_close(struct shoal_session *s, uv_close_cb cb);
 void sh_events_free(struct shoal_session *s);
+/* Closes every connection of torrent t: attached peers, and dials or
+ * handshakes still on their way (which must not outlive a removed
+ * torrent). */
+void sh_session_close_torrent(struct shoal_session *s, struct shoal_torrent *t, const char *why);
 /* Closes every connection from an address the ban list now bans. */
 void sh_session_close_banned(struct shoal_session *s);
 /* peer.c: the hub's callbacks, dialling and accepting */

@@ -283,8 +283,7 @@ void sh_torrent_stop(struct shoal_torrent *t, enum sh_after_stop after)
   t->stop_requested = SH_STOP_STARTED;
   if (t->state != SHOAL_ERROR)
     t->state = SHOAL_STOPPING;
-  while (t->npeers)
-    sh_conn_close(t->peers[t->npeers - 1]->c, "torrent stopping");
+  sh_session_close_torrent(t->sess, t, "torrent stopping");
   if (t->ann) {
     struct sh_announcer *a = t->ann;
     t->ann = NULL;

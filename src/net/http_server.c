@@ -16,6 +16,7 @@
 #include "net/http_server.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -553,24 +554,29 @@ static int on_message_complete(llhttp_t *p)
   return 0;
 }
 
+static llhttp_settings_t parser_settings;
+
+static void settings_init(void)
+{
+  llhttp_settings_init(&parser_settings);
+  parser_settings.on_message_begin = on_message_begin;
+  parser_settings.on_url = on_url;
+  parser_settings.on_header_field = on_header_field;
+  parser_settings.on_header_field_complete = on_header_field_complete;
+  parser_settings.on_header_value = on_header_value;
+  parser_settings.on_header_value_complete = on_header_value_complete;
+  parser_settings.on_headers_complete = on_headers_complete;
+  parser_settings.on_body = on_body;
+  parser_settings.on_message_complete = on_message_complete;
+}
+
+/* The parser's callbacks, set up once for every worker thread's servers
+ * (a plain flag here raced between workers starting at once). */
 static const llhttp_settings_t *settings(void)
 {
-  static llhttp_settings_t st;
-  static int init;
-  if (!init) {
-    llhttp_settings_init(&st);
-    st.on_message_begin = on_message_begin;
-    st.on_url = on_url;
-    st.on_header_field = on_header_field;
-    st.on_header_field_complete = on_header_field_complete;
-    st.on_header_value = on_header_value;
-    st.on_header_value_complete = on_header_value_complete;
-    st.on_headers_complete = on_headers_complete;
-    st.on_body = on_body;
-    st.on_message_complete = on_message_complete;
-    init = 1;
-  }
-  return &st;
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, settings_init);
+  return &parser_settings;
 }
 
 /* Parses and answers what arrived. Returns 1 when the connection is done

@@ -316,3 +316,24 @@ Test(engine_meta, a_move_onto_existing_files_is_refused, .timeout = 60)
   pair_down(&p);
   th_rmtree(to);
 }
+
+/* A torrent removed while a connection of its own is still in its
+ * handshake: that connection closes with it, and nothing is left pointing
+ * at the freed torrent (ASan would say). */
+Test(engine_meta, removal_closes_connections_still_in_the_handshake, .timeout = 60)
+{
+  static const struct th_file f[] = {{"gone.bin", PIECE, 0}};
+  struct pair p;
+  pair_up(&p, f, 1, 0);
+  shoal_id lt = th_add(p.leech, &p.tt, p.ldir, 0);
+  struct th_mpeer silent;
+  th_mpeer_dialled(&silent, &p.loop, p.leech, lt, "192.0.2.9", 6881); /* never answers */
+  th_run_until(&p.loop, NULL, NULL, NULL, 50);
+  cr_assert_eq(sh_torrent_by_id(p.leech, lt)->connecting, 1);
+  cr_assert_eq(shoal_torrent_remove(p.leech, lt, 0), 0);
+  cr_assert(th_wait_event(&p.loop, p.leech, lt, SHOAL_EVENT_REMOVED, 5000));
+  cr_expect(th_run_until(&p.loop, NULL, th_mpeer_is_closed, &silent, 2000),
+            "the dial in its handshake was closed");
+  th_mpeer_close(&silent, &p.loop);
+  pair_down(&p);
+}
