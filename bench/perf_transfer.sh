@@ -17,6 +17,8 @@
 # The leech's target directory is emptied first, so every run writes fresh
 # file pages (the expensive case: see storage.c).
 set -euo pipefail
+# shoal get/seed: no DHT bootstrap from the public routers here
+export SHOAL_DHT_BOOTSTRAP=${SHOAL_DHT_BOOTSTRAP:-none}
 shoal=$1 torrent=$2 seed_dir=$3
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/shoal-perf-XXXXXX")
 leech_dir=${4:-$scratch/leech}

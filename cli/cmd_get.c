@@ -49,7 +49,7 @@ struct job {
   char name[64];          /* for display, truncated */
   uint64_t start_ms, complete_ms, last_peer_ms;
   uint64_t dl_at_complete;
-  int complete, finished, failed, stopping, had_trackers;
+  int complete, finished, failed, stopping, had_trackers, dht;
   struct shoal_status last; /* the latest status read: the summary needs it
                                after the session has freed the torrent */
 };
@@ -358,17 +358,23 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
   if (!g->no_peer_timeout || now - j->last_peer_ms < (uint64_t)g->no_peer_timeout * 1000)
     return;
   char msg[400];
-  if (!j->had_trackers && !g->no.npeers)
+  struct shoal_dht_status ds;
+  int dht_nodes = j->dht && shoal_session_dht_status(g->run.sess, &ds) == 0 &&
+                  ds.good[0] + ds.good[1] > 0;
+  if (!j->had_trackers && !j->dht && !g->no.npeers)
     snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
              "was given", g->no_peer_timeout);
-  else if (!j->had_trackers)
+  else if (!j->had_trackers && !j->dht)
     snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
              "address connected with this torrent", g->no_peer_timeout);
-  else if (st->tracker_msg[0])
+  else if (j->had_trackers && st->tracker_msg[0])
     snprintf(msg, sizeof msg, "no peers for %ds; last tracker error: %s", g->no_peer_timeout,
              st->tracker_msg);
+  else if (!j->had_trackers && !dht_nodes)
+    snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and the DHT "
+             "reached no node (see --dht-bootstrap)", g->no_peer_timeout);
   else
-    return; /* trackers answer: the swarm may fill up, keep waiting */
+    return; /* trackers or the DHT answer: the swarm may fill up, keep waiting */
   if (!j->stopping) {
     j->stopping = 1;
     shoal_torrent_pause(g->run.sess, j->t);
@@ -582,6 +588,10 @@ int cmd_get(int argc, char **argv)
     }
     snprintf(j->name, sizeof j->name, "%s", j->ti->name);
     j->had_trackers = j->ti->num_tiers > 0;
+    /* the DHT finds peers for every torrent that is not private, when it
+     * has a node to start from */
+    netopts_dht_finish(&g.no);
+    j->dht = g.no.settings.dht && g.no.ndht_boot && !j->ti->is_private;
   }
   if (g.only) {
     const struct shoal_torrent_info *ti = g.jobs[0].ti;

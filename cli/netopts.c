@@ -20,6 +20,7 @@ void netopts_init(struct netopts *o)
 {
   memset(o, 0, sizeof *o);
   shoal_settings_default(&o->settings);
+  o->settings.dht = 1; /* the library's default is off; a client wants it */
 }
 
 void netopts_free(struct netopts *o)
@@ -29,6 +30,28 @@ void netopts_free(struct netopts *o)
   free(o->peers);
   o->peers = NULL;
   o->npeers = 0;
+  free(o->dht_env);
+  o->dht_env = NULL;
+}
+
+void netopts_dht_finish(struct netopts *o)
+{
+  o->settings.dht_bootstrap = o->dht_boot;
+  if (o->ndht_boot)
+    return; /* given on the command line */
+  const char *env = getenv(NETOPTS_DHT_ENV);
+  if (!env) {
+    static const char *const routers[] = {NETOPTS_DHT_ROUTERS};
+    for (size_t i = 0; i < sizeof routers / sizeof routers[0]; i++)
+      o->dht_boot[o->ndht_boot++] = routers[i];
+    return;
+  }
+  free(o->dht_env);
+  if (!strcmp(env, "none") || !(o->dht_env = strdup(env)))
+    return;
+  for (char *save = NULL, *t = strtok_r(o->dht_env, ", ", &save);
+       t && o->ndht_boot < NETOPTS_MAX_DHT_BOOT; t = strtok_r(NULL, ", ", &save))
+    o->dht_boot[o->ndht_boot++] = t;
 }
 
 int netopts_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
@@ -120,6 +143,17 @@ static int bad(const char *cmd, const char *opt, const char *arg, const char *wh
   return -1;
 }
 
+/* HOST:PORT syntax of --peer and --dht-bootstrap (resolved later). */
+static int check_hostport(const char *cmd, const char *opt, const char *arg)
+{
+  char host[256];
+  uint16_t port;
+  const char *why;
+  if (netopts_split_hostport(arg, host, sizeof host, &port, &why) < 0)
+    return bad(cmd, opt, arg, why);
+  return 0;
+}
+
 int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
 {
   struct shoal_settings *s = &o->settings;
@@ -144,11 +178,8 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
     return 1;
   }
   case NETOPT_PEER: {
-    char host[256];
-    uint16_t port;
-    const char *why;
-    if (netopts_split_hostport(arg, host, sizeof host, &port, &why) < 0)
-      return bad(cmd, "--peer", arg, why);
+    if (check_hostport(cmd, "--peer", arg) < 0)
+      return -1;
     struct netopts_peer *p = realloc(o->peers, (o->npeers + 1) * sizeof *p);
     if (!p)
       return bad(cmd, "--peer", arg, "out of memory");
@@ -182,6 +213,16 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
   }
   case NETOPT_LOCAL_SENDFILE:
     s->local_sendfile = 1;
+    return 1;
+  case NETOPT_DHT_BOOTSTRAP:
+    if (check_hostport(cmd, "--dht-bootstrap", arg) < 0)
+      return -1;
+    if (o->ndht_boot == NETOPTS_MAX_DHT_BOOT)
+      return bad(cmd, "--dht-bootstrap", arg, "at most 16 bootstrap nodes");
+    o->dht_boot[o->ndht_boot++] = arg;
+    return 1;
+  case NETOPT_NO_DHT:
+    s->dht = 0;
     return 1;
   case 'q':
     o->verbosity = -1;
@@ -278,6 +319,11 @@ void netopts_usage(FILE *f)
           "  --down-rate R       download limit, same syntax\n"
           "  --local-sendfile    upload to peers on this host with sendfile too\n"
           "                      (default: they are served from memory, cheaper there)\n"
+          "  --dht-bootstrap HOST:PORT\n"
+          "                      a DHT node to join the DHT through (repeatable; default\n"
+          "                      the public routers, or the comma-separated list in\n"
+          "                      $SHOAL_DHT_BOOTSTRAP, \"none\" for none)\n"
+          "  --no-dht            no DHT node (private torrents never use it anyway)\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }
@@ -327,7 +373,7 @@ static void run_on_session_closed(void *ud)
   uv_close((uv_handle_t *)&r->sig[1], NULL);
 }
 
-int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char *cmd,
+int netopts_run_start(struct netopts_run *r, struct netopts *o, const char *cmd,
                       uint64_t tick_ms)
 {
   r->cmd = cmd;
@@ -341,6 +387,7 @@ int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char
     return -1;
   }
   char err[256] = "";
+  netopts_dht_finish(o);
   struct shoal_settings set = o->settings;
   set.on_event = run_on_event;
   set.event_ud = r;

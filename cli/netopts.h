@@ -26,6 +26,8 @@ enum {
   NETOPT_UP_RATE,
   NETOPT_DOWN_RATE,
   NETOPT_LOCAL_SENDFILE,
+  NETOPT_DHT_BOOTSTRAP,
+  NETOPT_NO_DHT,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -37,6 +39,8 @@ enum {
   {"up-rate", required_argument, NULL, NETOPT_UP_RATE},                                 \
   {"down-rate", required_argument, NULL, NETOPT_DOWN_RATE},                             \
   {"local-sendfile", no_argument, NULL, NETOPT_LOCAL_SENDFILE},                         \
+  {"dht-bootstrap", required_argument, NULL, NETOPT_DHT_BOOTSTRAP},                     \
+  {"no-dht", no_argument, NULL, NETOPT_NO_DHT},                                         \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 
@@ -54,11 +58,27 @@ struct netopts_peer {
   int naddr;
 };
 
+/* The DHT bootstrap nodes when none is given: the public routers that
+ * libtorrent, Transmission and uTorrent ship. The environment variable
+ * SHOAL_DHT_BOOTSTRAP replaces them (a comma-separated list; "none" or
+ * empty: no bootstrap node), which is how the test suite and the
+ * benchmarks keep every node on this machine. */
+#define NETOPTS_DHT_ROUTERS                                                                   \
+  "router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881",  \
+      "dht.libtorrent.org:25401"
+#define NETOPTS_DHT_ENV "SHOAL_DHT_BOOTSTRAP"
+#define NETOPTS_MAX_DHT_BOOT 16
+
 struct netopts {
   struct shoal_settings settings; /* defaults, then the options; bind[] points
                                      into argv */
   struct netopts_peer *peers;     /* --peer, in order; owned */
   size_t npeers;
+  /* --dht-bootstrap, NULL-terminated (pointing into argv), or the defaults
+   * above once netopts_dht_finish() ran; settings.dht_bootstrap points here */
+  const char *dht_boot[NETOPTS_MAX_DHT_BOOT + 1];
+  size_t ndht_boot;
+  char *dht_env;                  /* a copy of the environment's list, owned */
   int verbosity;                  /* -1 with -q, 0, 1 with -v, 2 with -vv */
 };
 
@@ -69,6 +89,11 @@ void netopts_free(struct netopts *o);
  * Returns 1 when handled, 0 when opt is not a shared option, or -1 after
  * printing "shoal CMD: ..." naming the bad value on stderr. */
 int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg);
+
+/* Settles the DHT bootstrap list: the --dht-bootstrap options, else
+ * SHOAL_DHT_BOOTSTRAP, else the public routers; points
+ * settings.dht_bootstrap at it. netopts_run_start() calls it. */
+void netopts_dht_finish(struct netopts *o);
 
 /* Resolves every --peer (host names once, up to NETOPTS_MAX_ADDRS distinct
  * addresses each). Returns 0, or -1 after printing which peer could not be
@@ -113,9 +138,10 @@ struct netopts_run {
   uv_signal_t sig[2];
 };
 
-/* Creates the session from o->settings and starts the timer and signal
- * handlers. Returns 0, or -1 after printing why. */
-int netopts_run_start(struct netopts_run *r, const struct netopts *o, const char *cmd,
+/* Creates the session from o->settings (the DHT bootstrap list settled by
+ * netopts_dht_finish) and starts the timer and signal handlers. Returns
+ * 0, or -1 after printing why. */
+int netopts_run_start(struct netopts_run *r, struct netopts *o, const char *cmd,
                       uint64_t tick_ms);
 /* Begins the graceful close; idempotent. The loop then ends by itself. */
 void netopts_run_stop(struct netopts_run *r);

@@ -68,6 +68,15 @@ struct shoal_settings {
   size_t event_queue_len;
   void (*on_event)(void *ud);
   void *event_ud;
+  /* DHT (BEP 5, 32, 33, 42, 43, 51): a node on the UDP socket of the
+   * listen port, for every torrent that is not private (BEP 27). Off by
+   * default, and the library contacts no node it was not given: shoal get
+   * and shoal seed turn it on with the public routers as bootstrap. */
+  int dht;
+  const char *const *dht_bootstrap; /* "HOST:PORT" or "[IPv6]:PORT", NULL-
+                                   terminated (copied): asked for our first
+                                   nodes, and again until one answers */
+  int dht_read_only;            /* BEP 43: look up and announce, answer nothing */
 };
 
 /* Fills s with the defaults above. */
@@ -251,6 +260,31 @@ size_t shoal_torrent_trackers(const shoal_session *s, shoal_id id, struct shoal_
  * resume data, malloc'd: the caller frees *out with free(). */
 int shoal_torrent_file(const shoal_session *s, shoal_id id, void **out, size_t *len);
 int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, size_t *len);
+
+/* The session's DHT node (settings.dht). Its id and good nodes are kept
+ * in resume_dir/dht.dat across restarts. */
+struct shoal_dht_status {
+  uint8_t id[20];
+  size_t nodes[2], good[2];     /* routing tables: [0] IPv4, [1] IPv6 */
+  size_t buckets[2];
+  size_t stored_hashes, stored_peers; /* what other peers announced to us */
+  size_t searches;              /* lookups and announces running */
+  size_t outstanding;           /* our queries awaiting replies */
+  uint64_t queries_in, replies_in, errors_in;
+  uint64_t queries_out, replies_out, errors_out;
+  uint64_t dropped;             /* malformed, or replies nobody asked for */
+  uint64_t bad_tokens;          /* announces refused (BEP 5 tokens) */
+  uint64_t store_refused;       /* announces past the storage bounds */
+  char external[64];            /* our address as other nodes see it (BEP 42
+                                   `ip`, by majority), or "" */
+  int id_follows_address;       /* BEP 42: our id is valid for `external` */
+};
+/* -ENOENT when the session runs no DHT node. */
+int shoal_session_dht_status(const shoal_session *s, struct shoal_dht_status *st);
+/* Asks the node at addr for nodes near ours (a bootstrap node learnt after
+ * the start). -ENOENT without a DHT node, -EAFNOSUPPORT for a family it
+ * does not speak. */
+int shoal_session_dht_add_node(shoal_session *s, const struct sockaddr *addr);
 
 /* ======================================================================
  * Errors

@@ -8,6 +8,8 @@
 # Only 127.0.0.1 is used, with ports the kernel picks; every process this
 # script starts is stopped when it exits, however it exits.
 set -euo pipefail
+# shoal get/seed: no DHT bootstrap from the public routers here
+export SHOAL_DHT_BOOTSTRAP=${SHOAL_DHT_BOOTSTRAP:-none}
 top=$(cd "$(dirname "$0")/.." && pwd)
 SHOAL=${SHOAL:-$top/build/shoal}
 SIZE_MB=${SIZE_MB:-256}

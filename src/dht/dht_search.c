@@ -286,7 +286,8 @@ void sh_dht_search_reply(struct sh_dht *d, struct sh_dht_search *s, const struct
       n->replied = 1;
       n->failed = 0;
       n->token_len = m->token_len <= sizeof n->token ? (uint8_t)m->token_len : 0;
-      memcpy(n->token, m->token, n->token_len);
+      if (n->token_len)
+        memcpy(n->token, m->token, n->token_len);
     }
     /* learnt into the table too; a dual-stack reply teaches the other one */
     sh_dht_learn_nodes(d, m->nodes, m->nodes_len, 4, now_ms);

@@ -169,6 +169,7 @@ static int on_handshake(void *ud, struct sh_conn *c, const struct sh_handshake *
   memcpy(p->peer_id, hs->peer_id, 20);
   p->fast = !!(hs->reserved[SH_RESERVED_FAST_BYTE] & SH_RESERVED_FAST_BIT);
   p->extended = !!(hs->reserved[SH_RESERVED_EXTENDED_BYTE] & SH_RESERVED_EXTENDED_BIT);
+  p->dht = !!(hs->reserved[SH_RESERVED_FAST_BYTE] & SH_RESERVED_DHT_BIT);
   return sh_tpeer_attach(p->tor, p, why);
 }
 

@@ -73,6 +73,7 @@ struct sh_peer {
   /* from the handshake */
   uint8_t peer_id[20];
   int fast, extended;
+  int dht;                /* reserved bit 0x01 of byte 7: it takes PORT (BEP 5) */
   char client[64];
   uint32_t reqq;          /* their `reqq`, 250 when not given (BEP 10) */
   uint16_t listen_port;

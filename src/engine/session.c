@@ -90,6 +90,7 @@ static void on_tick(uv_timer_t *h)
   struct shoal_session *s = h->data;
   uint64_t now = sh_now(s);
   uint64_t dt = s->set.tick_ms;
+  s->dht_starts = 0;
   for (size_t i = 0; i < s->ntor; i++)
     sh_torrent_tick(s->tor[i], now, dt);
   sh_hub_tick(&s->hub, now);
@@ -231,8 +232,28 @@ static void session_free(struct shoal_session *s)
   for (int i = 0; i < SH_MAX_LISTEN; i++)
     free(s->bind_copy[i]);
   free(s->resume_copy);
+  for (size_t i = 0; i < s->ndht_boot; i++)
+    free(s->dht_boot[i]);
+  free(s->dht_boot);
   sh_bans_free(&s->bans);
   free(s);
+}
+
+/* A NULL-terminated array of strings into an owned array of copies. */
+static int copy_strings(const char *const *in, char ***out, size_t *n)
+{
+  size_t k = 0;
+  while (in && in[k])
+    k++;
+  *n = 0;
+  if (!k)
+    return 0;
+  if (!(*out = calloc(k, sizeof **out)))
+    return -ENOMEM;
+  for (; *n < k; (*n)++)
+    if (!((*out)[*n] = strdup(in[*n])))
+      return -ENOMEM;
+  return 0;
 }
 
 int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_session **out,
@@ -276,6 +297,12 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
   }
   if (set->resume_dir)
     s->set.resume_dir = s->resume_copy = strdup(set->resume_dir);
+  s->set.dht_bootstrap = NULL; /* copied into dht_boot */
+  if (copy_strings(set->dht_bootstrap, &s->dht_boot, &s->ndht_boot) < 0) {
+    session_free(s);
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+  }
   sh_bans_init(&s->bans);
   uint8_t rnd[20];
   if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
@@ -317,10 +344,13 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
   memcpy(ho.peer_id, s->peer_id, 20);
   ho.reserved[SH_RESERVED_EXTENDED_BYTE] |= SH_RESERVED_EXTENDED_BIT;
   ho.reserved[SH_RESERVED_FAST_BYTE] |= SH_RESERVED_FAST_BIT;
+  if (s->set.dht) /* BEP 5: we take PORT messages */
+    ho.reserved[SH_RESERVED_FAST_BYTE] |= SH_RESERVED_DHT_BIT;
   sh_hub_init(&s->hub, loop, &sh_engine_conn_cb, s, &ho);
   if (s->set.announce)
     s->http = sh_http_client_new(loop);
   udp_open(s);
+  sh_session_dht_open(s);
   *out = s;
   return 0;
 }
@@ -378,7 +408,7 @@ static void maybe_finish(struct shoal_session *s)
     sh_http_client_close(c, on_http_closed, s);
     return;
   }
-  if (!s->pending && udp_close(s))
+  if (!s->pending && (sh_session_dht_close(s, on_udp_part_closed) || udp_close(s)))
     return;
   if (s->pending)
     return;

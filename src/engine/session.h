@@ -3,8 +3,8 @@
  *
  * Ownership: the session owns its torrents (freed in shoal_session_close),
  * the connection hub (every connection, peer/conn.h), the listening
- * sockets (TCP and UDP), the HTTP client, the UDP tracker registry and the
- * ban list. A torrent owns its metainfo,
+ * sockets (TCP and UDP), the HTTP client, the UDP tracker registry, the
+ * DHT node and the ban list. A torrent owns its metainfo,
  * storage, disk jobs, picker, peer list, piece buffers and announcer; it
  * borrows the peers attached to it. Everything runs on the loop thread. */
 #ifndef SHOAL_ENGINE_SESSION_H
@@ -33,6 +33,7 @@ struct sh_announcer;
 struct sh_http_client;
 struct sh_udp;
 struct ann_udpc_reg;
+struct sh_dht_uv;
 
 #define SH_MAX_LISTEN 4
 
@@ -67,6 +68,11 @@ struct shoal_session {
   struct sh_udp *udp[SH_MAX_LISTEN];
   int nudp;
   struct ann_udpc_reg *udp_trackers;
+  /* the DHT node on those sockets (tdht.c), and its bootstrap nodes */
+  struct sh_dht_uv *dht;
+  char **dht_boot;
+  size_t ndht_boot;
+  int dht_starts;               /* searches started in this tick */
   uint64_t rng;
   int closing;                  /* 1 closing, 2 done, 3 failed to start */
   int handles_closed;
@@ -174,6 +180,10 @@ struct shoal_torrent {
   int user_paused;              /* stays paused after a stop */
   int pause_after_check;        /* a recheck of a paused torrent */
   int ann_stopping, flush_pending, flushed, disk_closing, finish_pending, moving;
+
+  uint64_t dht_next_ms;         /* the next DHT lookup and announce (tdht.c) */
+  int dht_seed;                 /* the last announce said seed (BEP 33) */
+  int dht_nodes_added;          /* its `nodes` went to the DHT */
 };
 
 enum { SH_STOP_STARTED = 1, SH_STOP_USER = 2, SH_STOP_DONE = 4 };
@@ -209,5 +219,17 @@ void sh_session_accept(struct shoal_session *s, struct sh_transport *tr);
 int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct sh_transport *tr);
 /* Dials addr for torrent t. Returns 0 or a negative code. */
 int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr);
+/* tdht.c: the DHT node (settings.dht) */
+void sh_session_dht_open(struct shoal_session *s);
+/* Saves the node's state and closes it; done(s) when it is gone. Returns
+ * 1 while that is under way, 0 when there was no node. */
+int sh_session_dht_close(struct shoal_session *s, void (*done)(void *ud));
+/* A peer of t sent a PORT message (BEP 5): ping its node. */
+void sh_session_dht_port(struct shoal_session *s, const struct shoal_torrent *t,
+                         const struct sh_addr *peer, uint16_t port);
+/* Do we send our PORT to t's peers (a DHT node, and t not private)? */
+int sh_session_dht_wants_port(const struct shoal_session *s, const struct shoal_torrent *t);
+/* Once a tick: t's lookups and announces. */
+void sh_torrent_dht_tick(struct shoal_torrent *t, uint64_t now_ms);
 
 #endif

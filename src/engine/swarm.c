@@ -1,6 +1,7 @@
 /* The torrent's housekeeping, once per tick (1 s): per-peer timeouts and
  * rates, the choker (BEP 3: every 10 s, optimistic every 30 s), dialling
- * known peers up to the limits, periodic resume data, and the announcer. */
+ * known peers up to the limits, periodic resume data, the announcer, and
+ * the DHT (tdht.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,7 @@ void sh_torrent_maybe_unchoke(struct shoal_torrent *t, struct sh_peer *p)
 
 void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
 {
+  sh_torrent_dht_tick(t, now);
   if (!sh_torrent_running(t) && t->state != SHOAL_METADATA)
     return;
   if (dt == 0)

@@ -98,6 +98,11 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
   }
   if (p->extended)
     send_ext_handshake(p);
+  if (p->dht && sh_session_dht_wants_port(s, t)) {
+    struct sh_buf *b = sh_conn_msgbuf(p->c); /* BEP 5: our DHT node's port */
+    if (b)
+      sh_wire_put_port(b, s->port);
+  }
   if (sh_torrent_running(t) || t->state == SHOAL_METADATA)
     sh_tpeer_send_bitfield(p);
   sh_debug("peer %s: attached to %s", p->c->name, t->name);
@@ -409,6 +414,10 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     *why = "fast-extension message without the fast extension (BEP 6)";
     return SH_EPROTO;
   }
+  if (m->id == SH_MSG_PORT) { /* with or without metadata */
+    sh_session_dht_port(p->sess, t, &p->c->addr, m->port);
+    return 0;
+  }
   if (!mi)
     return sh_tpeer_msg_early(p, m, why);
   int first = m->id == SH_MSG_BITFIELD || m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE;
@@ -499,7 +508,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
   case SH_MSG_EXTENDED:
     return on_ext(p, m, why);
   default:
-    return 0; /* port, suggest and unknown messages: nothing to do (BEP 3) */
+    return 0; /* suggest and unknown messages: nothing to do (BEP 3) */
   }
 }
 

@@ -1,5 +1,5 @@
-/* The peer list of one torrent (addresses we know from the tracker, from
- * `--peer`, from incoming connections) and the session-wide ban list.
+/* The peer list of one torrent (addresses we know from the tracker, the
+ * DHT, `--peer`, incoming connections) and the session-wide ban list.
  *
  * Pure: no sockets and no clock of its own; the caller passes `now_ms`.
  * Both lists are flat arrays of fixed-size records, bounded so a tracker or
@@ -37,7 +37,7 @@
 #define SH_BAN_ANY_STRIKES 5
 #define SH_BANS_MAX 4096
 
-enum sh_peer_source { SH_SRC_MANUAL = 1, SH_SRC_TRACKER = 2, SH_SRC_INCOMING = 4 };
+enum sh_peer_source { SH_SRC_MANUAL = 1, SH_SRC_TRACKER = 2, SH_SRC_INCOMING = 4, SH_SRC_DHT = 8 };
 
 enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 
