@@ -49,7 +49,10 @@ struct sh_dht_callbacks {
   void *ud;
   /* A datagram to send (at most 1500 bytes, usually under 1024). */
   void (*send)(void *ud, const uint8_t *p, size_t n, const struct sh_addr *to);
-  /* Peers a search found for ih, as they arrive (duplicates possible). */
+  /* Peers of ih, as they come (duplicates possible): found by a search,
+   * held in our own store when a search starts, or announcing themselves
+   * to us. In a small DHT we are one of the K closest nodes ourselves, and
+   * nobody else holds those peers. */
   void (*peers)(void *ud, const uint8_t ih[SH_DHT_ID_LEN], const struct sh_addr *a, size_t n);
   /* A search ended (may be NULL). */
   void (*search_done)(void *ud, const struct sh_dht_search_info *info);

@@ -78,6 +78,17 @@ static void refill(struct sh_dht *d, struct sh_dht_search *s, uint64_t now)
     add_node(d, s, n[i].id, &n[i].addr);
 }
 
+/* Peers announced to us for the target: we may be one of its K closest
+ * nodes, and a lookup never asks itself. */
+static void own_values(struct sh_dht *d, struct sh_dht_search *s)
+{
+  const struct sh_dht_hash *h = sh_dht_store_get(&d->store, s->target);
+  struct sh_addr v[64];
+  size_t n = h ? sh_dht_store_values(h, s->family, 0, &d->rng, v, 64) : 0;
+  if (n)
+    d->cb.peers(d->cb.ud, s->target, v, n);
+}
+
 int sh_dht_search(struct sh_dht *d, const uint8_t ih[SH_DHT_ID_LEN], int family,
                   const struct sh_dht_search_opts *o, uint64_t now_ms)
 {
@@ -113,6 +124,8 @@ int sh_dht_search(struct sh_dht *d, const uint8_t ih[SH_DHT_ID_LEN], int family,
   s->started_ms = now_ms;
   d->search[d->nsearch++] = s;
   refill(d, s, now_ms);
+  if (!s->o.find_node)
+    own_values(d, s);
   return 0;
 }
 

@@ -144,6 +144,7 @@ static void announce(struct sh_dht *d, struct sh_krpc_msg *r, const struct sh_kr
     peer.port = q->port;
   sh_dht_store_announce(&d->store, q->target, &peer, q->seed, now);
   sh_dht_send_msg(d, r, from);
+  d->cb.peers(d->cb.ud, q->target, &peer, 1);
 }
 
 static void sample(struct sh_dht *d, struct sh_krpc_msg *r, const struct sh_krpc_msg *q,

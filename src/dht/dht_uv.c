@@ -52,6 +52,13 @@ static void on_peers(void *ud, const uint8_t ih[SH_DHT_ID_LEN], const struct sh_
     u->cb.peers(u->cb.ud, ih, a, n);
 }
 
+static void on_search_done(void *ud, const struct sh_dht_search_info *info)
+{
+  struct sh_dht_uv *u = ud;
+  if (!u->closing && u->cb.search_done)
+    u->cb.search_done(u->cb.ud, info);
+}
+
 static void on_timer(uv_timer_t *t);
 
 /* The core says when it wants to run again (at most a second away). */
@@ -106,7 +113,7 @@ int sh_dht_uv_new(uv_loop_t *loop, struct sh_udp *const *udp, size_t nudp,
     memcpy(c.id, o->id, SH_DHT_ID_LEN);
     c.has_id = 1;
   }
-  struct sh_dht_callbacks dcb = {u, on_send, on_peers, NULL};
+  struct sh_dht_callbacks dcb = {u, on_send, on_peers, on_search_done};
   uint64_t now = uv_now(loop);
   int rc = sh_dht_new(&c, &dcb, now, &u->d);
   if (rc < 0) {

@@ -37,6 +37,7 @@ struct sh_dht_uv_opts {
 struct sh_dht_uv_cb {
   void *ud;
   void (*peers)(void *ud, const uint8_t ih[SH_DHT_ID_LEN], const struct sh_addr *a, size_t n);
+  void (*search_done)(void *ud, const struct sh_dht_search_info *info); /* may be NULL */
 };
 
 /* Starts a node on the sockets (at least one). Returns 0, -EINVAL (no

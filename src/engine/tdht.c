@@ -53,6 +53,23 @@ static void on_peers(void *ud, const uint8_t ih[20], const struct sh_addr *a, si
   sh_torrent_dial(t, sh_now(s));
 }
 
+/* An announce that reached no node while the table now has good nodes
+ * (the DHT filled up after it ended, or every node it asked failed) is
+ * tried again soon, not in 15 minutes. A family whose table is empty (no
+ * IPv6 DHT here, say) is left to the usual interval. */
+static void on_search_done(void *ud, const struct sh_dht_search_info *info)
+{
+  struct shoal_session *s = ud;
+  struct shoal_torrent *t = info->find_node ? NULL : sh_torrent_find(s, info->ih);
+  uint64_t soon = sh_now(s) + TDHT_STARVING_MS;
+  if (!t || info->announced || t->dht_next_ms <= soon || !s->dht)
+    return;
+  struct sh_dht_stats st;
+  sh_dht_uv_stats(s->dht, &st);
+  if (st.good[info->family == 6])
+    t->dht_next_ms = soon;
+}
+
 static void state_path(const struct shoal_session *s, char *out, size_t n)
 {
   snprintf(out, n, "%s/%s", s->set.resume_dir, TDHT_STATE_FILE);
@@ -113,7 +130,7 @@ void sh_session_dht_open(struct shoal_session *s)
                              .nnodes = n > 0 ? (size_t)n : 0,
                              .read_only = s->set.dht_read_only,
                              .seed = sh_session_rand(s) | 1};
-  struct sh_dht_uv_cb cb = {s, on_peers};
+  struct sh_dht_uv_cb cb = {s, on_peers, on_search_done};
   int rc = sh_dht_uv_new(s->loop, s->udp, (size_t)s->nudp, &o, &cb, &s->dht);
   free(nodes);
   if (rc < 0) {

@@ -211,6 +211,27 @@ Test(dht_node, get_peers_token_announce_then_values)
   sh_dht_free(d);
 }
 
+Test(dht_node, peers_announced_to_us_are_reported)
+{
+  /* a small DHT: we may be one of the K closest nodes ourselves */
+  struct cap c;
+  struct sh_dht *d = node(&c, NULL);
+  struct sh_addr from = addr4(1, 6881);
+  uint8_t tok[8];
+  get_token(d, &c, &from, tok);
+  struct sh_krpc_msg a;
+  announce_msg(&a, tok, 4321, 0);
+  feed(d, &a, &from, 2000);
+  cr_assert_eq(c.npeers, 1, "the announcing peer goes to the owner at once");
+  cr_expect(sh_addr_same_ip(&c.peers[0], &from) && c.peers[0].port == 4321);
+  /* and a search started later for that info-hash reports it too */
+  struct sh_dht_search_opts o = {0};
+  cr_assert_eq(sh_dht_search(d, (const uint8_t *)"mnopqrstuvwxyz123456", 4, &o, 3000), 0);
+  cr_expect_eq(c.npeers, 2);
+  cr_expect_eq(c.peers[1].port, 4321);
+  sh_dht_free(d);
+}
+
 Test(dht_node, tokens_expire_after_ten_minutes)
 {
   struct cap c;
