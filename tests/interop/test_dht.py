@@ -17,8 +17,8 @@ Usage: test_dht.py PATH-TO-SHOAL"""
 import os
 import re
 
-from swarmlib import (fixture, free_port_both, Check, Run, require, same_tree, shoal_from_argv,
-                      wait_for, lt_module, lt_settings)
+from swarmlib import (fixture, free_port_both, Check, LtPeer, Run, require, same_tree,
+                      shoal_from_argv, wait_for, lt_module, lt_settings)
 
 SHOAL = shoal_from_argv()
 require(modules=["libtorrent"])
@@ -26,11 +26,13 @@ TIMEOUT = 120
 LT_HOST = "127.0.0.2"
 
 
-class LtDhtPeer:
+class LtDhtPeer(LtPeer):
     """A libtorrent session on LT_HOST with its DHT on, holding one torrent
-    (seeding or leeching) that it may only find peers for through the DHT."""
+    (seeding or leeching) that it may only find peers for through the DHT.
+    LtPeer's queries and close() apply."""
 
     def __init__(self, torrent, save_dir, seed=False, bootstrap=None):
+        # not LtPeer.__init__: its session listens on 127.0.0.1 without a DHT
         lt = lt_module()
         self.lt = lt
         self.port = free_port_both()
@@ -55,21 +57,6 @@ class LtDhtPeer:
         its DHT knows any node); True for wait_for."""
         self.h.force_dht_announce()
         return True
-
-    def done(self):
-        s = self.h.status()
-        return s.is_seeding or s.is_finished
-
-    def uploaded(self):
-        return self.h.status().total_payload_upload
-
-    def close(self):
-        try:
-            self.ses.remove_torrent(self.h)
-        except Exception:
-            pass
-        del self.h
-        del self.ses
 
 
 def shoal_get_dht(procs, tor, dst, boot_host, boot_port):
