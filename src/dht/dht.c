@@ -355,11 +355,15 @@ static void drop(struct sh_dht *d, const struct sh_addr *from, const char *why)
 static void on_reply(struct sh_dht *d, struct sh_krpc_msg *m, const struct sh_addr *from,
                      uint64_t now)
 {
-  struct sh_dht_tx *tx = tx_match(d, m, from);
-  if (!tx) {
+  struct sh_dht_tx *found = tx_match(d, m, from);
+  if (!found) {
     drop(d, from, "a reply to no query of ours from that address");
     return;
   }
+  /* the slot is free again before anything below sends (and may move
+   * d->tx): work from a copy */
+  struct sh_dht_tx tx = *found;
+  tx_free(d, found);
   if (m->type == SH_KRPC_RESPONSE) {
     d->st.replies_in++;
     sh_dht_seen(d, m->id, from, SH_DHT_REPLIED, now);
@@ -370,18 +374,16 @@ static void on_reply(struct sh_dht *d, struct sh_krpc_msg *m, const struct sh_ad
     char name[64];
     sh_addr_str(from, name, sizeof name);
     sh_debug("DHT: %s answered %s with error %lld: %.*s", name,
-             sh_krpc_method_name(tx->method), (long long)m->err_code, (int)m->err_len,
+             sh_krpc_method_name(tx.method), (long long)m->err_code, (int)m->err_len,
              m->err_msg ? (const char *)m->err_msg : "");
   }
-  struct sh_dht_search *s = tx->search ? sh_dht_search_by_serial(d, tx->search) : NULL;
-  struct sh_dht_tx copy = *tx;
-  tx_free(d, tx);
-  if (!copy.has_id && copy.method == SH_KRPC_FIND_NODE && m->type == SH_KRPC_RESPONSE)
+  struct sh_dht_search *s = tx.search ? sh_dht_search_by_serial(d, tx.search) : NULL;
+  if (!tx.has_id && tx.method == SH_KRPC_FIND_NODE && m->type == SH_KRPC_RESPONSE)
     for (size_t i = 0; i < d->nboot; i++)
       if (sh_addr_eq(&d->boot[i], from))
         d->boot_answered |= 1 << from->family;
   if (s)
-    sh_dht_search_reply(d, s, &copy, m->type == SH_KRPC_RESPONSE ? m : NULL, now);
+    sh_dht_search_reply(d, s, &tx, m->type == SH_KRPC_RESPONSE ? m : NULL, now);
   else if (m->type == SH_KRPC_RESPONSE) {
     sh_dht_learn_nodes(d, m->nodes, m->nodes_len, 4, now);
     sh_dht_learn_nodes(d, m->nodes6, m->nodes6_len, 6, now);
