@@ -299,18 +299,46 @@ int sh_krpc_decode(const uint8_t *p, size_t n, struct sh_krpc_msg *m, const char
 
 /* ---- encoding ---- */
 
-static void key(struct sh_buf *b, const char *k) { be_put_cstr(b, k); }
+/* Decimal digits without printf: a node answering 5,000 queries a second
+ * spent a tenth of its time in vfprintf formatting string lengths. */
+static void put_num(struct sh_buf *b, uint64_t v)
+{
+  char tmp[20];
+  int n = sizeof tmp;
+  do
+    tmp[--n] = (char)('0' + v % 10);
+  while (v /= 10);
+  sh_buf_append(b, tmp + n, sizeof tmp - (size_t)n);
+}
+
+static void put_str(struct sh_buf *b, const void *p, size_t n)
+{
+  put_num(b, n);
+  sh_buf_putc(b, ':');
+  sh_buf_append(b, p, n);
+}
+
+static void put_int(struct sh_buf *b, int64_t v)
+{
+  sh_buf_putc(b, 'i');
+  if (v < 0)
+    sh_buf_putc(b, '-');
+  put_num(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+  sh_buf_putc(b, 'e');
+}
+
+static void key(struct sh_buf *b, const char *k) { put_str(b, k, strlen(k)); }
 
 static void kstr(struct sh_buf *b, const char *k, const void *p, size_t n)
 {
   key(b, k);
-  be_put_str(b, p, n);
+  put_str(b, p, n);
 }
 
 static void kint(struct sh_buf *b, const char *k, int64_t v)
 {
   key(b, k);
-  be_put_int(b, v);
+  put_int(b, v);
 }
 
 static void put_values(struct sh_buf *b, const struct sh_krpc_msg *m)
@@ -319,7 +347,7 @@ static void put_values(struct sh_buf *b, const struct sh_krpc_msg *m)
   be_put_list(b);
   for (size_t i = 0; i < m->nvalues; i++) {
     uint8_t c[SH_COMPACT6_LEN];
-    be_put_str(b, c, sh_compact_put(c, &m->values[i]));
+    put_str(b, c, sh_compact_put(c, &m->values[i]));
   }
   be_put_end(b);
 }
@@ -350,9 +378,9 @@ static void put_args(struct sh_buf *b, const struct sh_krpc_msg *m)
     key(b, "want");
     be_put_list(b);
     if (m->want & SH_KRPC_WANT_N4)
-      be_put_cstr(b, "n4");
+      put_str(b, "n4", 2);
     if (m->want & SH_KRPC_WANT_N6)
-      be_put_cstr(b, "n6");
+      put_str(b, "n6", 2);
     be_put_end(b);
   }
   be_put_end(b);
@@ -394,8 +422,8 @@ void sh_krpc_encode(struct sh_buf *b, const struct sh_krpc_msg *m)
   } else if (m->type == SH_KRPC_ERROR) {
     key(b, "e");
     be_put_list(b);
-    be_put_int(b, m->err_code);
-    be_put_str(b, m->err_msg ? m->err_msg : (const uint8_t *)"", m->err_msg ? m->err_len : 0);
+    put_int(b, m->err_code);
+    put_str(b, m->err_msg ? m->err_msg : (const uint8_t *)"", m->err_msg ? m->err_len : 0);
     be_put_end(b);
   }
   if (m->has_ip)

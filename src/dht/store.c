@@ -100,7 +100,7 @@ int sh_dht_store_announce(struct sh_dht_store *s, const uint8_t ih[SH_DHT_ID_LEN
   }
   if (!h && !(h = hash_new(s, ih)))
     return -ENOMEM;
-  if (sh_vec_reserve(h->p, h->cap, (size_t)h->n + 1, 4, s->max_peers) < 0) {
+  if (sh_vec_reserve(h->p, h->cap, (size_t)h->n + 1, 2, s->max_peers) < 0) {
     if (!h->n)
       hash_remove(s, h);
     return -ENOMEM;
