@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 SAN    ?= build-san
 
-.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer clean
+.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer bench-dht clean
 
 all: build
 
@@ -52,7 +52,7 @@ demo: deps build
 
 # Benchmarks against the reference tools, side by side in one run each.
 # Not part of `make test`: they take minutes and want a quiet machine.
-bench: bench-create bench-tracker bench-transfer
+bench: bench-create bench-tracker bench-transfer bench-dht
 
 bench-create: deps build
 	@bash bench/create.sh
@@ -62,6 +62,9 @@ bench-tracker: deps build
 
 bench-transfer: deps build
 	@bash bench/transfer.sh $(BUILD)/shoal
+
+bench-dht: deps build
+	@bash bench/dht.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SAN)

@@ -114,6 +114,7 @@ int cmd_dht(int argc, char **argv)
   memset(&c, 0, sizeof c);
   netopts_init(&c.no);
   c.no.settings.port = DHT_DEFAULT_PORT;
+  c.no.settings.announce = 0; /* no torrent: no tracker client to keep */
   c.every = DHT_PLAIN_EVERY;
   int opt, rc = 2;
   while ((opt = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
