@@ -1,6 +1,7 @@
 /* The session's DHT node over real UDP sockets on loopback, through the
  * public API: a seed found by a leecher that knows nothing but a bootstrap
- * node (or the torrent's `nodes` key), private torrents kept out, PORT
+ * node (over IPv4 and IPv6, or the torrent's `nodes` key), private
+ * torrents kept out, PORT
  * messages (BEP 5) between connected peers, and the node's id and nodes
  * saved across a restart. */
 #include "test_engine_harness.h"
@@ -9,24 +10,31 @@
 
 static uint16_t dht_port(shoal_session *s) { return shoal_session_port(s); }
 
-/* A session with a DHT node; boot: a port on 127.0.0.1 to bootstrap from,
- * or 0. */
-static shoal_session *dht_session(uv_loop_t *loop, uint16_t boot, const char *resume_dir)
+/* A session with a DHT node on `addr` (127.0.0.1 or ::1); boot: a port
+ * on that address to bootstrap from, or 0. */
+static shoal_session *dht_session_on(uv_loop_t *loop, const char *addr, uint16_t boot,
+                                     const char *resume_dir)
 {
-  static char spec[8][32];
+  static char spec[8][48];
   static int next;
   struct shoal_settings set;
   th_settings(&set);
+  set.bind[0] = addr;
   set.dht = 1;
   set.resume_dir = resume_dir;
   const char *list[2] = {NULL, NULL};
   if (boot) {
     char *sp = spec[next++ % 8];
-    snprintf(sp, 32, "127.0.0.1:%u", boot);
+    snprintf(sp, 48, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, boot);
     list[0] = sp;
   }
   set.dht_bootstrap = list;
   return th_session(loop, &set);
+}
+
+static shoal_session *dht_session(uv_loop_t *loop, uint16_t boot, const char *resume_dir)
+{
+  return dht_session_on(loop, "127.0.0.1", boot, resume_dir);
 }
 
 static struct shoal_dht_status dht_status(shoal_session *s)
@@ -116,6 +124,36 @@ Test(engine_dht, trackerless_torrent_found_through_a_bootstrap_node, .timeout = 
   struct shoal_dht_status ls = dht_status(t.leech);
   cr_expect_geq(ls.good[0], 1);
   cr_expect_geq(ls.replies_in, 1);
+  trio_down(&t);
+}
+
+Test(engine_dht, over_ipv6, .timeout = 90)
+{
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  struct sockaddr_in6 lo = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  int up = fd >= 0 && bind(fd, (struct sockaddr *)&lo, sizeof lo) == 0;
+  if (fd >= 0)
+    close(fd);
+  if (!up)
+    cr_skip_test("no IPv6 loopback here");
+  static const struct th_file f[] = {{"six.bin", 5 * PIECE + 1, 0}};
+  struct trio t;
+  trio_up(&t, f);
+  th_write_content(&t.tt, t.sdir);
+  /* BEP 32: the IPv6 DHT, its nodes6 and 18-byte values */
+  t.boot = dht_session_on(&t.loop, "::1", 0, NULL);
+  t.seed = dht_session_on(&t.loop, "::1", dht_port(t.boot), NULL);
+  shoal_id sid = th_add(t.seed, &t.tt, t.sdir, 1);
+  cr_assert(th_wait_event(&t.loop, t.seed, sid, SHOAL_EVENT_FINISHED, 20000));
+  wait_stored(&t.loop, t.boot);
+  t.leech = dht_session_on(&t.loop, "::1", dht_port(t.boot), NULL);
+  shoal_id lid = th_add(t.leech, &t.tt, t.ldir, 0);
+  struct done_wait w = {t.leech, lid};
+  cr_assert(th_run_until(&t.loop, NULL, finished, &w, 60000), "found over the IPv6 DHT");
+  cr_expect(th_content_equal(&t.tt, t.ldir));
+  struct shoal_dht_status ls = dht_status(t.leech);
+  cr_expect_geq(ls.good[1], 1, "an IPv6 routing table");
+  cr_expect_eq(ls.nodes[0], 0);
   trio_down(&t);
 }
 
