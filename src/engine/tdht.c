@@ -120,8 +120,12 @@ static void add_bootstrap(struct shoal_session *s, const char *spec)
 
 void sh_session_dht_open(struct shoal_session *s)
 {
-  if (!s->set.dht || !s->nudp)
+  if (!s->set.dht)
     return;
+  if (!s->nudp) {
+    sh_warn("DHT: no UDP socket on port %u: no DHT node", s->port);
+    return;
+  }
   uint8_t id[20];
   struct sh_addr *nodes = calloc(TDHT_MAX_SAVED, sizeof *nodes);
   int n = nodes ? load_state(s, id, nodes) : -ENOMEM;
