@@ -299,7 +299,7 @@ static void change_id(struct sh_dht *d, uint64_t now)
     return;
   }
   memcpy(d->id, id, SH_DHT_ID_LEN);
-  d->self_lookup_ms = 0; /* find our new neighbourhood */
+  d->self_lookup_ms[0] = d->self_lookup_ms[1] = 0; /* find our new neighbourhood */
   char name[64];
   sh_addr_str(&d->external, name, sizeof name);
   sh_info("DHT: our address is %s (from %u votes): new node id for it (BEP 42)", name,
@@ -524,11 +524,12 @@ static void self_lookup(struct sh_dht *d, uint64_t now)
       continue;
     size_t nodes, good;
     sh_dht_table_count(sh_dht_table_of(d, f), now, &nodes, &good);
-    if (!nodes || (d->self_lookup_ms && (good >= SH_DHT_K || now - d->self_lookup_ms < 60000)))
+    uint64_t *last = &d->self_lookup_ms[f == 6];
+    if (!nodes || (*last && (good >= SH_DHT_K || now - *last < 60000)))
       continue;
     struct sh_dht_search_opts o = {.find_node = 1};
     if (sh_dht_search(d, d->id, f, &o, now) == 0)
-      d->self_lookup_ms = now;
+      *last = now;
   }
 }
 

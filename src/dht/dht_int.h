@@ -109,7 +109,8 @@ struct sh_dht {
   struct sh_dht_search **search;
   size_t nsearch, cap_search;
   uint8_t secret[2][16];        /* [0] current, [1] previous */
-  uint64_t secret_ms, maint_ms, expire_ms, self_lookup_ms;
+  uint64_t secret_ms, maint_ms, expire_ms;
+  uint64_t self_lookup_ms[2];   /* the last lookup of our id: [0] IPv4, [1] IPv6 */
   size_t maint_bucket;          /* the next bucket to refresh, round robin */
   uint64_t maint_passes;
   struct sh_addr boot[SH_DHT_MAX_BOOT];

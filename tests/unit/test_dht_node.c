@@ -375,6 +375,42 @@ Test(dht_node, bep32_want_and_bep51_samples)
   sh_dht_free(d);
 }
 
+Test(dht_node, bep32_a_dual_stack_node_bootstraps_both_tables)
+{
+  struct cap c;
+  struct sh_dht *d = node(&c, NULL);
+  struct sh_addr boot = addr4(9, 6881);
+  cr_assert_eq(sh_dht_bootstrap(d, &boot, 1000), 0);
+  struct sh_krpc_msg q;
+  last_is(&c, &q);
+  cr_expect_eq(q.want, SH_KRPC_WANT_N4 | SH_KRPC_WANT_N6, "it asks for both families");
+  uint8_t tid[4];
+  memcpy(tid, q.tid, 4);
+  /* the IPv4 node answers with an IPv6 node too */
+  uint8_t six[SH_KRPC_NODE6_LEN];
+  struct sh_addr a6 = {.family = 6, .port = 6881};
+  a6.ip[0] = 0xfd;
+  a6.ip[15] = 7;
+  sh_krpc_node_put(six, (const uint8_t *)"SSSSSSSSSSSSSSSSSSSS", &a6);
+  struct sh_krpc_msg r;
+  memset(&r, 0, sizeof r);
+  r.type = SH_KRPC_RESPONSE;
+  r.tid = tid;
+  r.tid_len = 4;
+  r.has_id = 1;
+  memcpy(r.id, "BBBBBBBBBBBBBBBBBBBB", 20);
+  r.has_nodes6 = 1;
+  r.nodes6 = six;
+  r.nodes6_len = sizeof six;
+  feed(d, &r, &boot, 1100);
+  struct sh_dht_stats st;
+  sh_dht_stats(d, 1100, &st);
+  cr_expect_eq(st.nodes[0], 1, "the IPv4 bootstrap node");
+  cr_expect_eq(st.nodes[1], 1, "and the IPv6 node it named");
+  cr_expect(sh_addr_eq(&c.to, &a6), "which is pinged at once");
+  sh_dht_free(d);
+}
+
 Test(dht_node, bep42_votes_give_a_compliant_id)
 {
   struct cap c;
