@@ -20,5 +20,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 int cmd_tracker(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
 
 #endif

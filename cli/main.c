@@ -15,6 +15,7 @@ const struct command shoal_commands[] = {
     {"get", cmd_get, "download a torrent, then seed it for a while"},
     {"seed", cmd_seed, "verify data and serve it to peers"},
     {"tracker", cmd_tracker, "run an HTTP+UDP tracker that also hosts .torrent files"},
+    {"daemon", cmd_daemon, "keep many torrents, driven by Transmission's RPC and a web page"},
     {NULL, NULL, NULL},
 };
 
