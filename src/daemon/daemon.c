@@ -261,13 +261,14 @@ int sh_daemon_remove(struct shoal_daemon *d, struct dtor *t, int delete_data)
   if (rc < 0)
     return rc;
   shoal_torrent_remove(d->sess, t->eid, delete_data);
-  if (sh_vec_reserve(d->removed_rid, d->cap_removed, d->nremoved + 1, 16, 4096) == 0) {
-    size_t cap = d->cap_removed;
-    if (sh_vec_reserve(d->removed_at, cap, d->nremoved + 1, 16, 4096) == 0) {
-      d->removed_rid[d->nremoved] = t->rid;
-      d->removed_at[d->nremoved++] = sh_daemon_now();
-    }
-  }
+  int64_t now = sh_daemon_now();
+  size_t k = 0; /* forget removals older than a minute: nobody asks for them */
+  for (size_t i = 0; i < d->nremoved; i++)
+    if (d->removed[i].at >= now - 60)
+      d->removed[k++] = d->removed[i];
+  d->nremoved = k;
+  if (sh_vec_reserve(d->removed, d->cap_removed, d->nremoved + 1, 16, SIZE_MAX) == 0)
+    d->removed[d->nremoved++] = (struct dt_removed){t->rid, now};
   untrack(d, t);
   dtor_free(t);
   return 0;
@@ -509,8 +510,7 @@ void sh_daemon_maybe_free(struct shoal_daemon *d)
   free(d->tor);
   sh_tab_free(&d->by_rid);
   sh_tab_free(&d->by_eid);
-  free(d->removed_rid);
-  free(d->removed_at);
+  free(d->removed);
   sh_store_close(d->db);
   for (size_t i = 0; i < sizeof d->strs / sizeof d->strs[0]; i++)
     free(d->strs[i]);

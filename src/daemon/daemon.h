@@ -96,7 +96,9 @@ struct shoal_daemon {
   size_t ntor, cap_tor;
   struct sh_tab by_rid, by_eid;
   /* recently removed, for torrent-get ids "recently-active" */
-  int64_t *removed_rid, *removed_at;
+  struct dt_removed {
+    int64_t rid, at;
+  } *removed;
   size_t nremoved, cap_removed;
   /* the alt-speed schedule's last decision, to switch only at its edges */
   int sched_active;

@@ -493,8 +493,8 @@ const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out
     json_t *removed = json_array();
     int64_t since = sh_daemon_now() - 60;
     for (size_t i = 0; i < d->nremoved; i++)
-      if (d->removed_at[i] >= since)
-        json_array_append_new(removed, json_integer(d->removed_rid[i]));
+      if (d->removed[i].at >= since)
+        json_array_append_new(removed, json_integer(d->removed[i].rid));
     json_object_set_new(out, "removed", removed);
   }
   free(sel);
