@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 SAN    ?= build-san
 
-.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer clean
+.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer bench-daemon install clean
 
 all: build
 
@@ -62,6 +62,17 @@ bench-tracker: deps build
 
 bench-transfer: deps build
 	@bash bench/transfer.sh $(BUILD)/shoal
+
+bench-daemon: deps build
+	@bash bench/daemon.sh $(BUILD)/shoal
+
+# make install PREFIX=/usr/local DESTDIR=/tmp/pkg: the binary, man page and
+# the daemon's systemd unit.
+PREFIX ?= /usr/local
+install:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target shoal
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SAN)
