@@ -318,6 +318,7 @@ static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
   case SHOAL_EVENT_RESUME_DATA: t->resume_dirty = 1; break;
   case SHOAL_EVENT_PEER_BANNED: t->corrupt += 16384; break;
   case SHOAL_EVENT_STORAGE_MOVED: t->resume_dirty = 1; break;
+  case SHOAL_EVENT_TRACKER_REPLY: t->last_announce = sh_daemon_now(); break;
   default: break;
   }
 }

@@ -68,6 +68,7 @@ struct dtor {
   uint64_t up_base, down_base;  /* totals from before this run */
   uint64_t corrupt;
   uint64_t last_up, last_down;  /* for activity_date */
+  int64_t last_announce;        /* a tracker's last reply (s), 0 none */
   int64_t idle_since;           /* seeding without upload since (s), 0 none */
   int64_t stalled_since;
   int resume_dirty;

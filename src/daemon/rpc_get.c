@@ -257,14 +257,18 @@ static json_t *trackers_json(struct ctx *c, int stats, int list)
       json_object_set_new(o, "lastAnnounceSucceeded", json_boolean(!tr[i].last_error[0]));
       json_object_set_new(o, "lastAnnounceResult",
                           json_string(tr[i].last_error[0] ? tr[i].last_error : "Success"));
-      json_object_set_new(o, "hasAnnounced", json_boolean(tr[i].seeders >= 0 || tr[i].last_error[0]));
+      int announced = c->t->last_announce && (tr[i].seeders >= 0 || tr[i].last_error[0]);
+      json_object_set_new(o, "hasAnnounced", json_boolean(announced));
       json_object_set_new(o, "nextAnnounceTime",
                           json_integer(tr[i].next_announce_s ? now + tr[i].next_announce_s : 0));
       json_object_set_new(o, "announceState", json_integer(tr[i].next_announce_s ? 1 : 0));
       json_object_set_new(o, "isBackup", json_false());
       json_object_set_new(o, "lastScrapeSucceeded", json_false());
-      json_object_set_new(o, "lastAnnounceTime", json_integer(0));
-      json_object_set_new(o, "lastAnnouncePeerCount", json_integer(0));
+      json_object_set_new(o, "lastAnnounceTime", json_integer(announced ? c->t->last_announce : 0));
+      json_object_set_new(o, "lastAnnounceStartTime", json_integer(announced ? c->t->last_announce : 0));
+      json_object_set_new(o, "lastScrapeStartTime", json_integer(0));
+      json_object_set_new(o, "lastAnnouncePeerCount",
+                          json_integer(tr[i].seeders >= 0 ? tr[i].seeders + tr[i].leechers : 0));
       json_object_set_new(o, "lastAnnounceTimedOut", json_false());
       json_object_set_new(o, "scrapeState", json_integer(0));
       json_object_set_new(o, "lastScrapeResult", json_string(""));
