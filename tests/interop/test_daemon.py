@@ -273,8 +273,9 @@ def crash_case(scratch, procs):
     return ok.result()
 
 
-run = Run("daemon")
-run.case("transmission-remote against shoal daemon, libtorrent seeds", remote_case)
-run.case("an automation tool's call sequence", automation_case)
-run.case("SIGKILL 20 times while adding and removing", crash_case)
-run.finish()
+if __name__ == "__main__":
+    run = Run("daemon")
+    run.case("transmission-remote against shoal daemon, libtorrent seeds", remote_case)
+    run.case("an automation tool's call sequence", automation_case)
+    run.case("SIGKILL 20 times while adding and removing", crash_case)
+    run.finish()
