@@ -469,6 +469,7 @@ int shoal_daemon_new(uv_loop_t *loop, const struct shoal_daemon_config *c, shoal
   }
   sh_daemon_apply_speeds(d);
   sh_daemon_tick_start(d);
+  sh_daemon_run_queues(d); /* now, not a tick later */
   sh_info("daemon: %zu torrents, RPC on %s port %u", d->ntor, d->cfg.rpc_bind,
           shoal_daemon_rpc_port(d));
   *out = d;
