@@ -513,6 +513,7 @@ void sh_daemon_maybe_free(struct shoal_daemon *d)
   sh_tab_free(&d->by_rid);
   sh_tab_free(&d->by_eid);
   free(d->removed);
+  sh_buf_free(&d->raw_args);
   sh_store_close(d->db);
   for (size_t i = 0; i < sizeof d->strs / sizeof d->strs[0]; i++)
     free(d->strs[i]);

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "shoal.h"
+#include "base/buf.h"
 #include "base/tab.h"
 #include "net/http_server.h"
 
@@ -101,6 +102,9 @@ struct shoal_daemon {
     int64_t rid, at;
   } *removed;
   size_t nremoved, cap_removed;
+  /* a method that wrote its arguments object as text (torrent-get):
+   * shoal_daemon_rpc splices it into the reply */
+  struct sh_buf raw_args;
   /* the alt-speed schedule's last decision, to switch only at its edges */
   int sched_active;
   /* session-stats */

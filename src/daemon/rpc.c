@@ -445,8 +445,30 @@ int shoal_daemon_rpc(shoal_daemon *d, const char *req, size_t len, char **reply,
     ans = json_pack("{s:s,s:{}}", "result", why, "arguments");
     rc = -EINVAL;
   } else {
+    sh_buf_reset(&d->raw_args);
     ans = sh_rpc_call(d, r);
     json_decref(r);
+  }
+  const char *res = json_string_value(json_object_get(ans, "result"));
+  if (d->raw_args.len && res && !strcmp(res, "success")) {
+    /* {"arguments":RAW,"result":...}: the rest of the reply after RAW */
+    json_object_del(ans, "arguments");
+    char *rest = json_dumps(ans, JSON_COMPACT);
+    struct sh_buf out = SH_BUF_INIT;
+    sh_buf_puts(&out, "{\"arguments\":");
+    sh_buf_append(&out, d->raw_args.data, d->raw_args.len);
+    sh_buf_putc(&out, ',');
+    sh_buf_puts(&out, rest ? rest + 1 : "}");
+    free(rest);
+    json_decref(ans);
+    if (out.oom || !rest) {
+      sh_buf_free(&out);
+      return -ENOMEM;
+    }
+    *reply = sh_buf_steal(&out, reply_len);
+    if (d->raw_args.cap > (1u << 20))
+      sh_buf_free(&d->raw_args); /* a big answer's memory goes back */
+    return rc;
   }
   *reply = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
   json_decref(ans);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "daemon/jsonw.h"
 
 /* ---- which torrents ---- */
 
@@ -443,6 +444,96 @@ static json_t *field(struct ctx *c, enum field f)
   return json_null();
 }
 
+/* Scalars written straight into the reply (see jsonw.h); 0 for a field
+ * that is built as a jansson value instead. */
+static int emit_fast(struct ctx *c, enum field f, struct sh_buf *b)
+{
+  const struct dtor *t = c->t;
+  const struct shoal_status *st = &c->st;
+  uint64_t left = st->wanted_bytes > st->have_bytes ? st->wanted_bytes - st->have_bytes : 0;
+  switch (f) {
+  case F_id: sh_jw_int(b, t->rid); return 1;
+  case F_addedDate: sh_jw_int(b, t->added_date); return 1;
+  case F_activityDate: sh_jw_int(b, t->activity_date); return 1;
+  case F_doneDate: sh_jw_int(b, t->done_date); return 1;
+  case F_name: sh_jw_str(b, st->name); return 1;
+  case F_hashString: sh_jw_str(b, t->hash_hex); return 1;
+  case F_downloadDir: sh_jw_str(b, t->dir); return 1;
+  case F_totalSize: sh_jw_int(b, (int64_t)st->total_bytes); return 1;
+  case F_sizeWhenDone: sh_jw_int(b, (int64_t)st->wanted_bytes); return 1;
+  case F_leftUntilDone: case F_desiredAvailable: sh_jw_int(b, (int64_t)left); return 1;
+  case F_haveValid: sh_jw_int(b, (int64_t)st->have_bytes); return 1;
+  case F_rateDownload: sh_jw_int(b, (int64_t)st->down_rate); return 1;
+  case F_rateUpload: sh_jw_int(b, (int64_t)st->up_rate); return 1;
+  case F_peersConnected: sh_jw_int(b, st->peers); return 1;
+  case F_queuePosition: sh_jw_int(b, t->queue_pos); return 1;
+  case F_status: sh_jw_int(b, sh_daemon_status(c->d, t, st)); return 1;
+  case F_uploadedEver: sh_jw_int(b, (int64_t)(t->up_base + st->uploaded)); return 1;
+  case F_downloadedEver: sh_jw_int(b, (int64_t)(t->down_base + st->downloaded)); return 1;
+  case F_seedRatioMode: sh_jw_int(b, t->ratio_mode); return 1;
+  case F_seedRatioLimit: sh_jw_real(b, t->ratio_limit); return 1;
+  case F_uploadRatio: sh_jw_real(b, ratio(t, st)); return 1;
+  case F_isFinished: sh_jw_bool(b, t->limit_stopped); return 1;
+  case F_webseedsSendingToUs: sh_jw_int(b, 0); return 1;
+  case F_metadataPercentComplete: sh_jw_int(b, st->has_metadata); return 1;
+  case F_percentDone:
+    sh_jw_real(b, st->wanted_bytes ? (double)st->have_bytes / (double)st->wanted_bytes
+                                   : st->has_metadata);
+    return 1;
+  case F_error:
+    sh_jw_int(b, t->error[0] || st->state == SHOAL_ERROR ? 3 : st->tracker_msg[0] ? 2 : 0);
+    return 1;
+  case F_errorString:
+    sh_jw_str(b, t->error[0] ? t->error : st->state == SHOAL_ERROR ? st->error : st->tracker_msg);
+    return 1;
+  case F_eta:
+    sh_jw_int(b, !left ? -1 : !st->down_rate ? -2 : (int64_t)(left / st->down_rate));
+    return 1;
+  case F_isStalled:
+    sh_jw_bool(b, t->stalled_since && sh_daemon_now() - t->stalled_since >=
+                                          c->d->cfg.queue_stalled_minutes * 60);
+    return 1;
+  case F_recheckProgress:
+    sh_jw_real(b, st->state == SHOAL_CHECKING && st->num_pieces
+                      ? (double)st->check_done / st->num_pieces : 0);
+    return 1;
+  case F_trackers: case F_trackerStats:
+    if (shoal_torrent_trackers(c->d->sess, t->eid, NULL, 0))
+      return 0;
+    sh_buf_puts(b, "[]");
+    return 1;
+  case F_peersGettingFromUs: case F_peersSendingToUs:
+    if (st->peers)
+      return 0; /* counted from the peer list */
+    sh_jw_int(b, 0);
+    return 1;
+  default: return 0;
+  }
+}
+
+/* One torrent's fields, as an object or a table row. */
+static void emit_torrent(struct ctx *c, const int *fi, const char *const *fn, size_t k, int table,
+                         struct sh_buf *b)
+{
+  sh_buf_putc(b, table ? '[' : '{');
+  for (size_t j = 0; j < k; j++) {
+    if (j)
+      sh_buf_putc(b, ',');
+    if (!table) {
+      sh_jw_str(b, fn[j]);
+      sh_buf_putc(b, ':');
+    }
+    if (emit_fast(c, (enum field)fi[j], b))
+      continue;
+    json_t *v = field(c, (enum field)fi[j]);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    sh_buf_puts(b, text ? text : "null");
+    free(text);
+    json_decref(v);
+  }
+  sh_buf_putc(b, table ? ']' : '}');
+}
+
 const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out)
 {
   json_t *fields = json_object_get(args, "fields");
@@ -469,38 +560,46 @@ const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out
   }
   const char *fmt = json_string_value(json_object_get(args, "format"));
   int table = fmt && !strcmp(fmt, "table");
-  json_t *list = json_array();
+  /* the arguments object is written as text (d->raw_args), not built */
+  struct sh_buf *b = &d->raw_args;
+  sh_buf_reset(b);
+  sh_buf_puts(b, "{\"torrents\":[");
   if (table) {
-    json_t *names = json_array();
-    for (size_t i = 0; i < k; i++)
-      json_array_append_new(names, json_string(fn[i]));
-    json_array_append_new(list, names);
+    sh_buf_putc(b, '[');
+    for (size_t i = 0; i < k; i++) {
+      if (i)
+        sh_buf_putc(b, ',');
+      sh_jw_str(b, fn[i]);
+    }
+    sh_buf_putc(b, ']');
   }
+  int first = !table;
   for (size_t i = 0; i < nsel; i++) {
     struct ctx c = {.d = d, .t = sel[i]};
     if (shoal_torrent_status(d->sess, sel[i]->eid, &c.st) < 0)
       continue;
-    json_t *row = table ? json_array() : json_object();
-    for (size_t j = 0; j < k; j++) {
-      json_t *v = field(&c, (enum field)fi[j]);
-      if (table)
-        json_array_append_new(row, v);
-      else
-        json_object_set_new(row, fn[j], v);
-    }
+    if (!first)
+      sh_buf_putc(b, ',');
+    first = 0;
+    emit_torrent(&c, fi, fn, k, table, b);
     free(c.files);
-    json_array_append_new(list, row);
   }
-  json_object_set_new(out, "torrents", list);
+  sh_buf_putc(b, ']');
   json_t *ids = json_object_get(args, "ids");
   if (json_is_string(ids) && !strcmp(json_string_value(ids), "recently-active")) {
-    json_t *removed = json_array();
+    sh_buf_puts(b, ",\"removed\":[");
     int64_t since = sh_daemon_now() - 60;
+    int n = 0;
     for (size_t i = 0; i < d->nremoved; i++)
-      if (d->removed[i].at >= since)
-        json_array_append_new(removed, json_integer(d->removed[i].rid));
-    json_object_set_new(out, "removed", removed);
+      if (d->removed[i].at >= since) {
+        if (n++)
+          sh_buf_putc(b, ',');
+        sh_jw_int(b, d->removed[i].rid);
+      }
+    sh_buf_putc(b, ']');
   }
+  sh_buf_putc(b, '}');
+  (void)out;
   free(sel);
   free(fi);
   free(fn);
