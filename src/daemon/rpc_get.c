@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/b64.h"
 #include "daemon/daemon.h"
 #include "daemon/jsonw.h"
 
@@ -284,24 +285,10 @@ static json_t *trackers_json(struct ctx *c, int stats, int list)
   return a;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static json_t *base64_json(const uint8_t *p, size_t n)
 {
-  char *s = malloc((n + 2) / 3 * 4 + 1);
-  if (!s)
-    return json_string("");
-  size_t k = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                 (i + 2 < n ? p[i + 2] : 0);
-    s[k++] = b64[v >> 18 & 63];
-    s[k++] = b64[v >> 12 & 63];
-    s[k++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-    s[k++] = i + 2 < n ? b64[v & 63] : '=';
-  }
-  s[k] = 0;
-  json_t *j = json_string(s);
+  char *s = sh_b64_encode(p, n);
+  json_t *j = json_string(s ? s : "");
   free(s);
   return j;
 }

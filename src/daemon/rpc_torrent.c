@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "daemon/b64.h"
 #include "daemon/daemon.h"
 #include "daemon/store.h"
 #include "daemon/tick.h"
@@ -141,45 +142,6 @@ static const char *apply_file_args(json_t *args, uint8_t *prio, size_t n, int *c
 
 /* ---- torrent-add ---- */
 
-static int b64v(int c)
-{
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
-/* Base64 (line breaks and padding tolerated) into a new buffer. */
-static uint8_t *unbase64(const char *s, size_t *len)
-{
-  size_t n = strlen(s);
-  uint8_t *out = malloc(n / 4 * 3 + 4);
-  if (!out)
-    return NULL;
-  size_t k = 0;
-  unsigned acc = 0;
-  int bits = 0;
-  for (; *s; s++) {
-    if (*s == '=' || *s == '\n' || *s == '\r' || *s == ' ')
-      continue;
-    int v = b64v((unsigned char)*s);
-    if (v < 0) {
-      free(out);
-      return NULL;
-    }
-    acc = acc << 6 | (unsigned)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[k++] = (uint8_t)(acc >> bits);
-    }
-  }
-  *len = k;
-  return out;
-}
-
 static void added_json(json_t *out, const char *key, const struct dtor *t, const char *name)
 {
   json_object_set_new(out, key, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)t->rid, "name",
@@ -262,7 +224,7 @@ static const char *t_add(struct shoal_daemon *d, json_t *args, json_t *out)
   const char *meta = json_string_value(json_object_get(args, "metainfo"));
   if (meta) {
     size_t len;
-    uint8_t *raw = unbase64(meta, &len);
+    uint8_t *raw = sh_b64_decode(meta, &len);
     if (!raw)
       return "invalid or corrupt torrent file";
     const char *why = add_bytes(d, args, raw, len, out);

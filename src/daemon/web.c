@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "daemon/b64.h"
 #include "daemon/daemon.h"
 #include "daemon/tick.h"
 
@@ -93,40 +94,18 @@ static int host_ok(const struct shoal_daemon *d, const char *host)
   return listed(d->cfg.rpc_host_whitelist, h);
 }
 
-static int b64val(int c)
-{
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 /* "Basic dXNlcjpwYXNz" -> "user:pass" (NUL-terminated); -1 when malformed. */
 static int basic_decode(const char *h, char *out, size_t cap)
 {
   if (!h || strncasecmp(h, "Basic ", 6))
     return -1;
-  h += 6;
-  size_t k = 0;
-  unsigned acc = 0;
-  int bits = 0;
-  for (; *h && *h != '='; h++) {
-    int v = b64val((unsigned char)*h);
-    if (v < 0)
-      return -1;
-    acc = acc << 6 | (unsigned)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (k + 1 >= cap)
-        return -1;
-      out[k++] = (char)(acc >> bits & 0xff);
-    }
-  }
-  out[k] = 0;
-  return 0;
+  size_t n;
+  uint8_t *d = sh_b64_decode(h + 6, &n);
+  int rc = d && n < cap && !memchr(d, 0, n) ? 0 : -1;
+  if (rc == 0)
+    memcpy(out, d, n + 1);
+  free(d);
+  return rc;
 }
 
 /* Compares without an early exit, so the time taken says nothing. */
