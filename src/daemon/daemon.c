@@ -223,6 +223,11 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
     return rc;
   }
   d->files_added++;
+  /* Checked first, still paused, as Transmission does: whether it is a
+   * seed or a download is known before it takes a queue slot, so adding
+   * many complete torrents does not wait on the download queue. */
+  if (!t->stopped && shoal_torrent_recheck(d->sess, t->eid) == 0)
+    t->checking = 1;
   if (!t->stopped)
     sh_daemon_start(d, t, 0);
   *out = t;
@@ -278,7 +283,9 @@ int sh_daemon_status(const struct shoal_daemon *d, const struct dtor *t,
                      const struct shoal_status *st)
 {
   (void)d;
-  int done = st->has_metadata && st->have_bytes >= st->wanted_bytes;
+  int done = t->complete || (st->has_metadata && st->have_bytes >= st->wanted_bytes);
+  if (t->checking)
+    return st->state == SHOAL_CHECKING ? TR_CHECK : TR_CHECK_WAIT;
   if (t->queued)
     return done ? TR_SEED_WAIT : TR_DOWNLOAD_WAIT;
   switch (st->state) {
@@ -294,6 +301,7 @@ int sh_daemon_status(const struct shoal_daemon *d, const struct dtor *t,
 
 static void on_finished(struct shoal_daemon *d, struct dtor *t)
 {
+  t->complete = 1;
   if (!t->done_date) {
     t->done_date = sh_daemon_now();
     sh_daemon_save(d, t);
@@ -319,6 +327,19 @@ static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
   case SHOAL_EVENT_PEER_BANNED: t->corrupt += 16384; break;
   case SHOAL_EVENT_STORAGE_MOVED: t->resume_dirty = 1; break;
   case SHOAL_EVENT_TRACKER_REPLY: t->last_announce = sh_daemon_now(); break;
+  case SHOAL_EVENT_CHECKED:
+    if (t->checking) {
+      struct shoal_status st;
+      if (shoal_torrent_status(d->sess, t->eid, &st) == 0)
+        t->complete = st.has_metadata && st.have_bytes >= st.wanted_bytes;
+    }
+    break;
+  case SHOAL_EVENT_PAUSED:
+    if (t->checking) {
+      t->checking = 0; /* the check is over: the queue decides now */
+      sh_daemon_run_queues(d);
+    }
+    break;
   default: break;
   }
 }
@@ -373,6 +394,8 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
     t->down_base = t->down_base > st.downloaded ? t->down_base - st.downloaded : 0;
   }
   t->queued = !t->stopped;
+  /* finished before: a seed for the queues until it says otherwise */
+  t->complete = t->done_date != 0;
   return 0;
 }
 

@@ -47,6 +47,8 @@ struct dtor {
   char *dir;                    /* downloadDir: where the data ends up */
   int in_incomplete;            /* data in the incomplete folder until done */
   int start_now;                /* started with torrent-start-now: no queue */
+  int checking;                 /* new: checked before it queues, so the queue
+                                   knows a seed from a download */
   int64_t added_date, done_date, activity_date, start_date, changed_date;
   int64_t queue_pos;
   int stopped;                  /* the user's stop (not the queue's) */
@@ -74,7 +76,8 @@ struct dtor {
   int64_t stalled_since;
   int resume_dirty;
   uint32_t saved_have;           /* pieces in the resume data last saved */
-  int was_complete;
+  int complete;                 /* every wanted piece there, as last seen (the
+                                   queues count seeds and downloads by it) */
   char error[256];
   int removing;
 };

@@ -69,21 +69,16 @@ static int by_queue_pos(const void *a, const void *b)
   return x->queue_pos < y->queue_pos ? -1 : x->queue_pos > y->queue_pos;
 }
 
-static int complete(const struct shoal_status *st)
-{
-  return st->has_metadata && st->have_bytes >= st->wanted_bytes;
-}
-
-/* Is t taking a queue slot? Stalled downloads do not (Transmission). */
-static int active(const struct shoal_daemon *d, const struct dtor *t, const struct shoal_status *st)
+/* Is t taking a queue slot? Stalled downloads do not (Transmission).
+ * From the daemon's own flags, so a pass over 10,000 torrents asks the
+ * engine nothing. */
+static int active(const struct shoal_daemon *d, const struct dtor *t, int64_t now)
 {
   if (t->queued || t->stopped || t->start_now)
     return 0;
-  if (st->state == SHOAL_PAUSED || st->state == SHOAL_ERROR || st->state == SHOAL_STOPPING)
-    return 0;
   int64_t stall = (int64_t)d->cfg.queue_stalled_minutes * 60;
-  return !(d->cfg.queue_stalled_enabled && t->stalled_since &&
-           sh_daemon_now() - t->stalled_since >= stall);
+  return t->complete || !(d->cfg.queue_stalled_enabled && t->stalled_since &&
+                          now - t->stalled_since >= stall);
 }
 
 void sh_daemon_run_queues(struct shoal_daemon *d)
@@ -92,15 +87,13 @@ void sh_daemon_run_queues(struct shoal_daemon *d)
     return;
   int dl = 0, seed = 0;
   size_t nq = 0;
-  struct shoal_status st;
+  int64_t now = sh_daemon_now();
   for (size_t i = 0; i < d->ntor; i++) {
     struct dtor *t = d->tor[i];
-    if (t->queued) {
+    if (t->queued && !t->checking)
       nq++;
-      continue;
-    }
-    if (shoal_torrent_status(d->sess, t->eid, &st) == 0 && active(d, t, &st))
-      complete(&st) ? seed++ : dl++;
+    else if (active(d, t, now))
+      t->complete ? seed++ : dl++;
   }
   if (!nq)
     return;
@@ -109,23 +102,20 @@ void sh_daemon_run_queues(struct shoal_daemon *d)
     return;
   nq = 0;
   for (size_t i = 0; i < d->ntor; i++)
-    if (d->tor[i]->queued)
+    if (d->tor[i]->queued && !d->tor[i]->checking)
       q[nq++] = d->tor[i];
   qsort(q, nq, sizeof *q, by_queue_pos);
   const struct shoal_daemon_config *c = &d->cfg;
   for (size_t i = 0; i < nq; i++) {
     struct dtor *t = q[i];
-    if (shoal_torrent_status(d->sess, t->eid, &st) < 0)
-      continue;
-    int seeding = complete(&st);
-    int room = seeding ? !c->seed_queue_enabled || seed < c->seed_queue_size
-                       : !c->download_queue_enabled || dl < c->download_queue_size;
+    int room = t->complete ? !c->seed_queue_enabled || seed < c->seed_queue_size
+                           : !c->download_queue_enabled || dl < c->download_queue_size;
     if (!room && !t->start_now)
       continue;
     t->queued = 0;
     t->stalled_since = t->idle_since = 0;
     if (!t->start_now)
-      seeding ? seed++ : dl++;
+      t->complete ? seed++ : dl++;
     shoal_torrent_resume(d->sess, t->eid);
   }
   free(q);
@@ -157,6 +147,10 @@ static void check_torrent(struct shoal_daemon *d, struct dtor *t, const struct s
     d->down_total += st->downloaded - t->last_down;
     t->activity_date = now;
   }
+  /* what the queues go by: known once it runs (a paused torrent's pieces
+   * are not loaded, so its status says nothing) */
+  if ((st->state == SHOAL_DOWNLOADING || st->state == SHOAL_SEEDING) && !t->queued)
+    t->complete = st->state == SHOAL_SEEDING;
   if (st->state == SHOAL_DOWNLOADING)
     t->stalled_since = st->down_rate ? 0 : t->stalled_since ? t->stalled_since : now;
   if (st->state != SHOAL_SEEDING || t->stopped) {
