@@ -328,6 +328,7 @@ static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
   case SHOAL_EVENT_STORAGE_MOVED: t->resume_dirty = 1; break;
   case SHOAL_EVENT_TRACKER_REPLY: t->last_announce = sh_daemon_now(); break;
   case SHOAL_EVENT_CHECKED:
+    t->resume_ok = 1;
     if (t->checking) {
       struct shoal_status st;
       if (shoal_torrent_status(d->sess, t->eid, &st) == 0)
@@ -394,6 +395,7 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
     t->down_base = t->down_base > st.downloaded ? t->down_base - st.downloaded : 0;
   }
   t->queued = !t->stopped;
+  t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */
   t->complete = t->done_date != 0;
   return 0;

@@ -75,6 +75,10 @@ struct dtor {
   int64_t idle_since;           /* seeding without upload since (s), 0 none */
   int64_t stalled_since;
   int resume_dirty;
+  int resume_ok;                /* its resume data says something true: it came
+                                   from the database or a check ended; until
+                                   then none is saved (it would claim no piece
+                                   and be trusted) */
   uint32_t saved_have;           /* pieces in the resume data last saved */
   int complete;                 /* every wanted piece there, as last seen (the
                                    queues count seeds and downloads by it) */

@@ -184,7 +184,7 @@ void sh_daemon_flush_resume(struct shoal_daemon *d, int all)
   struct shoal_status st;
   for (size_t i = 0; i < d->ntor; i++) {
     struct dtor *t = d->tor[i];
-    if (!all && !t->resume_dirty)
+    if ((!all && !t->resume_dirty) || !t->resume_ok)
       continue;
     if (shoal_torrent_status(d->sess, t->eid, &st) < 0)
       continue;

@@ -301,7 +301,7 @@ static const char *set_files(struct shoal_daemon *d, struct dtor *t, json_t *arg
     /* committed now, not with the next batch: the RPC said it is done */
     void *r;
     size_t len;
-    if (shoal_torrent_resume_data(d->sess, t->eid, &r, &len) == 0) {
+    if (t->resume_ok && shoal_torrent_resume_data(d->sess, t->eid, &r, &len) == 0) {
       struct shoal_status st;
       shoal_torrent_status(d->sess, t->eid, &st);
       sh_store_set_resume(d->db, t->rid, r, len, t->up_base + st.uploaded,
