@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 SAN    ?= build-san
 
-.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer bench-dht clean
+.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer bench-dht bench-daemon install clean
 
 all: build
 
@@ -52,7 +52,7 @@ demo: deps build
 
 # Benchmarks against the reference tools, side by side in one run each.
 # Not part of `make test`: they take minutes and want a quiet machine.
-bench: bench-create bench-tracker bench-transfer bench-dht
+bench: bench-create bench-tracker bench-transfer bench-dht bench-daemon
 
 bench-create: deps build
 	@bash bench/create.sh
@@ -65,6 +65,17 @@ bench-transfer: deps build
 
 bench-dht: deps build
 	@bash bench/dht.sh $(BUILD)
+
+bench-daemon: deps build
+	@bash bench/daemon.sh $(BUILD)/shoal
+
+# make install PREFIX=/usr/local DESTDIR=/tmp/pkg: the binary, man page and
+# the daemon's systemd unit.
+PREFIX ?= /usr/local
+install:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target shoal
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SAN)

@@ -21,5 +21,6 @@ int cmd_get(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 int cmd_tracker(int argc, char **argv);
 int cmd_dht(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ const struct command shoal_commands[] = {
     {"seed", cmd_seed, "verify data and serve it to peers"},
     {"tracker", cmd_tracker, "run an HTTP+UDP tracker that also hosts .torrent files"},
     {"dht", cmd_dht, "run a DHT node alone (e.g. a bootstrap node)"},
+    {"daemon", cmd_daemon, "keep many torrents, driven by Transmission's RPC and a web page"},
     {NULL, NULL, NULL},
 };
 

@@ -260,6 +260,12 @@ size_t shoal_torrent_trackers(const shoal_session *s, shoal_id id, struct shoal_
  * resume data, malloc'd: the caller frees *out with free(). */
 int shoal_torrent_file(const shoal_session *s, shoal_id id, void **out, size_t *len);
 int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, size_t *len);
+/* The verified pieces as a BitTorrent bitfield (piece 0 in the high bit of
+ * byte 0): copies up to cap bytes, returns the bitfield's size (0 for an
+ * unknown id or before the metadata). */
+size_t shoal_torrent_pieces(const shoal_session *s, shoal_id id, uint8_t *bf, size_t cap);
+/* Asks the trackers for peers now (within their minimum interval). */
+int shoal_torrent_reannounce(shoal_session *s, shoal_id id);
 
 /* The session's DHT node (settings.dht). Its id and good nodes are kept
  * in resume_dir/dht.dat across restarts. */
@@ -681,5 +687,102 @@ int shoal_tracker_reload(shoal_tracker *t, char *err, size_t errlen);
  * tracker logs its totals, frees itself and calls done (may be NULL) on
  * worker 0's loop. t must not be used after this call. */
 void shoal_tracker_close(shoal_tracker *t, void (*done)(void *ud), void *ud);
+
+/* ======================================================================
+ * The daemon: a session driven by Transmission's RPC, with a web page and
+ * its state in SQLite
+ *
+ * shoal_daemon_new() opens (or creates) the state database, brings back
+ * every torrent it lists, and serves POST /transmission/rpc (RPC version
+ * 17: Transmission's clients, `transmission-remote`, automation tools)
+ * and the web page at / on its own HTTP listener. Like the session it
+ * runs no loop and installs no signal handler: the app owns both
+ * (`shoal daemon`, cli/cmd_daemon.c). All calls on the loop's thread.
+ *
+ * Every RPC that changes a torrent is committed to the database before
+ * it is answered; resume data is written in batches (resume_interval_s).
+ *
+ * Limits and speeds follow Transmission's settings.json: speeds in
+ * kB/s (1000 bytes), ratios as doubles, times in minutes. */
+typedef struct shoal_daemon shoal_daemon;
+
+struct shoal_daemon_config {
+  const char *state_dir;        /* required: state.db (and torrents/) here */
+  const char *download_dir;     /* default for new torrents (required) */
+  const char *incomplete_dir;   /* downloads live here until done, then move */
+  int incomplete_dir_enabled;
+  const char *watch_dir;        /* .torrent files dropped here are added */
+  int watch_dir_enabled;
+  int trash_original;           /* 1: delete an added watch file, 0: rename
+                                   it FILE.added */
+  int start_added_torrents;     /* default 1 */
+  /* RPC */
+  const char *rpc_bind;         /* default "127.0.0.1" */
+  int rpc_port;                 /* default 9091; 0: a free port */
+  int rpc_auth;                 /* HTTP Basic with rpc_username/_password */
+  const char *rpc_username, *rpc_password;
+  int rpc_whitelist_enabled;    /* default 1 */
+  const char *rpc_whitelist;    /* client addresses, comma separated, '*'
+                                   wildcards; default "127.0.0.1,::1" */
+  int rpc_host_whitelist_enabled; /* default 1: Host must be an address,
+                                     localhost or listed (DNS rebinding) */
+  const char *rpc_host_whitelist; /* names, comma separated, '*' wildcards */
+  const char *web_root;         /* serve this folder at / instead of the
+                                   built-in page (e.g. Transmission's web
+                                   client); NULL: the built-in page */
+  size_t rpc_max_body;          /* default 64 MiB: base64 metainfo of a big
+                                   torrent */
+  const char *settings_file;    /* session-set writes what it changes here
+                                   (settings.json, Transmission's keys);
+                                   NULL: changes last until the exit */
+  /* speeds and queues (Transmission's names, units as there) */
+  int speed_limit_up, speed_limit_down;           /* kB/s */
+  int speed_limit_up_enabled, speed_limit_down_enabled;
+  int alt_speed_up, alt_speed_down;               /* kB/s */
+  int alt_speed_enabled;
+  int alt_speed_time_enabled;   /* the schedule below switches alt speed */
+  int alt_speed_time_begin, alt_speed_time_end;   /* minutes after midnight */
+  int alt_speed_time_day;       /* bits: Sunday 1, Monday 2, ... Saturday 64 */
+  int download_queue_enabled, download_queue_size; /* default on, 5 */
+  int seed_queue_enabled, seed_queue_size;         /* default off, 10 */
+  int queue_stalled_enabled, queue_stalled_minutes;/* default on, 30 */
+  int ratio_limit_enabled;      /* seeding stops at ratio_limit */
+  double ratio_limit;           /* default 2.0 */
+  int idle_seeding_limit_enabled; /* seeding stops after this many idle */
+  int idle_seeding_limit;       /* minutes, default 30 */
+  uint32_t resume_interval_s;   /* resume data batched this often, default 60 */
+  uint32_t tick_ms;             /* queue and limit checks, default 1000 */
+  /* session-close asks the app to stop (it calls shoal_daemon_close) */
+  void (*on_close_request)(void *ud);
+  void *ud;
+  struct shoal_settings session; /* the engine (peer port, limits, ...) */
+};
+
+/* Fills c with the defaults above; the caller sets the directories. */
+void shoal_daemon_config_default(struct shoal_daemon_config *c);
+/* Opens the database (migrating an older schema), starts the session and
+ * the RPC listener, adds every stored torrent. Returns 0, or a negative
+ * code with a sentence in err; on failure, handles already opened are
+ * closing: run the loop until it is empty. The config's strings are
+ * copied. */
+int shoal_daemon_new(uv_loop_t *loop, const struct shoal_daemon_config *c, shoal_daemon **out,
+                     char *err, size_t errlen);
+/* The RPC port actually bound. */
+uint16_t shoal_daemon_rpc_port(const shoal_daemon *d);
+/* The torrent session, for what the RPC does not cover. */
+shoal_session *shoal_daemon_session(shoal_daemon *d);
+/* Applies new settings (what SIGHUP does after re-reading settings.json):
+ * speeds, queues, limits, RPC access lists and credentials, folders. The
+ * listeners and the engine's ports stay. */
+int shoal_daemon_reconfigure(shoal_daemon *d, const struct shoal_daemon_config *c, char *err,
+                             size_t errlen);
+/* One RPC request (the JSON body of a POST) answered without HTTP: what
+ * /transmission/rpc does. *reply is a malloc'd JSON object the caller
+ * frees; always set unless the return is -ENOMEM. */
+int shoal_daemon_rpc(shoal_daemon *d, const char *req, size_t len, char **reply,
+                     size_t *reply_len);
+/* Saves resume data and state, stops every torrent (announcing `stopped`),
+ * closes the listener and the session, frees d, then calls done. */
+void shoal_daemon_close(shoal_daemon *d, void (*done)(void *ud), void *ud);
 
 #endif

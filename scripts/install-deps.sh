@@ -8,10 +8,13 @@ pkgs=(
   # build
   build-essential cmake pkg-config git
   libuv1-dev libssl-dev libcurl4-openssl-dev node-llhttp
+  libsqlite3-dev libjansson-dev
   # tests and fuzzing
   libcriterion-dev clang libclang-rt-14-dev python3 iproute2
   # real clients and trackers the interop tests drive
   python3-libtorrent transmission-daemon transmission-cli aria2 opentracker mktorrent
+  # the daemon's web page in a real browser
+  chromium chromium-driver python3-selenium
   # benchmarks
   wrk hyperfine time
 )

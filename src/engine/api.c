@@ -10,6 +10,7 @@
 #include "base/bitfield.h"
 #include "base/error.h"
 #include "base/log.h"
+#include "announce/announce.h"
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
@@ -450,6 +451,30 @@ int shoal_torrent_file(const shoal_session *s, shoal_id id, void **out, size_t *
   if (!t->raw)
     return -EAGAIN; /* the metadata is not known yet */
   return copy_out(t->raw, t->raw_len, out, len);
+}
+
+size_t shoal_torrent_pieces(const shoal_session *s, shoal_id id, uint8_t *bf, size_t cap)
+{
+  const struct shoal_torrent *t = live(s, id);
+  if (!t || !t->m)
+    return 0;
+  size_t n = SH_BF_BYTES(t->m->num_pieces);
+  if (t->have)
+    memcpy(bf, t->have, n < cap ? n : cap);
+  else
+    memset(bf, 0, n < cap ? n : cap);
+  return n;
+}
+
+int shoal_torrent_reannounce(shoal_session *s, shoal_id id)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (!t->ann)
+    return -EAGAIN; /* not running: it announces when it starts */
+  sh_announcer_more_peers(t->ann);
+  return 0;
 }
 
 int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, size_t *len)

@@ -1,0 +1,183 @@
+/* Private structures of the daemon (include/shoal.h, "The daemon"): an
+ * application of the public torrent API, in the library so that it can
+ * serve on the library's HTTP server. Only src/daemon/ includes this.
+ *
+ * daemon.c     life: the database, the session, events, the tick (queues,
+ *              ratio and idle limits, the alt-speed schedule, resume data
+ *              batches, the watch folder)
+ * store.c      the SQLite database: schema, migrations, one row per torrent
+ * rpc.c        the method table and the session methods
+ * rpc_torrent.c  torrent-* methods; rpc_get.c torrent-get's fields
+ * web.c        the HTTP front end: session id, auth, allow-lists, files
+ *
+ * Ownership: the daemon owns its session, its HTTP server, its database
+ * and one struct dtor per torrent (the array `tor`, in RPC-id order; two
+ * hash tables find one by RPC id and by engine id). Loop thread only. */
+#ifndef SHOAL_DAEMON_H
+#define SHOAL_DAEMON_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "shoal.h"
+#include "base/buf.h"
+#include "base/tab.h"
+#include "net/http_server.h"
+
+struct sh_store;
+struct sh_http_client;
+
+/* Transmission's torrent status codes (RPC spec, "status"). */
+enum {
+  TR_STOPPED = 0, TR_CHECK_WAIT, TR_CHECK, TR_DOWNLOAD_WAIT, TR_DOWNLOAD, TR_SEED_WAIT, TR_SEED
+};
+
+/* Per-torrent modes of ratio and idle limits (Transmission's). */
+enum { TR_MODE_GLOBAL = 0, TR_MODE_SINGLE = 1, TR_MODE_UNLIMITED = 2 };
+
+#define DT_MAX_LABELS 16
+
+/* One torrent as the daemon knows it: what the engine does not keep. */
+struct dtor {
+  int64_t rid;                  /* the RPC id: the database row, never reused */
+  shoal_id eid;                 /* the engine's id (0 while not in the engine) */
+  uint8_t ih[20];
+  char hash_hex[41];
+  char *dir;                    /* downloadDir: where the data ends up */
+  int in_incomplete;            /* data in the incomplete folder until done */
+  int start_now;                /* started with torrent-start-now: no queue */
+  int checking;                 /* new: checked before it queues, so the queue
+                                   knows a seed from a download */
+  int64_t added_date, done_date, activity_date, start_date, changed_date;
+  int64_t queue_pos;
+  int stopped;                  /* the user's stop (not the queue's) */
+  int queued;                   /* waits for a queue slot (paused in the engine) */
+  int limit_stopped;            /* stopped by the ratio or idle limit */
+  int bandwidth_priority;       /* -1, 0, 1 */
+  int ratio_mode, idle_mode;    /* TR_MODE_* */
+  double ratio_limit;
+  int idle_limit;               /* minutes */
+  int up_limit, down_limit;     /* kB/s */
+  int up_limited, down_limited, honors_session;
+  int peer_limit;
+  char *labels[DT_MAX_LABELS];
+  int nlabels;
+  char *comment, *creator;      /* from the .torrent */
+  int64_t date_created;
+  int is_private;
+  uint32_t piece_size;
+  char *magnet;                 /* the magnet link that added it, or NULL */
+  uint64_t up_base, down_base;  /* totals from before this run */
+  uint64_t corrupt;
+  uint64_t last_up, last_down;  /* for activity_date */
+  int64_t last_announce;        /* a tracker's last reply (s), 0 none */
+  int64_t idle_since;           /* seeding without upload since (s), 0 none */
+  int64_t stalled_since;
+  int resume_dirty;
+  int resume_ok;                /* its resume data says something true: it came
+                                   from the database or a check ended; until
+                                   then none is saved (it would claim no piece
+                                   and be trusted) */
+  uint32_t saved_have;           /* pieces in the resume data last saved */
+  int complete;                 /* every wanted piece there, as last seen (the
+                                   queues count seeds and downloads by it) */
+  char error[256];
+  int removing;
+};
+
+/* A torrent-get answer's field: name and how to write it. */
+struct shoal_daemon {
+  uv_loop_t *loop;
+  struct shoal_daemon_config cfg;
+  char *strs[24];               /* copies of cfg's strings */
+  shoal_session *sess;
+  struct sh_store *db;
+  struct http_server http;
+  int http_up;
+  struct sh_http_client *fetch; /* torrent-add by URL */
+  char session_id[49];
+  uv_timer_t *tick;             /* freed in its close callback */
+  int web_closing;              /* the HTTP server's close is pending */
+  int engine_closed;            /* the session and the fetcher are closed */
+  int64_t last_resume_flush;
+  struct dtor **tor;            /* ordered by rid */
+  size_t ntor, cap_tor;
+  struct sh_tab by_rid, by_eid;
+  /* recently removed, for torrent-get ids "recently-active" */
+  struct dt_removed {
+    int64_t rid, at;
+  } *removed;
+  size_t nremoved, cap_removed;
+  /* a method that wrote its arguments object as text (torrent-get):
+   * shoal_daemon_rpc splices it into the reply */
+  struct sh_buf raw_args;
+  /* the alt-speed schedule's last decision, to switch only at its edges */
+  int sched_active;
+  /* session-stats */
+  uint64_t up_total, down_total; /* cumulative, from the database */
+  int64_t started_at, seconds_active;
+  uint64_t files_added, sessions;
+  /* failed Basic auth: a slow-down */
+  uint32_t auth_failures;
+  uint64_t auth_block_until_ms;
+  int closing;                  /* pausing every torrent before the close */
+  uint64_t close_started_ms;
+  void (*done)(void *ud);
+  void *done_ud;
+};
+
+/* daemon.c */
+struct dtor *sh_daemon_by_rid(const struct shoal_daemon *d, int64_t rid);
+struct dtor *sh_daemon_by_eid(const struct shoal_daemon *d, shoal_id eid);
+struct dtor *sh_daemon_by_hash(const struct shoal_daemon *d, const uint8_t ih[20]);
+/* Adds a torrent from its .torrent bytes (or a magnet link: refused until
+ * the engine has them). On success *out is the new record; -EEXIST sets
+ * *out to the torrent already there. */
+struct dt_add {
+  const void *torrent;
+  size_t len;
+  const char *download_dir;
+  int paused;
+  const uint8_t *prio;          /* per file, or NULL */
+  size_t nprio;
+  const char *const *labels;
+  int nlabels;
+  int bandwidth_priority;
+};
+int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **out, char *err,
+                  size_t errlen);
+int sh_daemon_remove(struct shoal_daemon *d, struct dtor *t, int delete_data);
+int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now);
+int sh_daemon_stop(struct shoal_daemon *d, struct dtor *t);
+/* Writes the record's settings to the database (commits). */
+int sh_daemon_save(struct shoal_daemon *d, struct dtor *t);
+/* Transmission's status code of the torrent. */
+int sh_daemon_status(const struct shoal_daemon *d, const struct dtor *t,
+                     const struct shoal_status *st);
+/* The session's limits again, after a speed setting or the schedule. */
+void sh_daemon_apply_speeds(struct shoal_daemon *d);
+/* Queue positions 0..n-1 in the order of queue_pos, then runs the queues. */
+void sh_daemon_queue_changed(struct shoal_daemon *d);
+int sh_daemon_set_labels(struct dtor *t, json_t *arr);
+/* Whether the alt-speed schedule says "on" at this local time. */
+int sh_daemon_schedule_on(const struct shoal_daemon_config *c, int weekday, int minute);
+int64_t sh_daemon_now(void);
+
+/* rpc.c: one request object in, one reply object out (new reference) */
+json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req);
+/* rpc_torrent.c: the torrent-* methods, looked up by name (NULL: none) */
+typedef const char *(*sh_rpc_fn)(struct shoal_daemon *d, json_t *args, json_t *out);
+sh_rpc_fn sh_rpc_torrent_method(const char *name);
+/* rpc_get.c */
+const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out);
+/* The torrents an `ids` argument names (absent: all), appended to *v. */
+int sh_rpc_select(struct shoal_daemon *d, json_t *ids, struct dtor ***v, size_t *n);
+/* A safe folder for download-dir/location: absolute, no ".." element. */
+int sh_rpc_dir_ok(const char *dir);
+
+/* web.c */
+int sh_web_start(struct shoal_daemon *d, char *err, size_t errlen);
+void sh_web_close(struct shoal_daemon *d);
+
+#endif

@@ -1,0 +1,54 @@
+/* The daemon's state in one SQLite database (state.db): the torrents with
+ * their settings, .torrent bytes and resume data, and cumulative
+ * statistics. WAL mode with synchronous=FULL: a call that returns 0 has
+ * committed, so a torrent the RPC reported added survives a crash, and one
+ * reported removed stays gone.
+ *
+ * The schema is versioned (PRAGMA user_version) and each version is a
+ * migration from the one before, run in one transaction at open; a
+ * database from a newer shoal is refused.
+ *
+ * Ownership: sh_store_open allocates the store, sh_store_close frees it.
+ * Blobs handed to sh_store_each's callback are borrowed for the call. */
+#ifndef SHOAL_DAEMON_STORE_H
+#define SHOAL_DAEMON_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/daemon.h"
+
+struct sh_store;
+
+/* The schema's current version: the number of migrations. */
+int sh_store_latest_version(void);
+/* Opens or creates path and migrates it to `version` (0: the latest; tests
+ * build older databases with a lower one). */
+int sh_store_open(const char *path, int version, struct sh_store **out, char *err, size_t errlen);
+void sh_store_close(struct sh_store *s);
+int sh_store_version(struct sh_store *s);
+
+/* Every torrent, in RPC-id order: t has the settings, torrent and resume
+ * the blobs (resume may be NULL). A non-zero return from fn stops. */
+typedef int (*sh_store_row_fn)(void *ud, struct dtor *t, const void *torrent, size_t tlen,
+                               const void *resume, size_t rlen, const char *dir);
+int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud);
+
+/* A new row: sets t->rid. */
+int sh_store_insert(struct sh_store *s, struct dtor *t, const void *torrent, size_t tlen,
+                    const char *dir);
+/* The settings columns of t's row. */
+int sh_store_update(struct sh_store *s, const struct dtor *t);
+int sh_store_set_dir(struct sh_store *s, int64_t rid, const char *dir);
+/* Resume data and totals; inside sh_store_begin/_commit for a batch. */
+int sh_store_set_resume(struct sh_store *s, int64_t rid, const void *resume, size_t len,
+                        uint64_t up, uint64_t down);
+int sh_store_delete(struct sh_store *s, int64_t rid);
+int sh_store_begin(struct sh_store *s);
+int sh_store_commit(struct sh_store *s);
+
+/* Named counters (session-stats' cumulative figures). */
+int64_t sh_store_stat(struct sh_store *s, const char *key);
+int sh_store_set_stat(struct sh_store *s, const char *key, int64_t v);
+
+#endif

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# shoal daemon over loopback: options and settings.json, transmission-remote
+# driving it (add, list, info, files, stop, start, verify, limits, remove
+# with data), state kept across a restart and a SIGKILL, the watch folder,
+# session-set saved to settings.json, SIGHUP, and every refusal: no session
+# id (409), a wrong Host (421), an address off the allow-list (403), bad
+# credentials (401, then slowed down), oversized bodies (413), malformed
+# and deep JSON (400), path traversal in download-dir and rename.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+RPC="$PY $(dirname "$0")/daemon_rpc.py"
+PID=
+cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+command -v transmission-remote >/dev/null || skip_all "transmission-remote missing (Debian transmission-cli)"
+
+# start_daemon LOG ARGS...: runs it in the background, sets PID and PORT
+start_daemon() {
+  local log=$1; shift
+  "$SHOAL" daemon --rpc-port 0 --peer-port 0 --bind-address-ipv4 127.0.0.1 "$@" >"$log" 2>&1 &
+  PID=$!
+  PORT=
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's/.*RPC on .* port \([0-9]*\).*/\1/p' "$log" | head -1)
+    [ -n "$PORT" ] && return 0
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "daemon did not start:"; cat "$log"; return 1
+}
+stop_daemon() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
+trc() { transmission-remote "127.0.0.1:$PORT" "$@"; }
+call() { $RPC "$PORT" call "$@"; }
+status() { $RPC "$PORT" status "$@" 2>/dev/null; }
+jq_py() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# --- options ---
+expect_exit 0 "--help" "$SHOAL" daemon --help
+expect_grep "$T/out" 'rpc-bind' "help lists --rpc-bind"
+expect_exit 2 "port out of range" "$SHOAL" daemon --rpc-port 70000 -g "$T/x"
+expect_exit 2 "stray argument" "$SHOAL" daemon extra -g "$T/x"
+mkdir -p "$T/bad"; echo '{"rpc-port": "many"}' >"$T/bad/settings.json"
+expect_exit 2 "settings.json values are checked" "$SHOAL" daemon -g "$T/bad"
+expect_grep "$T/err" 'settings.json: rpc-port many' "names the file and key"
+echo '{"rpc-port": 9' >"$T/bad/settings.json"
+expect_exit 2 "malformed settings.json" "$SHOAL" daemon -g "$T/bad"
+
+# --- content: two torrents made here ---
+mkdir -p "$T/src/multi/sub" "$T/dl"
+head -c 3000000 /dev/urandom >"$T/src/one.bin"
+head -c 700000 /dev/urandom >"$T/src/multi/a.bin"
+head -c 300000 /dev/urandom >"$T/src/multi/sub/b.bin"
+"$SHOAL" create "$T/src/one.bin" -o "$T/one.torrent" >/dev/null 2>&1
+"$SHOAL" create "$T/src/multi" -o "$T/multi.torrent" >/dev/null 2>&1
+cp "$T/src/one.bin" "$T/dl/"
+
+# settings.json with Transmission's key names
+mkdir -p "$T/cfg"
+cat >"$T/cfg/settings.json" <<JSON
+{"download-dir": "$T/dl", "speed-limit-up": 77, "speed-limit-up-enabled": true,
+ "ratio-limit": 3.5, "unknown-key-of-another-client": 1, "peer-limit-global": 123}
+JSON
+start_daemon "$T/d1.log" -g "$T/cfg"
+S=$(call session-get)
+echo "$S" | jq_py 'd["arguments"]["speed-limit-up"], d["arguments"]["seedRatioLimit"], d["arguments"]["download-dir"], d["arguments"]["rpc-version"], d["arguments"]["peer-limit-global"]' >"$T/s"
+expect_grep "$T/s" "^77 3.5 $T/dl 17 123$" "settings.json read with Transmission's keys"
+
+# --- transmission-remote ---
+expect_exit 0 "-a a file" trc -a "$T/one.torrent"
+expect_grep "$T/out" 'success' "add answered"
+expect_exit 0 "-a a second elsewhere" trc -a "$T/multi.torrent" -w "$T/dl2"
+expect_exit 0 "-t 2 -S" trc -t 2 -S
+for _ in $(seq 50); do trc -l >"$T/l"; grep -q 'Idle\|Seeding' "$T/l" && break; sleep 0.1; done
+expect_grep "$T/l" '1 +100% .*one.bin' "-l: the complete one is done"
+expect_grep "$T/l" '2 +0% .*Stopped +multi' "-l: the paused one is stopped"
+expect_exit 0 "-t 2 -i" trc -t 2 -i
+expect_grep "$T/out" "Location: $T/dl2" "info shows the folder"
+expect_exit 0 "-t 2 -f" trc -t 2 -f
+expect_grep "$T/out" 'multi/sub/b.bin' "files listed"
+expect_exit 0 "-t 2 -G 0 (skip a file)" trc -t 2 -G 0
+trc -t 2 -f >"$T/out"
+expect_grep "$T/out" '0: .* No .*multi/a.bin' "file 0 no longer wanted"
+expect_exit 0 "-t 2 -ph 1" trc -t 2 -ph 1
+trc -t 2 -f >"$T/out"
+expect_grep "$T/out" '1: .* High .*Yes' "file 1 high priority"
+expect_exit 0 "-t 1 -pi" trc -t 1 -pi
+expect_exit 0 "-t 1 -it" trc -t 1 -it
+expect_exit 0 "-t 1 -S" trc -t 1 -S
+trc -l >"$T/l"
+expect_grep "$T/l" '1 .*Stopped +one.bin' "stopped"
+expect_exit 0 "-t 1 -s" trc -t 1 -s
+expect_exit 0 "-t 1 -v" trc -t 1 -v
+expect_exit 0 "-d and -u limits" trc -d 500 -u 200
+call session-get | jq_py 'd["arguments"]["speed-limit-down"], d["arguments"]["speed-limit-down-enabled"], d["arguments"]["speed-limit-up"]' >"$T/s"
+expect_grep "$T/s" '^500 True 200$' "limits set"
+expect_grep "$T/cfg/settings.json" '"speed-limit-down": 500' "session-set saved to settings.json"
+expect_grep "$T/cfg/settings.json" 'unknown-key-of-another-client' "other keys kept"
+expect_exit 0 "-si" trc -si
+expect_grep "$T/out" 'RPC version: 17' "session info"
+expect_exit 0 "-st" trc -st
+expect_grep "$T/out" 'Started 2 times|Started [0-9]+ times' "stats"
+call torrent-set '{"ids":[1],"labels":["tv","hd"],"seedRatioMode":1,"seedRatioLimit":9}' >/dev/null
+call torrent-get '{"ids":[1],"fields":["labels","seedRatioLimit","seedRatioMode","pieces","pieceCount"]}' |
+  jq_py 'd["arguments"]["torrents"][0]["labels"], d["arguments"]["torrents"][0]["seedRatioLimit"], len(d["arguments"]["torrents"][0]["pieces"]) > 0' >"$T/s"
+expect_grep "$T/s" "^\['tv', 'hd'\] 9(\.0)? True" "labels, ratio and pieces"
+call torrent-get '{"fields":["id","name"],"format":"table"}' | jq_py 'd["arguments"]["torrents"][0]' >"$T/s"
+expect_grep "$T/s" "^\['id', 'name'\]" "format table: names first"
+call foo-bar >"$T/s"
+expect_grep "$T/s" '"result": "method name not recognized"' "unknown method refused"
+call torrent-add '{"filename":"magnet:?xt=urn:btih:0123456789012345678901234567890123456789"}' >"$T/s"
+expect_grep "$T/s" 'magnet links are not supported yet' "magnet refused with a reason"
+
+# --- state across a restart ---
+stop_daemon
+expect_grep "$T/d1.log" 'shutting down' "SIGTERM logged"
+start_daemon "$T/d2.log" -g "$T/cfg"
+trc -l >"$T/l"
+expect_grep "$T/l" '1 .*one.bin' "torrent 1 back after a restart"
+expect_grep "$T/l" '2 .*Stopped +multi' "torrent 2 back, still stopped"
+call torrent-get '{"ids":[1],"fields":["labels"]}' >"$T/s"
+expect_grep "$T/s" '"tv", "hd"' "labels back"
+trc -t 2 -f >"$T/out"
+expect_grep "$T/out" '0: .* No .*multi/a.bin' "file priorities back"
+
+# --- remove with data ---
+cp "$T/src/multi" -r "$T/dl2/" 2>/dev/null || true
+expect_exit 0 "--remove-and-delete" trc -t 2 --remove-and-delete
+for _ in $(seq 50); do [ -e "$T/dl2/multi" ] || break; sleep 0.1; done
+[ ! -e "$T/dl2/multi" ] && ok "data deleted" || bad "data still there"
+expect_exit 0 "-r" trc -t 1 -r
+trc -l >"$T/l"
+grep -q 'one.bin' "$T/l" && bad "torrent 1 still listed" || ok "torrent 1 removed"
+[ -e "$T/dl/one.bin" ] && ok "-r keeps the data" || bad "-r deleted the data"
+
+# --- crash safety: what the RPC acknowledged is there after SIGKILL ---
+kill -9 "$PID"; wait "$PID" 2>/dev/null || true
+start_daemon "$T/d3.log" -g "$T/cfg"
+B64=$(base64 -w0 "$T/one.torrent")
+call torrent-add "{\"metainfo\":\"$B64\",\"paused\":true}" >"$T/s"
+expect_grep "$T/s" 'torrent-added' "added by metainfo"
+call torrent-add "{\"metainfo\":\"$B64\"}" >"$T/s"
+expect_grep "$T/s" 'torrent-duplicate' "a duplicate is named so"
+kill -9 "$PID"; wait "$PID" 2>/dev/null || true
+start_daemon "$T/d4.log" -g "$T/cfg"
+trc -l >"$T/l"
+expect_grep "$T/l" 'one.bin' "an acknowledged add survives SIGKILL"
+ID=$(call torrent-get '{"fields":["id"]}' | jq_py 'd["arguments"]["torrents"][0]["id"]')
+call torrent-remove "{\"ids\":[$ID]}" >/dev/null
+kill -9 "$PID"; wait "$PID" 2>/dev/null || true
+start_daemon "$T/d5.log" -g "$T/cfg"
+trc -l >"$T/l"
+grep -q 'one.bin' "$T/l" && bad "an acknowledged remove came back" || ok "an acknowledged remove survives SIGKILL"
+
+# --- the watch folder ---
+stop_daemon
+mkdir -p "$T/watch"
+start_daemon "$T/d6.log" -g "$T/cfg" --watch-dir "$T/watch" --watch-dir-enabled
+cp "$T/one.torrent" "$T/watch/"
+for _ in $(seq 50); do [ -e "$T/watch/one.torrent.added" ] && break; sleep 0.1; done
+[ -e "$T/watch/one.torrent.added" ] && ok "watch file renamed .added" || bad "watch file not taken"
+trc -l >"$T/l"
+expect_grep "$T/l" 'one.bin' "watch file added"
+
+# --- SIGHUP re-reads settings.json ---
+$PY - "$T/cfg/settings.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1])); d["alt-speed-up"] = 42; json.dump(d, open(sys.argv[1], "w"))
+PYEOF
+kill -HUP "$PID"; sleep 0.5
+call session-get | jq_py 'd["arguments"]["alt-speed-up"]' >"$T/s"
+expect_grep "$T/s" '^42$' "SIGHUP applied settings.json"
+
+# --- refusals ---
+expect_grep <(status --no-sid) '^409$' "no session id: 409"
+expect_grep <(status --method GET --no-sid) '^409$' "GET: 409 with the id"
+expect_grep <(status --host evil.example:9091) '^421$' "a foreign Host: 421"
+expect_grep <(status --host localhost:1) '^200$' "localhost Host: 200"
+expect_grep <(status --body '{"method": ') '^400$' "malformed JSON: 400"
+$PY -c "print('['*5000 + ']'*5000)" >"$T/deep.json"
+expect_grep <(status --body @"$T/deep.json") '^400$' "deep JSON: 400"
+$PY -c "import sys; sys.stdout.write(' ' * (65 << 20))" >"$T/big.json"
+expect_grep <(status --body @"$T/big.json") '^413$' "oversized body: 413"
+call torrent-add "{\"metainfo\":\"$B64\",\"download-dir\":\"/tmp/../etc\"}" >"$T/s"
+expect_grep "$T/s" 'not absolute' "download-dir with .. refused"
+call torrent-add "{\"metainfo\":\"$B64\",\"download-dir\":\"relative/dir\"}" >"$T/s"
+expect_grep "$T/s" 'not absolute' "relative download-dir refused"
+call torrent-rename-path '{"ids":[1],"path":"one.bin","name":"../../x"}' >"$T/s"
+expect_grep "$T/s" 'invalid argument' "rename to ../ refused"
+call torrent-set-location '{"ids":[1],"location":"/a/../../b","move":true}' >"$T/s"
+expect_grep "$T/s" 'not absolute' "set-location with .. refused"
+expect_grep <(status --path /transmission/web/../../etc/passwd --method GET) '^404$' "no path traversal on the web side"
+stop_daemon
+
+start_daemon "$T/d7.log" -g "$T/cfg" --rpc-whitelist 10.9.8.7
+expect_grep <(status --no-sid) '^403$' "an address off the allow-list: 403"
+stop_daemon
+start_daemon "$T/d8.log" -g "$T/cfg" --rpc-authentication-required --rpc-username u --rpc-password p
+expect_grep <(status --auth u:p) '^200$' "right credentials: 200"
+expect_grep <(status --auth u:x --no-sid) '^401$' "wrong credentials: 401"
+for _ in 1 2 3 4 5; do status --auth u:x --no-sid >/dev/null; done
+expect_grep <(status --auth u:p --no-sid) '^401$' "after repeated failures even the right password waits"
+stop_daemon
+ls "$T/cfg" >"$T/s"
+expect_grep "$T/s" 'state.db' "state in the config folder"
+finish

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""shoal daemon driven the way its users drive it, against real peers.
+
+1. transmission-remote: add a .torrent file and a URL, list, info, files,
+   peers, trackers, limits, stop/start, verify, move, session info and
+   stats, remove, remove with data; each checked against the daemon's
+   state and the bytes on disk, through a real download from a libtorrent
+   seed found through shoal tracker.
+2. The call sequence an automation tool makes (Transmission's RPC spec):
+   session-get and its version, torrent-add with a folder and a label,
+   torrent-get of the queue, torrent-set, queue-move-top, torrent-remove
+   with the data.
+3. Crash safety: adds and removes over RPC while the daemon is killed with
+   SIGKILL at random moments, 20 times; after each restart the torrents
+   are exactly those the RPC acknowledged (an answer lost with the kill
+   may go either way), and the data checks out.
+
+Usage: test_daemon.py PATH-TO-SHOAL"""
+
+import base64
+import http.server
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from swarmlib import (Check, LtPeer, Run, free_port, make_multi, make_single, make_torrent,
+                      require, same_tree, shoal_from_argv, wait_for)
+
+SHOAL = shoal_from_argv()
+require(programs=["transmission-remote"], modules=["libtorrent"])
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
+import daemon_rpc  # noqa: E402
+
+TIMEOUT = 120
+
+
+class Daemon:
+    def __init__(self, procs, scratch, name="daemon", extra=()):
+        self.procs, self.scratch, self.extra = procs, scratch, list(extra)
+        self.cfg = os.path.join(scratch, "cfg")
+        self.dl = os.path.join(scratch, "dl")
+        os.makedirs(self.dl, exist_ok=True)
+        self.peer_port = free_port()
+        self.n = 0
+        self.start(name)
+
+    def start(self, name="daemon"):
+        self.n += 1
+        self.proc = self.procs.start("%s-%d" % (name, self.n), SHOAL.argv(
+            "daemon", "-g", self.cfg, "-w", self.dl, "--rpc-port", 0, "--peer-port",
+            self.peer_port, "--bind-address-ipv4", "127.0.0.1", *self.extra))
+        self.port = None
+
+        def up():
+            m = re.search(r"RPC on \S+ port (\d+)", self.proc.output())
+            if m:
+                self.port = int(m.group(1))
+            if self.proc.poll() is not None:
+                raise RuntimeError("daemon exited: " + self.proc.output()[-500:])
+            return self.port
+        wait_for(up, 60, "the daemon's RPC")
+
+    def rpc(self, method, args=None):
+        r = daemon_rpc.call(self.port, method, args or {})
+        return r
+
+    def ok(self, method, args=None):
+        r = self.rpc(method, args)
+        if r["result"] != "success":
+            raise RuntimeError("%s: %s" % (method, r["result"]))
+        return r["arguments"]
+
+    def remote(self, *args):
+        p = subprocess.run(["transmission-remote", "127.0.0.1:%d" % self.port] + list(args),
+                           capture_output=True, text=True, timeout=60)
+        print("  $ transmission-remote %s\n%s" % (" ".join(args), p.stdout.rstrip()[:1500]),
+              flush=True)
+        return p
+
+    def torrents(self, fields=("id", "name", "hashString", "percentDone", "status")):
+        return self.ok("torrent-get", {"fields": list(fields)})["torrents"]
+
+    def kill(self):
+        self.proc.kill()
+
+    def stop(self):
+        self.proc.signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+
+def tracker(procs, scratch):
+    port = free_port()
+    p = procs.start("tracker", SHOAL.argv("tracker", "--bind", "127.0.0.1", "-p", port, "--data",
+                                          os.path.join(scratch, "trk"), "--interval", 5))
+    wait_for(lambda: "listening" in p.output() or "HTTP" in p.output(), 30, "shoal tracker")
+    time.sleep(0.3)
+    return "http://127.0.0.1:%d/announce" % port
+
+
+def serve_files(root):
+    """A small HTTP server on loopback for torrent-add by URL."""
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=root, **kw)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def remote_case(scratch, procs):
+    ok = Check()
+    ann = tracker(procs, scratch)
+    src = os.path.join(scratch, "src")
+    os.makedirs(src)
+    multi = make_multi(src)
+    single = make_single(src)
+    tm, ts = os.path.join(scratch, "multi.torrent"), os.path.join(scratch, "single.torrent")
+    make_torrent(multi, tm, announce=ann)
+    make_torrent(single, ts, announce=ann)
+    seeds = [LtPeer(tm, src, seed=True), LtPeer(ts, src, seed=True)]
+    web = os.path.join(scratch, "web")
+    os.makedirs(web)
+    shutil.copy(ts, web)
+    srv = serve_files(web)
+    try:
+        d = Daemon(procs, scratch)
+        ok(d.remote("-a", tm).returncode == 0, "-a a file")
+        ok(d.remote("-a", "http://127.0.0.1:%d/single.torrent" % srv.server_port).returncode == 0,
+           "-a a URL")
+        wait_for(lambda: len(d.torrents()) == 2, 30, "the URL's torrent to be added")
+        wait_for(lambda: all(t["percentDone"] == 1 for t in d.torrents()), TIMEOUT,
+                 "both downloads from the libtorrent seeds")
+        ok(same_tree(multi, os.path.join(d.dl, "multi")) is None, "multi: bytes identical")
+        ok(same_tree(single, os.path.join(d.dl, os.path.basename(single))) is None,
+           "single: bytes identical")
+        lst = d.remote("-l").stdout
+        ok(re.search(r"1 +100%.*multi", lst) and re.search(r"2 +100%", lst), "-l: both at 100%")
+        info = d.remote("-t", "1", "-i").stdout
+        ok("Location: " + d.dl in info and "Percent Done: 100%" in info, "-i: folder and progress")
+        files = d.remote("-t", "1", "-f").stdout
+        ok(all(n in files for n in ("multi/",)), "-f lists the files")
+        ok(d.remote("-t", "1", "-pi").returncode == 0, "-pi")
+        trk = d.remote("-t", "1", "-it").stdout
+        ok(re.search(r"Tracker 0: 127\.0\.0\.1:\d+", trk), "-it shows the tracker")
+        ok(d.remote("-d", "300", "-u", "100").returncode == 0, "-d/-u")
+        s = d.ok("session-get")
+        ok(s["speed-limit-down"] == 300 and s["speed-limit-down-enabled"], "limits in session-get")
+        ok(d.remote("-t", "1", "-S").returncode == 0, "-S")
+        wait_for(lambda: d.torrents()[0]["status"] == 0, 30, "stopped")
+        ok(d.remote("-t", "1", "-s").returncode == 0, "-s")
+        ok(d.remote("-t", "1", "-v").returncode == 0, "-v")
+        wait_for(lambda: d.torrents()[0]["percentDone"] == 1 and d.torrents()[0]["status"] == 6,
+                 60, "verified and seeding again")
+        moved = os.path.join(scratch, "moved")
+        os.makedirs(moved)
+        ok(d.remote("-t", "1", "--move", moved).returncode == 0, "--move")
+        wait_for(lambda: os.path.isdir(os.path.join(moved, "multi")) and
+                 not os.path.exists(os.path.join(d.dl, "multi")), 60, "the data to move")
+        ok(same_tree(multi, os.path.join(moved, "multi")) is None, "moved bytes identical")
+        ok("Download directory" in d.remote("-si").stdout, "-si")
+        ok("Uploaded" in d.remote("-st").stdout, "-st")
+        ok(d.remote("-t", "2", "-r").returncode == 0, "-r")
+        ok(os.path.exists(os.path.join(d.dl, os.path.basename(single))), "-r keeps the data")
+        ok(d.remote("-t", "1", "--remove-and-delete").returncode == 0, "--remove-and-delete")
+        wait_for(lambda: not os.path.exists(os.path.join(moved, "multi")), 30, "data deleted")
+        ok(d.torrents() == [], "no torrent left")
+    finally:
+        srv.shutdown()
+        for s in seeds:
+            s.close()
+    return ok.result()
+
+
+def automation_case(scratch, procs):
+    """What Sonarr and its kin do, from Transmission's RPC spec."""
+    ok = Check()
+    src = os.path.join(scratch, "src")
+    os.makedirs(src)
+    content = make_single(src, size=300000)
+    tor = os.path.join(scratch, "a.torrent")
+    make_torrent(content, tor)
+    d = Daemon(procs, scratch)
+    s = d.ok("session-get")
+    ok(s["rpc-version"] >= 14 and re.match(r"\d+\.\d+", s["version"]), "session-get: version")
+    meta = base64.b64encode(open(tor, "rb").read()).decode()
+    target = os.path.join(scratch, "tv")
+    os.makedirs(target)
+    shutil.copy(content, target)  # the data is already there: it seeds
+    a = d.ok("torrent-add", {"metainfo": meta, "download-dir": target, "labels": ["tv-sonarr"]})
+    tid = a["torrent-added"]["id"]
+    ok(len(a["torrent-added"]["hashString"]) == 40, "torrent-added with id and hash")
+    fields = ["id", "hashString", "name", "downloadDir", "totalSize", "leftUntilDone", "isFinished",
+              "eta", "status", "secondsDownloading", "secondsSeeding", "errorString",
+              "uploadedEver", "downloadedEver", "seedRatioLimit", "seedRatioMode",
+              "seedIdleLimit", "seedIdleMode", "fileCount", "labels", "queuePosition"]
+    wait_for(lambda: d.ok("torrent-get", {"ids": [tid], "fields": fields})["torrents"][0]
+             ["leftUntilDone"] == 0, 60, "the torrent to check complete")
+    t = d.ok("torrent-get", {"fields": fields})["torrents"][0]
+    ok(all(f in t for f in fields), "torrent-get: every field a queue poll asks for")
+    ok(t["labels"] == ["tv-sonarr"] and t["downloadDir"] == target, "label and folder kept")
+    d.ok("torrent-set", {"ids": [tid], "seedRatioLimit": 1.0, "seedRatioMode": 1})
+    t = d.ok("torrent-get", {"ids": [tid], "fields": ["seedRatioLimit", "seedRatioMode"]})
+    ok(t["torrents"][0]["seedRatioMode"] == 1, "torrent-set applied")
+    d.ok("queue-move-top", {"ids": [tid]})
+    d.ok("torrent-remove", {"ids": [tid],
+                            "delete-local-data": True})
+    wait_for(lambda: not os.path.exists(os.path.join(target, os.path.basename(content))), 30,
+             "the data to be deleted")
+    ok(d.torrents() == [], "removed")
+    return ok.result()
+
+
+def crash_case(scratch, procs):
+    ok = Check()
+    src = os.path.join(scratch, "src")
+    os.makedirs(src)
+    metas = []
+    for i in range(8):
+        c = make_single(src, name="f%d.bin" % i, size=200000 + i, seed=10 + i)
+        t = os.path.join(scratch, "t%d.torrent" % i)
+        ih = make_torrent(c, t).hex()
+        metas.append((ih, base64.b64encode(open(t, "rb").read()).decode()))
+    d = Daemon(procs, scratch, extra=["-w", src])
+    rng = random.Random(16)
+    present = set()  # acknowledged
+    for rnd in range(20):
+        uncertain = set()
+        stop = threading.Event()
+        port = d.port
+
+        def churn():
+            while not stop.is_set():
+                ih, meta = rng.choice(metas)
+                try:
+                    if ih in present:
+                        uncertain.add(ih)
+                        sid = daemon_rpc.session_id(port)
+                        st, _, b = daemon_rpc.request(port, json.dumps(
+                            {"method": "torrent-remove", "arguments": {"ids": [ih]}}), sid=sid)
+                        if st == 200 and json.loads(b)["result"] == "success":
+                            present.discard(ih)
+                            uncertain.discard(ih)
+                    else:
+                        uncertain.add(ih)
+                        sid = daemon_rpc.session_id(port)
+                        st, _, b = daemon_rpc.request(port, json.dumps(
+                            {"method": "torrent-add", "arguments": {"metainfo": meta}}), sid=sid)
+                        if st == 200 and json.loads(b)["result"] == "success":
+                            present.add(ih)
+                            uncertain.discard(ih)
+                except Exception:
+                    return  # the daemon is gone
+        th = threading.Thread(target=churn)
+        th.start()
+        time.sleep(rng.uniform(0.1, 1.0))
+        d.kill()
+        stop.set()
+        th.join()
+        d.start()
+        got = {t["hashString"] for t in d.torrents()}
+        if not ok(present - uncertain <= got and got <= present | uncertain,
+                  "round %d: %d acknowledged, %d after restart" % (rnd, len(present), len(got))):
+            break
+        present = got  # an uncertain one settles as what is there
+    wait_for(lambda: all(t["percentDone"] == 1 for t in d.torrents()), 60,
+             "every torrent to check complete (the data is all there)")
+    d.stop()
+    return ok.result()
+
+
+if __name__ == "__main__":
+    run = Run("daemon")
+    run.case("transmission-remote against shoal daemon, libtorrent seeds", remote_case)
+    run.case("an automation tool's call sequence", automation_case)
+    run.case("SIGKILL 20 times while adding and removing", crash_case)
+    run.finish()
