@@ -66,6 +66,7 @@ int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const stru
     return rc;
   }
   t->connecting++;
+  s->nconnecting++;
   return 0;
 }
 
@@ -87,6 +88,7 @@ int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct 
     return rc;
   }
   t->connecting++;
+  s->nconnecting++;
   return 0;
 }
 
@@ -130,14 +132,11 @@ static struct shoal_torrent *torrent_of(struct shoal_session *s, const struct sh
     *why = "handshake names an unknown info-hash";
     return NULL;
   }
-  size_t active = 0;
-  for (size_t i = 0; i < s->ntor; i++)
-    active += s->tor[i]->npeers;
-  if (active >= (size_t)s->set.max_peers_total) {
+  if (s->npeers >= (size_t)s->set.max_peers_total) {
     *why = "session connection limit reached";
     return NULL;
   }
-  if (!sh_torrent_running(t) && t->state != SHOAL_CHECKING) {
+  if (!sh_torrent_running(t) && t->state != SHOAL_CHECKING && t->state != SHOAL_METADATA) {
     *why = "the torrent is not running";
     return NULL;
   }
@@ -205,6 +204,7 @@ static void on_close(void *ud, struct sh_conn *c, const char *why)
   } else if (p->outgoing) {
     /* a dial that never reached the handshake */
     t->connecting--;
+    p->sess->nconnecting--;
     sh_peers_done(&t->plist, &p->c->addr, 1, sh_now(p->sess));
   }
   sh_tpeer_cancel_uploads(p);

@@ -55,6 +55,8 @@ struct shoal_session {
   uint32_t next_id;
   struct sh_disk_cache cache;   /* the read cache's budget, for all torrents */
   size_t bufs_used;             /* piece buffers held, bytes, all torrents */
+  size_t npeers, nconnecting;   /* attached peers and dials, all torrents:
+                                   the session's connection limit in O(1) */
   /* events (events.c): a ring of set.event_queue_len */
   struct shoal_event *ev;
   size_t ev_head, ev_len;

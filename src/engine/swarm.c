@@ -19,13 +19,6 @@
 /* Resume data is saved this often while downloading (plus at stop). */
 #define SH_RESUME_INTERVAL_MS 30000
 
-static size_t session_active_peers(const struct shoal_session *s)
-{
-  size_t n = 0;
-  for (size_t i = 0; i < s->ntor; i++)
-    n += s->tor[i]->npeers + (size_t)s->tor[i]->connecting;
-  return n;
-}
 
 void sh_torrent_dial(struct shoal_torrent *t, uint64_t now)
 {
@@ -33,7 +26,7 @@ void sh_torrent_dial(struct shoal_torrent *t, uint64_t now)
   if ((!sh_torrent_running(t) && t->state != SHOAL_METADATA) || s->closing)
     return;
   int seeding = t->state == SHOAL_SEEDING;
-  size_t total = session_active_peers(s);
+  size_t total = s->npeers + s->nconnecting;
   while (t->npeers + (size_t)t->connecting < (size_t)s->set.max_peers_per_torrent &&
          total < (size_t)s->set.max_peers_total && t->connecting < SH_MAX_CONNECTING) {
     struct sh_peer_entry *e = sh_peers_next(&t->plist, now, seeding);

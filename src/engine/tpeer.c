@@ -89,9 +89,11 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
   p->tor_idx = t->npeers;
   p->attached = 1;
   t->peers[t->npeers++] = p;
+  s->npeers++;
   p->attached_ms = sh_now(s);
   if (p->outgoing) {
     t->connecting--;
+    s->nconnecting--;
     struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->c->addr);
     if (e)
       e->state = SH_PE_CONNECTED;
@@ -156,6 +158,7 @@ void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p)
 {
   if (p->tor_idx < t->npeers && t->peers[p->tor_idx] == p) {
     struct sh_peer *last = t->peers[--t->npeers];
+    t->sess->npeers--;
     t->peers[p->tor_idx] = last;
     last->tor_idx = p->tor_idx;
   }
