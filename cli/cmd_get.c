@@ -206,7 +206,7 @@ static void say(struct get *g, FILE *f, const char *fmt, ...)
   clear_live(g);
   va_list ap;
   va_start(ap, fmt);
-  vfprintf(f, fmt, ap);
+  cli_vsay(f, fmt, ap); /* names and reasons come from torrents and trackers */
   va_end(ap);
   fflush(f);
 }
@@ -270,6 +270,7 @@ static void draw(struct get *g)
     clear_live(g);
     for (size_t i = 0; i < g->njobs; i++) {
       status_line(&g->jobs[i], line, sizeof line);
+      cli_safe(line, sizeof line, line);
       /* never wider than the terminal would wrap and break the redraw */
       printf("%s%.*s", i ? "\n" : "", g->tty, line);
     }
@@ -278,7 +279,7 @@ static void draw(struct get *g)
   } else if (g->ticks % GET_PLAIN_EVERY == 0) {
     for (size_t i = 0; i < g->njobs; i++) {
       status_line(&g->jobs[i], line, sizeof line);
-      printf("%s\n", line);
+      printf("%s\n", cli_safe(line, sizeof line, line));
     }
     fflush(stdout);
   }
@@ -577,10 +578,10 @@ int cmd_get(int argc, char **argv)
     int lrc = shoal_torrent_info_load(j->path, &j->ti, err, sizeof err);
     if (lrc < 0) {
       /* the parser's message names the file or field */
-      fprintf(stderr, "shoal get: %s\n", err[0] ? err : shoal_strerror(lrc));
+      cli_say(stderr, "shoal get: %s\n", err[0] ? err : shoal_strerror(lrc));
       goto out_ms;
     }
-    snprintf(j->name, sizeof j->name, "%s", j->ti->name);
+    cli_safe(j->name, sizeof j->name, j->ti->name);
     j->had_trackers = j->ti->num_tiers > 0;
   }
   if (g.only) {

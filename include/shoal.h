@@ -286,7 +286,11 @@ const char *shoal_errname(int code);
  *
  * The library never writes to stdout or stderr. It formats each message (one
  * line without a trailing newline, cut at 1023 bytes) and hands it to the
- * sink the application installed; with no sink it stays silent.
+ * sink the application installed; with no sink it stays silent. Messages
+ * carry names, paths and reasons that torrents, peers and trackers chose:
+ * before the sink sees a message it goes through shoal_text_safe() below,
+ * so no control character or escape sequence reaches a terminal or a log
+ * file, and a message is always one line.
  *
  * Threads: messages come from the loop thread, libuv's thread-pool workers
  * and the hashing threads of shoal_create() and shoal_verify(), so the sink
@@ -312,6 +316,17 @@ void shoal_log_set_sink(shoal_log_fn fn, void *ud);
  * being formatted. Any thread. */
 void shoal_log_set_level(enum shoal_log_level level);
 enum shoal_log_level shoal_log_get_level(void);
+
+/* The library's one sanitiser for text that others supplied (a torrent's
+ * name, paths, comment; a tracker's failure reason; a peer's client name):
+ * writes a copy of src to dst (cap bytes, always NUL-terminated when cap >
+ * 0, cut at a character boundary) in which every C0 or C1 control
+ * character, DEL, byte that is not well-formed UTF-8, line or paragraph
+ * separator and bidirectional override or isolate is one '?'. Other UTF-8
+ * is kept. dst may be src. Returns the length written. Apps run everything
+ * of that kind through it before printing it (the status name, event text,
+ * errors); log messages already are. Any thread. */
+size_t shoal_text_safe(char *dst, size_t cap, const char *src);
 
 /* ======================================================================
  * Torrent files: a read-only view of a .torrent

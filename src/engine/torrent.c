@@ -103,7 +103,10 @@ void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg)
 {
   if (t->state == SHOAL_ERROR)
     return;
-  sh_error("%s: %s", t->name, msg);
+  /* info, not error: the app hears of it through SHOAL_EVENT_ERROR and the
+   * status, and says it once in its own words (shoal get printed every
+   * fatal error twice while this was an error line) */
+  sh_info("%s: stopped by an error: %s", t->name, msg);
   snprintf(t->error, sizeof t->error, "%s", msg);
   t->state = SHOAL_ERROR;
   while (t->npeers)
