@@ -46,7 +46,8 @@ struct job {
   const char *path;       /* argv */
   struct shoal_torrent_info *ti; /* the .torrent, until it is added */
   shoal_id t;
-  char name[64];          /* for display, truncated */
+  char name[64];          /* for display: made safe, truncated */
+  int dup;                /* the same torrent as an earlier argument: skipped */
   uint64_t start_ms, complete_ms, last_peer_ms;
   uint64_t dl_at_complete;
   int complete, finished, failed, stopping, had_trackers;
@@ -240,7 +241,7 @@ static void status_line(struct job *j, char *out, size_t len)
     return;
   }
   double pct = st.wanted_bytes ? 100.0 * (double)st.have_bytes / (double)st.wanted_bytes : 100;
-  if (j->complete && j->finished) {
+  if (j->complete && (j->finished || j->stopping)) {
     double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
     snprintf(out, len, "%-20s done     uploaded %9s  ratio %.2f", j->name,
              size_str(st.uploaded, b, sizeof b), ratio);
@@ -307,6 +308,28 @@ static void job_fail(struct get *g, struct job *j, const char *msg)
   job_finish(g, j);
 }
 
+/* What happens after completion, as a sentence to append ("" when get
+ * exits at once): the user should know why it keeps running and how to
+ * change that. Mirrors seed_policy(). */
+static void seed_plan(const struct get *g, const struct shoal_status *st, char *out, size_t n)
+{
+  char t[32];
+  const char *opts = " (see --seed-ratio, --seed-time, --no-seed)";
+  if (g->seed_time >= 0)
+    netopts_fmt_duration((uint64_t)g->seed_time, t, sizeof t);
+  if (g->no_seed || (g->seed_ratio > 0 && !st->downloaded && g->seed_time < 0) ||
+      g->seed_time == 0)
+    snprintf(out, n, "%s", "");
+  else if (g->seed_ratio > 0 && g->seed_time >= 0)
+    snprintf(out, n, "; seeding until ratio %.2g or for %s, or Ctrl-C%s", g->seed_ratio, t, opts);
+  else if (g->seed_ratio > 0)
+    snprintf(out, n, "; seeding until ratio %.2g or Ctrl-C%s", g->seed_ratio, opts);
+  else if (g->seed_time >= 0)
+    snprintf(out, n, "; seeding for %s or until Ctrl-C%s", t, opts);
+  else
+    snprintf(out, n, "; seeding until Ctrl-C%s", opts);
+}
+
 static void check_complete(struct get *g, struct job *j, const struct shoal_status *st)
 {
   if (j->complete || st->state != SHOAL_SEEDING)
@@ -314,17 +337,20 @@ static void check_complete(struct get *g, struct job *j, const struct shoal_stat
   j->complete = 1;
   j->complete_ms = uv_now(g->run.loop);
   j->dl_at_complete = st->downloaded;
-  if (!g->quiet && !st->downloaded) {
-    char a[32];
-    say(g, stdout, "%s: complete, %s already on disk\n", j->name,
-        size_str(st->wanted_bytes, a, sizeof a));
-  } else if (!g->quiet) {
-    char a[32], b[32], c[32];
+  if (g->quiet)
+    return;
+  char a[32], b[32], c[32], next[200];
+  seed_plan(g, st, next, sizeof next);
+  if (!st->downloaded) {
+    say(g, stdout, "%s: complete, %s already on disk in %s/%s%s\n", j->name,
+        size_str(st->wanted_bytes, a, sizeof a), g->out_dir, j->ti->name, next);
+  } else {
     double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-    say(g, stdout, "%s: complete, %s in %s (%s average)\n", j->name,
+    say(g, stdout, "%s: complete, %s in %s (%s average), in %s/%s%s\n", j->name,
         size_str(st->wanted_bytes, a, sizeof a),
         netopts_fmt_duration((uint64_t)llround(secs), b, sizeof b),
-        netopts_fmt_rate(secs > 0 ? (uint64_t)((double)st->downloaded / secs) : 0, c, sizeof c));
+        netopts_fmt_rate(secs > 0 ? (uint64_t)((double)st->downloaded / secs) : 0, c, sizeof c),
+        g->out_dir, j->ti->name, next);
   }
 }
 
@@ -471,6 +497,43 @@ static void summary(struct get *g)
   fflush(stdout);
 }
 
+/* The job already loaded with this info-hash, or NULL. */
+static const struct job *find_job(const struct get *g, const uint8_t *ih)
+{
+  for (size_t i = 0; i < g->njobs; i++)
+    if (!memcmp(g->jobs[i].ti->info_hash, ih, 20))
+      return &g->jobs[i];
+  return NULL;
+}
+
+/* -o DIR must be a folder we can write in (or one we can create): said
+ * here, before the session, rather than later as a resume-data failure. */
+static int check_out_dir(const char *dir)
+{
+  char probe[4096];
+  struct stat sb;
+  int rc;
+  snprintf(probe, sizeof probe, "%s", dir);
+  /* the deepest part of the path that exists is where folders get made */
+  for (int up = 0; (rc = stat(probe, &sb)) < 0 && errno == ENOENT && up < 256; up++) {
+    char *slash = strrchr(probe, '/');
+    if (!slash)
+      snprintf(probe, sizeof probe, ".");
+    else
+      slash[slash == probe] = 0; /* "/x" goes up to "/" */
+  }
+  int err = rc < 0                   ? errno
+            : !S_ISDIR(sb.st_mode)   ? ENOTDIR
+            : access(probe, W_OK | X_OK) < 0 ? errno
+                                             : 0;
+  if (!err)
+    return 0;
+  int here = !strcmp(probe, dir);
+  cli_say(stderr, "shoal get: -o %s: cannot write there: %s%s%s\n", dir, strerror(err),
+          here ? "" : " at ", here ? "" : probe);
+  return -1;
+}
+
 int cmd_get(int argc, char **argv)
 {
   static const struct option longopts[] = {
@@ -570,19 +633,33 @@ int cmd_get(int argc, char **argv)
     rc = 1;
     goto out;
   }
-  for (size_t i = 0; i < g.njobs; i++) {
+  size_t nargs = g.njobs;
+  g.njobs = 0;
+  for (size_t i = 0; i < nargs; i++) {
     char err[512] = "";
-    struct job *j = &g.jobs[i];
+    struct job *j = &g.jobs[g.njobs];
     j->g = &g;
     j->path = argv[optind + (int)i];
+    if (cli_refuse_magnet("get", j->path))
+      goto out_ms;
     int lrc = shoal_torrent_info_load(j->path, &j->ti, err, sizeof err);
     if (lrc < 0) {
       /* the parser's message names the file or field */
       cli_say(stderr, "shoal get: %s\n", err[0] ? err : shoal_strerror(lrc));
       goto out_ms;
     }
+    const struct job *same = find_job(&g, j->ti->info_hash);
+    if (same) {
+      /* one torrent given twice: the second add would only fail */
+      cli_say(stderr, "shoal get: %s is the same torrent as %s (info-hash %s); skipping it\n",
+              j->path, same->path, j->ti->info_hash_hex);
+      shoal_torrent_info_free(j->ti);
+      memset(j, 0, sizeof *j);
+      continue;
+    }
     cli_safe(j->name, sizeof j->name, j->ti->name);
     j->had_trackers = j->ti->num_tiers > 0;
+    g.njobs++;
   }
   if (g.only) {
     const struct shoal_torrent_info *ti = g.jobs[0].ti;
@@ -594,6 +671,9 @@ int cmd_get(int argc, char **argv)
   }
   cli_raise_nofile(4096);
   if (netopts_resolve(&g.no, "get") < 0)
+    goto out_ms;
+  rc = 1;
+  if (check_out_dir(g.out_dir) < 0)
     goto out_ms;
 
   rc = 1;
@@ -626,6 +706,11 @@ int cmd_get(int argc, char **argv)
       continue;
     }
     netopts_add_peers(&g.no, g.run.sess, j->t, "get");
+    if (!j->had_trackers && !g.no.npeers && !g.quiet)
+      say(&g, stderr, "shoal get: %s: the torrent lists no trackers and no --peer was given: "
+          "only a peer that connects here (port %u) can be found; giving up after %ds without "
+          "one (--no-peer-timeout)\n", j->name, (unsigned)shoal_session_port(g.run.sess),
+          g.no_peer_timeout);
   }
   draw(&g);
   netopts_run_loop(&g.run);

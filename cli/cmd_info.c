@@ -197,6 +197,8 @@ int cmd_info(int argc, char **argv)
   }
   struct shoal_torrent_info *m;
   char err[1024];
+  if (cli_refuse_magnet("info", argv[optind]))
+    return 2;
   if (shoal_torrent_info_load(argv[optind], &m, err, sizeof err)) {
     fprintf(stderr, "shoal info: ");
     cli_print_safe(stderr, err);

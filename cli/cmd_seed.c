@@ -217,6 +217,8 @@ int cmd_seed(int argc, char **argv)
   const char *tpath = argv[optind];
   s.dir = argv[optind + 1];
   char err[512] = "";
+  if (cli_refuse_magnet("seed", tpath))
+    goto out;
   int lrc = shoal_torrent_info_load(tpath, &ti, err, sizeof err);
   if (lrc < 0) {
     cli_say(stderr, "shoal seed: %s\n", err[0] ? err : shoal_strerror(lrc));

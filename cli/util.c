@@ -271,3 +271,11 @@ void cli_log(enum shoal_log_level level, const char *fmt, ...)
   shoal_text_safe(msg, sizeof msg, msg); /* as the library's own lines are */
   cli_log_sink(NULL, level, msg);
 }
+
+int cli_refuse_magnet(const char *cmd, const char *arg)
+{
+  if (strncasecmp(arg, "magnet:", 7))
+    return 0;
+  fprintf(stderr, "shoal %s: magnet links are not supported yet; give a .torrent file\n", cmd);
+  return 1;
+}

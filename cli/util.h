@@ -67,6 +67,10 @@ const char *cli_safe(char *buf, size_t cap, const char *s);
 void cli_say(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_vsay(FILE *f, const char *fmt, va_list ap);
 
+/* A magnet link where a .torrent file is expected: says that magnet links
+ * are not supported yet and returns 1; 0 for anything else. */
+int cli_refuse_magnet(const char *cmd, const char *arg);
+
 /* The library's log sink for a terminal (shoal_log_set_sink(cli_log_sink,
  * NULL), done by main() before any command runs): one line on stderr per
  * message, "HH:MM:SS.mmm LEVEL: message" in UTC, LEVEL one of error, warn,

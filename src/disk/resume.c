@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -330,4 +331,48 @@ out:
     *save_dir_copy = NULL;
   }
   return rc;
+}
+
+int sh_resume_lock(const char *dir, const char *hex, char *err, size_t errlen)
+{
+  char path[4096];
+  int rc = sh_mkdir_p(dir, 0777);
+  if (rc < 0)
+    return sh_errf(err, errlen, rc, "cannot create the resume folder %s: %s", dir,
+                   sh_strerror(rc));
+  snprintf(path, sizeof path, "%s/%s.lock", dir, hex);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return sh_errf(err, errlen, -errno, "cannot open %s: %s", path, sh_strerror(-errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0)
+      (void)!pwrite(fd, pid, (size_t)n, 0);
+    return fd;
+  }
+  int e = errno;
+  char pid[24] = "";
+  ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+  close(fd);
+  if (e != EWOULDBLOCK)
+    return sh_errf(err, errlen, -e, "cannot lock %s: %s", path, sh_strerror(-e));
+  pid[got > 0 ? got : 0] = 0;
+  pid[strcspn(pid, "\n")] = 0;
+  return sh_errf(err, errlen, -EBUSY, "another program%s%s%s is already using this torrent with "
+                 "the resume folder %s (two at once would overwrite each other's data)",
+                 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", dir);
+}
+
+void sh_resume_unlock(int fd, const char *dir, const char *hex, int forget)
+{
+  if (fd < 0)
+    return;
+  if (forget) {
+    /* while still holding it: whoever opens the name next makes a new file */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.lock", dir, hex);
+    unlink(path);
+  }
+  close(fd);
 }

@@ -79,6 +79,21 @@ int sh_resume_save(const char *path, const struct sh_metainfo *m, const char *ro
 int sh_resume_load(const char *path, const struct sh_metainfo *m, const char *root, uint8_t *have,
                    char *err, size_t errlen);
 
+/* One session at a time per torrent and resume folder: two programs on
+ * the same folder would both download into the same files and overwrite
+ * each other's resume data. The lock is DIR/<hex>.lock, held with flock()
+ * by the session for as long as the torrent is in it (the kernel drops it
+ * when the process dies, so a crash leaves nothing stale) and holding the
+ * holder's pid for messages. The resume file itself cannot carry it: it is
+ * replaced by a rename at every save.
+ * Returns the lock's descriptor (>= 0) to keep; -EBUSY with err naming the
+ * other process when another holds it; another -errno (with err) when the
+ * folder cannot be used, which the caller may treat as "no lock". */
+int sh_resume_lock(const char *dir, const char *hex, char *err, size_t errlen);
+/* Releases a lock from sh_resume_lock (fd < 0: none); with forget, also
+ * deletes the lock file (the torrent is being removed). */
+void sh_resume_unlock(int fd, const char *dir, const char *hex, int forget);
+
 /* The same check on resume data already in memory (for tests and fuzzing). */
 int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, const char *root,
                     uint8_t *have, char *err, size_t errlen);

@@ -166,6 +166,7 @@ struct shoal_torrent {
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;
   int resume_dirty;
   struct sh_buf resume;         /* the latest resume data */
+  int resume_lock;              /* sh_resume_lock's descriptor, or -1 */
 
   int stop_requested;           /* SH_STOP_* bits */
   enum sh_after_stop after_stop;

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "disk/check.h"
 #include "disk/io.h"
+#include "disk/paths.h"
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
@@ -323,7 +324,12 @@ static int runtime_open(struct shoal_torrent *t, char *err, size_t n)
   }
   sh_torrent_recount(t);
   sh_torrent_apply_priorities(t);
-  int rc = t->seed_only ? 0 : sh_mkdir_p(t->save_dir, 0777);
+  /* a symlink or a folder in a file's way is said now, naming it, not by
+   * a piece write after other files were partly downloaded */
+  int rc = t->seed_only ? 0 : sh_paths_check(m, t->save_dir, err, n);
+  if (rc < 0)
+    return rc;
+  rc = t->seed_only ? 0 : sh_mkdir_p(t->save_dir, 0777);
   if (rc < 0)
     return sh_errf(err, n, rc, "cannot create the folder %s: %s", t->save_dir, sh_strerror(rc));
   int sflags = (t->seed_only ? SH_STORAGE_READONLY : 0) |
@@ -454,6 +460,7 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
     return NULL;
   }
   t->sess = s;
+  t->resume_lock = -1;
   t->id = ++s->next_id;
   memcpy(t->ih, ih, 20);
   for (int i = 0; i < 20; i++)
@@ -479,6 +486,8 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
 void sh_torrent_free(struct shoal_torrent *t)
 {
   struct shoal_session *s = t->sess;
+  sh_resume_unlock(t->resume_lock, s->set.resume_dir, t->ih_hex,
+                   t->after_stop == SH_AFTER_REMOVE);
   sh_tab_del(&s->by_id, t->id, t);
   sh_tab_del(&s->by_hash, sh_tab_hash_key(t->ih), t);
   if (t->sess_idx < s->ntor && s->tor[t->sess_idx] == t) {

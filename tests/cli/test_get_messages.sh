@@ -35,4 +35,114 @@ expect_exit 1 "seed of missing data with a hostile name fails" \
 no_escapes "$T/out" "seed: no escape sequence on stdout"
 no_escapes "$T/err" "seed: no escape sequence on stderr"
 
+# A seed of DATA for TORRENT on 127.0.0.1, in the background; sets SEED_PORT.
+start_seed() {
+  local log=$T/seed.$RANDOM
+  "$SHOAL" seed --bind 127.0.0.1 --port 0 "$1" "$2" >"$log.out" 2>"$log.err" &
+  pids+=($!)
+  SEED_PID=$!
+  SEED_PORT=
+  for _ in $(seq 300); do
+    SEED_PORT=$(sed -n 's/.*seeding on port \([0-9]*\).*/\1/p' "$log.out")
+    [ -n "$SEED_PORT" ] && return 0
+    sleep 0.1
+  done
+  bad "the seed did not start"; sed 's/^/  seed: /' "$log.err" | head
+  return 1
+}
+stop_seed() { kill -TERM "$SEED_PID" 2>/dev/null; wait "$SEED_PID" 2>/dev/null || true; }
+
+# ---- 7. magnet links: not supported yet, said so ----
+for cmd in get info; do
+  expect_exit 2 "$cmd of a magnet link" "$SHOAL" $cmd 'magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567'
+  expect_grep "$T/err" "shoal $cmd: magnet links are not supported yet" "$cmd says magnet links are not supported yet"
+  if grep -q 'No such file' "$T/err"; then bad "$cmd: no 'No such file' for a magnet link"; else ok "$cmd: no 'No such file'"; fi
+done
+
+# ---- 8. target paths: symlinks, folders in a file's place, -o unwritable ----
+$MK "$T/multi.torrent" "$T/data/multi"
+mkdir -p "$T/dl-link/multi" "$T/elsewhere"
+ln -s "$T/elsewhere" "$T/dl-link/multi/sub"
+expect_exit 1 "a symlink in a target path is refused" \
+  timeout 60 "$SHOAL" get --bind 127.0.0.1 -o "$T/dl-link" "$T/multi.torrent"
+expect_grep "$T/err" 'dl-link/multi/sub is a symbolic link: shoal refuses to write through symlinks' \
+  "says shoal refuses to write through symlinks, and which path"
+if grep -q 'Too many levels' "$T/err"; then bad "no bare ELOOP message"; else ok "no bare ELOOP message"; fi
+[ -z "$(ls -A "$T/elsewhere")" ] && ok "nothing written through the link" || bad "wrote through the link"
+mkdir -p "$T/dl-dir/multi/a.bin"
+expect_exit 1 "a folder where a file goes is refused before downloading" \
+  timeout 60 "$SHOAL" get --bind 127.0.0.1 -o "$T/dl-dir" "$T/multi.torrent"
+expect_grep "$T/err" 'dl-dir/multi/a\.bin is a folder where the torrent needs a file' "names the folder in the way"
+[ ! -e "$T/dl-dir/multi/sub" ] && ok "no other file started before the refusal" || bad "other files were created"
+mkdir -p "$T/dl-file" && echo x >"$T/dl-file/multi"
+expect_exit 1 "a file where a folder goes is refused" \
+  timeout 60 "$SHOAL" get --bind 127.0.0.1 -o "$T/dl-file" "$T/multi.torrent"
+expect_grep "$T/err" 'dl-file/multi is a file where the torrent needs a folder' "names the file in the way"
+if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
+  mkdir -p "$T/ro" && chmod 555 "$T/ro" && chmod o+rx "$T" && chmod -R o+r "$T/evil.torrent"
+  expect_exit 1 "an unwritable -o DIR is refused" setpriv --reuid=nobody --regid=nogroup \
+    --clear-groups "$SHOAL" get --bind 127.0.0.1 -o "$T/ro/x" "$T/evil.torrent"
+  expect_grep "$T/err" "^shoal get: -o .*/ro/x: cannot write there: Permission denied at .*/ro$" "names -o and the folder"
+  if grep -q resume "$T/err"; then bad "not reported as a resume-data problem"; else ok "not reported as a resume-data problem"; fi
+elif [ "$(id -u)" != 0 ]; then
+  mkdir -p "$T/ro" && chmod 555 "$T/ro"
+  expect_exit 1 "an unwritable -o DIR is refused" "$SHOAL" get --bind 127.0.0.1 -o "$T/ro/x" "$T/evil.torrent"
+  expect_grep "$T/err" "^shoal get: -o .*/ro/x: cannot write there: Permission denied" "names -o and the folder"
+else
+  skip "unwritable -o: root without setpriv (root writes anywhere)"
+fi
+
+# ---- 9. a fatal error is printed once ----
+expect_exit 1 "a failing download" timeout 60 "$SHOAL" get --bind 127.0.0.1 -o "$T/dl-dir" "$T/multi.torrent"
+n=$(grep -c 'is a folder where the torrent needs a file' "$T/err" || true)
+[ "$n" = 1 ] && ok "the error is printed once" || bad "the error is printed $n times"
+
+# ---- 11. no trackers: create warns, get says so at once ----
+expect_exit 0 "create without -t" "$SHOAL" create -o "$T/notrk.torrent" "$T/data/blob.bin"
+expect_grep "$T/err" 'warning: no tracker given \(-t URL\): peers can find this torrent only by address' \
+  "create warns that the torrent has no tracker"
+"$SHOAL" get --bind 127.0.0.1 --no-peer-timeout 30 -o "$T/dl-notrk" "$T/notrk.torrent" >"$T/nt.out" 2>"$T/nt.err" &
+pids+=($!); ntpid=$!
+for _ in $(seq 50); do grep -q 'no trackers' "$T/nt.err" && break; sleep 0.1; done
+expect_grep "$T/nt.err" 'lists no trackers and no --peer was given: only a peer that connects here' \
+  "get says at once that no peer can be found"
+kill -INT $ntpid 2>/dev/null; wait $ntpid 2>/dev/null || true
+
+# ---- 12. the same torrent twice: as two arguments, and as two runs ----
+cp "$T/data/blob.bin" "$T/seeddata.bin"; mkdir -p "$T/sd" && cp "$T/data/blob.bin" "$T/sd/"
+$MK "$T/blob.torrent" "$T/data/blob.bin"
+cp "$T/blob.torrent" "$T/blob-copy.torrent"
+start_seed "$T/blob.torrent" "$T/sd"
+expect_exit 0 "a torrent given twice is fetched once" timeout 60 "$SHOAL" get --bind 127.0.0.1 \
+  --no-seed --peer "127.0.0.1:$SEED_PORT" -o "$T/dl-twice" "$T/blob.torrent" "$T/blob-copy.torrent"
+expect_grep "$T/err" 'blob-copy\.torrent is the same torrent as .*blob\.torrent .*skipping it' "notes the duplicate"
+if grep -q 'File exists\|already added' "$T/err"; then bad "no 'File exists' for the duplicate"; else ok "no 'File exists'"; fi
+"$SHOAL" get --bind 127.0.0.1 --seed-time 1h -o "$T/dl-lock" "$T/blob.torrent" --peer "127.0.0.1:$SEED_PORT" \
+  >"$T/l1.out" 2>"$T/l1.err" &
+pids+=($!); l1=$!
+for _ in $(seq 100); do grep -q 'complete' "$T/l1.out" && break; sleep 0.1; done
+expect_exit 1 "a second get on the same folder and torrent is refused" timeout 60 "$SHOAL" get \
+  --bind 127.0.0.1 --no-peer-timeout 5 -o "$T/dl-lock" "$T/blob.torrent"
+expect_grep "$T/err" "another program \(pid $l1\) is already using this torrent with the resume folder .*dl-lock/\.shoal" \
+  "names the other process and the resume folder"
+
+# ---- 10. after completion: why it keeps running, and where the data is ----
+expect_grep "$T/l1.out" "complete, .* in $T/dl-lock/blob\.bin; seeding until ratio 1 or for 1h00m, or Ctrl-C \(see --seed-ratio, --seed-time, --no-seed\)" \
+  "says how long it seeds and where the data is"
+kill -INT $l1 2>/dev/null; wait $l1 2>/dev/null || true
+# --no-seed: no seeding line, even for a moment (a terminal redraws each second)
+script -qec "$SHOAL get --bind 127.0.0.1 --no-seed --peer 127.0.0.1:$SEED_PORT -o $T/dl-noseed $T/blob.torrent" \
+  /dev/null >"$T/ns.out" 2>&1 || true
+expect_grep "$T/ns.out" 'blob\.bin: complete' "--no-seed completes (on a terminal)"
+if grep -q 'seeding' "$T/ns.out"; then bad "--no-seed shows no seeding line"; grep -a seeding "$T/ns.out" | head -3 | cat -v; else ok "--no-seed shows no seeding line"; fi
+stop_seed
+
+# ---- 14. small inconsistencies of the command line ----
+expect_exit 0 "shoal help get" "$SHOAL" help get
+expect_grep "$T/out" '^usage: shoal get' "help get prints get's usage"
+expect_exit 2 "an unknown option of create" "$SHOAL" create --bogus x
+expect_grep "$T/err" "^shoal create: unrecognized option '--bogus'" "names the command as shoal create"
+expect_exit 2 "tracker -p 70000" "$SHOAL" tracker -p 70000
+[ "$(wc -l <"$T/err")" = 1 ] && ok "tracker -p 70000: one error line" || bad "tracker -p 70000: $(wc -l <"$T/err") lines"
+
 finish
