@@ -592,9 +592,12 @@ struct shoal_tracker_config {
   const char *upload_token;    /* enables POST /upload and the form on /,
                                   guarded by this token; NULL (default):
                                   uploads are refused (403) */
-  const char *blocklist;       /* info-hashes never tracked, one 40-digit hex
-                                  hash per line, '#' comments; NULL (default):
-                                  DATA/blocklist when it exists; "": none */
+  const char *blocklist;       /* info-hashes never tracked (nor listed or
+                                  served when hosted), one 40-digit hex hash
+                                  per line, '#' comments; NULL (default):
+                                  DATA/blocklist when it exists; "": none. A
+                                  file named here that cannot be read fails
+                                  shoal_tracker_new() */
   const char *const *add;      /* nadd .torrent files hosted from the start
                                   (validated, then copied into DATA/torrents) */
   size_t nadd;
@@ -607,8 +610,14 @@ struct shoal_tracker_config {
                                   (default): interval / 2; never above
                                   interval */
   uint32_t peer_timeout;       /* a peer not heard from for this many seconds
-                                  is dropped; 0 (default): 2 x interval, so a
-                                  peer that misses two announces is gone */
+                                  is dropped; 0 (default): the larger of
+                                  peer_timeout_min and 2 x interval */
+  uint32_t peer_timeout_min;   /* the floor of that default: 2700 s (45 min,
+                                  opentracker's), since clients re-announce on
+                                  their own schedule (qBittorrent, rtorrent:
+                                  every 30 min or more, whatever a short
+                                  interval asks) and must not vanish between
+                                  announces; 0 takes the default */
   uint32_t numwant_max;        /* most peers in one reply; default and
                                   limit SHOAL_TRACKER_MAX_NUMWANT */
   int full_scrape;             /* 1 (default): /scrape without info_hash
@@ -623,6 +632,13 @@ struct shoal_tracker_config {
                                   more are accepted and closed at once. Each
                                   takes a descriptor, and the library leaves
                                   RLIMIT_NOFILE alone: the app raises it */
+  size_t upload_memory;        /* bytes of upload bodies held at once, all
+                                  workers together; default 16 MiB (three
+                                  uploads of the largest .torrent, or dozens
+                                  of usual ones). An upload that would pass it
+                                  gets 503; every other request is decided
+                                  from its headers and never has its body
+                                  read (see docs/tracker.md) */
 };
 
 /* Fills c with the defaults above (data_dir NULL: the app chooses it). */
