@@ -47,10 +47,10 @@ struct job {
   struct shoal_torrent_info *ti; /* the .torrent, until it is added */
   shoal_id t;
   char name[64];          /* for display: made safe, truncated */
-  int dup;                /* the same torrent as an earlier argument: skipped */
   uint64_t start_ms, complete_ms, last_peer_ms;
   uint64_t dl_at_complete;
   int complete, finished, failed, stopping, had_trackers;
+  int warned_trackers;    /* said that every tracker is failing */
   struct shoal_status last; /* the latest status read: the summary needs it
                                after the session has freed the torrent */
 };
@@ -70,6 +70,8 @@ struct get {
   const char *only;
   int tty;                /* live line width, 0: plain lines (netopts_live_width) */
   int quiet;
+  int json;               /* --json: a JSON line per torrent per tick on stdout,
+                             messages on stderr */
   int drawn;              /* live lines on screen to overwrite */
   unsigned ticks;
 };
@@ -102,6 +104,9 @@ static void usage(FILE *f)
           "                      (default %ds; 0: never)\n"
           "  --buffered-writes   write through the page cache (default: verified pieces\n"
           "                      go straight to disk with O_DIRECT where aligned)\n"
+          "  --json              instead of the progress display, one JSON object per\n"
+          "                      torrent a second on stdout (state, progress, rates,\n"
+          "                      peers, trackers); messages go to stderr\n"
           "  -h, --help          this text\n"
           "\n",
           GET_FILE_INDEX_BASE, GET_NO_PEER_TIMEOUT_S);
@@ -227,6 +232,30 @@ static void snap_all(struct get *g)
     snap(&g->jobs[i]);
 }
 
+/* Peers that take our handshake and hang up, each several times. */
+#define CLOSERS_MSG "peers close the connection after the handshake; they may require encryption"
+
+/* Why nothing may be coming, for the progress line ("" when all is well):
+ * peers that hang up on us, or every tracker failing and when it retries. */
+static void trouble(const struct shoal_status *st, char *out, size_t n)
+{
+  out[0] = 0;
+  if (st->peers)
+    return;
+  if (st->peers_all_close_early) {
+    snprintf(out, n, "  %s", CLOSERS_MSG);
+    return;
+  }
+  if (!st->trackers || st->trackers_failing < st->trackers)
+    return;
+  char t[32];
+  if (st->tracker_retry_s)
+    snprintf(out, n, "  tracker%s: %s, retry in %s", st->trackers > 1 ? "s" : "",
+             st->tracker_error, netopts_fmt_duration(st->tracker_retry_s, t, sizeof t));
+  else
+    snprintf(out, n, "  tracker%s: %s", st->trackers > 1 ? "s" : "", st->tracker_error);
+}
+
 static void status_line(struct job *j, char *out, size_t len)
 {
   struct shoal_status st = *snap(j);
@@ -257,13 +286,65 @@ static void status_line(struct job *j, char *out, size_t len)
   const char *eta = "--";
   if (st.down_rate > 0 && st.wanted_bytes > st.have_bytes)
     eta = netopts_fmt_duration((st.wanted_bytes - st.have_bytes) / st.down_rate, d, sizeof d);
-  snprintf(out, len, "%-20s %5.1f%%  down %10s  up %10s  peers %3d  ETA %s", j->name, pct,
-           netopts_fmt_rate(st.down_rate, a, sizeof a), netopts_fmt_rate(st.up_rate, b, sizeof b),
-           st.peers, eta);
+  char why[200];
+  trouble(&st, why, sizeof why);
+  if (why[0]) /* no peer, so no rate to show: the reason takes their place */
+    snprintf(out, len, "%-20s %5.1f%%%s", j->name, pct, why);
+  else
+    snprintf(out, len, "%-20s %5.1f%%  down %10s  up %10s  peers %3d  ETA %s", j->name, pct,
+             netopts_fmt_rate(st.down_rate, a, sizeof a),
+             netopts_fmt_rate(st.up_rate, b, sizeof b), st.peers, eta);
+}
+
+static const char *state_name(enum shoal_state s)
+{
+  static const char *const names[] = {"metadata", "checking", "downloading", "seeding",
+                                      "stopping", "paused", "error"};
+  return (unsigned)s < sizeof names / sizeof *names ? names[s] : "unknown";
+}
+
+static void json_field(const char *key, const char *v)
+{
+  printf(",\"%s\":", key);
+  cli_json_str(stdout, v, strlen(v));
+}
+
+/* --json: the status of every torrent as one line of JSON each, the same
+ * figures a daemon's status call gives. */
+static void draw_json(struct get *g)
+{
+  for (size_t i = 0; i < g->njobs; i++) {
+    struct job *j = &g->jobs[i];
+    const struct shoal_status *st = snap(j);
+    printf("{\"name\":");
+    cli_json_str(stdout, j->ti->name, strlen(j->ti->name));
+    json_field("info_hash", j->ti->info_hash_hex);
+    json_field("state", j->failed ? "error" : j->finished ? "done" : state_name(st->state));
+    printf(",\"have_bytes\":%llu,\"wanted_bytes\":%llu,\"downloaded\":%llu,\"uploaded\":%llu,"
+           "\"down_rate\":%llu,\"up_rate\":%llu,\"peers\":%d,\"seeds\":%d,"
+           "\"peers_closed_after_handshake\":%u",
+           (unsigned long long)st->have_bytes, (unsigned long long)st->wanted_bytes,
+           (unsigned long long)st->downloaded, (unsigned long long)st->uploaded,
+           (unsigned long long)st->down_rate, (unsigned long long)st->up_rate, st->peers,
+           st->seeds, st->peers_closed_early);
+    printf(",\"trackers\":{\"total\":%d,\"failing\":%d,\"retry_s\":%u", st->trackers,
+           st->trackers_failing, st->tracker_retry_s);
+    json_field("error", st->tracker_error);
+    json_field("message", st->tracker_msg);
+    printf("}");
+    if (st->error[0] || j->failed)
+      json_field("error", st->error);
+    printf("}\n");
+  }
+  fflush(stdout);
 }
 
 static void draw(struct get *g)
 {
+  if (g->json) {
+    draw_json(g);
+    return;
+  }
   if (g->quiet)
     return;
   char line[256];
@@ -342,11 +423,11 @@ static void check_complete(struct get *g, struct job *j, const struct shoal_stat
   char a[32], b[32], c[32], next[200];
   seed_plan(g, st, next, sizeof next);
   if (!st->downloaded) {
-    say(g, stdout, "%s: complete, %s already on disk in %s/%s%s\n", j->name,
+    say(g, g->json ? stderr : stdout, "%s: complete, %s already on disk in %s/%s%s\n", j->name,
         size_str(st->wanted_bytes, a, sizeof a), g->out_dir, j->ti->name, next);
   } else {
     double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-    say(g, stdout, "%s: complete, %s in %s (%s average), in %s/%s%s\n", j->name,
+    say(g, g->json ? stderr : stdout, "%s: complete, %s in %s (%s average), in %s/%s%s\n", j->name,
         size_str(st->wanted_bytes, a, sizeof a),
         netopts_fmt_duration((uint64_t)llround(secs), b, sizeof b),
         netopts_fmt_rate(secs > 0 ? (uint64_t)((double)st->downloaded / secs) : 0, c, sizeof c),
@@ -375,6 +456,25 @@ static void seed_policy(struct get *g, struct job *j, const struct shoal_status 
   }
 }
 
+/* One line when every tracker is failing (again), at normal verbosity:
+ * the progress line says it too, but a log of plain lines every 5 s or a
+ * -q run should not leave it to chance. */
+static void tracker_warning(struct get *g, struct job *j, const struct shoal_status *st)
+{
+  int all = st->trackers && st->trackers_failing == st->trackers;
+  if (!all) {
+    j->warned_trackers = 0;
+    return;
+  }
+  if (j->warned_trackers || j->complete || g->no.verbosity < 0)
+    return;
+  j->warned_trackers = 1;
+  char t[32];
+  say(g, stderr, "shoal get: %s: every tracker is failing (%s)%s%s\n", j->name, st->tracker_msg,
+      st->tracker_retry_s ? "; retrying in " : "; retrying",
+      st->tracker_retry_s ? netopts_fmt_duration(st->tracker_retry_s, t, sizeof t) : "");
+}
+
 static void no_peer_policy(struct get *g, struct job *j, const struct shoal_status *st)
 {
   uint64_t now = uv_now(g->run.loop);
@@ -385,13 +485,15 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
   if (!g->no_peer_timeout || now - j->last_peer_ms < (uint64_t)g->no_peer_timeout * 1000)
     return;
   char msg[400];
-  if (!j->had_trackers && !g->no.npeers)
+  if (st->peers_all_close_early) /* the most precise reason first */
+    snprintf(msg, sizeof msg, "no peers for %ds: %s", g->no_peer_timeout, CLOSERS_MSG);
+  else if (!j->had_trackers && !g->no.npeers)
     snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
              "was given", g->no_peer_timeout);
   else if (!j->had_trackers)
     snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
              "address connected with this torrent", g->no_peer_timeout);
-  else if (st->tracker_msg[0])
+  else if (st->trackers && st->trackers_failing == st->trackers)
     snprintf(msg, sizeof msg, "no peers for %ds; last tracker error: %s", g->no_peer_timeout,
              st->tracker_msg);
   else
@@ -418,6 +520,7 @@ static void tick(struct netopts_run *r)
     }
     check_complete(g, j, &st);
     seed_policy(g, j, &st);
+    tracker_warning(g, j, &st);
     no_peer_policy(g, j, &st);
   }
   size_t left = 0;
@@ -468,6 +571,7 @@ static void summary(struct get *g)
 {
   if (g->quiet)
     return;
+  FILE *f = g->json ? stderr : stdout; /* stdout holds only JSON then */
   for (size_t i = 0; i < g->njobs; i++) {
     struct job *j = &g->jobs[i];
     const struct shoal_status *st = &j->last;
@@ -475,11 +579,11 @@ static void summary(struct get *g)
       continue; /* the reason was printed when it failed */
     char a[32], b[32], c[32], d[32], e[32];
     if (j->complete && !j->dl_at_complete) {
-      printf("%s: done, %s already on disk; uploaded %s\n", j->name,
+      fprintf(f, "%s: done, %s already on disk; uploaded %s\n", j->name,
              size_str(st->wanted_bytes, a, sizeof a), size_str(st->uploaded, e, sizeof e));
     } else if (j->complete) {
       double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-      printf("%s: done, %s; downloaded %s in %s (%s average), uploaded %s, ratio %.2f\n", j->name,
+      fprintf(f, "%s: done, %s; downloaded %s in %s (%s average), uploaded %s, ratio %.2f\n", j->name,
              size_str(st->wanted_bytes, a, sizeof a),
              size_str(st->downloaded, b, sizeof b),
              netopts_fmt_duration((uint64_t)llround(secs), c, sizeof c),
@@ -489,12 +593,12 @@ static void summary(struct get *g)
              st->downloaded ? (double)st->uploaded / (double)st->downloaded : 0.0);
     } else {
       double pct = st->wanted_bytes ? 100.0 * (double)st->have_bytes / (double)st->wanted_bytes : 0;
-      printf("%s: incomplete, %s of %s (%.1f%%); run again to resume\n", j->name,
+      fprintf(f, "%s: incomplete, %s of %s (%.1f%%); run again to resume\n", j->name,
              size_str(st->have_bytes, a, sizeof a),
              size_str(st->wanted_bytes, b, sizeof b), pct);
     }
   }
-  fflush(stdout);
+  fflush(f);
 }
 
 /* The job already loaded with this info-hash, or NULL. */
@@ -545,6 +649,7 @@ int cmd_get(int argc, char **argv)
       {"resume-dir", required_argument, NULL, 0x204},
       {"no-peer-timeout", required_argument, NULL, 0x205},
       {"buffered-writes", no_argument, NULL, 0x206},
+      {"json", no_argument, NULL, 0x207},
       {"help", no_argument, NULL, 'h'},
       NETOPTS_LONG,
       {NULL, 0, NULL, 0},
@@ -601,6 +706,9 @@ int cmd_get(int argc, char **argv)
     case 0x206:
       g.no.settings.buffered_writes = 1;
       break;
+    case 0x207:
+      g.json = 1;
+      break;
     case 'h':
       usage(stdout);
       rc = 0;
@@ -621,7 +729,7 @@ int cmd_get(int argc, char **argv)
     goto out;
   }
   g.quiet = g.no.verbosity < 0;
-  g.tty = netopts_live_width(&g.no);
+  g.tty = g.json ? 0 : netopts_live_width(&g.no);
   netopts_apply_log(&g.no);
 
   /* Load every torrent before touching the network or the disk: a typo in
@@ -715,6 +823,8 @@ int cmd_get(int argc, char **argv)
   draw(&g);
   netopts_run_loop(&g.run);
   clear_live(&g);
+  if (g.json)
+    draw_json(&g); /* the final state of each */
 
   /* exit status */
   int all_complete = 1, any_failed = 0;

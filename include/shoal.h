@@ -98,8 +98,29 @@ struct shoal_status {
   int peers, seeds;                   /* connected */
   uint32_t check_done;                /* pieces checked so far (CHECKING) */
   int hash_failures, banned_peers;
+  uint32_t peers_closed_early;        /* connections we opened that the peer
+                                         closed right after our handshake,
+                                         before its own (as a peer that
+                                         requires encryption does) */
+  int peers_all_close_early;          /* every known peer did so 3 times in a
+                                         row: none will talk to us as we are
+                                         (they are still retried) */
   char error[256];                    /* SHOAL_ERROR: what went wrong */
-  char tracker_msg[256];              /* last tracker error/warning, or "" */
+  char tracker_msg[256];              /* last tracker error/warning with its
+                                         URL, or "" */
+  /* The trackers summed up, for a progress line or a give-up rule
+   * (shoal_torrent_trackers lists each). A tracker is failing from its
+   * first failed announce, or from the first unanswered interval of a UDP
+   * one (BEP 15 retries for hours), until it answers. */
+  int trackers;                       /* tracker URLs being announced to;
+                                         0: none (or announcing is off) */
+  int trackers_failing;               /* of which failing now */
+  uint32_t tracker_retry_s;           /* next announce in this many seconds;
+                                         0: one is in flight, or none due */
+  char tracker_error[128];            /* the latest failure, without the URL
+                                         ("connection refused: ...", "no
+                                         connect reply after 2 tries"); ""
+                                         when no tracker is failing */
 };
 
 /* File priorities: what to download. SKIP is not downloaded (pieces it
@@ -161,6 +182,10 @@ struct shoal_tracker_info {
   int64_t seeders, leechers;    /* from its last reply; -1 unknown */
   uint32_t next_announce_s;     /* 0: none scheduled */
   char last_error[256];         /* "" when the last announce worked */
+  int failing;                  /* its last announce failed, or is unanswered
+                                   for a while (UDP) */
+  int err;                      /* with failing: a negative code, e.g.
+                                   -ECONNREFUSED, SHOAL_ETIMEOUT */
 };
 
 enum shoal_event_type {

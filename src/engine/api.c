@@ -365,8 +365,11 @@ static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
   st->check_done = t->check_done;
   st->hash_failures = t->hash_failures;
   st->banned_peers = t->banned_peers;
+  st->peers_closed_early = t->peers_closed_early;
+  st->peers_all_close_early = sh_peers_all_closers(&t->plist);
   snprintf(st->error, sizeof st->error, "%s", t->error);
   snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", t->tracker_msg);
+  sh_torrent_tracker_summary(t, st);
 }
 
 int shoal_torrent_status(const shoal_session *s, shoal_id id, struct shoal_status *st)

@@ -11,7 +11,10 @@ expect_exit 0 "single file" "$SHOAL" create --no-date -l 16K one.bin
 [ -f one.bin.torrent ] && ok "default output NAME.torrent" || bad "default output NAME.torrent"
 expect_grep "$T/out" '^info-hash: [0-9a-f]{40}$' "prints the info-hash"
 expect_grep "$T/out" '^wrote: +one.bin.torrent$' "prints the output path"
-[ ! -s "$T/err" ] && ok "nothing on stderr when it is not a terminal" || bad "stderr not empty: $(cat "$T/err")"
+# no progress bar when stderr is not a terminal: only the warning that a
+# torrent without a tracker can be found only by address
+grep -v '^shoal create: warning: no tracker given' "$T/err" >"$T/err.rest" || true
+[ ! -s "$T/err.rest" ] && ok "nothing else on stderr when it is not a terminal" || bad "stderr not empty: $(cat "$T/err")"
 "$SHOAL" info one.bin.torrent > info.txt
 expect_grep info.txt '^pieces: +19 x 16.0 KiB' "piece length from -l 16K"
 

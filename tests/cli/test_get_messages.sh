@@ -9,7 +9,7 @@ HERE=$(dirname "$0")
 MK="/usr/bin/python3 $HERE/mktorrent.py"
 pids=()
 main=$$
-trap '[ "$BASHPID" = "$main" ] || exit; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
+trap '[ "$BASHPID" = "$main" ] || exit; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
 
 mkdir -p "$T/data/multi/sub"
 head -c 40000 /dev/urandom >"$T/data/blob.bin"
@@ -106,7 +106,7 @@ pids+=($!); ntpid=$!
 for _ in $(seq 50); do grep -q 'no trackers' "$T/nt.err" && break; sleep 0.1; done
 expect_grep "$T/nt.err" 'lists no trackers and no --peer was given: only a peer that connects here' \
   "get says at once that no peer can be found"
-kill -INT $ntpid 2>/dev/null; wait $ntpid 2>/dev/null || true
+kill -INT $ntpid 2>/dev/null || true; wait $ntpid 2>/dev/null || true
 
 # ---- 12. the same torrent twice: as two arguments, and as two runs ----
 cp "$T/data/blob.bin" "$T/seeddata.bin"; mkdir -p "$T/sd" && cp "$T/data/blob.bin" "$T/sd/"
@@ -129,7 +129,7 @@ expect_grep "$T/err" "another program \(pid $l1\) is already using this torrent 
 # ---- 10. after completion: why it keeps running, and where the data is ----
 expect_grep "$T/l1.out" "complete, .* in $T/dl-lock/blob\.bin; seeding until ratio 1 or for 1h00m, or Ctrl-C \(see --seed-ratio, --seed-time, --no-seed\)" \
   "says how long it seeds and where the data is"
-kill -INT $l1 2>/dev/null; wait $l1 2>/dev/null || true
+kill -INT $l1 2>/dev/null || true; wait $l1 2>/dev/null || true
 # --no-seed: no seeding line, even for a moment (a terminal redraws each second)
 script -qec "$SHOAL get --bind 127.0.0.1 --no-seed --peer 127.0.0.1:$SEED_PORT -o $T/dl-noseed $T/blob.torrent" \
   /dev/null >"$T/ns.out" 2>&1 || true
@@ -144,5 +144,76 @@ expect_exit 2 "an unknown option of create" "$SHOAL" create --bogus x
 expect_grep "$T/err" "^shoal create: unrecognized option '--bogus'" "names the command as shoal create"
 expect_exit 2 "tracker -p 70000" "$SHOAL" tracker -p 70000
 [ "$(wc -l <"$T/err")" = 1 ] && ok "tracker -p 70000: one error line" || bad "tracker -p 70000: $(wc -l <"$T/err") lines"
+
+# fake NAME ARGS...: one of fake_net.py's programs in the background; sets FAKE_PORT
+fake() {
+  local out=$T/fake.$RANDOM
+  : >"$out"
+  /usr/bin/python3 "$HERE/fake_net.py" "$@" >"$out" 2>"$out.err" &
+  pids+=($!)
+  FAKE_PID=$!
+  FAKE_PORT=
+  for _ in $(seq 100); do FAKE_PORT=$(head -1 "$out" || true); [ -n "$FAKE_PORT" ] && return 0; sleep 0.05; done
+  bad "fake_net.py $1 did not start"
+}
+
+# ---- 3. a dead UDP tracker: failing at once (ICMP), said, and given up on ----
+DEAD=$(/usr/bin/python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+$MK "$T/deadudp.torrent" "$T/data/blob.bin" --tracker "udp://127.0.0.1:$DEAD/announce"
+expect_exit 1 "get with only a dead UDP tracker gives up after --no-peer-timeout" \
+  timeout 30 "$SHOAL" get --bind 127.0.0.1 --no-peer-timeout 3 -o "$T/dl-dead" "$T/deadudp.torrent"
+expect_grep "$T/err" "no peers for 3s; last tracker error: udp://127\.0\.0\.1:$DEAD/announce: connection refused" \
+  "names the tracker and the refusal"
+expect_grep "$T/err" "every tracker is failing \(udp://127\.0\.0\.1:$DEAD/announce: connection refused" \
+  "a one-line warning when every tracker fails, at normal verbosity"
+# a silent one: failing after its first unanswered interval, not after BEP 15's hours
+fake udp-silent
+$MK "$T/silent.torrent" "$T/data/blob.bin" --tracker "udp://127.0.0.1:$FAKE_PORT/announce"
+expect_exit 1 "get with only a silent UDP tracker gives up after --no-peer-timeout" \
+  timeout 30 env SHOAL_UDP_TIMEOUT_MS=300 "$SHOAL" get --bind 127.0.0.1 --no-peer-timeout 3 -o "$T/dl-silent" "$T/silent.torrent"
+expect_grep "$T/err" "no peers for 3s; last tracker error: udp://127\.0\.0\.1:$FAKE_PORT/announce: no connect reply after [0-9]+ tr(y|ies); still trying" \
+  "says the tracker does not answer"
+kill $FAKE_PID 2>/dev/null || true
+
+# ---- 4. tracker trouble on the progress line and in --json ----
+script -qec "$SHOAL get --bind 127.0.0.1 --no-peer-timeout 3 -o $T/dl-tty $T/deadudp.torrent" /dev/null \
+  >"$T/tty.out" 2>&1 || true
+tr '\r' '\n' <"$T/tty.out" >"$T/tty.lines"
+expect_grep "$T/tty.lines" '^blob\.bin +0\.0%  tracker: connection refused, retry in [0-9]+s$' \
+  "the progress line says what the tracker does and when it retries"
+fake http-fail 'torrent \x1b[2Jnot registered\x07 here'
+$MK "$T/httpfail.torrent" "$T/data/blob.bin" --tracker "http://127.0.0.1:$FAKE_PORT/announce"
+timeout 30 "$SHOAL" get --json --bind 127.0.0.1 --no-peer-timeout 2 -o "$T/dl-json" "$T/httpfail.torrent" \
+  >"$T/json.out" 2>"$T/json.err" || true
+cat >"$T/check.py" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert lines, "no JSON lines"
+t = [l for l in lines if l["trackers"]["failing"]]
+assert t, "no line with a failing tracker: %r" % lines[-1]
+tr = t[-1]["trackers"]
+assert tr["total"] == 1 and tr["failing"] == 1, tr
+assert tr["error"] == "tracker says: torrent ?[2Jnot registered? here", tr
+assert "http://127.0.0.1:" in tr["message"], tr
+assert lines[-1]["state"] == "error", lines[-1]
+EOF
+if /usr/bin/python3 "$T/check.py" "$T/json.out"; then
+  ok "--json: one valid JSON line per tick, with the tracker's state, made safe"
+else bad "--json output"; head -3 "$T/json.out"; fi
+no_escapes "$T/json.err" "--json: messages on stderr carry no escape sequence"
+kill $FAKE_PID 2>/dev/null || true
+
+# ---- 16. peers that hang up after our handshake ----
+fake closer
+"$SHOAL" get --json --bind 127.0.0.1 --no-peer-timeout 8 --peer "127.0.0.1:$FAKE_PORT" -o "$T/dl-closer" \
+  "$T/blob.torrent" >"$T/cl.out" 2>"$T/cl.err" &
+pids+=($!); clpid=$!
+for _ in $(seq 200); do kill -0 $clpid 2>/dev/null || break; sleep 0.1; done
+kill $clpid 2>/dev/null || true; rc=0; wait $clpid || rc=$?
+[ "$rc" = 1 ] && ok "get with a peer that hangs up gives up after --no-peer-timeout" || bad "exit $rc"
+expect_grep "$T/cl.err" 'no peers for 8s: peers close the connection after the handshake; they may require encryption' \
+  "says why nothing comes"
+expect_grep "$T/cl.out" '"peers_closed_after_handshake":[3-9]' "counts the closes in the status"
+kill $FAKE_PID 2>/dev/null || true
 
 finish
