@@ -11,7 +11,9 @@
  * Exit status: 0 when every torrent's data is complete and verified (also
  * after Ctrl-C once complete); 1 when a download failed (the reason is
  * printed); 2 for bad usage or a bad torrent file; 130/143 when interrupted
- * by SIGINT/SIGTERM before the data was complete. */
+ * by SIGINT/SIGTERM before the data was complete. "Verified" is precise in
+ * usage(): hashed in this run, or in an earlier one whose checksummed resume
+ * data still matches every file's size and mtime (disk/resume.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -112,7 +114,12 @@ static void usage(FILE *f)
           GET_FILE_INDEX_BASE, GET_NO_PEER_TIMEOUT_S);
   netopts_usage(f);
   fprintf(f, "\nexit status: 0 complete, 1 failed, 2 bad usage or torrent,\n"
-             "130/143 interrupted before the data was complete\n");
+             "130/143 interrupted before the data was complete.\n"
+             "Complete means every wanted piece matched the torrent's SHA-1 hashes when it\n"
+             "was written or checked, in this run or an earlier one whose resume data (its\n"
+             "checksum intact) still matches every file's size and modification time to the\n"
+             "nanosecond. A file changed since without changing either is not noticed:\n"
+             "`shoal verify` reads everything.\n");
 }
 
 /* "90", "90s", "15m", "2h" into seconds; -1 when malformed. */

@@ -270,8 +270,13 @@ static int load_resume(struct shoal_torrent *t)
       if (sh_bf_get(bf, i))
         sh_torrent_mark_have(t, i);
     sh_info("%s: resume data accepted (%u pieces)", t->name, t->have_count);
+  } else if (rc == -ESTALE) {
+    /* a file was written since: the usual reason, nothing to warn about */
+    sh_info("%s: resume data not used (%s), checking the data", t->name, err);
   } else if (rc != -ENOENT) {
-    sh_info("%s: resume data not used (%s), checking the data", t->name,
+    /* damaged, edited, foreign or from before checksums: said at the
+     * default level, since the user may wonder why a check runs */
+    sh_warn("%s: resume data not used (%s), checking the data", t->name,
             err[0] ? err : sh_strerror(rc));
   }
   free(bf);

@@ -216,4 +216,27 @@ expect_grep "$T/cl.err" 'no peers for 8s: peers close the connection after the h
 expect_grep "$T/cl.out" '"peers_closed_after_handshake":[3-9]' "counts the closes in the status"
 kill $FAKE_PID 2>/dev/null || true
 
+# ---- 5. resume data edited by hand is not trusted ----
+# Wrong data of the right size, a run that saves resume data (no piece
+# verified), then every bit of `pieces` set with the file stamps untouched.
+mkdir -p "$T/dl-tamper" && head -c 40000 /dev/urandom >"$T/dl-tamper/blob.bin"
+expect_exit 1 "a first run on wrong data finds no piece" timeout 30 "$SHOAL" get --bind 127.0.0.1 \
+  --no-peer-timeout 1 -o "$T/dl-tamper" "$T/blob.torrent"
+cat >"$T/tamper.py" <<'EOF'
+import glob, sys
+path = glob.glob(sys.argv[1] + "/.shoal/*.resume")[0]
+d = bytearray(open(path, "rb").read())
+i = d.index(b"6:pieces") + 8
+j = d.index(b":", i)
+n = int(d[i:j])
+d[j + 1:j + 1 + n] = b"\xe0" * n  # 3 pieces: the top three bits
+open(path, "wb").write(d)
+EOF
+/usr/bin/python3 "$T/tamper.py" "$T/dl-tamper"
+expect_exit 1 "edited resume data does not make get report done" timeout 30 "$SHOAL" get \
+  --bind 127.0.0.1 --no-peer-timeout 1 -o "$T/dl-tamper" "$T/blob.torrent"
+expect_grep "$T/err" 'resume data not used \(resume data: the checksum does not match its content \(damaged or edited\)\), checking the data' \
+  "refuses it with the reason, at the default verbosity"
+if grep -q 'complete' "$T/out"; then bad "reported complete on wrong data"; else ok "not reported complete"; fi
+
 finish
