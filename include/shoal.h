@@ -397,12 +397,19 @@ struct shoal_torrent_info {
   const char *name;                 /* the content's name (a file or folder) */
   uint8_t info_hash[20];            /* SHA-1 of the exact bytes of `info` */
   char info_hash_hex[41];           /* lower-case hex, NUL-terminated */
-  uint64_t total_length;            /* sum of the file lengths, padding included */
+  uint64_t total_length;            /* sum of the file lengths, padding included
+                                       (what the pieces cover; the content is
+                                       the sum over files without
+                                       SHOAL_FILE_PAD) */
   uint32_t piece_length;
   uint32_t num_pieces;              /* the last piece may be shorter */
   const uint8_t *piece_hashes;      /* 20 * num_pieces bytes */
   int is_private;                   /* BEP 27: no DHT, PEX or other trackers */
   int multi_file;                   /* 1 when the info dict has `files` */
+  int hybrid;                       /* BEP 52 hybrid (v1 + v2): read and
+                                       downloaded through its v1 part. A
+                                       v2-only torrent is refused (not
+                                       supported yet) */
   const struct shoal_tracker_tier *tiers; /* announce-list, or a single tier
                                              holding `announce`; none: 0 */
   size_t num_tiers;
@@ -421,10 +428,12 @@ struct shoal_torrent_info {
  * buf may be freed afterwards). On success *out is a new object. On failure
  * *out is NULL and the return is SHOAL_EBENCODE, SHOAL_EMETAINFO or -ENOMEM,
  * with a sentence in err (when errlen > 0) naming the field, or the byte
- * offset of a bencode error, e.g. "bencode error at byte 14: ...". */
+ * offset of a bencode error, e.g. "bencode error at byte 14: ...". A file
+ * over 32 MiB, or of more than 2,000,000 bencode values, is refused with
+ * the limit named (libtorrent's defaults are 10 MB and 3 M). */
 int shoal_torrent_info_parse(const void *buf, size_t len, struct shoal_torrent_info **out,
                              char *err, size_t errlen);
-/* Reads and parses the file at path (at most 128 MiB). Errors as for _parse,
+/* Reads and parses the file at path (at most 32 MiB). Errors as for _parse,
  * plus -errno when it cannot be read; err then starts with the path. */
 int shoal_torrent_info_load(const char *path, struct shoal_torrent_info **out, char *err,
                             size_t errlen);

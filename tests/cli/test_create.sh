@@ -71,4 +71,11 @@ else
   # setpriv is util-linux, essential in Debian: this is a stripped machine
   skip "unreadable file: running as root and setpriv (util-linux) is missing to drop to nobody"
 fi
+# a .torrent over the parser's 32 MiB limit is refused before hashing
+# (a sparse file: 26 GiB in 16 KiB pieces is 1.7 M hashes, 34 MB)
+truncate -s 26G sparse.bin
+expect_exit 2 "pieces that would not fit the torrent size limit" timeout 20 "$SHOAL" create -l 16K sparse.bin
+expect_grep "$T/err" 'pieces of 16384 bytes would make a \.torrent over the 32 MiB limit for torrent files; use larger pieces' \
+  "says so before hashing, naming the limit"
+rm -f sparse.bin
 finish
