@@ -25,64 +25,10 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "get.h"
 #include "netopts.h"
 #include "util.h"
 #include "shoal.h"
-
-/* Redraw once a second on a terminal; a plain line every 5 s otherwise, so
- * a log file gets 720 lines an hour rather than 3,600 (or none). */
-#define GET_TICK_MS 1000
-#define GET_PLAIN_EVERY 5
-/* Give up when no peer has been connected for this long while the trackers
- * fail (or there are none): long enough for a tracker's retries (BEP 15's
- * UDP schedule reaches 60 s after 3 tries) plus dialling. */
-#define GET_NO_PEER_TIMEOUT_S 120
-/* --only numbers files as `shoal info` lists them: padding files (BEP 47)
- * skipped, counting from 1 as aria2c's --select-file does. */
-#define GET_FILE_INDEX_BASE 1
-
-struct get;
-
-struct job {
-  struct get *g;          /* back to the command's state, for callbacks */
-  const char *path;       /* argv */
-  struct shoal_torrent_info *ti; /* the .torrent, until it is added */
-  shoal_id t;
-  char name[64];          /* for display: made safe, truncated */
-  uint64_t start_ms, complete_ms, last_peer_ms;
-  uint64_t dl_at_complete;
-  int complete, finished, failed, stopping, had_trackers;
-  int warned_trackers;    /* said that every tracker is failing */
-  struct shoal_status last; /* the latest status read: the summary needs it
-                               after the session has freed the torrent */
-};
-
-struct get {
-  struct netopts no;
-  struct netopts_run run;
-  struct job *jobs;
-  size_t njobs;
-  const char *out_dir;
-  const char *resume_dir;
-  char resume_buf[4096];
-  double seed_ratio;      /* 0: no ratio goal */
-  int64_t seed_time;      /* seconds, -1: none */
-  int no_seed;
-  int no_peer_timeout;
-  const char *only;
-  int tty;                /* live line width, 0: plain lines (netopts_live_width) */
-  int quiet;
-  int json;               /* --json: a JSON line per torrent per tick on stdout,
-                             messages on stderr */
-  int drawn;              /* live lines on screen to overwrite */
-  unsigned ticks;
-};
-
-static const char *size_str(uint64_t n, char *buf, size_t len)
-{
-  cli_human_size(n, buf, len);
-  return buf;
-}
 
 static void usage(FILE *f)
 {
@@ -199,188 +145,13 @@ bad_noslot:
   return -1;
 }
 
-/* ---- display ---- */
-
-static void clear_live(struct get *g)
-{
-  if (!g->tty || !g->drawn)
-    return;
-  /* back to the first live line, then clear to the end of the screen */
-  if (g->drawn > 1)
-    printf("\033[%dA", g->drawn - 1);
-  printf("\r\033[J");
-  fflush(stdout);
-  g->drawn = 0;
-}
-
-static void say(struct get *g, FILE *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(struct get *g, FILE *f, const char *fmt, ...)
-{
-  clear_live(g);
-  va_list ap;
-  va_start(ap, fmt);
-  cli_vsay(f, fmt, ap); /* names and reasons come from torrents and trackers */
-  va_end(ap);
-  fflush(f);
-}
-
-/* Reads a live torrent's status into j->last; a finished job keeps its last
- * one, since its torrent may be gone. */
-static const struct shoal_status *snap(struct job *j)
-{
-  if (j->t && !j->finished && j->g->run.sess)
-    shoal_torrent_status(j->g->run.sess, j->t, &j->last);
-  return &j->last;
-}
-
-static void snap_all(struct get *g)
-{
-  for (size_t i = 0; i < g->njobs; i++)
-    snap(&g->jobs[i]);
-}
-
-/* Peers that take our handshake and hang up, each several times. */
-#define CLOSERS_MSG "peers close the connection after the handshake; they may require encryption"
-
-/* Why nothing may be coming, for the progress line ("" when all is well):
- * peers that hang up on us, or every tracker failing and when it retries. */
-static void trouble(const struct shoal_status *st, char *out, size_t n)
-{
-  out[0] = 0;
-  if (st->peers)
-    return;
-  if (st->peers_all_close_early) {
-    snprintf(out, n, "  %s", CLOSERS_MSG);
-    return;
-  }
-  if (!st->trackers || st->trackers_failing < st->trackers)
-    return;
-  char t[32];
-  if (st->tracker_retry_s)
-    snprintf(out, n, "  tracker%s: %s, retry in %s", st->trackers > 1 ? "s" : "",
-             st->tracker_error, netopts_fmt_duration(st->tracker_retry_s, t, sizeof t));
-  else
-    snprintf(out, n, "  tracker%s: %s", st->trackers > 1 ? "s" : "", st->tracker_error);
-}
-
-static void status_line(struct job *j, char *out, size_t len)
-{
-  struct shoal_status st = *snap(j);
-  char a[32], b[32], d[32];
-  if (j->failed) {
-    snprintf(out, len, "%-20s failed", j->name);
-    return;
-  }
-  if (st.state == SHOAL_CHECKING) {
-    double pct = st.num_pieces ? 100.0 * st.check_done / st.num_pieces : 100;
-    snprintf(out, len, "%-20s checking %5.1f%%", j->name, pct);
-    return;
-  }
-  double pct = st.wanted_bytes ? 100.0 * (double)st.have_bytes / (double)st.wanted_bytes : 100;
-  if (j->complete && (j->finished || j->stopping)) {
-    double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
-    snprintf(out, len, "%-20s done     uploaded %9s  ratio %.2f", j->name,
-             size_str(st.uploaded, b, sizeof b), ratio);
-    return;
-  }
-  if (j->complete) {
-    double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
-    snprintf(out, len, "%-20s seeding  up %10s  uploaded %9s  ratio %.2f  peers %d", j->name,
-             netopts_fmt_rate(st.up_rate, a, sizeof a), size_str(st.uploaded, b, sizeof b),
-             ratio, st.peers);
-    return;
-  }
-  const char *eta = "--";
-  if (st.down_rate > 0 && st.wanted_bytes > st.have_bytes)
-    eta = netopts_fmt_duration((st.wanted_bytes - st.have_bytes) / st.down_rate, d, sizeof d);
-  char why[200];
-  trouble(&st, why, sizeof why);
-  if (why[0]) /* no peer, so no rate to show: the reason takes their place */
-    snprintf(out, len, "%-20s %5.1f%%%s", j->name, pct, why);
-  else
-    snprintf(out, len, "%-20s %5.1f%%  down %10s  up %10s  peers %3d  ETA %s", j->name, pct,
-             netopts_fmt_rate(st.down_rate, a, sizeof a),
-             netopts_fmt_rate(st.up_rate, b, sizeof b), st.peers, eta);
-}
-
-static const char *state_name(enum shoal_state s)
-{
-  static const char *const names[] = {"metadata", "checking", "downloading", "seeding",
-                                      "stopping", "paused", "error"};
-  return (unsigned)s < sizeof names / sizeof *names ? names[s] : "unknown";
-}
-
-static void json_field(const char *key, const char *v)
-{
-  printf(",\"%s\":", key);
-  cli_json_str(stdout, v, strlen(v));
-}
-
-/* --json: the status of every torrent as one line of JSON each, the same
- * figures a daemon's status call gives. */
-static void draw_json(struct get *g)
-{
-  for (size_t i = 0; i < g->njobs; i++) {
-    struct job *j = &g->jobs[i];
-    const struct shoal_status *st = snap(j);
-    printf("{\"name\":");
-    cli_json_str(stdout, j->ti->name, strlen(j->ti->name));
-    json_field("info_hash", j->ti->info_hash_hex);
-    json_field("state", j->failed ? "error" : j->finished ? "done" : state_name(st->state));
-    printf(",\"have_bytes\":%llu,\"wanted_bytes\":%llu,\"downloaded\":%llu,\"uploaded\":%llu,"
-           "\"down_rate\":%llu,\"up_rate\":%llu,\"peers\":%d,\"seeds\":%d,"
-           "\"peers_closed_after_handshake\":%u",
-           (unsigned long long)st->have_bytes, (unsigned long long)st->wanted_bytes,
-           (unsigned long long)st->downloaded, (unsigned long long)st->uploaded,
-           (unsigned long long)st->down_rate, (unsigned long long)st->up_rate, st->peers,
-           st->seeds, st->peers_closed_early);
-    printf(",\"trackers\":{\"total\":%d,\"failing\":%d,\"retry_s\":%u", st->trackers,
-           st->trackers_failing, st->tracker_retry_s);
-    json_field("error", st->tracker_error);
-    json_field("message", st->tracker_msg);
-    printf("}");
-    if (st->error[0] || j->failed)
-      json_field("error", st->error);
-    printf("}\n");
-  }
-  fflush(stdout);
-}
-
-static void draw(struct get *g)
-{
-  if (g->json) {
-    draw_json(g);
-    return;
-  }
-  if (g->quiet)
-    return;
-  char line[256];
-  if (g->tty) {
-    clear_live(g);
-    for (size_t i = 0; i < g->njobs; i++) {
-      status_line(&g->jobs[i], line, sizeof line);
-      cli_safe(line, sizeof line, line);
-      /* never wider than the terminal would wrap and break the redraw */
-      printf("%s%.*s", i ? "\n" : "", g->tty, line);
-    }
-    fflush(stdout);
-    g->drawn = (int)g->njobs;
-  } else if (g->ticks % GET_PLAIN_EVERY == 0) {
-    for (size_t i = 0; i < g->njobs; i++) {
-      status_line(&g->jobs[i], line, sizeof line);
-      printf("%s\n", cli_safe(line, sizeof line, line));
-    }
-    fflush(stdout);
-  }
-}
-
 /* ---- policy ---- */
 
 static void job_finish(struct get *g, struct job *j)
 {
   if (j->finished)
     return;
-  snap(j);
+  get_snap(j);
   j->finished = 1;
   /* the tick closes the session once every job is finished: this may run
    * inside an engine callback, where closing the session is not safe */
@@ -392,7 +163,7 @@ static void job_fail(struct get *g, struct job *j, const char *msg)
   if (j->failed)
     return;
   j->failed = 1;
-  say(g, stderr, "shoal get: %s: %s\n", j->name, msg);
+  get_say(g, stderr, "shoal get: %s: %s\n", j->name, msg);
   job_finish(g, j);
 }
 
@@ -430,12 +201,12 @@ static void check_complete(struct get *g, struct job *j, const struct shoal_stat
   char a[32], b[32], c[32], next[200];
   seed_plan(g, st, next, sizeof next);
   if (!st->downloaded) {
-    say(g, g->json ? stderr : stdout, "%s: complete, %s already on disk in %s/%s%s\n", j->name,
-        size_str(st->wanted_bytes, a, sizeof a), g->out_dir, j->ti->name, next);
+    get_say(g, g->json ? stderr : stdout, "%s: complete, %s already on disk in %s/%s%s\n", j->name,
+        get_size_str(st->wanted_bytes, a, sizeof a), g->out_dir, j->ti->name, next);
   } else {
     double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-    say(g, g->json ? stderr : stdout, "%s: complete, %s in %s (%s average), in %s/%s%s\n", j->name,
-        size_str(st->wanted_bytes, a, sizeof a),
+    get_say(g, g->json ? stderr : stdout, "%s: complete, %s in %s (%s average), in %s/%s%s\n", j->name,
+        get_size_str(st->wanted_bytes, a, sizeof a),
         netopts_fmt_duration((uint64_t)llround(secs), b, sizeof b),
         netopts_fmt_rate(secs > 0 ? (uint64_t)((double)st->downloaded / secs) : 0, c, sizeof c),
         g->out_dir, j->ti->name, next);
@@ -477,7 +248,7 @@ static void tracker_warning(struct get *g, struct job *j, const struct shoal_sta
     return;
   j->warned_trackers = 1;
   char t[32];
-  say(g, stderr, "shoal get: %s: every tracker is failing (%s)%s%s\n", j->name, st->tracker_msg,
+  get_say(g, stderr, "shoal get: %s: every tracker is failing (%s)%s%s\n", j->name, st->tracker_msg,
       st->tracker_retry_s ? "; retrying in " : "; retrying",
       st->tracker_retry_s ? netopts_fmt_duration(st->tracker_retry_s, t, sizeof t) : "");
 }
@@ -520,7 +291,7 @@ static void tick(struct netopts_run *r)
     struct job *j = &g->jobs[i];
     if (j->finished)
       continue;
-    struct shoal_status st = *snap(j);
+    struct shoal_status st = *get_snap(j);
     if (st.state == SHOAL_ERROR) {
       job_fail(g, j, st.error[0] ? st.error : "failed");
       continue;
@@ -537,7 +308,7 @@ static void tick(struct netopts_run *r)
     netopts_run_stop(&g->run);
     return;
   }
-  draw(g);
+  get_draw(g);
 }
 
 /* ---- the engine's events ---- */
@@ -552,13 +323,13 @@ static void on_event(struct netopts_run *r, const struct shoal_event *e)
   if (!j)
     return;
   if (e->type == SHOAL_EVENT_FINISHED) {
-    struct shoal_status st = *snap(j);
+    struct shoal_status st = *get_snap(j);
     check_complete(g, j, &st);
     netopts_run_tick_soon(r); /* the seeding policy */
   } else if (e->type == SHOAL_EVENT_ERROR) {
     job_fail(g, j, e->text[0] ? e->text : shoal_strerror(e->err));
   } else if (e->type == SHOAL_EVENT_PAUSED) {
-    snap(j);
+    get_snap(j);
     job_finish(g, j);
   }
 }
@@ -566,47 +337,13 @@ static void on_event(struct netopts_run *r, const struct shoal_event *e)
 static void on_signal(struct netopts_run *r, int signo)
 {
   struct get *g = r->ud;
-  snap_all(g);
+  get_snap_all(g);
   if (!g->quiet)
-    say(g, stderr, "\nshoal get: stopping (announcing, saving resume data; "
+    get_say(g, stderr, "\nshoal get: stopping (announcing, saving resume data; "
                    "interrupt again to quit at once)\n");
 }
 
 /* ---- main ---- */
-
-static void summary(struct get *g)
-{
-  if (g->quiet)
-    return;
-  FILE *f = g->json ? stderr : stdout; /* stdout holds only JSON then */
-  for (size_t i = 0; i < g->njobs; i++) {
-    struct job *j = &g->jobs[i];
-    const struct shoal_status *st = &j->last;
-    if (!j->t || j->failed)
-      continue; /* the reason was printed when it failed */
-    char a[32], b[32], c[32], d[32], e[32];
-    if (j->complete && !j->dl_at_complete) {
-      fprintf(f, "%s: done, %s already on disk; uploaded %s\n", j->name,
-             size_str(st->wanted_bytes, a, sizeof a), size_str(st->uploaded, e, sizeof e));
-    } else if (j->complete) {
-      double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-      fprintf(f, "%s: done, %s; downloaded %s in %s (%s average), uploaded %s, ratio %.2f\n", j->name,
-             size_str(st->wanted_bytes, a, sizeof a),
-             size_str(st->downloaded, b, sizeof b),
-             netopts_fmt_duration((uint64_t)llround(secs), c, sizeof c),
-             netopts_fmt_rate(secs > 0 ? (uint64_t)((double)j->dl_at_complete / secs) : 0, d,
-                              sizeof d),
-             size_str(st->uploaded, e, sizeof e),
-             st->downloaded ? (double)st->uploaded / (double)st->downloaded : 0.0);
-    } else {
-      double pct = st->wanted_bytes ? 100.0 * (double)st->have_bytes / (double)st->wanted_bytes : 0;
-      fprintf(f, "%s: incomplete, %s of %s (%.1f%%); run again to resume\n", j->name,
-             size_str(st->have_bytes, a, sizeof a),
-             size_str(st->wanted_bytes, b, sizeof b), pct);
-    }
-  }
-  fflush(f);
-}
 
 /* The job already loaded with this info-hash, or NULL. */
 static const struct job *find_job(const struct get *g, const uint8_t *ih)
@@ -822,16 +559,16 @@ int cmd_get(int argc, char **argv)
     }
     netopts_add_peers(&g.no, g.run.sess, j->t, "get");
     if (!j->had_trackers && !g.no.npeers && !g.quiet)
-      say(&g, stderr, "shoal get: %s: the torrent lists no trackers and no --peer was given: "
+      get_say(&g, stderr, "shoal get: %s: the torrent lists no trackers and no --peer was given: "
           "only a peer that connects here (port %u) can be found; giving up after %ds without "
           "one (--no-peer-timeout)\n", j->name, (unsigned)shoal_session_port(g.run.sess),
           g.no_peer_timeout);
   }
-  draw(&g);
+  get_draw(&g);
   netopts_run_loop(&g.run);
-  clear_live(&g);
+  get_clear_live(&g);
   if (g.json)
-    draw_json(&g); /* the final state of each */
+    get_draw_json(&g); /* the final state of each */
 
   /* exit status */
   int all_complete = 1, any_failed = 0;
@@ -845,7 +582,7 @@ int cmd_get(int argc, char **argv)
     rc = 128 + g.run.signo;
   else
     rc = 1;
-  summary(&g);
+  get_summary(&g);
 out_ms:
   for (size_t i = 0; i < g.njobs; i++)
     shoal_torrent_info_free(g.jobs[i].ti);
