@@ -223,6 +223,10 @@ int cmd_create(int argc, char **argv)
   printf("hashed in: %.2f s (%.0f MB/s)\n", secs, secs > 0 ? (double)m->total_length / secs / 1e6 : 0.0);
   printf("info-hash: %s\n", m->info_hash_hex);
   printf("wrote:     %s\n", output);
+  if (!tiers.n)
+    fprintf(stderr, "shoal create: warning: no tracker given (-t URL): peers can find this "
+                    "torrent only by address (shoal get --peer HOST:PORT), until DHT is "
+                    "supported\n");
   shoal_torrent_info_free(m);
   rc = 0;
 out:

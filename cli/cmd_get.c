@@ -11,11 +11,12 @@
  * Exit status: 0 when every torrent's data is complete and verified (also
  * after Ctrl-C once complete); 1 when a download failed (the reason is
  * printed); 2 for bad usage or a bad torrent file; 130/143 when interrupted
- * by SIGINT/SIGTERM before the data was complete. */
+ * by SIGINT/SIGTERM before the data was complete. "Verified" is precise in
+ * usage(): hashed in this run, or in an earlier one whose checksummed resume
+ * data still matches every file's size and mtime (disk/resume.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,61 +24,10 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "get.h"
 #include "netopts.h"
 #include "util.h"
 #include "shoal.h"
-
-/* Redraw once a second on a terminal; a plain line every 5 s otherwise, so
- * a log file gets 720 lines an hour rather than 3,600 (or none). */
-#define GET_TICK_MS 1000
-#define GET_PLAIN_EVERY 5
-/* Give up when no peer has been connected for this long while the trackers
- * fail (or there are none): long enough for a tracker's retries (BEP 15's
- * UDP schedule reaches 60 s after 3 tries) plus dialling. */
-#define GET_NO_PEER_TIMEOUT_S 120
-/* --only numbers files as `shoal info` lists them: padding files (BEP 47)
- * skipped, counting from 1 as aria2c's --select-file does. */
-#define GET_FILE_INDEX_BASE 1
-
-struct get;
-
-struct job {
-  struct get *g;          /* back to the command's state, for callbacks */
-  const char *path;       /* argv */
-  struct shoal_torrent_info *ti; /* the .torrent, until it is added */
-  shoal_id t;
-  char name[64];          /* for display, truncated */
-  uint64_t start_ms, complete_ms, last_peer_ms;
-  uint64_t dl_at_complete;
-  int complete, finished, failed, stopping, had_trackers, dht;
-  struct shoal_status last; /* the latest status read: the summary needs it
-                               after the session has freed the torrent */
-};
-
-struct get {
-  struct netopts no;
-  struct netopts_run run;
-  struct job *jobs;
-  size_t njobs;
-  const char *out_dir;
-  const char *resume_dir;
-  char resume_buf[4096];
-  double seed_ratio;      /* 0: no ratio goal */
-  int64_t seed_time;      /* seconds, -1: none */
-  int no_seed;
-  int no_peer_timeout;
-  const char *only;
-  int tty;                /* live line width, 0: plain lines (netopts_live_width) */
-  int quiet;
-  int drawn;              /* live lines on screen to overwrite */
-  unsigned ticks;
-};
-
-static const char *size_str(uint64_t n, char *buf, size_t len)
-{
-  cli_human_size(n, buf, len);
-  return buf;
-}
 
 static void usage(FILE *f)
 {
@@ -101,12 +51,20 @@ static void usage(FILE *f)
           "                      (default %ds; 0: never)\n"
           "  --buffered-writes   write through the page cache (default: verified pieces\n"
           "                      go straight to disk with O_DIRECT where aligned)\n"
+          "  --json              instead of the progress display, one JSON object per\n"
+          "                      torrent a second on stdout (state, progress, rates,\n"
+          "                      peers, trackers); messages go to stderr\n"
           "  -h, --help          this text\n"
           "\n",
           GET_FILE_INDEX_BASE, GET_NO_PEER_TIMEOUT_S);
   netopts_usage(f);
   fprintf(f, "\nexit status: 0 complete, 1 failed, 2 bad usage or torrent,\n"
-             "130/143 interrupted before the data was complete\n");
+             "130/143 interrupted before the data was complete.\n"
+             "Complete means every wanted piece matched the torrent's SHA-1 hashes when it\n"
+             "was written or checked, in this run or an earlier one whose resume data (its\n"
+             "checksum intact) still matches every file's size and modification time to the\n"
+             "nanosecond. A file changed since without changing either is not noticed:\n"
+             "`shoal verify` reads everything.\n");
 }
 
 /* "90", "90s", "15m", "2h" into seconds; -1 when malformed. */
@@ -186,111 +144,13 @@ bad_noslot:
   return -1;
 }
 
-/* ---- display ---- */
-
-static void clear_live(struct get *g)
-{
-  if (!g->tty || !g->drawn)
-    return;
-  /* back to the first live line, then clear to the end of the screen */
-  if (g->drawn > 1)
-    printf("\033[%dA", g->drawn - 1);
-  printf("\r\033[J");
-  fflush(stdout);
-  g->drawn = 0;
-}
-
-static void say(struct get *g, FILE *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(struct get *g, FILE *f, const char *fmt, ...)
-{
-  clear_live(g);
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(f, fmt, ap);
-  va_end(ap);
-  fflush(f);
-}
-
-/* Reads a live torrent's status into j->last; a finished job keeps its last
- * one, since its torrent may be gone. */
-static const struct shoal_status *snap(struct job *j)
-{
-  if (j->t && !j->finished && j->g->run.sess)
-    shoal_torrent_status(j->g->run.sess, j->t, &j->last);
-  return &j->last;
-}
-
-static void snap_all(struct get *g)
-{
-  for (size_t i = 0; i < g->njobs; i++)
-    snap(&g->jobs[i]);
-}
-
-static void status_line(struct job *j, char *out, size_t len)
-{
-  struct shoal_status st = *snap(j);
-  char a[32], b[32], d[32];
-  if (j->failed) {
-    snprintf(out, len, "%-20s failed", j->name);
-    return;
-  }
-  if (st.state == SHOAL_CHECKING) {
-    double pct = st.num_pieces ? 100.0 * st.check_done / st.num_pieces : 100;
-    snprintf(out, len, "%-20s checking %5.1f%%", j->name, pct);
-    return;
-  }
-  double pct = st.wanted_bytes ? 100.0 * (double)st.have_bytes / (double)st.wanted_bytes : 100;
-  if (j->complete && j->finished) {
-    double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
-    snprintf(out, len, "%-20s done     uploaded %9s  ratio %.2f", j->name,
-             size_str(st.uploaded, b, sizeof b), ratio);
-    return;
-  }
-  if (j->complete) {
-    double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
-    snprintf(out, len, "%-20s seeding  up %10s  uploaded %9s  ratio %.2f  peers %d", j->name,
-             netopts_fmt_rate(st.up_rate, a, sizeof a), size_str(st.uploaded, b, sizeof b),
-             ratio, st.peers);
-    return;
-  }
-  const char *eta = "--";
-  if (st.down_rate > 0 && st.wanted_bytes > st.have_bytes)
-    eta = netopts_fmt_duration((st.wanted_bytes - st.have_bytes) / st.down_rate, d, sizeof d);
-  snprintf(out, len, "%-20s %5.1f%%  down %10s  up %10s  peers %3d  ETA %s", j->name, pct,
-           netopts_fmt_rate(st.down_rate, a, sizeof a), netopts_fmt_rate(st.up_rate, b, sizeof b),
-           st.peers, eta);
-}
-
-static void draw(struct get *g)
-{
-  if (g->quiet)
-    return;
-  char line[256];
-  if (g->tty) {
-    clear_live(g);
-    for (size_t i = 0; i < g->njobs; i++) {
-      status_line(&g->jobs[i], line, sizeof line);
-      /* never wider than the terminal would wrap and break the redraw */
-      printf("%s%.*s", i ? "\n" : "", g->tty, line);
-    }
-    fflush(stdout);
-    g->drawn = (int)g->njobs;
-  } else if (g->ticks % GET_PLAIN_EVERY == 0) {
-    for (size_t i = 0; i < g->njobs; i++) {
-      status_line(&g->jobs[i], line, sizeof line);
-      printf("%s\n", line);
-    }
-    fflush(stdout);
-  }
-}
-
 /* ---- policy ---- */
 
 static void job_finish(struct get *g, struct job *j)
 {
   if (j->finished)
     return;
-  snap(j);
+  get_snap(j);
   j->finished = 1;
   /* the tick closes the session once every job is finished: this may run
    * inside an engine callback, where closing the session is not safe */
@@ -302,8 +162,30 @@ static void job_fail(struct get *g, struct job *j, const char *msg)
   if (j->failed)
     return;
   j->failed = 1;
-  say(g, stderr, "shoal get: %s: %s\n", j->name, msg);
+  get_say(g, stderr, "shoal get: %s: %s\n", j->name, msg);
   job_finish(g, j);
+}
+
+/* What happens after completion, as a sentence to append ("" when get
+ * exits at once): the user should know why it keeps running and how to
+ * change that. Mirrors seed_policy(). */
+static void seed_plan(const struct get *g, const struct shoal_status *st, char *out, size_t n)
+{
+  char t[32];
+  const char *opts = " (see --seed-ratio, --seed-time, --no-seed)";
+  if (g->seed_time >= 0)
+    netopts_fmt_duration((uint64_t)g->seed_time, t, sizeof t);
+  if (g->no_seed || (g->seed_ratio > 0 && !st->downloaded && g->seed_time < 0) ||
+      g->seed_time == 0)
+    snprintf(out, n, "%s", "");
+  else if (g->seed_ratio > 0 && g->seed_time >= 0)
+    snprintf(out, n, "; seeding until ratio %.2g or for %s, or Ctrl-C%s", g->seed_ratio, t, opts);
+  else if (g->seed_ratio > 0)
+    snprintf(out, n, "; seeding until ratio %.2g or Ctrl-C%s", g->seed_ratio, opts);
+  else if (g->seed_time >= 0)
+    snprintf(out, n, "; seeding for %s or until Ctrl-C%s", t, opts);
+  else
+    snprintf(out, n, "; seeding until Ctrl-C%s", opts);
 }
 
 static void check_complete(struct get *g, struct job *j, const struct shoal_status *st)
@@ -313,17 +195,20 @@ static void check_complete(struct get *g, struct job *j, const struct shoal_stat
   j->complete = 1;
   j->complete_ms = uv_now(g->run.loop);
   j->dl_at_complete = st->downloaded;
-  if (!g->quiet && !st->downloaded) {
-    char a[32];
-    say(g, stdout, "%s: complete, %s already on disk\n", j->name,
-        size_str(st->wanted_bytes, a, sizeof a));
-  } else if (!g->quiet) {
-    char a[32], b[32], c[32];
+  if (g->quiet)
+    return;
+  char a[32], b[32], c[32], next[200];
+  seed_plan(g, st, next, sizeof next);
+  if (!st->downloaded) {
+    get_say(g, g->json ? stderr : stdout, "%s: complete, %s already on disk in %s/%s%s\n", j->name,
+        get_size_str(st->wanted_bytes, a, sizeof a), g->out_dir, j->ti->name, next);
+  } else {
     double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-    say(g, stdout, "%s: complete, %s in %s (%s average)\n", j->name,
-        size_str(st->wanted_bytes, a, sizeof a),
+    get_say(g, g->json ? stderr : stdout, "%s: complete, %s in %s (%s average), in %s/%s%s\n", j->name,
+        get_size_str(st->wanted_bytes, a, sizeof a),
         netopts_fmt_duration((uint64_t)llround(secs), b, sizeof b),
-        netopts_fmt_rate(secs > 0 ? (uint64_t)((double)st->downloaded / secs) : 0, c, sizeof c));
+        netopts_fmt_rate(secs > 0 ? (uint64_t)((double)st->downloaded / secs) : 0, c, sizeof c),
+        g->out_dir, j->ti->name, next);
   }
 }
 
@@ -348,6 +233,25 @@ static void seed_policy(struct get *g, struct job *j, const struct shoal_status 
   }
 }
 
+/* One line when every tracker is failing (again), at normal verbosity:
+ * the progress line says it too, but a log of plain lines every 5 s or a
+ * -q run should not leave it to chance. */
+static void tracker_warning(struct get *g, struct job *j, const struct shoal_status *st)
+{
+  int all = st->trackers && st->trackers_failing == st->trackers;
+  if (!all) {
+    j->warned_trackers = 0;
+    return;
+  }
+  if (j->warned_trackers || j->complete || g->no.verbosity < 0)
+    return;
+  j->warned_trackers = 1;
+  char t[32];
+  get_say(g, stderr, "shoal get: %s: every tracker is failing (%s)%s%s\n", j->name, st->tracker_msg,
+      st->tracker_retry_s ? "; retrying in " : "; retrying",
+      st->tracker_retry_s ? netopts_fmt_duration(st->tracker_retry_s, t, sizeof t) : "");
+}
+
 static void no_peer_policy(struct get *g, struct job *j, const struct shoal_status *st)
 {
   uint64_t now = uv_now(g->run.loop);
@@ -361,13 +265,15 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
   struct shoal_dht_status ds;
   int dht_nodes = j->dht && shoal_session_dht_status(g->run.sess, &ds) == 0 &&
                   ds.good[0] + ds.good[1] > 0;
-  if (!j->had_trackers && !j->dht && !g->no.npeers)
+  if (st->peers_all_close_early) /* the most precise reason first */
+    snprintf(msg, sizeof msg, "no peers for %ds: %s", g->no_peer_timeout, CLOSERS_MSG);
+  else if (!j->had_trackers && !j->dht && !g->no.npeers)
     snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
              "was given", g->no_peer_timeout);
   else if (!j->had_trackers && !j->dht)
     snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
              "address connected with this torrent", g->no_peer_timeout);
-  else if (j->had_trackers && st->tracker_msg[0])
+  else if (st->trackers && st->trackers_failing == st->trackers)
     snprintf(msg, sizeof msg, "no peers for %ds; last tracker error: %s", g->no_peer_timeout,
              st->tracker_msg);
   else if (!j->had_trackers && !dht_nodes)
@@ -390,13 +296,14 @@ static void tick(struct netopts_run *r)
     struct job *j = &g->jobs[i];
     if (j->finished)
       continue;
-    struct shoal_status st = *snap(j);
+    struct shoal_status st = *get_snap(j);
     if (st.state == SHOAL_ERROR) {
       job_fail(g, j, st.error[0] ? st.error : "failed");
       continue;
     }
     check_complete(g, j, &st);
     seed_policy(g, j, &st);
+    tracker_warning(g, j, &st);
     no_peer_policy(g, j, &st);
   }
   size_t left = 0;
@@ -406,7 +313,7 @@ static void tick(struct netopts_run *r)
     netopts_run_stop(&g->run);
     return;
   }
-  draw(g);
+  get_draw(g);
 }
 
 /* ---- the engine's events ---- */
@@ -421,13 +328,13 @@ static void on_event(struct netopts_run *r, const struct shoal_event *e)
   if (!j)
     return;
   if (e->type == SHOAL_EVENT_FINISHED) {
-    struct shoal_status st = *snap(j);
+    struct shoal_status st = *get_snap(j);
     check_complete(g, j, &st);
     netopts_run_tick_soon(r); /* the seeding policy */
   } else if (e->type == SHOAL_EVENT_ERROR) {
     job_fail(g, j, e->text[0] ? e->text : shoal_strerror(e->err));
   } else if (e->type == SHOAL_EVENT_PAUSED) {
-    snap(j);
+    get_snap(j);
     job_finish(g, j);
   }
 }
@@ -435,45 +342,49 @@ static void on_event(struct netopts_run *r, const struct shoal_event *e)
 static void on_signal(struct netopts_run *r, int signo)
 {
   struct get *g = r->ud;
-  snap_all(g);
+  get_snap_all(g);
   if (!g->quiet)
-    say(g, stderr, "\nshoal get: stopping (announcing, saving resume data; "
+    get_say(g, stderr, "\nshoal get: stopping (announcing, saving resume data; "
                    "interrupt again to quit at once)\n");
 }
 
 /* ---- main ---- */
 
-static void summary(struct get *g)
+/* The job already loaded with this info-hash, or NULL. */
+static const struct job *find_job(const struct get *g, const uint8_t *ih)
 {
-  if (g->quiet)
-    return;
-  for (size_t i = 0; i < g->njobs; i++) {
-    struct job *j = &g->jobs[i];
-    const struct shoal_status *st = &j->last;
-    if (!j->t || j->failed)
-      continue; /* the reason was printed when it failed */
-    char a[32], b[32], c[32], d[32], e[32];
-    if (j->complete && !j->dl_at_complete) {
-      printf("%s: done, %s already on disk; uploaded %s\n", j->name,
-             size_str(st->wanted_bytes, a, sizeof a), size_str(st->uploaded, e, sizeof e));
-    } else if (j->complete) {
-      double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
-      printf("%s: done, %s; downloaded %s in %s (%s average), uploaded %s, ratio %.2f\n", j->name,
-             size_str(st->wanted_bytes, a, sizeof a),
-             size_str(st->downloaded, b, sizeof b),
-             netopts_fmt_duration((uint64_t)llround(secs), c, sizeof c),
-             netopts_fmt_rate(secs > 0 ? (uint64_t)((double)j->dl_at_complete / secs) : 0, d,
-                              sizeof d),
-             size_str(st->uploaded, e, sizeof e),
-             st->downloaded ? (double)st->uploaded / (double)st->downloaded : 0.0);
-    } else {
-      double pct = st->wanted_bytes ? 100.0 * (double)st->have_bytes / (double)st->wanted_bytes : 0;
-      printf("%s: incomplete, %s of %s (%.1f%%); run again to resume\n", j->name,
-             size_str(st->have_bytes, a, sizeof a),
-             size_str(st->wanted_bytes, b, sizeof b), pct);
-    }
+  for (size_t i = 0; i < g->njobs; i++)
+    if (!memcmp(g->jobs[i].ti->info_hash, ih, 20))
+      return &g->jobs[i];
+  return NULL;
+}
+
+/* -o DIR must be a folder we can write in (or one we can create): said
+ * here, before the session, rather than later as a resume-data failure. */
+static int check_out_dir(const char *dir)
+{
+  char probe[4096];
+  struct stat sb;
+  int rc;
+  snprintf(probe, sizeof probe, "%s", dir);
+  /* the deepest part of the path that exists is where folders get made */
+  for (int up = 0; (rc = stat(probe, &sb)) < 0 && errno == ENOENT && up < 256; up++) {
+    char *slash = strrchr(probe, '/');
+    if (!slash)
+      snprintf(probe, sizeof probe, ".");
+    else
+      slash[slash == probe] = 0; /* "/x" goes up to "/" */
   }
-  fflush(stdout);
+  int err = rc < 0                   ? errno
+            : !S_ISDIR(sb.st_mode)   ? ENOTDIR
+            : access(probe, W_OK | X_OK) < 0 ? errno
+                                             : 0;
+  if (!err)
+    return 0;
+  int here = !strcmp(probe, dir);
+  cli_say(stderr, "shoal get: -o %s: cannot write there: %s%s%s\n", dir, strerror(err),
+          here ? "" : " at ", here ? "" : probe);
+  return -1;
 }
 
 int cmd_get(int argc, char **argv)
@@ -487,6 +398,7 @@ int cmd_get(int argc, char **argv)
       {"resume-dir", required_argument, NULL, 0x204},
       {"no-peer-timeout", required_argument, NULL, 0x205},
       {"buffered-writes", no_argument, NULL, 0x206},
+      {"json", no_argument, NULL, 0x207},
       {"help", no_argument, NULL, 'h'},
       NETOPTS_LONG,
       {NULL, 0, NULL, 0},
@@ -543,6 +455,9 @@ int cmd_get(int argc, char **argv)
     case 0x206:
       g.no.settings.buffered_writes = 1;
       break;
+    case 0x207:
+      g.json = 1;
+      break;
     case 'h':
       usage(stdout);
       rc = 0;
@@ -563,7 +478,7 @@ int cmd_get(int argc, char **argv)
     goto out;
   }
   g.quiet = g.no.verbosity < 0;
-  g.tty = netopts_live_width(&g.no);
+  g.tty = g.json ? 0 : netopts_live_width(&g.no);
   netopts_apply_log(&g.no);
 
   /* Load every torrent before touching the network or the disk: a typo in
@@ -575,23 +490,37 @@ int cmd_get(int argc, char **argv)
     rc = 1;
     goto out;
   }
-  for (size_t i = 0; i < g.njobs; i++) {
+  size_t nargs = g.njobs;
+  g.njobs = 0;
+  for (size_t i = 0; i < nargs; i++) {
     char err[512] = "";
-    struct job *j = &g.jobs[i];
+    struct job *j = &g.jobs[g.njobs];
     j->g = &g;
     j->path = argv[optind + (int)i];
+    if (cli_refuse_magnet("get", j->path))
+      goto out_ms;
     int lrc = shoal_torrent_info_load(j->path, &j->ti, err, sizeof err);
     if (lrc < 0) {
       /* the parser's message names the file or field */
-      fprintf(stderr, "shoal get: %s\n", err[0] ? err : shoal_strerror(lrc));
+      cli_say(stderr, "shoal get: %s\n", err[0] ? err : shoal_strerror(lrc));
       goto out_ms;
     }
-    snprintf(j->name, sizeof j->name, "%s", j->ti->name);
+    const struct job *same = find_job(&g, j->ti->info_hash);
+    if (same) {
+      /* one torrent given twice: the second add would only fail */
+      cli_say(stderr, "shoal get: %s is the same torrent as %s (info-hash %s); skipping it\n",
+              j->path, same->path, j->ti->info_hash_hex);
+      shoal_torrent_info_free(j->ti);
+      memset(j, 0, sizeof *j);
+      continue;
+    }
+    cli_safe(j->name, sizeof j->name, j->ti->name);
     j->had_trackers = j->ti->num_tiers > 0;
     /* the DHT finds peers for every torrent that is not private, when it
      * has a node to start from */
     netopts_dht_finish(&g.no);
     j->dht = g.no.settings.dht && g.no.ndht_boot && !j->ti->is_private;
+    g.njobs++;
   }
   if (g.only) {
     const struct shoal_torrent_info *ti = g.jobs[0].ti;
@@ -603,6 +532,9 @@ int cmd_get(int argc, char **argv)
   }
   cli_raise_nofile(4096);
   if (netopts_resolve(&g.no, "get") < 0)
+    goto out_ms;
+  rc = 1;
+  if (check_out_dir(g.out_dir) < 0)
     goto out_ms;
 
   rc = 1;
@@ -635,10 +567,17 @@ int cmd_get(int argc, char **argv)
       continue;
     }
     netopts_add_peers(&g.no, g.run.sess, j->t, "get");
+    if (!j->had_trackers && !j->dht && !g.no.npeers && !g.quiet)
+      get_say(&g, stderr, "shoal get: %s: the torrent lists no trackers and no --peer was given: "
+          "only a peer that connects here (port %u) can be found; giving up after %ds without "
+          "one (--no-peer-timeout)\n", j->name, (unsigned)shoal_session_port(g.run.sess),
+          g.no_peer_timeout);
   }
-  draw(&g);
+  get_draw(&g);
   netopts_run_loop(&g.run);
-  clear_live(&g);
+  get_clear_live(&g);
+  if (g.json)
+    get_draw_json(&g); /* the final state of each */
 
   /* exit status */
   int all_complete = 1, any_failed = 0;
@@ -652,7 +591,7 @@ int cmd_get(int argc, char **argv)
     rc = 128 + g.run.signo;
   else
     rc = 1;
-  summary(&g);
+  get_summary(&g);
 out_ms:
   for (size_t i = 0; i < g.njobs; i++)
     shoal_torrent_info_free(g.jobs[i].ti);

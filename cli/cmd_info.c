@@ -31,14 +31,37 @@ static void jstr(const char *s)
     fputs("null", stdout);
 }
 
+/* The content, and the BEP 47 padding apart (hybrid torrents pad every
+ * file to a piece boundary): sizes and counts a person means. */
+struct sizes {
+  uint64_t content, padding;
+  size_t files, pads;
+};
+
+static struct sizes sizes_of(const struct shoal_torrent_info *m)
+{
+  struct sizes z = {0, 0, 0, 0};
+  for (size_t i = 0; i < m->num_files; i++) {
+    int pad = !!(m->files[i].attr & SHOAL_FILE_PAD);
+    *(pad ? &z.padding : &z.content) += m->files[i].length;
+    *(pad ? &z.pads : &z.files) += 1;
+  }
+  return z;
+}
+
 static void print_json(const struct shoal_torrent_info *m)
 {
+  struct sizes z = sizes_of(m);
   printf("{\"name\":");
   jstr(m->name);
-  printf(",\"info_hash\":\"%s\",\"total_length\":%llu,\"piece_length\":%u,\"num_pieces\":%u", m->info_hash_hex,
-         (unsigned long long)m->total_length, m->piece_length, m->num_pieces);
-  printf(",\"private\":%s,\"multi_file\":%s,\"trackers\":[", m->is_private ? "true" : "false",
-         m->multi_file ? "true" : "false");
+  printf(",\"info_hash\":\"%s\",\"total_length\":%llu,\"content_length\":%llu,"
+         "\"padding_length\":%llu,\"num_files\":%zu,\"num_padding_files\":%zu,"
+         "\"piece_length\":%u,\"num_pieces\":%u", m->info_hash_hex,
+         (unsigned long long)m->total_length, (unsigned long long)z.content,
+         (unsigned long long)z.padding, z.files, z.pads, m->piece_length, m->num_pieces);
+  printf(",\"private\":%s,\"multi_file\":%s,\"hybrid\":%s,\"trackers\":[",
+         m->is_private ? "true" : "false", m->multi_file ? "true" : "false",
+         m->hybrid ? "true" : "false");
   for (size_t t = 0; t < m->num_tiers; t++) {
     printf("%s[", t ? "," : "");
     for (size_t u = 0; u < m->tiers[t].num_urls; u++) {
@@ -98,12 +121,20 @@ static void field(const char *label, const char *value)
 
 static void print_text(const struct shoal_torrent_info *m, int all)
 {
-  char hs[32], ps[32];
-  cli_human_size(m->total_length, hs, sizeof hs);
+  char hs[32], ps[32], padsz[32];
+  struct sizes z = sizes_of(m);
+  cli_human_size(z.content, hs, sizeof hs);
   cli_human_size(m->piece_length, ps, sizeof ps);
+  cli_human_size(z.padding, padsz, sizeof padsz);
   field("name:", m->name);
   printf("%-14s %s\n", "info-hash:", m->info_hash_hex);
-  printf("%-14s %s (%llu bytes)\n", "size:", hs, (unsigned long long)m->total_length);
+  printf("%-14s %s (%llu bytes)", "size:", hs, (unsigned long long)z.content);
+  if (z.pads)
+    printf(" in %zu file%s; plus %s of padding in %zu BEP 47 file%s, never on disk", z.files,
+           z.files == 1 ? "" : "s", padsz, z.pads, z.pads == 1 ? "" : "s");
+  putchar('\n');
+  if (m->hybrid)
+    printf("%-14s hybrid v1 + v2 (BEP 52); shoal uses its v1 part\n", "version:");
   printf("%-14s %u x %s (%u bytes)\n", "pieces:", m->num_pieces, ps, m->piece_length);
   printf("%-14s %s\n", "private:", m->is_private ? "yes" : "no");
   if (m->num_tiers) {
@@ -138,10 +169,8 @@ static void print_text(const struct shoal_torrent_info *m, int all)
     printf("%-14s %s (%lld)\n", "creation date:", when, (long long)m->creation_date);
   }
   field("source:", m->source);
-  size_t pads = 0;
-  for (size_t i = 0; i < m->num_files; i++)
-    pads += !!(m->files[i].attr & SHOAL_FILE_PAD);
-  printf("files (%zu):\n", m->num_files - pads);
+  size_t pads = z.pads;
+  printf("files (%zu):\n", z.files);
   /* Numbered from 1, padding files not counted: the numbers `shoal get
    * --only` takes. */
   size_t num = 0;
@@ -197,6 +226,8 @@ int cmd_info(int argc, char **argv)
   }
   struct shoal_torrent_info *m;
   char err[1024];
+  if (cli_refuse_magnet("info", argv[optind]))
+    return 2;
   if (shoal_torrent_info_load(argv[optind], &m, err, sizeof err)) {
     fprintf(stderr, "shoal info: ");
     cli_print_safe(stderr, err);

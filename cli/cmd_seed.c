@@ -25,7 +25,8 @@ struct seed {
   struct netopts no;
   struct netopts_run run;
   shoal_id t;
-  char name[64];
+  char name[64];           /* for display: made safe, truncated */
+  const char *raw_name;    /* the torrent's, as the files are named */
   const char *dir;
   int tty; /* live line width, 0: plain lines (netopts_live_width) */
   int quiet, drawn, checked, failed, stopped;
@@ -101,13 +102,23 @@ static void refuse(struct seed *s, const char *engine_msg)
   s->failed = 1;
   clear_live(s);
   const struct shoal_status *st = &s->last;
-  if (st->num_pieces && st->pieces_have < st->num_pieces)
-    /* the engine's own message says the same less precisely: ours only */
-    fprintf(stderr, "shoal seed: %s: data in %s is incomplete: %u of %u pieces missing or "
+  char path[4096];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/%s", s->dir, s->raw_name);
+  /* the engine's own message says the same less precisely: ours only */
+  if (st->num_pieces && !st->pieces_have && lstat(path, &sb) < 0)
+    cli_say(stderr, "shoal seed: %s: the data is not there: %s does not exist (DIR is the "
+                    "folder holding the content under its name, as `shoal get -o DIR` "
+                    "leaves it)\n", s->name, path);
+  else if (st->num_pieces && !st->pieces_have)
+    cli_say(stderr, "shoal seed: %s: the data is not there: nothing in %s matches the "
+                    "torrent (0 of %u pieces)\n", s->name, path, st->num_pieces);
+  else if (st->num_pieces && st->pieces_have < st->num_pieces)
+    cli_say(stderr, "shoal seed: %s: data in %s is incomplete: %u of %u pieces missing or "
                     "corrupt\n", s->name, s->dir, st->num_pieces - st->pieces_have,
             st->num_pieces);
   else
-    fprintf(stderr, "shoal seed: %s: %s\n", s->name, engine_msg ? engine_msg : "failed");
+    cli_say(stderr, "shoal seed: %s: %s\n", s->name, engine_msg ? engine_msg : "failed");
   netopts_run_tick_soon(&s->run); /* the tick closes the session */
 }
 
@@ -206,12 +217,15 @@ int cmd_seed(int argc, char **argv)
   const char *tpath = argv[optind];
   s.dir = argv[optind + 1];
   char err[512] = "";
+  if (cli_refuse_magnet("seed", tpath))
+    goto out;
   int lrc = shoal_torrent_info_load(tpath, &ti, err, sizeof err);
   if (lrc < 0) {
-    fprintf(stderr, "shoal seed: %s\n", err[0] ? err : shoal_strerror(lrc));
+    cli_say(stderr, "shoal seed: %s\n", err[0] ? err : shoal_strerror(lrc));
     goto out;
   }
-  snprintf(s.name, sizeof s.name, "%s", ti->name);
+  cli_safe(s.name, sizeof s.name, ti->name);
+  s.raw_name = ti->name;
   struct stat sb;
   if (stat(s.dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
     fprintf(stderr, "shoal seed: %s: %s\n", s.dir,
@@ -238,7 +252,7 @@ int cmd_seed(int argc, char **argv)
   int arc = shoal_torrent_add(s.run.sess, &ap, &s.t, err, sizeof err);
   if (arc < 0) {
     s.t = 0;
-    fprintf(stderr, "shoal seed: %s: cannot add: %s\n", s.name,
+    cli_say(stderr, "shoal seed: %s: cannot add: %s\n", s.name,
             err[0] ? err : shoal_strerror(arc));
     s.failed = 1;
     netopts_run_stop(&s.run);
@@ -251,7 +265,7 @@ int cmd_seed(int argc, char **argv)
   clear_live(&s);
   if (!s.failed && !s.quiet && s.checked) {
     char a[32];
-    printf("%s: uploaded %s\n", s.name, size_str(s.last.uploaded, a, sizeof a));
+    cli_say(stdout, "%s: uploaded %s\n", s.name, size_str(s.last.uploaded, a, sizeof a));
   }
   if (s.failed)
     rc = 1;

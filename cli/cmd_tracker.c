@@ -58,7 +58,13 @@ static const struct setting options[] = {
     {.name = "min-interval", .type = SETTING_DURATION, AT(cfg.min_interval), .min = 1,
      .max = DAY, .arg = "S", .help = "minimum interval (default interval / 2)"},
     {.name = "peer-timeout", .type = SETTING_DURATION, AT(cfg.peer_timeout), .min = 1,
-     .max = 7 * DAY, .arg = "S", .help = "drop peers unseen this long (default 2 x interval)"},
+     .max = 7 * DAY, .arg = "S",
+     .help = "drop peers unseen this long (default the larger of\n2 x interval and "
+             "--min-peer-timeout)"},
+    {.name = "min-peer-timeout", .type = SETTING_DURATION, AT(cfg.peer_timeout_min), .min = 1,
+     .max = 7 * DAY, .arg = "S",
+     .help = "floor of the default peer timeout (default 45m:\nclients re-announce on their "
+             "own schedule)"},
     {.name = "numwant-max", .type = SETTING_INT, AT(cfg.numwant_max), .min = 1,
      .max = SHOAL_TRACKER_MAX_NUMWANT, .arg = "N",
      .help = "most peers in one reply (default and limit 200)"},
@@ -74,6 +80,9 @@ static const struct setting options[] = {
      .help = "close HTTP connections idle this long (default 15)"},
     {.name = "max-conns", .type = SETTING_INT, AT(cfg.max_conns), .min = 1, .max = 1000000,
      .arg = "N", .help = "HTTP connections per thread (default 4096)"},
+    {.name = "upload-memory", .type = SETTING_SIZE, AT(cfg.upload_memory), .min = 1,
+     .max = 1u << 30, .arg = "SIZE",
+     .help = "upload bodies held in memory at once, all threads\n(default 16M; more get 503)"},
     {.name = "config", .type = SETTING_CONFIG, .arg = "FILE",
      .help = "read options from FILE: one 'option value' per line,\n"
              "names as above without '--'; '#' comments;\ncommand-line options win"},

@@ -123,6 +123,8 @@ int cmd_verify(int argc, char **argv)
   const char *tpath = argv[optind], *dir = argv[optind + 1];
   struct shoal_torrent_info *m;
   char err[1024];
+  if (cli_refuse_magnet("verify", tpath))
+    return 2;
   if (shoal_torrent_info_load(tpath, &m, err, sizeof err)) {
     fprintf(stderr, "shoal verify: ");
     cli_print_safe(stderr, err);

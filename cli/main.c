@@ -37,7 +37,13 @@ int main(int argc, char **argv)
     return 2;
   }
   const char *name = argv[1];
-  if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+  /* `shoal help get` is `shoal get --help` */
+  static char help_opt[] = "--help";
+  if (!strcmp(name, "help") && argc > 2) {
+    name = argv[1] = argv[2];
+    argv[2] = help_opt;
+    argc = 3;
+  } else if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
     usage(stdout);
     return 0;
   }
@@ -45,9 +51,16 @@ int main(int argc, char **argv)
     printf("shoal %s\n", SHOAL_VERSION);
     return 0;
   }
-  for (const struct command *c = shoal_commands; c->name; c++)
-    if (!strcmp(c->name, name))
-      return c->run(argc - 1, argv + 1);
+  for (const struct command *c = shoal_commands; c->name; c++) {
+    if (strcmp(c->name, name))
+      continue;
+    /* getopt names argv[0] in its messages: "shoal create: unrecognized
+     * option", as every other message of the command begins */
+    char prog[64];
+    snprintf(prog, sizeof prog, "shoal %s", c->name);
+    argv[1] = prog;
+    return c->run(argc - 1, argv + 1);
+  }
   fprintf(stderr, "shoal: unknown command '%s'\n", name);
   usage(stderr);
   return 2;

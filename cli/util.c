@@ -192,8 +192,49 @@ void cli_json_str(FILE *f, const char *str, size_t n)
 
 void cli_print_safe(FILE *f, const char *s)
 {
-  for (; *s; s++)
-    fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+  size_t n = strlen(s);
+  char small[512], *buf = n < sizeof small ? small : malloc(n + 1);
+  if (!buf) {
+    for (; *s; s++) /* out of memory: the plainest form, ASCII only */
+      fputc((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s, f);
+    return;
+  }
+  shoal_text_safe(buf, n + 1, s);
+  fputs(buf, f);
+  if (buf != small)
+    free(buf);
+}
+
+const char *cli_safe(char *buf, size_t cap, const char *s)
+{
+  shoal_text_safe(buf, cap, s ? s : "");
+  return buf;
+}
+
+void cli_vsay(FILE *f, const char *fmt, va_list ap)
+{
+  char msg[2048];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  /* our own line breaks at either end stay; anything inside is text */
+  char *b = msg, *e = msg + strlen(msg);
+  while (*b == '\n')
+    fputc(*b++, f);
+  size_t tail = 0;
+  while (e > b && e[-1] == '\n')
+    e--, tail++;
+  *e = 0;
+  shoal_text_safe(b, (size_t)(e - b) + 1, b);
+  fputs(b, f);
+  while (tail--)
+    fputc('\n', f);
+}
+
+void cli_say(FILE *f, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  cli_vsay(f, fmt, ap);
+  va_end(ap);
 }
 
 void cli_raise_nofile(unsigned long want)
@@ -227,5 +268,14 @@ void cli_log(enum shoal_log_level level, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  shoal_text_safe(msg, sizeof msg, msg); /* as the library's own lines are */
   cli_log_sink(NULL, level, msg);
+}
+
+int cli_refuse_magnet(const char *cmd, const char *arg)
+{
+  if (strncasecmp(arg, "magnet:", 7))
+    return 0;
+  fprintf(stderr, "shoal %s: magnet links are not supported yet; give a .torrent file\n", cmd);
+  return 1;
 }

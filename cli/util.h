@@ -5,6 +5,7 @@
 #define SHOAL_CLI_UTIL_H
 
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -53,10 +54,22 @@ void cli_json_str(FILE *f, const char *s, size_t n);
  * of 1024. Failure is not fatal (fewer peers, or uploads copied). */
 void cli_raise_nofile(unsigned long want);
 
-/* Prints s for a human on a terminal: control characters (which could move
- * the cursor or retitle the window when a hostile torrent is listed) become
- * '?'. */
+/* Text that a torrent, a peer or a tracker supplied, for a human on a
+ * terminal: everything goes through the library's one sanitiser,
+ * shoal_text_safe() (control characters and escape sequences, which could
+ * move the cursor or retitle the window, become '?').
+ * cli_print_safe prints s so; cli_safe writes the safe form of s into buf
+ * (cap bytes) and returns buf, for a printf argument; cli_say formats a
+ * message and prints it made safe, keeping only the line breaks at its
+ * ends (so a name holding a newline cannot forge a line). */
 void cli_print_safe(FILE *f, const char *s);
+const char *cli_safe(char *buf, size_t cap, const char *s);
+void cli_say(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_vsay(FILE *f, const char *fmt, va_list ap);
+
+/* A magnet link where a .torrent file is expected: says that magnet links
+ * are not supported yet and returns 1; 0 for anything else. */
+int cli_refuse_magnet(const char *cmd, const char *arg);
 
 /* The library's log sink for a terminal (shoal_log_set_sink(cli_log_sink,
  * NULL), done by main() before any command runs): one line on stderr per

@@ -107,8 +107,29 @@ struct shoal_status {
   int peers, seeds;                   /* connected */
   uint32_t check_done;                /* pieces checked so far (CHECKING) */
   int hash_failures, banned_peers;
+  uint32_t peers_closed_early;        /* connections we opened that the peer
+                                         closed right after our handshake,
+                                         before its own (as a peer that
+                                         requires encryption does) */
+  int peers_all_close_early;          /* every known peer did so 3 times in a
+                                         row: none will talk to us as we are
+                                         (they are still retried) */
   char error[256];                    /* SHOAL_ERROR: what went wrong */
-  char tracker_msg[256];              /* last tracker error/warning, or "" */
+  char tracker_msg[256];              /* last tracker error/warning with its
+                                         URL, or "" */
+  /* The trackers summed up, for a progress line or a give-up rule
+   * (shoal_torrent_trackers lists each). A tracker is failing from its
+   * first failed announce, or from the first unanswered interval of a UDP
+   * one (BEP 15 retries for hours), until it answers. */
+  int trackers;                       /* tracker URLs being announced to;
+                                         0: none (or announcing is off) */
+  int trackers_failing;               /* of which failing now */
+  uint32_t tracker_retry_s;           /* next announce in this many seconds;
+                                         0: one is in flight, or none due */
+  char tracker_error[128];            /* the latest failure, without the URL
+                                         ("connection refused: ...", "no
+                                         connect reply after 2 tries"); ""
+                                         when no tracker is failing */
 };
 
 /* File priorities: what to download. SKIP is not downloaded (pieces it
@@ -170,6 +191,10 @@ struct shoal_tracker_info {
   int64_t seeders, leechers;    /* from its last reply; -1 unknown */
   uint32_t next_announce_s;     /* 0: none scheduled */
   char last_error[256];         /* "" when the last announce worked */
+  int failing;                  /* its last announce failed, or is unanswered
+                                   for a while (UDP) */
+  int err;                      /* with failing: a negative code, e.g.
+                                   -ECONNREFUSED, SHOAL_ETIMEOUT */
 };
 
 enum shoal_event_type {
@@ -326,7 +351,11 @@ const char *shoal_errname(int code);
  *
  * The library never writes to stdout or stderr. It formats each message (one
  * line without a trailing newline, cut at 1023 bytes) and hands it to the
- * sink the application installed; with no sink it stays silent.
+ * sink the application installed; with no sink it stays silent. Messages
+ * carry names, paths and reasons that torrents, peers and trackers chose:
+ * before the sink sees a message it goes through shoal_text_safe() below,
+ * so no control character or escape sequence reaches a terminal or a log
+ * file, and a message is always one line.
  *
  * Threads: messages come from the loop thread, libuv's thread-pool workers
  * and the hashing threads of shoal_create() and shoal_verify(), so the sink
@@ -352,6 +381,17 @@ void shoal_log_set_sink(shoal_log_fn fn, void *ud);
  * being formatted. Any thread. */
 void shoal_log_set_level(enum shoal_log_level level);
 enum shoal_log_level shoal_log_get_level(void);
+
+/* The library's one sanitiser for text that others supplied (a torrent's
+ * name, paths, comment; a tracker's failure reason; a peer's client name):
+ * writes a copy of src to dst (cap bytes, always NUL-terminated when cap >
+ * 0, cut at a character boundary) in which every C0 or C1 control
+ * character, DEL, byte that is not well-formed UTF-8, line or paragraph
+ * separator and bidirectional override or isolate is one '?'. Other UTF-8
+ * is kept. dst may be src. Returns the length written. Apps run everything
+ * of that kind through it before printing it (the status name, event text,
+ * errors); log messages already are. Any thread. */
+size_t shoal_text_safe(char *dst, size_t cap, const char *src);
 
 /* ======================================================================
  * Torrent files: a read-only view of a .torrent
@@ -397,12 +437,19 @@ struct shoal_torrent_info {
   const char *name;                 /* the content's name (a file or folder) */
   uint8_t info_hash[20];            /* SHA-1 of the exact bytes of `info` */
   char info_hash_hex[41];           /* lower-case hex, NUL-terminated */
-  uint64_t total_length;            /* sum of the file lengths, padding included */
+  uint64_t total_length;            /* sum of the file lengths, padding included
+                                       (what the pieces cover; the content is
+                                       the sum over files without
+                                       SHOAL_FILE_PAD) */
   uint32_t piece_length;
   uint32_t num_pieces;              /* the last piece may be shorter */
   const uint8_t *piece_hashes;      /* 20 * num_pieces bytes */
   int is_private;                   /* BEP 27: no DHT, PEX or other trackers */
   int multi_file;                   /* 1 when the info dict has `files` */
+  int hybrid;                       /* BEP 52 hybrid (v1 + v2): read and
+                                       downloaded through its v1 part. A
+                                       v2-only torrent is refused (not
+                                       supported yet) */
   const struct shoal_tracker_tier *tiers; /* announce-list, or a single tier
                                              holding `announce`; none: 0 */
   size_t num_tiers;
@@ -421,10 +468,12 @@ struct shoal_torrent_info {
  * buf may be freed afterwards). On success *out is a new object. On failure
  * *out is NULL and the return is SHOAL_EBENCODE, SHOAL_EMETAINFO or -ENOMEM,
  * with a sentence in err (when errlen > 0) naming the field, or the byte
- * offset of a bencode error, e.g. "bencode error at byte 14: ...". */
+ * offset of a bencode error, e.g. "bencode error at byte 14: ...". A file
+ * over 32 MiB, or of more than 2,000,000 bencode values, is refused with
+ * the limit named (libtorrent's defaults are 10 MB and 3 M). */
 int shoal_torrent_info_parse(const void *buf, size_t len, struct shoal_torrent_info **out,
                              char *err, size_t errlen);
-/* Reads and parses the file at path (at most 128 MiB). Errors as for _parse,
+/* Reads and parses the file at path (at most 32 MiB). Errors as for _parse,
  * plus -errno when it cannot be read; err then starts with the path. */
 int shoal_torrent_info_load(const char *path, struct shoal_torrent_info **out, char *err,
                             size_t errlen);
@@ -617,9 +666,12 @@ struct shoal_tracker_config {
   const char *upload_token;    /* enables POST /upload and the form on /,
                                   guarded by this token; NULL (default):
                                   uploads are refused (403) */
-  const char *blocklist;       /* info-hashes never tracked, one 40-digit hex
-                                  hash per line, '#' comments; NULL (default):
-                                  DATA/blocklist when it exists; "": none */
+  const char *blocklist;       /* info-hashes never tracked (nor listed or
+                                  served when hosted), one 40-digit hex hash
+                                  per line, '#' comments; NULL (default):
+                                  DATA/blocklist when it exists; "": none. A
+                                  file named here that cannot be read fails
+                                  shoal_tracker_new() */
   const char *const *add;      /* nadd .torrent files hosted from the start
                                   (validated, then copied into DATA/torrents) */
   size_t nadd;
@@ -632,8 +684,14 @@ struct shoal_tracker_config {
                                   (default): interval / 2; never above
                                   interval */
   uint32_t peer_timeout;       /* a peer not heard from for this many seconds
-                                  is dropped; 0 (default): 2 x interval, so a
-                                  peer that misses two announces is gone */
+                                  is dropped; 0 (default): the larger of
+                                  peer_timeout_min and 2 x interval */
+  uint32_t peer_timeout_min;   /* the floor of that default: 2700 s (45 min,
+                                  opentracker's), since clients re-announce on
+                                  their own schedule (qBittorrent, rtorrent:
+                                  every 30 min or more, whatever a short
+                                  interval asks) and must not vanish between
+                                  announces; 0 takes the default */
   uint32_t numwant_max;        /* most peers in one reply; default and
                                   limit SHOAL_TRACKER_MAX_NUMWANT */
   int full_scrape;             /* 1 (default): /scrape without info_hash
@@ -648,6 +706,13 @@ struct shoal_tracker_config {
                                   more are accepted and closed at once. Each
                                   takes a descriptor, and the library leaves
                                   RLIMIT_NOFILE alone: the app raises it */
+  size_t upload_memory;        /* bytes of upload bodies held at once, all
+                                  workers together; default 16 MiB (three
+                                  uploads of the largest .torrent, or dozens
+                                  of usual ones). An upload that would pass it
+                                  gets 503; every other request is decided
+                                  from its headers and never has its body
+                                  read (see docs/tracker.md) */
 };
 
 /* Fills c with the defaults above (data_dir NULL: the app chooses it). */

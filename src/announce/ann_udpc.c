@@ -271,6 +271,14 @@ static void forget_addr(struct ann_udpc *u)
   u->conn_expiry = 0;
 }
 
+/* The last thing a timeout does when the transaction goes on: the
+ * callback may cancel it. */
+static void stall(struct ann_udpx *x, const char *msg)
+{
+  if (x->sched.stalled)
+    x->sched.stalled(x->ud, x->n, msg);
+}
+
 static void on_timeout(uv_timer_t *t)
 {
   struct ann_udpx *x = (struct ann_udpx *)t;
@@ -289,6 +297,13 @@ static void on_timeout(uv_timer_t *t)
     if (!last) {
       resend_connect(x);
       arm_schedule(x);
+      if (x->phase == PHASE_ADDR)
+        snprintf(msg, sizeof msg, "cannot resolve %s yet: no answer after %u waits; still "
+                 "waiting", u->host, (unsigned)x->n);
+      else
+        snprintf(msg, sizeof msg, "no connect reply after %u tr%s; still trying",
+                 (unsigned)x->n, x->n == 1 ? "y" : "ies");
+      stall(x, msg);
       return;
     }
     /* resolution runs in libuv's thread pool, which disk jobs may keep
@@ -308,6 +323,9 @@ static void on_timeout(uv_timer_t *t)
   if (x->stage == X_QUEUED) {
     if (!last) {
       arm_schedule(x);
+      snprintf(msg, sizeof msg, "no %s sent after %u waits: %d requests to %s unanswered; "
+               "still waiting", what, (unsigned)x->n, u->inflight, u->host);
+      stall(x, msg);
       return;
     }
     snprintf(msg, sizeof msg, "no %s sent after %u waits: %d requests to %s unanswered", what,
@@ -332,6 +350,9 @@ static void on_timeout(uv_timer_t *t)
   /* same bytes, same transaction id: a late reply still counts */
   sh_udp_send(x->sock, SH_UDP_TRACKER, x->pkt, x->pkt_len, (const struct sockaddr *)&x->to);
   arm_schedule(x);
+  snprintf(msg, sizeof msg, "no %s reply after %u tr%s; still trying", what, (unsigned)x->n,
+           x->n == 1 ? "y" : "ies");
+  stall(x, msg);
 }
 
 /* ---- replies ---- */
@@ -631,4 +652,23 @@ void ann_udpc_shutdown(struct ann_udpc *u)
   stop_connect(u);
   if (u->resolving)
     uv_cancel((uv_req_t *)&u->gai);
+}
+
+/* An ICMP error for the tracker at `to`: its requests in flight there and
+ * its waiters for a connection id from there fail now (from their timers),
+ * the rest of their schedule being pointless. */
+void ann_udpc_icmp(struct ann_udpc *u, const struct sockaddr *to, int err)
+{
+  /* "connection refused" is what a TCP tracker's port says too: short
+   * enough for a progress line, and clear */
+  char msg[300];
+  snprintf(msg, sizeof msg, "%s", err == -ECONNREFUSED ? "connection refused" : sh_strerror(err));
+  int connecting_there = u->connecting && same_addr(&u->conn_to, to);
+  for (struct ann_udpx *x = u->xs; x; x = x->next) {
+    if ((x->stage == X_REQUESTING && same_addr(&x->to, to)) ||
+        (x->stage == X_WAIT_CONN && connecting_there))
+      fail_later(x, err, msg);
+  }
+  if (connecting_there)
+    stop_connect(u);
 }

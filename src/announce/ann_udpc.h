@@ -76,10 +76,17 @@ struct ann_udpc *ann_udpc_acquire(struct ann_udpc_reg *r, const char *url,
 void ann_udpc_release(struct ann_udpc *u);
 
 /* How one transaction retransmits: the BEP 15 base (15 s) and how many
- * sends (or waits, before it could send) it gets. */
+ * sends (or waits, before it could send) it gets. stalled (may be NULL) is
+ * told each time an interval passes unanswered and the transaction goes
+ * on (tries: the intervals gone so far), from the transaction's timer:
+ * BEP 15's whole schedule is 2 h 7 min, and a tracker silent for its first
+ * intervals is worth showing as failing long before that. It may cancel
+ * the transaction. */
+typedef void (*ann_udpc_stall_cb)(void *ud, uint32_t tries, const char *msg);
 struct ann_udpc_sched {
   uint32_t base_ms;
   uint32_t max_tries;
+  ann_udpc_stall_cb stalled;
 };
 
 /* Start an announce (q is copied; q->trackerid is not used by UDP;
@@ -91,6 +98,12 @@ struct ann_udpx *ann_udpc_announce(struct ann_udpc *u, const struct ann_req *q,
 struct ann_udpx *ann_udpc_scrape(struct ann_udpc *u, const uint8_t info_hash[20],
                                  struct ann_udpc_sched s, ann_udpc_scrape_cb cb, void *ud);
 void ann_udpc_cancel(struct ann_udpx *x);
+
+/* An ICMP error reported for a datagram sent to `to` (net/udp.h's error
+ * consumer): every transaction of the tracker at that address fails at
+ * once with err (-ECONNREFUSED for "port unreachable", -EHOSTUNREACH, ...)
+ * instead of waiting out its schedule. Reported from their timers. */
+void ann_udpc_reg_icmp(struct ann_udpc_reg *r, const struct sockaddr *to, int err);
 
 /* A random 32-bit number from the OS (transaction ids, keys). */
 uint32_t ann_random_u32(void);

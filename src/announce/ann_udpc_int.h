@@ -109,5 +109,7 @@ void ann_udpc_handle_closed(struct ann_udpc *u);
 /* ann_udpc.c */
 /* Cancels everything of a client whose last user left. */
 void ann_udpc_shutdown(struct ann_udpc *u);
+/* Fails u's transactions to `to` after an ICMP error (see ann_udpc_reg_icmp). */
+void ann_udpc_icmp(struct ann_udpc *u, const struct sockaddr *to, int err);
 
 #endif

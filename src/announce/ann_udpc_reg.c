@@ -13,6 +13,18 @@
 
 static void reg_maybe_free(struct ann_udpc_reg *r);
 
+void ann_udpc_reg_icmp(struct ann_udpc_reg *r, const struct sockaddr *to, int err)
+{
+  for (struct ann_udpc *u = r->clients; u; u = u->next)
+    if (!u->closing)
+      ann_udpc_icmp(u, to, err);
+}
+
+static void on_icmp(void *ud, const struct sockaddr *to, int err, const uint8_t *p, size_t n)
+{
+  ann_udpc_reg_icmp(ud, to, err);
+}
+
 struct ann_udpc_reg *ann_udpc_reg_new(uv_loop_t *loop, struct sh_udp *const *socks, size_t n)
 {
   struct ann_udpc_reg *r = calloc(1, sizeof *r);
@@ -20,8 +32,10 @@ struct ann_udpc_reg *ann_udpc_reg_new(uv_loop_t *loop, struct sh_udp *const *soc
     return NULL;
   r->loop = loop;
   for (size_t i = 0; i < n && r->nshared < ANN_UDPC_MAX_SOCKS; i++)
-    if (socks[i])
+    if (socks[i]) {
       r->shared[r->nshared++] = socks[i];
+      sh_udp_set_error_consumer(socks[i], SH_UDP_TRACKER, on_icmp, r);
+    }
   uv_timer_init(loop, &r->closer);
   r->closer.data = r;
   return r;
@@ -87,7 +101,10 @@ struct sh_udp *ann_udpc_reg_sock(struct ann_udpc_reg *r, const struct sockaddr *
   memset(&any, 0, sizeof any);
   any.ss_family = dest->sa_family;
   *err = sh_udp_open(r->loop, (const struct sockaddr *)&any, &r->own[v6]);
-  return *err < 0 ? NULL : r->own[v6];
+  if (*err < 0)
+    return NULL;
+  sh_udp_set_error_consumer(r->own[v6], SH_UDP_TRACKER, on_icmp, r);
+  return r->own[v6];
 }
 
 /* ---- clients ---- */
@@ -203,6 +220,9 @@ static void reg_maybe_free(struct ann_udpc_reg *r)
   }
   if (r->pending || uv_is_closing((uv_handle_t *)&r->closer))
     return;
+  /* the session's sockets outlive the registry: stop their calls now */
+  for (size_t i = 0; i < r->nshared; i++)
+    sh_udp_set_error_consumer(r->shared[i], SH_UDP_TRACKER, NULL, NULL);
   uv_close((uv_handle_t *)&r->closer, on_closer_closed);
 }
 

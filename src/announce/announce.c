@@ -224,11 +224,24 @@ static int ensure_udpc(struct sh_announcer *a, struct tracker *t)
   return t->udpc ? 0 : err;
 }
 
+/* A UDP announce still unanswered after some intervals: the tracker is
+ * failing as far as anyone watching is concerned. */
+static void on_udp_stall(void *ud, uint32_t tries, const char *msg)
+{
+  struct tracker *t = ud;
+  struct sh_announcer *a = t->a;
+  if (a->stopping || !a->cb.stalled)
+    return;
+  char m[512];
+  snprintf(m, sizeof m, "%s: %s", t->url, msg);
+  a->cb.stalled(a->cb.ud, t->url, tries, m);
+}
+
 /* The BEP 15 schedule for one transaction: the whole of it, or only the
  * first `tries` sends when that is shorter. */
 static struct ann_udpc_sched udp_sched(const struct sh_announcer *a, uint32_t tries)
 {
-  struct ann_udpc_sched s = {a->tm.udp_timeout_ms, a->tm.udp_max_tries};
+  struct ann_udpc_sched s = {a->tm.udp_timeout_ms, a->tm.udp_max_tries, NULL};
   if (tries && tries < s.max_tries)
     s.max_tries = tries;
   return s;
@@ -250,7 +263,10 @@ static int send_to(struct sh_announcer *a, struct tracker *t, enum ann_event ev,
      * this is the only tracker; with others, the walk moves on and the
      * next round (after the back-off) comes back to this one */
     uint32_t tries = a->tiers.n > 1 ? a->tm.udp_walk_tries : 0;
-    t->udpx = ann_udpc_announce(t->udpc, &q, t->udp_path, udp_sched(a, tries), on_udp, t);
+    struct ann_udpc_sched sched = udp_sched(a, tries);
+    if (ev != ANN_EV_STOPPED)
+      sched.stalled = on_udp_stall;
+    t->udpx = ann_udpc_announce(t->udpc, &q, t->udp_path, sched, on_udp, t);
     return t->udpx ? 0 : -ENOMEM;
   }
   struct sh_buf url = SH_BUF_INIT;
@@ -363,6 +379,13 @@ void sh_announcer_start(struct sh_announcer *a)
     return;
   }
   schedule(a, 0);
+}
+
+uint64_t sh_announcer_next_ms(const struct sh_announcer *a)
+{
+  if (a->stopping || a->busy || !uv_is_active((const uv_handle_t *)&a->timer))
+    return 0;
+  return uv_timer_get_due_in(&a->timer);
 }
 
 void sh_announcer_completed(struct sh_announcer *a)

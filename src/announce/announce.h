@@ -17,7 +17,10 @@
  *
  * Everything happens in the background: announce failures are reported via
  * cb->status and retried with back-off (15 s, 30 s, 60 s ... capped at the
- * tracker's interval), never returned. */
+ * tracker's interval), never returned. A UDP tracker refused by ICMP (port
+ * unreachable: nothing listens there) fails at once instead of waiting out
+ * BEP 15's schedule; one that stays silent is reported through cb->stalled
+ * after each unanswered interval. */
 #ifndef SHOAL_ANNOUNCE_H
 #define SHOAL_ANNOUNCE_H
 
@@ -67,6 +70,12 @@ struct sh_announce_callbacks {
   /* Optional. Result of sh_announcer_scrape(): err < 0 with s == NULL on
    * failure (SH_ETRACKER, SH_EURL when the tracker does not support scrape). */
   void (*scraped)(void *ud, const char *url, int err, const struct sh_scrape_info *s);
+  /* Optional. A UDP announce has gone unanswered for `tries` intervals of
+   * BEP 15's schedule and is still being retried (msg names the URL): the
+   * tracker is failing for any display or give-up rule, long before the
+   * schedule's 2 h 7 min end with a status() failure. Its next reply, or
+   * failure, comes through announced() or status() as usual. */
+  void (*stalled)(void *ud, const char *url, uint32_t tries, const char *msg);
 };
 
 /* Timings; the defaults come from the BEPs, tests shrink them. */
@@ -111,6 +120,9 @@ void sh_announcer_more_peers(struct sh_announcer *a);
  * first of tier 0); result via cb->scraped, which may be called from inside
  * this call when the tracker cannot scrape (SH_EURL). */
 void sh_announcer_scrape(struct sh_announcer *a);
+/* Milliseconds until the next announce is sent (a retry after a failure,
+ * or the next regular one); 0 while one is in flight or none is due. */
+uint64_t sh_announcer_next_ms(const struct sh_announcer *a);
 /* Sends event=stopped to every tracker that acknowledged `started` (a
  * pending or in-flight `completed` goes first, so a download that ends the
  * program is still counted), all within timing.stop_timeout_ms; then closes

@@ -73,6 +73,7 @@ static int fill(struct info *in)
       .piece_hashes = m->piece_hashes,
       .is_private = m->is_private,
       .multi_file = m->multi_file,
+      .hybrid = m->hybrid,
       .tiers = m->num_tiers ? in->tiers : NULL,
       .num_tiers = m->num_tiers,
       .web_seeds = m->num_web_seeds ? seeds : NULL,

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "base/text.h"
 #include "shoal.h"
 
 #define XX(lvl)                                                                  \
@@ -56,8 +57,12 @@ void sh_log(enum sh_log_level lvl, const char *fmt, ...)
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  /* names and reasons from torrents, peers and trackers are inside: no
+   * escape sequence reaches a terminal or a log, and a line stays one */
+  if (n > 0)
+    sh_text_safe(msg, sizeof msg, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
   pthread_mutex_lock(&sink_mu);
   if (sink_fn) { /* it may have been removed since the check above */
     in_sink = 1;

@@ -14,8 +14,10 @@ enum sh_log_level { SH_LOG_ERROR = 0, SH_LOG_WARN, SH_LOG_INFO, SH_LOG_DEBUG };
 
 void sh_log_set_level(enum sh_log_level lvl);
 enum sh_log_level sh_log_get_level(void);
-/* Formats at most 1023 bytes (longer messages are cut) and passes them to
- * the sink, if one is set and lvl is within the threshold. */
+/* Formats at most 1023 bytes (longer messages are cut), makes them safe
+ * for a terminal (base/text.h: control characters, escape sequences and
+ * newlines become '?') and passes them to the sink, if one is set and lvl
+ * is within the threshold. */
 void sh_log(enum sh_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define sh_error(...) sh_log(SH_LOG_ERROR, __VA_ARGS__)

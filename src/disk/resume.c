@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,8 +19,12 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/sha1.h"
 
-#define RESUME_VERSION 2
+/* Version 3 added the checksum; 1 and 2 are still read for their
+ * settings, but their pieces are not trusted (no checksum to vouch). */
+#define RESUME_VERSION 3
+#define RESUME_SUM_VERSION 3
 /* resume files hold 20-odd bytes per file plus the bitfield: 64 MiB is far
  * beyond a million files and four million pieces */
 #define RESUME_MAX_SIZE (64u << 20)
@@ -60,10 +65,31 @@ static int write_all(int fd, const uint8_t *p, size_t n)
   return 0;
 }
 
+/* SHA-1 of the resume data d[0..n) with the checksum's own 20 bytes (at
+ * sum) taken as zeros. */
+static int checksum_of(const uint8_t *d, size_t n, const uint8_t *sum, uint8_t out[20])
+{
+  static const uint8_t zeros[20];
+  struct sh_sha1_ctx *c = sh_sha1_new();
+  if (!c)
+    return -ENOMEM;
+  sh_sha1_update(c, d, (size_t)(sum - d));
+  sh_sha1_update(c, zeros, 20);
+  sh_sha1_update(c, sum + 20, (size_t)(d + n - sum - 20));
+  sh_sha1_final(c, out);
+  sh_sha1_free(c);
+  return 0;
+}
+
 int sh_resume_encode(struct sh_buf *b, const struct sh_resume_info *x, const struct sh_metainfo *m,
                      const char *root, const uint8_t *have)
 {
+  static const uint8_t zeros[20];
+  size_t start = b->len;
   be_put_dict(b);
+  be_put_cstr(b, "checksum");
+  be_put_str(b, zeros, 20);
+  size_t sum_at = b->len - 20;
   be_put_cstr(b, "downloaded");
   be_put_int(b, (int64_t)(x->downloaded & INT64_MAX));
   if (m) {
@@ -112,7 +138,39 @@ int sh_resume_encode(struct sh_buf *b, const struct sh_resume_info *x, const str
   be_put_cstr(b, "version");
   be_put_int(b, RESUME_VERSION);
   be_put_end(b);
-  return b->oom ? -ENOMEM : 0;
+  if (b->oom)
+    return -ENOMEM;
+  uint8_t sum[20];
+  if (checksum_of(b->data + start, b->len - start, b->data + sum_at, sum) < 0)
+    return -ENOMEM;
+  memcpy(b->data + sum_at, sum, 20);
+  return 0;
+}
+
+/* Version 3 resume data must carry the checksum of its own bytes: a file
+ * damaged on disk, or edited by hand (every bit of `pieces` set, the file
+ * stamps left alone), is refused and the data is checked instead. Older
+ * versions have none, so their pieces are not trusted at all. Returns 0,
+ * or SH_EMETAINFO (-ENOMEM) with err saying why. */
+static int check_sum(const struct be_doc *d, const uint8_t *buf, int64_t ver, char *err,
+                     size_t errlen)
+{
+  if (ver < RESUME_SUM_VERSION)
+    return sh_errf(err, errlen, SH_EMETAINFO, "resume data: version %lld has no checksum to "
+                   "vouch for its pieces", (long long)ver);
+  size_t n;
+  int i = be_dict_get(d, 0, "checksum");
+  const uint8_t *sum = i >= 0 ? be_str(d, i, &n) : NULL;
+  if (!sum || n != 20)
+    return sh_errf(err, errlen, SH_EMETAINFO, "resume data: checksum: missing or not 20 bytes");
+  uint8_t want[20];
+  const uint8_t *root = buf + d->tok[0].start;
+  if (checksum_of(root, d->tok[0].end - d->tok[0].start, sum, want) < 0)
+    return -ENOMEM;
+  if (memcmp(want, sum, 20))
+    return sh_errf(err, errlen, SH_EMETAINFO, "resume data: the checksum does not match its "
+                   "content (damaged or edited)");
+  return 0;
 }
 
 int sh_resume_write(const char *path, const void *buf, size_t len)
@@ -229,16 +287,27 @@ int sh_resume_parse(const void *buf, size_t len, const struct sh_metainfo *m, co
     sh_errf(err, errlen, rc, "resume data: files: %u entries, the torrent has %zu files", d.tok[fl].v.n, want);
     goto out;
   }
+  /* the shape of every entry, then the checksum, then the files on disk:
+   * a malformed file says what is wrong with it, a damaged or edited one
+   * says so before any file is looked at */
+  int64_t mt, mtns, size;
   int e = be_child(&d, fl);
-  for (size_t i = 0, k = 0; i < m->num_files; i++) {
-    if (!tracked(&m->files[i]))
-      continue;
-    int64_t mt, mtns, size;
-    if (d.tok[e].type != BE_DICT || get_int(&d, e, "mtime", &mt) || get_int(&d, e, "mtime_ns", &mtns) ||
-        get_int(&d, e, "size", &size)) {
+  for (size_t k = 0; k < want; k++, e = (int)d.tok[e].next)
+    if (d.tok[e].type != BE_DICT || get_int(&d, e, "mtime", &mt) ||
+        get_int(&d, e, "mtime_ns", &mtns) || get_int(&d, e, "size", &size)) {
       sh_errf(err, errlen, rc, "resume data: files[%zu]: needs integers mtime, mtime_ns and size", k);
       goto out;
     }
+  if ((rc = check_sum(&d, (const uint8_t *)buf, ver, err, errlen)) < 0)
+    goto out;
+  rc = SH_EMETAINFO;
+  e = be_child(&d, fl);
+  for (size_t i = 0, k = 0; i < m->num_files; i++) {
+    if (!tracked(&m->files[i]))
+      continue;
+    get_int(&d, e, "mtime", &mt);
+    get_int(&d, e, "mtime_ns", &mtns);
+    get_int(&d, e, "size", &size);
     struct stat st;
     int sr = stat_file(root, m->files[i].path, &st);
     if (sr == -ENOMEM) {
@@ -296,10 +365,13 @@ int sh_resume_read_info(const void *buf, size_t len, struct sh_resume_info *x, c
     goto out;
   rc = SH_EMETAINFO;
   int64_t ver = 0, v;
-  if (get_int(&d, 0, "version", &ver) || ver != RESUME_VERSION) {
-    sh_errf(err, errlen, rc, "resume data: not version %d resume data", RESUME_VERSION);
+  if (get_int(&d, 0, "version", &ver) || ver < 2 || ver > RESUME_VERSION) {
+    sh_errf(err, errlen, rc, "resume data: not version 2 or %d resume data", RESUME_VERSION);
     goto out;
   }
+  if (ver >= RESUME_SUM_VERSION && (rc = check_sum(&d, (const uint8_t *)buf, ver, err, errlen)) < 0)
+    goto out;
+  rc = SH_EMETAINFO;
   size_t n;
   const uint8_t *p = get_str(&d, 0, "info-hash", &n);
   if (!p || n != 20) {
@@ -330,4 +402,48 @@ out:
     *save_dir_copy = NULL;
   }
   return rc;
+}
+
+int sh_resume_lock(const char *dir, const char *hex, char *err, size_t errlen)
+{
+  char path[4096];
+  int rc = sh_mkdir_p(dir, 0777);
+  if (rc < 0)
+    return sh_errf(err, errlen, rc, "cannot create the resume folder %s: %s", dir,
+                   sh_strerror(rc));
+  snprintf(path, sizeof path, "%s/%s.lock", dir, hex);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return sh_errf(err, errlen, -errno, "cannot open %s: %s", path, sh_strerror(-errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0)
+      (void)!pwrite(fd, pid, (size_t)n, 0);
+    return fd;
+  }
+  int e = errno;
+  char pid[24] = "";
+  ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+  close(fd);
+  if (e != EWOULDBLOCK)
+    return sh_errf(err, errlen, -e, "cannot lock %s: %s", path, sh_strerror(-e));
+  pid[got > 0 ? got : 0] = 0;
+  pid[strcspn(pid, "\n")] = 0;
+  return sh_errf(err, errlen, -EBUSY, "another program%s%s%s is already using this torrent with "
+                 "the resume folder %s (two at once would overwrite each other's data)",
+                 pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", dir);
+}
+
+void sh_resume_unlock(int fd, const char *dir, const char *hex, int forget)
+{
+  if (fd < 0)
+    return;
+  if (forget) {
+    /* while still holding it: whoever opens the name next makes a new file */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.lock", dir, hex);
+    unlink(path);
+  }
+  close(fd);
 }

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/bitfield.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "announce/announce.h"
+#include "base/sha1.h"
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
@@ -96,6 +98,23 @@ static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_pa
   return t;
 }
 
+/* The torrent's lock in the resume folder (disk/resume.h): -EBUSY when
+ * another program holds it; a folder that cannot be used only costs the
+ * lock (its resume data will fail to save, and says so then). */
+static int add_lock(shoal_session *s, const uint8_t ih[20], char *err, size_t errlen)
+{
+  if (!s->set.resume_dir)
+    return -1;
+  char hex[41], why[512];
+  sh_hex(ih, 20, hex);
+  int fd = sh_resume_lock(s->set.resume_dir, hex, why, sizeof why);
+  if (fd == -EBUSY)
+    return sh_errf(err, errlen, fd, "%s", why);
+  if (fd < 0)
+    sh_warn("%s: no lock on its resume data: %s", hex, why);
+  return fd;
+}
+
 int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_id *id, char *err,
                       size_t errlen)
 {
@@ -123,14 +142,20 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
       *id = t->id;
     rc = sh_errf(err, errlen, -EEXIST, "%s: this torrent was already added", t->name);
   }
+  int lock = rc == 0 ? add_lock(s, a.ih, err, errlen) : -1;
+  if (lock == -EBUSY)
+    rc = lock;
   if (rc == 0 && !(t = add_new(s, p, &a, m)))
     rc = sh_errf(err, errlen, -ENOMEM, "out of memory adding the torrent");
   free(rsave);
   if (rc < 0) {
     if (m)
       sh_metainfo_free(m);
+    if (lock >= 0)
+      close(lock);
     return rc;
   }
+  t->resume_lock = lock;
   sh_event(s, SHOAL_EVENT_ADDED, t->id, 0, "%s", t->name);
   if (a.paused) {
     t->user_paused = 1;
@@ -341,8 +366,11 @@ static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
   st->check_done = t->check_done;
   st->hash_failures = t->hash_failures;
   st->banned_peers = t->banned_peers;
+  st->peers_closed_early = t->peers_closed_early;
+  st->peers_all_close_early = sh_peers_all_closers(&t->plist);
   snprintf(st->error, sizeof st->error, "%s", t->error);
   snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", t->tracker_msg);
+  sh_torrent_tracker_summary(t, st);
 }
 
 int shoal_torrent_status(const shoal_session *s, shoal_id id, struct shoal_status *st)

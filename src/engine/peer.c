@@ -190,12 +190,21 @@ static void on_drained(void *ud, struct sh_conn *c)
   sh_tpeer_serve(ud);
 }
 
+/* A dialled peer that took our handshake and closed (or reset) the
+ * connection without a byte of its own: what a peer that requires
+ * encryption does with a plain handshake. The reasons are the connection
+ * layer's words for a read that ended (peer/conn.c); a connect that failed
+ * or timed out reads otherwise. */
+static int closed_after_our_handshake(const struct sh_conn *c, const char *why)
+{
+  return c->rlen == 0 && why &&
+         (!strcmp(why, "connection closed by the peer") || !strcmp(why, sh_strerror(-ECONNRESET)));
+}
+
 static void on_close(void *ud, struct sh_conn *c, const char *why)
 {
   struct sh_peer *p = ud;
   struct shoal_torrent *t = p->tor;
-  (void)c;
-  (void)why;
   p->closing = 1;
   sh_ext_peer_gone(p);
   if (p->attached) {
@@ -205,7 +214,12 @@ static void on_close(void *ud, struct sh_conn *c, const char *why)
     /* a dial that never reached the handshake */
     t->connecting--;
     p->sess->nconnecting--;
-    sh_peers_done(&t->plist, &p->c->addr, 1, sh_now(p->sess));
+    if (closed_after_our_handshake(c, why)) {
+      t->peers_closed_early++;
+      sh_peers_closed_early(&t->plist, &p->c->addr, sh_now(p->sess));
+    } else {
+      sh_peers_done(&t->plist, &p->c->addr, 1, sh_now(p->sess));
+    }
   }
   sh_tpeer_cancel_uploads(p);
 }

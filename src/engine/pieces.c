@@ -325,7 +325,11 @@ static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t
       part_release(t, pp);
     char msg[512];
     const char *file = t->st ? sh_storage_file_path(t->st, bad_file) : "?";
-    snprintf(msg, sizeof msg, "cannot write %s: %s", file ? file : "?", sh_strerror(rc));
+    /* storage opens with O_NOFOLLOW: ELOOP is a symlink planted in the way */
+    snprintf(msg, sizeof msg, "cannot write %s: %s", file ? file : "?",
+             rc == -ELOOP ? "a symbolic link is in its path, and shoal refuses to write "
+                            "through symlinks"
+                          : sh_strerror(rc));
     sh_torrent_fail(t, rc, msg);
   }
   (void)buf;

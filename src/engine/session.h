@@ -105,6 +105,7 @@ struct sh_trk_state {
   int tier;
   int64_t seeders, leechers;
   uint64_t next_ms;             /* loop time of the next announce, 0 none */
+  int failing, err;             /* failed, or unanswered for a while (UDP) */
   char error[256];
 };
 
@@ -137,6 +138,7 @@ struct shoal_torrent {
   enum shoal_state state;
   char error[256];
   char tracker_msg[256];
+  char tracker_reason[128];     /* tracker_msg without its URL, while failing */
 
   struct sh_storage *st;
   struct sh_disk *disk;
@@ -171,9 +173,11 @@ struct shoal_torrent {
   uint64_t downloaded, uploaded, wanted_bytes, have_bytes, total_bytes;
   struct sh_rate rate_down, rate_up; /* payload rates, smoothed */
   int hash_failures, banned_peers;
+  uint32_t peers_closed_early;  /* dials closed right after our handshake */
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;
   int resume_dirty;
   struct sh_buf resume;         /* the latest resume data */
+  int resume_lock;              /* sh_resume_lock's descriptor, or -1 */
 
   int stop_requested;           /* SH_STOP_* bits */
   enum sh_after_stop after_stop;

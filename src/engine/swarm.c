@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "announce/announce.h"
+#include "base/error.h"
 #include "base/log.h"
 #include "disk/io.h"
 #include "meta/metainfo.h"
@@ -167,18 +168,57 @@ static struct sh_trk_state *trk_find(struct shoal_torrent *t, const char *url)
   return NULL;
 }
 
+/* A tracker failed (err < 0), or is silent for a while (stalled): it
+ * counts as failing until it answers. msg is "URL: reason"; the reason
+ * alone is what a progress line shows. */
+static void trk_failing(struct shoal_torrent *t, const char *url, int err, const char *msg)
+{
+  const char *why = msg ? msg : "failed";
+  size_t n = url ? strlen(url) : 0;
+  if (n && !strncmp(why, url, n) && why[n] == ':' && why[n + 1] == ' ')
+    why += n + 2;
+  struct sh_trk_state *k = trk_find(t, url);
+  for (size_t i = 0; i < t->ntrk; i++) {
+    /* no URL: none of them can be used (no supported scheme) */
+    if (k && &t->trk[i] != k)
+      continue;
+    t->trk[i].failing = 1;
+    t->trk[i].err = err;
+    snprintf(t->trk[i].error, sizeof t->trk[i].error, "%s", msg ? msg : "failed");
+  }
+  snprintf(t->tracker_reason, sizeof t->tracker_reason, "%s", why);
+  sh_event(t->sess, SHOAL_EVENT_TRACKER_ERROR, t->id, err, "%s", msg ? msg : "failed");
+}
+
 static void ann_status(void *ud, const char *url, int err, const char *msg)
 {
   struct shoal_torrent *t = ud;
-  struct sh_trk_state *k = trk_find(t, url);
-  if (k && err < 0)
-    snprintf(k->error, sizeof k->error, "%s", msg ? msg : "failed");
   snprintf(t->tracker_msg, sizeof t->tracker_msg, "%s", msg ? msg : "");
   if (err < 0) {
     sh_info("%s: tracker %s: %s", t->name, url ? url : "?", msg ? msg : "failed");
-    sh_event(t->sess, SHOAL_EVENT_TRACKER_ERROR, t->id, err, "%s: %s", url ? url : "?",
-             msg ? msg : "failed");
+    trk_failing(t, url, err, msg);
   }
+}
+
+static void ann_stalled(void *ud, const char *url, uint32_t tries, const char *msg)
+{
+  struct shoal_torrent *t = ud;
+  snprintf(t->tracker_msg, sizeof t->tracker_msg, "%s", msg);
+  sh_info("%s: tracker %s", t->name, msg);
+  trk_failing(t, url, SH_ETIMEOUT, msg);
+}
+
+void sh_torrent_tracker_summary(const struct shoal_torrent *t, struct shoal_status *st)
+{
+  if (!t->ann)
+    return; /* not announcing: no tracker to speak of */
+  st->trackers = (int)t->ntrk;
+  for (size_t i = 0; i < t->ntrk; i++)
+    st->trackers_failing += t->trk[i].failing;
+  if (st->trackers_failing)
+    snprintf(st->tracker_error, sizeof st->tracker_error, "%s", t->tracker_reason);
+  uint64_t ms = sh_announcer_next_ms(t->ann);
+  st->tracker_retry_s = (uint32_t)((ms + 999) / 1000);
 }
 
 static void ann_announced(void *ud, const struct sh_announce_info *info)
@@ -187,11 +227,13 @@ static void ann_announced(void *ud, const struct sh_announce_info *info)
   struct sh_trk_state *k = trk_find(t, info->url);
   if (k) {
     k->error[0] = 0;
+    k->failing = k->err = 0;
     k->seeders = info->seeders;
     k->leechers = info->leechers;
     k->next_ms = sh_now(t->sess) + (uint64_t)info->interval * 1000;
   }
   t->tracker_msg[0] = 0;
+  t->tracker_reason[0] = 0;
   sh_debug("%s: %s answered: %zu peers, next in %u s", t->name, info->url, info->num_peers,
            info->interval);
   sh_event(t->sess, SHOAL_EVENT_TRACKER_REPLY, t->id, 0, "%s: %zu peers, next in %u s", info->url,
@@ -210,10 +252,12 @@ void sh_torrent_announce_start(struct shoal_torrent *t)
     if ((t->trk = calloc(n ? n : 1, sizeof *t->trk))) {
       for (size_t i = 0; i < t->m->num_tiers; i++)
         for (size_t k = 0; k < t->m->tiers[i].n; k++)
-          t->trk[t->ntrk++] = (struct sh_trk_state){t->m->tiers[i].urls[k], (int)i, -1, -1, 0, ""};
+          t->trk[t->ntrk++] = (struct sh_trk_state){t->m->tiers[i].urls[k], (int)i, -1, -1, 0,
+                                                    0, 0, ""};
     }
   }
-  struct sh_announce_callbacks cb = {t, ann_stats, ann_peers, ann_status, ann_announced, NULL};
+  struct sh_announce_callbacks cb = {t, ann_stats, ann_peers, ann_status, ann_announced, NULL,
+                                     ann_stalled};
   struct sh_announce_ctx ctx = {s->http, s->udp_trackers};
   t->ann = sh_announcer_new(s->loop, &ctx, t->m->tiers, t->m->num_tiers, t->ih,
                             s->peer_id, s->port, &cb, NULL);
@@ -244,8 +288,11 @@ size_t shoal_torrent_trackers(const shoal_session *s, shoal_id id, struct shoal_
       o->seeders = st ? st->seeders : -1;
       o->leechers = st ? st->leechers : -1;
       o->next_announce_s = st && st->next_ms > now && t->ann ? (uint32_t)((st->next_ms - now) / 1000) : 0;
-      if (st)
+      if (st) {
         snprintf(o->last_error, sizeof o->last_error, "%s", st->error);
+        o->failing = st->failing;
+        o->err = st->err;
+      }
     }
   return n;
 }

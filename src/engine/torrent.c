@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "disk/check.h"
 #include "disk/io.h"
+#include "disk/paths.h"
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
@@ -103,7 +104,10 @@ void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg)
 {
   if (t->state == SHOAL_ERROR)
     return;
-  sh_error("%s: %s", t->name, msg);
+  /* info, not error: the app hears of it through SHOAL_EVENT_ERROR and the
+   * status, and says it once in its own words (shoal get printed every
+   * fatal error twice while this was an error line) */
+  sh_info("%s: stopped by an error: %s", t->name, msg);
   snprintf(t->error, sizeof t->error, "%s", msg);
   t->state = SHOAL_ERROR;
   while (t->npeers)
@@ -266,8 +270,13 @@ static int load_resume(struct shoal_torrent *t)
       if (sh_bf_get(bf, i))
         sh_torrent_mark_have(t, i);
     sh_info("%s: resume data accepted (%u pieces)", t->name, t->have_count);
+  } else if (rc == -ESTALE) {
+    /* a file was written since: the usual reason, nothing to warn about */
+    sh_info("%s: resume data not used (%s), checking the data", t->name, err);
   } else if (rc != -ENOENT) {
-    sh_info("%s: resume data not used (%s), checking the data", t->name,
+    /* damaged, edited, foreign or from before checksums: said at the
+     * default level, since the user may wonder why a check runs */
+    sh_warn("%s: resume data not used (%s), checking the data", t->name,
             err[0] ? err : sh_strerror(rc));
   }
   free(bf);
@@ -320,7 +329,12 @@ static int runtime_open(struct shoal_torrent *t, char *err, size_t n)
   }
   sh_torrent_recount(t);
   sh_torrent_apply_priorities(t);
-  int rc = t->seed_only ? 0 : sh_mkdir_p(t->save_dir, 0777);
+  /* a symlink or a folder in a file's way is said now, naming it, not by
+   * a piece write after other files were partly downloaded */
+  int rc = t->seed_only ? 0 : sh_paths_check(m, t->save_dir, err, n);
+  if (rc < 0)
+    return rc;
+  rc = t->seed_only ? 0 : sh_mkdir_p(t->save_dir, 0777);
   if (rc < 0)
     return sh_errf(err, n, rc, "cannot create the folder %s: %s", t->save_dir, sh_strerror(rc));
   int sflags = (t->seed_only ? SH_STORAGE_READONLY : 0) |
@@ -451,6 +465,7 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
     return NULL;
   }
   t->sess = s;
+  t->resume_lock = -1;
   t->id = ++s->next_id;
   memcpy(t->ih, ih, 20);
   for (int i = 0; i < 20; i++)
@@ -476,6 +491,8 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
 void sh_torrent_free(struct shoal_torrent *t)
 {
   struct shoal_session *s = t->sess;
+  sh_resume_unlock(t->resume_lock, s->set.resume_dir, t->ih_hex,
+                   t->after_stop == SH_AFTER_REMOVE);
   sh_tab_del(&s->by_id, t->id, t);
   sh_tab_del(&s->by_hash, sh_tab_hash_key(t->ih), t);
   if (t->sess_idx < s->ntor && s->tor[t->sess_idx] == t) {

@@ -92,6 +92,9 @@ void sh_torrent_maybe_unchoke(struct shoal_torrent *t, struct sh_peer *p);
 void sh_torrent_dial(struct shoal_torrent *t, uint64_t now_ms);
 /* Starts the announcer (after the start-up check). */
 void sh_torrent_announce_start(struct shoal_torrent *t);
+/* The trackers' part of a status: how many, how many failing, why, when
+ * the next try is. */
+void sh_torrent_tracker_summary(const struct shoal_torrent *t, struct shoal_status *st);
 void sh_torrent_add_addr(struct shoal_torrent *t, const struct sockaddr *sa, int source);
 
 #endif

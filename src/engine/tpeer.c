@@ -95,8 +95,10 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     t->connecting--;
     s->nconnecting--;
     struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->c->addr);
-    if (e)
+    if (e) {
       e->state = SH_PE_CONNECTED;
+      e->closed_early = 0; /* it talks to us after all */
+    }
   }
   if (p->extended)
     send_ext_handshake(p);

@@ -42,6 +42,9 @@
 /* the parser's limits (metainfo.c): anything we create must load again */
 #define CREATE_MAX_FILES 1000000u
 #define CREATE_MAX_PIECES 4000000u
+/* room left for everything but the piece hashes when checking, before
+ * hashing, that they fit the parser's size limit */
+#define CREATE_HASH_ROOM (SH_METAINFO_MAX_BYTES - (64u << 10))
 
 struct entry {
   char *rel; /* path below the shared directory, '/'-separated; "" for a file */
@@ -517,6 +520,22 @@ static void encode(const struct sh_create_opts *o, const struct scan *sc, const 
   be_put_end(b);
 }
 
+/* Whatever shoal_create writes must load again: a tree of very many files
+ * (or very long paths) can pass the parser's size or value limits, said
+ * here rather than by every later reader. */
+static int check_loads(const struct sh_buf *out, const char *base, char *err, size_t errlen)
+{
+  struct sh_metainfo *m;
+  char why[256];
+  int rc = sh_metainfo_parse(out->data, out->len, &m, why, sizeof why);
+  if (rc == -ENOMEM)
+    return rc;
+  if (rc < 0)
+    return sh_errf(err, errlen, SH_ELIMIT, "%s: the .torrent would not load: %s", base, why);
+  sh_metainfo_free(m);
+  return 0;
+}
+
 int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, size_t errlen)
 {
   if (err && errlen)
@@ -545,9 +564,10 @@ int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, siz
   if (!pl)
     pl = sh_create_piece_length(sc.total);
   uint64_t np = (sc.total + pl - 1) / pl;
-  if (np > CREATE_MAX_PIECES) {
-    rc = sh_errf(err, errlen, SH_ELIMIT, "%s: %llu pieces of %u bytes, more than the limit of %u", sc.base,
-              (unsigned long long)np, pl, CREATE_MAX_PIECES);
+  if (np > CREATE_MAX_PIECES || np * 20 > CREATE_HASH_ROOM) {
+    rc = sh_errf(err, errlen, SH_ELIMIT, "%s: %llu pieces of %u bytes would make a .torrent over "
+                 "the %u MiB limit for torrent files; use larger pieces", sc.base,
+                 (unsigned long long)np, pl, SH_METAINFO_MAX_BYTES >> 20);
     goto out;
   }
   struct hasher h = {.sc = &sc, .pl = pl, .np = (uint32_t)np, .o = o};
@@ -574,6 +594,8 @@ int sh_create(const struct sh_create_opts *o, struct sh_buf *out, char *err, siz
   free(h.hashes);
   if (out->oom)
     rc = -ENOMEM;
+  else
+    rc = check_loads(out, sc.base, err, errlen);
 out:
   if (rc == -ENOMEM && err && errlen && !err[0])
     sh_errf(err, errlen, rc, "out of memory");

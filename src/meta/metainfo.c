@@ -15,7 +15,10 @@
  *   - at most 1,000,000 files;
  *   - at most 64 path elements per file, 255 bytes per element (NAME_MAX),
  *     4096 bytes per joined path (PATH_MAX);
- *   - total length below 2^63 (file lengths are bencode integers, int64).
+ *   - total length below 2^63 (file lengths are bencode integers, int64);
+ *   - the file at most 32 MiB and 2 M bencode values (metainfo.h says why).
+ * BEP 52: a hybrid (`meta version` 2 beside `pieces`) is read through its
+ * v1 part; a v2-only torrent is refused as not supported yet.
  * Every error names the field, e.g. "info.files[3].path[1]: '..' is not
  * allowed". */
 #include "meta/metainfo.h"
@@ -39,9 +42,7 @@
 #define MI_MAX_PATH_ELEMS 64
 #define MI_MAX_ELEM_LEN 255
 #define MI_MAX_PATH_LEN 4096
-/* .torrent files larger than this are refused by sh_metainfo_load: 4 M pieces
- * of hashes are 80 MB, a million files' paths a few tens of MB more. */
-#define MI_MAX_FILE_SIZE (128u << 20)
+#define MI_MAX_FILE_SIZE SH_METAINFO_MAX_BYTES
 
 struct ctx {
   const struct be_doc *d;
@@ -523,6 +524,16 @@ static int parse_info(struct ctx *c, int info)
     return fail(c, "info.piece length: %lld is outside 1..%u", (long long)pl, MI_MAX_PIECE_LENGTH);
   m->piece_length = (uint32_t)pl;
 
+  /* BEP 52 before the v1 keys: a v2-only torrent lacks them all */
+  int64_t mv = 1;
+  int mvi = be_dict_get(c->d, info, "meta version");
+  if (mvi >= 0 && be_int(c->d, mvi, &mv))
+    return fail(c, "info.meta version: must be an integer");
+  if (mv >= 2 && be_dict_get(c->d, info, "pieces") < 0)
+    return fail(c, "a BitTorrent v2-only torrent (BEP 52, meta version %lld): not supported yet; "
+                "hybrid v1+v2 torrents are, through their v1 part", (long long)mv);
+  m->hybrid = mv >= 2;
+
   if ((rc = parse_files(c, info)) || (m->multi_file && (rc = check_collisions(c))))
     return rc;
 
@@ -561,9 +572,10 @@ int sh_metainfo_parse(const void *buf, size_t len, struct sh_metainfo **out, cha
   *out = NULL;
   if (err && errlen)
     err[0] = 0;
-  if (len > UINT32_MAX) {
+  if (len > SH_METAINFO_MAX_BYTES) {
     if (err && errlen)
-      snprintf(err, errlen, "torrent file of %zu bytes is too large", len);
+      snprintf(err, errlen, "%zu bytes: larger than the %u MiB limit for torrent files", len,
+               SH_METAINFO_MAX_BYTES >> 20);
     return SH_EMETAINFO;
   }
   struct sh_metainfo *m = calloc(1, sizeof *m);
@@ -578,10 +590,15 @@ int sh_metainfo_parse(const void *buf, size_t len, struct sh_metainfo **out, cha
 
   /* Lax key order; the depth of 100 is far beyond the 5 levels a torrent
    * needs and keeps recursion-free parsing cheap. */
-  struct be_opts opts = {BE_DEFAULT_MAX_DEPTH, BE_DEFAULT_MAX_TOKENS * 4, 0, 0};
+  struct be_opts opts = {BE_DEFAULT_MAX_DEPTH, SH_METAINFO_MAX_TOKENS, 0, 0};
   struct be_doc d;
   struct ctx c = {&d, m, err, errlen};
   int rc = be_parse(&d, m->raw, len, &opts);
+  if (rc == SH_EBENCODE && d.ntok >= SH_METAINFO_MAX_TOKENS) {
+    rc = fail(&c, "more than %u bencode values (at byte %zu): over the limit for torrent files",
+              SH_METAINFO_MAX_TOKENS, d.err_off);
+    goto out;
+  }
   if (rc == SH_EBENCODE) {
     if (err && errlen)
       snprintf(err, errlen, "bencode error at byte %zu: %s", d.err_off, d.err);
@@ -636,7 +653,7 @@ int sh_metainfo_load(const char *path, struct sh_metainfo **out, char *err, size
   int e = sh_read_file(path, MI_MAX_FILE_SIZE, &buf, &len);
   if (e == SH_ELIMIT)
     return sh_errf(err, errlen, SH_EMETAINFO,
-                   "%s: %zu bytes, larger than the %u MiB limit for torrent files", path, len,
+                   "%s: %zu bytes: larger than the %u MiB limit for torrent files", path, len,
                    MI_MAX_FILE_SIZE >> 20);
   if (e == -EISDIR)
     return sh_errf(err, errlen, e, "%s: not a regular file", path);

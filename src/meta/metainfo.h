@@ -21,8 +21,19 @@ enum sh_file_attr {
 
 /* The most pieces a torrent may have: 4 M (80 MB of hashes), far beyond
  * any real one; bounds what a peer's bitfield may make us hold before the
- * metadata is known. */
+ * metadata is known. (A .torrent holding them would pass the size limit
+ * below: that one binds first, at 1.6 M pieces.) */
 #define SH_METAINFO_MAX_PIECES 4000000u
+
+/* Limits on a .torrent as a whole, checked as it is parsed, like other
+ * clients' (libtorrent refuses past 10 MB and 3 M bencode values by
+ * default, qBittorrent raises both): 32 MiB holds 1.6 M piece hashes (a
+ * 400 GiB torrent in 256 KiB pieces), and 2 M bencode values some 200,000
+ * files. At 24 bytes a value, the decoder never takes more than 48 MB, and
+ * a file of 9 MB holding 3 M values of junk is refused, the limit named,
+ * instead of costing 100 MB to accept. */
+#define SH_METAINFO_MAX_BYTES (32u << 20)
+#define SH_METAINFO_MAX_TOKENS 2000000u
 
 struct sh_file {
   char *path;           /* relative, '/'-separated: "NAME" for a single-file
@@ -58,6 +69,8 @@ struct sh_metainfo {
   int is_private;
   char *comment, *created_by, *source; /* NULL when absent */
   int64_t creation_date;     /* 0 when absent */
+  int hybrid;                /* BEP 52 `meta version` 2 beside the v1 keys:
+                                used through its v1 part */
   uint8_t *raw;              /* the whole .torrent file, owned */
   size_t raw_len;
   size_t info_off, info_len; /* the info dict's exact bytes inside raw */

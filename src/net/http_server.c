@@ -13,11 +13,7 @@
  * then on served as before. One spare connection per server is reused, and
  * replies are built into per-server buffers, so the fast path makes no
  * allocation in the steady state. */
-#include "net/http_server.h"
-
 #include <errno.h>
-#include <pthread.h>
-#include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -27,35 +23,18 @@
 #include <unistd.h>
 
 #include "base/log.h"
-
-struct http_conn {
-  uv_tcp_t tcp; /* first: the handle's address is the connection's */
-  uv_timer_t timer;
-  struct http_server *srv;
-  struct http_conn *prev, *next;
-  llhttp_t parser;
-  struct sh_buf url, hdr, body;
-  uint32_t hoff[HTTP_SERVER_MAX_HEADERS * 2]; /* name/value offsets into hdr */
-  int nhdr;
-  int in_field;     /* inside a header name */
-  int closing;      /* no more requests: close after pending writes */
-  int writes;       /* uv_write requests in flight */
-  int handles_open; /* tcp + timer, for the close callback */
-  int error_status; /* a limit was hit: answer with this status */
-  const char *error_why;
-  int fd;           /* the accepted socket */
-  int fast;         /* not (yet) a libuv handle: served by hand */
-  int drained;      /* fast path: the first read emptied the socket */
-  struct sockaddr_storage peer; /* from accept4, so no getpeername */
-};
+#include "net/http_server_int.h"
 
 /* Connections accepted per listener wakeup: enough to drain a burst, few
  * enough that reads of open connections are not starved (the loop serves
  * each new connection completely before the next accept). */
 #define ACCEPT_BATCH 64
-/* Buffers above this are freed after a reply instead of kept for the next
- * one (a .torrent download may be megabytes; an announce is < 1 KiB). */
-#define KEEP_BUF_MAX (64 * 1024)
+/* How long a connection answered before its body (or refused for it)
+ * keeps reading and dropping what the client still sends: long enough for
+ * the answer to reach a client that is busy sending, so it reads the answer
+ * instead of a reset; short enough that it costs nothing (Apache lingers
+ * 2 s too). */
+#define LINGER_MS 2000
 
 struct write_req {
   uv_write_t req;
@@ -63,7 +42,6 @@ struct write_req {
   uint8_t *data;
 };
 
-static const llhttp_settings_t *settings(void);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void on_listen(uv_poll_t *h, int status, int events);
@@ -142,7 +120,7 @@ static void conn_free(struct http_conn *c)
 {
   sh_buf_free(&c->url);
   sh_buf_free(&c->hdr);
-  sh_buf_free(&c->body);
+  http_conn_body_free(c);
   free(c);
 }
 
@@ -151,8 +129,8 @@ static void conn_free(struct http_conn *c)
 static void conn_recycle(struct http_conn *c)
 {
   struct http_server *s = c->srv;
-  if (s->spare || s->closing || c->url.cap > KEEP_BUF_MAX || c->hdr.cap > KEEP_BUF_MAX ||
-      c->body.cap > KEEP_BUF_MAX) {
+  http_conn_body_free(c); /* a body is never kept: its budget goes back */
+  if (s->spare || s->closing || c->url.cap > HTTP_KEEP_BUF_MAX || c->hdr.cap > HTTP_KEEP_BUF_MAX) {
     conn_free(c);
     return;
   }
@@ -164,11 +142,10 @@ static struct http_conn *conn_get(struct http_server *s)
   struct http_conn *c = s->spare;
   if (c) {
     s->spare = NULL;
-    struct sh_buf url = c->url, hdr = c->hdr, body = c->body;
+    struct sh_buf url = c->url, hdr = c->hdr;
     memset(c, 0, sizeof *c);
     c->url = url;
     c->hdr = hdr;
-    c->body = body;
   } else if (!(c = calloc(1, sizeof *c))) {
     return NULL;
   }
@@ -217,11 +194,19 @@ static void on_timeout(uv_timer_t *t)
   conn_close(t->data);
 }
 
-static void arm_timer(struct http_conn *c)
+void http_conn_arm_timer(struct http_conn *c)
 {
   if (c->fast) /* armed when libuv takes it over */
     return;
-  uv_timer_start(&c->timer, on_timeout, c->srv->cfg.idle_timeout_ms, 0);
+  uv_timer_start(&c->timer, on_timeout, c->linger ? LINGER_MS : c->srv->cfg.idle_timeout_ms, 0);
+}
+
+/* The answer is out: say so with a FIN, and drop what the client still
+ * sends until it closes or LINGER_MS passes (on_read, on_timeout). */
+static void linger_start(struct http_conn *c)
+{
+  shutdown(c->fd, SHUT_WR);
+  http_conn_arm_timer(c);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -231,7 +216,9 @@ static void on_write(uv_write_t *req, int status)
   free(w->data);
   free(w);
   c->writes--;
-  if (status < 0 || (c->closing && c->writes == 0))
+  if (status >= 0 && c->linger && c->writes == 0)
+    linger_start(c);
+  else if (status < 0 || (c->closing && c->writes == 0))
     conn_close(c);
 }
 
@@ -265,14 +252,14 @@ static int conn_adopt(struct http_conn *c)
   int rc = uv_tcp_open(&c->tcp, c->fd);
   if (rc < 0)
     close(c->fd); /* not the handle's: uv_close would leave it open */
-  else if (!c->closing)
+  else if (!c->closing || c->linger)
     rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   if (rc < 0) {
     c->closing = 1;
     conn_close(c);
     return -1;
   }
-  arm_timer(c);
+  http_conn_arm_timer(c);
   return 0;
 }
 
@@ -335,8 +322,8 @@ static void conn_send(struct http_conn *c, const uint8_t *data, size_t len)
   c->writes++;
 }
 
-static void send_response(struct http_conn *c, struct http_response *res, int keep_alive,
-                          int head_only)
+void http_conn_send_response(struct http_conn *c, struct http_response *res, int keep_alive,
+                             int head_only)
 {
   struct sh_buf out = c->srv->obuf;
   sh_buf_reset(&out);
@@ -389,12 +376,12 @@ static void send_response(struct http_conn *c, struct http_response *res, int ke
     return;
   }
   conn_send(c, out.data, out.len);
-  if (out.cap > KEEP_BUF_MAX || c->srv->closing) /* closing: freed already */
+  if (out.cap > HTTP_KEEP_BUF_MAX || c->srv->closing) /* closing: freed already */
     sh_buf_free(&out);
   c->srv->obuf = out;
 }
 
-static void answer_error(struct http_conn *c, int status, const char *why)
+void http_conn_answer_error(struct http_conn *c, int status, const char *why)
 {
   struct http_server *s = c->srv;
   struct http_response res;
@@ -403,182 +390,11 @@ static void answer_error(struct http_conn *c, int status, const char *why)
   res.close = 1;
   s->errors++;
   if (s->cfg.on_error)
-    s->cfg.on_error(s, status, why, &res);
+    s->cfg.on_error(s, c->head_done ? &c->req : NULL, status, why, &res);
   else
     sh_buf_printf(&res.body, "%d %s: %s\n", status, http_status_text(status), why);
-  send_response(c, &res, 0, 0);
+  http_conn_send_response(c, &res, 0, 0);
   sh_buf_free(&res.body);
-}
-
-static struct http_conn *conn_of(llhttp_t *p) { return p->data; }
-
-static int on_message_begin(llhttp_t *p)
-{
-  struct http_conn *c = conn_of(p);
-  sh_buf_reset(&c->url);
-  sh_buf_reset(&c->hdr);
-  sh_buf_reset(&c->body);
-  c->nhdr = 0;
-  c->in_field = 0;
-  return 0;
-}
-
-static int limit(struct http_conn *c, int status, const char *why)
-{
-  c->error_status = status;
-  c->error_why = why;
-  return -1;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t n)
-{
-  struct http_conn *c = conn_of(p);
-  if (c->url.len + n > c->srv->cfg.max_url)
-    return limit(c, 414, "request URL too long");
-  sh_buf_append(&c->url, at, n);
-  return c->url.oom ? limit(c, 500, "out of memory") : 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t n)
-{
-  struct http_conn *c = conn_of(p);
-  if (c->hdr.len + n + 2 > c->srv->cfg.max_headers)
-    return limit(c, 431, "request headers too large");
-  if (!c->in_field) {
-    /* llhttp may deliver one name in several pieces: a new header begins
-     * only after the previous value completed */
-    if (c->nhdr == HTTP_SERVER_MAX_HEADERS)
-      return limit(c, 431, "too many request headers");
-    c->hoff[2 * c->nhdr] = (uint32_t)c->hdr.len;
-    c->hoff[2 * c->nhdr + 1] = UINT32_MAX;
-    c->nhdr++;
-    c->in_field = 1;
-  }
-  sh_buf_append(&c->hdr, at, n);
-  return c->hdr.oom ? limit(c, 500, "out of memory") : 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-  struct http_conn *c = conn_of(p);
-  if (!c->in_field) /* an empty name: give it its own entry */
-    on_header_field(p, "", 0);
-  sh_buf_putc(&c->hdr, 0);
-  c->hoff[2 * (c->nhdr - 1) + 1] = (uint32_t)c->hdr.len;
-  return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t n)
-{
-  struct http_conn *c = conn_of(p);
-  if (c->hdr.len + n + 2 > c->srv->cfg.max_headers)
-    return limit(c, 431, "request headers too large");
-  sh_buf_append(&c->hdr, at, n);
-  return c->hdr.oom ? limit(c, 500, "out of memory") : 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-  struct http_conn *c = conn_of(p);
-  c->in_field = 0;
-  sh_buf_putc(&c->hdr, 0);
-  return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-  struct http_conn *c = conn_of(p);
-  if (p->content_length > c->srv->cfg.max_body && (p->flags & F_CONTENT_LENGTH))
-    return limit(c, 413, "request body too large");
-  return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n)
-{
-  struct http_conn *c = conn_of(p);
-  if (c->body.len + n > c->srv->cfg.max_body)
-    return limit(c, 413, "request body too large");
-  sh_buf_append(&c->body, at, n);
-  return c->body.oom ? limit(c, 500, "out of memory") : 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-  struct http_conn *c = conn_of(p);
-  struct http_server *s = c->srv;
-  struct http_request req;
-  struct http_response res;
-  if (c->closing)
-    return HPE_PAUSED;
-  sh_buf_putc(&c->url, 0);
-  sh_buf_putc(&c->body, 0); /* handlers may treat a body as a C string */
-  if (c->url.oom || c->body.oom || c->hdr.oom)
-    return limit(c, 500, "out of memory");
-  memset(&req, 0, offsetof(struct http_request, headers));
-  req.method = llhttp_method_name((llhttp_method_t)p->method);
-  req.target = (const char *)c->url.data;
-  req.target_len = c->url.len - 1;
-  const char *hash = memchr(req.target, '#', req.target_len);
-  size_t tl = hash ? (size_t)(hash - req.target) : req.target_len;
-  const char *qm = memchr(req.target, '?', tl);
-  req.path = req.target;
-  req.path_len = qm ? (size_t)(qm - req.target) : tl;
-  req.query = qm ? qm + 1 : NULL;
-  req.query_len = qm ? tl - req.path_len - 1 : 0;
-  req.nheaders = 0;
-  for (int i = 0; i < c->nhdr; i++) {
-    if (c->hoff[2 * i + 1] == UINT32_MAX)
-      continue;
-    req.headers[req.nheaders].name = (const char *)c->hdr.data + c->hoff[2 * i];
-    req.headers[req.nheaders].value = (const char *)c->hdr.data + c->hoff[2 * i + 1];
-    req.nheaders++;
-  }
-  req.body = c->body.data;
-  req.body_len = c->body.len - 1;
-  req.http_major = p->http_major;
-  req.http_minor = p->http_minor;
-  req.peer = c->peer;
-
-  memset(&res, 0, sizeof res);
-  res.status = 200;
-  res.body = s->resbody; /* reused: no allocation per reply */
-  sh_buf_reset(&res.body);
-  s->resbody = (struct sh_buf)SH_BUF_INIT;
-  s->requests++;
-  s->cfg.handler(s, &req, &res);
-  send_response(c, &res, llhttp_should_keep_alive(p), p->method == HTTP_HEAD);
-  if (res.body.cap > KEEP_BUF_MAX || s->closing)
-    sh_buf_free(&res.body);
-  s->resbody = res.body;
-  if (c->closing)
-    return HPE_PAUSED; /* parse no further requests on this connection */
-  arm_timer(c);
-  return 0;
-}
-
-static llhttp_settings_t parser_settings;
-
-static void settings_init(void)
-{
-  llhttp_settings_init(&parser_settings);
-  parser_settings.on_message_begin = on_message_begin;
-  parser_settings.on_url = on_url;
-  parser_settings.on_header_field = on_header_field;
-  parser_settings.on_header_field_complete = on_header_field_complete;
-  parser_settings.on_header_value = on_header_value;
-  parser_settings.on_header_value_complete = on_header_value_complete;
-  parser_settings.on_headers_complete = on_headers_complete;
-  parser_settings.on_body = on_body;
-  parser_settings.on_message_complete = on_message_complete;
-}
-
-/* The parser's callbacks, set up once for every worker thread's servers
- * (a plain flag here raced between workers starting at once). */
-static const llhttp_settings_t *settings(void)
-{
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, settings_init);
-  return &parser_settings;
 }
 
 /* Parses and answers what arrived. Returns 1 when the connection is done
@@ -594,9 +410,18 @@ static int conn_input(struct http_conn *c, const char *data, size_t n)
    * we speak no other protocol, so the connection ends there */
   if (!(e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE || c->closing)) {
     if (c->error_status)
-      answer_error(c, c->error_status, c->error_why);
+      http_conn_answer_error(c, c->error_status, c->error_why);
     else
-      answer_error(c, 400, llhttp_get_error_reason(&c->parser));
+      http_conn_answer_error(c, 400, llhttp_get_error_reason(&c->parser));
+  }
+  if (c->linger && !c->srv->closing) {
+    /* answered before the body: a fast-path connection goes to libuv to
+     * drop the rest (conn_adopt arms the linger timer) */
+    if (c->fast && conn_adopt(c) < 0)
+      return 1;
+    if (c->writes == 0)
+      linger_start(c);
+    return 1;
   }
   if (!c->fast)
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -618,6 +443,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   if (n < 0) {
     /* EOF or error. A half-closed client that still waits for replies has
      * them queued already; close once they are written. */
+    c->linger = 0;
     if (c->writes == 0)
       conn_close(c);
     else {
@@ -627,7 +453,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     return;
   }
   if (n == 0 || c->closing)
-    return;
+    return; /* closing (or lingering): what arrives now is dropped */
   conn_input(c, buf->base, (size_t)n);
 }
 
@@ -647,7 +473,7 @@ static void serve_new(struct http_server *s, int fd, const struct sockaddr_stora
   /* No TCP_NODELAY: every reply goes out in one write, so Nagle never
    * holds one back, and a new connection per request (as most tracker
    * clients make) saves the setsockopt() call. */
-  llhttp_init(&c->parser, HTTP_REQUEST, settings());
+  llhttp_init(&c->parser, HTTP_REQUEST, http_parser_settings());
   c->parser.data = c;
   ssize_t n;
   do

@@ -17,6 +17,19 @@
  *                           (so a request trickled a byte at a time cannot
  *                           hold a connection forever); then it is closed
  *   max_conns      4096     connections over this are accepted and closed
+ *   budget         none     bytes of request bodies held at once, shared by
+ *                           every server given the same budget (a tracker's
+ *                           workers); a body that would pass it gets 503
+ *
+ * Bodies. A request is decided from its request line and headers before
+ * any of its body is read: on_head (optional) sees the request without a
+ * body and may answer at once (401, 403, 404, 405, 413, ...); the body is
+ * then never stored, the connection answers with "Connection: close",
+ * half-closes, and reads and drops what the client still sends for up to
+ * 2 s (a client that is still sending would otherwise get a reset instead
+ * of the answer). A body that is read is held in memory, counted against
+ * max_body and the budget, and freed as soon as its handler returns; a
+ * request without a body allocates nothing for one.
  *
  * Ownership: the caller embeds struct http_server, calls http_server_init(),
  * http_server_listen() for each address, and http_server_close() before
@@ -25,6 +38,7 @@
 #ifndef SHOAL_HTTP_SERVER_H
 #define SHOAL_HTTP_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -47,8 +61,10 @@ struct http_request {
   size_t path_len, query_len;
   struct http_header headers[HTTP_SERVER_MAX_HEADERS];
   int nheaders;
-  const uint8_t *body;
+  const uint8_t *body;     /* "" (never NULL) when there is none; NULL in on_head */
   size_t body_len;
+  int64_t content_length;  /* from the header; -1 when absent (or chunked) */
+  int chunked;             /* Transfer-Encoding: chunked */
   int http_major, http_minor;
   struct sockaddr_storage peer; /* the client's address */
 };
@@ -67,9 +83,27 @@ struct http_server;
 typedef void (*http_handler_fn)(struct http_server *s, const struct http_request *req,
                                 struct http_response *res);
 /* Optional: builds the body of an error the server itself answers (414, 431,
- * 413, 400), e.g. a tracker's bencoded failure reason. */
-typedef void (*http_error_fn)(struct http_server *s, int status, const char *why,
-                              struct http_response *res);
+ * 413, 503, 400), e.g. a tracker's bencoded failure reason. req is the
+ * request without its body once its headers were read, NULL before. */
+typedef void (*http_error_fn)(struct http_server *s, const struct http_request *req, int status,
+                              const char *why, struct http_response *res);
+/* Optional: called once the headers are in, before any body is read (req
+ * has no body: body NULL). Leaving res->status 0 lets the request go on
+ * (its body is read, then the handler runs); setting it answers with res
+ * now, and the body is never stored. res->body is the server's, as for
+ * the handler. */
+typedef void (*http_head_fn)(struct http_server *s, const struct http_request *req,
+                             struct http_response *res);
+
+/* Memory for request bodies, shared by the servers given it (each worker
+ * of a tracker has its own server): bytes held now, the cap, and how many
+ * requests were refused (503) for want of room. Owned by the caller; it
+ * must outlive the servers. Any thread. */
+struct http_body_budget {
+  _Atomic size_t used;
+  size_t cap;
+  _Atomic uint64_t refused;
+};
 
 struct http_server_config {
   size_t max_url, max_headers, max_body;
@@ -77,6 +111,8 @@ struct http_server_config {
   unsigned max_conns;
   http_handler_fn handler;
   http_error_fn on_error;
+  http_head_fn on_head;
+  struct http_body_budget *budget; /* NULL: bodies limited by max_body only */
 };
 
 struct http_server {
@@ -97,6 +133,7 @@ struct http_server {
   int pending_closes;
   void (*close_cb)(struct http_server *s);
   uint64_t requests, errors, rejected_conns;
+  uint64_t early_answers; /* answered from the headers, body never stored */
   uint64_t fast_conns; /* connections served whole on the fast path */
   char rbuf[65536]; /* one read buffer per loop: reads are handled at once */
 };

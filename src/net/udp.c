@@ -1,6 +1,7 @@
 #include "net/udp.h"
 
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ struct sh_udp {
   int family;
   struct sockaddr_storage local;
   struct sh_udp_demux dx;
+  sh_udp_error_cb ecb[SH_UDP_NKINDS]; /* ICMP error consumers */
+  void *eud[SH_UDP_NKINDS];
   int corked;
   int closing;
   void (*done)(void *ud);
@@ -42,16 +45,26 @@ static socklen_t sa_len(const struct sockaddr *sa)
   return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
+/* An error the socket kept from an ICMP message (IP_RECVERR) fails the
+ * next send, whatever its destination, and is gone after that: such a
+ * send is tried once more. */
+static int icmp_errno(int e)
+{
+  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN ||
+         e == EPROTO;
+}
+
 static void flush(struct sh_udp *u)
 {
-  int i = 0;
+  int i = 0, retried = -1;
   while (i < u->nsend) {
     int r = sendmmsg(u->fd, u->smsg + i, (unsigned)(u->nsend - i), 0);
     if (r > 0) {
       for (int k = i; k < i + r; k++)
         u->dx.st.out[u->skind[k]]++;
       i += r;
-    } else if (r < 0 && errno == EINTR) {
+    } else if (r < 0 && (errno == EINTR || (icmp_errno(errno) && retried != i))) {
+      retried = i;
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       /* the socket buffer is full: the rest would fail the same way */
@@ -68,12 +81,14 @@ static void flush(struct sh_udp *u)
 static int send_now(struct sh_udp *u, enum sh_udp_kind k, const void *p, size_t n,
                     const struct sockaddr *to)
 {
-  for (;;) {
+  for (int again = 1;;) {
     ssize_t r = sendto(u->fd, p, n, 0, to, sa_len(to));
     if (r >= 0) {
       u->dx.st.out[k]++;
       return 0;
     }
+    if (icmp_errno(errno) && again--)
+      continue;
     if (errno != EINTR)
       break;
   }
@@ -114,11 +129,56 @@ void sh_udp_uncork(struct sh_udp *u)
     flush(u);
 }
 
+/* Reads the socket's error queue: each ICMP error goes to the consumers
+ * that asked (net/udp.h), then the socket's pending error is cleared so
+ * no unrelated send fails on it. */
+static void read_errors(struct sh_udp *u)
+{
+  for (int i = 0; i < SH_UDP_RECV_BATCH && !u->closing; i++) {
+    struct sockaddr_storage to;
+    uint8_t quoted[64];
+    union {
+      char buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6))];
+      struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {quoted, sizeof quoted};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov,
+                       .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+    ssize_t n = recvmsg(u->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (n < 0)
+      break;
+    int err = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+      if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+            (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+        continue;
+      const struct sock_extended_err *ee = (const void *)CMSG_DATA(c);
+      if (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)
+        err = -(int)ee->ee_errno;
+    }
+    if (!err || m.msg_namelen == 0)
+      continue;
+    u->dx.st.icmp_errors++;
+    for (int k = 0; k < SH_UDP_NKINDS && !u->closing; k++)
+      if (u->ecb[k])
+        u->ecb[k](u->eud[k], (const struct sockaddr *)&to, err, quoted, (size_t)n);
+  }
+  int e;
+  socklen_t len = sizeof e;
+  getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &e, &len);
+}
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
   struct sh_udp *u = (struct sh_udp *)h;
-  if (status < 0)
-    return; /* an error queued on the socket; the next read clears it */
+  if (status < 0) {
+    /* POLLERR: an ICMP error is queued. libuv stopped the poll for it:
+     * read the queue, start again, and read what else is there */
+    read_errors(u);
+    if (u->closing || uv_poll_start(&u->poll, UV_READABLE, on_readable) < 0)
+      return;
+  }
   u->corked++; /* replies made while delivering leave in batches */
   for (int round = 0; round < READS_PER_WAKE && !u->closing; round++) {
     for (int i = 0; i < SH_UDP_RECV_BATCH; i++) {
@@ -185,6 +245,12 @@ static int bind_socket(const struct sockaddr *addr)
     close(fd);
     return err;
   }
+  /* ICMP errors, read back by read_errors (best effort: without them a
+   * dead UDP tracker only times out) */
+  if (addr->sa_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+  else
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
   /* one socket carries every peer's DHT and uTP traffic: ask for more than
    * the default 208 KiB (best effort: the kernel caps it at rmem_max and
    * wmem_max) */
@@ -268,6 +334,14 @@ int sh_udp_family(const struct sh_udp *u) { return u->family; }
 void sh_udp_set_consumer(struct sh_udp *u, enum sh_udp_kind k, sh_udp_recv_cb cb, void *ud)
 {
   sh_udp_demux_set(&u->dx, k, cb, ud);
+}
+
+void sh_udp_set_error_consumer(struct sh_udp *u, enum sh_udp_kind k, sh_udp_error_cb cb, void *ud)
+{
+  if ((unsigned)k >= SH_UDP_NKINDS)
+    return;
+  u->ecb[k] = cb;
+  u->eud[k] = cb ? ud : NULL;
 }
 
 int sh_udp_expect(struct sh_udp *u, const struct sockaddr *from, uint32_t tid,

@@ -54,6 +54,20 @@ int sh_udp_family(const struct sh_udp *u); /* AF_INET or AF_INET6 */
 
 /* Consumers: see net/udp_demux.h. */
 void sh_udp_set_consumer(struct sh_udp *u, enum sh_udp_kind k, sh_udp_recv_cb cb, void *ud);
+
+/* ICMP errors. The socket asks for them (IP_RECVERR, IPV6_RECVERR): a
+ * datagram to a port nobody listens on comes back as "port unreachable"
+ * within a round trip (at once on loopback), which tells a UDP tracker
+ * client its tracker is not there rather than leaving it to wait out BEP
+ * 15's schedule of hours. Each error is handed, with the address the
+ * bounced datagram was sent to and its quoted bytes (what the kernel kept
+ * of them, maybe none), to every consumer that asked: err is a negative
+ * errno (-ECONNREFUSED for port unreachable, -EHOSTUNREACH, -ENETUNREACH,
+ * ...). An ICMP error is not authenticated: a consumer treats it as a hint
+ * to give up early, never as more. Counted in the stats (icmp_errors). */
+typedef void (*sh_udp_error_cb)(void *ud, const struct sockaddr *to, int err, const uint8_t *p,
+                                size_t n);
+void sh_udp_set_error_consumer(struct sh_udp *u, enum sh_udp_kind k, sh_udp_error_cb cb, void *ud);
 int sh_udp_expect(struct sh_udp *u, const struct sockaddr *from, uint32_t tid,
                   sh_udp_recv_cb cb, void *ud);
 int sh_udp_unexpect(struct sh_udp *u, const struct sockaddr *from, uint32_t tid);

@@ -47,6 +47,7 @@ struct sh_udp_stats {
   uint64_t unclassified;       /* no known shape */
   uint64_t truncated;          /* longer than a receive slot (net/udp.c) */
   uint64_t dropped_out;        /* sends that would have blocked, or failed */
+  uint64_t icmp_errors;        /* ICMP errors read back (net/udp.c) */
 };
 
 /* An outstanding tracker transaction: who sent it where. */

@@ -159,3 +159,19 @@ int sh_bans_is_banned(const struct sh_bans *b, const struct sh_addr *a)
   const struct sh_ban_entry *e = ban_find(b, a);
   return e && e->banned;
 }
+
+void sh_peers_closed_early(struct sh_peers *l, const struct sh_addr *a, uint64_t now_ms)
+{
+  struct sh_peer_entry *e = sh_peers_find(l, a);
+  if (e && e->closed_early < UINT8_MAX)
+    e->closed_early++;
+  sh_peers_done(l, a, 1, now_ms);
+}
+
+int sh_peers_all_closers(const struct sh_peers *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (l->e[i].closed_early < SH_PEERS_CLOSER_TIMES)
+      return 0;
+  return l->n > 0;
+}

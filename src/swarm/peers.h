@@ -27,6 +27,10 @@
 #define SH_PEERS_MANUAL_RETRY_MS 2000u
 #define SH_PEERS_MANUAL_MAX_MS 60000u
 #define SH_PEERS_MAX_FAILS 6
+/* A peer that closes the connection right after our handshake, before its
+ * own, three times in a row is taken to refuse us for good (a peer that
+ * requires encryption does exactly that), though it is still retried. */
+#define SH_PEERS_CLOSER_TIMES 3
 
 /* Ban policy (per IP, for the life of the session): a peer is banned after 2
  * hash failures of pieces it sent alone (it certainly sent bad data), or 5
@@ -47,6 +51,7 @@ struct sh_peer_entry {
   uint8_t state;       /* enum sh_peer_entry_state */
   uint8_t fails;       /* dial failures in a row */
   uint8_t seed;        /* it was a seed last time we spoke */
+  uint8_t closed_early;/* closes right after our handshake, in a row */
   uint64_t next_try_ms;
 };
 
@@ -70,6 +75,13 @@ struct sh_peer_entry *sh_peers_next(struct sh_peers *l, uint64_t now_ms, int ski
 void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint64_t now_ms);
 void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a);
 size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms);
+/* A dial the peer closed right after our handshake, before sending its own
+ * (a failure, as sh_peers_done counts it, and one more close in a row). A
+ * handshake from it (the entry's state going CONNECTED) ends the row. */
+void sh_peers_closed_early(struct sh_peers *l, const struct sh_addr *a, uint64_t now_ms);
+/* 1 when there are known peers and every one of them closed on us
+ * SH_PEERS_CLOSER_TIMES times in a row: nobody here talks to us as we are. */
+int sh_peers_all_closers(const struct sh_peers *l);
 
 struct sh_ban_entry {
   struct sh_addr addr; /* port ignored, except on loopback */

@@ -104,6 +104,19 @@ int query_parse_announce(const char *q, size_t n, struct query_announce *a, cons
     }
     seen |= bit;
     long dl = url_decode(kv.val, kv.vlen, v, sizeof v, 1);
+    if (dl < 0) {
+      /* '%' without two hex digits after it (a trailing '%', "%4"), or a
+       * value longer than any the parameter may have */
+      static const char *const bad[] = {
+          "info_hash: bad %-escape, or too long", "peer_id: bad %-escape, or too long",
+          "port: bad %-escape, or too long", "uploaded: bad %-escape, or too long",
+          "downloaded: bad %-escape, or too long", "left: bad %-escape, or too long",
+          "event: bad %-escape, or too long", "numwant: bad %-escape, or too long",
+          "compact: bad %-escape, or too long", "no_peer_id: bad %-escape, or too long",
+          "key: bad %-escape, or too long", "ip: bad %-escape, or too long",
+          "trackerid: bad %-escape, or too long"};
+      FAIL(bad[__builtin_ctz(bit)]);
+    }
     switch (bit) {
     case SEEN_INFO_HASH:
       if (dl != 20)
@@ -218,6 +231,8 @@ int query_parse_scrape(const char *q, size_t n, uint8_t (*out)[20], uint32_t cap
     if (!url_key_is(&kv, "info_hash"))
       continue;
     long dl = url_decode(kv.val, kv.vlen, v, sizeof v, 1);
+    if (dl < 0)
+      FAIL("info_hash: bad %-escape, or too long");
     if (dl != 20)
       FAIL("info_hash is not 20 bytes");
     if (*count >= cap)

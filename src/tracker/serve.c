@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/sha1.h"
 #include "tracker/multipart.h"
+#include "tracker/policy.h"
 #include "tracker/server_int.h"
 #include "tracker/udp_proto.h"
 #include "tracker/web.h"
@@ -103,6 +104,9 @@ static void web_ctx_of(struct shoal_tracker *s, const struct http_request *req, 
   w->udp_port = s->udp_port > 0 ? s->udp_port : 0;
   w->rates = rates;
   w->uptime = server_now() - s->start;
+  w->body_held = atomic_load(&s->bodies.used);
+  w->body_cap = s->bodies.cap;
+  w->body_refused = atomic_load(&s->bodies.refused);
 }
 
 static void serve_torrent_file(struct shoal_tracker *s, const struct http_request *req,
@@ -121,7 +125,8 @@ static void serve_torrent_file(struct shoal_tracker *s, const struct http_reques
   memcpy(hex, p, 40);
   hex[40] = 0;
   char *name = NULL;
-  if (sh_unhex(hex, h, 20) < 0 || !hosting_get(s->host, h, &res->body, &name)) {
+  if (sh_unhex(hex, h, 20) < 0 || policy_check(s->trk.policy, h, 0) == POLICY_BLOCKED ||
+      !hosting_get(s->host, h, &res->body, &name)) {
     res->status = 404;
     sh_buf_puts(&res->body, "no such torrent\n");
     return;
@@ -157,17 +162,26 @@ static void upload_reply(struct http_response *res, int html, int status, const 
   }
 }
 
+/* The token of a raw upload, from its headers. */
+static const char *header_token(const struct http_request *req)
+{
+  const char *hv = http_request_header(req, "X-Upload-Token");
+  const char *auth = http_request_header(req, "Authorization");
+  if (hv)
+    return hv;
+  return auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
+}
+
+static int upload_is_form(const struct http_request *req, char *boundary, size_t cap)
+{
+  return multipart_boundary(http_request_header(req, "Content-Type"), boundary, cap) > 0;
+}
+
 static void handle_upload(struct shoal_tracker *s, const struct http_request *req,
                           struct http_response *res)
 {
-  const char *ct = http_request_header(req, "Content-Type");
   char boundary[80];
-  int form = multipart_boundary(ct, boundary, sizeof boundary) > 0;
-  tracker_count(&s->trk, TRK_UPLOAD);
-  if (!s->cfg.upload_token) {
-    upload_reply(res, form, 403, "uploads are disabled on this tracker (no --upload-token)", NULL);
-    return;
-  }
+  int form = upload_is_form(req, boundary, sizeof boundary);
   const uint8_t *data = req->body;
   size_t len = req->body_len;
   const char *tok = NULL;
@@ -192,16 +206,8 @@ static void handle_upload(struct shoal_tracker *s, const struct http_request *re
     }
     data = f->data;
     len = f->len;
-  } else {
-    const char *hv = http_request_header(req, "X-Upload-Token");
-    const char *auth = http_request_header(req, "Authorization");
-    if (hv) {
-      tok = hv;
-      toklen = strlen(hv);
-    } else if (auth && !strncasecmp(auth, "Bearer ", 7)) {
-      tok = auth + 7;
-      toklen = strlen(tok);
-    }
+  } else if ((tok = header_token(req))) {
+    toklen = strlen(tok);
   }
   if (!tok || !token_eq(tok, toklen, s->cfg.upload_token)) {
     upload_reply(res, form, 401, "wrong or missing upload token", NULL);
@@ -210,16 +216,26 @@ static void handle_upload(struct shoal_tracker *s, const struct http_request *re
   char err[512];
   uint8_t h[20];
   int rc = hosting_add(s->host, data, len, h, err, sizeof err);
+  char hex[41];
+  sh_hex(h, 20, hex);
+  if (rc >= 0 && policy_check(s->trk.policy, h, 0) == POLICY_BLOCKED) {
+    upload_reply(res, form, 403, "rejected: this torrent is blocked on this tracker", hex);
+    return;
+  }
   if (rc < 0) {
     int st = rc == SH_ELIMIT ? 413 : (rc == SH_EBENCODE || rc == SH_EMETAINFO) ? 400 : 500;
     char msg[600];
-    snprintf(msg, sizeof msg, "rejected: %s", err);
+    /* the parser's reason helps the uploader; a storage failure's names
+     * the server's folders, which are nobody else's business: the log
+     * has it */
+    if (st == 500)
+      snprintf(msg, sizeof msg, "the tracker could not store the torrent: %s", sh_strerror(rc));
+    else
+      snprintf(msg, sizeof msg, "rejected: %s", err);
     upload_reply(res, form, st, msg, NULL);
     sh_warn("tracker: upload rejected: %s", err);
     return;
   }
-  char hex[41];
-  sh_hex(h, 20, hex);
   policy_add_hosted(s->trk.policy, h);
   if (rc == 1)
     sh_info("tracker: hosting uploaded torrent %s", hex);
@@ -271,13 +287,7 @@ void serve_http(struct http_server *hs, const struct http_request *req, struct h
   } else if (get && req->path_len > 10 && !memcmp(req->path, "/torrents/", 10)) {
     serve_torrent_file(s, req, res);
   } else if (path_is(req, "/upload")) {
-    if (strcmp(req->method, "POST")) {
-      res->status = 405;
-      snprintf(res->headers, sizeof res->headers, "Allow: POST\r\n");
-      sh_buf_puts(&res->body, "use POST to upload a .torrent\n");
-    } else {
-      handle_upload(s, req, res);
-    }
+    handle_upload(s, req, res); /* serve_http_head let only a POST through */
   } else {
     res->status = 404;
     sh_buf_puts(&res->body, "not found; the tracker serves /announce, /scrape, /, /stats, "
@@ -285,11 +295,73 @@ void serve_http(struct http_server *hs, const struct http_request *req, struct h
   }
 }
 
-void serve_http_error(struct http_server *hs, int status, const char *why,
-                      struct http_response *res)
+/* Paths a GET serves (anything else is 404 whatever the method). */
+static int get_path(const struct http_request *req)
+{
+  return path_is(req, "/announce") || path_is(req, "/scrape") || path_is(req, "/") ||
+         path_is(req, "/index.html") || path_is(req, "/stats") || path_is(req, "/metrics") ||
+         (req->path_len > 10 && !memcmp(req->path, "/torrents/", 10));
+}
+
+/* Decided from the request line and headers, before any body is read
+ * (http_server.h): only an upload that may succeed has its body read. A
+ * multipart form carries its token inside the body, so a form is read (up
+ * to the size limit, within the upload memory budget) before its token is
+ * checked; a raw upload's token is in its headers and checked here. */
+void serve_http_head(struct http_server *hs, const struct http_request *req,
+                     struct http_response *res)
+{
+  struct worker *w = hs->data;
+  struct shoal_tracker *s = w->srv;
+  int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+  int body = req->content_length > 0 || req->chunked;
+  if (path_is(req, "/upload")) {
+    char boundary[80];
+    int form = upload_is_form(req, boundary, sizeof boundary);
+    const char *tok = form ? NULL : header_token(req);
+    tracker_count(&s->trk, TRK_UPLOAD);
+    if (strcmp(req->method, "POST")) {
+      upload_reply(res, 0, 405, "use POST to upload a .torrent", NULL);
+      snprintf(res->headers, sizeof res->headers, "Allow: POST\r\n");
+    } else if (!s->cfg.upload_token) {
+      upload_reply(res, form, 403, "uploads are disabled on this tracker (no --upload-token)",
+                   NULL);
+    } else if (!form && (!tok || !token_eq(tok, strlen(tok), s->cfg.upload_token))) {
+      upload_reply(res, form, 401, "wrong or missing upload token", NULL);
+    } else if (req->content_length > (int64_t)s->hc.max_body) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "rejected: the upload is larger than %zu bytes (a .torrent is "
+               "at most %u bytes)", s->hc.max_body, HOSTING_MAX_TORRENT);
+      upload_reply(res, form, 413, msg, NULL);
+    }
+    return;
+  }
+  if (get && body) {
+    res->status = 400;
+    sh_buf_puts(&res->body, "a GET request carries no body\n");
+  } else if (!get && get_path(req)) {
+    res->status = 405;
+    snprintf(res->headers, sizeof res->headers, "Allow: GET, HEAD\r\n");
+    sh_buf_puts(&res->body, "use GET here; only /upload takes a POST\n");
+  } else if (!get) {
+    res->status = 404;
+    sh_buf_puts(&res->body, "not found; only /upload takes a POST\n");
+  }
+  if (res->status)
+    tracker_count(&s->trk, TRK_HTTP_OTHER);
+}
+
+void serve_http_error(struct http_server *hs, const struct http_request *req, int status,
+                      const char *why, struct http_response *res)
 {
   struct worker *w = hs->data;
   tracker_count(&w->srv->trk, TRK_HTTP_FAILURE);
+  if (req && path_is(req, "/upload")) {
+    /* an upload's errors all look alike: text, or a page for the form */
+    char boundary[80];
+    upload_reply(res, upload_is_form(req, boundary, sizeof boundary), status, why, NULL);
+    return;
+  }
   /* a tracker client reads a bencoded failure; a person reads it too */
   tracker_failure(&res->body, why);
 }

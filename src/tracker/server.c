@@ -28,16 +28,20 @@ void shoal_tracker_config_default(struct shoal_tracker_config *c)
   c->full_scrape = 1;
   c->idle_timeout_ms = 15000;
   c->max_conns = 4096;
+  c->peer_timeout_min = TRACKER_PEER_TIMEOUT_MIN;
+  c->upload_memory = 16u << 20;
 }
 
 /* Hosted set and blocklist into the policy; used at start and on reload. */
-static int apply_policy(struct shoal_tracker *s)
+static int apply_policy(struct shoal_tracker *s, char *err, size_t errlen)
 {
   uint8_t (*hs)[20];
   long n = hosting_hashes(s->host, &hs);
   if (n < 0 || policy_set_hosted(s->trk.policy, (const uint8_t (*)[20])hs, (size_t)n) < 0) {
     if (n >= 0)
       free(hs);
+    if (err && errlen)
+      snprintf(err, errlen, "out of memory");
     return -ENOMEM;
   }
   free(hs);
@@ -47,9 +51,17 @@ static int apply_policy(struct shoal_tracker *s)
     nb = policy_read_list(s->blocklist, &bl);
     if (nb == -ENOENT && !s->cfg.blocklist)
       nb = 0; /* the default blocklist is optional */
-    else if (nb < 0) {
-      sh_warn("tracker: blocklist %s: %s", s->blocklist, sh_strerror((int)nb));
-      nb = 0;
+    else if (nb < 0 && !s->started) {
+      /* tracking everything a blocklist was meant to keep out would be
+       * worse than not starting */
+      snprintf(err, errlen, "blocklist %s: %s", s->blocklist, sh_strerror((int)nb));
+      return (int)nb;
+    } else if (nb < 0) {
+      /* on reload the list in force stays */
+      sh_warn("tracker: blocklist %s: %s; keeping the blocklist in force", s->blocklist,
+              sh_strerror((int)nb));
+      sh_info("tracker: %ld torrents hosted", n);
+      return 0;
     }
   }
   policy_set_blocked(s->trk.policy, (const uint8_t (*)[20])bl, (size_t)nb);
@@ -423,8 +435,10 @@ static int config_check(const struct shoal_tracker_config *c, char *err, size_t 
     snprintf(err, errlen, "%d workers: expected 1 to %d", c->workers, SHOAL_TRACKER_MAX_WORKERS);
   else if (c->nbind > SHOAL_TRACKER_MAX_BINDS)
     snprintf(err, errlen, "%zu listen addresses: at most %d", c->nbind, SHOAL_TRACKER_MAX_BINDS);
-  else if (!c->interval || !c->numwant_max || !c->idle_timeout_ms || !c->max_conns)
-    snprintf(err, errlen, "interval, numwant_max, idle_timeout_ms and max_conns must not be 0");
+  else if (!c->interval || !c->numwant_max || !c->idle_timeout_ms || !c->max_conns ||
+           !c->upload_memory)
+    snprintf(err, errlen, "interval, numwant_max, idle_timeout_ms, max_conns and upload_memory "
+             "must not be 0");
   else
     return 0;
   return -EINVAL;
@@ -439,9 +453,11 @@ static void core_config(const struct shoal_tracker_config *c, struct tracker_con
   t->min_interval = c->min_interval ? c->min_interval : c->interval / 2 ? c->interval / 2 : 1;
   if (t->min_interval > t->interval)
     t->min_interval = t->interval;
-  t->peer_timeout = c->peer_timeout        ? c->peer_timeout
-                    : c->interval > UINT32_MAX / 2 ? UINT32_MAX
-                                                   : 2 * c->interval;
+  /* clients keep their own schedule whatever interval we ask (a short
+   * one is ignored by some), so a peer lives at least the floor */
+  uint32_t floor = c->peer_timeout_min ? c->peer_timeout_min : TRACKER_PEER_TIMEOUT_MIN;
+  uint32_t twice = c->interval > UINT32_MAX / 2 ? UINT32_MAX : 2 * c->interval;
+  t->peer_timeout = c->peer_timeout ? c->peer_timeout : twice > floor ? twice : floor;
   t->numwant_max = c->numwant_max > TRACKER_MAX_NUMWANT ? TRACKER_MAX_NUMWANT : c->numwant_max;
   if (t->numwant_default > t->numwant_max)
     t->numwant_default = t->numwant_max;
@@ -476,6 +492,9 @@ static int config_copy(struct shoal_tracker *s, const struct shoal_tracker_confi
   http_server_config_defaults(&s->hc);
   s->hc.handler = serve_http;
   s->hc.on_error = serve_http_error;
+  s->hc.on_head = serve_http_head;
+  s->bodies.cap = c->upload_memory;
+  s->hc.budget = &s->bodies;
   s->hc.idle_timeout_ms = c->idle_timeout_ms;
   s->hc.max_conns = c->max_conns;
   s->hc.max_body = HOSTING_MAX_TORRENT + 64 * 1024; /* a torrent plus form overhead */
@@ -515,11 +534,10 @@ static int open_state(struct shoal_tracker *s, const struct shoal_tracker_config
     snprintf(s->blocklist, sizeof s->blocklist, "%s", s->cfg.blocklist);
   else
     snprintf(s->blocklist, sizeof s->blocklist, "%s/blocklist", s->cfg.data_dir);
-  if (apply_policy(s) < 0) {
+  rc = apply_policy(s, err, errlen);
+  if (rc == -ENOMEM)
     snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
-  }
-  return 0;
+  return rc;
 }
 
 int shoal_tracker_new(uv_loop_t *loop, const struct shoal_tracker_config *c, shoal_tracker **out,
@@ -582,7 +600,7 @@ int shoal_tracker_reload(shoal_tracker *s, char *err, size_t errlen)
   } else {
     sh_info("tracker: reloaded %s", s->cfg.data_dir);
   }
-  int rc = apply_policy(s);
+  int rc = apply_policy(s, NULL, 0);
   if (n >= 0 && rc < 0) {
     snprintf(err, errlen, "out of memory");
     return rc;

@@ -46,6 +46,7 @@ struct shoal_tracker {
   const char *binds[SHOAL_TRACKER_MAX_BINDS];
   char blocklist[4096]; /* the file read at start and on reload */
   struct http_server_config hc;
+  struct http_body_budget bodies; /* upload bodies held, all workers */
 
   struct tracker trk;
   struct hosting *host;
@@ -85,8 +86,10 @@ static inline uint32_t server_now(void)
 
 /* serve.c: the handlers every worker's sockets call. */
 void serve_http(struct http_server *hs, const struct http_request *req, struct http_response *res);
-void serve_http_error(struct http_server *hs, int status, const char *why,
-                      struct http_response *res);
+void serve_http_head(struct http_server *hs, const struct http_request *req,
+                     struct http_response *res);
+void serve_http_error(struct http_server *hs, const struct http_request *req, int status,
+                      const char *why, struct http_response *res);
 void serve_udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 void serve_udp(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
                unsigned flags);

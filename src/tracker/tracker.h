@@ -21,10 +21,13 @@
 #include "tracker/store.h"
 
 /* Defaults. 30 minutes is the interval most public trackers use; peers that
- * miss two announces are gone (the issue asks for 2 x interval). 50 peers is
- * BEP 3's suggested default reply size; 200 caps a reply at 1.2 KB of IPv4 or
- * 3.6 KB of IPv6 peers. */
+ * miss two announces are gone, but never sooner than 45 minutes (as
+ * opentracker keeps them): qBittorrent and rtorrent re-announce every 30
+ * minutes or so whatever a short interval asks, and would vanish from the
+ * swarm between two announces. 50 peers is BEP 3's suggested default reply
+ * size; 200 caps a reply at 1.2 KB of IPv4 or 3.6 KB of IPv6 peers. */
 #define TRACKER_DEFAULT_INTERVAL 1800
+#define TRACKER_PEER_TIMEOUT_MIN 2700
 #define TRACKER_DEFAULT_NUMWANT 50
 #define TRACKER_MAX_NUMWANT 200
 /* An HTTP scrape of more hashes than this is refused; 8 KiB of URL holds

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net/url.h"
+#include "tracker/policy.h"
 
 void web_html_escape(struct sh_buf *out, const char *s, size_t n)
 {
@@ -74,6 +75,9 @@ static const char style[] =
     "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:72em;padding:1em;"
     "color:#222;background:#fafafa}h1{font-size:1.5em}table{border-collapse:collapse;width:100%}"
     "th,td{text-align:left;padding:.4em .5em;border-bottom:1px solid #ddd;vertical-align:top}"
+    /* a name or comment with no break opportunity (a hash, a long word)
+     * would widen its column past the screen: let it break anywhere */
+    "td{overflow-wrap:anywhere;word-break:break-word}"
     "td.n{text-align:right;font-variant-numeric:tabular-nums}a{color:#0645ad}"
     ".c{color:#666;font-size:.9em}code{word-break:break-all}"
     "form{margin:1em 0;padding:.8em;border:1px solid #ddd;background:#fff}"
@@ -85,6 +89,9 @@ void web_index(const struct web_ctx *w, struct sh_buf *out)
 {
   struct hosting_entry *e = NULL;
   long n = w->h ? hosting_list(w->h, &e) : 0;
+  long shown = 0;
+  for (long i = 0; i < n; i++)
+    shown += policy_check(w->t->policy, e[i].info_hash, 0) != POLICY_BLOCKED;
   int host_ok = web_host_ok(w->host);
   struct sh_buf ann = SH_BUF_INIT;
   if (host_ok)
@@ -111,12 +118,12 @@ void web_index(const struct web_ctx *w, struct sh_buf *out)
   struct store_totals tot;
   store_totals(w->t->store, &tot);
   sh_buf_printf(out, "<p class=\"c\">%ld hosted torrents; tracking %llu torrents, %llu peers.</p>\n",
-                n < 0 ? 0 : n, (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
+                shown, (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
   if (n < 0) {
     sh_buf_puts(out, "<p>Out of memory listing torrents.</p>");
     n = 0;
   }
-  if (n == 0) {
+  if (shown == 0) {
     sh_buf_puts(out, "<p>No torrents are hosted here yet.</p>\n");
   } else {
     sh_buf_puts(out, "<table><thead><tr><th>Name</th><th>Size</th><th>Files</th><th>Seeders</th>"
@@ -124,6 +131,8 @@ void web_index(const struct web_ctx *w, struct sh_buf *out)
     for (long i = 0; i < n; i++) {
       struct store_counts c;
       char size[32];
+      if (policy_check(w->t->policy, e[i].info_hash, 0) == POLICY_BLOCKED)
+        continue;
       store_scrape(w->t->store, e[i].info_hash, &c);
       human_size(size, sizeof size, e[i].size);
       sh_buf_puts(out, "<tr><td>");
@@ -202,7 +211,10 @@ void web_stats_json(const struct web_ctx *w, struct sh_buf *out)
   for (int i = 0; i < TRK_STAT_COUNT; i++)
     sh_buf_printf(out, "%s\"%s\":%.1f", i ? "," : "", tracker_stat_names[i],
                   w->rates ? w->rates[i] : 0.0);
-  sh_buf_printf(out, "},\"errors\":%llu}\n",
+  sh_buf_printf(out, "},\"upload_memory\":{\"held\":%llu,\"cap\":%llu,\"refused\":%llu}",
+                (unsigned long long)w->body_held, (unsigned long long)w->body_cap,
+                (unsigned long long)w->body_refused);
+  sh_buf_printf(out, ",\"errors\":%llu}\n",
                 (unsigned long long)(stat_of(w->t, TRK_HTTP_FAILURE) + stat_of(w->t, TRK_UDP_ERROR) +
                                      stat_of(w->t, TRK_UDP_DROPPED)));
 }
@@ -232,6 +244,14 @@ void web_metrics(const struct web_ctx *w, struct sh_buf *out)
   for (int i = 0; i < TRK_STAT_COUNT; i++)
     sh_buf_printf(out, "shoal_tracker_requests_per_second{kind=\"%s\"} %.1f\n",
                   tracker_stat_names[i], w->rates ? w->rates[i] : 0.0);
+  sh_buf_printf(out, "# HELP shoal_tracker_upload_memory_bytes Upload bodies held in memory.\n"
+                     "# TYPE shoal_tracker_upload_memory_bytes gauge\n"
+                     "shoal_tracker_upload_memory_bytes %llu\n"
+                     "# HELP shoal_tracker_upload_memory_refused_total Requests refused for want "
+                     "of upload memory.\n"
+                     "# TYPE shoal_tracker_upload_memory_refused_total counter\n"
+                     "shoal_tracker_upload_memory_refused_total %llu\n",
+                (unsigned long long)w->body_held, (unsigned long long)w->body_refused);
   sh_buf_printf(out, "# HELP shoal_tracker_uptime_seconds Seconds since start.\n"
                      "# TYPE shoal_tracker_uptime_seconds counter\nshoal_tracker_uptime_seconds %llu\n",
                 (unsigned long long)w->uptime);

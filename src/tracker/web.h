@@ -19,8 +19,13 @@ struct web_ctx {
   int udp_port;           /* for the udp:// announce URL; 0 when not served */
   const double *rates;    /* TRK_STAT_COUNT requests per second, or NULL */
   uint64_t uptime;        /* seconds */
+  /* request bodies (uploads) held in memory across all workers, the cap on
+   * them, and requests refused (503) for want of room */
+  uint64_t body_held, body_cap, body_refused;
 };
 
+/* Hosted torrents that are also blocklisted are not listed (nor served:
+ * serve.c refuses their .torrent). */
 void web_index(const struct web_ctx *w, struct sh_buf *out);
 void web_stats_json(const struct web_ctx *w, struct sh_buf *out);
 void web_metrics(const struct web_ctx *w, struct sh_buf *out);

@@ -100,7 +100,8 @@ expect_grep "$T/err" '2 of 3 pieces missing or corrupt' "says how many pieces ar
 rm -rf "$T/bad/blob.bin"
 expect_exit 1 "seed refuses when the file is missing" \
   timeout 120 "$SHOAL" seed --bind 127.0.0.1 --port 0 "$GOOD" "$T/bad"
-expect_grep "$T/err" '3 of 3 pieces missing or corrupt' "all pieces missing"
+expect_grep "$T/err" 'the data is not there: .*bad/blob\.bin does not exist' \
+  "all pieces missing: says the data is not there, and where it was looked for"
 
 # ---- get's own decisions around the engine (no transfer; needs the engine) ----
 # Data already complete: nothing was downloaded, so nothing is owed, and get

@@ -65,4 +65,31 @@ expect_exit 2 "missing file" "$SHOAL" info nope.torrent
 expect_grep "$T/err" 'nope.torrent: No such file' "names the path"
 expect_exit 2 "directory" "$SHOAL" info .
 expect_exit 2 "no FILE" "$SHOAL" info
+# ---- hybrid, v2-only and oversized torrents (issue 17, items 15, 17, 18) ----
+MK="/usr/bin/python3 $(dirname "$0")/mktorrent.py"
+mkdir -p hyb/d && head -c 20000 /dev/urandom >hyb/d/a.bin && head -c 30000 /dev/urandom >hyb/d/b.bin
+$MK hybrid.torrent hyb/d --pad --hybrid
+expect_exit 0 "a multi-file hybrid torrent" "$SHOAL" info hybrid.torrent
+expect_grep "$T/out" '^size: +48\.8 KiB \(50000 bytes\) in 2 files; plus 12\.5 KiB of padding in 1 BEP 47 file, never on disk$' \
+  "size is the content's; padding noted apart"
+expect_grep "$T/out" '^version: +hybrid v1 \+ v2 \(BEP 52\); shoal uses its v1 part$' "says it is a hybrid"
+expect_grep "$T/out" '^files \(2\):$' "padding files not counted"
+"$SHOAL" info --json hybrid.torrent >h.json
+python3 - h.json <<'PY' && ok "--json: content and padding apart" || bad "--json sizes"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert (j["content_length"], j["padding_length"], j["num_files"], j["num_padding_files"]) == (50000, 12768, 2, 1), j
+assert j["total_length"] == 62768 and j["hybrid"] is True, j
+PY
+$MK v2only.torrent hyb/d --v2-only
+expect_exit 2 "a v2-only torrent" "$SHOAL" info v2only.torrent
+expect_grep "$T/err" 'v2-only torrent \(BEP 52, meta version 2\): not supported yet; hybrid v1\+v2 torrents are, through their v1 part' \
+  "says v2-only torrents are not supported yet"
+if grep -q "pieces: missing" "$T/err"; then bad "no 'missing pieces' for v2-only"; else ok "no 'missing pieces' for v2-only"; fi
+$MK junk.torrent hyb/d/a.bin --junk 3000000
+expect_exit 2 "9 MB of junk values" "$SHOAL" info junk.torrent
+expect_grep "$T/err" 'more than 2000000 bencode values .*over the limit for torrent files' "names the limit"
+head -c 33554433 /dev/zero >huge.torrent
+expect_exit 2 "a 32 MiB + 1 torrent" "$SHOAL" info huge.torrent
+expect_grep "$T/err" 'larger than the 32 MiB limit for torrent files' "names the size limit"
 finish

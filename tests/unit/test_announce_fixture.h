@@ -40,6 +40,9 @@ static struct {
   struct sh_scrape_info scrape;
   int done;
   uint64_t up, down, left;
+  int stalled;
+  uint32_t stall_tries;
+  char stall_msg[600];
 } seen;
 
 static inline void st_stats(void *ud, uint64_t *u, uint64_t *d, uint64_t *l)
@@ -86,8 +89,15 @@ static inline void st_scraped(void *ud, const char *url, int err, const struct s
 
 static inline void st_done(void *ud) { seen.done++; }
 
+static inline void st_stalled(void *ud, const char *url, uint32_t tries, const char *msg)
+{
+  seen.stalled++;
+  seen.stall_tries = tries;
+  snprintf(seen.stall_msg, sizeof seen.stall_msg, "%s", msg);
+}
+
 static const struct sh_announce_callbacks CB = {NULL, st_stats, st_peers, st_status,
-                                                st_announced, st_scraped};
+                                                st_announced, st_scraped, st_stalled};
 
 static const uint8_t IH[20] = "\xaa\xbb\xcc\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11";
 static const uint8_t PID[20] = "-SH0010-123456789012";

@@ -339,3 +339,65 @@ Test(announce_loop, udp_resolution_stuck_in_a_busy_pool_times_out)
   stop_and_wait(a);
   udp_teardown();
 }
+
+/* Nothing listens on the tracker's port: loopback answers with an ICMP
+ * port unreachable, and the announce fails at once instead of waiting out
+ * BEP 15's schedule (here 10 s for the first retry alone). */
+Test(announce_loop, udp_port_unreachable_fails_at_once)
+{
+  udp_setup();
+  uv_udp_t gone;
+  struct sockaddr_in a4, b4;
+  uv_ip4_addr("127.0.0.1", 0, &a4);
+  uv_udp_init(&loop, &gone);
+  uv_udp_bind(&gone, (struct sockaddr *)&a4, 0);
+  int len = sizeof b4;
+  uv_udp_getsockname(&gone, (struct sockaddr *)&b4, &len);
+  uv_close((uv_handle_t *)&gone, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  char *u[] = {udp_url(ntohs(b4.sin_port))};
+  size_t per[] = {1};
+  struct sh_tier tier = {u, 1};
+  struct sh_announce_timing t = fast();
+  t.udp_timeout_ms = 10000;
+  struct sh_announcer *an = sh_announcer_new(&loop, &actx, &tier, 1, IH, PID, 51413, &CB, &t);
+  (void)per;
+  uint64_t t0 = uv_hrtime();
+  sh_announcer_start(an);
+  run_until(&seen.nfail, 1);
+  double ms = (double)(uv_hrtime() - t0) / 1e6;
+  cr_expect(ms < 2000, "failed after %.0f ms", ms);
+  cr_expect_eq(seen.status_err[0], -ECONNREFUSED, "%s", seen.status[0]);
+  cr_expect(strstr(seen.status[0], "connection refused") && strstr(seen.status[0], u[0]), "%s",
+            seen.status[0]);
+  stop_and_wait(an);
+  free(u[0]);
+  udp_teardown();
+}
+
+/* A tracker that is there but silent: after the first unanswered interval
+ * the announcer says so (stalled), and keeps trying as BEP 15 asks. */
+Test(announce_loop, udp_silence_is_reported_after_the_first_interval)
+{
+  udp_setup();
+  uv_udp_t mute;
+  struct sockaddr_in a4, b4;
+  uv_ip4_addr("127.0.0.1", 0, &a4);
+  uv_udp_init(&loop, &mute);
+  uv_udp_bind(&mute, (struct sockaddr *)&a4, 0);
+  int len = sizeof b4;
+  uv_udp_getsockname(&mute, (struct sockaddr *)&b4, &len);
+  struct sh_announcer *an = make_one_owned(udp_url(ntohs(b4.sin_port)));
+  sh_announcer_start(an);
+  run_until(&seen.stalled, 1);
+  cr_expect_eq(seen.stall_tries, 1);
+  cr_expect(strstr(seen.stall_msg, "no connect reply after 1 try; still trying") &&
+                strstr(seen.stall_msg, "udp://127.0.0.1:"),
+            "%s", seen.stall_msg);
+  cr_expect_eq(seen.nfail, 0, "not given up: the schedule goes on");
+  run_until(&seen.stalled, 2);
+  cr_expect_eq(seen.stall_tries, 2);
+  stop_and_wait(an);
+  uv_close((uv_handle_t *)&mute, NULL);
+  udp_teardown();
+}

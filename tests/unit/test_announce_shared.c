@@ -251,7 +251,7 @@ static struct sh_announcer *announcer(struct sh_announce_ctx *ctx, const char *u
   struct sh_tier tier = {urls, 1};
   uint8_t ih[20] = {0};
   sh_wr32(ih, (uint32_t)i + 1);
-  struct sh_announce_callbacks cb = {t, t_stats, t_peers, t_status, t_announced, NULL};
+  struct sh_announce_callbacks cb = {t, t_stats, t_peers, t_status, t_announced, NULL, NULL};
   struct sh_announcer *a =
       sh_announcer_new(&loop, ctx, &tier, 1, ih, (const uint8_t *)"-SH0100-abcdefghijkl", 6881,
                        &cb, NULL);
@@ -381,7 +381,7 @@ Test(announce_shared, window_caps_requests_in_flight, .init = setup, .fini = tea
   for (int i = 0; i < N; i++) {
     uint8_t ih[20] = {0};
     sh_wr32(ih, (uint32_t)i + 1);
-    struct sh_announce_callbacks cb = {&t[i], t_stats, t_peers, t_status, t_announced, NULL};
+    struct sh_announce_callbacks cb = {&t[i], t_stats, t_peers, t_status, t_announced, NULL, NULL};
     an[i] = sh_announcer_new(&loop, &ctx, &tier, 1, ih, (const uint8_t *)"-SH0100-abcdefghijkl",
                              6881, &cb, &tm);
     sh_announcer_start(an[i]);

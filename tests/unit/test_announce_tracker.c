@@ -107,7 +107,7 @@ static struct sh_announcer *announcer(const char *url, const char *peer_id, uint
 {
   char *urls[1] = {(char *)url};
   struct sh_tier tier = {urls, 1};
-  struct sh_announce_callbacks cb = {w, w_stats, w_peers, w_status, w_announced, w_scraped};
+  struct sh_announce_callbacks cb = {w, w_stats, w_peers, w_status, w_announced, w_scraped, NULL};
   struct sh_announce_timing t;
   sh_announce_timing_default(&t);
   t.udp_timeout_ms = 1000;

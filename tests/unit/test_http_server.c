@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ static void handler(struct http_server *s, const struct http_request *r, struct 
                 (const char *)r->body);
 }
 
-static void on_error(struct http_server *s, int status, const char *why, struct http_response *res)
+static void on_error(struct http_server *s, const struct http_request *req, int status,
+                     const char *why, struct http_response *res)
 {
   sh_buf_printf(&res->body, "custom:%d:%s", status, why);
 }
@@ -46,6 +48,28 @@ static void *run(void *arg)
   return NULL;
 }
 
+/* Refuses POST /deny from its headers alone. */
+static atomic_int handled;
+static void head(struct http_server *s, const struct http_request *r, struct http_response *res)
+{
+  cr_expect_null(r->body);
+  if (r->path_len == 5 && !memcmp(r->path, "/deny", 5)) {
+    res->status = 401;
+    sh_buf_printf(&res->body, "denied from the headers, length %lld", (long long)r->content_length);
+  }
+}
+
+static void counting_handler(struct http_server *s, const struct http_request *r,
+                             struct http_response *res)
+{
+  atomic_fetch_add(&handled, 1);
+  handler(s, r, res);
+}
+
+static struct http_body_budget budget;
+
+static void start_with(struct http_server_config *c);
+
 static void start(unsigned idle_ms, unsigned max_conns)
 {
   struct http_server_config c;
@@ -56,8 +80,13 @@ static void start(unsigned idle_ms, unsigned max_conns)
   c.max_conns = max_conns;
   c.max_url = 1024;
   c.max_body = 1000;
+  start_with(&c);
+}
+
+static void start_with(struct http_server_config *c)
+{
   cr_assert_eq(uv_loop_init(&loop), 0);
-  cr_assert_eq(http_server_init(&srv, &loop, &c), 0);
+  cr_assert_eq(http_server_init(&srv, &loop, c), 0);
   struct sockaddr_in a;
   uv_ip4_addr("127.0.0.1", 0, &a);
   cr_assert_eq(http_server_listen(&srv, (struct sockaddr *)&a, 0), 0);
@@ -262,5 +291,100 @@ Test(http_server, upgrade_is_answered_once_then_closed)
   cr_expect_not_null(strstr(buf, "GET /ws"));
   cr_expect_null(strstr(buf, " 400 "), "no second, error reply: %s", buf);
   close(fd);
+  stop();
+}
+
+/* A server deciding from the headers, with 10,000 bytes for bodies. */
+static void start_deciding(void)
+{
+  struct http_server_config c;
+  http_server_config_defaults(&c);
+  c.handler = counting_handler;
+  c.on_error = on_error;
+  c.on_head = head;
+  c.max_body = 1 << 20;
+  memset(&budget, 0, sizeof budget);
+  budget.cap = 10000;
+  c.budget = &budget;
+  atomic_store(&handled, 0);
+  start_with(&c);
+}
+
+Test(http_server, refused_from_the_headers_before_the_body_is_read)
+{
+  start_deciding();
+  char buf[4096];
+  int eof;
+  /* 1 MiB announced, 64 KiB sent, the rest held back: the answer comes at
+   * once, and nothing of the body is held */
+  int fd = dial();
+  const char *h = "POST /deny HTTP/1.1\r\nHost: h\r\nContent-Length: 1048576\r\n\r\n";
+  send_all(fd, h, strlen(h));
+  static char chunk[65536];
+  memset(chunk, 'x', sizeof chunk);
+  send_all(fd, chunk, sizeof chunk);
+  recv_until(fd, buf, sizeof buf, "length 1048576", &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 401 Unauthorized\r\n"), "%s", buf);
+  cr_expect_not_null(strstr(buf, "Connection: close"));
+  cr_expect_eq(atomic_load(&budget.used), 0, "no body memory held");
+  cr_expect_eq(atomic_load(&handled), 0, "the handler never ran");
+  /* the client goes on sending for a moment: it is read and dropped, then
+   * the server's FIN arrives (a reset would lose the answer) */
+  for (int i = 0; i < 4; i++)
+    send_all(fd, chunk, sizeof chunk);
+  recv_until(fd, buf, sizeof buf, NULL, &eof);
+  cr_expect(eof, "closed once the client stops (or after the linger)");
+  close(fd);
+  /* and the server goes on serving */
+  fd = dial();
+  const char *ok = "POST /ok HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+  send_all(fd, ok, strlen(ok));
+  recv_until(fd, buf, sizeof buf, "body=hello", &eof);
+  cr_expect_not_null(strstr(buf, "POST /ok q= x=- body=hello"), "%s", buf);
+  cr_expect_eq(atomic_load(&budget.used), 0, "a served body's memory is given back at once");
+  close(fd);
+  stop();
+}
+
+Test(http_server, bodies_in_flight_stay_within_the_budget)
+{
+  start_deciding();
+  char buf[4096];
+  int eof;
+  /* 6,000 of 8,000 bytes sent and held: the first body takes its room */
+  int a = dial();
+  const char *h = "POST /ok HTTP/1.1\r\nContent-Length: 8000\r\n\r\n";
+  send_all(a, h, strlen(h));
+  static char chunk[6000];
+  memset(chunk, 'y', sizeof chunk);
+  send_all(a, chunk, sizeof chunk);
+  for (int i = 0; i < 100 && atomic_load(&budget.used) == 0; i++)
+    usleep(10000);
+  size_t held = atomic_load(&budget.used);
+  cr_expect(held >= 8000 && held <= 10000, "held %zu", held);
+  /* a second one does not fit: 503 from its headers */
+  int b = dial();
+  send_all(b, h, strlen(h));
+  recv_until(b, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 503 "), "%s", buf);
+  cr_expect_eq(atomic_load(&budget.refused), 1);
+  close(b);
+  /* a chunked body that outgrows the room is cut off too */
+  b = dial();
+  const char *ch = "POST /ok HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n";
+  send_all(b, ch, strlen(ch));
+  static char big[4096];
+  memset(big, 'z', sizeof big);
+  send_all(b, big, sizeof big);
+  recv_until(b, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 503 "), "%s", buf);
+  close(b);
+  /* the first one completes, and its room is free again */
+  send_all(a, chunk, 2000);
+  recv_until(a, buf, sizeof buf, "body=", &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 200 OK"), "%s", buf);
+  cr_expect_eq(atomic_load(&budget.used), 0);
+  cr_expect_eq(atomic_load(&handled), 1);
+  close(a);
   stop();
 }

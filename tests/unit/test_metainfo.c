@@ -321,3 +321,60 @@ Test(metainfo, load_names_the_path)
   cr_expect_lt(rc, 0);
   cr_expect(strstr(err, "/nonexistent/x.torrent") != NULL, "%s", err);
 }
+
+/* The issue's hostile file: 9 MB holding three million values of junk under
+ * an unknown key. It was accepted at a cost of about 100 MB; now the token
+ * limit refuses it, named, long before. */
+Test(metainfo, millions_of_junk_values_are_refused_with_the_limit_named)
+{
+  struct sh_buf b = tor("", SINGLE(16, 16), 1);
+  struct sh_buf big = SH_BUF_INIT;
+  sh_buf_puts(&big, "d6:x-junkl");
+  for (int i = 0; i < 3000000; i++)
+    sh_buf_append(&big, "i1e", 3);
+  sh_buf_putc(&big, 'e');
+  sh_buf_append(&big, b.data + 1, b.len - 1); /* the torrent's keys after it */
+  cr_assert(!big.oom);
+  struct sh_metainfo *m = NULL;
+  char err[512] = "";
+  cr_expect_eq(sh_metainfo_parse(big.data, big.len, &m, err, sizeof err), SH_EMETAINFO);
+  cr_expect_null(m);
+  cr_expect(strstr(err, "more than 2000000 bencode values") &&
+                strstr(err, "over the limit for torrent files"),
+            "%s", err);
+  sh_buf_free(&big);
+  sh_buf_free(&b);
+}
+
+Test(metainfo, files_over_the_size_limit_are_refused_with_the_limit_named)
+{
+  size_t n = SH_METAINFO_MAX_BYTES + 1;
+  uint8_t *p = calloc(1, n);
+  cr_assert_not_null(p);
+  struct sh_metainfo *m = NULL;
+  char err[256] = "";
+  cr_expect_eq(sh_metainfo_parse(p, n, &m, err, sizeof err), SH_EMETAINFO);
+  cr_expect(strstr(err, "larger than the 32 MiB limit for torrent files"), "%s", err);
+  free(p);
+}
+
+/* BEP 52: a hybrid is read through its v1 part; a v2-only torrent is
+ * refused as what it is, not for a "missing pieces key". */
+Test(metainfo, hybrid_read_v2_only_refused_as_not_supported)
+{
+  struct sh_metainfo *m = accept("", SINGLE(16, 16) "12:meta versioni2e", 1);
+  cr_expect_eq(m->hybrid, 1);
+  sh_metainfo_free(m);
+  m = accept("", SINGLE(16, 16), 1);
+  cr_expect_eq(m->hybrid, 0);
+  sh_metainfo_free(m);
+  const char *v2 = "d4:infod9:file treed1:fd0:d6:lengthi16e11:pieces root32:"
+                   "\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
+                   "\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" "eee"
+                   "12:meta versioni2e4:name1:f12:piece lengthi16384eee";
+  char err[512] = "";
+  cr_expect_eq(sh_metainfo_parse(v2, strlen(v2), &m, err, sizeof err), SH_EMETAINFO);
+  cr_expect(strstr(err, "v2-only torrent (BEP 52, meta version 2): not supported yet; hybrid "
+                        "v1+v2 torrents are, through their v1 part"),
+            "%s", err);
+}

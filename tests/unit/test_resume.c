@@ -138,7 +138,7 @@ Test(resume, malformed_refused)
   memcpy(ih, m->info_hash, 20);
   expect_refused(m, "d5:files", 8, SH_EBENCODE, "at byte 8");
   expect_refused(m, "le", 2, SH_EMETAINFO, "top level");
-  expect_refused(m, "d7:versioni3ee", 14, SH_EMETAINFO, "version");
+  expect_refused(m, "d7:versioni4ee", 14, SH_EMETAINFO, "version"); /* 3 is current */
   expect_refused(m, "d9:info-hash3:abc7:versioni1ee", 30, SH_EMETAINFO, "info-hash");
   struct sh_buf b = SH_BUF_INIT;
   /* spare bit set in a 3-piece bitfield */
@@ -237,6 +237,76 @@ Test(resume, settings_round_trip)
   /* version 1 settings cannot be read back: it had none */
   cr_expect_eq(sh_resume_read_info("d7:versioni1ee", 14, &y, &dir, err, sizeof err),
                SH_EMETAINFO);
+  sh_buf_free(&b);
+  sh_metainfo_free(m);
+}
+
+/* The issue's tampering: every bit of `pieces` set, the file stamps left
+ * alone. The checksum no longer matches: the pieces are refused, with the
+ * reason, so the engine checks the data instead of reporting "done". */
+Test(resume, edited_or_damaged_resume_data_is_refused)
+{
+  struct sh_metainfo *m = torrent("r");
+  write_data(m);
+  uint8_t have[1] = {0x00}, got[1] = {0x11};
+  struct sh_resume_info x = {.save_dir = root};
+  memcpy(x.info_hash, m->info_hash, 20);
+  struct sh_buf b = SH_BUF_INIT;
+  cr_assert_eq(sh_resume_encode(&b, &x, m, root, have), 0);
+  char err[256] = "";
+  cr_assert_eq(sh_resume_parse(b.data, b.len, m, root, got, err, sizeof err), 0, "%s", err);
+  cr_expect_eq(got[0], 0);
+  /* set the three pieces' bits */
+  uint8_t *p = (uint8_t *)memmem(b.data, b.len, "6:pieces1:", 10);
+  cr_assert_not_null(p);
+  p[10] = 0xe0;
+  got[0] = 0x11;
+  cr_expect_eq(sh_resume_parse(b.data, b.len, m, root, got, err, sizeof err), SH_EMETAINFO);
+  cr_expect(strstr(err, "checksum does not match its content (damaged or edited)"), "%s", err);
+  cr_expect_eq(got[0], 0x11, "nothing taken from it");
+  struct sh_resume_info y;
+  char *dir = NULL;
+  cr_expect_eq(sh_resume_read_info(b.data, b.len, &y, &dir, err, sizeof err), SH_EMETAINFO,
+               "its settings are not taken either");
+  cr_expect_null(dir);
+  /* one flipped bit anywhere else, the save folder for one */
+  p[10] = 0x00;
+  cr_assert_eq(sh_resume_parse(b.data, b.len, m, root, got, err, sizeof err), 0, "%s", err);
+  p = (uint8_t *)memmem(b.data, b.len, root, strlen(root));
+  cr_assert_not_null(p);
+  p[strlen(root) - 1] ^= 1;
+  cr_expect_eq(sh_resume_parse(b.data, b.len, m, root, got, err, sizeof err), SH_EMETAINFO);
+  sh_buf_free(&b);
+  sh_metainfo_free(m);
+}
+
+/* Resume data from before checksums (version 2): settings still read,
+ * pieces never trusted, and the reason says so. */
+Test(resume, data_without_a_checksum_is_not_trusted)
+{
+  struct sh_metainfo *m = torrent("r");
+  write_data(m);
+  uint8_t have[1] = {0xe0}, got[1] = {0x11};
+  struct sh_resume_info x = {.save_dir = root};
+  memcpy(x.info_hash, m->info_hash, 20);
+  struct sh_buf b = SH_BUF_INIT;
+  cr_assert_eq(sh_resume_encode(&b, &x, m, root, have), 0);
+  /* drop the checksum entry (8:checksum20:...) and say version 2 */
+  uint8_t *c = (uint8_t *)memmem(b.data, b.len, "8:checksum20:", 13);
+  cr_assert_not_null(c);
+  memmove(c, c + 33, b.len - (size_t)(c + 33 - b.data));
+  b.len -= 33;
+  uint8_t *v = (uint8_t *)memmem(b.data, b.len, "7:versioni3e", 12);
+  cr_assert_not_null(v);
+  v[10] = '2';
+  char err[256] = "";
+  cr_expect_eq(sh_resume_parse(b.data, b.len, m, root, got, err, sizeof err), SH_EMETAINFO);
+  cr_expect(strstr(err, "version 2 has no checksum to vouch for its pieces"), "%s", err);
+  cr_expect_eq(got[0], 0x11);
+  struct sh_resume_info y;
+  char *dir = NULL;
+  cr_expect_eq(sh_resume_read_info(b.data, b.len, &y, &dir, err, sizeof err), 0, "%s", err);
+  free(dir);
   sh_buf_free(&b);
   sh_metainfo_free(m);
 }

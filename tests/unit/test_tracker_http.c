@@ -86,7 +86,15 @@ Test(tracker_http, bad_queries_get_named_failures)
   expect_failure(BASE "&port=1&left=0&info_hash=" IH, "repeated parameter info_hash");
   expect_failure(BASE "&port=1&left=0&compact=2", "compact is not 0 or 1");
   expect_failure(BASE "&port=1&left=0&numwant=ten", "numwant is not a number");
-  expect_failure("info_hash=%zz" IH "&peer_id=" PID "&port=1&left=0", "info_hash is not 20 bytes");
+  /* a bad %-escape is a failure whatever the parameter (docs/tracker.md),
+   * named: a trailing '%' or "%4" was once taken as text */
+  expect_failure("info_hash=%zz" IH "&peer_id=" PID "&port=1&left=0",
+                 "info_hash: bad %-escape, or too long");
+  expect_failure(BASE "&port=1&left=0&key=12%", "key: bad %-escape, or too long");
+  expect_failure(BASE "&port=1&left=0&key=12%4", "key: bad %-escape, or too long");
+  expect_failure(BASE "&port=1&left=0&no_peer_id=%", "no_peer_id: bad %-escape, or too long");
+  expect_failure(BASE "&port=1&left=0&trackerid=x%4", "trackerid: bad %-escape, or too long");
+  expect_failure(BASE "&port=1%&left=0", "port: bad %-escape, or too long");
 }
 
 Test(tracker_http, compact_reply_bytes)

@@ -224,3 +224,69 @@ Test(udp_socket, ipv6_beside_ipv4_on_one_port)
   uv_run(&loop, UV_RUN_DEFAULT);
   cr_expect_eq(uv_loop_close(&loop), 0);
 }
+
+/* ---- ICMP errors ---- */
+
+static struct {
+  int n, err;
+  struct sockaddr_in to;
+  uint8_t first;
+} icmp;
+
+static void on_icmp(void *ud, const struct sockaddr *to, int err, const uint8_t *p, size_t n)
+{
+  icmp.n++;
+  icmp.err = err;
+  memcpy(&icmp.to, to, sizeof icmp.to);
+  icmp.first = n ? p[0] : 0;
+}
+
+/* A datagram to a port nobody listens on comes back as "port unreachable":
+ * the consumer that asked hears of it with the address it was sent to, the
+ * socket goes on reading, and the next send (elsewhere) is not lost to the
+ * error the kernel kept. */
+Test(udp_socket, icmp_port_unreachable_reaches_the_error_consumer, .init = setup,
+     .fini = teardown)
+{
+  memset(&icmp, 0, sizeof icmp);
+  sh_udp_set_error_consumer(u, SH_UDP_TRACKER, on_icmp, NULL);
+  int gone = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a, dead;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  cr_assert_eq(bind(gone, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t len = sizeof dead;
+  getsockname(gone, (struct sockaddr *)&dead, &len);
+  close(gone);
+  const uint8_t req[16] = {0x7e, 1, 2, 3};
+  cr_assert_eq(sh_udp_send(u, SH_UDP_TRACKER, req, sizeof req, (struct sockaddr *)&dead), 0);
+  run_until(&icmp.n, 1);
+  cr_expect_eq(icmp.err, -ECONNREFUSED);
+  cr_expect_eq(icmp.to.sin_port, dead.sin_port, "the address it was sent to");
+  cr_expect_eq(icmp.first, 0x7e, "the bounced datagram's bytes");
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.icmp_errors, 1);
+  /* the socket still reads, and sends elsewhere go out */
+  peer_send("d1:ai1ee", 8);
+  run_until(&got.dht, 1);
+  cr_expect_eq(sh_udp_send(u, SH_UDP_DHT, "d1:bi2ee", 8, (struct sockaddr *)&paddr), 0);
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.dropped_out, 0);
+  /* a second bounce, then a send before the loop reads it: not dropped */
+  cr_assert_eq(sh_udp_send(u, SH_UDP_TRACKER, req, sizeof req, (struct sockaddr *)&dead), 0);
+  usleep(20000);
+  cr_expect_eq(sh_udp_send(u, SH_UDP_DHT, "d1:ci3ee", 8, (struct sockaddr *)&paddr), 0);
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.dropped_out, 0, "a kept ICMP error does not eat an unrelated send");
+  char buf[16];
+  int got_n = 0;
+  for (int i = 0; i < 100 && got_n < 2; i++) {
+    if (recv(peer, buf, sizeof buf, 0) == 8)
+      got_n++;
+    else
+      usleep(10000);
+  }
+  cr_expect_eq(got_n, 2);
+  run_until(&icmp.n, 2);
+  sh_udp_set_error_consumer(u, SH_UDP_TRACKER, NULL, NULL);
+}
