@@ -137,7 +137,7 @@ static struct shoal_torrent *torrent_of(struct shoal_session *s, const struct sh
     *why = "session connection limit reached";
     return NULL;
   }
-  if (!sh_torrent_running(t) && t->state != SHOAL_CHECKING) {
+  if (!sh_torrent_running(t) && t->state != SHOAL_CHECKING && t->state != SHOAL_METADATA) {
     *why = "the torrent is not running";
     return NULL;
   }

@@ -31,6 +31,7 @@ void shoal_settings_default(struct shoal_settings *s)
   s->stall_timeout_ms = 180000;
   s->idle_timeout_ms = 180000;
   s->tick_ms = 1000;
+  s->pex = 1;
 }
 
 uint64_t sh_session_rand(struct shoal_session *s)
@@ -224,6 +225,7 @@ static void session_free(struct shoal_session *s)
 {
   while (s->ntor)
     sh_torrent_free(s->tor[s->ntor - 1]);
+  sh_ext_free(s);
   free(s->tor);
   sh_tab_free(&s->by_id);
   sh_tab_free(&s->by_hash);
@@ -235,8 +237,8 @@ static void session_free(struct shoal_session *s)
   free(s);
 }
 
-int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_session **out,
-                      char *err, size_t errlen)
+int sh_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_session **out,
+                   char *err, size_t errlen)
 {
   *out = NULL;
   struct shoal_session *s = calloc(1, sizeof *s);

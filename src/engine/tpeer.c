@@ -409,6 +409,8 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     *why = "fast-extension message without the fast extension (BEP 6)";
     return SH_EPROTO;
   }
+  if (m->id == SH_MSG_EXTENDED) /* a magnet's metadata comes this way */
+    return on_ext(p, m, why);
   if (!mi)
     return sh_tpeer_msg_early(p, m, why);
   int first = m->id == SH_MSG_BITFIELD || m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE;
