@@ -154,9 +154,10 @@ static uint8_t flags_of(const struct sh_peer *o)
   return (uint8_t)((seed ? SH_PEX_F_SEED : 0) | (o->outgoing ? SH_PEX_F_REACHABLE : 0));
 }
 
-/* Tells p what changed since its last message. */
-static void send_update(struct pex *x, struct shoal_torrent *t, struct sh_peer *p,
-                        struct pex_peer *q)
+/* Tells p what changed since its last message. Returns 1 when there was
+ * something to say. */
+static int send_update(struct pex *x, struct shoal_torrent *t, struct sh_peer *p,
+                       struct pex_peer *q)
 {
   struct sh_addr added[SH_PEX_MAX_ENTRIES], dropped[SH_PEX_MAX_ENTRIES], self, a;
   uint8_t flags[SH_PEX_MAX_ENTRIES];
@@ -183,9 +184,9 @@ static void send_update(struct pex *x, struct shoal_torrent *t, struct sh_peer *
     q->sent[k] = q->sent[--q->nsent];
   }
   if (!na && !nd)
-    return; /* BEP 11: a message holds at least one list */
+    return 0; /* BEP 11: a message holds at least one list */
   if (sh_vec_reserve(q->sent, q->cap, q->nsent + na, 16, SIZE_MAX) < 0)
-    return;
+    return 0;
   memcpy(q->sent + q->nsent, added, na * sizeof *added);
   q->nsent += na;
   struct sh_buf b = SH_BUF_INIT;
@@ -193,6 +194,7 @@ static void send_update(struct pex *x, struct shoal_torrent *t, struct sh_peer *
   if (!b.oom)
     sh_ext_send(p, x->id, b.data, b.len);
   sh_buf_free(&b);
+  return 1;
 }
 
 /* ---- receiving ---- */
@@ -313,8 +315,10 @@ static void pex_on_tick(void *ud, struct shoal_torrent *t, uint64_t now)
     struct pex_peer *q = peer_of(x, p);
     if (!q || p->closing || now < q->next_send_ms || !sh_ext_peer_supports(p, x->id))
       continue;
-    q->next_send_ms = now + SH_PEX_INTERVAL_MS;
-    send_update(x, t, p, q);
+    /* nothing to say yet (the first connections still coming): ask again
+     * next tick, the minute counts from a message sent */
+    if (send_update(x, t, p, q))
+      q->next_send_ms = now + SH_PEX_INTERVAL_MS;
   }
 }
 
