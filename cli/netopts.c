@@ -183,6 +183,12 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
   case NETOPT_LOCAL_SENDFILE:
     s->local_sendfile = 1;
     return 1;
+  case NETOPT_LSD:
+    s->lsd = 1;
+    return 1;
+  case NETOPT_NO_PEX:
+    s->pex = 0;
+    return 1;
   case 'q':
     o->verbosity = -1;
     return 1;
@@ -278,6 +284,10 @@ void netopts_usage(FILE *f)
           "  --down-rate R       download limit, same syntax\n"
           "  --local-sendfile    upload to peers on this host with sendfile too\n"
           "                      (default: they are served from memory, cheaper there)\n"
+          "  --lsd               local service discovery (BEP 14): announce the torrents\n"
+          "                      by multicast on the local network and take the peers\n"
+          "                      announced there (default off: it talks to the LAN)\n"
+          "  --no-pex            no peer exchange (BEP 11; private torrents never use it)\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }

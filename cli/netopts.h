@@ -26,6 +26,8 @@ enum {
   NETOPT_UP_RATE,
   NETOPT_DOWN_RATE,
   NETOPT_LOCAL_SENDFILE,
+  NETOPT_LSD,
+  NETOPT_NO_PEX,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -37,6 +39,8 @@ enum {
   {"up-rate", required_argument, NULL, NETOPT_UP_RATE},                                 \
   {"down-rate", required_argument, NULL, NETOPT_DOWN_RATE},                             \
   {"local-sendfile", no_argument, NULL, NETOPT_LOCAL_SENDFILE},                         \
+  {"lsd", no_argument, NULL, NETOPT_LSD},                                               \
+  {"no-pex", no_argument, NULL, NETOPT_NO_PEX},                                         \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 

@@ -33,6 +33,7 @@ struct sh_announcer;
 struct sh_http_client;
 struct sh_udp;
 struct ann_udpc_reg;
+struct sh_lsd;
 
 #define SH_MAX_LISTEN 4
 
@@ -67,6 +68,7 @@ struct shoal_session {
   struct sh_udp *udp[SH_MAX_LISTEN];
   int nudp;
   struct ann_udpc_reg *udp_trackers;
+  struct sh_lsd *lsd;           /* local service discovery (set.lsd), or NULL */
   uint64_t rng;
   int closing;                  /* 1 closing, 2 done, 3 failed to start */
   int handles_closed;
