@@ -31,6 +31,7 @@ struct sh_lsd {
   uint8_t rbuf[SH_LSD_MAX_PACKET + 100];
   struct sh_lsd_stats st;
   int pending;               /* handles still closing */
+  int closing;               /* freed once they are closed */
   void (*done)(void *ud);
   void *done_ud;
 };
@@ -198,7 +199,8 @@ static int open_family(struct sh_lsd *l, int f)
 static void on_closed(uv_handle_t *h)
 {
   struct sh_lsd *l = h->data;
-  if (--l->pending)
+  /* a family given up at start closes alone: the rest lives on */
+  if (--l->pending || !l->closing)
     return;
   void (*done)(void *) = l->done;
   void *ud = l->done_ud;
@@ -247,6 +249,7 @@ int sh_lsd_new(uv_loop_t *loop, uint16_t port, const struct sh_lsd_cb *cb, struc
   uv_timer_init(loop, &l->timer);
   l->timer.data = l;
   if (!ok) {
+    l->closing = 1;
     l->pending++;
     uv_close((uv_handle_t *)&l->timer, on_closed);
     return last;
@@ -260,6 +263,7 @@ void sh_lsd_close(struct sh_lsd *l, void (*done)(void *ud), void *ud)
 {
   l->done = done;
   l->done_ud = ud;
+  l->closing = 1;
   l->pending++; /* the timer */
   uv_close((uv_handle_t *)&l->timer, on_closed);
   close_family(l, 0);
