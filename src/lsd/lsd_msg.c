@@ -57,7 +57,8 @@ static void take_hash(struct sh_lsd_msg *m, const char *v, size_t n)
   for (size_t i = 0; ok && i < 20; i++) {
     int hi = sh_hexval((unsigned char)v[2 * i]), lo = sh_hexval((unsigned char)v[2 * i + 1]);
     ok = hi >= 0 && lo >= 0;
-    ih[i] = (uint8_t)(hi << 4 | lo);
+    if (ok)
+      ih[i] = (uint8_t)(hi << 4 | lo);
   }
   if (!ok) {
     m->skipped++;
