@@ -21,92 +21,28 @@
 #ifndef FUZZ_EXT_H
 #define FUZZ_EXT_H
 
-#include <ftw.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
 
-#include "base/bencode.h"
-#include "base/buf.h"
 #include "base/log.h"
-#include "base/sha1.h"
 #include "engine/torrent.h"
-#include "peer/memio.h"
+#include "fuzz_engine.h"
 #include "peer/wire.h"
-#include "shoal.h"
-
-#define FX_LEN (40 * 1024 + 77)
-#define FX_PIECE (16 * 1024)
 
 static uv_loop_t fx_loop;
 static shoal_session *fx_sess;
 static shoal_id fx_id[2];      /* the seed, the magnet */
 static uint8_t fx_ih[2][20];
-static char fx_scratch[64];
 static uint32_t fx_count;      /* inputs so far: the peer's address */
-
-static int fx_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
-static void fx_cleanup(void)
-{
-  if (fx_scratch[0])
-    nftw(fx_scratch, fx_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* The seed's .torrent, its content under dir. */
-static void fx_torrent(struct sh_buf *b, const char *dir)
-{
-  static uint8_t data[FX_LEN];
-  for (size_t i = 0; i < FX_LEN; i++)
-    data[i] = (uint8_t)(i * 2654435761u >> 13);
-  char path[300];
-  snprintf(path, sizeof path, "%s/fuzz.bin", dir);
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(data, 1, FX_LEN, f) != FX_LEN)
-    abort();
-  fclose(f);
-  uint8_t hashes[20 * 8];
-  uint32_t np = (FX_LEN + FX_PIECE - 1) / FX_PIECE;
-  for (uint32_t i = 0; i < np; i++) {
-    uint32_t off = i * FX_PIECE, n = FX_LEN - off < FX_PIECE ? FX_LEN - off : FX_PIECE;
-    sh_sha1(data + off, n, hashes + 20 * i);
-  }
-  be_put_dict(b);
-  be_put_cstr(b, "info");
-  be_put_dict(b);
-  be_put_cstr(b, "length");
-  be_put_int(b, FX_LEN);
-  be_put_cstr(b, "name");
-  be_put_cstr(b, "fuzz.bin");
-  be_put_cstr(b, "piece length");
-  be_put_int(b, FX_PIECE);
-  be_put_cstr(b, "pieces");
-  be_put_str(b, hashes, 20 * np);
-  be_put_end(b);
-  be_put_end(b);
-}
 
 static void fx_setup(void)
 {
   sh_log_set_level(SH_LOG_ERROR);
   uv_loop_init(&fx_loop);
-  char tmpl[] = "/tmp/shoal-fuzz-ext-XXXXXX";
-  char *dir = mkdtemp(tmpl);
-  if (!dir)
-    abort();
-  snprintf(fx_scratch, sizeof fx_scratch, "%s", dir);
-  atexit(fx_cleanup);
+  const char *dir = fz_scratch_dir();
+  const uint8_t *data = fz_content(dir);
   struct shoal_settings set;
   shoal_settings_default(&set);
   set.no_listen = 1;
@@ -119,18 +55,15 @@ static void fx_setup(void)
   if (shoal_session_new(&fx_loop, &set, &fx_sess, err, sizeof err) < 0)
     abort();
   struct sh_buf b = SH_BUF_INIT;
-  fx_torrent(&b, dir);
+  fz_torrent(&b, data, "fuzz.bin");
   struct shoal_add_params p = {.torrent = b.data, .torrent_len = b.len, .save_dir = dir,
                                .seed_only = 1};
   if (shoal_torrent_add(fx_sess, &p, &fx_id[0], err, sizeof err) < 0)
     abort();
   sh_buf_free(&b);
+  fz_wait_seeding(&fx_loop, fx_sess, fx_id[0]);
   struct shoal_status st;
-  do
-    uv_run(&fx_loop, UV_RUN_ONCE);
-  while (shoal_torrent_status(fx_sess, fx_id[0], &st) == 0 && st.state == SHOAL_CHECKING);
-  if (st.state != SHOAL_SEEDING)
-    abort();
+  shoal_torrent_status(fx_sess, fx_id[0], &st);
   memcpy(fx_ih[0], st.info_hash, 20);
   memset(fx_ih[1], 0xa5, 20);
   struct shoal_add_params mp = {.info_hash = fx_ih[1], .save_dir = dir};
@@ -195,34 +128,8 @@ static int fx_run(const uint8_t *in, size_t n, uint8_t ext_id)
   sh_session_accept(fx_sess, engine_end);
   struct sh_buf out = SH_BUF_INIT;
   fx_stream(in, n, ext_id, &out);
-  size_t sent = 0;
-  int shut = 0;
-  uint64_t start = uv_hrtime(), last_rx = start;
-  while (uv_hrtime() - start < 3000000000ull) {
-    uv_run(&fx_loop, UV_RUN_NOWAIT);
-    if (shut) {
-      if (!fx_sess->hub.nconns)
-        break;
-      continue;
-    }
-    uint8_t buf[65536];
-    if (sh_memio_read(raw, buf, sizeof buf) > 0)
-      last_rx = uv_hrtime();
-    int hung_up = sh_memio_peer_closed(raw) && !sh_memio_pending(raw);
-    if (sent < out.len && !hung_up) {
-      ssize_t w = sh_memio_write(raw, out.data + sent, out.len - sent);
-      if (w > 0)
-        sent += (size_t)w;
-    } else if (hung_up || uv_hrtime() - last_rx > 2000000) {
-      sh_memio_close(raw);
-      shut = 1;
-    }
-  }
+  fz_play(&fx_loop, fx_sess, raw, out.data, out.len);
   sh_buf_free(&out);
-  if (!shut)
-    sh_memio_close(raw);
-  for (int i = 0; i < 20; i++)
-    uv_run(&fx_loop, UV_RUN_NOWAIT);
   /* forget what the input named: nothing of it is ever dialled */
   for (int k = 0; k < 2; k++) {
     struct shoal_torrent *t = sh_torrent_by_id(fx_sess, fx_id[k]);

@@ -63,23 +63,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   sh_magnet_format(&b, m->info_hash, m->name, tiers, m->num_trackers, m->web_seeds,
                    m->num_web_seeds);
   sh_buf_putc(&b, 0);
-  struct sh_magnet *again;
   /* escaping may grow it past the limit on links: only a link that fits */
-  if (b.len > SH_MAGNET_MAX_LEN) {
-    sh_buf_free(&b);
-    free(tiers);
-    sh_magnet_free(m);
-    shoal_magnet_free(pub);
-    free(uri);
-    return 0;
+  struct sh_magnet *again;
+  if (b.len <= SH_MAGNET_MAX_LEN) {
+    CHECK(sh_magnet_parse((const char *)b.data, &again, err, sizeof err) == 0);
+    CHECK(!memcmp(again->info_hash, m->info_hash, 20));
+    CHECK((!again->name && !m->name) ||
+          (again->name && m->name && !strcmp(again->name, m->name)));
+    CHECK(again->num_trackers == m->num_trackers);
+    for (size_t i = 0; i < m->num_trackers; i++)
+      CHECK(!strcmp(again->trackers[i], m->trackers[i]));
+    sh_magnet_free(again);
   }
-  CHECK(sh_magnet_parse((const char *)b.data, &again, err, sizeof err) == 0);
-  CHECK(!memcmp(again->info_hash, m->info_hash, 20));
-  CHECK((!again->name && !m->name) || (again->name && m->name && !strcmp(again->name, m->name)));
-  CHECK(again->num_trackers == m->num_trackers);
-  for (size_t i = 0; i < m->num_trackers; i++)
-    CHECK(!strcmp(again->trackers[i], m->trackers[i]));
-  sh_magnet_free(again);
   sh_buf_free(&b);
   free(tiers);
   sh_magnet_free(m);
