@@ -201,7 +201,6 @@ static int send_update(struct pex *x, struct shoal_torrent *t, struct sh_peer *p
 
 struct take {
   struct shoal_torrent *t;
-  struct sh_peer *from;
   struct sh_addr seen[2 * SH_PEX_MAX_TAKE];
   size_t nseen, cap, skipped;
 };
@@ -258,7 +257,8 @@ static int pex_on_message(void *ud, struct sh_peer *p, const uint8_t *data, size
   if (sh_pex_parse(data, len, &m, &w) < 0)
     return ignore(q, p, w, why);
   q->last_rx_ms = now;
-  struct take k = {.t = t, .from = p, .cap = q->received++ ? SH_PEX_MAX_TAKE : 2 * SH_PEX_MAX_TAKE};
+  size_t known = t->plist.n;
+  struct take k = {.t = t, .cap = q->received++ ? SH_PEX_MAX_TAKE : 2 * SH_PEX_MAX_TAKE};
   for (size_t i = 0; i < m.n_added; i++)
     take_one(&k, m.added + i * SH_COMPACT4_LEN, SH_COMPACT4_LEN);
   for (size_t i = 0; i < m.n_added6; i++)
@@ -266,6 +266,8 @@ static int pex_on_message(void *ud, struct sh_peer *p, const uint8_t *data, size
   if (k.skipped)
     sh_info("%s: peer %s: PEX gave %zu peers, %zu not used (repeated addresses, over %zu a "
             "message)", t->name, p->c->name, m.n_added + m.n_added6, k.skipped, k.cap);
+  sh_debug("%s: peer %s: PEX named %zu peers, %zu new to us", t->name, p->c->name, k.nseen,
+           t->plist.n - known);
   if (k.nseen)
     sh_torrent_dial(t, now);
   return 0;
