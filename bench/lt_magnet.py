@@ -21,6 +21,12 @@ def main():
     link, out = sys.argv[1], sys.argv[2]
     lt = swarmlib.lt_module()
     ses = lt.session(swarmlib.lt_settings())
+    # its threads up and listening before the clock starts: only what the
+    # link takes is timed
+    deadline = time.time() + 30
+    while not ses.is_listening() and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
     p = lt.parse_magnet_uri(link)
     p.save_path = out
     t = {"added": time.time()}

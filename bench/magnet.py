@@ -46,11 +46,13 @@ MARKS = {"metadata": "metadata received from", "first_piece": "first piece verif
 
 
 def stamp_to_epoch(stamp, t0):
-    """'HH:MM:SS.mmm' from shoal's log, on the day of t0 (or the next)."""
-    day = datetime.datetime.fromtimestamp(t0).date()
+    """'HH:MM:SS.mmm' (UTC) from shoal's log, on the day of t0 (or the next)."""
+    utc = datetime.timezone.utc
+    day = datetime.datetime.fromtimestamp(t0, utc).date()
     h, m, s = stamp.split(":")
-    t = datetime.datetime.combine(day, datetime.time(int(h), int(m), int(float(s)),
-                                                     int(round(float(s) % 1 * 1e6)) % 1000000))
+    sec, ms = s.split(".")
+    t = datetime.datetime(day.year, day.month, day.day, int(h), int(m), int(sec),
+                          int(ms) * 1000, tzinfo=utc)
     e = t.timestamp()
     return e + 86400 if e < t0 - 3600 else e
 

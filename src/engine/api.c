@@ -15,6 +15,7 @@
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
+#include "meta/magnet.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
 
@@ -36,6 +37,7 @@ struct add {
   uint64_t uploaded, downloaded;
   uint8_t ih[20];
   int have_ih;
+  struct sh_magnet *mag;        /* resume data's link, without a .torrent */
 };
 
 static int add_from_params(const struct shoal_add_params *p, struct add *a, char **rsave,
@@ -63,6 +65,15 @@ static int add_from_params(const struct shoal_add_params *p, struct add *a, char
       a->save_dir = x.save_dir;
     a->paused |= x.paused;
     a->seed_only |= x.seed_only;
+    if (x.magnet && !x.torrent) {
+      /* a torrent saved before its metadata came: its link brings back its
+       * trackers, name and selection */
+      char *link = strndup(x.magnet, x.magnet_len);
+      if (link && sh_magnet_parse(link, &a->mag, NULL, 0) < 0)
+        sh_warn("resume data of %02x%02x%02x...: its magnet link is not readable", x.info_hash[0],
+                x.info_hash[1], x.info_hash[2]);
+      free(link);
+    }
     a->uploaded = x.uploaded;
     a->downloaded = x.downloaded;
   } else if (p->info_hash && !p->torrent) {
@@ -161,10 +172,29 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
       *id = t->id;
     rc = sh_errf(err, errlen, -EEXIST, "%s: this torrent was already added", t->name);
   }
-  if (rc == 0 && !(t = add_new(s, p, &a, m)))
+  struct shoal_add_params q = *p;
+  if (a.mag) {
+    /* what the caller gives wins over what the resume data remembers */
+    if (!q.name)
+      q.name = a.mag->name;
+    if (!q.num_trackers) {
+      q.trackers = (const char *const *)a.mag->trackers;
+      q.num_trackers = a.mag->num_trackers;
+    }
+    if (!q.num_web_seeds) {
+      q.web_seeds = (const char *const *)a.mag->web_seeds;
+      q.num_web_seeds = a.mag->num_web_seeds;
+    }
+    if (!q.num_select) {
+      q.select = (const struct shoal_file_range *)a.mag->select;
+      q.num_select = a.mag->num_select;
+    }
+  }
+  if (rc == 0 && !(t = add_new(s, &q, &a, m)))
     rc = sh_errf(err, errlen, -ENOMEM, "out of memory adding the torrent");
   free(rsave);
   free(saved);
+  sh_magnet_free(a.mag);
   if (rc < 0) {
     if (m)
       sh_metainfo_free(m);

@@ -346,6 +346,17 @@ void sh_magnet_format(struct sh_buf *b, const uint8_t info_hash[20], const char 
     put_param(b, "ws", web_seeds[i]);
 }
 
+void sh_magnet_format_select(struct sh_buf *b, const struct sh_magnet_range *r, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    sh_buf_puts(b, i ? "," : "&so=");
+    if (r[i].first == r[i].last)
+      sh_buf_printf(b, "%u", r[i].first);
+    else
+      sh_buf_printf(b, "%u-%u", r[i].first, r[i].last);
+  }
+}
+
 void sh_magnet_torrent(struct sh_buf *b, const uint8_t *info, size_t info_len,
                        const char *const *trackers, size_t ntrackers,
                        const char *const *web_seeds, size_t nweb)

@@ -63,6 +63,9 @@ void sh_magnet_format(struct sh_buf *b, const uint8_t info_hash[20], const char 
                       const struct sh_tier *tiers, size_t ntiers, char *const *web_seeds,
                       size_t nweb);
 
+/* Appends "&so=0,2,4-6" for a selection (nothing when n is 0). */
+void sh_magnet_format_select(struct sh_buf *b, const struct sh_magnet_range *r, size_t n);
+
 /* The .torrent of fetched metadata: a dictionary holding announce and
  * announce-list (one tier per tracker, BEP 12), the info dict's exact
  * bytes (so its hash is the info-hash), and url-list (BEP 19) when web

@@ -296,3 +296,34 @@ Test(ut_metadata, so_selects_files_once_the_metadata_is_in, .timeout = 60)
   cr_expect_eq(st.wanted_bytes, PIECE + 5);
   pair_down(&p);
 }
+
+Test(ut_metadata, resume_data_before_the_metadata_keeps_the_link, .timeout = 60)
+{
+  static const struct th_file f[] = {{"a.bin", PIECE, 0}, {"b.bin", PIECE + 9, 0}};
+  struct pair p;
+  th_pair_up(&p, f, 2, 1, PIECE);
+  shoal_id lt = add_magnet(&p, p.leech, "&tr=http%3A%2F%2F127.0.0.1%3A9%2Fa&so=1");
+  void *rd;
+  size_t rlen;
+  cr_assert_eq(shoal_torrent_resume_data(p.leech, lt, &rd, &rlen), 0);
+  cr_assert_eq(shoal_torrent_remove(p.leech, lt, 0), 0);
+  cr_assert(th_wait_event(&p.loop, p.leech, lt, SHOAL_EVENT_REMOVED, 5000));
+  /* back from the resume data alone, as a daemon restores it */
+  struct shoal_add_params ap = {.resume = rd, .resume_len = rlen};
+  char err[256] = "";
+  cr_assert_eq(shoal_torrent_add(p.leech, &ap, &lt, err, sizeof err), 0, "%s", err);
+  free(rd);
+  struct shoal_status st = th_status(p.leech, lt);
+  cr_expect_eq(st.state, SHOAL_METADATA);
+  cr_expect_str_eq(st.name, "from a link", "the link's name");
+  struct shoal_tracker_info ti[2];
+  cr_assert_eq(shoal_torrent_trackers(p.leech, lt, ti, 2), 1, "the link's tracker");
+  cr_expect_str_eq(ti[0].url, "http://127.0.0.1:9/a");
+  th_link(&p.loop, p.leech, lt, "192.0.2.2", p.seed, "192.0.2.1");
+  cr_assert(th_wait_event(&p.loop, p.leech, lt, SHOAL_EVENT_FINISHED, 30000));
+  struct shoal_file_status fs[2];
+  cr_assert_eq(shoal_torrent_files(p.leech, lt, fs, 2), 2);
+  cr_expect_eq(fs[0].priority, SHOAL_PRIO_SKIP, "the link's so=1, remembered");
+  cr_expect_eq(fs[1].have_bytes, PIECE + 9);
+  pair_down(&p);
+}
