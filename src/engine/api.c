@@ -144,6 +144,8 @@ static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_pa
   return t;
 }
 
+static void select_more(struct shoal_torrent *t, const struct shoal_add_params *p);
+
 int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_id *id, char *err,
                       size_t errlen)
 {
@@ -170,6 +172,7 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
   if (t) {
     if (id)
       *id = t->id;
+    select_more(t, p);
     rc = sh_errf(err, errlen, -EEXIST, "%s: this torrent was already added", t->name);
   }
   struct shoal_add_params q = *p;
@@ -214,6 +217,43 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
 }
 
 /* ---- what a magnet link brings ---- */
+
+static void priorities_changed(struct shoal_torrent *t);
+
+/* BEP 53: a link with `so` for a torrent already added wants those files
+ * too: skipped ones become NORMAL (a selection still pending grows). */
+static void select_more(struct shoal_torrent *t, const struct shoal_add_params *p)
+{
+  if (!p->num_select || t->after_stop == SH_AFTER_REMOVE)
+    return;
+  if (!t->m) {
+    struct shoal_file_range *n = realloc(t->select, (t->nselect + p->num_select) * sizeof *n);
+    if (!n)
+      return;
+    memcpy(n + t->nselect, p->select, p->num_select * sizeof *n);
+    t->select = n;
+    t->nselect += p->num_select;
+    return;
+  }
+  if (!t->prio)
+    return; /* every file is wanted already */
+  size_t nf = t->m->num_files;
+  uint8_t *w = malloc(nf ? nf : 1);
+  if (!w)
+    return;
+  sh_magnet_select((const struct sh_magnet_range *)p->select, p->num_select, nf, w);
+  int changed = 0;
+  for (size_t f = 0; f < nf; f++)
+    if (w[f] && t->prio[f] == SHOAL_PRIO_SKIP) {
+      t->prio[f] = SHOAL_PRIO_NORMAL;
+      changed = 1;
+    }
+  free(w);
+  if (changed) {
+    priorities_changed(t);
+    t->resume_dirty = 1;
+  }
+}
 
 static int copy_strs(char ***out, size_t *nout, const char *const *in, size_t n)
 {

@@ -31,20 +31,20 @@ int sh_utm_parse(const uint8_t *p, size_t n, struct sh_utm_msg *m, const char **
     *why = "ut_metadata message is not a bencoded dictionary";
     return SH_EPROTO;
   }
-  int64_t type, piece, size;
+  int64_t type = -1, piece = 0, size = 0;
   int ti = be_dict_get_type(&d, 0, "msg_type", BE_INT);
   int pi = be_dict_get_type(&d, 0, "piece", BE_INT);
   int si = be_dict_get_type(&d, 0, "total_size", BE_INT);
   *why = NULL;
   if (ti < 0 || be_int(&d, ti, &type) < 0)
     *why = "ut_metadata message without msg_type";
+  else if (type < SH_UTM_REQUEST || type > SH_UTM_REJECT)
+    ; /* a type of a later revision: the caller ignores it (BEP 9) */
   else if (pi < 0 || be_int(&d, pi, &piece) < 0 || piece < 0 ||
            piece >= SH_UTM_MAX_SIZE / SH_UTM_PIECE)
     *why = "ut_metadata message without a valid piece";
   else if (type == SH_UTM_DATA && (si < 0 || be_int(&d, si, &size) < 0 || size <= 0))
     *why = "ut_metadata data without total_size";
-  else if (type != SH_UTM_DATA && d.used != n)
-    *why = "bytes after a ut_metadata request or reject";
   if (*why) {
     be_free(&d);
     return SH_EPROTO;

@@ -50,10 +50,11 @@ struct sh_utm_msg {
 };
 
 /* Decodes one message (the payload after the extension id). Returns 0, or
- * SH_EPROTO with *why: not a bencoded dictionary, msg_type or piece missing
- * or out of range, a data message without total_size. Bytes after the
- * dictionary are the data of a data message; any other type must end with
- * it. */
+ * SH_EPROTO with *why: not a bencoded dictionary, no msg_type, a request,
+ * data or reject without a piece in range, data without total_size. An
+ * unknown msg_type decodes (for the caller to ignore, BEP 9) with nothing
+ * else read. Bytes after the dictionary are the data of a data message,
+ * and ignored after the others. */
 int sh_utm_parse(const uint8_t *p, size_t n, struct sh_utm_msg *m, const char **why);
 /* Appends a message's dictionary (total_size >= 0 only for data); a data
  * message's piece bytes follow it. */

@@ -266,8 +266,9 @@ Test(ut_metadata, serving_data_rejects_and_a_flood, .timeout = 60)
   cr_expect_not(x.m.closed);
   /* unknown message types are ignored (BEP 9) */
   uint8_t id = sh_wire_ext_id(&x.eh, "ut_metadata");
-  const char *odd = "d8:msg_typei9e5:piecei0ee";
+  const char *odd = "d8:msg_typei9e5:piecei0ee", *odder = "d8:msg_typei3e3:newi1eeXYZ";
   xp_send_ext(&x, id, odd, strlen(odd));
+  xp_send_ext(&x, id, odder, strlen(odder));
   th_run_until(&p.loop, NULL, NULL, NULL, 100);
   cr_expect_not(x.m.closed);
   xp_close(&x, &p.loop);
@@ -294,6 +295,30 @@ Test(ut_metadata, so_selects_files_once_the_metadata_is_in, .timeout = 60)
   cr_expect_eq(fs[0].have_bytes, 0);
   struct shoal_status st = th_status(p.leech, lt);
   cr_expect_eq(st.wanted_bytes, PIECE + 5);
+  /* BEP 53: the link again with so=0, for the torrent already there: file
+   * 0 is wanted too */
+  char hex[41], uri[256];
+  for (int i = 0; i < 20; i++)
+    snprintf(hex + 2 * i, 3, "%02x", p.ih[i]);
+  snprintf(uri, sizeof uri, "magnet:?xt=urn:btih:%s&so=0", hex);
+  struct shoal_magnet *m;
+  char err[256];
+  cr_assert_eq(shoal_magnet_parse(uri, &m, err, sizeof err), 0);
+  struct shoal_add_params ap = {.save_dir = p.ldir};
+  shoal_add_params_magnet(&ap, m);
+  shoal_id again = 0;
+  cr_expect_eq(shoal_torrent_add(p.leech, &ap, &again, err, sizeof err), -EEXIST);
+  cr_expect_eq(again, lt);
+  shoal_magnet_free(m);
+  cr_assert_eq(shoal_torrent_files(p.leech, lt, fs, 3), 3);
+  cr_expect_eq(fs[0].priority, SHOAL_PRIO_NORMAL, "selected now");
+  cr_expect_eq(fs[1].priority, SHOAL_PRIO_SKIP, "still not");
+  for (size_t k = 0; k < th_nev; k++)
+    if (th_ev[k].e.id == lt && th_ev[k].e.type == SHOAL_EVENT_FINISHED)
+      th_ev[k].e.type = 0;
+  cr_assert(th_wait_event(&p.loop, p.leech, lt, SHOAL_EVENT_FINISHED, 30000), "a.bin arrived");
+  cr_assert_eq(shoal_torrent_files(p.leech, lt, fs, 3), 3);
+  cr_expect_eq(fs[0].have_bytes, 2 * PIECE);
   pair_down(&p);
 }
 
