@@ -250,7 +250,8 @@ uint64_t shoal_session_events_dropped(const shoal_session *s);
 /* Adds a torrent and starts it (unless p->paused): it checks existing data
  * or trusts valid resume data, then downloads and seeds. On failure
  * returns a negative code with a sentence in err (a malformed .torrent,
- * one already added: -EEXIST with *id set to it, ...). */
+ * one already added: -EEXIST with *id set to it, and then the files a
+ * `select` names are wanted too, as BEP 53 asks; ...). */
 int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_id *id, char *err,
                       size_t errlen);
 /* The torrent with this info-hash, in constant time. -ENOENT if none. */

@@ -23,7 +23,7 @@ set -u
 SHOAL=$1 link=$2
 ip link set lo up
 ip link set lo multicast on
-ip route add 239.0.0.0/8 dev lo
+ip route add 239.0.0.0/8 dev lo src 127.0.0.1
 "$SHOAL" seed film.torrent . --port 0 --lsd -v > seed.log 2>&1 &
 seed=$!
 rc=0

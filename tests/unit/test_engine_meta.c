@@ -315,3 +315,25 @@ Test(engine_meta, removal_closes_connections_still_in_the_handshake, .timeout = 
   th_mpeer_close(&silent, &p.loop);
   pair_down(&p);
 }
+
+/* Two sessions that dial each other at once (as two peers that found each
+ * other by LSD do) keep one connection between them, the same one on both
+ * sides, instead of each closing the one the other kept. */
+Test(engine_meta, a_crossed_dial_keeps_one_connection, .timeout = 60)
+{
+  static const struct th_file f[] = {{"cross.bin", 4 * PIECE, 0}};
+  struct pair p;
+  pair_up(&p, f, 1, 0);
+  shoal_id lt = th_add(p.leech, &p.tt, p.ldir, 0);
+  shoal_session_set_rates(p.seed, 1, 0); /* no data yet: the connections stay */
+  th_link(&p.loop, p.leech, lt, "192.0.2.2", p.seed, "192.0.2.1");
+  th_link(&p.loop, p.seed, p.st, "192.0.2.1", p.leech, "192.0.2.2");
+  th_run_until(&p.loop, NULL, NULL, NULL, 300);
+  struct shoal_torrent *l = sh_torrent_by_id(p.leech, lt), *s = sh_torrent_by_id(p.seed, p.st);
+  cr_assert_eq(l->npeers, 1, "one connection left on the leech");
+  cr_assert_eq(s->npeers, 1, "and on the seed");
+  cr_expect_neq(l->peers[0]->outgoing, s->peers[0]->outgoing, "the same connection");
+  shoal_session_set_rates(p.seed, 0, 0);
+  cr_assert(th_wait_event(&p.loop, p.leech, lt, SHOAL_EVENT_FINISHED, 30000));
+  pair_down(&p);
+}
