@@ -225,8 +225,8 @@ int cmd_create(int argc, char **argv)
   printf("wrote:     %s\n", output);
   if (!tiers.n)
     fprintf(stderr, "shoal create: warning: no tracker given (-t URL): peers can find this "
-                    "torrent only by address (shoal get --peer HOST:PORT), until DHT is "
-                    "supported\n");
+                    "torrent only through the DHT, peer exchange, local discovery or by "
+                    "address (shoal get --peer HOST:PORT)\n");
   shoal_torrent_info_free(m);
   rc = 0;
 out:

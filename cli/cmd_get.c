@@ -1,5 +1,7 @@
 /* `shoal get TORRENT... [-o DIR]`: download, show progress, then keep
- * sharing as BitTorrent expects.
+ * sharing as BitTorrent expects. A TORRENT is a .torrent file or a magnet
+ * link (BEP 9): its metadata is fetched from peers first ("fetching
+ * metadata", with the peers asked), then it downloads alike.
  *
  * Seeding policy after the data is complete, as aria2c does it: by default
  * until this session has uploaded as much as it downloaded (ratio 1.0);
@@ -14,12 +16,14 @@
  * by SIGINT/SIGTERM before the data was complete. "Verified" is precise in
  * usage(): hashed in this run, or in an earlier one whose checksummed resume
  * data still matches every file's size and mtime (disk/resume.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,14 +38,20 @@ static void usage(FILE *f)
   fprintf(f,
           "usage: shoal get [options] TORRENT...\n"
           "\n"
-          "Downloads what each .torrent describes into DIR, showing progress, then\n"
-          "keeps sharing it: by default until as much has been uploaded as was\n"
-          "downloaded (ratio 1.0) or until interrupted.\n"
+          "Downloads what each .torrent file or magnet link describes into DIR,\n"
+          "showing progress, then keeps sharing it: by default until as much has\n"
+          "been uploaded as was downloaded (ratio 1.0) or until interrupted. A\n"
+          "magnet link (quote it) first fetches the metadata from the peers its\n"
+          "trackers, its x.pe entries, --peer, PEX and --lsd find; it is kept with\n"
+          "the resume data, so running again does not fetch it again.\n"
           "\n"
           "options:\n"
           "  -o, --output DIR    where the content goes (default: current directory)\n"
           "  --only LIST         download only these files, numbered as `shoal info`\n"
-          "                      lists them from %d, e.g. 1,3,5-7 (one torrent only)\n"
+          "                      lists them from %d, e.g. 1,3,5-7 (one torrent only;\n"
+          "                      with a magnet link, once its metadata is in)\n"
+          "  --save-torrent FILE write the .torrent to FILE once its metadata is known\n"
+          "                      (one torrent only)\n"
           "  --seed-ratio R      seed until uploaded/downloaded reaches R (default 1.0;\n"
           "                      0: no ratio goal, seed until --seed-time or Ctrl-C)\n"
           "  --seed-time T       seed for T after completion (seconds; m/h suffixes)\n"
@@ -201,14 +211,14 @@ static void check_complete(struct get *g, struct job *j, const struct shoal_stat
   seed_plan(g, st, next, sizeof next);
   if (!st->downloaded) {
     get_say(g, g->json ? stderr : stdout, "%s: complete, %s already on disk in %s/%s%s\n", j->name,
-        get_size_str(st->wanted_bytes, a, sizeof a), g->out_dir, j->ti->name, next);
+        get_size_str(st->wanted_bytes, a, sizeof a), g->out_dir, get_job_name(j), next);
   } else {
     double secs = (double)(j->complete_ms - j->start_ms) / 1000.0;
     get_say(g, g->json ? stderr : stdout, "%s: complete, %s in %s (%s average), in %s/%s%s\n", j->name,
         get_size_str(st->wanted_bytes, a, sizeof a),
         netopts_fmt_duration((uint64_t)llround(secs), b, sizeof b),
         netopts_fmt_rate(secs > 0 ? (uint64_t)((double)st->downloaded / secs) : 0, c, sizeof c),
-        g->out_dir, j->ti->name, next);
+        g->out_dir, get_job_name(j), next);
   }
 }
 
@@ -265,14 +275,16 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
   struct shoal_dht_status ds;
   int dht_nodes = j->dht && shoal_session_dht_status(g->run.sess, &ds) == 0 &&
                   ds.good[0] + ds.good[1] > 0;
+  const char *what = j->mag ? "the magnet link names no trackers" : "the torrent lists no trackers";
+  size_t given = g->no.npeers + (j->mag ? j->mag->num_peers : 0);
   if (st->peers_all_close_early) /* the most precise reason first */
     snprintf(msg, sizeof msg, "no peers for %ds: %s", g->no_peer_timeout, CLOSERS_MSG);
-  else if (!j->had_trackers && !j->dht && !g->no.npeers)
-    snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
-             "was given", g->no_peer_timeout);
+  else if (!j->had_trackers && !j->dht && !given)
+    snprintf(msg, sizeof msg, "no peers for %ds: %s and no --peer was given%s",
+             g->no_peer_timeout, what, g->no.settings.lsd ? "; --lsd found none" : "");
   else if (!j->had_trackers && !j->dht)
-    snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and no --peer "
-             "address connected with this torrent", g->no_peer_timeout);
+    snprintf(msg, sizeof msg, "no peers for %ds: %s and no peer given (--peer%s) connected with "
+             "this torrent", g->no_peer_timeout, what, j->mag ? ", x.pe" : "");
   else if (st->trackers && st->trackers_failing == st->trackers)
     snprintf(msg, sizeof msg, "no peers for %ds; last tracker error: %s", g->no_peer_timeout,
              st->tracker_msg);
@@ -316,6 +328,52 @@ static void tick(struct netopts_run *r)
   get_draw(g);
 }
 
+/* ---- a magnet link's metadata ---- */
+
+/* --only for a magnet link, now that its files are known. */
+static void apply_only(struct get *g, struct job *j, const void *torrent, size_t len)
+{
+  struct shoal_torrent_info *ti;
+  char err[256];
+  if (shoal_torrent_info_parse(torrent, len, &ti, err, sizeof err) < 0)
+    return;
+  uint8_t *wanted = malloc(ti->num_files ? ti->num_files : 1);
+  if (wanted && parse_only(g->only, ti, wanted) == 0) {
+    for (size_t f = 0; f < ti->num_files; f++)
+      wanted[f] = wanted[f] ? SHOAL_PRIO_NORMAL : SHOAL_PRIO_SKIP;
+    shoal_torrent_set_priorities(g->run.sess, j->t, wanted, ti->num_files);
+  } else if (!j->stopping) {
+    j->stopping = 1;
+    shoal_torrent_pause(g->run.sess, j->t);
+    job_fail(g, j, "--only does not fit the torrent's files");
+  }
+  free(wanted);
+  shoal_torrent_info_free(ti);
+}
+
+/* The metadata is known (at once for a .torrent): --save-torrent, and for
+ * a magnet link its name and --only. */
+static void metadata_known(struct get *g, struct job *j)
+{
+  void *bytes;
+  size_t len;
+  if (shoal_torrent_file(g->run.sess, j->t, &bytes, &len) < 0)
+    return;
+  if (g->save_torrent) {
+    int rc = shoal_create_save(g->save_torrent, bytes, len, 1);
+    if (rc < 0)
+      get_say(g, stderr, "shoal get: --save-torrent %s: %s\n", g->save_torrent, shoal_strerror(rc));
+    else if (!g->quiet)
+      get_say(g, stdout, "%s: the .torrent is saved in %s\n", j->name, g->save_torrent);
+  }
+  if (j->mag) {
+    cli_safe(j->name, sizeof j->name, get_snap(j)->name);
+    if (g->only)
+      apply_only(g, j, bytes, len);
+  }
+  free(bytes);
+}
+
 /* ---- the engine's events ---- */
 
 static void on_event(struct netopts_run *r, const struct shoal_event *e)
@@ -336,6 +394,8 @@ static void on_event(struct netopts_run *r, const struct shoal_event *e)
   } else if (e->type == SHOAL_EVENT_PAUSED) {
     get_snap(j);
     job_finish(g, j);
+  } else if (e->type == SHOAL_EVENT_METADATA) {
+    metadata_known(g, j);
   }
 }
 
@@ -350,11 +410,52 @@ static void on_signal(struct netopts_run *r, int signo)
 
 /* ---- main ---- */
 
+static const uint8_t *job_hash(const struct job *j)
+{
+  return j->ti ? j->ti->info_hash : j->mag->info_hash;
+}
+
+/* A job's .torrent file or magnet link; a magnet's x.pe peers given by
+ * host name go to j->xpe, resolved with --peer's. Returns 0 or -1 with a
+ * sentence in err. */
+static int load(struct job *j, char *err, size_t errlen)
+{
+  if (strncasecmp(j->path, "magnet:", 7)) {
+    int rc = shoal_torrent_info_load(j->path, &j->ti, err, errlen);
+    if (rc < 0 && !err[0])
+      snprintf(err, errlen, "%s: %s", j->path, shoal_strerror(rc));
+    if (rc < 0)
+      return -1;
+    cli_safe(j->name, sizeof j->name, j->ti->name);
+    j->had_trackers = j->ti->num_tiers > 0;
+    return 0;
+  }
+  int rc = shoal_magnet_parse(j->path, &j->mag, err, errlen);
+  if (rc < 0)
+    return -1;
+  cli_safe(j->name, sizeof j->name, j->mag->name ? j->mag->name : j->mag->info_hash_hex);
+  j->had_trackers = j->mag->num_trackers > 0;
+  for (size_t i = 0; i < j->mag->num_peers; i++) {
+    char host[256];
+    uint16_t port;
+    const char *why;
+    unsigned char ip[16];
+    /* IP literals go to the library with the link; names are resolved here */
+    if (netopts_split_hostport(j->mag->peers[i], host, sizeof host, &port, &why) == 0 &&
+        inet_pton(AF_INET, host, ip) != 1 && inet_pton(AF_INET6, host, ip) != 1 &&
+        netopts_parse(&j->xpe, "get", NETOPT_PEER, j->mag->peers[i]) < 0) {
+      snprintf(err, errlen, "x.pe %s: cannot be used", j->mag->peers[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* The job already loaded with this info-hash, or NULL. */
 static const struct job *find_job(const struct get *g, const uint8_t *ih)
 {
   for (size_t i = 0; i < g->njobs; i++)
-    if (!memcmp(g->jobs[i].ti->info_hash, ih, 20))
+    if (!memcmp(job_hash(&g->jobs[i]), ih, 20))
       return &g->jobs[i];
   return NULL;
 }
@@ -399,6 +500,7 @@ int cmd_get(int argc, char **argv)
       {"no-peer-timeout", required_argument, NULL, 0x205},
       {"buffered-writes", no_argument, NULL, 0x206},
       {"json", no_argument, NULL, 0x207},
+      {"save-torrent", required_argument, NULL, 0x208},
       {"help", no_argument, NULL, 'h'},
       NETOPTS_LONG,
       {NULL, 0, NULL, 0},
@@ -458,6 +560,9 @@ int cmd_get(int argc, char **argv)
     case 0x207:
       g.json = 1;
       break;
+    case 0x208:
+      g.save_torrent = optarg;
+      break;
     case 'h':
       usage(stdout);
       rc = 0;
@@ -475,6 +580,10 @@ int cmd_get(int argc, char **argv)
   g.njobs = (size_t)(argc - optind);
   if (g.only && g.njobs > 1) {
     fprintf(stderr, "shoal get: --only applies to one torrent at a time\n");
+    goto out;
+  }
+  if (g.save_torrent && g.njobs > 1) {
+    fprintf(stderr, "shoal get: --save-torrent applies to one torrent at a time\n");
     goto out;
   }
   g.quiet = g.no.verbosity < 0;
@@ -497,32 +606,31 @@ int cmd_get(int argc, char **argv)
     struct job *j = &g.jobs[g.njobs];
     j->g = &g;
     j->path = argv[optind + (int)i];
-    if (cli_refuse_magnet("get", j->path))
-      goto out_ms;
-    int lrc = shoal_torrent_info_load(j->path, &j->ti, err, sizeof err);
-    if (lrc < 0) {
+    netopts_init(&j->xpe);
+    if (load(j, err, sizeof err) < 0) {
       /* the parser's message names the file or field */
-      cli_say(stderr, "shoal get: %s\n", err[0] ? err : shoal_strerror(lrc));
+      cli_say(stderr, "shoal get: %s\n", err);
       goto out_ms;
     }
-    const struct job *same = find_job(&g, j->ti->info_hash);
+    const struct job *same = find_job(&g, job_hash(j));
     if (same) {
       /* one torrent given twice: the second add would only fail */
       cli_say(stderr, "shoal get: %s is the same torrent as %s (info-hash %s); skipping it\n",
-              j->path, same->path, j->ti->info_hash_hex);
+              j->path, same->path,
+              get_job_hex(j));
       shoal_torrent_info_free(j->ti);
+      shoal_magnet_free(j->mag);
+      netopts_free(&j->xpe);
       memset(j, 0, sizeof *j);
       continue;
     }
-    cli_safe(j->name, sizeof j->name, j->ti->name);
-    j->had_trackers = j->ti->num_tiers > 0;
     /* the DHT finds peers for every torrent that is not private, when it
      * has a node to start from */
     netopts_dht_finish(&g.no);
-    j->dht = g.no.settings.dht && g.no.ndht_boot && !j->ti->is_private;
+    j->dht = g.no.settings.dht && g.no.ndht_boot && !(j->ti && j->ti->is_private);
     g.njobs++;
   }
-  if (g.only) {
+  if (g.only && g.jobs[0].ti) {
     const struct shoal_torrent_info *ti = g.jobs[0].ti;
     wanted = malloc(ti->num_files ? ti->num_files : 1);
     if (!wanted || parse_only(g.only, ti, wanted) < 0)
@@ -536,6 +644,9 @@ int cmd_get(int argc, char **argv)
   rc = 1;
   if (check_out_dir(g.out_dir) < 0)
     goto out_ms;
+  for (size_t i = 0; i < g.njobs; i++)
+    if (netopts_resolve(&g.jobs[i].xpe, "get") < 0)
+      goto out_ms;
 
   rc = 1;
   /* the session creates the folders (and says so if it cannot) */
@@ -553,9 +664,15 @@ int cmd_get(int argc, char **argv)
     goto out_ms;
   for (size_t i = 0; i < g.njobs; i++) {
     struct job *j = &g.jobs[i];
-    struct shoal_add_params ap = {.torrent = j->ti->raw, .torrent_len = j->ti->raw_len,
-                                  .save_dir = g.out_dir, .priorities = wanted,
-                                  .num_priorities = wanted ? j->ti->num_files : 0};
+    struct shoal_add_params ap = {.save_dir = g.out_dir};
+    if (j->mag) {
+      shoal_add_params_magnet(&ap, j->mag);
+    } else {
+      ap.torrent = j->ti->raw;
+      ap.torrent_len = j->ti->raw_len;
+      ap.priorities = wanted;
+      ap.num_priorities = wanted ? j->ti->num_files : 0;
+    }
     j->start_ms = j->last_peer_ms = uv_now(g.run.loop);
     char err[300] = "";
     int arc = shoal_torrent_add(g.run.sess, &ap, &j->t, err, sizeof err);
@@ -567,6 +684,7 @@ int cmd_get(int argc, char **argv)
       continue;
     }
     netopts_add_peers(&g.no, g.run.sess, j->t, "get");
+    netopts_add_peers(&j->xpe, g.run.sess, j->t, "get");
     if (!j->had_trackers && !j->dht && !g.no.npeers && !g.quiet)
       get_say(&g, stderr, "shoal get: %s: the torrent lists no trackers and no --peer was given: "
           "only a peer that connects here (port %u) can be found; giving up after %ds without "
@@ -593,8 +711,11 @@ int cmd_get(int argc, char **argv)
     rc = 1;
   get_summary(&g);
 out_ms:
-  for (size_t i = 0; i < g.njobs; i++)
+  for (size_t i = 0; i < g.njobs; i++) {
     shoal_torrent_info_free(g.jobs[i].ti);
+    shoal_magnet_free(g.jobs[i].mag);
+    netopts_free(&g.jobs[i].xpe);
+  }
   free(wanted);
 out:
   free(g.jobs);

@@ -1,8 +1,10 @@
 /* shoal info FILE: everything a .torrent says, for people or (--json) for
- * programs. */
+ * programs; what a magnet link holds; a torrent's magnet link. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "commands.h"
@@ -13,13 +15,19 @@ static void info_usage(FILE *f)
 {
   fprintf(f,
           "usage: shoal info [options] FILE.torrent\n"
+          "       shoal info [--json] MAGNET\n"
+          "       shoal info --magnet FILE.torrent\n"
           "Shows a torrent's name, info-hash, size, pieces, trackers by tier, web\n"
           "seeds, comment, creator, date, source and files. Exit 2 if the file is\n"
           "not a valid torrent, with the reason (and byte offset for bencode).\n"
+          "A magnet link (quote it: it holds '&') shows its info-hash, name,\n"
+          "trackers, web seeds, peers and file selection; exit 2 if it is not a\n"
+          "BitTorrent magnet link, with the reason.\n"
           "\n"
           "  -a, --all    list BEP 47 padding files too (hidden by default)\n"
           "      --json   one JSON object on stdout; strings are escaped and any\n"
           "               byte that is not valid UTF-8 becomes U+FFFD\n"
+          "      --magnet print the torrent's magnet link (xt, dn, tr, ws) and nothing else\n"
           "  -h, --help   this help\n");
 }
 
@@ -204,17 +212,95 @@ static void print_text(const struct shoal_torrent_info *m, int all)
     printf("  (%zu padding file%s hidden; -a lists them)\n", pads, pads == 1 ? "" : "s");
 }
 
+/* ---- magnet links ---- */
+
+static void jstrs(const char *key, const char *const *v, size_t n)
+{
+  printf(",\"%s\":[", key);
+  for (size_t i = 0; i < n; i++) {
+    if (i)
+      putchar(',');
+    jstr(v[i]);
+  }
+  putchar(']');
+}
+
+static void magnet_json(const struct shoal_magnet *m)
+{
+  printf("{\"info_hash\":\"%s\",\"name\":", m->info_hash_hex);
+  jstr(m->name);
+  jstrs("trackers", m->trackers, m->num_trackers);
+  jstrs("web_seeds", m->web_seeds, m->num_web_seeds);
+  jstrs("peers", m->peers, m->num_peers);
+  printf(",\"select\":[");
+  for (size_t i = 0; i < m->num_select; i++)
+    printf("%s[%u,%u]", i ? "," : "", m->select[i].first, m->select[i].last);
+  printf("],\"v2\":%s,\"dropped\":%zu}\n", m->has_v2 ? "true" : "false", m->dropped);
+}
+
+static void lines(const char *label, const char *const *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    field(i ? "" : label, v[i]);
+}
+
+static void magnet_text(const struct shoal_magnet *m)
+{
+  printf("%-14s %s\n", "info-hash:", m->info_hash_hex);
+  field("name:", m->name ? m->name : "(none: known once the metadata is)");
+  if (m->num_trackers)
+    lines("trackers:", m->trackers, m->num_trackers);
+  else
+    printf("%-14s none (peers from the DHT, PEX or local discovery)\n", "trackers:");
+  lines("web seeds:", m->web_seeds, m->num_web_seeds);
+  lines("peers:", m->peers, m->num_peers);
+  if (m->num_select) {
+    /* BEP 53 counts files from 0; `shoal info FILE.torrent` lists them from 1 */
+    printf("%-14s", "select (so):");
+    for (size_t i = 0; i < m->num_select; i++) {
+      if (m->select[i].first == m->select[i].last)
+        printf(" %u", m->select[i].first);
+      else
+        printf(" %u-%u", m->select[i].first, m->select[i].last);
+    }
+    printf("  (file indices from 0, padding files counted)\n");
+  }
+  if (m->has_v2)
+    printf("%-14s also a v2 info-hash (urn:btmh), not used: v2 is not supported yet\n", "note:");
+  if (m->dropped)
+    printf("%-14s %zu entries over the limits were left out\n", "note:", m->dropped);
+}
+
+static int info_magnet(const char *uri, int json)
+{
+  struct shoal_magnet *m;
+  char err[512];
+  if (shoal_magnet_parse(uri, &m, err, sizeof err) < 0) {
+    fprintf(stderr, "shoal info: ");
+    cli_print_safe(stderr, err);
+    fputc('\n', stderr);
+    return 2;
+  }
+  if (json)
+    magnet_json(m);
+  else
+    magnet_text(m);
+  shoal_magnet_free(m);
+  return 0;
+}
+
 int cmd_info(int argc, char **argv)
 {
   static const struct option longopts[] = {
       {"help", no_argument, NULL, 'h'}, {"json", no_argument, NULL, 'J'}, {"all", no_argument, NULL, 'a'},
-      {NULL, 0, NULL, 0}};
-  int json = 0, all = 0, c;
+      {"magnet", no_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
+  int json = 0, all = 0, magnet = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "ah", longopts, NULL)) != -1) {
     switch (c) {
     case 'J': json = 1; break;
     case 'a': all = 1; break;
+    case 'M': magnet = 1; break;
     case 'h': info_usage(stdout); return 0;
     default: info_usage(stderr); return 2;
     }
@@ -224,20 +310,34 @@ int cmd_info(int argc, char **argv)
     info_usage(stderr);
     return 2;
   }
+  if (!strncasecmp(argv[optind], "magnet:", 7)) {
+    if (magnet) {
+      fprintf(stderr, "shoal info: --magnet takes a .torrent file, not a magnet link\n");
+      return 2;
+    }
+    return info_magnet(argv[optind], json);
+  }
   struct shoal_torrent_info *m;
   char err[1024];
-  if (cli_refuse_magnet("info", argv[optind]))
-    return 2;
   if (shoal_torrent_info_load(argv[optind], &m, err, sizeof err)) {
     fprintf(stderr, "shoal info: ");
     cli_print_safe(stderr, err);
     fputc('\n', stderr);
     return 2;
   }
-  if (json)
+  int rc = 0;
+  if (magnet) {
+    char *link = shoal_magnet_link(m);
+    if (link)
+      printf("%s\n", link);
+    else
+      rc = 1;
+    free(link);
+  } else if (json) {
     print_json(m);
-  else
+  } else {
     print_text(m, all);
+  }
   shoal_torrent_info_free(m);
-  return 0;
+  return rc;
 }

@@ -31,6 +31,8 @@ struct job {
   struct get *g;          /* back to the command's state, for callbacks */
   const char *path;       /* argv */
   struct shoal_torrent_info *ti; /* the .torrent, until it is added */
+  struct shoal_magnet *mag; /* or the magnet link */
+  struct netopts xpe;     /* the link's x.pe peers given by host name */
   shoal_id t;
   char name[64];          /* for display: made safe, truncated */
   uint64_t start_ms, complete_ms, last_peer_ms;
@@ -54,6 +56,7 @@ struct get {
   int no_seed;
   int no_peer_timeout;
   const char *only;
+  const char *save_torrent; /* --save-torrent FILE */
   int tty;                /* live line width, 0: plain lines (netopts_live_width) */
   int quiet;
   int json;               /* --json: a JSON line per torrent per tick on stdout,
@@ -64,6 +67,22 @@ struct get {
 
 /* Peers that take our handshake and hang up, each several times. */
 #define CLOSERS_MSG "peers close the connection after the handshake; they may require encryption"
+
+/* The job's info-hash in hex, and its full name (raw: print it through
+ * cli_say or get_say), from the .torrent or the magnet link. */
+static inline const char *get_job_hex(const struct job *j)
+{
+  return j->ti ? j->ti->info_hash_hex : j->mag->info_hash_hex;
+}
+
+static inline const char *get_job_name(const struct job *j)
+{
+  if (j->last.name[0])
+    return j->last.name; /* from the metadata once it is in */
+  if (j->ti)
+    return j->ti->name;
+  return j->mag->name ? j->mag->name : j->mag->info_hash_hex;
+}
 
 /* get_view.c */
 const char *get_size_str(uint64_t n, char *buf, size_t len);

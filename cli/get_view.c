@@ -90,6 +90,15 @@ static void status_line(struct job *j, char *out, size_t len)
     snprintf(out, len, "%-20s checking %5.1f%%", j->name, pct);
     return;
   }
+  if (st.state == SHOAL_METADATA) {
+    char got[96] = "";
+    if (st.metadata_size)
+      snprintf(got, sizeof got, "  %s of %s", get_size_str(st.metadata_have, a, sizeof a),
+               get_size_str(st.metadata_size, b, sizeof b));
+    snprintf(out, len, "%-20s fetching metadata: %u peer%s asked%s  peers %d", j->name,
+             st.metadata_asked, st.metadata_asked == 1 ? "" : "s", got, st.peers);
+    return;
+  }
   double pct = st.wanted_bytes ? 100.0 * (double)st.have_bytes / (double)st.wanted_bytes : 100;
   if (j->complete && (j->finished || j->stopping)) {
     double ratio = st.downloaded ? (double)st.uploaded / (double)st.downloaded : 0;
@@ -138,8 +147,8 @@ void get_draw_json(struct get *g)
     struct job *j = &g->jobs[i];
     const struct shoal_status *st = get_snap(j);
     printf("{\"name\":");
-    cli_json_str(stdout, j->ti->name, strlen(j->ti->name));
-    json_field("info_hash", j->ti->info_hash_hex);
+    cli_json_str(stdout, get_job_name(j), strlen(get_job_name(j)));
+    json_field("info_hash", get_job_hex(j));
     json_field("state", j->failed ? "error" : j->finished ? "done" : state_name(st->state));
     printf(",\"have_bytes\":%llu,\"wanted_bytes\":%llu,\"downloaded\":%llu,\"uploaded\":%llu,"
            "\"down_rate\":%llu,\"up_rate\":%llu,\"peers\":%d,\"seeds\":%d,"

@@ -224,6 +224,12 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
   case NETOPT_NO_DHT:
     s->dht = 0;
     return 1;
+  case NETOPT_LSD:
+    s->lsd = 1;
+    return 1;
+  case NETOPT_NO_PEX:
+    s->pex = 0;
+    return 1;
   case 'q':
     o->verbosity = -1;
     return 1;
@@ -324,6 +330,10 @@ void netopts_usage(FILE *f)
           "                      the public routers, or the comma-separated list in\n"
           "                      $SHOAL_DHT_BOOTSTRAP, \"none\" for none)\n"
           "  --no-dht            no DHT node (private torrents never use it anyway)\n"
+          "  --lsd               local service discovery (BEP 14): announce the torrents\n"
+          "                      by multicast on the local network and take the peers\n"
+          "                      announced there (default off: it talks to the LAN)\n"
+          "  --no-pex            no peer exchange (BEP 11; private torrents never use it)\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }

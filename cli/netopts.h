@@ -28,6 +28,8 @@ enum {
   NETOPT_LOCAL_SENDFILE,
   NETOPT_DHT_BOOTSTRAP,
   NETOPT_NO_DHT,
+  NETOPT_LSD,
+  NETOPT_NO_PEX,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -41,6 +43,8 @@ enum {
   {"local-sendfile", no_argument, NULL, NETOPT_LOCAL_SENDFILE},                         \
   {"dht-bootstrap", required_argument, NULL, NETOPT_DHT_BOOTSTRAP},                     \
   {"no-dht", no_argument, NULL, NETOPT_NO_DHT},                                         \
+  {"lsd", no_argument, NULL, NETOPT_LSD},                                               \
+  {"no-pex", no_argument, NULL, NETOPT_NO_PEX},                                         \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 

@@ -276,6 +276,7 @@ int cli_refuse_magnet(const char *cmd, const char *arg)
 {
   if (strncasecmp(arg, "magnet:", 7))
     return 0;
-  fprintf(stderr, "shoal %s: magnet links are not supported yet; give a .torrent file\n", cmd);
+  fprintf(stderr, "shoal %s: a magnet link holds no metadata; give the .torrent file "
+          "(shoal get --save-torrent FILE writes it out once fetched)\n", cmd);
   return 1;
 }

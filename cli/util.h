@@ -67,8 +67,8 @@ const char *cli_safe(char *buf, size_t cap, const char *s);
 void cli_say(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_vsay(FILE *f, const char *fmt, va_list ap);
 
-/* A magnet link where a .torrent file is expected: says that magnet links
- * are not supported yet and returns 1; 0 for anything else. */
+/* A magnet link where a .torrent file is expected (seed, verify): says
+ * why it will not do and returns 1; 0 for anything else. */
 int cli_refuse_magnet(const char *cmd, const char *arg);
 
 /* The library's log sink for a terminal (shoal_log_set_sink(cli_log_sink,

@@ -55,6 +55,14 @@ struct shoal_settings {
                                    less there (see src/torrent_peer.c) */
   const char *resume_dir;       /* where resume files live; NULL = no resume */
   int announce;                 /* contact trackers (default 1) */
+  int pex;                      /* exchange peer lists with peers (BEP 11,
+                                   ut_pex; never for private torrents,
+                                   BEP 27): default 1 */
+  int lsd;                      /* local service discovery (BEP 14): announce
+                                   our torrents by multicast on the local
+                                   network and take the peers announced there
+                                   (never private torrents); default 0, as in
+                                   Transmission and aria2: it talks to the LAN */
   /* Timeouts (the defaults follow common clients; tests shrink them). */
   uint32_t handshake_timeout_ms; /* connect + handshake, default 20000 */
   uint32_t request_timeout_ms;   /* no block for this long: snubbed, default 60000 */
@@ -106,6 +114,10 @@ struct shoal_status {
   uint64_t down_rate, up_rate;        /* bytes/s, smoothed over ~5 s */
   int peers, seeds;                   /* connected */
   uint32_t check_done;                /* pieces checked so far (CHECKING) */
+  /* METADATA: fetching it from peers (BEP 9) */
+  uint32_t metadata_asked;            /* peers asked for it so far */
+  uint32_t metadata_size;             /* bytes, once a peer said; else 0 */
+  uint32_t metadata_have;             /* bytes received from the peer asked now */
   int hash_failures, banned_peers;
   uint32_t peers_closed_early;        /* connections we opened that the peer
                                          closed right after our handshake,
@@ -143,10 +155,20 @@ enum shoal_priority {
   SHOAL_PRIO_HIGH = 7,
 };
 
+/* An inclusive range of file indices: zero-based, counted as the info
+ * dict lists the files, padding included (BEP 53, libtorrent). */
+struct shoal_file_range {
+  uint32_t first, last;
+};
+
 /* What to add: a .torrent's bytes, or an info-hash alone (the metadata
- * comes later from peers: magnet links), or resume data from
- * shoal_torrent_resume_data (which holds the metadata and the settings
- * below, so nothing else is needed). */
+ * comes later from peers: magnet links, see shoal_add_params_magnet), or
+ * resume data from shoal_torrent_resume_data (which holds the metadata and
+ * the settings below, so nothing else is needed).
+ *
+ * An info-hash alone with a session resume_dir holding resume data for it
+ * that contains the .torrent (a magnet fetched before) takes the metadata
+ * from there: a restart does not fetch it again. */
 struct shoal_add_params {
   const void *torrent;          /* .torrent file bytes */
   size_t torrent_len;
@@ -161,6 +183,25 @@ struct shoal_add_params {
   size_t num_priorities;
   int paused;                   /* add without starting */
   int seed_only;                /* never download: the data must be complete */
+  /* What a magnet link brings (BEP 9): */
+  const char *const *trackers;  /* each its own tier (BEP 12), used while the
+                                   metadata is fetched and kept in the .torrent
+                                   it is saved as; ignored when the metadata
+                                   is given (a .torrent's own trackers win) */
+  size_t num_trackers;
+  const char *const *web_seeds; /* BEP 19, kept in that .torrent likewise */
+  size_t num_web_seeds;
+  const char *const *peers;     /* peers to dial: "1.2.3.4:PORT" or
+                                   "[IPv6]:PORT"; a host name is skipped (and
+                                   logged): resolve it and call
+                                   shoal_torrent_add_peer */
+  size_t num_peers;
+  const struct shoal_file_range *select; /* BEP 53 `so`: only these files
+                                   are wanted (the others SKIP), applied once
+                                   the metadata is known; ignored with
+                                   priorities; indices past the last file are
+                                   ignored */
+  size_t num_select;
 };
 
 /* One connected peer (shoal_torrent_peers). */
@@ -243,7 +284,8 @@ uint64_t shoal_session_events_dropped(const shoal_session *s);
 /* Adds a torrent and starts it (unless p->paused): it checks existing data
  * or trusts valid resume data, then downloads and seeds. On failure
  * returns a negative code with a sentence in err (a malformed .torrent,
- * one already added: -EEXIST with *id set to it, ...). */
+ * one already added: -EEXIST with *id set to it, and then the files a
+ * `select` names are wanted too, as BEP 53 asks; ...). */
 int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_id *id, char *err,
                       size_t errlen);
 /* The torrent with this info-hash, in constant time. -ENOENT if none. */
@@ -486,6 +528,48 @@ uint32_t shoal_torrent_info_piece_size(const struct shoal_torrent_info *ti, uint
  * files (padding and empty files at its edges included). */
 void shoal_torrent_info_piece_files(const struct shoal_torrent_info *ti, uint32_t piece,
                                     size_t *first, size_t *last);
+
+/* ======================================================================
+ * Magnet links (BEP 9, BEP 53)
+ *
+ * magnet:?xt=urn:btih:<40 hex or 32 base32>&dn=<name>&tr=<tracker>...
+ *        &ws=<web seed>...&x.pe=<HOST:PORT>...&so=<0,2,4-6>
+ *
+ * shoal_magnet_parse() allocates one object owning everything it points
+ * to, valid and unchanged until shoal_magnet_free(); any thread. Entries
+ * past 64 trackers, 64 web seeds, 64 peers or 1024 `so` ranges are dropped
+ * (and counted), not refused. */
+struct shoal_magnet {
+  uint8_t info_hash[20];
+  char info_hash_hex[41];         /* lower-case hex */
+  const char *name;               /* dn, or NULL */
+  const char *const *trackers;    /* tr, in order, duplicates dropped */
+  size_t num_trackers;
+  const char *const *web_seeds;   /* ws */
+  size_t num_web_seeds;
+  const char *const *peers;       /* x.pe, as given: HOST:PORT, [IPv6]:PORT */
+  size_t num_peers;
+  const struct shoal_file_range *select; /* so: files to download */
+  size_t num_select;
+  int has_v2;                     /* it also had a urn:btmh (v2) topic,
+                                     ignored until v2 torrents are supported */
+  size_t dropped;                 /* entries over the bounds, not kept */
+};
+
+/* Parses a magnet link. Returns 0 with *out set, or a negative code with a
+ * sentence in err and *out NULL: SHOAL_EURL when it is not a BitTorrent
+ * magnet link (no xt, an info-hash of the wrong length, other URNs, a
+ * malformed so or x.pe), -ENOTSUP for a v2-only link (urn:btmh alone),
+ * -ENOMEM. */
+int shoal_magnet_parse(const char *uri, struct shoal_magnet **out, char *err, size_t errlen);
+void shoal_magnet_free(struct shoal_magnet *m);
+/* Sets what m brings in p (info-hash, name, trackers, web seeds, peers,
+ * selection), leaving the other fields alone. p borrows from m: keep m
+ * until shoal_torrent_add returns. */
+void shoal_add_params_magnet(struct shoal_add_params *p, const struct shoal_magnet *m);
+/* A torrent's magnet link (xt, dn, every tracker, web seeds), as a new
+ * string the caller frees with free(); NULL when out of memory. */
+char *shoal_magnet_link(const struct shoal_torrent_info *ti);
 
 /* ======================================================================
  * Making a .torrent

@@ -115,6 +115,10 @@ int sh_resume_encode(struct sh_buf *b, const struct sh_resume_info *x, const str
   }
   be_put_cstr(b, "info-hash");
   be_put_str(b, x->info_hash, 20);
+  if (x->magnet) {
+    be_put_cstr(b, "magnet");
+    be_put_str(b, x->magnet, x->magnet_len);
+  }
   be_put_cstr(b, "paused");
   be_put_int(b, !!x->paused);
   if (m) {
@@ -380,6 +384,7 @@ int sh_resume_read_info(const void *buf, size_t len, struct sh_resume_info *x, c
   }
   memcpy(x->info_hash, p, 20);
   x->torrent = get_str(&d, 0, "torrent", &x->torrent_len);
+  x->magnet = (const char *)get_str(&d, 0, "magnet", &x->magnet_len);
   x->priorities = get_str(&d, 0, "priorities", &x->num_priorities);
   p = get_str(&d, 0, "save-dir", &n);
   if (!p || memchr(p, 0, n) || !(*save_dir_copy = malloc(n + 1))) {

@@ -10,6 +10,10 @@
  *               one entry per file that is neither padding nor a symlink,
  *               in torrent order; a file absent from disk has size -1
  *     9:info-hash 20:<binary info-hash>
+ *     6:magnet   <a magnet link>                  version 2, optional: what
+ *               a torrent without metadata was added with (its trackers,
+ *               web seeds, name, file selection), until the .torrent is
+ *               known
  *     6:paused   i0e|i1e                          version 2
  *     6:pieces  <bitfield of verified pieces, SH_BF_BYTES(num_pieces) bytes,
  *               high bit first as on the wire>
@@ -49,6 +53,8 @@ struct sh_resume_info {
   uint8_t info_hash[20];
   const uint8_t *torrent;     /* the .torrent bytes, or NULL */
   size_t torrent_len;
+  const char *magnet;         /* a magnet link (not NUL-terminated), or NULL */
+  size_t magnet_len;
   const char *save_dir;
   const uint8_t *priorities;  /* one per file, or NULL */
   size_t num_priorities;

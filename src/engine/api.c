@@ -10,12 +10,14 @@
 
 #include "base/bitfield.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "announce/announce.h"
 #include "base/sha1.h"
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
+#include "meta/magnet.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
 
@@ -37,6 +39,7 @@ struct add {
   uint64_t uploaded, downloaded;
   uint8_t ih[20];
   int have_ih;
+  struct sh_magnet *mag;        /* resume data's link, without a .torrent */
 };
 
 static int add_from_params(const struct shoal_add_params *p, struct add *a, char **rsave,
@@ -64,6 +67,15 @@ static int add_from_params(const struct shoal_add_params *p, struct add *a, char
       a->save_dir = x.save_dir;
     a->paused |= x.paused;
     a->seed_only |= x.seed_only;
+    if (x.magnet && !x.torrent) {
+      /* a torrent saved before its metadata came: its link brings back its
+       * trackers, name and selection */
+      char *link = strndup(x.magnet, x.magnet_len);
+      if (link && sh_magnet_parse(link, &a->mag, NULL, 0) < 0)
+        sh_warn("resume data of %02x%02x%02x...: its magnet link is not readable", x.info_hash[0],
+                x.info_hash[1], x.info_hash[2]);
+      free(link);
+    }
     a->uploaded = x.uploaded;
     a->downloaded = x.downloaded;
   } else if (p->info_hash && !p->torrent) {
@@ -75,12 +87,48 @@ static int add_from_params(const struct shoal_add_params *p, struct add *a, char
   return 0;
 }
 
+/* An info-hash alone: the .torrent of an earlier fetch of its metadata,
+ * from the resume data saved then (resume_dir/<info-hash>.resume), so a
+ * restart does not fetch it again. Returns the file's bytes (a->raw
+ * borrows from them) or NULL. */
+static uint8_t *saved_torrent(const shoal_session *s, struct add *a)
+{
+  if (!s->set.resume_dir || a->raw || !a->have_ih)
+    return NULL;
+  char hex[41], path[4096];
+  sh_hex(a->ih, 20, hex);
+  snprintf(path, sizeof path, "%s/%s.resume", s->set.resume_dir, hex);
+  uint8_t *buf;
+  size_t len;
+  /* the .torrent's own limit, and the rest of the resume data beside it */
+  if (sh_read_file(path, 256u << 20, &buf, &len) < 0)
+    return NULL;
+  struct sh_resume_info x;
+  char *rsave = NULL, err[200];
+  if (sh_resume_read_info(buf, len, &x, &rsave, err, sizeof err) < 0 || !x.torrent ||
+      memcmp(x.info_hash, a->ih, 20)) {
+    free(rsave);
+    free(buf);
+    return NULL;
+  }
+  free(rsave);
+  sh_info("%s: the metadata comes from the resume data saved before", hex);
+  a->raw = x.torrent;
+  a->raw_len = x.torrent_len;
+  return buf;
+}
+
 static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_params *p,
                                      const struct add *a, struct sh_metainfo *m)
 {
   struct shoal_torrent *t = sh_torrent_new(s, a->ih, p->name, a->save_dir);
   if (!t)
     return NULL;
+  if (sh_torrent_magnet_set(t, p, m != NULL) < 0) {
+    t->after_stop = SH_AFTER_REMOVE;
+    sh_torrent_free(t);
+    return NULL;
+  }
   t->seed_only = a->seed_only;
   t->uploaded = a->uploaded;
   t->downloaded = a->downloaded;
@@ -114,6 +162,7 @@ static int add_lock(shoal_session *s, const uint8_t ih[20], char *err, size_t er
     sh_warn("%s: no lock on its resume data: %s", hex, why);
   return fd;
 }
+static void select_more(struct shoal_torrent *t, const struct shoal_add_params *p);
 
 int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_id *id, char *err,
                       size_t errlen)
@@ -126,6 +175,7 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
   char *rsave = NULL;
   struct sh_metainfo *m = NULL;
   int rc = add_from_params(p, &a, &rsave, err, errlen);
+  uint8_t *saved = rc == 0 ? saved_torrent(s, &a) : NULL;
   if (rc == 0 && a.raw) {
     rc = sh_metainfo_parse(a.raw, a.raw_len, &m, err, errlen);
     if (rc == 0 && a.have_ih && memcmp(a.ih, m->info_hash, 20))
@@ -140,14 +190,35 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
   if (t) {
     if (id)
       *id = t->id;
+    select_more(t, p);
     rc = sh_errf(err, errlen, -EEXIST, "%s: this torrent was already added", t->name);
   }
   int lock = rc == 0 ? add_lock(s, a.ih, err, errlen) : -1;
   if (lock == -EBUSY)
     rc = lock;
-  if (rc == 0 && !(t = add_new(s, p, &a, m)))
+  struct shoal_add_params q = *p;
+  if (a.mag) {
+    /* what the caller gives wins over what the resume data remembers */
+    if (!q.name)
+      q.name = a.mag->name;
+    if (!q.num_trackers) {
+      q.trackers = (const char *const *)a.mag->trackers;
+      q.num_trackers = a.mag->num_trackers;
+    }
+    if (!q.num_web_seeds) {
+      q.web_seeds = (const char *const *)a.mag->web_seeds;
+      q.num_web_seeds = a.mag->num_web_seeds;
+    }
+    if (!q.num_select) {
+      q.select = (const struct shoal_file_range *)a.mag->select;
+      q.num_select = a.mag->num_select;
+    }
+  }
+  if (rc == 0 && !(t = add_new(s, &q, &a, m)))
     rc = sh_errf(err, errlen, -ENOMEM, "out of memory adding the torrent");
   free(rsave);
+  free(saved);
+  sh_magnet_free(a.mag);
   if (rc < 0) {
     if (m)
       sh_metainfo_free(m);
@@ -167,6 +238,126 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
   if (id)
     *id = t->id;
   return 0;
+}
+
+/* ---- what a magnet link brings ---- */
+
+static void priorities_changed(struct shoal_torrent *t);
+
+/* BEP 53: a link with `so` for a torrent already added wants those files
+ * too: skipped ones become NORMAL (a selection still pending grows). */
+static void select_more(struct shoal_torrent *t, const struct shoal_add_params *p)
+{
+  if (!p->num_select || t->after_stop == SH_AFTER_REMOVE)
+    return;
+  if (!t->m) {
+    struct shoal_file_range *n = realloc(t->select, (t->nselect + p->num_select) * sizeof *n);
+    if (!n)
+      return;
+    memcpy(n + t->nselect, p->select, p->num_select * sizeof *n);
+    t->select = n;
+    t->nselect += p->num_select;
+    return;
+  }
+  if (!t->prio)
+    return; /* every file is wanted already */
+  size_t nf = t->m->num_files;
+  uint8_t *w = malloc(nf ? nf : 1);
+  if (!w)
+    return;
+  sh_magnet_select((const struct sh_magnet_range *)p->select, p->num_select, nf, w);
+  int changed = 0;
+  for (size_t f = 0; f < nf; f++)
+    if (w[f] && t->prio[f] == SHOAL_PRIO_SKIP) {
+      t->prio[f] = SHOAL_PRIO_NORMAL;
+      changed = 1;
+    }
+  free(w);
+  if (changed) {
+    priorities_changed(t);
+    t->resume_dirty = 1;
+  }
+}
+
+static int copy_strs(char ***out, size_t *nout, const char *const *in, size_t n)
+{
+  if (!n)
+    return 0;
+  if (!(*out = calloc(n, sizeof **out)))
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++, (*nout)++)
+    if (!in[i] || !((*out)[i] = strdup(in[i])))
+      return in[i] ? -ENOMEM : -EINVAL;
+  return 0;
+}
+
+/* "1.2.3.4:6881" or "[::1]:6881"; a host name is not resolved here. */
+static int peer_literal(const char *spec, struct sh_addr *a)
+{
+  char host[64];
+  const char *colon = strrchr(spec, ':');
+  if (!colon)
+    return -EINVAL;
+  size_t hl = (size_t)(colon - spec);
+  const char *h = spec;
+  if (*spec == '[' && hl >= 2 && spec[hl - 1] == ']') {
+    h = spec + 1;
+    hl -= 2;
+  }
+  char *end;
+  unsigned long port = strtoul(colon + 1, &end, 10);
+  if (hl >= sizeof host || *end || port < 1 || port > 65535)
+    return -EINVAL;
+  memcpy(host, h, hl);
+  host[hl] = 0;
+  struct sockaddr_storage ss;
+  if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0)
+    return -EINVAL;
+  return sh_addr_from_sockaddr(a, (struct sockaddr *)&ss);
+}
+
+int sh_torrent_magnet_set(struct shoal_torrent *t, const struct shoal_add_params *p,
+                          int has_metadata)
+{
+  if (!has_metadata) {
+    int rc = copy_strs(&t->mtrackers, &t->nmtrackers, p->trackers, p->num_trackers);
+    if (rc == 0)
+      rc = copy_strs(&t->mweb, &t->nmweb, p->web_seeds, p->num_web_seeds);
+    if (rc < 0)
+      return rc;
+    if (t->nmtrackers && !(t->mtiers = calloc(t->nmtrackers, sizeof *t->mtiers)))
+      return -ENOMEM;
+    for (size_t i = 0; i < t->nmtrackers; i++) /* BEP 12: one tier each, tried in order */
+      t->mtiers[i] = (struct sh_tier){&t->mtrackers[i], 1};
+  }
+  if (p->num_select && !p->priorities) {
+    if (!(t->select = malloc(p->num_select * sizeof *t->select)))
+      return -ENOMEM;
+    memcpy(t->select, p->select, p->num_select * sizeof *t->select);
+    t->nselect = p->num_select;
+  }
+  for (size_t i = 0; i < p->num_peers; i++) {
+    struct sh_addr a;
+    if (!p->peers[i] || peer_literal(p->peers[i], &a) < 0)
+      sh_info("%s: peer '%s' skipped: not an IP address and port", t->name,
+              p->peers[i] ? p->peers[i] : "(null)");
+    else
+      sh_peers_add(&t->plist, &a, SH_SRC_MANUAL, sh_now(t->sess));
+  }
+  return 0;
+}
+
+void sh_torrent_magnet_free(struct shoal_torrent *t)
+{
+  for (size_t i = 0; i < t->nmtrackers; i++)
+    free(t->mtrackers[i]);
+  for (size_t i = 0; i < t->nmweb; i++)
+    free(t->mweb[i]);
+  free(t->mtrackers);
+  free(t->mweb);
+  free(t->mtiers);
+  free(t->select);
 }
 
 int shoal_torrent_find(const shoal_session *s, const uint8_t info_hash[20], shoal_id *id)
@@ -371,6 +562,7 @@ static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
   snprintf(st->error, sizeof st->error, "%s", t->error);
   snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", t->tracker_msg);
   sh_torrent_tracker_summary(t, st);
+  sh_ext_status(t, st);
 }
 
 int shoal_torrent_status(const shoal_session *s, shoal_id id, struct shoal_status *st)

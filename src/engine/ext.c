@@ -75,3 +75,46 @@ void sh_ext_peer_gone(struct sh_peer *p)
     if (r->ext[i].on_peer_gone)
       r->ext[i].on_peer_gone(r->ext[i].ud, p);
 }
+
+void **sh_ext_peer_slot(struct sh_peer *p, int id)
+{
+  return &p->ext[id - 1];
+}
+
+void **sh_ext_torrent_slot(struct shoal_torrent *t, int id)
+{
+  return &t->ext[id - 1];
+}
+
+void sh_ext_tick(struct shoal_torrent *t, uint64_t now)
+{
+  const struct sh_ext_registry *r = &t->sess->ext;
+  for (int i = 0; i < r->n; i++)
+    if (r->ext[i].on_tick)
+      r->ext[i].on_tick(r->ext[i].ud, t, now);
+}
+
+void sh_ext_torrent_gone(struct shoal_torrent *t)
+{
+  const struct sh_ext_registry *r = &t->sess->ext;
+  for (int i = 0; i < r->n; i++)
+    if (r->ext[i].on_torrent_gone)
+      r->ext[i].on_torrent_gone(r->ext[i].ud, t);
+}
+
+void sh_ext_status(const struct shoal_torrent *t, struct shoal_status *st)
+{
+  const struct sh_ext_registry *r = &t->sess->ext;
+  for (int i = 0; i < r->n; i++)
+    if (r->ext[i].on_status)
+      r->ext[i].on_status(r->ext[i].ud, t, st);
+}
+
+void sh_ext_free(struct shoal_session *s)
+{
+  struct sh_ext_registry *r = &s->ext;
+  for (int i = 0; i < r->n; i++)
+    if (r->ext[i].on_free)
+      r->ext[i].on_free(r->ext[i].ud);
+  r->n = 0;
+}

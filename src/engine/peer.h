@@ -93,8 +93,10 @@ struct sh_peer {
   size_t held_bf_len, held_have_len;
   int held_all;
 
-  /* BEP 10: the ids the peer gave our extensions (index = ours - 1) */
+  /* BEP 10: the ids the peer gave our extensions (index = ours - 1), and
+   * each extension's state for this peer (ext.h: sh_ext_peer_slot) */
   uint8_t ext_ids[SH_EXT_MAX];
+  void *ext[SH_EXT_MAX];
 
   /* our requests to the peer, oldest first */
   struct sh_req *out;

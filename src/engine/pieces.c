@@ -300,6 +300,8 @@ static void on_hashed(void *ud, uint32_t piece, int rc, size_t bad_file, uint8_t
   }
   if (rc == 0) {
     sh_torrent_mark_have(t, piece);
+    if (t->have_count == 1) /* how long a fresh download takes to have data (bench/magnet.sh) */
+      sh_info("%s: first piece verified and written", t->name);
     t->resume_dirty = 1;
     if (pp)
       part_release(t, pp);

@@ -12,6 +12,8 @@
 #include "base/log.h"
 #include "net/http_client.h"
 #include "engine/torrent.h"
+#include "lsd/lsd.h"
+#include "meta/metainfo.h"
 #include "net/udp.h"
 #include "peer/tcp.h"
 
@@ -31,6 +33,7 @@ void shoal_settings_default(struct shoal_settings *s)
   s->stall_timeout_ms = 180000;
   s->idle_timeout_ms = 180000;
   s->tick_ms = 1000;
+  s->pex = 1;
 }
 
 uint64_t sh_session_rand(struct shoal_session *s)
@@ -207,6 +210,45 @@ static int udp_close(struct shoal_session *s)
   return 1;
 }
 
+/* ---- local service discovery (BEP 14) ---- */
+
+/* Torrents that take part: public ones (BEP 27) fetching their metadata,
+ * downloading or seeding. */
+static int lsd_wanted(const struct shoal_torrent *t)
+{
+  return (sh_torrent_running(t) || t->state == SHOAL_METADATA) && !(t->m && t->m->is_private);
+}
+
+static size_t lsd_collect(void *ud, uint8_t (*ih)[20], size_t cap)
+{
+  struct shoal_session *s = ud;
+  size_t n = 0;
+  for (size_t i = 0; i < s->ntor && n < cap; i++)
+    if (lsd_wanted(s->tor[i]))
+      memcpy(ih[n++], s->tor[i]->ih, 20);
+  return n;
+}
+
+static void lsd_peer(void *ud, const uint8_t ih[20], const struct sockaddr *addr)
+{
+  struct shoal_session *s = ud;
+  struct shoal_torrent *t = sh_torrent_find(s, ih);
+  if (!t || !lsd_wanted(t))
+    return;
+  sh_torrent_add_addr(t, addr, SH_SRC_LSD);
+  sh_torrent_dial(t, sh_now(s));
+}
+
+static void lsd_open(struct shoal_session *s)
+{
+  struct sh_lsd_cb cb = {s, lsd_collect, lsd_peer};
+  int rc = sh_lsd_new(s->loop, s->port, &cb, &s->lsd);
+  if (rc < 0)
+    sh_warn("local service discovery is off: %s", uv_strerror(rc));
+}
+
+static void on_lsd_closed(void *ud);
+
 /* A session that could not start: its listeners close on the loop's next
  * turn, and it is freed then. */
 static void fail_start(struct shoal_session *s)
@@ -225,6 +267,7 @@ static void session_free(struct shoal_session *s)
 {
   while (s->ntor)
     sh_torrent_free(s->tor[s->ntor - 1]);
+  sh_ext_free(s);
   free(s->tor);
   sh_tab_free(&s->by_id);
   sh_tab_free(&s->by_hash);
@@ -256,8 +299,8 @@ static int copy_strings(const char *const *in, char ***out, size_t *n)
   return 0;
 }
 
-int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_session **out,
-                      char *err, size_t errlen)
+int sh_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_session **out,
+                   char *err, size_t errlen)
 {
   *out = NULL;
   struct shoal_session *s = calloc(1, sizeof *s);
@@ -351,6 +394,8 @@ int shoal_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_s
     s->http = sh_http_client_new(loop);
   udp_open(s);
   sh_session_dht_open(s);
+  if (s->set.lsd && s->port)
+    lsd_open(s);
   *out = s;
   return 0;
 }
@@ -386,6 +431,7 @@ static void on_http_closed(void *ud)
 }
 
 static void on_udp_part_closed(void *ud) { on_http_closed(ud); }
+static void on_lsd_closed(void *ud) { on_http_closed(ud); }
 
 static int all_torrents_stopped(const struct shoal_session *s)
 {
@@ -448,6 +494,11 @@ void shoal_session_close(shoal_session *s, void (*done)(void *ud), void *ud)
     uv_close((uv_handle_t *)s->listen[i], on_listener_closed);
   }
   s->nlisten = 0;
+  if (s->lsd) {
+    s->pending++;
+    sh_lsd_close(s->lsd, on_lsd_closed, s);
+    s->lsd = NULL;
+  }
   sh_hub_close_pending(&s->hub, "session closing");
   s->pending++; /* hold off finishing while we stop the torrents */
   for (size_t i = s->ntor; i-- > 0;)

@@ -34,6 +34,7 @@ struct sh_http_client;
 struct sh_udp;
 struct ann_udpc_reg;
 struct sh_dht_uv;
+struct sh_lsd;
 
 #define SH_MAX_LISTEN 4
 
@@ -75,6 +76,7 @@ struct shoal_session {
   char **dht_boot;
   size_t ndht_boot;
   int dht_starts;               /* searches started in this tick */
+  struct sh_lsd *lsd;           /* local service discovery (set.lsd), or NULL */
   uint64_t rng;
   int closing;                  /* 1 closing, 2 done, 3 failed to start */
   int handles_closed;
@@ -134,6 +136,16 @@ struct shoal_torrent {
   uint8_t *prio;                /* num_files priorities (with m), or NULL */
   uint8_t *pending_prio;        /* given before the metadata: applied then */
   size_t npending_prio;
+  /* What a magnet link brought (api.c): trackers (one tier each, used by
+   * the announcer until the metadata is known), web seeds (for the
+   * .torrent ut_metadata builds) and a file selection (BEP 53: applied as
+   * priorities once the metadata is known) */
+  char **mtrackers, **mweb;
+  size_t nmtrackers, nmweb;
+  struct sh_tier *mtiers;       /* nmtrackers tiers over mtrackers */
+  struct shoal_file_range *select;
+  size_t nselect;
+  void *ext[SH_EXT_MAX];        /* each extension's state (ext.h) */
   int seed_only;
   enum shoal_state state;
   char error[256];
@@ -197,6 +209,11 @@ enum { SH_STOP_STARTED = 1, SH_STOP_USER = 2, SH_STOP_DONE = 4 };
 static inline uint64_t sh_now(const struct shoal_session *s) { return uv_now(s->loop); }
 
 /* session.c */
+/* The session, listening, with an empty extension registry: what
+ * shoal_session_new (src/api/session.c) builds on before it registers the
+ * extensions of src/ext/. Arguments and results as for shoal_session_new. */
+int sh_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_session **out,
+                   char *err, size_t errlen);
 /* Is a this session's own listening address? */
 int sh_session_is_self(const struct shoal_session *s, const struct sh_addr *a);
 uint64_t sh_session_rand(struct shoal_session *s);

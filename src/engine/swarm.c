@@ -127,6 +127,9 @@ void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
     if (!sh_torrent_running(t) && t->state != SHOAL_METADATA)
       return;
   }
+  sh_ext_tick(t, now);
+  if (!sh_torrent_running(t) && t->state != SHOAL_METADATA)
+    return;
   if (t->m && now - t->last_choke_ms >= SH_CHOKE_INTERVAL_MS)
     sh_torrent_choke_round(t, now);
   sh_torrent_dial(t, now);
@@ -144,12 +147,25 @@ void sh_torrent_tick(struct shoal_torrent *t, uint64_t now, uint64_t dt)
 
 /* ---- the announcer ---- */
 
+/* Before the metadata we cannot say what is left; 16 KiB, as libtorrent
+ * says then: non-zero, so a tracker does not take us for a seed and leave
+ * the seeds out of its reply. */
+#define SH_LEFT_UNKNOWN 16384
+
 static void ann_stats(void *ud, uint64_t *up, uint64_t *down, uint64_t *left)
 {
   struct shoal_torrent *t = ud;
   *up = t->uploaded;
   *down = t->downloaded;
-  *left = t->wanted_bytes > t->have_bytes ? t->wanted_bytes - t->have_bytes : 0;
+  *left = !t->m ? SH_LEFT_UNKNOWN
+          : t->wanted_bytes > t->have_bytes ? t->wanted_bytes - t->have_bytes : 0;
+}
+
+/* The metadata's tiers, or before it a magnet link's trackers. */
+static const struct sh_tier *tiers_of(const struct shoal_torrent *t, size_t *n)
+{
+  *n = t->m ? t->m->num_tiers : t->nmtrackers;
+  return t->m ? t->m->tiers : t->mtiers;
 }
 
 static void ann_peers(void *ud, const struct sockaddr_storage *addrs, size_t n)
@@ -243,24 +259,25 @@ static void ann_announced(void *ud, const struct sh_announce_info *info)
 void sh_torrent_announce_start(struct shoal_torrent *t)
 {
   struct shoal_session *s = t->sess;
-  if (!s->set.announce || !s->http || !t->m || !t->m->num_tiers || t->ann)
+  size_t nt;
+  const struct sh_tier *tiers = tiers_of(t, &nt);
+  if (!s->set.announce || !s->http || !nt || t->ann)
     return;
   if (!t->trk) {
     size_t n = 0;
-    for (size_t i = 0; i < t->m->num_tiers; i++)
-      n += t->m->tiers[i].n;
+    for (size_t i = 0; i < nt; i++)
+      n += tiers[i].n;
     if ((t->trk = calloc(n ? n : 1, sizeof *t->trk))) {
-      for (size_t i = 0; i < t->m->num_tiers; i++)
-        for (size_t k = 0; k < t->m->tiers[i].n; k++)
-          t->trk[t->ntrk++] = (struct sh_trk_state){t->m->tiers[i].urls[k], (int)i, -1, -1, 0,
+      for (size_t i = 0; i < nt; i++)
+        for (size_t k = 0; k < tiers[i].n; k++)
+          t->trk[t->ntrk++] = (struct sh_trk_state){tiers[i].urls[k], (int)i, -1, -1, 0,
                                                     0, 0, ""};
     }
   }
   struct sh_announce_callbacks cb = {t, ann_stats, ann_peers, ann_status, ann_announced, NULL,
                                      ann_stalled};
   struct sh_announce_ctx ctx = {s->http, s->udp_trackers};
-  t->ann = sh_announcer_new(s->loop, &ctx, t->m->tiers, t->m->num_tiers, t->ih,
-                            s->peer_id, s->port, &cb, NULL);
+  t->ann = sh_announcer_new(s->loop, &ctx, tiers, nt, t->ih, s->peer_id, s->port, &cb, NULL);
   if (!t->ann) {
     sh_warn("%s: cannot start the tracker client: out of memory", t->name);
     return;
@@ -272,18 +289,19 @@ size_t shoal_torrent_trackers(const shoal_session *s, shoal_id id, struct shoal_
                               size_t cap)
 {
   const struct shoal_torrent *t = sh_torrent_by_id(s, id);
-  if (!t || t->after_stop == SH_AFTER_REMOVE || !t->m)
+  if (!t || t->after_stop == SH_AFTER_REMOVE)
     return 0;
-  size_t n = 0;
+  size_t n = 0, nt;
+  const struct sh_tier *tiers = tiers_of(t, &nt);
   uint64_t now = sh_now(s);
-  for (size_t i = 0; i < t->m->num_tiers; i++)
-    for (size_t k = 0; k < t->m->tiers[i].n; k++, n++) {
+  for (size_t i = 0; i < nt; i++)
+    for (size_t k = 0; k < tiers[i].n; k++, n++) {
       if (n >= cap)
         continue;
       const struct sh_trk_state *st = n < t->ntrk ? &t->trk[n] : NULL;
       struct shoal_tracker_info *o = &out[n];
       memset(o, 0, sizeof *o);
-      snprintf(o->url, sizeof o->url, "%s", t->m->tiers[i].urls[k]);
+      snprintf(o->url, sizeof o->url, "%s", tiers[i].urls[k]);
       o->tier = (int)i;
       o->seeders = st ? st->seeders : -1;
       o->leechers = st ? st->leechers : -1;

@@ -22,6 +22,7 @@
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
+#include "meta/magnet.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
 #include "base/vec.h"
@@ -370,7 +371,11 @@ void sh_torrent_start(struct shoal_torrent *t)
 {
   t->error[0] = 0;
   if (!t->m) {
+    /* peers come from a magnet's trackers and peers, PEX, LSD and the
+     * DHT; the metadata from them (BEP 9, src/ext/ut_metadata.c) */
     t->state = SHOAL_METADATA;
+    sh_torrent_announce_start(t);
+    sh_torrent_dial(t, sh_now(t->sess));
     return;
   }
   t->state = SHOAL_CHECKING;
@@ -403,6 +408,27 @@ static int set_priorities(struct shoal_torrent *t, const uint8_t *prio, size_t n
   return 0;
 }
 
+/* BEP 53: a magnet's `so` as priorities: the files it names NORMAL, the
+ * others SKIP (indices count the info dict's files, padding included). */
+static void select_files(struct shoal_torrent *t)
+{
+  size_t n = t->m->num_files;
+  if (!(t->pending_prio = malloc(n ? n : 1)))
+    return;
+  t->npending_prio = n;
+  size_t picked = sh_magnet_select((const struct sh_magnet_range *)t->select, t->nselect, n,
+                                   t->pending_prio);
+  if (!picked) {
+    sh_warn("%s: the file selection names none of its %zu files: all are wanted", t->name, n);
+    free(t->pending_prio);
+    t->pending_prio = NULL;
+    return;
+  }
+  for (size_t f = 0; f < n; f++)
+    t->pending_prio[f] = t->pending_prio[f] ? SHOAL_PRIO_NORMAL : SHOAL_PRIO_SKIP;
+  sh_info("%s: the file selection wants %zu of %zu files", t->name, picked, n);
+}
+
 int sh_torrent_set_metadata(struct shoal_torrent *t, struct sh_metainfo *m, const void *raw,
                             size_t len)
 {
@@ -430,6 +456,8 @@ int sh_torrent_set_metadata(struct shoal_torrent *t, struct sh_metainfo *m, cons
     if (!(m->files[f].attr & SH_FILE_PAD))
       t->total_bytes += m->files[f].length;
   snprintf(t->name, sizeof t->name, "%s", m->name);
+  if (!t->pending_prio && t->select)
+    select_files(t);
   if (t->pending_prio && set_priorities(t, t->pending_prio, t->npending_prio) < 0)
     sh_warn("%s: the file selection given before the metadata does not fit its %zu files",
             t->name, m->num_files);
@@ -493,6 +521,7 @@ void sh_torrent_free(struct shoal_torrent *t)
   struct shoal_session *s = t->sess;
   sh_resume_unlock(t->resume_lock, s->set.resume_dir, t->ih_hex,
                    t->after_stop == SH_AFTER_REMOVE);
+  sh_ext_torrent_gone(t);
   sh_tab_del(&s->by_id, t->id, t);
   sh_tab_del(&s->by_hash, sh_tab_hash_key(t->ih), t);
   if (t->sess_idx < s->ntor && s->tor[t->sess_idx] == t) {
@@ -515,6 +544,7 @@ void sh_torrent_free(struct shoal_torrent *t)
   free(t->move_to);
   free(t->raw);
   free(t->trk);
+  sh_torrent_magnet_free(t);
   sh_buf_free(&t->resume);
   sh_peers_free(&t->plist);
   if (t->m)

@@ -48,6 +48,13 @@ void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg);
 /* resume_dir/<info-hash hex>.resume */
 void sh_torrent_resume_path(const struct shoal_torrent *t, char *out, size_t n);
 
+/* api.c: what a magnet link brings (shoal_add_params: trackers and web
+ * seeds unless the metadata is known, peers, file selection). Returns 0
+ * or -ENOMEM (what was copied is freed with the torrent). */
+int sh_torrent_magnet_set(struct shoal_torrent *t, const struct shoal_add_params *p,
+                          int has_metadata);
+void sh_torrent_magnet_free(struct shoal_torrent *t);
+
 /* pieces.c: pieces in flight */
 /* The buffer for a piece we are about to request, allocated on first use.
  * NULL when out of memory or over the session's budget. */

@@ -17,6 +17,7 @@
 #include "disk/resume.h"
 #include "disk/storage.h"
 #include "engine/torrent.h"
+#include "meta/magnet.h"
 #include "meta/metainfo.h"
 #include "swarm/picker.h"
 
@@ -30,11 +31,23 @@ int sh_torrent_encode_resume(const struct shoal_torrent *t, struct sh_buf *b)
                              .paused = t->user_paused, .seed_only = t->seed_only,
                              .uploaded = t->uploaded, .downloaded = t->downloaded};
   memcpy(x.info_hash, t->ih, 20);
+  /* without the metadata, the link it was added with: its trackers, name
+   * and selection come back with it */
+  struct sh_buf link = SH_BUF_INIT;
+  if (!t->raw) {
+    sh_magnet_format(&link, t->ih, strcmp(t->name, t->ih_hex) ? t->name : NULL, t->mtiers,
+                     t->nmtrackers, t->mweb, t->nmweb);
+    sh_magnet_format_select(&link, (const struct sh_magnet_range *)t->select, t->nselect);
+    x.magnet = (const char *)link.data;
+    x.magnet_len = link.len;
+  }
   /* without the pieces (a torrent never started, or still checking) only
    * the settings count */
   const struct sh_metainfo *m =
       t->m && t->have && t->check_done == t->m->num_pieces && !t->check_state ? t->m : NULL;
-  return sh_resume_encode(b, &x, m, t->save_dir, t->have);
+  int rc = link.oom ? -ENOMEM : sh_resume_encode(b, &x, m, t->save_dir, t->have);
+  sh_buf_free(&link);
+  return rc;
 }
 
 static void save_resume(struct shoal_torrent *t)

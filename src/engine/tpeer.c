@@ -58,6 +58,18 @@ static void set_max_frame(struct sh_peer *p)
   sh_conn_set_max_frame(p->c, 1 + (uint32_t)SH_BF_BYTES(np));
 }
 
+/* Two peers that dial each other at once (each found the other by LSD or
+ * PEX) hold two connections; if each side kept its first, both would
+ * close the one the other kept. Both keep the one dialled by the side
+ * whose peer id is lower. Is that second, p? */
+static int keep_second(const struct sh_peer *first, const struct sh_peer *p)
+{
+  if (first->outgoing == p->outgoing)
+    return 0; /* the same way twice: the first stays */
+  int ours_lower = memcmp(p->sess->peer_id, p->peer_id, 20) < 0;
+  return p->outgoing == ours_lower;
+}
+
 int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why)
 {
   struct shoal_session *s = t->sess;
@@ -68,15 +80,19 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     *why = "the torrent is not running";
     return SH_ELIMIT;
   }
+  for (size_t i = 0; i < t->npeers; i++)
+    if (!memcmp(t->peers[i]->peer_id, p->peer_id, 20)) {
+      if (!keep_second(t->peers[i], p)) {
+        *why = "already connected to this peer id";
+        return SH_ELIMIT;
+      }
+      sh_conn_close(t->peers[i]->c, "connected twice: the other connection stays");
+      break;
+    }
   if (t->npeers >= (size_t)s->set.max_peers_per_torrent) {
     *why = "connection limit of the torrent reached";
     return SH_ELIMIT;
   }
-  for (size_t i = 0; i < t->npeers; i++)
-    if (!memcmp(t->peers[i]->peer_id, p->peer_id, 20)) {
-      *why = "already connected to this peer id";
-      return SH_ELIMIT;
-    }
   if (t->m && !(p->bf = calloc(1, SH_BF_BYTES(t->m->num_pieces) + 1))) {
     *why = "out of memory";
     return -ENOMEM;
@@ -423,6 +439,8 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     sh_session_dht_port(p->sess, t, &p->c->addr, m->port);
     return 0;
   }
+  if (m->id == SH_MSG_EXTENDED) /* a magnet's metadata comes this way */
+    return on_ext(p, m, why);
   if (!mi)
     return sh_tpeer_msg_early(p, m, why);
   int first = m->id == SH_MSG_BITFIELD || m->id == SH_MSG_HAVE_ALL || m->id == SH_MSG_HAVE_NONE;

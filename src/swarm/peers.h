@@ -42,6 +42,8 @@
 #define SH_BANS_MAX 4096
 
 enum sh_peer_source { SH_SRC_MANUAL = 1, SH_SRC_TRACKER = 2, SH_SRC_INCOMING = 4, SH_SRC_DHT = 8 };
+/* from other peers (BEP 11) and local service discovery (BEP 14) */
+enum { SH_SRC_PEX = 16, SH_SRC_LSD = 32 };
 
 enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 

@@ -52,10 +52,10 @@ start_seed() {
 }
 stop_seed() { kill -TERM "$SEED_PID" 2>/dev/null; wait "$SEED_PID" 2>/dev/null || true; }
 
-# ---- 7. magnet links: not supported yet, said so ----
-for cmd in get info; do
-  expect_exit 2 "$cmd of a magnet link" "$SHOAL" $cmd 'magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567'
-  expect_grep "$T/err" "shoal $cmd: magnet links are not supported yet" "$cmd says magnet links are not supported yet"
+# ---- 7. magnet links where a .torrent is needed: said so ----
+for cmd in seed verify; do
+  expect_exit 2 "$cmd of a magnet link" "$SHOAL" $cmd 'magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567' "$T"
+  expect_grep "$T/err" "shoal $cmd: a magnet link holds no metadata" "$cmd says why a magnet link will not do"
   if grep -q 'No such file' "$T/err"; then bad "$cmd: no 'No such file' for a magnet link"; else ok "$cmd: no 'No such file'"; fi
 done
 
@@ -99,7 +99,7 @@ n=$(grep -c 'is a folder where the torrent needs a file' "$T/err" || true)
 
 # ---- 11. no trackers: create warns, get says so at once ----
 expect_exit 0 "create without -t" "$SHOAL" create -o "$T/notrk.torrent" "$T/data/blob.bin"
-expect_grep "$T/err" 'warning: no tracker given \(-t URL\): peers can find this torrent only by address' \
+expect_grep "$T/err" 'warning: no tracker given \(-t URL\): peers can find this torrent only through the DHT' \
   "create warns that the torrent has no tracker"
 "$SHOAL" get --bind 127.0.0.1 --no-peer-timeout 30 -o "$T/dl-notrk" "$T/notrk.torrent" >"$T/nt.out" 2>"$T/nt.err" &
 pids+=($!); ntpid=$!

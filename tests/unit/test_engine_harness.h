@@ -26,6 +26,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/sha1.h"
+#include "engine/session.h"
 #include "meta/metainfo.h"
 #include "shoal.h"
 
@@ -309,6 +310,11 @@ static inline const char *th_event_text(const shoal_session *s, shoal_id id,
   return "";
 }
 
+/* Set to make th_session build engine sessions without the BEP 10
+ * extensions of src/ext/ (ut_metadata, ut_pex): for tests of what the
+ * engine does by itself. */
+static int th_no_extensions;
+
 static inline shoal_session *th_session(uv_loop_t *loop, const struct shoal_settings *set)
 {
   size_t slot = 0;
@@ -320,7 +326,8 @@ static inline shoal_session *th_session(uv_loop_t *loop, const struct shoal_sett
   copy.event_ud = &th_sessions[slot];
   shoal_session *s = NULL;
   char err[256] = "";
-  int rc = shoal_session_new(loop, &copy, &s, err, sizeof err);
+  int rc = th_no_extensions ? sh_session_new(loop, &copy, &s, err, sizeof err)
+                            : shoal_session_new(loop, &copy, &s, err, sizeof err);
   cr_assert_eq(rc, 0, "session: %s", err);
   th_sessions[slot] = s;
   return s;

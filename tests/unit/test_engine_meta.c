@@ -10,40 +10,14 @@
 
 #define PIECE 65536u
 
-struct pair {
-  uv_loop_t loop;
-  struct th_torrent tt;
-  char *sdir, *ldir;
-  shoal_session *seed, *leech;
-  shoal_id st;
-};
+#define pair th_pair
 
 static void pair_up(struct pair *p, const struct th_file *files, size_t n, int multi)
 {
-  memset(p, 0, sizeof *p);
-  th_nev = 0;
-  uv_loop_init(&p->loop);
-  th_torrent_build(&p->tt, multi ? "pack" : files[0].path, files, n, multi, PIECE);
-  p->sdir = th_tmpdir();
-  p->ldir = th_tmpdir();
-  th_write_content(&p->tt, p->sdir);
-  struct shoal_settings set;
-  th_settings_mem(&set);
-  p->seed = th_session(&p->loop, &set);
-  p->leech = th_session(&p->loop, &set);
-  p->st = th_add(p->seed, &p->tt, p->sdir, 1);
-  cr_assert(th_wait_event(&p->loop, p->seed, p->st, SHOAL_EVENT_FINISHED, 20000));
+  th_pair_up(p, files, n, multi, PIECE);
 }
 
-static void pair_down(struct pair *p)
-{
-  shoal_session *all[2] = {p->seed, p->leech};
-  th_close(&p->loop, all, 2);
-  cr_expect_eq(uv_loop_close(&p->loop), 0);
-  th_rmtree(p->sdir);
-  th_rmtree(p->ldir);
-  th_torrent_free(&p->tt);
-}
+static void pair_down(struct pair *p) { th_pair_down(p); }
 
 /* ---- metadata later ---- */
 
@@ -51,6 +25,7 @@ Test(engine_meta, torrent_without_metadata_gets_it_later, .timeout = 60)
 {
   static const struct th_file f[] = {{"later.bin", 9 * PIECE + 123, 0}};
   struct pair p;
+  th_no_extensions = 1; /* the metadata is given by hand below, not fetched */
   pair_up(&p, f, 1, 0);
   struct shoal_status ss = th_status(p.seed, p.st);
   struct shoal_add_params ap = {.info_hash = ss.info_hash, .name = "a magnet's name",
@@ -200,13 +175,16 @@ Test(engine_meta, extensions_register_and_talk, .timeout = 60)
   struct echo se = {0}, le = {0};
   struct sh_ext_def d = {.name = "x_echo", .on_handshake = echo_handshake,
                          .on_message = echo_message};
-  /* a filler first on the leech side, so the two sides' ids differ */
+  /* after the session's own extensions (ut_metadata, ut_pex); a filler
+   * first on the leech side, so the two sides' ids differ */
+  int lbase = p.leech->ext.n, sbase = p.seed->ext.n;
+  cr_expect_eq(lbase, 2, "ut_metadata and ut_pex");
   struct sh_ext_def filler = {.name = "x_filler", .on_message = echo_message, .ud = &le};
-  cr_assert_eq(sh_ext_register(p.leech, &filler), 1);
+  cr_assert_eq(sh_ext_register(p.leech, &filler), lbase + 1);
   d.ud = &le;
-  cr_assert_eq(le.id = sh_ext_register(p.leech, &d), 2);
+  cr_assert_eq(le.id = sh_ext_register(p.leech, &d), lbase + 2);
   d.ud = &se;
-  cr_assert_eq(se.id = sh_ext_register(p.seed, &d), 1);
+  cr_assert_eq(se.id = sh_ext_register(p.seed, &d), sbase + 1);
   cr_expect_eq(sh_ext_register(p.seed, &d), -1, "a name registers once");
   shoal_id lt = th_add(p.leech, &p.tt, p.ldir, 0);
   th_link(&p.loop, p.leech, lt, "192.0.2.2", p.seed, "192.0.2.1");
@@ -217,9 +195,9 @@ Test(engine_meta, extensions_register_and_talk, .timeout = 60)
   /* each side sent under the id the other advertised */
   struct shoal_torrent *t = sh_torrent_by_id(p.leech, lt);
   cr_assert_eq(t->npeers, 1);
-  cr_expect_eq(t->peers[0]->ext_ids[le.id - 1], 1, "the seed calls x_echo 1");
-  cr_expect_eq(t->peers[0]->ext_ids[0], 0, "the seed has no x_filler");
-  cr_expect_eq(sh_ext_send(t->peers[0], 1, "x", 1), -ENOTSUP);
+  cr_expect_eq(t->peers[0]->ext_ids[le.id - 1], sbase + 1, "the seed's id for x_echo");
+  cr_expect_eq(t->peers[0]->ext_ids[lbase], 0, "the seed has no x_filler");
+  cr_expect_eq(sh_ext_send(t->peers[0], lbase + 1, "x", 1), -ENOTSUP);
   cr_assert(th_wait_event(&p.loop, p.leech, lt, SHOAL_EVENT_FINISHED, 30000));
   pair_down(&p);
 }
@@ -335,5 +313,27 @@ Test(engine_meta, removal_closes_connections_still_in_the_handshake, .timeout = 
   cr_expect(th_run_until(&p.loop, NULL, th_mpeer_is_closed, &silent, 2000),
             "the dial in its handshake was closed");
   th_mpeer_close(&silent, &p.loop);
+  pair_down(&p);
+}
+
+/* Two sessions that dial each other at once (as two peers that found each
+ * other by LSD do) keep one connection between them, the same one on both
+ * sides, instead of each closing the one the other kept. */
+Test(engine_meta, a_crossed_dial_keeps_one_connection, .timeout = 60)
+{
+  static const struct th_file f[] = {{"cross.bin", 4 * PIECE, 0}};
+  struct pair p;
+  pair_up(&p, f, 1, 0);
+  shoal_id lt = th_add(p.leech, &p.tt, p.ldir, 0);
+  shoal_session_set_rates(p.seed, 1, 0); /* no data yet: the connections stay */
+  th_link(&p.loop, p.leech, lt, "192.0.2.2", p.seed, "192.0.2.1");
+  th_link(&p.loop, p.seed, p.st, "192.0.2.1", p.leech, "192.0.2.2");
+  th_run_until(&p.loop, NULL, NULL, NULL, 300);
+  struct shoal_torrent *l = sh_torrent_by_id(p.leech, lt), *s = sh_torrent_by_id(p.seed, p.st);
+  cr_assert_eq(l->npeers, 1, "one connection left on the leech");
+  cr_assert_eq(s->npeers, 1, "and on the seed");
+  cr_expect_neq(l->peers[0]->outgoing, s->peers[0]->outgoing, "the same connection");
+  shoal_session_set_rates(p.seed, 0, 0);
+  cr_assert(th_wait_event(&p.loop, p.leech, lt, SHOAL_EVENT_FINISHED, 30000));
   pair_down(&p);
 }

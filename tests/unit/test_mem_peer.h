@@ -133,4 +133,49 @@ static inline void th_link(uv_loop_t *loop, shoal_session *leech, shoal_id lt,
   cr_assert_eq(sh_session_connect(leech, sh_torrent_by_id(leech, lt), a), 0);
 }
 
+/* ---- a seed and a leech session over the in-memory transport ---- */
+
+struct th_pair {
+  uv_loop_t loop;
+  struct th_torrent tt;
+  char *sdir, *ldir, *rdir;   /* the seed's data, the leech's, the leech's resume files */
+  shoal_session *seed, *leech;
+  shoal_id st;                /* the seed's torrent, complete */
+  uint8_t ih[20];
+};
+
+/* A seed holding tt's content (files, pieces of piece bytes) and a leech
+ * with its own folders (resume files in rdir), both without sockets. */
+static inline void th_pair_up(struct th_pair *p, const struct th_file *files, size_t n, int multi,
+                              uint32_t piece)
+{
+  memset(p, 0, sizeof *p);
+  th_nev = 0;
+  uv_loop_init(&p->loop);
+  th_torrent_build(&p->tt, multi ? "pack" : files[0].path, files, n, multi, piece);
+  p->sdir = th_tmpdir();
+  p->ldir = th_tmpdir();
+  p->rdir = th_tmpdir();
+  th_write_content(&p->tt, p->sdir);
+  struct shoal_settings set;
+  th_settings_mem(&set);
+  p->seed = th_session(&p->loop, &set);
+  set.resume_dir = p->rdir;
+  p->leech = th_session(&p->loop, &set);
+  p->st = th_add(p->seed, &p->tt, p->sdir, 1);
+  cr_assert(th_wait_event(&p->loop, p->seed, p->st, SHOAL_EVENT_FINISHED, 20000));
+  memcpy(p->ih, th_status(p->seed, p->st).info_hash, 20);
+}
+
+static inline void th_pair_down(struct th_pair *p)
+{
+  shoal_session *all[2] = {p->seed, p->leech};
+  th_close(&p->loop, all, 2);
+  cr_expect_eq(uv_loop_close(&p->loop), 0);
+  th_rmtree(p->sdir);
+  th_rmtree(p->ldir);
+  th_rmtree(p->rdir);
+  th_torrent_free(&p->tt);
+}
+
 #endif
