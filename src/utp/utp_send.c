@@ -477,8 +477,10 @@ void sh_utp_on_ack(struct sh_utp_conn *c, const struct sh_utp_pkt *pk, uint64_t 
   uint32_t s = pk->h.ts_diff_us;
   if (s && s != 0x7fffffffu) /* uTorrent once sent INT_MAX for "none" */
     delay_sample(c, s, now);
-  if (bytes && c->ncur && before) {
-    uint32_t d = sh_utp_our_delay(c);
+  if (bytes && before) {
+    /* no sample yet (or a peer that never sends one): no queueing seen,
+     * so the window grows as TCP's would and losses alone shrink it */
+    uint32_t d = c->ncur ? sh_utp_our_delay(c) : 0;
     /* a one-way delay cannot exceed the round trip */
     if (min_rtt != UINT64_MAX && d > min_rtt)
       d = (uint32_t)min_rtt;

@@ -189,7 +189,7 @@ static inline void sim_send(void *ud, const struct sh_addr *to, const uint8_t *p
 
 static inline void sim_write(struct sim_app *a, uint64_t now)
 {
-  uint8_t buf[65536];
+  uint8_t buf[8192]; /* small: filling it is most of a simulation's time */
   while (a->c && a->connected && a->sent < a->to_send) {
     size_t n = a->to_send - a->sent < sizeof buf ? (size_t)(a->to_send - a->sent) : sizeof buf;
     for (size_t i = 0; i < n; i++)
