@@ -68,6 +68,24 @@ int sh_udp_send(struct sh_udp *u, enum sh_udp_kind k, const void *p, size_t n,
 void sh_udp_cork(struct sh_udp *u);
 void sh_udp_uncork(struct sh_udp *u);
 
+/* Sends len bytes as datagrams of seg bytes each (the last may be
+ * shorter): one system call with UDP segmentation offload (GSO) where the
+ * kernel has it, else a sendmmsg of the segments; never corked (it
+ * flushes what is). At most 64 segments and 65,507 bytes. Returns 0, or a
+ * negative errno when some were dropped (-EAGAIN: the buffer is full). */
+int sh_udp_send_gso(struct sh_udp *u, enum sh_udp_kind k, const void *buf, size_t len, size_t seg,
+                    const struct sockaddr *to);
+/* Bulk receiving (uTP): the kernel may coalesce a sender's datagrams into
+ * one read (UDP GRO), which is split again before the consumers see it;
+ * slots grow to 64 KiB and the socket buffers to 4 MiB. Returns 0 or a
+ * negative errno (then nothing changed). */
+int sh_udp_set_gro(struct sh_udp *u);
+/* Never fragment what we send (the DF bit; uTP probes the path's MTU). */
+int sh_udp_set_dont_fragment(struct sh_udp *u);
+/* fn(ud) runs after each batch of reads that delivered datagrams of kind
+ * k: a consumer's moment to answer them together (uTP's acks). */
+void sh_udp_set_batch_end(struct sh_udp *u, enum sh_udp_kind k, void (*fn)(void *ud), void *ud);
+
 void sh_udp_stats(const struct sh_udp *u, struct sh_udp_stats *st);
 
 #endif
