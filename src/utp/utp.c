@@ -400,8 +400,8 @@ static int confirm(struct sh_utp_conn *c, uint64_t now)
   unlist(u->half, &u->nhalf, c);
   c->state = UTP_CONNECTED;
   u->cb.accept(u->ud, c);
-  if (c->reaped)
-    return -1;
+  if (c->reaped || c->state != UTP_CONNECTED)
+    return -1; /* adopted and closed already */
   if (!c->ud) {
     sh_utp_close(c, 1, now);
     return -1;
