@@ -32,9 +32,9 @@ int sh_utp_pkt_parse(const uint8_t *p, size_t n, struct sh_utp_pkt *out, const c
     off += 2;
     if (n - off < len)
       return *why = "extension past the end", SH_EPROTO;
-    if (ext == SH_UTP_EXT_SACK && !out->sack) {
-      if (len == 0 || len % 4)
-        return *why = "selective ACK length not a multiple of 4", SH_EPROTO;
+    /* BEP 29 asks for multiples of 4 bytes; libtorrent sends as many bytes
+     * as its holes need, so any length is read (an empty one is none) */
+    if (ext == SH_UTP_EXT_SACK && !out->sack && len) {
       out->sack = p + off;
       out->sack_len = len < SH_UTP_SACK_MAX ? len : SH_UTP_SACK_MAX;
     }

@@ -15,7 +15,8 @@
  * all big-endian. Each extension is [next type][len] and len bytes.
  *
  * Extensions: 1 is the selective ACK (a bitmask of at least 4 bytes, in
- * multiples of 4, bit 0 of byte 0 standing for ack_nr + 2). Others are
+ * multiples of 4, bit 0 of byte 0 standing for ack_nr + 2; we write it so
+ * and read any length). Others are
  * skipped, as BEP 29 asks; we send one of our own, SH_UTP_EXT_PAD, only to
  * grow an MTU probe to the size being probed (see utp.h): its bytes are
  * zeros and mean nothing, so a peer that skips it loses nothing. */
@@ -65,8 +66,9 @@ struct sh_utp_pkt {
 
 /* Parses a datagram. Returns 0, or SH_EPROTO with *why saying what is
  * wrong: shorter than a header, not version 1, an unknown type, an
- * extension running past the end, a selective ACK whose length is 0 or
- * not a multiple of 4 (longer ones are cut to SH_UTP_SACK_MAX). */
+ * extension running past the end. A selective ACK of any length is read
+ * (libtorrent's are not always multiples of 4; longer ones are cut to
+ * SH_UTP_SACK_MAX; an empty one counts as none). */
 int sh_utp_pkt_parse(const uint8_t *p, size_t n, struct sh_utp_pkt *out, const char **why);
 
 /* Writes the 20-byte header; returns SH_UTP_HDR. */

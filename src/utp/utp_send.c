@@ -524,6 +524,9 @@ void sh_utp_on_timeout(struct sh_utp_conn *c, uint64_t now)
   }
   u->st.timeouts++;
   c->ntimeouts++;
+  sh_debug("uTP: timeout %d (state %d): %u packets out, %u bytes in flight, window %u, "
+           "peer window %u, rto %u us", c->ntimeouts, c->state, outstanding(c), c->inflight,
+           c->cwnd, c->peer_wnd, c->rto_us);
   if (c->state == UTP_SYN_SENT ? c->ntimeouts >= UTP_SYN_TRIES
                                : c->ntimeouts > UTP_MAX_TIMEOUTS) {
     sh_debug("uTP: %d timeouts in a row: giving up", c->ntimeouts);
