@@ -1,5 +1,5 @@
 /* Network options shared by `shoal get` and `shoal seed`: listening address
- * and port, peers added by hand, peer limits, rate limits, verbosity.
+ * and port, peers added by hand, peer limits, rate limits, uTP, verbosity.
  *
  * Use: netopts_init(), then pass every option getopt_long returns to
  * netopts_parse() (its long options are NETOPTS_LONG, its short ones
@@ -26,6 +26,8 @@ enum {
   NETOPT_UP_RATE,
   NETOPT_DOWN_RATE,
   NETOPT_LOCAL_SENDFILE,
+  NETOPT_UTP,
+  NETOPT_UTP_ONLY,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -37,6 +39,8 @@ enum {
   {"up-rate", required_argument, NULL, NETOPT_UP_RATE},                                 \
   {"down-rate", required_argument, NULL, NETOPT_DOWN_RATE},                             \
   {"local-sendfile", no_argument, NULL, NETOPT_LOCAL_SENDFILE},                         \
+  {"utp", required_argument, NULL, NETOPT_UTP},                                         \
+  {"utp-only", no_argument, NULL, NETOPT_UTP_ONLY},                                     \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 

@@ -32,6 +32,7 @@ struct sh_disk;
 struct sh_announcer;
 struct sh_http_client;
 struct sh_udp;
+struct sh_utp_ep;
 struct ann_udpc_reg;
 
 #define SH_MAX_LISTEN 4
@@ -66,6 +67,8 @@ struct shoal_session {
    * tracker clients sharing them (session.c: udp_open, udp_close) */
   struct sh_udp *udp[SH_MAX_LISTEN];
   int nudp;
+  struct sh_utp_ep *utp[SH_MAX_LISTEN]; /* uTP on each (set.utp), same order */
+  int nutp;
   struct ann_udpc_reg *udp_trackers;
   uint64_t rng;
   int closing;                  /* 1 closing, 2 done, 3 failed to start */
@@ -207,6 +210,8 @@ void sh_session_accept(struct shoal_session *s, struct sh_transport *tr);
  * connected (an in-memory pair in tests; later uTP). The transport is
  * closed on failure. */
 int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct sh_transport *tr);
+/* The uTP endpoint for addresses of this family (4 or 6), or NULL. */
+struct sh_utp_ep *sh_session_utp(const struct shoal_session *s, int family);
 /* Dials addr for torrent t. Returns 0 or a negative code. */
 int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr);
 

@@ -41,12 +41,17 @@ enum sh_peer_source { SH_SRC_MANUAL = 1, SH_SRC_TRACKER = 2, SH_SRC_INCOMING = 4
 
 enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 
+/* What we know of a peer's uTP (BEP 29). */
+enum sh_peer_utp { SH_PE_UTP_UNKNOWN = 0, SH_PE_UTP_YES, SH_PE_UTP_NO };
+
 struct sh_peer_entry {
   struct sh_addr addr;
   uint8_t source;      /* enum sh_peer_source bits */
   uint8_t state;       /* enum sh_peer_entry_state */
   uint8_t fails;       /* dial failures in a row */
   uint8_t seed;        /* it was a seed last time we spoke */
+  uint8_t utp;         /* enum sh_peer_utp: a uTP connection worked (or PEX
+                          said so), or a uTP dial failed: then TCP only */
   uint64_t next_try_ms;
 };
 
@@ -69,6 +74,8 @@ struct sh_peer_entry *sh_peers_next(struct sh_peers *l, uint64_t now_ms, int ski
  * the address (an established connection that later closed does not). */
 void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint64_t now_ms);
 void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a);
+/* Records what a dial learnt of the address's uTP (no-op if unknown). */
+void sh_peers_set_utp(struct sh_peers *l, const struct sh_addr *a, enum sh_peer_utp v);
 size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms);
 
 struct sh_ban_entry {
