@@ -207,7 +207,7 @@ extern const struct sh_conn_cb sh_engine_conn_cb;
  * handed to the hub to wait for its handshake. */
 void sh_session_accept(struct shoal_session *s, struct sh_transport *tr);
 /* An outgoing connection for torrent t on a transport that is already
- * connected (an in-memory pair in tests; later uTP). The transport is
+ * connected (an in-memory pair in tests). The transport is
  * closed on failure. */
 int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct sh_transport *tr);
 /* The uTP endpoint for addresses of this family (4 or 6), or NULL. */

@@ -15,8 +15,8 @@
  *
  * Ownership: sh_udp_open() allocates; sh_udp_close() stops delivery at
  * once and frees the socket from the loop afterwards (done(ud) then). The
- * owner closes it only after every user (the UDP tracker client, later DHT
- * and uTP) is gone. Everything runs on the loop thread. */
+ * owner closes it only after every user (the UDP tracker client, uTP, later
+ * DHT) is gone. Everything runs on the loop thread. */
 #ifndef SHOAL_NET_UDP_H
 #define SHOAL_NET_UDP_H
 
@@ -31,7 +31,8 @@
  * MTU-sized DHT or uTP packet and a BEP 15 announce reply to our numwant 80
  * even over IPv6 (20 + 80 * 18 = 1460 bytes) with room to spare; longer
  * datagrams are counted as truncated and dropped. 32 slots: 128 KiB per
- * socket, allocated once. */
+ * socket, allocated once (2 MiB of 64 KiB slots once uTP turns GRO on,
+ * sh_udp_set_gro). */
 #define SH_UDP_RECV_BATCH 32
 #define SH_UDP_RECV_SLOT 4096
 /* Corked sends: up to this many datagrams of up to this size wait for one

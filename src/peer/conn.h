@@ -221,7 +221,7 @@ int sh_conn_is_utp(const struct sh_conn *c);
  * handshake. On failure the transport is closed. */
 int sh_conn_accept(struct sh_hub *h, struct sh_transport *tr, struct sh_conn **out);
 /* An outgoing connection on an already connected transport (an in-memory
- * pair, later uTP): sends our handshake at once. */
+ * pair): sends our handshake at once. */
 int sh_conn_start(struct sh_hub *h, struct sh_transport *tr, const uint8_t info_hash[20], void *ud,
                   struct sh_conn **out);
 
