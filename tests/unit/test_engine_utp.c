@@ -112,6 +112,85 @@ Test(engine_utp, tcp_dropped_falls_back_to_utp, .timeout = 120)
   stop(&r);
 }
 
+/* While a leecher downloads over uTP, another socket throws at the seed's
+ * port what a hostile or broken peer might: a flood of SYNs (each a new
+ * connection id), data for connections that do not exist, acks of packets
+ * never sent, garbage of the uTP shape. The transfer completes, every bad
+ * packet is dropped and counted, the half-open connections stay within
+ * their bound and the packet buffers within their budget. */
+struct flood {
+  int fd;
+  struct sockaddr_in to;
+  uint32_t n;
+  uv_timer_t timer;
+};
+
+static void flood_burst(uv_timer_t *h)
+{
+  struct flood *f = h->data;
+  uint8_t p[64];
+  for (int i = 0; i < 100; i++, f->n++) {
+    memset(p, 0, sizeof p);
+    size_t len = 20;
+    switch (f->n % 4) {
+    case 0: /* SYN, a new id each time */
+      p[0] = 0x41;
+      break;
+    case 1: /* DATA to an id nobody has */
+      p[0] = 0x01;
+      len = 64;
+      break;
+    case 2: /* a STATE acking far ahead */
+      p[0] = 0x21;
+      p[18] = 0x7f;
+      break;
+    default: /* uTP-shaped garbage: an extension running past the end */
+      p[0] = 0x01;
+      p[1] = 1;
+      len = 21;
+      break;
+    }
+    /* ids apart, so the data does not confirm one of the SYNs */
+    uint16_t id = (uint16_t)(f->n % 4 ? f->n | 0x8000 : f->n & 0x7fff);
+    p[2] = (uint8_t)(id >> 8);
+    p[3] = (uint8_t)id;
+    p[17] = (uint8_t)f->n;
+    sendto(f->fd, p, len, 0, (struct sockaddr *)&f->to, sizeof f->to);
+  }
+}
+
+Test(engine_utp, hostile_packets_while_transferring, .timeout = 120)
+{
+  struct shoal_settings set;
+  th_settings(&set);
+  set.utp_only = 1;
+  struct run r;
+  start(&r, &set, &set);
+  struct flood f = {.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)};
+  cr_assert_geq(f.fd, 0);
+  uv_ip4_addr("127.0.0.1", shoal_session_port(r.seed), &f.to);
+  uv_timer_init(&r.loop, &f.timer);
+  f.timer.data = &f;
+  /* a burst of 1000 first (250 SYNs: past the half-open bound), then
+   * 100 packets every 5 ms for as long as the transfer runs */
+  for (int k = 0; k < 10; k++)
+    flood_burst(&f.timer);
+  uv_timer_start(&f.timer, flood_burst, 0, 5);
+  finish(&r);
+  uv_timer_stop(&f.timer);
+  uv_close((uv_handle_t *)&f.timer, NULL);
+  close(f.fd);
+  struct sh_utp_stats st = utp_stats(r.seed);
+  cr_expect_geq(f.n, 1000u, "the flood ran during the transfer (%u packets)", f.n);
+  cr_expect_gt(st.dropped_bad, 0);
+  cr_expect_gt(st.dropped_unknown, 0);
+  cr_expect_gt(st.half_open_evicted, 0);
+  cr_expect_leq(st.half_open, 64);
+  cr_expect_leq(st.resets_out, 100 * 30, "RESETs rate-limited");
+  cr_expect_leq(st.mem_bytes, (size_t)64 << 20);
+  stop(&r);
+}
+
 Test(engine_utp, off_means_no_endpoint, .timeout = 60)
 {
   struct shoal_settings set;
