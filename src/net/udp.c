@@ -381,93 +381,100 @@ int sh_udp_set_dont_fragment(struct sh_udp *u)
   return rc < 0 ? -errno : 0;
 }
 
-/* Segments of buf sent one datagram each, by sendmmsg, without a copy. */
-static int send_split(struct sh_udp *u, enum sh_udp_kind k, const uint8_t *buf, size_t len,
-                      size_t seg, const struct sockaddr *to)
+/* The datagrams one by one, in sendmmsg calls. */
+static int send_each(struct sh_udp *u, enum sh_udp_kind k, const struct iovec *pkt, int n,
+                     const struct sockaddr *to)
 {
   struct mmsghdr mm[64];
-  struct iovec iov[64];
-  size_t off = 0;
   int err = 0;
-  while (off < len) {
-    unsigned n = 0;
-    for (; n < 64 && off < len; n++) {
-      size_t l = len - off < seg ? len - off : seg;
-      iov[n] = (struct iovec){(void *)(buf + off), l};
-      memset(&mm[n], 0, sizeof mm[n]);
-      mm[n].msg_hdr.msg_iov = &iov[n];
-      mm[n].msg_hdr.msg_iovlen = 1;
-      mm[n].msg_hdr.msg_name = (void *)to;
-      mm[n].msg_hdr.msg_namelen = sa_len(to);
-      off += l;
+  for (int base = 0; base < n;) {
+    int cnt = n - base < 64 ? n - base : 64;
+    for (int i = 0; i < cnt; i++) {
+      memset(&mm[i], 0, sizeof mm[i]);
+      mm[i].msg_hdr.msg_iov = (struct iovec *)&pkt[base + i];
+      mm[i].msg_hdr.msg_iovlen = 1;
+      mm[i].msg_hdr.msg_name = (void *)to;
+      mm[i].msg_hdr.msg_namelen = sa_len(to);
     }
-    unsigned done = 0;
-    while (done < n) {
-      int r = sendmmsg(u->fd, mm + done, n - done, 0);
+    int done = 0;
+    while (done < cnt) {
+      int r = sendmmsg(u->fd, mm + done, (unsigned)(cnt - done), 0);
       if (r < 0 && errno == EINTR)
         continue;
       if (r <= 0) {
-        err = r < 0 ? -errno : -EAGAIN;
-        if (err == -EWOULDBLOCK)
-          err = -EAGAIN;
-        u->dx.st.dropped_out += n - done;
-        done = n;
-        break;
+        err = r < 0 && errno != EWOULDBLOCK ? -errno : -EAGAIN;
+        u->dx.st.dropped_out += (uint64_t)(n - base - done);
+        return err;
       }
       u->dx.st.out[k] += (uint64_t)r;
-      done += (unsigned)r;
+      done += r;
     }
+    base += cnt;
   }
   return err;
 }
 
-int sh_udp_send_gso(struct sh_udp *u, enum sh_udp_kind k, const void *buf, size_t len, size_t seg,
-                    const struct sockaddr *to)
+/* Whether the kernel may cut them from one buffer: all as long as the
+ * first but the last, which is not longer, 64 at most, 64 KiB in all. */
+static int gso_shape(const struct iovec *pkt, int n)
 {
-  if (u->closing || (unsigned)k >= SH_UDP_NKINDS || !len)
+  size_t seg = pkt[0].iov_len, total = 0;
+  if (n < 2 || n > 64 || !seg)
+    return 0;
+  for (int i = 0; i < n; i++) {
+    if (pkt[i].iov_len > seg || (i < n - 1 && pkt[i].iov_len != seg) || !pkt[i].iov_len)
+      return 0;
+    total += pkt[i].iov_len;
+  }
+  return total <= 65000;
+}
+
+int sh_udp_send_many(struct sh_udp *u, enum sh_udp_kind k, const struct iovec *pkt, int n,
+                     const struct sockaddr *to)
+{
+  if (u->closing || (unsigned)k >= SH_UDP_NKINDS || n < 1)
     return -EBADF;
   if (to->sa_family != u->family) {
-    u->dx.st.dropped_out++;
+    u->dx.st.dropped_out += (uint64_t)n;
     return -EAFNOSUPPORT;
   }
   flush(u); /* keep the order of datagrams */
-  size_t nseg = seg ? (len + seg - 1) / seg : 1;
-  if (nseg == 1 || !seg)
-    return send_now(u, k, buf, len, to);
-  if (u->gso_off)
-    return send_split(u, k, buf, len, seg, to);
+  if (n == 1)
+    return send_now(u, k, pkt[0].iov_base, pkt[0].iov_len, to);
+  if (u->gso_off || !gso_shape(pkt, n))
+    return send_each(u, k, pkt, n, to);
   union {
     char buf[CMSG_SPACE(sizeof(uint16_t))];
     size_t align; /* struct cmsghdr's */
   } ctl;
   memset(&ctl, 0, sizeof ctl);
-  struct iovec iov = {(void *)buf, len};
-  struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = sa_len(to), .msg_iov = &iov,
-                      .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = sa_len(to),
+                      .msg_iov = (struct iovec *)pkt, .msg_iovlen = (size_t)n,
+                      .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
   struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
   c->cmsg_level = SOL_UDP;
   c->cmsg_type = UDP_SEGMENT;
   c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-  uint16_t s16 = (uint16_t)seg;
-  memcpy(CMSG_DATA(c), &s16, sizeof s16);
+  uint16_t seg = (uint16_t)pkt[0].iov_len;
+  memcpy(CMSG_DATA(c), &seg, sizeof seg);
   for (;;) {
     ssize_t r = sendmsg(u->fd, &mh, 0);
     if (r >= 0) {
-      u->dx.st.out[k] += nseg;
+      u->dx.st.out[k] += (uint64_t)n;
       return 0;
     }
     if (errno == EINTR)
       continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      u->dx.st.dropped_out += nseg;
+      u->dx.st.dropped_out += (uint64_t)n;
       return -EAGAIN;
     }
     if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
-      /* no segmentation offload on this kernel or path: by hand from now */
+      /* no segmentation offload on this kernel or path: one by one from now */
       u->gso_off = 1;
-      return send_split(u, k, buf, len, seg, to);
+      return send_each(u, k, pkt, n, to);
     }
-    u->dx.st.dropped_out += nseg;
+    u->dx.st.dropped_out += (uint64_t)n;
     return -errno;
   }
 }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include "net/udp_demux.h"
@@ -69,13 +70,13 @@ int sh_udp_send(struct sh_udp *u, enum sh_udp_kind k, const void *p, size_t n,
 void sh_udp_cork(struct sh_udp *u);
 void sh_udp_uncork(struct sh_udp *u);
 
-/* Sends len bytes as datagrams of seg bytes each (the last may be
- * shorter): one system call with UDP segmentation offload (GSO) where the
- * kernel has it, else a sendmmsg of the segments; never corked (it
- * flushes what is). At most 64 segments and 65,507 bytes. Returns 0, or a
- * negative errno when some were dropped (-EAGAIN: the buffer is full). */
-int sh_udp_send_gso(struct sh_udp *u, enum sh_udp_kind k, const void *buf, size_t len, size_t seg,
-                    const struct sockaddr *to);
+/* Sends n datagrams to one address, each one iovec (not copied): with n
+ * equal but the last (not longer), at most 64 and 64 KiB in all, in one
+ * system call with UDP segmentation offload (GSO) where the kernel has it;
+ * else in sendmmsg calls. Never corked (it flushes what is). Returns 0, or
+ * a negative errno when some were dropped (-EAGAIN: the buffer is full). */
+int sh_udp_send_many(struct sh_udp *u, enum sh_udp_kind k, const struct iovec *pkt, int n,
+                     const struct sockaddr *to);
 /* Bulk receiving (uTP): the kernel may coalesce a sender's datagrams into
  * one read (UDP GRO), which is split again before the consumers see it;
  * slots grow to 64 KiB and the socket buffers to 4 MiB. Returns 0 or a

@@ -10,10 +10,15 @@
 #include "base/log.h"
 #include "base/vec.h"
 
-/* The staging buffer: one GSO send holds at most 64 datagrams and 64 KiB
- * less the headers. */
+/* The staging list: one GSO send holds at most 64 datagrams and 64 KiB
+ * less the headers. Data packets are sent from the core's buffers, where
+ * they wait to be acked (the core promises them unchanged until its next
+ * input, tick or close, so the list is sent before any of those); acks
+ * and other small packets are copied into slots of COPY_SLOT bytes (a
+ * STATE with the longest selective ack is 150). */
 #define STAGE_MAX 65000
 #define STAGE_SEGS 64
+#define COPY_SLOT 160
 
 struct utpt {
   struct sh_transport t;    /* first: the ops get a struct sh_transport * */
@@ -50,7 +55,8 @@ struct sh_utp_ep {
   struct utpt **later;      /* work for the next loop turn */
   size_t nlater, cap_later;
   /* packets gathered for one GSO send */
-  uint8_t *stage;
+  struct iovec siov[STAGE_SEGS];
+  uint8_t *scopy;           /* STAGE_SEGS slots of COPY_SLOT bytes */
   size_t stage_len, stage_seg, stage_n;
   int stage_short;          /* the last one was shorter: nothing may follow */
   struct sh_addr stage_to;
@@ -74,15 +80,24 @@ static void stage_flush(struct sh_utp_ep *ep)
   struct sockaddr_storage ss;
   sh_addr_to_sockaddr(&ep->stage_to, &ss);
   /* a full socket buffer drops these; uTP resends what is lost */
-  sh_udp_send_gso(ep->udp, SH_UDP_UTP, ep->stage, ep->stage_len, ep->stage_seg,
-                  (const struct sockaddr *)&ss);
+  sh_udp_send_many(ep->udp, SH_UDP_UTP, ep->siov, (int)ep->stage_n,
+                   (const struct sockaddr *)&ss);
   ep->stage_len = ep->stage_n = 0;
   ep->stage_short = 0;
 }
 
-static void core_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n)
+static void core_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n, int stable)
 {
   struct sh_utp_ep *ep = ud;
+  if (!stable && n > COPY_SLOT) {
+    /* not expected (no small packet is this long): straight out */
+    struct sockaddr_storage ss;
+    sh_addr_to_sockaddr(to, &ss);
+    stage_flush(ep);
+    struct iovec v = {(void *)p, n};
+    sh_udp_send_many(ep->udp, SH_UDP_UTP, &v, 1, (const struct sockaddr *)&ss);
+    return;
+  }
   if (ep->stage_n && (ep->stage_short || n > ep->stage_seg || ep->stage_n == STAGE_SEGS ||
                       ep->stage_len + n > STAGE_MAX || !sh_addr_eq(to, &ep->stage_to)))
     stage_flush(ep);
@@ -90,7 +105,12 @@ static void core_send(void *ud, const struct sh_addr *to, const uint8_t *p, size
     ep->stage_seg = n;
     ep->stage_to = *to;
   }
-  memcpy(ep->stage + ep->stage_len, p, n);
+  uint8_t *q = (uint8_t *)p;
+  if (!stable) {
+    q = ep->scopy + ep->stage_n * COPY_SLOT;
+    memcpy(q, p, n);
+  }
+  ep->siov[ep->stage_n] = (struct iovec){q, n};
   ep->stage_len += n;
   ep->stage_n++;
   ep->stage_short = n < ep->stage_seg;
@@ -268,6 +288,7 @@ static void on_timer(uv_timer_t *h)
   ep->timer_at = 0;
   ep->now = 0;
   enter(ep);
+  stage_flush(ep);
   sh_utp_tick(ep->core, clock_us(ep));
   leave(ep);
 }
@@ -282,6 +303,7 @@ static void on_datagram(void *ud, const uint8_t *p, size_t n, const struct socka
     ep->batch_open = 1;
     enter(ep);
   }
+  stage_flush(ep); /* the core may free what the list points at */
   sh_utp_input(ep->core, p, n, &a, clock_us(ep));
 }
 
@@ -397,6 +419,7 @@ static void utp_close(struct sh_transport *t)
   }
   enter(ep);
   if (x->c) {
+    stage_flush(ep);
     sh_utp_close(x->c, 0, clock_us(ep));
     x->c = NULL;
   }
@@ -440,10 +463,10 @@ int sh_utp_ep_open(uv_loop_t *loop, struct sh_udp *udp, const struct sh_utp_opts
     if (getrandom(&opts.seed, sizeof opts.seed, 0) != (ssize_t)sizeof opts.seed)
       opts.seed = uv_hrtime();
   }
-  ep->stage = malloc(STAGE_MAX);
-  int rc = ep->stage ? sh_utp_new(&opts, &core_cb, ep, &ep->core) : -ENOMEM;
+  ep->scopy = malloc((size_t)STAGE_SEGS * COPY_SLOT);
+  int rc = ep->scopy ? sh_utp_new(&opts, &core_cb, ep, &ep->core) : -ENOMEM;
   if (rc < 0) {
-    free(ep->stage);
+    free(ep->scopy);
     free(ep);
     return rc;
   }
@@ -488,7 +511,7 @@ static void on_handle_closed(uv_handle_t *h)
   free(ep->all);
   free(ep->filling);
   free(ep->later);
-  free(ep->stage);
+  free(ep->scopy);
   free(ep);
   if (done)
     done(ud);

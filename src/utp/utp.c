@@ -222,13 +222,13 @@ uint32_t sh_utp_wnd(const struct sh_utp_conn *c)
   return c->held < rb ? rb - c->held : 0;
 }
 
-void sh_utp_emit(struct sh_utp_conn *c, const uint8_t *p, size_t n, uint64_t now)
+void sh_utp_emit(struct sh_utp_conn *c, const uint8_t *p, size_t n, int stable, uint64_t now)
 {
   struct sh_utp *u = c->u;
   u->st.out++;
   u->st.bytes_out += n;
   c->last_send_us = now;
-  u->cb.send(u->ud, &c->peer, p, n);
+  u->cb.send(u->ud, &c->peer, p, n, stable);
 }
 
 /* The connection failed: its owner hears once (and closes it); one already

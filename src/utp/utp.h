@@ -69,9 +69,12 @@ struct sh_utp_opts {
 void sh_utp_opts_default(struct sh_utp_opts *o);
 
 struct sh_utp_cb {
-  /* The endpoint's (ud of sh_utp_new). A packet for `to`; p is borrowed
-   * for the call. */
-  void (*send)(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n);
+  /* The endpoint's (ud of sh_utp_new). A packet for `to`. stable 0: p is
+   * borrowed for the call. stable 1 (data packets): p lies in the
+   * endpoint's buffers and stays as it is until the next call of
+   * sh_utp_input, sh_utp_tick, sh_utp_close or sh_utp_free, so a caller
+   * that sends before those may keep the pointer instead of a copy. */
+  void (*send)(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n, int stable);
   /* A connection a peer opened has sent its first data (its SYN was
    * answered before, so its address is confirmed). Adopt it with
    * sh_utp_set_ud, or leave it (or sh_utp_close it) to refuse: the peer

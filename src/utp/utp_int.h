@@ -153,7 +153,7 @@ void sh_utp_buf_put(struct sh_utp *u, uint8_t *b);
 void sh_utp_list(struct sh_utp_conn *c);   /* into the flush list */
 void sh_utp_arm(struct sh_utp *u, uint64_t at);
 void sh_utp_error(struct sh_utp_conn *c, int err);
-void sh_utp_emit(struct sh_utp_conn *c, const uint8_t *p, size_t n, uint64_t now);
+void sh_utp_emit(struct sh_utp_conn *c, const uint8_t *p, size_t n, int stable, uint64_t now);
 uint32_t sh_utp_wnd(const struct sh_utp_conn *c);
 void sh_utp_conn_drop(struct sh_utp_conn *c);
 

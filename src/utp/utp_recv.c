@@ -222,5 +222,5 @@ void sh_utp_send_state(struct sh_utp_conn *c, uint64_t now, int keepalive)
     c->ack_due = 0;
     c->unacked = 0;
   }
-  sh_utp_emit(c, p, n, now);
+  sh_utp_emit(c, p, n, 0, now);
 }

@@ -86,7 +86,8 @@ static void transmit(struct sh_utp_conn *c, uint16_t seq, uint64_t now)
     c->ack_due = 0;
     c->unacked = 0;
   }
-  sh_utp_emit(c, o->buf, (size_t)o->hdr + o->payload, now);
+  /* the packet stays in its buffer until acked: the caller may send from it */
+  sh_utp_emit(c, o->buf, (size_t)o->hdr + o->payload, 1, now);
 }
 
 /* A packet without payload that takes a sequence number (SYN, FIN). */
@@ -126,7 +127,7 @@ void sh_utp_send_reset(struct sh_utp *u, const struct sh_addr *to, uint16_t id, 
   u->st.out++;
   u->st.resets_out++;
   u->st.bytes_out += sizeof p;
-  u->cb.send(u->ud, to, p, sizeof p);
+  u->cb.send(u->ud, to, p, sizeof p, 0);
 }
 
 /* ---- writing ---- */

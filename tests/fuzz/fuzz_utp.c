@@ -20,9 +20,12 @@ static int adopted;
 static uint64_t now;
 static size_t read_bytes;
 
-static void on_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n)
+static void on_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n, int stable)
 {
   struct sh_utp_pkt pk;
+  /* a stable packet is a data packet (or SYN/FIN) in one of our buffers */
+  if (stable && n > UTP_BUF)
+    abort();
   const char *why;
   if (sh_utp_pkt_parse(p, n, &pk, &why) < 0 || n > UTP_BUF)
     abort();

@@ -231,11 +231,14 @@ static size_t make_segments(uint8_t *buf, size_t seg, int count, size_t last)
   return off;
 }
 
-Test(udp_socket, gso_send_arrives_as_datagrams, .init = setup, .fini = teardown)
+Test(udp_socket, send_many_arrives_as_datagrams, .init = setup, .fini = teardown)
 {
   static uint8_t buf[65000];
-  size_t len = make_segments(buf, 1400, 41, 300);
-  cr_assert_eq(sh_udp_send_gso(u, SH_UDP_UTP, buf, len, 1400, (struct sockaddr *)&paddr), 0);
+  make_segments(buf, 1400, 41, 300);
+  struct iovec pkt[41];
+  for (int i = 0; i < 41; i++)
+    pkt[i] = (struct iovec){buf + 1400 * i, i == 40 ? 300 : 1400};
+  cr_assert_eq(sh_udp_send_many(u, SH_UDP_UTP, pkt, 41, (struct sockaddr *)&paddr), 0);
   uint8_t b[2048];
   int n = 0;
   ssize_t r;

@@ -39,7 +39,7 @@ static struct sh_addr addr[2];
 static uint64_t now = 5000000;
 static int sides[2] = {0, 1};
 
-static void on_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n)
+static void on_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n, int stable)
 {
   int i = *(int *)ud;
   cr_assert_lt(nout[i], NCAP);

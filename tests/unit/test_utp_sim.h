@@ -174,7 +174,8 @@ static inline int sim_link_put(struct sim *s, int from, int kind, const uint8_t 
   return 1;
 }
 
-static inline void sim_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n)
+static inline void sim_send(void *ud, const struct sh_addr *to, const uint8_t *p, size_t n,
+                            int stable)
 {
   struct sim_side *sd = ud;
   struct sim *s = sd->s;
