@@ -112,6 +112,28 @@ Test(engine_utp, tcp_dropped_falls_back_to_utp, .timeout = 120)
   stop(&r);
 }
 
+/* The session's download limit over uTP: the connection stops reading
+ * when out of allowance, the transport holds what arrives (the window it
+ * advertises shrinks) and offers it again when reading resumes. */
+Test(engine_utp, download_limit_holds_and_resumes, .timeout = 120)
+{
+  struct shoal_settings seed_set, leech_set;
+  th_settings(&seed_set);
+  seed_set.utp_only = 1;
+  leech_set = seed_set;
+  leech_set.download_rate = 2 << 20;
+  struct run r;
+  start(&r, &seed_set, &leech_set);
+  uint64_t t0 = uv_now(&r.loop);
+  finish(&r);
+  double secs = (double)(uv_now(&r.loop) - t0) / 1000.0;
+  /* 3 MiB at 2 MiB/s, less the first second's burst */
+  cr_expect_gt(secs, 0.9, "took %.2f s", secs);
+  struct sh_utp_stats ls = utp_stats(r.leech);
+  cr_expect_eq(ls.dropped_bad, 0);
+  stop(&r);
+}
+
 /* While a leecher downloads over uTP, another socket throws at the seed's
  * port what a hostile or broken peer might: a flood of SYNs (each a new
  * connection id), data for connections that do not exist, acks of packets
