@@ -369,6 +369,13 @@ int sh_udp_set_gro(struct sh_udp *u)
   return 0;
 }
 
+int sh_udp_rcvbuf(const struct sh_udp *u)
+{
+  int v = 0;
+  socklen_t len = sizeof v;
+  return getsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &v, &len) < 0 ? 0 : v;
+}
+
 int sh_udp_set_dont_fragment(struct sh_udp *u)
 {
   /* PROBE: the DF bit, but no path MTU cache of the kernel's deciding

@@ -82,6 +82,9 @@ int sh_udp_send_many(struct sh_udp *u, enum sh_udp_kind k, const struct iovec *p
  * slots grow to 64 KiB and the socket buffers to 4 MiB. Returns 0 or a
  * negative errno (then nothing changed). */
 int sh_udp_set_gro(struct sh_udp *u);
+/* The receive buffer the kernel gave the socket, in bytes (what SO_RCVBUF
+ * reads back: twice what was asked for, capped by net.core.rmem_max). */
+int sh_udp_rcvbuf(const struct sh_udp *u);
 /* Never fragment what we send (the DF bit; uTP probes the path's MTU). */
 int sh_udp_set_dont_fragment(struct sh_udp *u);
 /* fn(ud) runs after each batch of reads that delivered datagrams of kind
