@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""libtorrent (python3-libtorrent, TCP only, settings from INTEROP.md) as one
-side of a benchmark transfer.
+"""libtorrent (python3-libtorrent, TCP only, settings from INTEROP.md; with
+--utp, uTP only: TCP off both ways) as one side of a benchmark transfer.
 
-  lt_transfer.py seed TORRENT DIR [--port P]
+  lt_transfer.py seed TORRENT DIR [--port P] [--utp]
       checks nothing (seed mode: the harness made the data), prints
       "ready PORT" once listening, serves until SIGTERM/SIGINT.
-  lt_transfer.py leech TORRENT DIR --peer PORT
+  lt_transfer.py leech TORRENT DIR --peer PORT [--utp]
       downloads from 127.0.0.1:PORT, prints "done SECONDS", exits 0.
 
 The harness measures CPU and peak RSS of this process from outside
@@ -30,12 +30,13 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--peer", type=int, action="append", default=[])
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--utp", action="store_true", help="uTP only, TCP off both ways")
     a = ap.parse_args()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     peer = swarmlib.LtPeer(a.torrent, a.dir, seed=a.role == "seed", port=a.port,
-                           tracker=False)
+                           tracker=False, settings=swarmlib.LT_UTP_ONLY if a.utp else None)
     t0 = time.monotonic()
     if a.role == "seed":
         print("ready %d" % peer.port, flush=True)

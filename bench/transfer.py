@@ -17,6 +17,11 @@ Environment: REPS (default 3), SIZE_MB (default 2048), FILES (multi-file
 variant's file count, default 300), LEECHERS (fan-out scenario, default 8),
 VARIANTS ("single multi"), SCENARIOS (names below, default all),
 SHOAL_ONLY / LT_ONLY=1 to run only one implementation's scenarios.
+
+The uTP scenarios (one file only) run both sides over uTP alone: shoal
+with --utp-only, libtorrent with TCP turned off both ways; their ratio is
+against libtorrent -> libtorrent over uTP, and the table's notes give
+shoal's uTP rate as a share of its own TCP rate in the same run.
 """
 
 import os
@@ -104,11 +109,18 @@ def port_open(port):
 # ---------------------------------------------------------------- the sides
 
 
-def start_seed(impl, shoal, torrent, data_dir, scratch, tag):
+def transport_args(impl, transport):
+    if transport != "utp":
+        return []
+    return ["--utp-only"] if impl == "shoal" else ["--utp"]
+
+
+def start_seed(impl, shoal, torrent, data_dir, scratch, tag, transport="tcp"):
     port = swarmlib.free_port()
     log = os.path.join(scratch, "%s-seed.log" % tag)
+    extra = transport_args(impl, transport)
     if impl == "shoal":
-        m = Measured([shoal, "seed", torrent, data_dir, "--port", str(port)], log)
+        m = Measured([shoal, "seed", torrent, data_dir, "--port", str(port)] + extra, log)
         # shoal seed checks the data before serving; the leecher starts only
         # once it says so, so the check is not counted in the transfer time.
         # (A seed that never prints "seeding" is still used once it has
@@ -116,7 +128,7 @@ def start_seed(impl, shoal, torrent, data_dir, scratch, tag):
         t0 = time.monotonic()
         swarmlib.wait_for(lambda: _seed_ready(m, port, t0), TIMEOUT, "shoal seed to serve")
     else:
-        m = Measured([PY, LT, "seed", torrent, data_dir, "--port", str(port)], log)
+        m = Measured([PY, LT, "seed", torrent, data_dir, "--port", str(port)] + extra, log)
         swarmlib.wait_for(lambda: _alive(m) and "ready" in m.output() and port_open(port),
                           120, "libtorrent seed to listen")
     return m, port
@@ -135,7 +147,7 @@ def _seed_ready(m, port, t0):
     return re.search(r"seeding", m.output(), re.I) or time.monotonic() - t0 > 60
 
 
-def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag):
+def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag, transport="tcp"):
     os.makedirs(out_dir, exist_ok=True)
     log = os.path.join(scratch, "%s.log" % tag)
     if impl == "shoal":
@@ -144,7 +156,7 @@ def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag):
     else:
         argv = [PY, LT, "leech", torrent, out_dir, "--peer", str(seed_port),
                 "--timeout", str(TIMEOUT)]
-    return Measured(argv, log)
+    return Measured(argv + transport_args(impl, transport), log)
 
 
 # ---------------------------------------------------------------- data
@@ -187,13 +199,21 @@ def identical(a, b):
 # ---------------------------------------------------------------- scenarios
 
 SCENARIOS = [
-    # name, seed impl, leecher impl, leecher count
-    ("shoal->shoal", "shoal", "shoal", 1),
-    ("lt->lt", "lt", "lt", 1),
-    ("lt->shoal", "lt", "shoal", 1),
-    ("shoal->lt", "shoal", "lt", 1),
-    ("shoal->8shoal", "shoal", "shoal", None),
+    # name, seed impl, leecher impl, leecher count (None: LEECHERS), transport
+    ("shoal->shoal", "shoal", "shoal", 1, "tcp"),
+    ("lt->lt", "lt", "lt", 1, "tcp"),
+    ("lt->shoal", "lt", "shoal", 1, "tcp"),
+    ("shoal->lt", "shoal", "lt", 1, "tcp"),
+    ("shoal->8shoal", "shoal", "shoal", None, "tcp"),
+    ("shoal->shoal-utp", "shoal", "shoal", 1, "utp"),
+    ("lt->lt-utp", "lt", "lt", 1, "utp"),
 ]
+TRANSPORT = {sc[0]: sc[4] for sc in SCENARIOS}
+# what each scenario's speed is compared with: libtorrent over the same transport
+REFERENCE = {sc[0]: "lt->lt-utp" if sc[4] == "utp" else "lt->lt" for sc in SCENARIOS}
+# scenarios run on the single file only (the fan-out, and uTP: libtorrent's
+# uTP moves about 5-11 MB/s here, minutes per GiB)
+SINGLE_ONLY = {"shoal->8shoal", "shoal->shoal-utp", "lt->lt-utp"}
 
 
 def cpu_idle_fraction(seconds):
@@ -223,11 +243,12 @@ def settle():
 
 
 def one_run(shoal, sc, content, torrent, src_dir, scratch, rep, leechers):
-    name, seed_impl, leech_impl, count = sc
+    name, seed_impl, leech_impl, count, transport = sc
     settle()
     count = count or leechers
+    tag = name.replace(" ", "-")
     seed, port = start_seed(seed_impl, shoal, torrent, src_dir, scratch,
-                            "%s-%d" % (name, rep))
+                            "%s-%d" % (tag, rep), transport)
     outs, leeches = [], []
     try:
         for i in range(count):
@@ -235,7 +256,7 @@ def one_run(shoal, sc, content, torrent, src_dir, scratch, rep, leechers):
             shutil.rmtree(out, ignore_errors=True)
             outs.append(out)
             leeches.append(start_leech(leech_impl, shoal, torrent, out, port, scratch,
-                                       "%s-%d-leech%d" % (name, rep, i)))
+                                       "%s-%d-leech%d" % (tag, rep, i), transport))
         t0 = time.monotonic()
         for m in leeches:
             rc = m.wait(TIMEOUT)
@@ -294,8 +315,7 @@ def main():
             if os.path.isdir(content):
                 subprocess.run(["sh", "-c", "find \"$1\" -type f -exec cat {} + >/dev/null",
                                 "sh", content])
-            here = [sc for sc in scen if sc[3] is not None or variant == "single"]
-            # (the fan-out runs on the single file only)
+            here = [sc for sc in scen if sc[0] not in SINGLE_ONLY or variant == "single"]
             results = {sc[0]: [] for sc in here}
             # Repetitions outermost: every scenario runs once per round, so a
             # slow spell of the machine (page-cache refills, the host) falls
@@ -312,7 +332,8 @@ def main():
                 res = results[sc[0]]
                 med = {k: statistics.median(r[k] for r in res) for k in res[0]}
                 med["bytes"] = total * med["count"]
-                ref = results.get("lt->lt")
+                med["gib"] = total / float(1 << 30)
+                ref = results.get(REFERENCE[sc[0]])
                 med["rounds"] = [a["wall"] / b["wall"] for a, b in zip(ref, res)] \
                     if ref and res[0]["count"] == 1 else []
                 rows.append((variant, sc[0], med))
@@ -324,21 +345,34 @@ def main():
 
 def print_table(rows, reps, size, nfiles, leechers):
     print("Transfer over loopback, %d MiB, 1 MiB pieces, median of %d; multi = %d files; "
-          "fan-out = 1 seed to %d leechers (aggregate rate)\n" % (size >> 20, reps, nfiles,
-                                                                  leechers))
+          "fan-out = 1 seed to %d leechers (aggregate rate); uTP rows: both sides uTP "
+          "only, compared with lt->lt-utp\n" % (size >> 20, reps, nfiles, leechers))
     print("| data | scenario | wall s | MB/s | speed vs lt->lt | leech CPU s "
-          "| leech peak RSS MiB | seed CPU s | seed peak RSS MiB |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    ref = {v: m["wall"] for v, n, m in rows if n == "lt->lt"}
+          "| leech CPU s/GiB | leech peak RSS MiB | seed CPU s | seed CPU s/GiB "
+          "| seed peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    ref = {(v, n): m["wall"] for v, n, m in rows}
     for variant, name, m in rows:
-        ratio = "%.2f x" % (ref[variant] / m["wall"]) if variant in ref and m["count"] == 1 \
-            else "-"
-        print("| %s | %s | %.2f | %.0f | %s | %.1f | %.0f | %.1f | %.0f |" % (
+        r = ref.get((variant, REFERENCE[name]))
+        ratio = "%.2f x" % (r / m["wall"]) if r and m["count"] == 1 else "-"
+        gib = m["gib"] * m["count"]
+        print("| %s | %s | %.2f | %.0f | %s | %.1f | %.2f | %.0f | %.1f | %.2f | %.0f |" % (
             variant, name, m["wall"], m["bytes"] / m["wall"] / 1e6, ratio, m["leech_cpu"],
-            m["leech_rss"], m["seed_cpu"], m["seed_rss"]))
-    rounds = [(v, n, m["rounds"]) for v, n, m in rows if m["rounds"] and n != "lt->lt"]
+            m["leech_cpu"] / m["gib"], m["leech_rss"], m["seed_cpu"], m["seed_cpu"] / gib,
+            m["seed_rss"]))
+    tcp, utp = ref.get(("single", "shoal->shoal")), ref.get(("single", "shoal->shoal-utp"))
+    lt_utp = ref.get(("single", "lt->lt-utp"))
+    if utp and (tcp or lt_utp):
+        print()
+        if lt_utp:
+            print("- shoal over uTP: %.1f x libtorrent over uTP (goal: at least 20 x)"
+                  % (lt_utp / utp))
+        if tcp:
+            print("- shoal over uTP: %.2f of shoal's own TCP rate (goal: at least 0.5)"
+                  % (tcp / utp))
+    rounds = [(v, n, m["rounds"]) for v, n, m in rows if m["rounds"] and n != REFERENCE[n]]
     if rounds:
-        print("\nSpeed vs lt->lt in the same round (lt->lt wall time / the scenario's):\n")
+        print("\nSpeed vs the same run's reference (its wall time / the scenario's):\n")
         for variant, name, r in rounds:
             print("- %s %s: %s" % (variant, name, ", ".join("%.2f" % x for x in r)))
 

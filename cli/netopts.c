@@ -230,6 +230,16 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
   case NETOPT_NO_PEX:
     s->pex = 0;
     return 1;
+  case NETOPT_UTP:
+    if (strcmp(arg, "on") && strcmp(arg, "off"))
+      return bad(cmd, "--utp", arg, "expected on or off");
+    s->utp = !strcmp(arg, "on");
+    if (!s->utp)
+      s->utp_only = 0;
+    return 1;
+  case NETOPT_UTP_ONLY:
+    s->utp = s->utp_only = 1;
+    return 1;
   case 'q':
     o->verbosity = -1;
     return 1;
@@ -334,6 +344,10 @@ void netopts_usage(FILE *f)
           "                      by multicast on the local network and take the peers\n"
           "                      announced there (default off: it talks to the LAN)\n"
           "  --no-pex            no peer exchange (BEP 11; private torrents never use it)\n"
+          "  --utp on|off        uTP (BEP 29) beside TCP, on the listen port over UDP:\n"
+          "                      peers are dialled both ways at once and the first to\n"
+          "                      connect is kept (default on)\n"
+          "  --utp-only          uTP only: no TCP dialled or accepted (for tests)\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }

@@ -1,5 +1,5 @@
 /* Network options shared by `shoal get` and `shoal seed`: listening address
- * and port, peers added by hand, peer limits, rate limits, verbosity.
+ * and port, peers added by hand, peer limits, rate limits, uTP, verbosity.
  *
  * Use: netopts_init(), then pass every option getopt_long returns to
  * netopts_parse() (its long options are NETOPTS_LONG, its short ones
@@ -30,6 +30,8 @@ enum {
   NETOPT_NO_DHT,
   NETOPT_LSD,
   NETOPT_NO_PEX,
+  NETOPT_UTP,
+  NETOPT_UTP_ONLY,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -45,6 +47,8 @@ enum {
   {"no-dht", no_argument, NULL, NETOPT_NO_DHT},                                         \
   {"lsd", no_argument, NULL, NETOPT_LSD},                                               \
   {"no-pex", no_argument, NULL, NETOPT_NO_PEX},                                         \
+  {"utp", required_argument, NULL, NETOPT_UTP},                                         \
+  {"utp-only", no_argument, NULL, NETOPT_UTP_ONLY},                                     \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 

@@ -53,6 +53,12 @@ struct shoal_settings {
                                    (loopback, or our own address) is served
                                    from the read cache, which costs both ends
                                    less there (see src/torrent_peer.c) */
+  int utp;                      /* 1 (default): uTP (BEP 29) too, on the UDP
+                                   socket of each listen address: peers are
+                                   dialled over TCP and uTP at once, the first
+                                   to connect kept; 0: TCP only */
+  int utp_only;                 /* 1: uTP only, no TCP dialled or accepted
+                                   (for tests); default 0 */
   const char *resume_dir;       /* where resume files live; NULL = no resume */
   int announce;                 /* contact trackers (default 1) */
   int pex;                      /* exchange peer lists with peers (BEP 11,
@@ -212,7 +218,8 @@ struct shoal_peer_info {
   uint64_t down_rate, up_rate;  /* bytes/s */
   uint32_t pieces;              /* pieces it has */
   unsigned incoming : 1, seed : 1, am_choking : 1, am_interested : 1, peer_choking : 1,
-      peer_interested : 1, snubbed : 1, optimistic : 1;
+      peer_interested : 1, snubbed : 1, optimistic : 1,
+      utp : 1;                  /* over uTP (else TCP) */
 };
 
 /* One file of a torrent in the session (shoal_torrent_files). path is

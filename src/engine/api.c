@@ -606,6 +606,7 @@ size_t shoal_torrent_peers(const shoal_session *s, shoal_id id, struct shoal_pee
     o->up_rate = sh_rate_get(&p->rate_up);
     o->pieces = p->have_count;
     o->incoming = !p->outgoing;
+    o->utp = (unsigned)sh_conn_is_utp(p->c);
     o->seed = p->have_all || (t->m && p->have_count == t->m->num_pieces);
     o->am_choking = !!p->am_choking;
     o->am_interested = !!p->am_interested;

@@ -55,12 +55,29 @@ static unsigned transport_flags(const struct shoal_session *s)
   return s->set.local_sendfile ? SH_TRANSPORT_LOCAL_SENDFILE : 0;
 }
 
+/* How to dial, as common clients do: TCP and uTP at once to a peer not
+ * known to lack uTP, keeping the first that connects (the other waits
+ * until the handshake, in case the first is dropped); TCP alone with uTP
+ * off or failed before; uTP alone with utp_only. */
+static struct sh_conn_how dial_how(struct shoal_session *s, struct shoal_torrent *t,
+                                   const struct sh_addr *a)
+{
+  struct sh_conn_how how = {.tcp = !s->set.utp_only};
+  const struct sh_peer_entry *e = sh_peers_find(&t->plist, a);
+  if (s->set.utp_only || (s->set.utp && (!e || e->utp != SH_PE_UTP_NO)))
+    how.utp = sh_session_utp(s, a->family);
+  return how;
+}
+
 int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr)
 {
+  struct sh_conn_how how = dial_how(s, t, addr);
+  if (!how.tcp && !how.utp)
+    return -EAFNOSUPPORT; /* uTP only, and no UDP socket of that family */
   struct sh_peer *p = peer_new(s, t, 1);
   if (!p)
     return -ENOMEM;
-  int rc = sh_conn_dial_tcp(&s->hub, addr, t->ih, transport_flags(s), p, &p->c);
+  int rc = sh_conn_dial(&s->hub, addr, t->ih, transport_flags(s), &how, p, &p->c);
   if (rc < 0) {
     peer_free(p);
     return rc;
@@ -96,10 +113,13 @@ int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct 
  * banned addresses, a closing session, and a flood of sockets (connections
  * still in their handshake count too: silent ones would otherwise hold
  * 256 KiB each for 20 s apiece). */
-static const char *accept_refusal(struct shoal_session *s, const struct sh_addr *a)
+static const char *accept_refusal(struct shoal_session *s, const struct sh_transport *tr)
 {
+  const struct sh_addr *a = &tr->remote;
   if (sh_bans_is_banned(&s->bans, a))
     return "banned address";
+  if (s->set.utp_only && strcmp(tr->ops->name, "utp"))
+    return "TCP is off (uTP only)";
   if (s->closing)
     return "session is closing";
   if (s->hub.nconns >= 2 * (size_t)s->set.max_peers_total)
@@ -109,7 +129,7 @@ static const char *accept_refusal(struct shoal_session *s, const struct sh_addr 
 
 void sh_session_accept(struct shoal_session *s, struct sh_transport *tr)
 {
-  const char *why = accept_refusal(s, &tr->remote);
+  const char *why = accept_refusal(s, tr);
   if (why) {
     char name[64] = "incoming";
     if (tr->remote.family)
@@ -143,6 +163,15 @@ static struct shoal_torrent *torrent_of(struct shoal_session *s, const struct sh
   return t;
 }
 
+/* What a dial taught us of the peer's uTP, for the next dial to it. */
+static void remember_utp(struct shoal_torrent *t, const struct sh_conn *c)
+{
+  if (sh_conn_is_utp(c))
+    sh_peers_set_utp(&t->plist, &c->addr, SH_PE_UTP_YES);
+  else if (c->utp_failed)
+    sh_peers_set_utp(&t->plist, &c->addr, SH_PE_UTP_NO);
+}
+
 static int on_handshake(void *ud, struct sh_conn *c, const struct sh_handshake *hs,
                         const char **why)
 {
@@ -165,6 +194,8 @@ static int on_handshake(void *ud, struct sh_conn *c, const struct sh_handshake *
     p->c = c;
     sh_conn_set_ud(c, p);
   }
+  if (p->outgoing)
+    remember_utp(p->tor, c);
   memcpy(p->peer_id, hs->peer_id, 20);
   p->fast = !!(hs->reserved[SH_RESERVED_FAST_BYTE] & SH_RESERVED_FAST_BIT);
   p->extended = !!(hs->reserved[SH_RESERVED_EXTENDED_BYTE] & SH_RESERVED_EXTENDED_BIT);
@@ -197,8 +228,10 @@ static void on_drained(void *ud, struct sh_conn *c)
  * or timed out reads otherwise. */
 static int closed_after_our_handshake(const struct sh_conn *c, const char *why)
 {
-  return c->rlen == 0 && why &&
-         (!strcmp(why, "connection closed by the peer") || !strcmp(why, sh_strerror(-ECONNRESET)));
+  /* c->closed_early: one of a dial's two transports (TCP, uTP) was */
+  return c->rlen == 0 && (c->closed_early ||
+         (why && (!strcmp(why, "connection closed by the peer") ||
+                  !strcmp(why, sh_strerror(-ECONNRESET)))));
 }
 
 static void on_close(void *ud, struct sh_conn *c, const char *why)
@@ -214,6 +247,7 @@ static void on_close(void *ud, struct sh_conn *c, const char *why)
     /* a dial that never reached the handshake */
     t->connecting--;
     p->sess->nconnecting--;
+    remember_utp(t, c);
     if (closed_after_our_handshake(c, why)) {
       t->peers_closed_early++;
       sh_peers_closed_early(&t->plist, &p->c->addr, sh_now(p->sess));

@@ -16,6 +16,7 @@
 #include "meta/metainfo.h"
 #include "net/udp.h"
 #include "peer/tcp.h"
+#include "peer/utp.h"
 
 void shoal_settings_default(struct shoal_settings *s)
 {
@@ -34,6 +35,7 @@ void shoal_settings_default(struct shoal_settings *s)
   s->idle_timeout_ms = 180000;
   s->tick_ms = 1000;
   s->pex = 1;
+  s->utp = 1;
 }
 
 uint64_t sh_session_rand(struct shoal_session *s)
@@ -157,6 +159,30 @@ static int listen_one(struct shoal_session *s, const char *host, int quiet, char
 
 /* ---- the shared UDP sockets ---- */
 
+static void on_utp_accept(void *ud, struct sh_transport *tr) { sh_session_accept(ud, tr); }
+
+/* uTP on every UDP socket: incoming connections go to the hub like
+ * accepted TCP ones, and dials use the endpoint of the peer's family. */
+static void utp_open(struct shoal_session *s)
+{
+  for (int i = 0; i < s->nudp; i++) {
+    int rc = sh_utp_ep_open(s->loop, s->udp[i], NULL, on_utp_accept, s, &s->utp[s->nutp]);
+    if (rc < 0) {
+      sh_warn("no uTP on UDP socket %d: %s", i, sh_strerror(rc));
+      continue;
+    }
+    s->nutp++;
+  }
+}
+
+struct sh_utp_ep *sh_session_utp(const struct shoal_session *s, int family)
+{
+  for (int i = 0; i < s->nutp; i++)
+    if (sh_utp_ep_family(s->utp[i]) == family)
+      return s->utp[i];
+  return NULL;
+}
+
 /* One UDP socket per TCP listen address, on the same port (DHT nodes and
  * uTP peers reach a client at the port it announces), and the registry of
  * UDP tracker clients sending from them. A port that another program holds
@@ -178,6 +204,8 @@ static void udp_open(struct shoal_session *s)
   }
   if (s->set.announce)
     s->udp_trackers = ann_udpc_reg_new(s->loop, s->udp, (size_t)s->nudp);
+  if (s->set.utp || s->set.utp_only)
+    utp_open(s);
 }
 
 static void on_udp_part_closed(void *ud);
@@ -186,6 +214,25 @@ static void on_udp_part_closed(void *ud);
  * that is under way: maybe_finish runs again as each part is done. */
 static int udp_close(struct shoal_session *s)
 {
+  if (s->nutp) {
+    /* connections are gone: uTP goes first, from the sockets under it */
+    for (int i = 0; i < s->nutp; i++) {
+      struct sh_utp_stats st;
+      sh_utp_ep_stats(s->utp[i], &st);
+      sh_debug("uTP endpoint %d: %llu packets in, %llu out, %llu resent, %llu timeouts, "
+               "%llu dropped (bad %llu, unknown %llu, window %llu, ack %llu)", i,
+               (unsigned long long)st.in, (unsigned long long)st.out,
+               (unsigned long long)st.resent, (unsigned long long)st.timeouts,
+               (unsigned long long)(st.dropped_bad + st.dropped_unknown + st.dropped_window +
+                                    st.dropped_ack),
+               (unsigned long long)st.dropped_bad, (unsigned long long)st.dropped_unknown,
+               (unsigned long long)st.dropped_window, (unsigned long long)st.dropped_ack);
+      s->pending++;
+      sh_utp_ep_close(s->utp[i], on_udp_part_closed, s);
+    }
+    s->nutp = 0;
+    return 1;
+  }
   if (s->udp_trackers) {
     struct ann_udpc_reg *r = s->udp_trackers;
     s->udp_trackers = NULL;

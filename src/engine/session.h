@@ -32,6 +32,7 @@ struct sh_disk;
 struct sh_announcer;
 struct sh_http_client;
 struct sh_udp;
+struct sh_utp_ep;
 struct ann_udpc_reg;
 struct sh_dht_uv;
 struct sh_lsd;
@@ -70,6 +71,8 @@ struct shoal_session {
    * tracker clients sharing them (session.c: udp_open, udp_close) */
   struct sh_udp *udp[SH_MAX_LISTEN];
   int nudp;
+  struct sh_utp_ep *utp[SH_MAX_LISTEN]; /* uTP on each (set.utp), same order */
+  int nutp;
   struct ann_udpc_reg *udp_trackers;
   /* the DHT node on those sockets (tdht.c), and its bootstrap nodes */
   struct sh_dht_uv *dht;
@@ -237,9 +240,11 @@ extern const struct sh_conn_cb sh_engine_conn_cb;
  * handed to the hub to wait for its handshake. */
 void sh_session_accept(struct shoal_session *s, struct sh_transport *tr);
 /* An outgoing connection for torrent t on a transport that is already
- * connected (an in-memory pair in tests; later uTP). The transport is
+ * connected (an in-memory pair in tests). The transport is
  * closed on failure. */
 int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct sh_transport *tr);
+/* The uTP endpoint for addresses of this family (4 or 6), or NULL. */
+struct sh_utp_ep *sh_session_utp(const struct shoal_session *s, int family);
 /* Dials addr for torrent t. Returns 0 or a negative code. */
 int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr);
 /* tdht.c: the DHT node (settings.dht) */

@@ -3,9 +3,17 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103 /* Linux 4.18 */
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104 /* Linux 5.0 */
+#endif
 
 /* recvmmsg() calls per readiness event before the loop gets a turn (the
  * poll is level-triggered, so what is left is read on the next turn):
@@ -13,6 +21,10 @@
 #define READS_PER_WAKE 4
 /* Socket buffers asked for (the kernel doubles it for its bookkeeping). */
 #define SOCK_BUF (1 << 20)
+/* With GRO on (bulk uTP): a read may hold up to 64 KiB of coalesced
+ * datagrams, and the buffers hold a few uTP windows of 1 MiB. */
+#define GRO_SLOT 65536
+#define GRO_SOCK_BUF (4 << 20)
 
 struct sh_udp {
   uv_poll_t poll;               /* first: the close callback gets it */
@@ -27,10 +39,19 @@ struct sh_udp {
   void (*done)(void *ud);
   void *done_ud;
   /* receive slots, reused by every recvmmsg() */
-  uint8_t *rbuf;                /* SH_UDP_RECV_BATCH * SH_UDP_RECV_SLOT */
+  uint8_t *rbuf;                /* SH_UDP_RECV_BATCH * rslot */
+  size_t rslot;                 /* SH_UDP_RECV_SLOT, or GRO_SLOT with GRO on */
+  int gro, gso_off;             /* GRO asked for; GSO refused by the kernel */
   struct mmsghdr rmsg[SH_UDP_RECV_BATCH];
   struct iovec riov[SH_UDP_RECV_BATCH];
   struct sockaddr_storage rfrom[SH_UDP_RECV_BATCH];
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    size_t align; /* struct cmsghdr's */
+  } rctl[SH_UDP_RECV_BATCH];
+  /* called after each batch of reads that delivered something of the kind */
+  void (*batch_end[SH_UDP_NKINDS])(void *ud);
+  void *batch_ud[SH_UDP_NKINDS];
   /* corked sends, waiting for one sendmmsg() */
   uint8_t *sbuf;                /* SH_UDP_SEND_BATCH * SH_UDP_SEND_SLOT */
   struct mmsghdr smsg[SH_UDP_SEND_BATCH];
@@ -169,6 +190,40 @@ static void read_errors(struct sh_udp *u)
   getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &e, &len);
 }
 
+/* One read: a datagram, or with GRO several of gso_size bytes each (the
+ * last may be shorter), each handed to its consumer. */
+static void deliver(struct sh_udp *u, int i, unsigned *kinds)
+{
+  const struct msghdr *m = &u->rmsg[i].msg_hdr;
+  const uint8_t *p = u->rbuf + (size_t)i * u->rslot;
+  size_t n = u->rmsg[i].msg_len, seg = n;
+  if (m->msg_flags & MSG_TRUNC) {
+    u->dx.st.truncated++;
+    return;
+  }
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c))
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      int g;
+      memcpy(&g, CMSG_DATA(c), sizeof g);
+      if (g > 0)
+        seg = (size_t)g;
+    }
+  const struct sockaddr *from = (const struct sockaddr *)&u->rfrom[i];
+  for (size_t off = 0; off < n && !u->closing; off += seg) {
+    size_t len = n - off < seg ? n - off : seg;
+    int k = sh_udp_demux_input(&u->dx, p + off, len, from);
+    if (k >= 0)
+      *kinds |= 1u << k;
+  }
+}
+
+static void batch_end(struct sh_udp *u, unsigned kinds)
+{
+  for (int k = 0; k < SH_UDP_NKINDS && !u->closing; k++)
+    if (kinds & (1u << k) && u->batch_end[k])
+      u->batch_end[k](u->batch_ud[k]);
+}
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
   struct sh_udp *u = (struct sh_udp *)h;
@@ -182,23 +237,21 @@ static void on_readable(uv_poll_t *h, int status, int events)
   u->corked++; /* replies made while delivering leave in batches */
   for (int round = 0; round < READS_PER_WAKE && !u->closing; round++) {
     for (int i = 0; i < SH_UDP_RECV_BATCH; i++) {
-      u->rmsg[i].msg_hdr.msg_namelen = sizeof u->rfrom[i];
-      u->rmsg[i].msg_hdr.msg_flags = 0;
+      struct msghdr *m = &u->rmsg[i].msg_hdr;
+      m->msg_namelen = sizeof u->rfrom[i];
+      m->msg_flags = 0;
+      m->msg_control = u->gro ? u->rctl[i].buf : NULL;
+      m->msg_controllen = u->gro ? sizeof u->rctl[i].buf : 0;
     }
     int r = recvmmsg(u->fd, u->rmsg, SH_UDP_RECV_BATCH, MSG_DONTWAIT, NULL);
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0)
       break; /* EAGAIN: drained */
-    for (int i = 0; i < r && !u->closing; i++) {
-      const struct msghdr *m = &u->rmsg[i].msg_hdr;
-      if (m->msg_flags & MSG_TRUNC) {
-        u->dx.st.truncated++;
-        continue;
-      }
-      sh_udp_demux_input(&u->dx, u->rbuf + (size_t)i * SH_UDP_RECV_SLOT, u->rmsg[i].msg_len,
-                         (const struct sockaddr *)&u->rfrom[i]);
-    }
+    unsigned kinds = 0;
+    for (int i = 0; i < r && !u->closing; i++)
+      deliver(u, i, &kinds);
+    batch_end(u, kinds);
     if (r < SH_UDP_RECV_BATCH)
       break;
   }
@@ -208,8 +261,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
 static void setup_msgs(struct sh_udp *u)
 {
   for (int i = 0; i < SH_UDP_RECV_BATCH; i++) {
-    u->riov[i].iov_base = u->rbuf + (size_t)i * SH_UDP_RECV_SLOT;
-    u->riov[i].iov_len = SH_UDP_RECV_SLOT;
+    u->riov[i].iov_base = u->rbuf + (size_t)i * u->rslot;
+    u->riov[i].iov_len = u->rslot;
     u->rmsg[i].msg_hdr.msg_iov = &u->riov[i];
     u->rmsg[i].msg_hdr.msg_iovlen = 1;
     u->rmsg[i].msg_hdr.msg_name = &u->rfrom[i];
@@ -275,7 +328,8 @@ int sh_udp_open(uv_loop_t *loop, const struct sockaddr *addr, struct sh_udp **ou
     return -ENOMEM;
   u->fd = -1;
   sh_udp_demux_init(&u->dx);
-  u->rbuf = malloc((size_t)SH_UDP_RECV_BATCH * SH_UDP_RECV_SLOT);
+  u->rslot = SH_UDP_RECV_SLOT;
+  u->rbuf = malloc((size_t)SH_UDP_RECV_BATCH * u->rslot);
   u->sbuf = malloc((size_t)SH_UDP_SEND_BATCH * SH_UDP_SEND_SLOT);
   if (!u->rbuf || !u->sbuf) {
     destroy(u);
@@ -356,3 +410,152 @@ int sh_udp_unexpect(struct sh_udp *u, const struct sockaddr *from, uint32_t tid)
 }
 
 void sh_udp_stats(const struct sh_udp *u, struct sh_udp_stats *st) { *st = u->dx.st; }
+
+void sh_udp_set_batch_end(struct sh_udp *u, enum sh_udp_kind k, void (*fn)(void *ud), void *ud)
+{
+  if ((unsigned)k >= SH_UDP_NKINDS)
+    return;
+  u->batch_end[k] = fn;
+  u->batch_ud[k] = ud;
+}
+
+int sh_udp_set_gro(struct sh_udp *u)
+{
+  if (u->gro)
+    return 0;
+  uint8_t *nb = malloc((size_t)SH_UDP_RECV_BATCH * GRO_SLOT);
+  if (!nb)
+    return -ENOMEM;
+  int one = 1;
+  if (setsockopt(u->fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) {
+    int err = -errno;
+    free(nb);
+    return err;
+  }
+  free(u->rbuf);
+  u->rbuf = nb;
+  u->rslot = GRO_SLOT;
+  u->gro = 1;
+  setup_msgs(u);
+  int buf = GRO_SOCK_BUF; /* best effort, as at open */
+  setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  return 0;
+}
+
+int sh_udp_rcvbuf(const struct sh_udp *u)
+{
+  int v = 0;
+  socklen_t len = sizeof v;
+  return getsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &v, &len) < 0 ? 0 : v;
+}
+
+int sh_udp_set_dont_fragment(struct sh_udp *u)
+{
+  /* PROBE: the DF bit, but no path MTU cache of the kernel's deciding
+   * what we may send: the sender probes for itself */
+  int rc = u->family == AF_INET6
+               ? setsockopt(u->fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER,
+                            &(int){IPV6_PMTUDISC_PROBE}, sizeof(int))
+               : setsockopt(u->fd, IPPROTO_IP, IP_MTU_DISCOVER, &(int){IP_PMTUDISC_PROBE},
+                            sizeof(int));
+  return rc < 0 ? -errno : 0;
+}
+
+/* The datagrams one by one, in sendmmsg calls. */
+static int send_each(struct sh_udp *u, enum sh_udp_kind k, const struct iovec *pkt, int n,
+                     const struct sockaddr *to)
+{
+  struct mmsghdr mm[64];
+  int err = 0;
+  for (int base = 0; base < n;) {
+    int cnt = n - base < 64 ? n - base : 64;
+    for (int i = 0; i < cnt; i++) {
+      memset(&mm[i], 0, sizeof mm[i]);
+      mm[i].msg_hdr.msg_iov = (struct iovec *)&pkt[base + i];
+      mm[i].msg_hdr.msg_iovlen = 1;
+      mm[i].msg_hdr.msg_name = (void *)to;
+      mm[i].msg_hdr.msg_namelen = sa_len(to);
+    }
+    int done = 0;
+    while (done < cnt) {
+      int r = sendmmsg(u->fd, mm + done, (unsigned)(cnt - done), 0);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0) {
+        err = r < 0 && errno != EWOULDBLOCK ? -errno : -EAGAIN;
+        u->dx.st.dropped_out += (uint64_t)(n - base - done);
+        return err;
+      }
+      u->dx.st.out[k] += (uint64_t)r;
+      done += r;
+    }
+    base += cnt;
+  }
+  return err;
+}
+
+/* Whether the kernel may cut them from one buffer: all as long as the
+ * first but the last, which is not longer, 64 at most, 64 KiB in all. */
+static int gso_shape(const struct iovec *pkt, int n)
+{
+  size_t seg = pkt[0].iov_len, total = 0;
+  if (n < 2 || n > 64 || !seg)
+    return 0;
+  for (int i = 0; i < n; i++) {
+    if (pkt[i].iov_len > seg || (i < n - 1 && pkt[i].iov_len != seg) || !pkt[i].iov_len)
+      return 0;
+    total += pkt[i].iov_len;
+  }
+  return total <= 65000;
+}
+
+int sh_udp_send_many(struct sh_udp *u, enum sh_udp_kind k, const struct iovec *pkt, int n,
+                     const struct sockaddr *to)
+{
+  if (u->closing || (unsigned)k >= SH_UDP_NKINDS || n < 1)
+    return -EBADF;
+  if (to->sa_family != u->family) {
+    u->dx.st.dropped_out += (uint64_t)n;
+    return -EAFNOSUPPORT;
+  }
+  flush(u); /* keep the order of datagrams */
+  if (n == 1)
+    return send_now(u, k, pkt[0].iov_base, pkt[0].iov_len, to);
+  if (u->gso_off || !gso_shape(pkt, n))
+    return send_each(u, k, pkt, n, to);
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    size_t align; /* struct cmsghdr's */
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = sa_len(to),
+                      .msg_iov = (struct iovec *)pkt, .msg_iovlen = (size_t)n,
+                      .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t seg = (uint16_t)pkt[0].iov_len;
+  memcpy(CMSG_DATA(c), &seg, sizeof seg);
+  for (;;) {
+    ssize_t r = sendmsg(u->fd, &mh, 0);
+    if (r >= 0) {
+      u->dx.st.out[k] += (uint64_t)n;
+      return 0;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      u->dx.st.dropped_out += (uint64_t)n;
+      return -EAGAIN;
+    }
+    if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
+      /* no segmentation offload on this kernel or path: one by one from now */
+      u->gso_off = 1;
+      return send_each(u, k, pkt, n, to);
+    }
+    u->dx.st.dropped_out += (uint64_t)n;
+    return -errno;
+  }
+}

@@ -15,14 +15,15 @@
  *
  * Ownership: sh_udp_open() allocates; sh_udp_close() stops delivery at
  * once and frees the socket from the loop afterwards (done(ud) then). The
- * owner closes it only after every user (the UDP tracker client, later DHT
- * and uTP) is gone. Everything runs on the loop thread. */
+ * owner closes it only after every user (the UDP tracker client, uTP, later
+ * DHT) is gone. Everything runs on the loop thread. */
 #ifndef SHOAL_NET_UDP_H
 #define SHOAL_NET_UDP_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include "net/udp_demux.h"
@@ -31,7 +32,8 @@
  * MTU-sized DHT or uTP packet and a BEP 15 announce reply to our numwant 80
  * even over IPv6 (20 + 80 * 18 = 1460 bytes) with room to spare; longer
  * datagrams are counted as truncated and dropped. 32 slots: 128 KiB per
- * socket, allocated once. */
+ * socket, allocated once (2 MiB of 64 KiB slots once uTP turns GRO on,
+ * sh_udp_set_gro). */
 #define SH_UDP_RECV_BATCH 32
 #define SH_UDP_RECV_SLOT 4096
 /* Corked sends: up to this many datagrams of up to this size wait for one
@@ -81,6 +83,27 @@ int sh_udp_send(struct sh_udp *u, enum sh_udp_kind k, const void *p, size_t n,
 /* Nested: sends made until the matching uncork go out in batches. */
 void sh_udp_cork(struct sh_udp *u);
 void sh_udp_uncork(struct sh_udp *u);
+
+/* Sends n datagrams to one address, each one iovec (not copied): with n
+ * equal but the last (not longer), at most 64 and 64 KiB in all, in one
+ * system call with UDP segmentation offload (GSO) where the kernel has it;
+ * else in sendmmsg calls. Never corked (it flushes what is). Returns 0, or
+ * a negative errno when some were dropped (-EAGAIN: the buffer is full). */
+int sh_udp_send_many(struct sh_udp *u, enum sh_udp_kind k, const struct iovec *pkt, int n,
+                     const struct sockaddr *to);
+/* Bulk receiving (uTP): the kernel may coalesce a sender's datagrams into
+ * one read (UDP GRO), which is split again before the consumers see it;
+ * slots grow to 64 KiB and the socket buffers to 4 MiB. Returns 0 or a
+ * negative errno (then nothing changed). */
+int sh_udp_set_gro(struct sh_udp *u);
+/* The receive buffer the kernel gave the socket, in bytes (what SO_RCVBUF
+ * reads back: twice what was asked for, capped by net.core.rmem_max). */
+int sh_udp_rcvbuf(const struct sh_udp *u);
+/* Never fragment what we send (the DF bit; uTP probes the path's MTU). */
+int sh_udp_set_dont_fragment(struct sh_udp *u);
+/* fn(ud) runs after each batch of reads that delivered datagrams of kind
+ * k: a consumer's moment to answer them together (uTP's acks). */
+void sh_udp_set_batch_end(struct sh_udp *u, enum sh_udp_kind k, void (*fn)(void *ud), void *ud);
 
 void sh_udp_stats(const struct sh_udp *u, struct sh_udp_stats *st);
 

@@ -16,7 +16,7 @@
  *            the 20-byte header.
  *   DHT      BEP 5 KRPC: a bencoded dictionary, 'd' first and 'e' last.
  * A datagram of a known shape whose consumer is not registered is dropped
- * and counted (DHT and uTP consumers come with their own modules).
+ * and counted (the uTP consumer is peer/utp.c; DHT's comes with its module).
  *
  * Ownership: the demux is embedded by its owner (sh_udp) and holds no
  * pointer into datagrams. Callbacks receive the datagram and address

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "peer/tcp.h"
+#include "peer/utp.h"
 
 static struct sh_conn *conn_new(struct sh_hub *h)
 {
@@ -63,6 +64,41 @@ static void set_addr(struct sh_conn *c, const struct sh_addr *a)
     sh_addr_str(a, c->name, sizeof c->name);
 }
 
+/* ---- the other dial (sh_conn.alt) ---- */
+
+static void retired_closed(void *ud) { sh_conn_unref(ud); }
+static void retired_alloc(void *ud, uint8_t **buf, size_t *len)
+{
+  (void)ud;
+  *buf = NULL;
+  *len = 0;
+}
+static void retired_read(void *ud, ssize_t n) { (void)ud, (void)n; }
+static void retired_writable(void *ud) { (void)ud; }
+static void retired_connect(void *ud, int status) { (void)ud, (void)status; }
+/* A transport we are done with: it only reports that it closed. */
+static const struct sh_transport_cb retired_cb = {retired_alloc, retired_read, retired_writable,
+                                                  retired_connect, retired_closed};
+
+static void retire(struct sh_transport *t)
+{
+  t->cb = &retired_cb;
+  t->ops->close(t);
+}
+
+static void drop_alt(struct sh_conn *c)
+{
+  struct sh_transport *t = c->alt;
+  c->alt = NULL;
+  c->alt_connected = 0;
+  if (t)
+    retire(t);
+}
+
+static int is_utp(const struct sh_transport *t) { return t && !strcmp(t->ops->name, "utp"); }
+
+int sh_conn_is_utp(const struct sh_conn *c) { return is_utp(c->tr); }
+
 void sh_conn_close(struct sh_conn *c, const char *why)
 {
   if (c->state == SH_CONN_CLOSING)
@@ -73,6 +109,7 @@ void sh_conn_close(struct sh_conn *c, const char *why)
     c->hub->cb->on_close(c->ud, c, why);
   /* unsent messages are dropped, their pins released */
   sh_conn_write_free(c);
+  drop_alt(c);
   if (c->tr)
     c->tr->ops->close(c->tr);
 }
@@ -110,6 +147,7 @@ static void tr_alloc(void *ud, uint8_t **buf, size_t *len)
 }
 
 static void process(struct sh_conn *c);
+static int use_alt(struct sh_conn *c);
 
 static void tr_on_read(void *ud, ssize_t n)
 {
@@ -126,6 +164,11 @@ static void tr_on_read(void *ud, ssize_t n)
     return;
   }
   if (n < 0) {
+    if (c->state == SH_CONN_HANDSHAKE && c->rlen == 0 &&
+        (n == SH_ECLOSED || n == -ECONNRESET))
+      c->closed_early = 1;
+    if (use_alt(c))
+      return;
     sh_conn_close(c, n == SH_ECLOSED ? "connection closed by the peer" : sh_strerror((int)n));
     return;
   }
@@ -176,6 +219,10 @@ static void tr_on_connect(void *ud, int status)
   struct sh_conn *c = ud;
   if (c->state == SH_CONN_CLOSING)
     return;
+  if (status < 0 && is_utp(c->tr))
+    c->utp_failed = 1;
+  if (status < 0 && use_alt(c))
+    return;
   if (status < 0) {
     char why[128];
     snprintf(why, sizeof why, "connect failed: %s", uv_strerror(status));
@@ -203,6 +250,74 @@ const struct sh_transport_cb sh_conn_transport_cb = {
     .on_closed = tr_on_closed,
 };
 
+/* The primary transport died before the peer's handshake: the other dial
+ * takes over (from its connect, or at once if it connected already).
+ * Returns 1 when it did. */
+static int use_alt(struct sh_conn *c)
+{
+  if (!c->alt || c->state == SH_CONN_ACTIVE || c->state == SH_CONN_CLOSING)
+    return 0;
+  struct sh_transport *old = c->tr, *t = c->alt;
+  c->alt = NULL;
+  sh_info("peer %s: %s failed before the handshake, going on over %s", c->name,
+          old ? old->ops->name : "?", t->ops->name);
+  if (old) {
+    c->tr = NULL;
+    /* its on_closed must not clear c->tr (the new one), and drops its ref */
+    retire(old);
+  }
+  t->cb = &sh_conn_transport_cb;
+  c->tr = t;
+  c->rlen = 0;
+  c->reading = c->wpolling = 0;
+  sh_conn_write_free(c); /* our handshake went to the old one */
+  if (c->alt_connected) {
+    c->alt_connected = 0;
+    c->state = SH_CONN_CONNECTING;
+    tr_on_connect(c, 0);
+  } else {
+    c->state = SH_CONN_CONNECTING;
+  }
+  return 1;
+}
+
+/* The other dial's callbacks: it connects (or not) and waits. */
+static void alt_on_connect(void *ud, int status)
+{
+  struct sh_conn *c = ud;
+  if (c->state == SH_CONN_CLOSING)
+    return;
+  if (status < 0) {
+    if (is_utp(c->alt))
+      c->utp_failed = 1;
+    drop_alt(c);
+    return;
+  }
+  if (c->state != SH_CONN_CONNECTING) {
+    c->alt_connected = 1; /* the standby, should the first one die */
+    return;
+  }
+  /* first to connect: it becomes the connection, the other the standby */
+  struct sh_transport *t = c->alt, *other = c->tr;
+  t->cb = &sh_conn_transport_cb;
+  c->tr = t;
+  c->alt = other;
+  c->alt_connected = 0;
+  if (other)
+    other->cb = &sh_conn_alt_cb;
+  tr_on_connect(c, 0);
+}
+
+static void alt_alloc(void *ud, uint8_t **buf, size_t *len) { retired_alloc(ud, buf, len); }
+
+const struct sh_transport_cb sh_conn_alt_cb = {
+    .alloc = alt_alloc,
+    .on_read = retired_read,   /* it is never asked to read */
+    .on_writable = retired_writable,
+    .on_connect = alt_on_connect,
+    .on_closed = retired_closed,
+};
+
 void sh_conn_read_start(struct sh_conn *c)
 {
   if (c->reading || c->throttled || c->state == SH_CONN_CLOSING || !c->tr)
@@ -213,8 +328,8 @@ void sh_conn_read_start(struct sh_conn *c)
 
 /* ---- opening ---- */
 
-int sh_conn_dial_tcp(struct sh_hub *h, const struct sh_addr *addr, const uint8_t info_hash[20],
-                     unsigned tflags, void *ud, struct sh_conn **out)
+int sh_conn_dial(struct sh_hub *h, const struct sh_addr *addr, const uint8_t info_hash[20],
+                 unsigned tflags, const struct sh_conn_how *how, void *ud, struct sh_conn **out)
 {
   struct sh_conn *c = conn_new(h);
   if (!c)
@@ -222,8 +337,24 @@ int sh_conn_dial_tcp(struct sh_hub *h, const struct sh_addr *addr, const uint8_t
   set_addr(c, addr);
   c->outgoing = 1;
   memcpy(c->info_hash, info_hash, 20);
-  int rc = sh_tcp_connect(h->loop, addr, tflags, &sh_conn_transport_cb, c, &c->tr);
-  if (rc < 0) {
+  int rc = how->tcp ? sh_tcp_connect(h->loop, addr, tflags, &sh_conn_transport_cb, c, &c->tr)
+                    : -EAFNOSUPPORT;
+  if (how->utp) {
+    /* with TCP under way, uTP dials beside it as the other dial */
+    struct sh_transport *t = NULL;
+    int urc = sh_utp_ep_dial(how->utp, addr, c->tr ? &sh_conn_alt_cb : &sh_conn_transport_cb, c,
+                             &t);
+    if (urc == 0 && c->tr) {
+      c->alt = t;
+      sh_conn_ref(c); /* each transport holds one */
+    } else if (urc == 0) {
+      c->tr = t;
+      rc = 0;
+    } else if (!c->tr) {
+      rc = urc;
+    }
+  }
+  if (rc < 0 && !c->tr) {
     c->state = SH_CONN_CLOSING;
     sh_conn_unref(c); /* no transport: freed now, without callbacks */
     return rc;
@@ -310,6 +441,7 @@ static int process_handshake(struct sh_conn *c, size_t *off)
   if (c->state == SH_CONN_CLOSING)
     return -1;
   c->state = SH_CONN_ACTIVE;
+  drop_alt(c); /* this one works: the other dial is not needed */
   return 1;
 }
 

@@ -149,6 +149,15 @@ struct sh_wbatch {
 struct sh_conn {
   struct sh_hub *hub;
   struct sh_transport *tr; /* NULL once its close callback ran */
+  /* A dial over TCP and uTP at once: the transport that connected second
+   * (or has not yet), kept idle until the peer's handshake arrives on the
+   * first, and used instead if the first dies before it (a peer that
+   * takes TCP connections and closes them, having turned TCP off). */
+  struct sh_transport *alt;
+  uint8_t alt_connected;
+  uint8_t utp_failed;     /* a uTP dial of this connection failed */
+  uint8_t closed_early;   /* a transport was closed by the peer after our
+                             handshake, before a byte of its own */
   void *ud;               /* the upper layer's, see sh_conn_set_ud */
   struct sh_addr addr;
   char name[64];          /* "ip:port", for log lines */
@@ -196,15 +205,25 @@ void sh_hub_close(struct sh_hub *h, void (*closed)(void *ud), void *ud);
 
 /* ---- opening ---- */
 
-/* Dials addr over TCP for info_hash; ud is attached at once. Returns 0 or
- * a negative code (then nothing was allocated and no callback runs). */
-int sh_conn_dial_tcp(struct sh_hub *h, const struct sh_addr *addr, const uint8_t info_hash[20],
-                     unsigned tflags, void *ud, struct sh_conn **out);
+/* How to dial a peer: TCP, uTP through an endpoint (peer/utp.h), or both
+ * at once, keeping the first that connects (see sh_conn.alt). */
+struct sh_utp_ep;
+struct sh_conn_how {
+  int tcp;
+  struct sh_utp_ep *utp; /* NULL: no uTP */
+};
+/* Dials addr for info_hash as `how` says; ud is attached at once. Returns
+ * 0, or a negative code when no dial could start (then nothing was
+ * allocated and no callback runs). */
+int sh_conn_dial(struct sh_hub *h, const struct sh_addr *addr, const uint8_t info_hash[20],
+                 unsigned tflags, const struct sh_conn_how *how, void *ud, struct sh_conn **out);
+/* The connection runs over uTP (not TCP). */
+int sh_conn_is_utp(const struct sh_conn *c);
 /* An incoming connection on transport tr (any kind): waits for the peer's
  * handshake. On failure the transport is closed. */
 int sh_conn_accept(struct sh_hub *h, struct sh_transport *tr, struct sh_conn **out);
 /* An outgoing connection on an already connected transport (an in-memory
- * pair, later uTP): sends our handshake at once. */
+ * pair): sends our handshake at once. */
 int sh_conn_start(struct sh_hub *h, struct sh_transport *tr, const uint8_t info_hash[20], void *ud,
                   struct sh_conn **out);
 
@@ -254,5 +273,6 @@ void sh_conn_pump(struct sh_conn *c);
 void sh_conn_rl_wait(struct sh_conn *c);
 void sh_conn_read_start(struct sh_conn *c);
 extern const struct sh_transport_cb sh_conn_transport_cb;
+extern const struct sh_transport_cb sh_conn_alt_cb;
 
 #endif

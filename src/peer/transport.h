@@ -1,6 +1,6 @@
-/* A byte-stream transport under a peer connection: TCP today (tcp.c), an
- * in-memory pair for tests (memio.c); uTP and an MSE filter wrapping
- * another transport plug in here later. The connection (conn.c) drives it
+/* A byte-stream transport under a peer connection: TCP (tcp.c), uTP
+ * (utp.c), an in-memory pair for tests (memio.c); an MSE filter wrapping
+ * another transport plugs in here later. The connection (conn.c) drives it
  * through the operations table and hears back through the callbacks; a
  * transport knows nothing of torrents or of the peer protocol.
  *

@@ -101,6 +101,13 @@ void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a)
   *e = l->e[--l->n];
 }
 
+void sh_peers_set_utp(struct sh_peers *l, const struct sh_addr *a, enum sh_peer_utp v)
+{
+  struct sh_peer_entry *e = sh_peers_find(l, a);
+  if (e)
+    e->utp = (uint8_t)v;
+}
+
 size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms)
 {
   size_t c = 0;

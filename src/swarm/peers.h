@@ -47,6 +47,9 @@ enum { SH_SRC_PEX = 16, SH_SRC_LSD = 32 };
 
 enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 
+/* What we know of a peer's uTP (BEP 29). */
+enum sh_peer_utp { SH_PE_UTP_UNKNOWN = 0, SH_PE_UTP_YES, SH_PE_UTP_NO };
+
 struct sh_peer_entry {
   struct sh_addr addr;
   uint8_t source;      /* enum sh_peer_source bits */
@@ -54,6 +57,8 @@ struct sh_peer_entry {
   uint8_t fails;       /* dial failures in a row */
   uint8_t seed;        /* it was a seed last time we spoke */
   uint8_t closed_early;/* closes right after our handshake, in a row */
+  uint8_t utp;         /* enum sh_peer_utp: a uTP connection worked (or PEX
+                          said so), or a uTP dial failed: then TCP only */
   uint64_t next_try_ms;
 };
 
@@ -76,6 +81,8 @@ struct sh_peer_entry *sh_peers_next(struct sh_peers *l, uint64_t now_ms, int ski
  * the address (an established connection that later closed does not). */
 void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint64_t now_ms);
 void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a);
+/* Records what a dial learnt of the address's uTP (no-op if unknown). */
+void sh_peers_set_utp(struct sh_peers *l, const struct sh_addr *a, enum sh_peer_utp v);
 size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms);
 /* A dial the peer closed right after our handshake, before sending its own
  * (a failure, as sh_peers_done counts it, and one more close in a row). A

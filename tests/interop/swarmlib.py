@@ -486,6 +486,11 @@ def lt_settings(port=0, upload_rate=0, download_rate=0):
     }
 
 
+# libtorrent with TCP turned off both ways: uTP (BEP 29) only
+LT_UTP_ONLY = {"enable_outgoing_utp": True, "enable_incoming_utp": True,
+               "enable_outgoing_tcp": False, "enable_incoming_tcp": False}
+
+
 class LtPeer:
     """One libtorrent session holding one torrent, seeding or leeching.
 
@@ -494,10 +499,12 @@ class LtPeer:
     default, which would make a "slow seed" on loopback fast."""
 
     def __init__(self, torrent, save_dir, seed=False, upload_rate=0, download_rate=0,
-                 port=0, tracker=True):
+                 port=0, tracker=True, settings=None):
         lt = lt_module()
         self.lt = lt
-        self.ses = lt.session(lt_settings(port, upload_rate, download_rate))
+        sett = lt_settings(port, upload_rate, download_rate)
+        sett.update(settings or {})  # e.g. LT_UTP_ONLY
+        self.ses = lt.session(sett)
         if upload_rate or download_rate:
             f = lt.ip_filter()
             f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
@@ -511,7 +518,7 @@ class LtPeer:
             p.trackers = []
         self.h = self.ses.add_torrent(p)
         self.port = self.ses.listen_port()
-        if seed:
+        if seed and sett.get("enable_incoming_tcp", True):
             # add_torrent returns before the torrent is attached; for a
             # moment after that libtorrent still closes incoming handshakes
             # for it (seen here: up to ~1 s), and the client under test
@@ -520,6 +527,11 @@ class LtPeer:
             ih = torrent_info(torrent)[1]
             wait_for(lambda: handshake_answered(self.port, ih), 60,
                      "libtorrent seed to answer handshakes", 0.3)
+        elif seed:
+            # no TCP to probe with: wait until it says it seeds, and the
+            # moment above
+            wait_for(lambda: self.h.status().is_seeding, 60, "libtorrent seed to seed", 0.1)
+            time.sleep(1.5)
 
     def connect(self, port, host="127.0.0.1"):
         self.h.connect_peer((host, port))
@@ -568,13 +580,13 @@ class Transmission:
     with transmission-remote over RPC on loopback (INTEROP.md settings)."""
 
     def __init__(self, procs, scratch, download_dir, name="transmission", bind="127.0.0.1",
-                 netns=None):
+                 netns=None, settings=None):
         import json
         self.cfg = os.path.join(scratch, name + "-cfg")
         os.makedirs(self.cfg, exist_ok=True)
         self.rpc_port = free_port()
         self.peer_port = free_port()
-        settings = {
+        settings_json = {
             "dht-enabled": False, "lpd-enabled": False, "utp-enabled": False,
             "pex-enabled": False, "port-forwarding-enabled": False,
             "rpc-bind-address": "127.0.0.1", "rpc-port": self.rpc_port,
@@ -587,8 +599,9 @@ class Transmission:
             "speed-limit-up-enabled": False, "speed-limit-down-enabled": False,
             "message-level": 2, "cache-size-mb": 16,
         }
+        settings_json.update(settings or {})  # e.g. {"utp-enabled": True}
         with open(os.path.join(self.cfg, "settings.json"), "w") as f:
-            json.dump(settings, f)
+            json.dump(settings_json, f)
         self.netns = netns  # run inside this network namespace (see NetNs)
         self.proc = procs.start(name, self._in_ns(["transmission-daemon", "-f", "-g", self.cfg]))
         wait_for(self._rpc_up, 60, "transmission RPC on port %d" % self.rpc_port, 0.3)

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -193,6 +194,96 @@ Test(udp_socket, every_send_is_counted_once, .init = setup, .fini = teardown)
   cr_expect_eq(st.out[SH_UDP_UTP] + st.dropped_out, 5000);
   cr_expect_eq(st.dropped_out, (uint64_t)refused);
   close(fd);
+}
+
+/* ---- bulk: GSO sends, GRO reads, the batch-end hook ---- */
+
+static struct {
+  int n, batches;
+  size_t bytes, first_len;
+  int bad;
+} bulk;
+
+static void on_utp(void *ud, const uint8_t *p, size_t n, const struct sockaddr *from)
+{
+  /* each datagram: a uTP DATA header, then its index and a fill */
+  if (!bulk.n)
+    bulk.first_len = n;
+  if (n < 22 || p[0] != 0x01 || p[20] != (uint8_t)bulk.n)
+    bulk.bad++;
+  bulk.n++;
+  bulk.bytes += n;
+}
+
+static void on_utp_batch(void *ud) { bulk.batches++; }
+
+/* 40 datagrams of 1400 bytes and a short last one in one buffer */
+static size_t make_segments(uint8_t *buf, size_t seg, int count, size_t last)
+{
+  size_t off = 0;
+  for (int i = 0; i < count; i++) {
+    size_t n = i == count - 1 ? last : seg;
+    memset(buf + off, 0, 20);
+    buf[off] = 0x01; /* DATA, version 1 */
+    memset(buf + off + 20, i, n - 20);
+    off += n;
+  }
+  return off;
+}
+
+Test(udp_socket, send_many_arrives_as_datagrams, .init = setup, .fini = teardown)
+{
+  static uint8_t buf[65000];
+  make_segments(buf, 1400, 41, 300);
+  struct iovec pkt[41];
+  for (int i = 0; i < 41; i++)
+    pkt[i] = (struct iovec){buf + 1400 * i, i == 40 ? 300 : 1400};
+  cr_assert_eq(sh_udp_send_many(u, SH_UDP_UTP, pkt, 41, (struct sockaddr *)&paddr), 0);
+  uint8_t b[2048];
+  int n = 0;
+  ssize_t r;
+  while ((r = recv(peer, b, sizeof b, MSG_DONTWAIT)) >= 0) {
+    cr_expect_eq(r, n == 40 ? 300 : 1400, "datagram %d: %zd bytes", n, r);
+    cr_expect_eq(b[20], (uint8_t)n);
+    n++;
+  }
+  cr_expect_eq(n, 41);
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.out[SH_UDP_UTP], 41);
+}
+
+Test(udp_socket, gro_reads_are_split_for_consumers, .init = setup, .fini = teardown)
+{
+  memset(&bulk, 0, sizeof bulk);
+  cr_assert_eq(sh_udp_set_gro(u), 0);
+  cr_assert_eq(sh_udp_set_dont_fragment(u), 0);
+  sh_udp_set_consumer(u, SH_UDP_UTP, on_utp, NULL);
+  sh_udp_set_batch_end(u, SH_UDP_UTP, on_utp_batch, NULL);
+  /* the peer sends one GSO buffer: with GRO it arrives as one read */
+  static uint8_t buf[65000];
+  size_t len = make_segments(buf, 1400, 41, 300);
+  char ctl[CMSG_SPACE(sizeof(uint16_t))] = {0};
+  struct iovec iov = {buf, len};
+  struct msghdr mh = {.msg_name = &uaddr, .msg_namelen = sizeof(struct sockaddr_in),
+                      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                      .msg_controllen = sizeof ctl};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = 103; /* UDP_SEGMENT */
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t seg = 1400;
+  memcpy(CMSG_DATA(c), &seg, sizeof seg);
+  cr_assert_eq(sendmsg(peer, &mh, 0), (ssize_t)len);
+  run_until(&bulk.n, 41);
+  cr_expect_eq(bulk.bad, 0);
+  cr_expect_eq(bulk.first_len, 1400);
+  cr_expect_eq(bulk.bytes, len);
+  cr_expect_geq(bulk.batches, 1);
+  struct sh_udp_stats st;
+  sh_udp_stats(u, &st);
+  cr_expect_eq(st.in[SH_UDP_UTP], 41);
+  cr_expect_eq(st.truncated, 0);
 }
 
 Test(udp_socket, ipv6_beside_ipv4_on_one_port)
