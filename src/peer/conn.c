@@ -67,6 +67,7 @@ void sh_conn_close(struct sh_conn *c, const char *why)
 {
   if (c->state == SH_CONN_CLOSING)
     return;
+  c->hs_failed = c->state == SH_CONN_HANDSHAKE;
   c->state = SH_CONN_CLOSING;
   sh_info("peer %s: closing: %s", c->name, why);
   if (c->ud)
@@ -123,6 +124,13 @@ static void tr_on_read(void *ud, ssize_t n)
     return;
   if (n == -ENOMEM) {
     sh_conn_close(c, "out of memory for the read buffer");
+    return;
+  }
+  if (n < 0 && c->enc == SH_CONN_ENC_PENDING) {
+    char why[160];
+    const char *w = sh_mse_why(c->tr);
+    snprintf(why, sizeof why, "encrypted handshake failed: %s", w ? w : sh_strerror((int)n));
+    sh_conn_close(c, why);
     return;
   }
   if (n < 0) {
@@ -277,6 +285,101 @@ int sh_conn_start(struct sh_hub *h, struct sh_transport *tr, const uint8_t info_
   return 0;
 }
 
+/* ---- encryption ---- */
+
+static int hub_find_skey(void *ud, const uint8_t req2[20], uint8_t skey[20])
+{
+  struct sh_hub *h = ud;
+  return h->cb->find_skey ? h->cb->find_skey(h->ud, req2, skey) : -1;
+}
+
+static struct sh_mse_opts mse_opts(struct sh_hub *h)
+{
+  struct sh_mse_opts o = {.loop = h->loop,
+                          .policy = h->o.encryption == SH_MSE_REQUIRE ? SH_MSE_REQUIRE
+                                                                     : SH_MSE_PREFER,
+                          .find_skey = hub_find_skey,
+                          .ud = h};
+  return o;
+}
+
+int sh_conn_encrypt(struct sh_conn *c)
+{
+  if (!c->outgoing || c->enc || !c->tr ||
+      (c->state != SH_CONN_CONNECTING && c->state != SH_CONN_HANDSHAKE))
+    return -EINVAL;
+  int connected = c->state == SH_CONN_HANDSHAKE;
+  if (connected && c->reading) {
+    /* reading restarts on the wrapper, which reads for the handshake */
+    c->tr->ops->read_stop(c->tr);
+    c->reading = 0;
+  }
+  struct sh_mse_opts o = mse_opts(c->hub);
+  struct sh_transport *m;
+  int rc = sh_mse_dial(c->tr, connected, c->info_hash, &o, &m);
+  if (rc == 0) {
+    c->tr = m;
+    c->enc = SH_CONN_ENC_PENDING;
+  }
+  if (connected)
+    sh_conn_read_start(c);
+  return rc;
+}
+
+/* An incoming connection's first bytes: a plaintext handshake starts with
+ * 19 and "BitTorrent protocol"; anything else is taken for MSE's Ya (96
+ * random bytes, which start that way once in 2^160). Returns 1 to go on
+ * with plaintext, 0 to wait (for more bytes, or for MSE to finish: the
+ * bytes read so far are its), -1 once the connection is closing. */
+static int sniff(struct sh_conn *c)
+{
+  static const uint8_t proto[20] = {19, 'B', 'i', 't', 'T', 'o', 'r', 'r', 'e', 'n',
+                                    't',  ' ', 'p', 'r', 'o', 't', 'o', 'c', 'o', 'l'};
+  size_t n = c->rlen < 20 ? c->rlen : 20;
+  enum sh_mse_policy policy = c->hub->o.encryption;
+  if (!memcmp(c->rbuf, proto, n)) {
+    if (n < 20)
+      return 0;
+    c->sniffed = 1;
+    if (policy != SH_MSE_REQUIRE)
+      return 1;
+    sh_conn_close(c, "plaintext handshake refused: encryption is required");
+    return -1;
+  }
+  c->sniffed = 1;
+  if (policy == SH_MSE_OFF || !c->hub->cb->find_skey) {
+    sh_conn_close(c, "bad handshake: not BitTorrent, and encrypted handshakes are off");
+    return -1;
+  }
+  struct sh_mse_opts o = mse_opts(c->hub);
+  struct sh_transport *m;
+  const char *why = "out of memory";
+  if (sh_mse_accept(c->tr, c->rbuf, c->rlen, &o, &m, &why) < 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "encrypted handshake failed: %s", why);
+    sh_conn_close(c, msg);
+    return -1;
+  }
+  c->tr = m;
+  c->rlen = 0;
+  c->enc = SH_CONN_ENC_PENDING;
+  return 0;
+}
+
+/* The peer's handshake came through MSE: which method, and did the key
+ * (SKEY) name the torrent the handshake names? */
+static int encryption_done(struct sh_conn *c, const struct sh_handshake *hs)
+{
+  c->enc = sh_mse_method(c->tr) == SH_MSE_RC4 ? SH_CONN_ENC_RC4 : SH_CONN_ENC_HEADER;
+  if (!c->outgoing && memcmp(hs->info_hash, sh_mse_info_hash(c->tr), 20)) {
+    sh_conn_close(c, "encrypted handshake: the handshake names another torrent than the key");
+    return -1;
+  }
+  sh_info("peer %s: encrypted (%s)", c->name,
+          c->enc == SH_CONN_ENC_RC4 ? "RC4" : "the handshake only, then plaintext");
+  return 0;
+}
+
 /* ---- the handshake and framing ---- */
 
 static int process_handshake(struct sh_conn *c, size_t *off)
@@ -294,6 +397,8 @@ static int process_handshake(struct sh_conn *c, size_t *off)
   }
   *off = (size_t)rc;
   c->peer_hs = hs;
+  if (c->enc == SH_CONN_ENC_PENDING && encryption_done(c, &hs) < 0)
+    return -1;
   if (c->outgoing && memcmp(hs.info_hash, c->info_hash, 20)) {
     sh_conn_close(c, "handshake names another torrent (wrong info-hash)");
     return -1;
@@ -348,6 +453,8 @@ static int process_frames(struct sh_conn *c, size_t *off)
 static void process(struct sh_conn *c)
 {
   size_t off = 0;
+  if (c->state == SH_CONN_HANDSHAKE && !c->outgoing && !c->sniffed && sniff(c) <= 0)
+    return;
   if (c->state == SH_CONN_HANDSHAKE && process_handshake(c, &off) <= 0)
     return;
   if (process_frames(c, &off) < 0)

@@ -66,7 +66,7 @@ static void cb_close(void *ud, struct sh_conn *c, const char *why)
 static void cb_free(void *ud, struct sh_conn *c) { (void)ud, (void)c, R.frees++; }
 
 static const struct sh_conn_cb CB = {cb_handshake, cb_message, cb_read_done, cb_drained,
-                                     cb_close,     cb_free,    NULL};
+                                     cb_close,     cb_free,    NULL,         NULL};
 
 static uv_loop_t loop;
 static struct sh_hub hub;
