@@ -55,6 +55,25 @@ static unsigned transport_flags(const struct shoal_session *s)
   return s->set.local_sendfile ? SH_TRANSPORT_LOCAL_SENDFILE : 0;
 }
 
+/* Should a dial to a be encrypted? The policy says, and under PREFER what
+ * the peer taught us before (it refused an encrypted handshake). */
+static int dial_encrypted(const struct shoal_session *s, struct shoal_torrent *t,
+                          const struct sh_addr *a)
+{
+  if (s->set.encryption != SHOAL_ENC_PREFER)
+    return s->set.encryption == SHOAL_ENC_REQUIRE;
+  const struct sh_peer_entry *e = sh_peers_find(&t->plist, a);
+  return !(e && (e->crypto & SH_PE_PLAIN));
+}
+
+/* A dial just opened: counted, and wrapped in MSE when it should be. */
+static void dial_opened(struct shoal_session *s, struct shoal_torrent *t, struct sh_peer *p)
+{
+  t->connecting++;
+  if (dial_encrypted(s, t, &p->c->addr) && sh_conn_encrypt(p->c) < 0)
+    sh_conn_close(p->c, "out of memory for an encrypted handshake");
+}
+
 int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr)
 {
   struct sh_peer *p = peer_new(s, t, 1);
@@ -65,7 +84,7 @@ int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const stru
     peer_free(p);
     return rc;
   }
-  t->connecting++;
+  dial_opened(s, t, p);
   return 0;
 }
 
@@ -86,7 +105,7 @@ int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct 
     peer_free(p);
     return rc;
   }
-  t->connecting++;
+  dial_opened(s, t, p);
   return 0;
 }
 
@@ -144,6 +163,15 @@ static struct shoal_torrent *torrent_of(struct shoal_session *s, const struct sh
   return t;
 }
 
+static int find_skey(void *ud, const uint8_t req2[20], uint8_t info_hash[20])
+{
+  const struct shoal_torrent *t = sh_torrent_find_req2(ud, req2);
+  if (!t)
+    return -1;
+  memcpy(info_hash, t->ih, 20);
+  return 0;
+}
+
 static int on_handshake(void *ud, struct sh_conn *c, const struct sh_handshake *hs,
                         const char **why)
 {
@@ -190,12 +218,46 @@ static void on_drained(void *ud, struct sh_conn *c)
   sh_tpeer_serve(ud);
 }
 
+/* Says once per peer address, at the level users see, why it cannot be
+ * reached with the encryption setting as it is. */
+static void tell_once(struct sh_peer_entry *e, const char *name, const char *what)
+{
+  if (e->crypto & SH_PE_TOLD)
+    return;
+  e->crypto |= SH_PE_TOLD;
+  sh_warn("peer %s: %s", name, what);
+}
+
+/* A dial that connected died before the peer's handshake: what does that
+ * say about the peer's encryption? Returns 1 to dial it again at once, in
+ * plaintext (PREFER falls back once, and remembers). */
+static int handshake_lesson(struct sh_peer *p, const struct sh_conn *c, const char *why)
+{
+  struct sh_peer_entry *e = sh_peers_find(&p->tor->plist, &c->addr);
+  int policy = p->sess->set.encryption;
+  /* our own closes (a stop, the session's end) teach nothing */
+  if (!e || !c->hs_failed || p->sess->closing || p->tor->stop_requested)
+    return 0;
+  if (c->enc == SH_CONN_ENC_PENDING && policy == SHOAL_ENC_PREFER) {
+    e->crypto |= SH_PE_PLAIN;
+    sh_info("peer %s: %s; trying plaintext", c->name, why);
+    return 1;
+  }
+  if (c->enc == SH_CONN_ENC_PENDING)
+    tell_once(e, c->name, "the encrypted handshake failed, and encryption is required: "
+                          "not trying plaintext");
+  else if (policy == SHOAL_ENC_OFF)
+    tell_once(e, c->name, "the peer closed the connection during a plaintext handshake: "
+                          "it may accept only encrypted connections, and encryption is off");
+  else
+    e->crypto &= (uint8_t)~SH_PE_PLAIN; /* plaintext failed too: encrypted first next time */
+  return 0;
+}
+
 static void on_close(void *ud, struct sh_conn *c, const char *why)
 {
   struct sh_peer *p = ud;
   struct shoal_torrent *t = p->tor;
-  (void)c;
-  (void)why;
   p->closing = 1;
   sh_ext_peer_gone(p);
   if (p->attached) {
@@ -204,7 +266,10 @@ static void on_close(void *ud, struct sh_conn *c, const char *why)
   } else if (p->outgoing) {
     /* a dial that never reached the handshake */
     t->connecting--;
-    sh_peers_done(&t->plist, &p->c->addr, 1, sh_now(p->sess));
+    if (handshake_lesson(p, c, why))
+      sh_peers_retry_now(&t->plist, &c->addr, sh_now(p->sess));
+    else
+      sh_peers_done(&t->plist, &c->addr, 1, sh_now(p->sess));
   }
   sh_tpeer_cancel_uploads(p);
 }
@@ -231,6 +296,7 @@ const struct sh_conn_cb sh_engine_conn_cb = {
     .on_close = on_close,
     .on_free = on_free,
     .on_sendfile_failed = on_sendfile_failed,
+    .find_skey = find_skey,
 };
 
 void sh_session_close_torrent(struct shoal_session *s, struct shoal_torrent *t, const char *why)

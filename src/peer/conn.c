@@ -328,17 +328,19 @@ int sh_conn_encrypt(struct sh_conn *c)
 
 /* An incoming connection's first bytes: a plaintext handshake starts with
  * 19 and "BitTorrent protocol"; anything else is taken for MSE's Ya (96
- * random bytes, which start that way once in 2^160). Returns 1 to go on
- * with plaintext, 0 to wait (for more bytes, or for MSE to finish: the
- * bytes read so far are its), -1 once the connection is closing. */
+ * random bytes). Four bytes decide: a key starts with 19 "Bit" once in
+ * 2^32, and a client whose protocol string is wrong further on is told so
+ * at once ("bad handshake") rather than kept waiting for a key until the
+ * handshake timeout. Returns 1 to go on with plaintext, 0 to wait (for
+ * more bytes, or for MSE to finish: the bytes read so far are its), -1
+ * once the connection is closing. */
 static int sniff(struct sh_conn *c)
 {
-  static const uint8_t proto[20] = {19, 'B', 'i', 't', 'T', 'o', 'r', 'r', 'e', 'n',
-                                    't',  ' ', 'p', 'r', 'o', 't', 'o', 'c', 'o', 'l'};
-  size_t n = c->rlen < 20 ? c->rlen : 20;
+  static const uint8_t proto[4] = {19, 'B', 'i', 't'};
+  size_t n = c->rlen < sizeof proto ? c->rlen : sizeof proto;
   enum sh_mse_policy policy = c->hub->o.encryption;
   if (!memcmp(c->rbuf, proto, n)) {
-    if (n < 20)
+    if (n < sizeof proto)
       return 0;
     c->sniffed = 1;
     if (policy != SH_MSE_REQUIRE)

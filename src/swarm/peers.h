@@ -41,12 +41,17 @@ enum sh_peer_source { SH_SRC_MANUAL = 1, SH_SRC_TRACKER = 2, SH_SRC_INCOMING = 4
 
 enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 
+/* What encrypted dials (MSE/PE) taught us about a peer. */
+#define SH_PE_PLAIN 1u /* it refused an encrypted handshake: dial it in plaintext */
+#define SH_PE_TOLD 2u  /* the log has said why it cannot be reached */
+
 struct sh_peer_entry {
   struct sh_addr addr;
   uint8_t source;      /* enum sh_peer_source bits */
   uint8_t state;       /* enum sh_peer_entry_state */
   uint8_t fails;       /* dial failures in a row */
   uint8_t seed;        /* it was a seed last time we spoke */
+  uint8_t crypto;      /* SH_PE_PLAIN, SH_PE_TOLD */
   uint64_t next_try_ms;
 };
 
@@ -68,6 +73,10 @@ struct sh_peer_entry *sh_peers_next(struct sh_peers *l, uint64_t now_ms, int ski
 /* A dial failed or a connection closed. `failed` counts towards forgetting
  * the address (an established connection that later closed does not). */
 void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint64_t now_ms);
+/* A dial failed in a way another way of dialling avoids (an encrypted
+ * handshake refused: plaintext next): idle again and due at once, and
+ * not counted as a failure. */
+void sh_peers_retry_now(struct sh_peers *l, const struct sh_addr *a, uint64_t now_ms);
 void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a);
 size_t sh_peers_count_idle(const struct sh_peers *l, uint64_t now_ms);
 

@@ -30,6 +30,9 @@ static void pair_up(struct pair *p, const struct th_file *files, size_t n, int m
   struct shoal_settings set;
   th_settings_mem(&set);
   p->seed = th_session(&p->loop, &set);
+  /* the leech dials raw peers (test_mem_peer.h), which speak plaintext
+   * only: an encrypted dial would never reach them */
+  set.encryption = SHOAL_ENC_OFF;
   p->leech = th_session(&p->loop, &set);
   p->st = th_add(p->seed, &p->tt, p->sdir, 1);
   cr_assert(th_wait_event(&p->loop, p->seed, p->st, SHOAL_EVENT_FINISHED, 20000));
