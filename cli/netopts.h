@@ -1,5 +1,6 @@
 /* Network options shared by `shoal get` and `shoal seed`: listening address
- * and port, peers added by hand, peer limits, rate limits, verbosity.
+ * and port, peers added by hand, peer limits, rate limits, encryption,
+ * verbosity.
  *
  * Use: netopts_init(), then pass every option getopt_long returns to
  * netopts_parse() (its long options are NETOPTS_LONG, its short ones
@@ -26,6 +27,7 @@ enum {
   NETOPT_UP_RATE,
   NETOPT_DOWN_RATE,
   NETOPT_LOCAL_SENDFILE,
+  NETOPT_ENCRYPTION,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -37,6 +39,7 @@ enum {
   {"up-rate", required_argument, NULL, NETOPT_UP_RATE},                                 \
   {"down-rate", required_argument, NULL, NETOPT_DOWN_RATE},                             \
   {"local-sendfile", no_argument, NULL, NETOPT_LOCAL_SENDFILE},                         \
+  {"encryption", required_argument, NULL, NETOPT_ENCRYPTION},                           \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 
