@@ -6,12 +6,20 @@ Per scenario and repetition: start the seed, wait until it serves, start
 the leecher(s) with the seed as their peer, wait for them to exit, check
 the bytes are identical, stop the seed. Each process is measured from
 outside with wait4(): wall time (leechers), user+system CPU seconds and
-peak RSS (both sides). Medians over REPS repetitions, printed as a
-markdown table with each scenario's speed relative to libtorrent ->
-libtorrent (libtorrent's wall time over the scenario's), then the same
-ratio round by round. Repetitions are rounds: each round runs every
-scenario once. Before each run the
-machine settles (sync, then CPUs idle): see settle().
+peak RSS (both sides), and CPU seconds per GiB moved. Medians over REPS
+repetitions, printed as a markdown table with each scenario's speed
+relative to libtorrent -> libtorrent with the same encryption
+(libtorrent's wall time over the scenario's), then the same ratio round
+by round. Repetitions are rounds: each round runs every scenario once.
+Before each run the machine settles (sync, then CPUs idle): see settle().
+
+Encryption: plain scenarios run each client as it comes (shoal's default
+offers MSE and both shoal and libtorrent then pick header-only, so the
+stream is plaintext); /rc4 ones make both sides require RC4 for the
+whole stream (shoal --encryption require; libtorrent pe_forced with
+allowed_enc_level rc4). shoal->shoal/sendfile serves with sendfile even
+on loopback (--local-sendfile): beside plain and /rc4 it shows what the
+memory path, the only one RC4 has, costs the seed.
 
 Environment: REPS (default 3), SIZE_MB (default 2048), FILES (multi-file
 variant's file count, default 300), LEECHERS (fan-out scenario, default 8),
@@ -104,11 +112,16 @@ def port_open(port):
 # ---------------------------------------------------------------- the sides
 
 
-def start_seed(impl, shoal, torrent, data_dir, scratch, tag):
+SHOAL_FLAGS = {"rc4": ["--encryption", "require"], "plain": [], "sendfile": []}
+LT_FLAGS = {"rc4": ["--rc4"], "plain": [], "sendfile": []}
+
+
+def start_seed(impl, shoal, torrent, data_dir, scratch, tag, enc):
     port = swarmlib.free_port()
     log = os.path.join(scratch, "%s-seed.log" % tag)
     if impl == "shoal":
-        m = Measured([shoal, "seed", torrent, data_dir, "--port", str(port)], log)
+        extra = SHOAL_FLAGS[enc] + (["--local-sendfile"] if enc == "sendfile" else [])
+        m = Measured([shoal, "seed", torrent, data_dir, "--port", str(port)] + extra, log)
         # shoal seed checks the data before serving; the leecher starts only
         # once it says so, so the check is not counted in the transfer time.
         # (A seed that never prints "seeding" is still used once it has
@@ -116,7 +129,8 @@ def start_seed(impl, shoal, torrent, data_dir, scratch, tag):
         t0 = time.monotonic()
         swarmlib.wait_for(lambda: _seed_ready(m, port, t0), TIMEOUT, "shoal seed to serve")
     else:
-        m = Measured([PY, LT, "seed", torrent, data_dir, "--port", str(port)], log)
+        m = Measured([PY, LT, "seed", torrent, data_dir, "--port", str(port)] + LT_FLAGS[enc],
+                     log)
         swarmlib.wait_for(lambda: _alive(m) and "ready" in m.output() and port_open(port),
                           120, "libtorrent seed to listen")
     return m, port
@@ -135,15 +149,15 @@ def _seed_ready(m, port, t0):
     return re.search(r"seeding", m.output(), re.I) or time.monotonic() - t0 > 60
 
 
-def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag):
+def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag, enc):
     os.makedirs(out_dir, exist_ok=True)
     log = os.path.join(scratch, "%s.log" % tag)
     if impl == "shoal":
         argv = [shoal, "get", torrent, "-o", out_dir, "--peer", "127.0.0.1:%d" % seed_port,
-                "--no-seed", "--port", str(swarmlib.free_port()), "-q"]
+                "--no-seed", "--port", str(swarmlib.free_port()), "-q"] + SHOAL_FLAGS[enc]
     else:
         argv = [PY, LT, "leech", torrent, out_dir, "--peer", str(seed_port),
-                "--timeout", str(TIMEOUT)]
+                "--timeout", str(TIMEOUT)] + LT_FLAGS[enc]
     return Measured(argv, log)
 
 
@@ -187,13 +201,21 @@ def identical(a, b):
 # ---------------------------------------------------------------- scenarios
 
 SCENARIOS = [
-    # name, seed impl, leecher impl, leecher count
-    ("shoal->shoal", "shoal", "shoal", 1),
-    ("lt->lt", "lt", "lt", 1),
-    ("lt->shoal", "lt", "shoal", 1),
-    ("shoal->lt", "shoal", "lt", 1),
-    ("shoal->8shoal", "shoal", "shoal", None),
+    # name, seed impl, leecher impl, leecher count, encryption
+    ("shoal->shoal", "shoal", "shoal", 1, "plain"),
+    ("lt->lt", "lt", "lt", 1, "plain"),
+    ("lt->shoal", "lt", "shoal", 1, "plain"),
+    ("shoal->lt", "shoal", "lt", 1, "plain"),
+    ("shoal->8shoal", "shoal", "shoal", None, "plain"),
+    ("shoal->shoal/rc4", "shoal", "shoal", 1, "rc4"),
+    ("lt->lt/rc4", "lt", "lt", 1, "rc4"),
+    ("shoal->shoal/sendfile", "shoal", "shoal", 1, "sendfile"),
 ]
+
+
+def reference(sc):
+    """The libtorrent -> libtorrent scenario a scenario is compared with."""
+    return "lt->lt/rc4" if sc[4] == "rc4" else "lt->lt"
 
 
 def cpu_idle_fraction(seconds):
@@ -223,11 +245,12 @@ def settle():
 
 
 def one_run(shoal, sc, content, torrent, src_dir, scratch, rep, leechers):
-    name, seed_impl, leech_impl, count = sc
+    name, seed_impl, leech_impl, count, enc = sc
     settle()
     count = count or leechers
+    tag = name.replace("/", "-")
     seed, port = start_seed(seed_impl, shoal, torrent, src_dir, scratch,
-                            "%s-%d" % (name, rep))
+                            "%s-%d" % (tag, rep), enc)
     outs, leeches = [], []
     try:
         for i in range(count):
@@ -235,7 +258,7 @@ def one_run(shoal, sc, content, torrent, src_dir, scratch, rep, leechers):
             shutil.rmtree(out, ignore_errors=True)
             outs.append(out)
             leeches.append(start_leech(leech_impl, shoal, torrent, out, port, scratch,
-                                       "%s-%d-leech%d" % (name, rep, i)))
+                                       "%s-%d-leech%d" % (tag, rep, i), enc))
         t0 = time.monotonic()
         for m in leeches:
             rc = m.wait(TIMEOUT)
@@ -312,7 +335,9 @@ def main():
                 res = results[sc[0]]
                 med = {k: statistics.median(r[k] for r in res) for k in res[0]}
                 med["bytes"] = total * med["count"]
-                ref = results.get("lt->lt")
+                med["gib"] = total / (1 << 30)  # per process: each moves the torrent once
+                med["ref"] = reference(sc)
+                ref = results.get(med["ref"])
                 med["rounds"] = [a["wall"] / b["wall"] for a, b in zip(ref, res)] \
                     if ref and res[0]["count"] == 1 else []
                 rows.append((variant, sc[0], med))
@@ -327,18 +352,21 @@ def print_table(rows, reps, size, nfiles, leechers):
           "fan-out = 1 seed to %d leechers (aggregate rate)\n" % (size >> 20, reps, nfiles,
                                                                   leechers))
     print("| data | scenario | wall s | MB/s | speed vs lt->lt | leech CPU s "
-          "| leech peak RSS MiB | seed CPU s | seed peak RSS MiB |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    ref = {v: m["wall"] for v, n, m in rows if n == "lt->lt"}
+          "| leech CPU s/GiB | leech peak RSS MiB | seed CPU s | seed CPU s/GiB "
+          "| seed peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    walls = {(v, n): m["wall"] for v, n, m in rows}
     for variant, name, m in rows:
-        ratio = "%.2f x" % (ref[variant] / m["wall"]) if variant in ref and m["count"] == 1 \
-            else "-"
-        print("| %s | %s | %.2f | %.0f | %s | %.1f | %.0f | %.1f | %.0f |" % (
+        ref = walls.get((variant, m["ref"]))
+        ratio = "%.2f x" % (ref / m["wall"]) if ref and m["count"] == 1 else "-"
+        print("| %s | %s | %.2f | %.0f | %s | %.1f | %.2f | %.0f | %.1f | %.2f | %.0f |" % (
             variant, name, m["wall"], m["bytes"] / m["wall"] / 1e6, ratio, m["leech_cpu"],
-            m["leech_rss"], m["seed_cpu"], m["seed_rss"]))
-    rounds = [(v, n, m["rounds"]) for v, n, m in rows if m["rounds"] and n != "lt->lt"]
+            m["leech_cpu"] / m["gib"], m["leech_rss"], m["seed_cpu"],
+            m["seed_cpu"] / (m["gib"] * m["count"]), m["seed_rss"]))
+    rounds = [(v, n, m["rounds"]) for v, n, m in rows if m["rounds"] and n != m["ref"]]
     if rounds:
-        print("\nSpeed vs lt->lt in the same round (lt->lt wall time / the scenario's):\n")
+        print("\nSpeed vs lt->lt with the same encryption in the same round "
+              "(lt->lt wall time / the scenario's):\n")
         for variant, name, r in rounds:
             print("- %s %s: %s" % (variant, name, ", ".join("%.2f" % x for x in r)))
 
