@@ -100,6 +100,8 @@ static int flush_out(struct mse *m, int more)
 /* Appends n bytes of the stream to `out`, encrypted when RC4 is on. */
 static void out_stream(struct mse *m, const uint8_t *p, size_t n)
 {
+  if (!n)
+    return;
   if (sh_buf_reserve(&m->out, n) < 0)
     return; /* oom is set: flush_out reports it */
   if (m->method == SH_MSE_RC4)
