@@ -247,8 +247,8 @@ static int handshake_lesson(struct sh_peer *p, const struct sh_conn *c, const ch
     tell_once(e, c->name, "the encrypted handshake failed, and encryption is required: "
                           "not trying plaintext");
   else if (policy == SHOAL_ENC_OFF)
-    tell_once(e, c->name, "the peer closed the connection during a plaintext handshake: "
-                          "it may accept only encrypted connections, and encryption is off");
+    tell_once(e, c->name, "the plaintext handshake failed: the peer may accept only "
+                          "encrypted connections, and encryption is off");
   else
     e->crypto &= (uint8_t)~SH_PE_PLAIN; /* plaintext failed too: encrypted first next time */
   return 0;

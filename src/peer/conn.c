@@ -56,6 +56,8 @@ void sh_conn_unref(struct sh_conn *c)
     conn_free(c);
 }
 
+static void settle_enc(struct sh_conn *c);
+
 static void set_addr(struct sh_conn *c, const struct sh_addr *a)
 {
   c->addr = *a;
@@ -68,6 +70,7 @@ void sh_conn_close(struct sh_conn *c, const char *why)
   if (c->state == SH_CONN_CLOSING)
     return;
   c->hs_failed = c->state == SH_CONN_HANDSHAKE;
+  settle_enc(c); /* MSE done, the BitTorrent handshake not: encryption worked */
   c->state = SH_CONN_CLOSING;
   sh_info("peer %s: closing: %s", c->name, why);
   if (c->ud)
@@ -368,11 +371,19 @@ static int sniff(struct sh_conn *c)
   return 0;
 }
 
+/* An encrypted connection whose MSE handshake is done: which method. */
+static void settle_enc(struct sh_conn *c)
+{
+  uint32_t m = c->enc == SH_CONN_ENC_PENDING && c->tr ? sh_mse_method(c->tr) : 0;
+  if (m)
+    c->enc = m == SH_MSE_RC4 ? SH_CONN_ENC_RC4 : SH_CONN_ENC_HEADER;
+}
+
 /* The peer's handshake came through MSE: which method, and did the key
  * (SKEY) name the torrent the handshake names? */
 static int encryption_done(struct sh_conn *c, const struct sh_handshake *hs)
 {
-  c->enc = sh_mse_method(c->tr) == SH_MSE_RC4 ? SH_CONN_ENC_RC4 : SH_CONN_ENC_HEADER;
+  settle_enc(c);
   if (!c->outgoing && memcmp(hs->info_hash, sh_mse_info_hash(c->tr), 20)) {
     sh_conn_close(c, "encrypted handshake: the handshake names another torrent than the key");
     return -1;

@@ -104,9 +104,9 @@ def shoal_get_off_vs_lt_forced(scratch, procs):
         ok = Check()
         out = get.output()
         ok(rc == 1, "shoal get fails (exit %d)" % rc)
-        ok("it may accept only encrypted connections, and encryption is off" in out,
+        ok("may accept only encrypted connections, and encryption is off" in out,
            "says the peer may want encryption and it is off")
-        ok(out.count("it may accept only encrypted connections") == 1, "says it once")
+        ok(out.count("may accept only encrypted connections") == 1, "says it once")
         ok(seed.uploaded() == 0, "nothing was transferred")
         return ok.result()
     finally:

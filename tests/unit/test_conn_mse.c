@@ -29,13 +29,17 @@ static uv_loop_t loop;
 static struct sh_hub ha, hb;
 static const uint8_t IH[20] = "0123456789abcdefghij";
 static int know_ih = 1;    /* B's find_skey knows IH */
+static int b_refuses;      /* B's upper layer refuses the BitTorrent handshake */
 
 static int cb_handshake(void *ud, struct sh_conn *c, const struct sh_handshake *hs,
                         const char **why)
 {
   struct side *s = ud;
   (void)hs;
-  (void)why;
+  if (s == &SB && b_refuses) {
+    *why = "refused by the test";
+    return SH_ELIMIT;
+  }
   s->handshakes++;
   s->c = c;
   if (!c->ud)
@@ -105,6 +109,7 @@ static void setup(void)
   memset(&SA, 0, sizeof SA);
   memset(&SB, 0, sizeof SB);
   know_ih = 1;
+  b_refuses = 0;
   sh_rc4_force_c(0);
   uv_loop_init(&loop);
 }
@@ -220,6 +225,18 @@ Test(conn_mse, encrypted_dial_refused_by_off_fails_inside_mse)
   cr_expect(strstr(SA.why, "encrypted handshake failed"), "A: %s", SA.why);
   cr_expect(SA.closed_hs_failed && SA.closed_enc == SH_CONN_ENC_PENDING,
             "what the engine reads to fall back to plaintext");
+}
+
+Test(conn_mse, a_refusal_after_the_encrypted_handshake_is_no_encryption_failure)
+{
+  /* B completes MSE, then refuses the BitTorrent handshake: A must not
+   * take it for a peer that refuses encryption */
+  b_refuses = 1;
+  hubs(SH_MSE_PREFER, SH_MSE_PREFER);
+  link_mem(1);
+  cr_assert(run_until(a_closed, 2000));
+  cr_expect(SA.closed_hs_failed, "closed before the peer's handshake");
+  cr_expect_eq(SA.closed_enc, SH_CONN_ENC_HEADER, "but the encryption had worked");
 }
 
 Test(conn_mse, unknown_torrent_is_refused_by_its_key)

@@ -161,7 +161,7 @@ static void never_meet(int seed_enc, int leech_enc, const char *what)
 Test(engine_mse, off_against_a_seed_that_requires_says_so, .timeout = 60)
 {
   never_meet(SHOAL_ENC_REQUIRE, SHOAL_ENC_OFF,
-             "it may accept only encrypted connections, and encryption is off");
+             "may accept only encrypted connections, and encryption is off");
 }
 
 Test(engine_mse, require_against_a_seed_that_refuses_says_so, .timeout = 60)
