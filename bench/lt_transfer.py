@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """libtorrent (python3-libtorrent, TCP only, settings from INTEROP.md; with
---utp, uTP only: TCP off both ways) as one side of a benchmark transfer.
+--utp, uTP only: TCP off both ways; --rc4 requires RC4 encryption both
+ways) as one side of a benchmark transfer.
 
   lt_transfer.py seed TORRENT DIR [--port P] [--utp]
       checks nothing (seed mode: the harness made the data), prints
@@ -31,12 +32,21 @@ def main():
     ap.add_argument("--peer", type=int, action="append", default=[])
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--utp", action="store_true", help="uTP only, TCP off both ways")
+    ap.add_argument("--rc4", action="store_true",
+                    help="require RC4 (MSE) both ways: pe_forced, allowed_enc_level rc4")
     a = ap.parse_args()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    settings = dict(swarmlib.LT_UTP_ONLY) if a.utp else None
+    if a.rc4:
+        import libtorrent as lt
+        settings = settings or {}
+        settings.update({"out_enc_policy": int(lt.enc_policy.pe_forced),
+                         "in_enc_policy": int(lt.enc_policy.pe_forced),
+                         "allowed_enc_level": int(lt.enc_level.rc4)})
     peer = swarmlib.LtPeer(a.torrent, a.dir, seed=a.role == "seed", port=a.port,
-                           tracker=False, settings=swarmlib.LT_UTP_ONLY if a.utp else None)
+                           tracker=False, settings=settings)
     t0 = time.monotonic()
     if a.role == "seed":
         print("ready %d" % peer.port, flush=True)

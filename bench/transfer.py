@@ -18,6 +18,14 @@ variant's file count, default 300), LEECHERS (fan-out scenario, default 8),
 VARIANTS ("single multi"), SCENARIOS (names below, default all),
 SHOAL_ONLY / LT_ONLY=1 to run only one implementation's scenarios.
 
+Encryption: plain scenarios run each client as it comes (shoal's default
+offers MSE and both shoal and libtorrent then pick header-only, so the
+stream is plaintext); /rc4 ones make both sides require RC4 for the
+whole stream (shoal --encryption require; libtorrent pe_forced with
+allowed_enc_level rc4), compared with lt->lt/rc4. shoal->shoal/sendfile
+serves with sendfile even on loopback (--local-sendfile): beside plain and
+/rc4 it shows what the memory path, the only one RC4 has, costs the seed.
+
 The uTP scenarios (one file only) run both sides over uTP alone: shoal
 with --utp-only, libtorrent with TCP turned off both ways; their ratio is
 against libtorrent -> libtorrent over uTP, and the table's notes give
@@ -109,16 +117,21 @@ def port_open(port):
 # ---------------------------------------------------------------- the sides
 
 
-def transport_args(impl, transport):
+SHOAL_FLAGS = {"rc4": ["--encryption", "require"], "plain": [], "sendfile": ["--local-sendfile"]}
+LT_FLAGS = {"rc4": ["--rc4"], "plain": [], "sendfile": []}
+
+
+def transport_args(impl, transport, enc="plain"):
+    extra = (SHOAL_FLAGS if impl == "shoal" else LT_FLAGS)[enc]
     if transport != "utp":
-        return []
-    return ["--utp-only"] if impl == "shoal" else ["--utp"]
+        return extra
+    return extra + (["--utp-only"] if impl == "shoal" else ["--utp"])
 
 
-def start_seed(impl, shoal, torrent, data_dir, scratch, tag, transport="tcp"):
+def start_seed(impl, shoal, torrent, data_dir, scratch, tag, transport="tcp", enc="plain"):
     port = swarmlib.free_port()
     log = os.path.join(scratch, "%s-seed.log" % tag)
-    extra = transport_args(impl, transport)
+    extra = transport_args(impl, transport, enc)
     if impl == "shoal":
         m = Measured([shoal, "seed", torrent, data_dir, "--port", str(port)] + extra, log)
         # shoal seed checks the data before serving; the leecher starts only
@@ -147,7 +160,8 @@ def _seed_ready(m, port, t0):
     return re.search(r"seeding", m.output(), re.I) or time.monotonic() - t0 > 60
 
 
-def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag, transport="tcp"):
+def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag, transport="tcp",
+                enc="plain"):
     os.makedirs(out_dir, exist_ok=True)
     log = os.path.join(scratch, "%s.log" % tag)
     if impl == "shoal":
@@ -156,7 +170,8 @@ def start_leech(impl, shoal, torrent, out_dir, seed_port, scratch, tag, transpor
     else:
         argv = [PY, LT, "leech", torrent, out_dir, "--peer", str(seed_port),
                 "--timeout", str(TIMEOUT)]
-    return Measured(argv + transport_args(impl, transport), log)
+    leech_enc = "plain" if enc == "sendfile" else enc  # sendfile is the seed's
+    return Measured(argv + transport_args(impl, transport, leech_enc), log)
 
 
 # ---------------------------------------------------------------- data
@@ -199,18 +214,24 @@ def identical(a, b):
 # ---------------------------------------------------------------- scenarios
 
 SCENARIOS = [
-    # name, seed impl, leecher impl, leecher count (None: LEECHERS), transport
-    ("shoal->shoal", "shoal", "shoal", 1, "tcp"),
-    ("lt->lt", "lt", "lt", 1, "tcp"),
-    ("lt->shoal", "lt", "shoal", 1, "tcp"),
-    ("shoal->lt", "shoal", "lt", 1, "tcp"),
-    ("shoal->8shoal", "shoal", "shoal", None, "tcp"),
-    ("shoal->shoal-utp", "shoal", "shoal", 1, "utp"),
-    ("lt->lt-utp", "lt", "lt", 1, "utp"),
+    # name, seed impl, leecher impl, leecher count (None: LEECHERS), transport,
+    # encryption
+    ("shoal->shoal", "shoal", "shoal", 1, "tcp", "plain"),
+    ("lt->lt", "lt", "lt", 1, "tcp", "plain"),
+    ("lt->shoal", "lt", "shoal", 1, "tcp", "plain"),
+    ("shoal->lt", "shoal", "lt", 1, "tcp", "plain"),
+    ("shoal->8shoal", "shoal", "shoal", None, "tcp", "plain"),
+    ("shoal->shoal-utp", "shoal", "shoal", 1, "utp", "plain"),
+    ("lt->lt-utp", "lt", "lt", 1, "utp", "plain"),
+    ("shoal->shoal/rc4", "shoal", "shoal", 1, "tcp", "rc4"),
+    ("lt->lt/rc4", "lt", "lt", 1, "tcp", "rc4"),
+    ("shoal->shoal/sendfile", "shoal", "shoal", 1, "tcp", "sendfile"),
 ]
 TRANSPORT = {sc[0]: sc[4] for sc in SCENARIOS}
-# what each scenario's speed is compared with: libtorrent over the same transport
-REFERENCE = {sc[0]: "lt->lt-utp" if sc[4] == "utp" else "lt->lt" for sc in SCENARIOS}
+# what each scenario's speed is compared with: libtorrent over the same
+# transport with the same encryption
+REFERENCE = {sc[0]: "lt->lt-utp" if sc[4] == "utp" else
+             "lt->lt/rc4" if sc[5] == "rc4" else "lt->lt" for sc in SCENARIOS}
 # scenarios run on the single file only (the fan-out, and uTP: libtorrent's
 # uTP moves about 5-11 MB/s here, minutes per GiB)
 SINGLE_ONLY = {"shoal->8shoal", "shoal->shoal-utp", "lt->lt-utp"}
@@ -243,12 +264,12 @@ def settle():
 
 
 def one_run(shoal, sc, content, torrent, src_dir, scratch, rep, leechers):
-    name, seed_impl, leech_impl, count, transport = sc
+    name, seed_impl, leech_impl, count, transport, enc = sc
     settle()
     count = count or leechers
-    tag = name.replace(" ", "-")
+    tag = name.replace(" ", "-").replace("/", "-")
     seed, port = start_seed(seed_impl, shoal, torrent, src_dir, scratch,
-                            "%s-%d" % (tag, rep), transport)
+                            "%s-%d" % (tag, rep), transport, enc)
     outs, leeches = [], []
     try:
         for i in range(count):
@@ -256,7 +277,7 @@ def one_run(shoal, sc, content, torrent, src_dir, scratch, rep, leechers):
             shutil.rmtree(out, ignore_errors=True)
             outs.append(out)
             leeches.append(start_leech(leech_impl, shoal, torrent, out, port, scratch,
-                                       "%s-%d-leech%d" % (tag, rep, i), transport))
+                                       "%s-%d-leech%d" % (tag, rep, i), transport, enc))
         t0 = time.monotonic()
         for m in leeches:
             rc = m.wait(TIMEOUT)

@@ -6,7 +6,8 @@
 #   bench/transfer.sh [PATH-TO-SHOAL]     default: build/shoal
 #   REPS=3 SIZE_MB=2048 FILES=300 LEECHERS=8 VARIANTS="single multi"
 #   SCENARIOS="shoal->shoal lt->lt lt->shoal shoal->lt shoal->8shoal
-#              shoal->shoal-utp lt->lt-utp"   (the last two: uTP only, one file)
+#              shoal->shoal-utp lt->lt-utp     (uTP only, one file)
+#              shoal->shoal/rc4 lt->lt/rc4 shoal->shoal/sendfile"
 #   LT_ONLY=1 runs only libtorrent -> libtorrent (validates the harness)
 #
 # Needs /usr/bin/python3 with python3-libtorrent, and free space for the

@@ -278,7 +278,7 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
   const char *what = j->mag ? "the magnet link names no trackers" : "the torrent lists no trackers";
   size_t given = g->no.npeers + (j->mag ? j->mag->num_peers : 0);
   if (st->peers_all_close_early) /* the most precise reason first */
-    snprintf(msg, sizeof msg, "no peers for %ds: %s", g->no_peer_timeout, CLOSERS_MSG);
+    snprintf(msg, sizeof msg, "no peers for %ds: %s", g->no_peer_timeout, get_closers_msg(g));
   else if (!j->had_trackers && !j->dht && !given)
     snprintf(msg, sizeof msg, "no peers for %ds: %s and no --peer was given%s",
              g->no_peer_timeout, what, g->no.settings.lsd ? "; --lsd found none" : "");

@@ -65,8 +65,16 @@ struct get {
   unsigned ticks;
 };
 
-/* Peers that take our handshake and hang up, each several times. */
-#define CLOSERS_MSG "peers close the connection after the handshake; they may require encryption"
+/* Peers that take our handshake and hang up, each several times: with
+ * encryption off they may require it; otherwise they refused it too. */
+static inline const char *get_closers_msg(const struct get *g)
+{
+  return g->no.settings.encryption == SHOAL_ENC_OFF
+             ? "peers close the connection after the handshake; they may require encryption "
+               "(--encryption is off)"
+             : "peers close the connection after the handshake, encrypted or not; they may "
+               "not have this torrent";
+}
 
 /* The job's info-hash in hex, and its full name (raw: print it through
  * cli_say or get_say), from the .torrent or the magnet link. */

@@ -58,13 +58,13 @@ void get_snap_all(struct get *g)
 
 /* Why nothing may be coming, for the progress line ("" when all is well):
  * peers that hang up on us, or every tracker failing and when it retries. */
-static void trouble(const struct shoal_status *st, char *out, size_t n)
+static void trouble(const struct get *g, const struct shoal_status *st, char *out, size_t n)
 {
   out[0] = 0;
   if (st->peers)
     return;
   if (st->peers_all_close_early) {
-    snprintf(out, n, "  %s", CLOSERS_MSG);
+    snprintf(out, n, "  %s", get_closers_msg(g));
     return;
   }
   if (!st->trackers || st->trackers_failing < st->trackers)
@@ -117,7 +117,7 @@ static void status_line(struct job *j, char *out, size_t len)
   if (st.down_rate > 0 && st.wanted_bytes > st.have_bytes)
     eta = netopts_fmt_duration((st.wanted_bytes - st.have_bytes) / st.down_rate, d, sizeof d);
   char why[200];
-  trouble(&st, why, sizeof why);
+  trouble(j->g, &st, why, sizeof why);
   if (why[0]) /* no peer, so no rate to show: the reason takes their place */
     snprintf(out, len, "%-20s %5.1f%%%s", j->name, pct, why);
   else

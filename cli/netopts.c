@@ -240,6 +240,16 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
   case NETOPT_UTP_ONLY:
     s->utp = s->utp_only = 1;
     return 1;
+  case NETOPT_ENCRYPTION:
+    if (!strcmp(arg, "prefer"))
+      s->encryption = SHOAL_ENC_PREFER;
+    else if (!strcmp(arg, "require"))
+      s->encryption = SHOAL_ENC_REQUIRE;
+    else if (!strcmp(arg, "off"))
+      s->encryption = SHOAL_ENC_OFF;
+    else
+      return bad(cmd, "--encryption", arg, "expected prefer, require or off");
+    return 1;
   case 'q':
     o->verbosity = -1;
     return 1;
@@ -348,6 +358,9 @@ void netopts_usage(FILE *f)
           "                      peers are dialled both ways at once and the first to\n"
           "                      connect is kept (default on)\n"
           "  --utp-only          uTP only: no TCP dialled or accepted (for tests)\n"
+          "  --encryption MODE   peer connections (MSE/PE): prefer (default: dial\n"
+          "                      encrypted, fall back to plaintext once, accept both),\n"
+          "                      require (RC4 only, both ways), off (plaintext only)\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }

@@ -1,5 +1,6 @@
 /* Network options shared by `shoal get` and `shoal seed`: listening address
- * and port, peers added by hand, peer limits, rate limits, uTP, verbosity.
+ * and port, peers added by hand, peer limits, rate limits, uTP, encryption,
+ * verbosity.
  *
  * Use: netopts_init(), then pass every option getopt_long returns to
  * netopts_parse() (its long options are NETOPTS_LONG, its short ones
@@ -32,6 +33,7 @@ enum {
   NETOPT_NO_PEX,
   NETOPT_UTP,
   NETOPT_UTP_ONLY,
+  NETOPT_ENCRYPTION,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -49,6 +51,7 @@ enum {
   {"no-pex", no_argument, NULL, NETOPT_NO_PEX},                                         \
   {"utp", required_argument, NULL, NETOPT_UTP},                                         \
   {"utp-only", no_argument, NULL, NETOPT_UTP_ONLY},                                     \
+  {"encryption", required_argument, NULL, NETOPT_ENCRYPTION},                           \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
 

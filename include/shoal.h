@@ -25,6 +25,15 @@ typedef struct shoal_session shoal_session;
  * are not reused), from 1; 0 means none. */
 typedef uint32_t shoal_id;
 
+/* Message Stream Encryption (MSE/PE) of peer connections. */
+enum shoal_encryption {
+  SHOAL_ENC_PREFER = 0, /* dial encrypted (RC4, or just the handshake if the
+                           peer picks that), fall back to plaintext once if
+                           the peer refuses and remember it; accept both */
+  SHOAL_ENC_REQUIRE,    /* RC4 only, both ways */
+  SHOAL_ENC_OFF,        /* plaintext only; refuse encrypted handshakes */
+};
+
 struct shoal_settings {
   const char *bind[4];          /* listen addresses, NULL-terminated; all NULL
                                    means "0.0.0.0" and "::" */
@@ -59,6 +68,9 @@ struct shoal_settings {
                                    to connect kept; 0: TCP only */
   int utp_only;                 /* 1: uTP only, no TCP dialled or accepted
                                    (for tests); default 0 */
+  int encryption;               /* enum shoal_encryption, default PREFER.
+                                   RC4 uploads cannot use sendfile: they are
+                                   read into memory and encrypted there */
   const char *resume_dir;       /* where resume files live; NULL = no resume */
   int announce;                 /* contact trackers (default 1) */
   int pex;                      /* exchange peer lists with peers (BEP 11,
@@ -220,6 +232,8 @@ struct shoal_peer_info {
   unsigned incoming : 1, seed : 1, am_choking : 1, am_interested : 1, peer_choking : 1,
       peer_interested : 1, snubbed : 1, optimistic : 1,
       utp : 1;                  /* over uTP (else TCP) */
+  unsigned encrypted : 1;       /* MSE handshake; the stream too when rc4 */
+  unsigned rc4 : 1;
 };
 
 /* One file of a torrent in the session (shoal_torrent_files). path is

@@ -614,6 +614,8 @@ size_t shoal_torrent_peers(const shoal_session *s, shoal_id id, struct shoal_pee
     o->peer_interested = !!p->peer_interested;
     o->snubbed = !!p->snubbed;
     o->optimistic = !!p->optimistic;
+    o->encrypted = p->c->enc != SH_CONN_ENC_NONE;
+    o->rc4 = p->c->enc == SH_CONN_ENC_RC4;
   }
   return t->npeers;
 }

@@ -69,6 +69,26 @@ static struct sh_conn_how dial_how(struct shoal_session *s, struct shoal_torrent
   return how;
 }
 
+/* Should a dial to a be encrypted? The policy says, and under PREFER what
+ * the peer taught us before (it refused an encrypted handshake). */
+static int dial_encrypted(const struct shoal_session *s, struct shoal_torrent *t,
+                          const struct sh_addr *a)
+{
+  if (s->set.encryption != SHOAL_ENC_PREFER)
+    return s->set.encryption == SHOAL_ENC_REQUIRE;
+  const struct sh_peer_entry *e = sh_peers_find(&t->plist, a);
+  return !(e && (e->crypto & SH_PE_PLAIN));
+}
+
+/* A dial just opened: counted, and wrapped in MSE when it should be. */
+static void dial_opened(struct shoal_session *s, struct shoal_torrent *t, struct sh_peer *p)
+{
+  t->connecting++;
+  s->nconnecting++;
+  if (dial_encrypted(s, t, &p->c->addr) && sh_conn_encrypt(p->c) < 0)
+    sh_conn_close(p->c, "out of memory for an encrypted handshake");
+}
+
 int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const struct sh_addr *addr)
 {
   struct sh_conn_how how = dial_how(s, t, addr);
@@ -82,8 +102,7 @@ int sh_session_dial(struct shoal_session *s, struct shoal_torrent *t, const stru
     peer_free(p);
     return rc;
   }
-  t->connecting++;
-  s->nconnecting++;
+  dial_opened(s, t, p);
   return 0;
 }
 
@@ -104,8 +123,7 @@ int sh_session_connect(struct shoal_session *s, struct shoal_torrent *t, struct 
     peer_free(p);
     return rc;
   }
-  t->connecting++;
-  s->nconnecting++;
+  dial_opened(s, t, p);
   return 0;
 }
 
@@ -172,6 +190,15 @@ static void remember_utp(struct shoal_torrent *t, const struct sh_conn *c)
     sh_peers_set_utp(&t->plist, &c->addr, SH_PE_UTP_NO);
 }
 
+static int find_skey(void *ud, const uint8_t req2[20], uint8_t info_hash[20])
+{
+  const struct shoal_torrent *t = sh_torrent_find_req2(ud, req2);
+  if (!t)
+    return -1;
+  memcpy(info_hash, t->ih, 20);
+  return 0;
+}
+
 static int on_handshake(void *ud, struct sh_conn *c, const struct sh_handshake *hs,
                         const char **why)
 {
@@ -234,6 +261,42 @@ static int closed_after_our_handshake(const struct sh_conn *c, const char *why)
                   !strcmp(why, sh_strerror(-ECONNRESET)))));
 }
 
+/* Says once per peer address, at the level users see, why it cannot be
+ * reached with the encryption setting as it is. */
+static void tell_once(struct sh_peer_entry *e, const char *name, const char *what)
+{
+  if (e->crypto & SH_PE_TOLD)
+    return;
+  e->crypto |= SH_PE_TOLD;
+  sh_warn("peer %s: %s", name, what);
+}
+
+/* A dial that connected died before the peer's handshake: what does that
+ * say about the peer's encryption? Returns 1 to dial it again at once, in
+ * plaintext (PREFER falls back once, and remembers). */
+static int handshake_lesson(struct sh_peer *p, const struct sh_conn *c, const char *why)
+{
+  struct sh_peer_entry *e = sh_peers_find(&p->tor->plist, &c->addr);
+  int policy = p->sess->set.encryption;
+  /* our own closes (a stop, the session's end) teach nothing */
+  if (!e || !c->hs_failed || p->sess->closing || p->tor->stop_requested)
+    return 0;
+  if (c->enc == SH_CONN_ENC_PENDING && policy == SHOAL_ENC_PREFER) {
+    e->crypto |= SH_PE_PLAIN;
+    sh_info("peer %s: %s; trying plaintext", c->name, why);
+    return 1;
+  }
+  if (c->enc == SH_CONN_ENC_PENDING)
+    tell_once(e, c->name, "the encrypted handshake failed, and encryption is required: "
+                          "not trying plaintext");
+  else if (policy == SHOAL_ENC_OFF)
+    tell_once(e, c->name, "the plaintext handshake failed: the peer may accept only "
+                          "encrypted connections, and encryption is off");
+  else
+    e->crypto &= (uint8_t)~SH_PE_PLAIN; /* plaintext failed too: encrypted first next time */
+  return 0;
+}
+
 static void on_close(void *ud, struct sh_conn *c, const char *why)
 {
   struct sh_peer *p = ud;
@@ -248,11 +311,13 @@ static void on_close(void *ud, struct sh_conn *c, const char *why)
     t->connecting--;
     p->sess->nconnecting--;
     remember_utp(t, c);
-    if (closed_after_our_handshake(c, why)) {
+    if (handshake_lesson(p, c, why))
+      sh_peers_retry_now(&t->plist, &c->addr, sh_now(p->sess));
+    else if (closed_after_our_handshake(c, why)) {
       t->peers_closed_early++;
-      sh_peers_closed_early(&t->plist, &p->c->addr, sh_now(p->sess));
+      sh_peers_closed_early(&t->plist, &c->addr, sh_now(p->sess));
     } else {
-      sh_peers_done(&t->plist, &p->c->addr, 1, sh_now(p->sess));
+      sh_peers_done(&t->plist, &c->addr, 1, sh_now(p->sess));
     }
   }
   sh_tpeer_cancel_uploads(p);
@@ -280,6 +345,7 @@ const struct sh_conn_cb sh_engine_conn_cb = {
     .on_close = on_close,
     .on_free = on_free,
     .on_sendfile_failed = on_sendfile_failed,
+    .find_skey = find_skey,
 };
 
 void sh_session_close_torrent(struct shoal_session *s, struct shoal_torrent *t, const char *why)

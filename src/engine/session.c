@@ -318,6 +318,7 @@ static void session_free(struct shoal_session *s)
   free(s->tor);
   sh_tab_free(&s->by_id);
   sh_tab_free(&s->by_hash);
+  sh_tab_free(&s->by_req2);
   sh_events_free(s);
   for (int i = 0; i < SH_MAX_LISTEN; i++)
     free(s->bind_copy[i]);
@@ -350,6 +351,8 @@ int sh_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_sess
                    char *err, size_t errlen)
 {
   *out = NULL;
+  if (set->encryption < SHOAL_ENC_PREFER || set->encryption > SHOAL_ENC_OFF)
+    return sh_errf(err, errlen, -EINVAL, "unknown encryption setting %d", set->encryption);
   struct shoal_session *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(err, errlen, "out of memory");
@@ -431,6 +434,11 @@ int sh_session_new(uv_loop_t *loop, const struct shoal_settings *set, shoal_sess
                            .up_rate = (uint64_t)(set->upload_rate > 0 ? set->upload_rate : 0),
                            .down_rate =
                                (uint64_t)(set->download_rate > 0 ? set->download_rate : 0)};
+  /* the public names, in the peer layer's terms */
+  _Static_assert((int)SHOAL_ENC_PREFER == SH_MSE_PREFER && (int)SHOAL_ENC_REQUIRE == SH_MSE_REQUIRE &&
+                     (int)SHOAL_ENC_OFF == SH_MSE_OFF,
+                 "encryption policies");
+  ho.encryption = (enum sh_mse_policy)s->set.encryption;
   memcpy(ho.peer_id, s->peer_id, 20);
   ho.reserved[SH_RESERVED_EXTENDED_BYTE] |= SH_RESERVED_EXTENDED_BIT;
   ho.reserved[SH_RESERVED_FAST_BYTE] |= SH_RESERVED_FAST_BIT;

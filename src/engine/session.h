@@ -54,6 +54,7 @@ struct shoal_session {
   struct shoal_torrent **tor;   /* in the order they were added */
   size_t ntor, cap_tor;
   struct sh_tab by_id, by_hash; /* lookups in constant time */
+  struct sh_tab by_req2;        /* by HASH('req2', info-hash): incoming MSE */
   uint32_t next_id;
   struct sh_disk_cache cache;   /* the read cache's budget, for all torrents */
   size_t bufs_used;             /* piece buffers held, bytes, all torrents */
@@ -130,6 +131,7 @@ struct shoal_torrent {
                                    v2 torrent, once those are supported; its
                                    first 20 bytes then name the v2 swarm */
   int has_ih2;
+  uint8_t req2[20];             /* HASH('req2', ih): an encrypted handshake's key */
   char ih_hex[41];
   char name[256];               /* for logs and status: printable */
   struct sh_metainfo *m;        /* NULL until the metadata is known */

@@ -24,6 +24,7 @@
 #include "engine/torrent.h"
 #include "meta/magnet.h"
 #include "meta/metainfo.h"
+#include "peer/mse_hs.h"
 #include "swarm/picker.h"
 #include "base/vec.h"
 
@@ -35,6 +36,16 @@ static int same_hash(const void *val, const void *ih)
 struct shoal_torrent *sh_torrent_find(const struct shoal_session *s, const uint8_t info_hash[20])
 {
   return sh_tab_get(&s->by_hash, sh_tab_hash_key(info_hash), same_hash, info_hash);
+}
+
+static int same_req2(const void *val, const void *req2)
+{
+  return !memcmp(((const struct shoal_torrent *)val)->req2, req2, 20);
+}
+
+struct shoal_torrent *sh_torrent_find_req2(const struct shoal_session *s, const uint8_t req2[20])
+{
+  return sh_tab_get(&s->by_req2, sh_tab_hash_key(req2), same_req2, req2);
 }
 
 struct shoal_torrent *sh_torrent_by_id(const struct shoal_session *s, shoal_id id)
@@ -505,7 +516,10 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
     free(t);
     return NULL;
   }
-  if (sh_tab_put(&s->by_hash, sh_tab_hash_key(ih), t) < 0) {
+  sh_mse_req2(ih, t->req2);
+  if (sh_tab_put(&s->by_hash, sh_tab_hash_key(ih), t) < 0 ||
+      sh_tab_put(&s->by_req2, sh_tab_hash_key(t->req2), t) < 0) {
+    sh_tab_del(&s->by_hash, sh_tab_hash_key(ih), t);
     sh_tab_del(&s->by_id, t->id, t);
     free(t->save_dir);
     free(t);
@@ -524,6 +538,7 @@ void sh_torrent_free(struct shoal_torrent *t)
   sh_ext_torrent_gone(t);
   sh_tab_del(&s->by_id, t->id, t);
   sh_tab_del(&s->by_hash, sh_tab_hash_key(t->ih), t);
+  sh_tab_del(&s->by_req2, sh_tab_hash_key(t->req2), t);
   if (t->sess_idx < s->ntor && s->tor[t->sess_idx] == t) {
     /* keep the order torrents were added in: lists show it */
     memmove(s->tor + t->sess_idx, s->tor + t->sess_idx + 1,

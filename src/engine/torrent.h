@@ -16,6 +16,8 @@
 
 /* torrent.c: life, metadata, start */
 struct shoal_torrent *sh_torrent_find(const struct shoal_session *s, const uint8_t info_hash[20]);
+/* The torrent an encrypted handshake names: by HASH('req2', info-hash). */
+struct shoal_torrent *sh_torrent_find_req2(const struct shoal_session *s, const uint8_t req2[20]);
 struct shoal_torrent *sh_torrent_by_id(const struct shoal_session *s, shoal_id id);
 /* A new torrent in the session's lists (no metadata yet, not started).
  * NULL when out of memory. */

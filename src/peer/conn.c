@@ -57,6 +57,8 @@ void sh_conn_unref(struct sh_conn *c)
     conn_free(c);
 }
 
+static void settle_enc(struct sh_conn *c);
+
 static void set_addr(struct sh_conn *c, const struct sh_addr *a)
 {
   c->addr = *a;
@@ -97,12 +99,15 @@ static void drop_alt(struct sh_conn *c)
 
 static int is_utp(const struct sh_transport *t) { return t && !strcmp(t->ops->name, "utp"); }
 
-int sh_conn_is_utp(const struct sh_conn *c) { return is_utp(c->tr); }
+/* c->tr may be MSE's wrapper: what it wraps was noted when it connected */
+int sh_conn_is_utp(const struct sh_conn *c) { return c->over_utp || is_utp(c->tr); }
 
 void sh_conn_close(struct sh_conn *c, const char *why)
 {
   if (c->state == SH_CONN_CLOSING)
     return;
+  c->hs_failed = c->state == SH_CONN_HANDSHAKE;
+  settle_enc(c); /* MSE done, the BitTorrent handshake not: encryption worked */
   c->state = SH_CONN_CLOSING;
   sh_info("peer %s: closing: %s", c->name, why);
   if (c->ud)
@@ -148,6 +153,7 @@ static void tr_alloc(void *ud, uint8_t **buf, size_t *len)
 
 static void process(struct sh_conn *c);
 static int use_alt(struct sh_conn *c);
+static int wrap_mse(struct sh_conn *c);
 
 static void tr_on_read(void *ud, ssize_t n)
 {
@@ -161,6 +167,15 @@ static void tr_on_read(void *ud, ssize_t n)
     return;
   if (n == -ENOMEM) {
     sh_conn_close(c, "out of memory for the read buffer");
+    return;
+  }
+  if (n < 0 && c->enc == SH_CONN_ENC_PENDING && c->alt && use_alt(c))
+    return; /* a peer that takes TCP and drops it may speak uTP */
+  if (n < 0 && c->enc == SH_CONN_ENC_PENDING) {
+    char why[160];
+    const char *w = sh_mse_why(c->tr);
+    snprintf(why, sizeof why, "encrypted handshake failed: %s", w ? w : sh_strerror((int)n));
+    sh_conn_close(c, why);
     return;
   }
   if (n < 0) {
@@ -231,7 +246,12 @@ static void tr_on_connect(void *ud, int status)
   }
   c->state = SH_CONN_HANDSHAKE;
   c->connected_ms = c->last_recv_ms = uv_now(c->hub->loop);
-  send_handshake(c, c->info_hash);
+  c->over_utp = is_utp(c->tr);
+  if (c->enc_wanted && !c->enc && wrap_mse(c) < 0) {
+    sh_conn_close(c, "out of memory for an encrypted handshake");
+    return;
+  }
+  send_handshake(c, c->info_hash); /* held by MSE until its own is done */
   sh_conn_read_start(c);
 }
 
@@ -271,6 +291,8 @@ static int use_alt(struct sh_conn *c)
   c->rlen = 0;
   c->reading = c->wpolling = 0;
   sh_conn_write_free(c); /* our handshake went to the old one */
+  if (c->enc == SH_CONN_ENC_PENDING)
+    c->enc = SH_CONN_ENC_NONE; /* the new one is wrapped when it connects */
   if (c->alt_connected) {
     c->alt_connected = 0;
     c->state = SH_CONN_CONNECTING;
@@ -376,6 +398,7 @@ static struct sh_conn *adopt(struct sh_hub *h, struct sh_transport *tr)
   tr->cb = &sh_conn_transport_cb;
   tr->ud = c;
   c->tr = tr;
+  c->over_utp = is_utp(tr);
   set_addr(c, &tr->remote);
   c->state = SH_CONN_HANDSHAKE;
   return c;
@@ -408,6 +431,116 @@ int sh_conn_start(struct sh_hub *h, struct sh_transport *tr, const uint8_t info_
   return 0;
 }
 
+/* ---- encryption ---- */
+
+static int hub_find_skey(void *ud, const uint8_t req2[20], uint8_t skey[20])
+{
+  struct sh_hub *h = ud;
+  return h->cb->find_skey ? h->cb->find_skey(h->ud, req2, skey) : -1;
+}
+
+static struct sh_mse_opts mse_opts(struct sh_hub *h)
+{
+  struct sh_mse_opts o = {.loop = h->loop,
+                          .policy = h->o.encryption == SH_MSE_REQUIRE ? SH_MSE_REQUIRE
+                                                                     : SH_MSE_PREFER,
+                          .find_skey = hub_find_skey,
+                          .ud = h};
+  return o;
+}
+
+/* Wraps the connected transport in MSE, our handshake held until it is
+ * done; reading restarts on the wrapper. */
+static int wrap_mse(struct sh_conn *c)
+{
+  if (c->reading) {
+    c->tr->ops->read_stop(c->tr);
+    c->reading = 0;
+  }
+  struct sh_mse_opts o = mse_opts(c->hub);
+  struct sh_transport *m;
+  int rc = sh_mse_dial(c->tr, 1, c->info_hash, &o, &m);
+  if (rc == 0) {
+    c->tr = m;
+    c->enc = SH_CONN_ENC_PENDING;
+  }
+  sh_conn_read_start(c);
+  return rc;
+}
+
+int sh_conn_encrypt(struct sh_conn *c)
+{
+  if (!c->outgoing || c->enc || c->enc_wanted || !c->tr ||
+      (c->state != SH_CONN_CONNECTING && c->state != SH_CONN_HANDSHAKE))
+    return -EINVAL;
+  c->enc_wanted = 1;
+  return c->state == SH_CONN_HANDSHAKE ? wrap_mse(c) : 0;
+}
+
+/* An incoming connection's first bytes: a plaintext handshake starts with
+ * 19 and "BitTorrent protocol"; anything else is taken for MSE's Ya (96
+ * random bytes). Four bytes decide: a key starts with 19 "Bit" once in
+ * 2^32, and a client whose protocol string is wrong further on is told so
+ * at once ("bad handshake") rather than kept waiting for a key until the
+ * handshake timeout. Returns 1 to go on with plaintext, 0 to wait (for
+ * more bytes, or for MSE to finish: the bytes read so far are its), -1
+ * once the connection is closing. */
+static int sniff(struct sh_conn *c)
+{
+  static const uint8_t proto[4] = {19, 'B', 'i', 't'};
+  size_t n = c->rlen < sizeof proto ? c->rlen : sizeof proto;
+  enum sh_mse_policy policy = c->hub->o.encryption;
+  if (!memcmp(c->rbuf, proto, n)) {
+    if (n < sizeof proto)
+      return 0;
+    c->sniffed = 1;
+    if (policy != SH_MSE_REQUIRE)
+      return 1;
+    sh_conn_close(c, "plaintext handshake refused: encryption is required");
+    return -1;
+  }
+  c->sniffed = 1;
+  if (policy == SH_MSE_OFF || !c->hub->cb->find_skey) {
+    sh_conn_close(c, "bad handshake: not BitTorrent, and encrypted handshakes are off");
+    return -1;
+  }
+  struct sh_mse_opts o = mse_opts(c->hub);
+  struct sh_transport *m;
+  const char *why = "out of memory";
+  if (sh_mse_accept(c->tr, c->rbuf, c->rlen, &o, &m, &why) < 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "encrypted handshake failed: %s", why);
+    sh_conn_close(c, msg);
+    return -1;
+  }
+  c->tr = m;
+  c->rlen = 0;
+  c->enc = SH_CONN_ENC_PENDING;
+  return 0;
+}
+
+/* An encrypted connection whose MSE handshake is done: which method. */
+static void settle_enc(struct sh_conn *c)
+{
+  uint32_t m = c->enc == SH_CONN_ENC_PENDING && c->tr ? sh_mse_method(c->tr) : 0;
+  if (m)
+    c->enc = m == SH_MSE_RC4 ? SH_CONN_ENC_RC4 : SH_CONN_ENC_HEADER;
+}
+
+/* The peer's handshake came through MSE: which method, and did the key
+ * (SKEY) name the torrent the handshake names? */
+static int encryption_done(struct sh_conn *c, const struct sh_handshake *hs)
+{
+  settle_enc(c);
+  if (!c->outgoing && memcmp(hs->info_hash, sh_mse_info_hash(c->tr), 20)) {
+    sh_conn_close(c, "encrypted handshake: the handshake names another torrent than the key");
+    return -1;
+  }
+  sh_info("peer %s: encrypted (%s)", c->name,
+          c->enc == SH_CONN_ENC_RC4 ? "RC4" : "the handshake only, then plaintext");
+  return 0;
+}
+
 /* ---- the handshake and framing ---- */
 
 static int process_handshake(struct sh_conn *c, size_t *off)
@@ -425,6 +558,8 @@ static int process_handshake(struct sh_conn *c, size_t *off)
   }
   *off = (size_t)rc;
   c->peer_hs = hs;
+  if (c->enc == SH_CONN_ENC_PENDING && encryption_done(c, &hs) < 0)
+    return -1;
   if (c->outgoing && memcmp(hs.info_hash, c->info_hash, 20)) {
     sh_conn_close(c, "handshake names another torrent (wrong info-hash)");
     return -1;
@@ -480,6 +615,8 @@ static int process_frames(struct sh_conn *c, size_t *off)
 static void process(struct sh_conn *c)
 {
   size_t off = 0;
+  if (c->state == SH_CONN_HANDSHAKE && !c->outgoing && !c->sniffed && sniff(c) <= 0)
+    return;
   if (c->state == SH_CONN_HANDSHAKE && process_handshake(c, &off) <= 0)
     return;
   if (process_frames(c, &off) < 0)

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "base/buf.h"
+#include "peer/mse.h"
 #include "peer/transport.h"
 #include "peer/wire.h"
 #include "base/ratelimit.h"
@@ -70,13 +71,19 @@ struct sh_conn_cb {
   /* Optional: sendfile could not send a file (a file system without
    * splice): the bytes went through memory instead. */
   void (*on_sendfile_failed)(void *ud, struct sh_conn *c);
+  /* Optional: the info-hash of a torrent by HASH('req2', info-hash), for
+   * an incoming encrypted handshake (peer/mse_hs.h). Returns 0, or -1 when
+   * there is none. Without it incoming MSE is refused. */
+  int (*find_skey)(void *hub_ud, const uint8_t req2[20], uint8_t info_hash[20]);
 };
 
 /* Settings every connection of a hub shares. */
 struct sh_hub_opts {
   uint8_t peer_id[20];
   uint8_t reserved[8];             /* handshake reserved bits we send */
-  uint32_t handshake_timeout_ms;   /* connect + handshake */
+  uint32_t handshake_timeout_ms;   /* connect + handshake (MSE's included) */
+  enum sh_mse_policy encryption;   /* incoming: what is accepted (dials choose
+                                      with sh_conn_encrypt) */
   uint64_t up_rate, down_rate;     /* bytes/s, 0 = unlimited */
 };
 
@@ -146,6 +153,14 @@ struct sh_wbatch {
   size_t bytes;           /* payload bytes (blocks) in this batch */
 };
 
+/* Encryption of a connection (Message Stream Encryption, peer/mse.h). */
+enum sh_conn_enc {
+  SH_CONN_ENC_NONE = 0,  /* plaintext */
+  SH_CONN_ENC_PENDING,   /* the MSE handshake is under way */
+  SH_CONN_ENC_RC4,       /* RC4 both ways */
+  SH_CONN_ENC_HEADER,    /* encrypted handshake, then plaintext */
+};
+
 struct sh_conn {
   struct sh_hub *hub;
   struct sh_transport *tr; /* NULL once its close callback ran */
@@ -156,6 +171,7 @@ struct sh_conn {
   struct sh_transport *alt;
   uint8_t alt_connected;
   uint8_t utp_failed;     /* a uTP dial of this connection failed */
+  uint8_t over_utp;       /* the transport that connected is uTP's */
   uint8_t closed_early;   /* a transport was closed by the peer after our
                              handshake, before a byte of its own */
   void *ud;               /* the upper layer's, see sh_conn_set_ud */
@@ -168,6 +184,12 @@ struct sh_conn {
   uint8_t info_hash[20];  /* dialled: what we sent; incoming: the peer's */
   struct sh_handshake peer_hs; /* once received */
   uint32_t max_frame;
+  uint8_t enc;            /* enum sh_conn_enc */
+  uint8_t enc_wanted;     /* a dial to wrap in MSE once a transport connects
+                             (of TCP and uTP, whichever carries the handshake) */
+  uint8_t sniffed;        /* incoming: the first bytes said plaintext or MSE */
+  uint8_t hs_failed;      /* closed once connected, before the peer's handshake
+                             (for the upper layer's fallback decisions) */
 
   /* reading */
   uint8_t *rbuf;
@@ -226,6 +248,14 @@ int sh_conn_accept(struct sh_hub *h, struct sh_transport *tr, struct sh_conn **o
  * pair): sends our handshake at once. */
 int sh_conn_start(struct sh_hub *h, struct sh_transport *tr, const uint8_t info_hash[20], void *ud,
                   struct sh_conn **out);
+/* Makes a connection just opened by sh_conn_dial or sh_conn_start
+ * (before the loop runs again) encrypted: its transport is wrapped in MSE
+ * (a dial's when it connects: the one of TCP and uTP that comes first, or
+ * the other if that one dies before the peer's handshake),
+ * offering RC4 only when the hub's policy is SH_MSE_REQUIRE, else RC4 and
+ * header-only. Our handshake then goes inside MSE's step 3. Returns 0 or
+ * a negative code (the connection is unchanged; the caller may close it). */
+int sh_conn_encrypt(struct sh_conn *c);
 
 /* ---- life ---- */
 

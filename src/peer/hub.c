@@ -115,16 +115,16 @@ static void on_rl_timer(uv_timer_t *t)
   for (size_t i = 0; i < n; i++) {
     struct sh_conn *c = list[i];
     c->rl_listed = 0;
-    if (c->state == SH_CONN_ACTIVE) {
-      if (c->throttled) {
-        c->throttled = 0;
-        sh_conn_read_start(c);
-      }
-      if (c->up_waiting) {
-        c->up_waiting = 0;
-        if (c->ud)
-          h->cb->on_drained(c->ud, c);
-      }
+    /* a read may run dry in the handshake too (its last bytes can come
+     * with the first messages): it must resume there as well */
+    if (c->throttled && c->state != SH_CONN_CLOSING) {
+      c->throttled = 0;
+      sh_conn_read_start(c);
+    }
+    if (c->state == SH_CONN_ACTIVE && c->up_waiting) {
+      c->up_waiting = 0;
+      if (c->ud)
+        h->cb->on_drained(c->ud, c);
     }
     sh_conn_unref(c);
   }

@@ -93,6 +93,15 @@ void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint
   e->next_try_ms = now_ms + wait;
 }
 
+void sh_peers_retry_now(struct sh_peers *l, const struct sh_addr *a, uint64_t now_ms)
+{
+  struct sh_peer_entry *e = sh_peers_find(l, a);
+  if (!e)
+    return;
+  e->state = SH_PE_IDLE;
+  e->next_try_ms = now_ms;
+}
+
 void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a)
 {
   struct sh_peer_entry *e = sh_peers_find(l, a);

@@ -49,6 +49,9 @@ enum sh_peer_entry_state { SH_PE_IDLE = 0, SH_PE_CONNECTING, SH_PE_CONNECTED };
 
 /* What we know of a peer's uTP (BEP 29). */
 enum sh_peer_utp { SH_PE_UTP_UNKNOWN = 0, SH_PE_UTP_YES, SH_PE_UTP_NO };
+/* What encrypted dials (MSE/PE) taught us about a peer. */
+#define SH_PE_PLAIN 1u /* it refused an encrypted handshake: dial it in plaintext */
+#define SH_PE_TOLD 2u  /* the log has said why it cannot be reached */
 
 struct sh_peer_entry {
   struct sh_addr addr;
@@ -59,6 +62,7 @@ struct sh_peer_entry {
   uint8_t closed_early;/* closes right after our handshake, in a row */
   uint8_t utp;         /* enum sh_peer_utp: a uTP connection worked (or PEX
                           said so), or a uTP dial failed: then TCP only */
+  uint8_t crypto;      /* SH_PE_PLAIN, SH_PE_TOLD */
   uint64_t next_try_ms;
 };
 
@@ -80,6 +84,10 @@ struct sh_peer_entry *sh_peers_next(struct sh_peers *l, uint64_t now_ms, int ski
 /* A dial failed or a connection closed. `failed` counts towards forgetting
  * the address (an established connection that later closed does not). */
 void sh_peers_done(struct sh_peers *l, const struct sh_addr *a, int failed, uint64_t now_ms);
+/* A dial failed in a way another way of dialling avoids (an encrypted
+ * handshake refused: plaintext next): idle again and due at once, and
+ * not counted as a failure. */
+void sh_peers_retry_now(struct sh_peers *l, const struct sh_addr *a, uint64_t now_ms);
 void sh_peers_remove(struct sh_peers *l, const struct sh_addr *a);
 /* Records what a dial learnt of the address's uTP (no-op if unknown). */
 void sh_peers_set_utp(struct sh_peers *l, const struct sh_addr *a, enum sh_peer_utp v);

@@ -204,16 +204,29 @@ no_escapes "$T/json.err" "--json: messages on stderr carry no escape sequence"
 kill $FAKE_PID 2>/dev/null || true
 
 # ---- 16. peers that hang up after our handshake ----
+# (with --encryption off, where "they may require encryption" is the news;
+# by default the encrypted handshake comes first: see the case after)
 fake closer
 "$SHOAL" get --json --bind 127.0.0.1 --no-peer-timeout 8 --peer "127.0.0.1:$FAKE_PORT" -o "$T/dl-closer" \
-  "$T/blob.torrent" >"$T/cl.out" 2>"$T/cl.err" &
+  --encryption off "$T/blob.torrent" >"$T/cl.out" 2>"$T/cl.err" &
 pids+=($!); clpid=$!
 for _ in $(seq 200); do kill -0 $clpid 2>/dev/null || break; sleep 0.1; done
 kill $clpid 2>/dev/null || true; rc=0; wait $clpid || rc=$?
 [ "$rc" = 1 ] && ok "get with a peer that hangs up gives up after --no-peer-timeout" || bad "exit $rc"
-expect_grep "$T/cl.err" 'no peers for 8s: peers close the connection after the handshake; they may require encryption' \
+expect_grep "$T/cl.err" 'no peers for 8s: peers close the connection after the handshake; they may require encryption \(--encryption is off\)' \
   "says why nothing comes"
 expect_grep "$T/cl.out" '"peers_closed_after_handshake":[3-9]' "counts the closes in the status"
+kill $FAKE_PID 2>/dev/null || true
+# the default (prefer): encrypted first, then plaintext, both hung up on
+fake closer
+"$SHOAL" get --bind 127.0.0.1 --no-peer-timeout 12 --peer "127.0.0.1:$FAKE_PORT" -o "$T/dl-closer2" \
+  "$T/blob.torrent" >"$T/cl2.out" 2>"$T/cl2.err" &
+pids+=($!); clpid=$!
+for _ in $(seq 250); do kill -0 $clpid 2>/dev/null || break; sleep 0.1; done
+kill $clpid 2>/dev/null || true; rc=0; wait $clpid || rc=$?
+[ "$rc" = 1 ] && ok "prefer: gives up after --no-peer-timeout" || bad "prefer: exit $rc"
+expect_grep "$T/cl2.err" 'no peers for 12s: peers close the connection after the handshake, encrypted or not' \
+  "prefer: says both handshakes were hung up on"
 kill $FAKE_PID 2>/dev/null || true
 
 # ---- 5. resume data edited by hand is not trusted ----

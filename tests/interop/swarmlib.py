@@ -387,6 +387,78 @@ def handshake_answered(port, info_hash, host="127.0.0.1"):
         return False
 
 
+# Message Stream Encryption's prime (768 bits, generator 2): for probing a
+# peer that accepts encrypted connections only (src/peer/mse_hs.h has the
+# protocol).
+MSE_P = int("FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74"
+            "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437"
+            "4FE1356D6D51C245E485B576625E7EC6F44C42E9A63A36210000000000090563", 16)
+
+
+class _Rc4:
+    """An RC4 stream with MSE's first 1024 bytes thrown away."""
+
+    def __init__(self, key):
+        s, j = list(range(256)), 0
+        for i in range(256):
+            j = (j + s[i] + key[i % len(key)]) & 255
+            s[i], s[j] = s[j], s[i]
+        self.s, self.i, self.j = s, 0, 0
+        self.crypt(bytes(1024))
+
+    def crypt(self, data):
+        s, i, j, out = self.s, self.i, self.j, bytearray(len(data))
+        for k, b in enumerate(data):
+            i = (i + 1) & 255
+            j = (j + s[i]) & 255
+            s[i], s[j] = s[j], s[i]
+            out[k] = b ^ s[(s[i] + s[j]) & 255]
+        self.i, self.j = i, j
+        return bytes(out)
+
+
+def _recv_until(c, buf, n):
+    while len(buf) < n:
+        d = c.recv(4096)
+        if not d:
+            raise OSError("closed")
+        buf += d
+    return buf
+
+
+def handshake_answered_mse(port, info_hash, host="127.0.0.1"):
+    """True if the peer at port completes an encrypted handshake (MSE,
+    RC4 offered alone) for info_hash and answers with a BEP 3 handshake
+    naming it."""
+    def sha1(*parts):
+        return hashlib.sha1(b"".join(parts)).digest()
+    try:
+        with socket.create_connection((host, port), timeout=2) as c:
+            x = int.from_bytes(os.urandom(20), "big")
+            c.sendall(pow(2, x, MSE_P).to_bytes(96, "big"))
+            yb = _recv_until(c, b"", 96)
+            s = pow(int.from_bytes(yb[:96], "big"), x, MSE_P).to_bytes(96, "big")
+            enc, dec = _Rc4(sha1(b"keyA", s, info_hash)), _Rc4(sha1(b"keyB", s, info_hash))
+            ia = (b"\x13BitTorrent protocol" + bytes(8) + info_hash + b"-PROBE0-" +
+                  os.urandom(6).hex().encode())
+            req23 = bytes(a ^ b for a, b in zip(sha1(b"req2", info_hash), sha1(b"req3", s)))
+            c.sendall(sha1(b"req1", s) + req23 + enc.crypt(
+                bytes(8) + (2).to_bytes(4, "big") + bytes(2) + len(ia).to_bytes(2, "big") + ia))
+            vc, buf = dec.crypt(bytes(8)), yb[96:]
+            while vc not in buf:
+                if len(buf) > 512 + 8:
+                    return False
+                buf = _recv_until(c, buf, len(buf) + 1)
+            rest = _recv_until(c, buf[buf.index(vc) + 8:], 6)
+            head = dec.crypt(rest[:6])
+            padd = int.from_bytes(head[4:6], "big")
+            rest = _recv_until(c, rest, 6 + padd + 68)
+            hs = dec.crypt(rest[6:6 + padd + 68])[padd:]
+            return head[:4] == b"\0\0\0\x02" and hs[28:48] == info_hash
+    except OSError:
+        return False
+
+
 def wait_listening(port, timeout=30, host="127.0.0.1"):
     def up():
         try:
@@ -502,9 +574,12 @@ class LtPeer:
                  port=0, tracker=True, settings=None):
         lt = lt_module()
         self.lt = lt
-        sett = lt_settings(port, upload_rate, download_rate)
-        sett.update(settings or {})  # e.g. LT_UTP_ONLY
-        self.ses = lt.session(sett)
+        pack = lt_settings(port, upload_rate, download_rate)
+        pack.update(settings or {})  # e.g. LT_UTP_ONLY
+        self.ses = lt.session(pack)
+        # a seed refusing plaintext is probed with an encrypted handshake
+        probe = handshake_answered_mse \
+            if pack.get("in_enc_policy") == int(lt.enc_policy.pe_forced) else handshake_answered
         if upload_rate or download_rate:
             f = lt.ip_filter()
             f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
@@ -518,14 +593,14 @@ class LtPeer:
             p.trackers = []
         self.h = self.ses.add_torrent(p)
         self.port = self.ses.listen_port()
-        if seed and sett.get("enable_incoming_tcp", True):
+        if seed and pack.get("enable_incoming_tcp", True):
             # add_torrent returns before the torrent is attached; for a
             # moment after that libtorrent still closes incoming handshakes
             # for it (seen here: up to ~1 s), and the client under test
             # would then sit out its reconnect back-off. So probe with a
             # real handshake until libtorrent answers one.
             ih = torrent_info(torrent)[1]
-            wait_for(lambda: handshake_answered(self.port, ih), 60,
+            wait_for(lambda: probe(self.port, ih), 60,
                      "libtorrent seed to answer handshakes", 0.3)
         elif seed:
             # no TCP to probe with: wait until it says it seeds, and the
@@ -562,6 +637,10 @@ class LtPeer:
 
     def downloaded(self):
         return self.h.status().total_payload_download
+
+    def peer_flags(self):
+        """The flags of each connected peer (lt.peer_info.rc4_encrypted...)."""
+        return [p.flags for p in self.h.get_peer_info()]
 
     def close(self):
         try:
@@ -721,13 +800,13 @@ class NetNs:
 # ---------------------------------------------------------------- aria2
 
 
-def aria2c_argv(torrent, out_dir, port):
+def aria2c_argv(torrent, out_dir, port, extra=()):
     """aria2c as a leecher that exits 0 once the download is complete."""
     return ["aria2c", "--dir=" + out_dir, "--seed-time=0", "--enable-dht=false",
             "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
             "--listen-port=%d" % port, "--file-allocation=none", "--summary-interval=0",
-            "--console-log-level=notice", "--bt-stop-timeout=0", "--check-integrity=false",
-            torrent]
+            "--console-log-level=notice", "--bt-stop-timeout=0", "--check-integrity=false"] + \
+        list(extra) + [torrent]
 
 
 # ---------------------------------------------------------------- shoal

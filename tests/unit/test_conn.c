@@ -66,7 +66,7 @@ static void cb_close(void *ud, struct sh_conn *c, const char *why)
 static void cb_free(void *ud, struct sh_conn *c) { (void)ud, (void)c, R.frees++; }
 
 static const struct sh_conn_cb CB = {cb_handshake, cb_message, cb_read_done, cb_drained,
-                                     cb_close,     cb_free,    NULL};
+                                     cb_close,     cb_free,    NULL,         NULL};
 
 static uv_loop_t loop;
 static struct sh_hub hub;
@@ -375,5 +375,26 @@ Test(conn, upload_allowance_waits_then_drains)
     uv_run(&loop, UV_RUN_ONCE);
   cr_expect_gt(R.drained, before, "told to send again once the allowance refilled");
   cr_expect(sh_conn_upload_allowed(c, 16384 + 13));
+  sh_memio_close(raw);
+}
+
+Test(conn, a_handshake_cut_short_by_the_download_limit_resumes)
+{
+  /* the allowance is spent: the first read takes one byte and reading
+   * stops; the refill (16 KiB at 200 KB/s, about 80 ms) must restart it
+   * though the connection is still in its handshake */
+  sh_hub_set_rates(&hub, 0, 200000);
+  struct sh_transport *a, *raw;
+  cr_assert_eq(sh_memio_pair(&loop, NULL, NULL, &a, &raw), 0);
+  cr_assert_eq(sh_conn_accept(&hub, a, NULL), 0);
+  sh_ratelimit_take(&hub.down, uv_now(&loop), 1u << 20);
+  uint8_t hs[68];
+  handshake(hs, IH);
+  sh_memio_write(raw, hs, 68);
+  for (int i = 0; i < 2000 && !R.handshakes; i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
+  cr_expect_eq(R.handshakes, 1, "reading resumed once the allowance refilled");
   sh_memio_close(raw);
 }

@@ -89,7 +89,11 @@ static void world_up(struct world *w, enum raw_mode mode, const struct shoal_set
   w->seed = th_session(&w->loop, &set);
   shoal_id st = th_add(w->seed, &w->tt, w->seed_dir, 1);
   cr_assert(th_wait_event(&w->loop, w->seed, st, SHOAL_EVENT_FINISHED, 20000));
-  w->leech = th_session(&w->loop, lset);
+  /* the leech dials the raw peer (test_mem_peer.h), which speaks
+   * plaintext only: an encrypted dial would never reach it */
+  struct shoal_settings plain = *lset;
+  plain.encryption = SHOAL_ENC_OFF;
+  w->leech = th_session(&w->loop, &plain);
   w->lt = th_add(w->leech, &w->tt, w->leech_dir, 0);
   struct shoal_status ls = th_status(w->leech, w->lt);
   memcpy(w->raw.ih, ls.info_hash, 20);

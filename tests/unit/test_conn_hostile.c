@@ -23,7 +23,7 @@ struct fixture {
 };
 
 static uint32_t fixture_handshake_ms, fixture_idle_ms;
-static int fixture_max_total;
+static int fixture_max_total, fixture_encryption;
 
 static void seed_up(struct fixture *f)
 {
@@ -38,6 +38,7 @@ static void seed_up(struct fixture *f)
   set.handshake_timeout_ms = fixture_handshake_ms;
   set.idle_timeout_ms = fixture_idle_ms;
   set.max_peers_total = fixture_max_total;
+  set.encryption = fixture_encryption;
   f->seed = th_session(&f->loop, &set);
   f->st = th_add(f->seed, &f->tt, f->dir, 1);
   struct shoal_status st = th_status(f->seed, f->st);
@@ -75,6 +76,7 @@ static void seed_still_serves(struct fixture *f)
 {
   struct shoal_settings set;
   th_settings_mem(&set);
+  set.encryption = fixture_encryption; /* a link refused is not redialled */
   shoal_session *l = th_session(&f->loop, &set);
   char *ldir = th_tmpdir();
   shoal_id lt = th_add(l, &f->tt, ldir, 0);
@@ -220,15 +222,40 @@ Test(conn_hostile, many_unrequested_blocks, .timeout = 60)
   free(msg);
 }
 
-Test(conn_hostile, garbage_instead_of_a_handshake, .timeout = 60)
+/* n bytes of 0xee where a handshake should be: hung up on within 5 s. */
+static void garbage_case(size_t n, int then_serve)
 {
   struct fixture f;
   seed_up(&f);
-  uint8_t hs[68];
-  memset(hs, 0xee, sizeof hs);
-  cr_expect(run_raw(&f, hs, NULL, 0, 5000));
-  seed_still_serves(&f);
+  uint8_t *g = malloc(n);
+  memset(g, 0xee, n);
+  cr_expect(run_raw(&f, g, g + 68, n - 68, 5000), "hung up on %zu bytes of garbage", n);
+  free(g);
+  if (then_serve)
+    seed_still_serves(&f);
   seed_down(&f);
+}
+
+Test(conn_hostile, garbage_instead_of_a_handshake, .timeout = 60)
+{
+  /* with encryption off nothing but a plaintext handshake may come: 68
+   * bytes of garbage are refused as they arrive */
+  fixture_encryption = SHOAL_ENC_OFF;
+  garbage_case(68, 1);
+}
+
+/* Accepting encrypted handshakes (the default), garbage is the start of a
+ * Diffie-Hellman key until MSE's limits say otherwise: 96 bytes of key
+ * and at most 512 of padding before HASH('req1', S). */
+Test(conn_hostile, garbage_past_the_encrypted_handshake_limit, .timeout = 60)
+{
+  garbage_case(68 + 96 + 532, 1); /* the default 20 s timeout is not what closes it */
+}
+
+Test(conn_hostile, short_garbage_waits_for_the_handshake_timeout, .timeout = 60)
+{
+  fixture_handshake_ms = 300; /* a key that never completes */
+  garbage_case(68, 0);
 }
 
 Test(conn_hostile, silent_connection_times_out_in_the_handshake, .timeout = 60)

@@ -91,6 +91,50 @@ Test(engine_utp, utp_only_both_sides, .timeout = 120)
   stop(&r);
 }
 
+static int rc4_peer(struct run *r, int utp)
+{
+  struct shoal_peer_info pi[4];
+  size_t n = shoal_torrent_peers(r->leech, r->lt, pi, 4);
+  for (size_t i = 0; i < n && i < 4; i++)
+    if ((pi[i].utp || !utp) && pi[i].encrypted && pi[i].rc4)
+      return 1;
+  return 0;
+}
+
+static int leech_has_rc4_utp_peer(void *ud) { return rc4_peer(ud, 1); }
+static int leech_has_rc4_peer(void *ud) { return rc4_peer(ud, 0); }
+
+/* MSE over uTP: RC4 required both ways, uTP only; the data arrives whole. */
+Test(engine_utp, rc4_over_utp, .timeout = 120)
+{
+  struct shoal_settings set;
+  th_settings(&set);
+  set.utp_only = 1;
+  set.encryption = SHOAL_ENC_REQUIRE;
+  struct run r;
+  start(&r, &set, &set);
+  cr_assert(th_run_until(&r.loop, NULL, leech_has_rc4_utp_peer, &r, 20000),
+            "an RC4 peer over uTP");
+  finish(&r);
+  struct sh_utp_stats ss = utp_stats(r.seed);
+  cr_expect_gt(ss.out, 2000);
+  stop(&r);
+}
+
+/* Both dialled at once with encryption preferred: whichever of TCP and uTP
+ * connects first carries the encrypted handshake. */
+Test(engine_utp, dial_race_encrypted, .timeout = 120)
+{
+  struct shoal_settings set;
+  th_settings(&set);
+  set.encryption = SHOAL_ENC_REQUIRE;
+  struct run r;
+  start(&r, &set, &set);
+  cr_assert(th_run_until(&r.loop, NULL, leech_has_rc4_peer, &r, 20000), "an RC4 peer");
+  finish(&r);
+  stop(&r);
+}
+
 /* The seed takes TCP connections and closes them at once (uTP only): the
  * leecher, dialling both at once, goes on over uTP, and remembers it. */
 Test(engine_utp, tcp_dropped_falls_back_to_utp, .timeout = 120)
