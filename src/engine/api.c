@@ -295,6 +295,15 @@ int shoal_torrent_set_priorities(shoal_session *s, shoal_id id, const uint8_t *p
   return 0;
 }
 
+int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64_t download)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  return sh_hub_group_set_rates(&s->hub, &t->rl, upload > 0 ? (uint64_t)upload : 0,
+                                download > 0 ? (uint64_t)download : 0);
+}
+
 int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr *addr)
 {
   struct shoal_torrent *t = live(s, id);

@@ -162,6 +162,7 @@ struct shoal_torrent {
 
   uint64_t downloaded, uploaded, wanted_bytes, have_bytes, total_bytes;
   struct sh_rate rate_down, rate_up; /* payload rates, smoothed */
+  struct sh_hub_group rl;       /* its own limits (shoal_torrent_set_rates) */
   int hash_failures, banned_peers;
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;
   int resume_dirty;

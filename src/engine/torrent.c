@@ -457,6 +457,7 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
     snprintf(t->ih_hex + 2 * i, 3, "%02x", ih[i]);
   snprintf(t->name, sizeof t->name, "%s", name && *name ? name : t->ih_hex);
   sh_peers_init(&t->plist);
+  sh_hub_group_init(&t->rl, sh_now(s));
   if (sh_tab_put(&s->by_id, t->id, t) < 0) {
     free(t->save_dir);
     free(t);
@@ -487,6 +488,7 @@ void sh_torrent_free(struct shoal_torrent *t)
       s->tor[i]->sess_idx = i;
   }
   sh_torrent_runtime_free(t);
+  sh_hub_group_remove(&s->hub, &t->rl);
   free(t->slot_of);
   free(t->hashq);
   free(t->have);

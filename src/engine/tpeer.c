@@ -88,6 +88,7 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
   }
   p->tor_idx = t->npeers;
   p->attached = 1;
+  sh_conn_set_group(p->c, &t->rl); /* the torrent's limits apply too */
   t->peers[t->npeers++] = p;
   p->attached_ms = sh_now(s);
   if (p->outgoing) {
