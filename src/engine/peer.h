@@ -152,6 +152,8 @@ void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin);
 int sh_tpeer_tick(struct sh_peer *p, uint64_t now_ms, uint64_t dt_ms);
 /* Drops our requests to p (choke without the fast extension, snub). */
 void sh_tpeer_abort_all(struct sh_peer *p);
+/* It told us it has every piece. */
+int sh_tpeer_is_seed(const struct sh_peer *p);
 
 /* tpeer_meta.c: a torrent without metadata */
 /* A message that needs the piece count, while the torrent has none:

@@ -163,8 +163,19 @@ void sh_torrent_complete(struct shoal_torrent *t)
     }
   }
   sh_info("%s: download complete, seeding", t->name);
-  for (size_t i = t->npeers; i-- > 0;)
-    sh_tpeer_update_interest(t->peers[i]);
+  /* With every piece, seeds have nothing more to give us or take from
+   * us: hang up now rather than at the next tick, so their slots go to
+   * leechers. (Files skipped by priority may be wanted later: then we
+   * keep them.) */
+  int full = t->m && t->have_count == t->m->num_pieces;
+  for (size_t i = t->npeers; i-- > 0;) {
+    if (i >= t->npeers)
+      continue;
+    if (full && sh_tpeer_is_seed(t->peers[i]))
+      sh_conn_close(t->peers[i]->c, "both sides are seeds");
+    else
+      sh_tpeer_update_interest(t->peers[i]);
+  }
   if (t->ann)
     sh_announcer_completed(t->ann);
   if (t->disk && t->resume_dirty)

@@ -72,11 +72,21 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     *why = "connection limit of the torrent reached";
     return SH_ELIMIT;
   }
-  for (size_t i = 0; i < t->npeers; i++)
-    if (!memcmp(t->peers[i]->peer_id, p->peer_id, 20)) {
+  for (size_t i = 0; i < t->npeers; i++) {
+    struct sh_peer *old = t->peers[i];
+    if (memcmp(old->peer_id, p->peer_id, 20))
+      continue;
+    /* Two peers that dial each other at once: if each side kept its first
+     * connection and refused the second, both connections could die. Both
+     * sides keep the one dialled by the higher peer id. */
+    int we_higher = memcmp(s->peer_id, p->peer_id, 20) > 0;
+    if (old->outgoing == p->outgoing || p->outgoing != we_higher) {
       *why = "already connected to this peer id";
       return SH_ELIMIT;
     }
+    sh_conn_close(old->c, "already connected to this peer id: kept the other connection");
+    break;
+  }
   if (t->m && !(p->bf = calloc(1, SH_BF_BYTES(t->m->num_pieces) + 1))) {
     *why = "out of memory";
     return -ENOMEM;
@@ -160,13 +170,19 @@ void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p)
     if (p->got_bitfield || p->have_count)
       sh_picker_peer_lost(t->picker, p->bf, p->have_all);
   }
-  if (p->outgoing) {
-    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->c->addr);
+  /* its address (where it listens, for one that dialled us) may be
+   * dialled again later */
+  if (p->outgoing || p->listen_port) {
+    struct sh_addr a = sh_peer_identity(p);
+    struct sh_peer_entry *e = sh_peers_find(&t->plist, &a);
     if (e)
       e->seed = (uint8_t)peer_is_seed(p, t);
-    sh_peers_done(&t->plist, &p->c->addr, 0, sh_now(t->sess));
+    if (e && (p->outgoing || e->state == SH_PE_CONNECTED))
+      sh_peers_done(&t->plist, &a, 0, sh_now(t->sess));
   }
 }
+
+int sh_tpeer_is_seed(const struct sh_peer *p) { return p->got_bitfield && peer_is_seed(p, p->tor); }
 
 void sh_tpeer_update_interest(struct sh_peer *p)
 {
@@ -389,6 +405,16 @@ static int on_ext(struct sh_peer *p, const struct sh_msg *m, const char **why)
     *why = "banned peer (identified by its listen port)";
     return SH_EBANNED;
   }
+  /* A peer that dialled us, now known by where it listens: the tracker
+   * lists that address, and dialling it would only open a second
+   * connection to the same peer. */
+  if (!p->outgoing && p->listen_port && p->attached) {
+    struct sh_peer_entry *e = sh_peers_find(&p->tor->plist, &who);
+    if (!e && sh_peers_add(&p->tor->plist, &who, SH_SRC_INCOMING, sh_now(p->sess)) == 1)
+      e = sh_peers_find(&p->tor->plist, &who);
+    if (e && e->state == SH_PE_IDLE)
+      e->state = SH_PE_CONNECTED;
+  }
   sh_ext_on_handshake(p, &eh);
   return 0;
 }
@@ -569,8 +595,9 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
     if (b)
       sh_wire_put_keepalive(b);
   }
-  /* Two seeds have nothing to say to each other. */
-  if (t->state == SHOAL_SEEDING && peer_is_seed(p, t) && p->got_bitfield) {
+  /* Two seeds have nothing to say to each other (unless we skipped files
+   * we may want later). */
+  if (t->state == SHOAL_SEEDING && t->have_count == t->m->num_pieces && sh_tpeer_is_seed(p)) {
     sh_conn_close(p->c, "both sides are seeds");
     return 1;
   }
