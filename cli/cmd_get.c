@@ -24,6 +24,7 @@
 
 #include "commands.h"
 #include "netopts.h"
+#include "report.h"
 #include "util.h"
 #include "shoal.h"
 
@@ -71,6 +72,7 @@ struct get {
   int quiet;
   int drawn;              /* live lines on screen to overwrite */
   unsigned ticks;
+  uint64_t start_ms, json_ms; /* --json: the run's start, the last report */
 };
 
 static const char *size_str(uint64_t n, char *buf, size_t len)
@@ -376,10 +378,22 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
   job_fail(g, j, msg);
 }
 
+/* --json: every torrent still in the session, one line each. */
+static void report(struct get *g)
+{
+  uint64_t now = uv_now(g->run.loop);
+  g->json_ms = now;
+  for (size_t i = 0; i < g->njobs; i++)
+    if (g->jobs[i].t && !g->jobs[i].finished)
+      cli_report_json(stdout, g->run.sess, g->jobs[i].t, (double)(now - g->start_ms) / 1000.0);
+}
+
 static void tick(struct netopts_run *r)
 {
   struct get *g = r->ud;
   g->ticks++;
+  if (g->no.json_every_ms && uv_now(r->loop) - g->json_ms >= g->no.json_every_ms)
+    report(g);
   for (size_t i = 0; i < g->njobs; i++) {
     struct job *j = &g->jobs[i];
     if (j->finished)
@@ -415,6 +429,8 @@ static void on_event(struct netopts_run *r, const struct shoal_event *e)
   if (!j)
     return;
   if (e->type == SHOAL_EVENT_FINISHED) {
+    if (g->no.json_every_ms)
+      report(g); /* the moment of completion, with the peers as they were */
     struct shoal_status st = *snap(j);
     check_complete(g, j, &st);
     netopts_run_tick_soon(r); /* the seeding policy */
@@ -556,8 +572,8 @@ int cmd_get(int argc, char **argv)
     fprintf(stderr, "shoal get: --only applies to one torrent at a time\n");
     goto out;
   }
-  g.quiet = g.no.verbosity < 0;
-  g.tty = netopts_live_width(&g.no);
+  g.quiet = g.no.verbosity < 0 || g.no.json_every_ms; /* --json: stdout is JSON only */
+  g.tty = g.no.json_every_ms ? 0 : netopts_live_width(&g.no);
   netopts_apply_log(&g.no);
 
   /* Load every torrent before touching the network or the disk: a typo in
@@ -626,6 +642,7 @@ int cmd_get(int argc, char **argv)
     }
     netopts_add_peers(&g.no, g.run.sess, j->t, "get");
   }
+  g.start_ms = g.json_ms = uv_now(g.run.loop);
   draw(&g);
   netopts_run_loop(&g.run);
   clear_live(&g);

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "netopts.h"
+#include "report.h"
 #include "util.h"
 #include "shoal.h"
 
@@ -30,6 +31,7 @@ struct seed {
   int tty; /* live line width, 0: plain lines (netopts_live_width) */
   int quiet, drawn, checked, failed, stopped;
   unsigned ticks;
+  uint64_t start_ms, json_ms; /* --json: the run's start, the last report */
   struct shoal_status last;
 };
 
@@ -126,6 +128,11 @@ static void tick(struct netopts_run *r)
     return;
   }
   snap(s);
+  uint64_t now = uv_now(r->loop);
+  if (s->no.json_every_ms && s->t && !s->stopped && now - s->json_ms >= s->no.json_every_ms) {
+    s->json_ms = now;
+    cli_report_json(stdout, r->sess, s->t, (double)(now - s->start_ms) / 1000.0);
+  }
   if (s->last.state == SHOAL_ERROR) {
     refuse(s, s->last.error[0] ? s->last.error : NULL);
     return;
@@ -222,8 +229,8 @@ int cmd_seed(int argc, char **argv)
   cli_raise_nofile(4096);
   if (netopts_resolve(&s.no, "seed") < 0)
     goto out;
-  s.quiet = s.no.verbosity < 0;
-  s.tty = netopts_live_width(&s.no);
+  s.quiet = s.no.verbosity < 0 || s.no.json_every_ms; /* --json: stdout is JSON only */
+  s.tty = s.no.json_every_ms ? 0 : netopts_live_width(&s.no);
   netopts_apply_log(&s.no);
 
   rc = 1;
@@ -233,6 +240,7 @@ int cmd_seed(int argc, char **argv)
   s.run.event = on_event;
   if (netopts_run_start(&s.run, &s.no, "seed", SEED_TICK_MS) < 0)
     goto out;
+  s.start_ms = s.json_ms = uv_now(s.run.loop);
   struct shoal_add_params ap = {.torrent = ti->raw, .torrent_len = ti->raw_len,
                                 .save_dir = s.dir, .seed_only = 1};
   int arc = shoal_torrent_add(s.run.sess, &ap, &s.t, err, sizeof err);

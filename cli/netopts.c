@@ -183,6 +183,15 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
   case NETOPT_LOCAL_SENDFILE:
     s->local_sendfile = 1;
     return 1;
+  case NETOPT_JSON:
+    if (!o->json_every_ms)
+      o->json_every_ms = NETOPTS_JSON_EVERY_MS;
+    return 1;
+  case NETOPT_JSON_EVERY:
+    if (parse_int(arg, 1, 3600, &v) < 0)
+      return bad(cmd, "--json-every", arg, "expected seconds between reports, 1-3600");
+    o->json_every_ms = (uint32_t)v * 1000;
+    return 1;
   case 'q':
     o->verbosity = -1;
     return 1;
@@ -278,6 +287,11 @@ void netopts_usage(FILE *f)
           "  --down-rate R       download limit, same syntax\n"
           "  --local-sendfile    upload to peers on this host with sendfile too\n"
           "                      (default: they are served from memory, cheaper there)\n"
+          "  --json              instead of the progress display, one JSON object per\n"
+          "                      line on stdout every 2 s: the torrent's status and\n"
+          "                      each peer's address, client, bytes and rates both\n"
+          "                      ways and flags (as transmission-remote -pi shows)\n"
+          "  --json-every N      the same every N seconds\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }

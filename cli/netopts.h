@@ -26,6 +26,8 @@ enum {
   NETOPT_UP_RATE,
   NETOPT_DOWN_RATE,
   NETOPT_LOCAL_SENDFILE,
+  NETOPT_JSON,
+  NETOPT_JSON_EVERY,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -37,8 +39,13 @@ enum {
   {"up-rate", required_argument, NULL, NETOPT_UP_RATE},                                 \
   {"down-rate", required_argument, NULL, NETOPT_DOWN_RATE},                             \
   {"local-sendfile", no_argument, NULL, NETOPT_LOCAL_SENDFILE},                         \
+  {"json", no_argument, NULL, NETOPT_JSON},                                             \
+  {"json-every", required_argument, NULL, NETOPT_JSON_EVERY},                           \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
+
+/* --json reports every 2 s unless --json-every says otherwise. */
+#define NETOPTS_JSON_EVERY_MS 2000
 
 /* Listen addresses beyond this are refused: shoal_settings holds three plus
  * its NULL terminator. */
@@ -60,6 +67,7 @@ struct netopts {
   struct netopts_peer *peers;     /* --peer, in order; owned */
   size_t npeers;
   int verbosity;                  /* -1 with -q, 0, 1 with -v, 2 with -vv */
+  uint32_t json_every_ms;         /* --json: a report this often; 0 = none */
 };
 
 void netopts_init(struct netopts *o);
