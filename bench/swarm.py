@@ -23,8 +23,9 @@ T = max(F/u_s, N*F/(u_s + sum u_i), F/d_min) (downloads are not shaped
 here, so the last term never binds).
 
 Environment: SCENARIOS (default "a b c d f"), REPS (3), SIZE_MB (256),
-CLIENTS ("shoal lt"), BENCH_TMP (scratch space: the data and one copy per
-leecher), OUT (a folder for per-run details, default a fresh one under
+CLIENTS ("shoal lt"), SHOAL_GET_ARGS (more options for the shoal
+leechers, to compare settings), BENCH_TMP (scratch space: the data and one
+copy per leecher), OUT (a folder for per-run details, default a fresh one under
 BENCH_TMP), KEEP=1 keeps the scratch data.
 """
 
@@ -181,6 +182,7 @@ def client_argv(client, role, torrent, d, ip, up_rate, shoal, t0=None):
             argv = [shoal, "seed", torrent, d]
         else:
             argv = [shoal, "get", torrent, "-o", d, "--seed-ratio", "0"]
+            argv += os.environ.get("SHOAL_GET_ARGS", "").split()
         argv += ["--bind", ip, "--port", str(PORT), "--json", "--json-every", "1"]
         if up_rate:
             argv += ["--up-rate", str(up_rate)]

@@ -154,9 +154,16 @@ void sh_torrent_req_cancelled(struct shoal_torrent *t, uint32_t piece)
  * queue is sent as it is once no block is left to request (the last
  * pieces; the endgame alone is not enough, as it ends when every block has
  * arrived), when no full group could form within max_pieces_in_flight,
- * and at every housekeeping tick (sh_torrent_hash_flush), so a slow
- * download delays a piece by at most one tick. Without multi-buffer SHA-1
- * the group is 1. */
+ * and once the oldest has waited SH_HASH_WAIT_MS (checked as blocks
+ * arrive, and at every housekeeping tick). Without multi-buffer SHA-1 the
+ * group is 1. */
+/* A piece is passed on to other peers only once it is hashed and
+ * written: at 6 pieces a second (a leecher on a 4 MiB/s uplink) a group of
+ * 16 took nearly 3 s to fill, and the one-second tick held pieces back
+ * half a second on average. A download fast enough for the CPU to matter
+ * fills a group well within 100 ms. */
+#define SH_HASH_WAIT_MS 100
+
 static unsigned hash_group(void)
 {
   static unsigned g;
@@ -199,6 +206,7 @@ static void hash_pump_mode(struct shoal_torrent *t, int flush)
     }
     t->nhashq -= n;
     memmove(t->hashq, t->hashq + n, t->nhashq * sizeof *t->hashq);
+    t->hashq_ms = sh_now(t->sess); /* the rest: about as old (a group is quick) */
     int wrc = k ? sh_disk_hash_write_group(t->disk, k, pieces, bufs, on_hashed, t) : 0;
     if (wrc < 0) {
       for (unsigned i = 0; i < k; i++) {
@@ -220,7 +228,7 @@ static void hash_pump_mode(struct shoal_torrent *t, int flush)
 
 static void hash_pump(struct shoal_torrent *t)
 {
-  hash_pump_mode(t, 0);
+  hash_pump_mode(t, t->nhashq && sh_now(t->sess) - t->hashq_ms >= SH_HASH_WAIT_MS);
 }
 
 void sh_torrent_hash_flush(struct shoal_torrent *t)
@@ -266,7 +274,11 @@ void sh_torrent_block(struct shoal_torrent *t, struct sh_peer *p, uint32_t piece
     }
     pp->hashing = 1;
     t->hashing++;
+    if (!t->nhashq)
+      t->hashq_ms = sh_now(t->sess);
     t->hashq[t->nhashq++] = piece;
+    hash_pump(t);
+  } else if (t->nhashq) {
     hash_pump(t);
   }
 }

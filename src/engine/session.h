@@ -154,6 +154,7 @@ struct shoal_torrent {
   int hash_running;             /* of which in the thread pool */
   uint32_t *hashq;              /* complete pieces waiting for a job, FIFO */
   size_t nhashq, cap_hashq;
+  uint64_t hashq_ms;            /* when the oldest of them was queued */
 
   struct sh_peer **peers;       /* attached peers */
   size_t npeers, cap_peers;

@@ -96,6 +96,12 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     *why = "out of memory";
     return -ENOMEM;
   }
+  /* Start deep on this host: on loopback a 2 MiB window (128 blocks) is
+   * what 1 GB/s needs at ~2 ms of queueing. Elsewhere start at 256 KiB:
+   * 2 MiB asked of a peer that sends 0.5 MiB/s (a 4 MiB/s uplink shared
+   * by seven) is 4 s before the pieces in it complete and can be passed
+   * on. The tick adapts both to the measured rate. */
+  p->depth = p->c->tr && (p->c->tr->flags & SH_TRANSPORT_LOCAL) ? 128 : 16;
   p->tor_idx = t->npeers;
   p->attached = 1;
   sh_conn_set_group(p->c, &t->rl); /* the torrent's limits apply too */
@@ -541,9 +547,10 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
 
   /* Pipeline depth: the bandwidth-delay product. We aim at 2 s of data at
    * the measured rate (libtorrent's default queue time is 3 s), at least 4
-   * blocks, at most min(reqq, SH_PEER_REQQ). Shrink at most by half per tick so one
-   * slow second does not collapse a fast pipeline. */
-  if (now - p->attached_ms >= 3000 && !p->peer_choking) {
+   * blocks, at most min(reqq, SH_PEER_REQQ). It grows at once; it shrinks
+   * only once the rate has had 3 s to settle, and at most by half per
+   * tick, so one slow second does not collapse a fast pipeline. */
+  if (!p->peer_choking) {
     uint64_t want = sh_rate_get(&p->rate_down) * 2 / SH_BLOCK_SIZE;
     if (want < 4)
       want = 4;
@@ -551,7 +558,8 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
       want = SH_PEER_REQQ;
     if (want < p->depth / 2)
       want = p->depth / 2;
-    p->depth = (uint32_t)want;
+    if (want > p->depth || now - p->attached_ms >= 3000)
+      p->depth = (uint32_t)want;
   }
 
   if (now - p->c->last_recv_ms > set->idle_timeout_ms) {

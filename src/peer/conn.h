@@ -187,6 +187,7 @@ struct sh_conn {
   struct sh_wbatch *cur;  /* being filled; NULL when nothing pending */
   struct sh_wbatch *wq_head, *wq_tail; /* flushed, being written, in order */
   size_t queued;          /* bytes flushed, not yet written */
+  uint64_t written;       /* bytes the transport took, in all */
   int dirty;              /* in the hub's flush list */
   int pumping, wpolling;
 

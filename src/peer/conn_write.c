@@ -281,6 +281,7 @@ void sh_conn_pump(struct sh_conn *c)
       break;
     }
     c->last_send_ms = uv_now(c->hub->loop);
+    c->written += (uint64_t)n;
     advance(b, (size_t)n);
   }
   c->pumping = 0;
