@@ -23,8 +23,8 @@ T = max(F/u_s, N*F/(u_s + sum u_i), F/d_min) (downloads are not shaped
 here, so the last term never binds).
 
 Environment: SCENARIOS (default "a b c d f"), REPS (3), SIZE_MB (256),
-CLIENTS ("shoal lt"), SHOAL_GET_ARGS (more options for the shoal
-leechers, to compare settings), BENCH_TMP (scratch space: the data and one
+CLIENTS ("shoal lt"), SHOAL_GET_ARGS and SHOAL_SEED_ARGS (more options
+for the shoal leechers and seed, to compare settings, e.g. --super-seed), BENCH_TMP (scratch space: the data and one
 copy per leecher), OUT (a folder for per-run details, default a fresh one under
 BENCH_TMP), KEEP=1 keeps the scratch data.
 """
@@ -179,7 +179,7 @@ class Node:
 def client_argv(client, role, torrent, d, ip, up_rate, shoal, t0=None):
     if client == "shoal":
         if role == "seed":
-            argv = [shoal, "seed", torrent, d]
+            argv = [shoal, "seed", torrent, d] + os.environ.get("SHOAL_SEED_ARGS", "").split()
         else:
             argv = [shoal, "get", torrent, "-o", d, "--seed-ratio", "0"]
             argv += os.environ.get("SHOAL_GET_ARGS", "").split()

@@ -29,7 +29,7 @@ struct seed {
   char name[64];
   const char *dir;
   int tty; /* live line width, 0: plain lines (netopts_live_width) */
-  int quiet, drawn, checked, failed, stopped;
+  int quiet, drawn, checked, failed, stopped, super_seed;
   unsigned ticks;
   uint64_t start_ms, json_ms; /* --json: the run's start, the last report */
   struct shoal_status last;
@@ -51,6 +51,9 @@ static void usage(FILE *f)
           "if any piece is missing or corrupt, then serves it until interrupted.\n"
           "\n"
           "options:\n"
+          "  --super-seed        reveal pieces to each peer one at a time (BEP 16), so\n"
+          "                      a first seed with a thin uplink sends each piece about\n"
+          "                      once; not for general use\n"
           "  -h, --help          this text\n"
           "\n");
   netopts_usage(f);
@@ -182,6 +185,7 @@ int cmd_seed(int argc, char **argv)
 {
   static const struct option longopts[] = {
       {"help", no_argument, NULL, 'h'},
+      {"super-seed", no_argument, NULL, 0x200},
       NETOPTS_LONG,
       {NULL, 0, NULL, 0},
   };
@@ -200,6 +204,10 @@ int cmd_seed(int argc, char **argv)
       usage(stdout);
       rc = 0;
       goto out;
+    }
+    if (opt == 0x200) {
+      s.super_seed = 1;
+      continue;
     }
     usage(stderr);
     goto out;
@@ -242,7 +250,8 @@ int cmd_seed(int argc, char **argv)
     goto out;
   s.start_ms = s.json_ms = uv_now(s.run.loop);
   struct shoal_add_params ap = {.torrent = ti->raw, .torrent_len = ti->raw_len,
-                                .save_dir = s.dir, .seed_only = 1};
+                                .save_dir = s.dir, .seed_only = 1,
+                                .super_seed = s.super_seed};
   int arc = shoal_torrent_add(s.run.sess, &ap, &s.t, err, sizeof err);
   if (arc < 0) {
     s.t = 0;

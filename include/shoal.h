@@ -131,6 +131,9 @@ struct shoal_add_params {
   size_t num_priorities;
   int paused;                   /* add without starting */
   int seed_only;                /* never download: the data must be complete */
+  int super_seed;               /* while seeding, reveal pieces one by one to
+                                   each peer (BEP 16): for a first seed with
+                                   a thin uplink; not for general use */
 };
 
 /* One connected peer (shoal_torrent_peers). */

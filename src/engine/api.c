@@ -30,7 +30,7 @@ struct add {
   const uint8_t *raw, *prio;
   size_t raw_len, nprio;
   const char *save_dir;
-  int paused, seed_only;
+  int paused, seed_only, super_seed;
   uint64_t uploaded, downloaded;
   uint8_t ih[20];
   int have_ih;
@@ -41,7 +41,7 @@ static int add_from_params(const struct shoal_add_params *p, struct add *a, char
 {
   *a = (struct add){.raw = p->torrent, .raw_len = p->torrent_len, .prio = p->priorities,
                     .nprio = p->num_priorities, .save_dir = p->save_dir, .paused = p->paused,
-                    .seed_only = p->seed_only};
+                    .seed_only = p->seed_only, .super_seed = p->super_seed};
   if (p->resume) {
     struct sh_resume_info x;
     int rc = sh_resume_read_info(p->resume, p->resume_len, &x, rsave, err, errlen);
@@ -79,6 +79,7 @@ static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_pa
   if (!t)
     return NULL;
   t->seed_only = a->seed_only;
+  t->super_seed = a->super_seed;
   t->uploaded = a->uploaded;
   t->downloaded = a->downloaded;
   if (a->prio && (t->pending_prio = malloc(a->nprio ? a->nprio : 1))) {

@@ -35,6 +35,8 @@ static struct sh_peer *peer_new(struct shoal_session *s, struct shoal_torrent *t
   p->am_choking = p->peer_choking = 1;
   p->reqq = 250; /* BEP 10: libtorrent's default when `reqq` is absent */
   p->depth = 16; /* set for its transport when it attaches (tpeer.c) */
+  for (int k = 0; k < SH_SUPERSEED_SLOTS; k++)
+    p->ss[k] = -1;
   return p;
 }
 

@@ -21,6 +21,7 @@
 #include "peer/wire.h"
 #include "swarm/peers.h"
 #include "swarm/picker.h"
+#include "swarm/superseed.h"
 
 struct shoal_session;
 struct shoal_torrent;
@@ -97,6 +98,9 @@ struct sh_peer {
   uint8_t *held_bf, *held_have;
   size_t held_bf_len, held_have_len;
   int held_all;
+
+  /* BEP 16: pieces a super-seeding torrent revealed to it, -1 none */
+  int64_t ss[SH_SUPERSEED_SLOTS];
 
   /* BEP 10: the ids the peer gave our extensions (index = ours - 1) */
   uint8_t ext_ids[SH_EXT_MAX];

@@ -126,6 +126,9 @@ struct shoal_torrent {
   uint8_t *pending_prio;        /* given before the metadata: applied then */
   size_t npending_prio;
   int seed_only;
+  int super_seed;               /* BEP 16 while seeding (superseed.c) */
+  uint32_t *ss_revealed;        /* per piece: times revealed, while super-seeding */
+  uint64_t ss_rng;
   enum shoal_state state;
   char error[256];
   char tracker_msg[256];

@@ -351,6 +351,8 @@ void sh_torrent_runtime_free(struct shoal_torrent *t)
   if (t->picker)
     sh_picker_free(t->picker);
   t->picker = NULL;
+  free(t->ss_revealed);
+  t->ss_revealed = NULL;
   for (size_t i = 0; i < t->nparts; i++)
     if (t->parts[i].used && !sh_slab_owns(&t->bufs, t->parts[i].mem))
       free(t->parts[i].mem);

@@ -129,9 +129,11 @@ void sh_tpeer_send_bitfield(struct sh_peer *p)
   struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (!b)
     return;
-  if (!t->m) {
+  if (!t->m || sh_superseed_on(t)) {
+    /* a super-seed too says it has nothing, then reveals piece by piece */
     if (p->fast)
       sh_wire_put_simple(b, SH_MSG_HAVE_NONE);
+    sh_superseed_update(p);
     return;
   }
   uint32_t n = t->m->num_pieces;
@@ -171,6 +173,7 @@ void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p)
     t->peers[p->tor_idx] = last;
     last->tor_idx = p->tor_idx;
   }
+  sh_superseed_gone(p);
   if (t->picker) {
     sh_tpeer_abort_all(p);
     if (p->got_bitfield || p->have_count)
@@ -203,8 +206,12 @@ void sh_tpeer_update_interest(struct sh_peer *p)
 
 void sh_tpeer_have(struct sh_peer *p, uint32_t piece)
 {
-  if (p->have_all || sh_bf_get(p->bf, piece))
-    return; /* it has the piece: the HAVE would tell it nothing */
+  /* A peer that said it has every piece learns nothing from it. One that
+   * only told us it has this piece may be a super-seed (BEP 16) waiting
+   * for our HAVE to show us the next piece: it gets it (as libtorrent's
+   * send_redundant_have does). */
+  if (p->have_all)
+    return;
   struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (b)
     sh_wire_put_have(b, piece);
@@ -484,6 +491,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
       sh_picker_peer_have(t->picker, m->index);
     if (!p->am_interested && !sh_torrent_have(t, m->index))
       sh_tpeer_update_interest(p);
+    sh_superseed_update(p);
     return 0;
   case SH_MSG_BITFIELD:
     p->got_bitfield = 1;
@@ -492,6 +500,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     if (t->picker)
       sh_picker_peer_bitfield(t->picker, p->bf);
     sh_tpeer_update_interest(p);
+    sh_superseed_update(p);
     return 0;
   case SH_MSG_HAVE_ALL:
     p->got_bitfield = 1;
@@ -506,6 +515,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     return 0;
   case SH_MSG_HAVE_NONE:
     p->got_bitfield = 1;
+    sh_superseed_update(p);
     return 0;
   case SH_MSG_REQUEST:
     return sh_tpeer_on_request(p, m, why);
