@@ -14,7 +14,10 @@ until the last one has finished. Measured from outside the clients:
     headers included); from it, what each peer uploaded to each other;
   * connections opened between peers: SYNs counted on each output hook;
   * uplink use over time: each namespace's transmitted bytes every 0.5 s
-    (/proc/PID/net/dev of its client), as a share of its shaped rate;
+    (/proc/PID/net/dev of its client); "busy" is the share of those
+    samples, until the last leecher finished, in which a peer sent at 85 %
+    of its uplink's nominal rate or more (tbf counts headers, so payload
+    tops out near 96 %);
   * CPU seconds and peak RSS of every client (/proc/PID/stat and status,
     read just before it is stopped).
 The bound is the minimum distribution time of a file of size F to N peers
@@ -23,7 +26,8 @@ T = max(F/u_s, N*F/(u_s + sum u_i), F/d_min) (downloads are not shaped
 here, so the last term never binds).
 
 Environment: SCENARIOS (default "a b c d f"), REPS (3), SIZE_MB (256),
-CLIENTS ("shoal lt"), SHOAL_GET_ARGS and SHOAL_SEED_ARGS (more options
+CLIENTS ("shoal lt"; "shoal-ss" is shoal with a super-seeding seed),
+SHOAL_GET_ARGS and SHOAL_SEED_ARGS (more options
 for the shoal leechers and seed, to compare settings, e.g. --super-seed), BENCH_TMP (scratch space: the data and one
 copy per leecher), OUT (a folder for per-run details, default a fresh one under
 BENCH_TMP), KEEP=1 keeps the scratch data.
@@ -177,9 +181,11 @@ class Node:
 
 
 def client_argv(client, role, torrent, d, ip, up_rate, shoal, t0=None):
-    if client == "shoal":
+    if client.startswith("shoal"):
         if role == "seed":
             argv = [shoal, "seed", torrent, d] + os.environ.get("SHOAL_SEED_ARGS", "").split()
+            if client == "shoal-ss":
+                argv.append("--super-seed")
         else:
             argv = [shoal, "get", torrent, "-o", d, "--seed-ratio", "0"]
             argv += os.environ.get("SHOAL_GET_ARGS", "").split()
@@ -335,25 +341,22 @@ def analyse(res, T):
         tot = sum(s.values())
         return max(s.values()) / tot if tot else 0.0
     leech_shares = sorted(max_share(w) for w in sent if w != "seed")
-    # uplink use: bytes sent from the first busy moment to the last finish,
-    # over the rate (the seed from time zero)
+    # uplink busy: the share of 0.5 s samples, from the first in which the
+    # peer sent anything worth counting (the seed: from time zero) to the
+    # last finish, in which it sent at >= 85 % of its uplink's nominal rate
+    # (tbf counts headers too: payload tops out near 96 % of it)
     busy = {}
     for who, series in res["tx"].items():
         rate = res["up_rate"].get(who)
-        if not rate or len(series) < 2:
+        if not rate or len(series) < 3:
             continue
-        base = series[0][1]
-        start = 0.0 if who == "seed" else None
-        prev = series[0]
-        for t, b in series[1:]:
-            if start is None and (b - prev[1]) > 0.1 * rate * max(t - prev[0], 0.1):
-                start = prev[0]
-            prev = (t, b)
-        if start is None or start >= last:
-            continue
-        b0 = min(series, key=lambda s: abs(s[0] - start))[1] if who != "seed" else base
-        b1 = min(series, key=lambda s: abs(s[0] - last))[1]
-        busy[who] = (b1 - b0) / (rate * (last - start))
+        samples = [(t1, (b1 - b0) / (t1 - t0)) for (t0, b0), (t1, b1) in zip(series, series[1:])
+                   if t1 > t0 and t1 <= last + 0.25]
+        if who != "seed":
+            while samples and samples[0][1] < 0.1 * rate:
+                samples.pop(0)
+        if samples:
+            busy[who] = sum(1 for _, r in samples if r >= 0.85 * rate) / len(samples)
     return {
         "last": last, "median_finish": statistics.median(fin),
         "cpu": sum(c for c in res["cpu"].values() if c),
@@ -472,6 +475,9 @@ def med(runs, key):
     return statistics.median(v) if v else None
 
 
+NAMES = {"shoal": "shoal", "shoal-ss": "shoal, seed --super-seed", "lt": "libtorrent"}
+
+
 def report(summary, size_mb, reps, outdir):
     if not summary:
         return
@@ -479,7 +485,7 @@ def report(summary, size_mb, reps, outdir):
           "and shoal's over libtorrent's\n" % (size_mb, reps))
     print("| scenario | client | last finish | bound | / bound | shoal / lt | median finish | "
           "CPU s | peak RSS MiB | seed's top peer | leechers' top peer | uplink busy: seed, "
-          "median leecher | connections | data |")
+          "median leecher, least | connections | data |")
     print("| --- " * 14 + "|")
     for sname, desc, T, runs, peers in summary:
         lt_last = med(runs.get("lt", []), "last")
@@ -487,15 +493,16 @@ def report(summary, size_mb, reps, outdir):
             if not rs:
                 continue
             last = med(rs, "last")
-            ratio = "%.2f" % (last / lt_last) if c == "shoal" and lt_last else ""
-            bs, bl = med(rs, "busy_seed"), med(rs, "busy_leech")
+            ratio = "%.2f" % (last / lt_last) if c.startswith("shoal") and lt_last else ""
+            bs, bl, bm = med(rs, "busy_seed"), med(rs, "busy_leech"), med(rs, "busy_min")
             print("| %s | %s | %.1f s | %.1f s | %.2f | %s | %.1f s | %.1f | %.0f | %.0f %% | "
-                  "%.0f %% | %s, %s | %.0f | %s |" %
-                  (sname, "shoal" if c == "shoal" else "libtorrent", last, T, last / T, ratio,
+                  "%.0f %% | %s, %s, %s | %.0f | %s |" %
+                  (sname, NAMES.get(c, c), last, T, last / T, ratio,
                    med(rs, "median_finish"), med(rs, "cpu"), med(rs, "rss"),
                    100 * med(rs, "seed_max_share"), 100 * med(rs, "leech_max_share"),
                    "%.0f %%" % (100 * bs) if bs is not None else "-",
                    "%.0f %%" % (100 * bl) if bl is not None else "-",
+                   "%.0f %%" % (100 * bm) if bm is not None else "-",
                    med(rs, "conns"), "ok" if all(r["sha1_ok"] for r in rs) else "CORRUPT"))
     print()
     for sname, desc, T, runs, peers in summary:
