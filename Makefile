@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 SAN    ?= build-san
 
-.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer clean
+.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer bench-swarm clean
 
 all: build
 
@@ -62,6 +62,11 @@ bench-tracker: deps build
 
 bench-transfer: deps build
 	@bash bench/transfer.sh $(BUILD)/shoal
+
+# Not part of `bench`: it needs root (network namespaces) and takes the
+# machine for most of an hour (bench/swarm.sh says how to run less).
+bench-swarm: deps build
+	@bash bench/swarm.sh $(BUILD)/shoal
 
 clean:
 	rm -rf $(BUILD) $(SAN)

@@ -12,8 +12,10 @@ pkgs=(
   libcriterion-dev clang libclang-rt-14-dev python3 iproute2
   # real clients and trackers the interop tests drive
   python3-libtorrent transmission-daemon transmission-cli aria2 opentracker mktorrent
-  # benchmarks
+  # benchmarks; the swarm benchmark's namespaces, shaping, loss, delay and
+  # per-peer counters (bench/swarm.sh, tests/interop/test_swarm_shaped.py)
   wrk hyperfine time
+  nftables iptables libnetfilter-queue-dev iputils-ping
 )
 
 missing=()

@@ -771,8 +771,9 @@ class BridgeNet:
     def add_loss(self, ppm):
         """Drops ppm per million frames crossing the bridge (each packet
         crosses it once)."""
-        rules = ("table bridge loss { chain fwd { type filter hook forward priority 0; "
-                 "numgen random mod 1000000 < %d drop; } }" % ppm)
+        rules = ("table bridge loss {\n  chain drops {\n"
+                 "    type filter hook forward priority 0;\n"
+                 "    numgen random mod 1000000 < %d drop\n  }\n}\n" % ppm)
         subprocess.run(["ip", "netns", "exec", self.br, "nft", "-f", "-"], input=rules,
                        text=True, check=True, capture_output=True)
 
