@@ -7,7 +7,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 SAN    ?= build-san
 
-.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer bench-dht bench-daemon install clean
+.PHONY: all deps build san test unit demo bench bench-create bench-tracker bench-transfer bench-dht bench-daemon bench-swarm install clean
 
 all: build
 
@@ -76,6 +76,11 @@ install:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) --target shoal
 	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# Not part of `bench`: it needs root (network namespaces) and takes the
+# machine for most of an hour (bench/swarm.sh says how to run less).
+bench-swarm: deps build
+	@bash bench/swarm.sh $(BUILD)/shoal
 
 clean:
 	rm -rf $(BUILD) $(SAN)

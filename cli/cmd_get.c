@@ -30,6 +30,7 @@
 #include "commands.h"
 #include "get.h"
 #include "netopts.h"
+#include "report.h"
 #include "util.h"
 #include "shoal.h"
 
@@ -61,9 +62,6 @@ static void usage(FILE *f)
           "                      (default %ds; 0: never)\n"
           "  --buffered-writes   write through the page cache (default: verified pieces\n"
           "                      go straight to disk with O_DIRECT where aligned)\n"
-          "  --json              instead of the progress display, one JSON object per\n"
-          "                      torrent a second on stdout (state, progress, rates,\n"
-          "                      peers, trackers); messages go to stderr\n"
           "  -h, --help          this text\n"
           "\n",
           GET_FILE_INDEX_BASE, GET_NO_PEER_TIMEOUT_S);
@@ -386,6 +384,8 @@ static void on_event(struct netopts_run *r, const struct shoal_event *e)
   if (!j)
     return;
   if (e->type == SHOAL_EVENT_FINISHED) {
+    if (g->json)
+      get_draw_json(g); /* the moment of completion, with the peers as they were */
     struct shoal_status st = *get_snap(j);
     check_complete(g, j, &st);
     netopts_run_tick_soon(r); /* the seeding policy */
@@ -499,7 +499,6 @@ int cmd_get(int argc, char **argv)
       {"resume-dir", required_argument, NULL, 0x204},
       {"no-peer-timeout", required_argument, NULL, 0x205},
       {"buffered-writes", no_argument, NULL, 0x206},
-      {"json", no_argument, NULL, 0x207},
       {"save-torrent", required_argument, NULL, 0x208},
       {"help", no_argument, NULL, 'h'},
       NETOPTS_LONG,
@@ -557,9 +556,6 @@ int cmd_get(int argc, char **argv)
     case 0x206:
       g.no.settings.buffered_writes = 1;
       break;
-    case 0x207:
-      g.json = 1;
-      break;
     case 0x208:
       g.save_torrent = optarg;
       break;
@@ -586,6 +582,7 @@ int cmd_get(int argc, char **argv)
     fprintf(stderr, "shoal get: --save-torrent applies to one torrent at a time\n");
     goto out;
   }
+  g.json = g.no.json_every_ms != 0;
   g.quiet = g.no.verbosity < 0;
   g.tty = g.json ? 0 : netopts_live_width(&g.no);
   netopts_apply_log(&g.no);
@@ -691,6 +688,7 @@ int cmd_get(int argc, char **argv)
           "one (--no-peer-timeout)\n", j->name, (unsigned)shoal_session_port(g.run.sess),
           g.no_peer_timeout);
   }
+  g.start_ms = g.json_ms = uv_now(g.run.loop);
   get_draw(&g);
   netopts_run_loop(&g.run);
   get_clear_live(&g);

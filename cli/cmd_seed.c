@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "netopts.h"
+#include "report.h"
 #include "util.h"
 #include "shoal.h"
 
@@ -29,8 +30,9 @@ struct seed {
   const char *raw_name;    /* the torrent's, as the files are named */
   const char *dir;
   int tty; /* live line width, 0: plain lines (netopts_live_width) */
-  int quiet, drawn, checked, failed, stopped;
+  int quiet, drawn, checked, failed, stopped, super_seed;
   unsigned ticks;
+  uint64_t start_ms, json_ms; /* --json: the run's start, the last report */
   struct shoal_status last;
 };
 
@@ -50,6 +52,9 @@ static void usage(FILE *f)
           "if any piece is missing or corrupt, then serves it until interrupted.\n"
           "\n"
           "options:\n"
+          "  --super-seed        reveal pieces to each peer one at a time (BEP 16), so\n"
+          "                      a first seed with a thin uplink sends each piece about\n"
+          "                      once; not for general use\n"
           "  -h, --help          this text\n"
           "\n");
   netopts_usage(f);
@@ -137,6 +142,11 @@ static void tick(struct netopts_run *r)
     return;
   }
   snap(s);
+  uint64_t now = uv_now(r->loop);
+  if (s->no.json_every_ms && s->t && !s->stopped && now - s->json_ms >= s->no.json_every_ms) {
+    s->json_ms = now;
+    cli_report_json(stdout, r->sess, s->t, &s->last, NULL, (double)(now - s->start_ms) / 1000.0);
+  }
   if (s->last.state == SHOAL_ERROR) {
     refuse(s, s->last.error[0] ? s->last.error : NULL);
     return;
@@ -186,6 +196,7 @@ int cmd_seed(int argc, char **argv)
 {
   static const struct option longopts[] = {
       {"help", no_argument, NULL, 'h'},
+      {"super-seed", no_argument, NULL, 0x200},
       NETOPTS_LONG,
       {NULL, 0, NULL, 0},
   };
@@ -204,6 +215,10 @@ int cmd_seed(int argc, char **argv)
       usage(stdout);
       rc = 0;
       goto out;
+    }
+    if (opt == 0x200) {
+      s.super_seed = 1;
+      continue;
     }
     usage(stderr);
     goto out;
@@ -236,8 +251,8 @@ int cmd_seed(int argc, char **argv)
   cli_raise_nofile(4096);
   if (netopts_resolve(&s.no, "seed") < 0)
     goto out;
-  s.quiet = s.no.verbosity < 0;
-  s.tty = netopts_live_width(&s.no);
+  s.quiet = s.no.verbosity < 0 || s.no.json_every_ms; /* --json: stdout is JSON only */
+  s.tty = s.no.json_every_ms ? 0 : netopts_live_width(&s.no);
   netopts_apply_log(&s.no);
 
   rc = 1;
@@ -247,8 +262,10 @@ int cmd_seed(int argc, char **argv)
   s.run.event = on_event;
   if (netopts_run_start(&s.run, &s.no, "seed", SEED_TICK_MS) < 0)
     goto out;
+  s.start_ms = s.json_ms = uv_now(s.run.loop);
   struct shoal_add_params ap = {.torrent = ti->raw, .torrent_len = ti->raw_len,
-                                .save_dir = s.dir, .seed_only = 1};
+                                .save_dir = s.dir, .seed_only = 1,
+                                .super_seed = s.super_seed};
   int arc = shoal_torrent_add(s.run.sess, &ap, &s.t, err, sizeof err);
   if (arc < 0) {
     s.t = 0;

@@ -63,6 +63,7 @@ struct get {
                              messages on stderr */
   int drawn;              /* live lines on screen to overwrite */
   unsigned ticks;
+  uint64_t start_ms, json_ms; /* --json: the run's start, the last report */
 };
 
 /* Peers that take our handshake and hang up, each several times: with

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "get.h"
+#include "report.h"
 #include "util.h"
 
 const char *get_size_str(uint64_t n, char *buf, size_t len)
@@ -126,53 +127,26 @@ static void status_line(struct job *j, char *out, size_t len)
              netopts_fmt_rate(st.up_rate, b, sizeof b), st.peers, eta);
 }
 
-static const char *state_name(enum shoal_state s)
-{
-  static const char *const names[] = {"metadata", "checking", "downloading", "seeding",
-                                      "stopping", "paused", "error"};
-  return (unsigned)s < sizeof names / sizeof *names ? names[s] : "unknown";
-}
-
-static void json_field(const char *key, const char *v)
-{
-  printf(",\"%s\":", key);
-  cli_json_str(stdout, v, strlen(v));
-}
-
-/* --json: the status of every torrent as one line of JSON each, the same
- * figures a daemon's status call gives. */
+/* --json: every torrent as one line of JSON (cli/report.h), the same
+ * figures a daemon's status call gives, with its peers. */
 void get_draw_json(struct get *g)
 {
+  uint64_t now = uv_now(g->run.loop);
+  g->json_ms = now;
   for (size_t i = 0; i < g->njobs; i++) {
     struct job *j = &g->jobs[i];
     const struct shoal_status *st = get_snap(j);
-    printf("{\"name\":");
-    cli_json_str(stdout, get_job_name(j), strlen(get_job_name(j)));
-    json_field("info_hash", get_job_hex(j));
-    json_field("state", j->failed ? "error" : j->finished ? "done" : state_name(st->state));
-    printf(",\"have_bytes\":%llu,\"wanted_bytes\":%llu,\"downloaded\":%llu,\"uploaded\":%llu,"
-           "\"down_rate\":%llu,\"up_rate\":%llu,\"peers\":%d,\"seeds\":%d,"
-           "\"peers_closed_after_handshake\":%u",
-           (unsigned long long)st->have_bytes, (unsigned long long)st->wanted_bytes,
-           (unsigned long long)st->downloaded, (unsigned long long)st->uploaded,
-           (unsigned long long)st->down_rate, (unsigned long long)st->up_rate, st->peers,
-           st->seeds, st->peers_closed_early);
-    printf(",\"trackers\":{\"total\":%d,\"failing\":%d,\"retry_s\":%u", st->trackers,
-           st->trackers_failing, st->tracker_retry_s);
-    json_field("error", st->tracker_error);
-    json_field("message", st->tracker_msg);
-    printf("}");
-    if (st->error[0] || j->failed)
-      json_field("error", st->error);
-    printf("}\n");
+    const char *state = j->failed ? "error" : j->finished ? "done" : NULL;
+    cli_report_json(stdout, j->finished ? NULL : g->run.sess, j->t, st, state,
+                    (double)(now - g->start_ms) / 1000.0);
   }
-  fflush(stdout);
 }
 
 void get_draw(struct get *g)
 {
   if (g->json) {
-    get_draw_json(g);
+    if (uv_now(g->run.loop) - g->json_ms >= g->no.json_every_ms)
+      get_draw_json(g);
     return;
   }
   if (g->quiet)

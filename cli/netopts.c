@@ -250,6 +250,15 @@ int netopts_parse(struct netopts *o, const char *cmd, int opt, const char *arg)
     else
       return bad(cmd, "--encryption", arg, "expected prefer, require or off");
     return 1;
+  case NETOPT_JSON:
+    if (!o->json_every_ms)
+      o->json_every_ms = NETOPTS_JSON_EVERY_MS;
+    return 1;
+  case NETOPT_JSON_EVERY:
+    if (parse_int(arg, 1, 3600, &v) < 0)
+      return bad(cmd, "--json-every", arg, "expected seconds between reports, 1-3600");
+    o->json_every_ms = (uint32_t)v * 1000;
+    return 1;
   case 'q':
     o->verbosity = -1;
     return 1;
@@ -361,6 +370,12 @@ void netopts_usage(FILE *f)
           "  --encryption MODE   peer connections (MSE/PE): prefer (default: dial\n"
           "                      encrypted, fall back to plaintext once, accept both),\n"
           "                      require (RC4 only, both ways), off (plaintext only)\n"
+          "  --json              instead of the progress display, one JSON object per\n"
+          "                      torrent and second on stdout: its status (state,\n"
+          "                      progress, rates, trackers) and each peer's address,\n"
+          "                      client, bytes and rates both ways and flags (as\n"
+          "                      transmission-remote -pi shows); messages on stderr\n"
+          "  --json-every N      the same every N seconds\n"
           "  -q, --quiet         no progress display, errors only\n"
           "  -v, --verbose       log what the engine does (-vv: debug)\n");
 }

@@ -34,6 +34,8 @@ enum {
   NETOPT_UTP,
   NETOPT_UTP_ONLY,
   NETOPT_ENCRYPTION,
+  NETOPT_JSON,
+  NETOPT_JSON_EVERY,
 };
 
 #define NETOPTS_SHORT "qv"
@@ -52,8 +54,13 @@ enum {
   {"utp", required_argument, NULL, NETOPT_UTP},                                         \
   {"utp-only", no_argument, NULL, NETOPT_UTP_ONLY},                                     \
   {"encryption", required_argument, NULL, NETOPT_ENCRYPTION},                           \
+  {"json", no_argument, NULL, NETOPT_JSON},                                             \
+  {"json-every", required_argument, NULL, NETOPT_JSON_EVERY},                           \
   {"quiet", no_argument, NULL, 'q'},                                                    \
   {"verbose", no_argument, NULL, 'v'}
+
+/* --json reports every 2 s unless --json-every says otherwise. */
+#define NETOPTS_JSON_EVERY_MS 1000
 
 /* Listen addresses beyond this are refused: shoal_settings holds three plus
  * its NULL terminator. */
@@ -91,6 +98,7 @@ struct netopts {
   size_t ndht_boot;
   char *dht_env;                  /* a copy of the environment's list, owned */
   int verbosity;                  /* -1 with -q, 0, 1 with -v, 2 with -vv */
+  uint32_t json_every_ms;         /* --json: a report this often; 0 = none */
 };
 
 void netopts_init(struct netopts *o);

@@ -220,6 +220,9 @@ struct shoal_add_params {
                                    priorities; indices past the last file are
                                    ignored */
   size_t num_select;
+  int super_seed;               /* while seeding, reveal pieces one by one to
+                                   each peer (BEP 16): for a first seed with
+                                   a thin uplink; not for general use */
 };
 
 /* One connected peer (shoal_torrent_peers). */
@@ -329,6 +332,9 @@ int shoal_torrent_set_priorities(shoal_session *s, shoal_id id, const uint8_t *p
  * goes on from there: SHOAL_EVENT_STORAGE_MOVED, or ERROR with the data
  * left where it was. */
 int shoal_torrent_move_storage(shoal_session *s, shoal_id id, const char *dir);
+/* The torrent's own limits (bytes/s, 0 = unlimited), inside the
+ * session's: its peers share them fairly, as they share the session's. */
+int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64_t download);
 /* Dial a peer by hand (`--peer HOST:PORT`). */
 int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr *addr);
 

@@ -15,8 +15,10 @@ pkgs=(
   python3-libtorrent transmission-daemon transmission-cli aria2 opentracker mktorrent
   # the daemon's web page in a real browser
   chromium chromium-driver python3-selenium
-  # benchmarks
+  # benchmarks; the swarm benchmark's namespaces, shaping, loss, delay and
+  # per-peer counters (bench/swarm.sh, tests/interop/test_swarm_shaped.py)
   wrk hyperfine time
+  nftables iptables libnetfilter-queue-dev iputils-ping
 )
 
 missing=()

@@ -35,7 +35,7 @@ struct add {
   const uint8_t *raw, *prio;
   size_t raw_len, nprio;
   const char *save_dir;
-  int paused, seed_only;
+  int paused, seed_only, super_seed;
   uint64_t uploaded, downloaded;
   uint8_t ih[20];
   int have_ih;
@@ -47,7 +47,7 @@ static int add_from_params(const struct shoal_add_params *p, struct add *a, char
 {
   *a = (struct add){.raw = p->torrent, .raw_len = p->torrent_len, .prio = p->priorities,
                     .nprio = p->num_priorities, .save_dir = p->save_dir, .paused = p->paused,
-                    .seed_only = p->seed_only};
+                    .seed_only = p->seed_only, .super_seed = p->super_seed};
   if (p->resume) {
     struct sh_resume_info x;
     int rc = sh_resume_read_info(p->resume, p->resume_len, &x, rsave, err, errlen);
@@ -130,6 +130,7 @@ static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_pa
     return NULL;
   }
   t->seed_only = a->seed_only;
+  t->super_seed = a->super_seed;
   t->uploaded = a->uploaded;
   t->downloaded = a->downloaded;
   if (a->prio && (t->pending_prio = malloc(a->nprio ? a->nprio : 1))) {
@@ -510,6 +511,15 @@ int shoal_torrent_set_priorities(shoal_session *s, shoal_id id, const uint8_t *p
   priorities_changed(t);
   t->resume_dirty = 1;
   return 0;
+}
+
+int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64_t download)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  return sh_hub_group_set_rates(&s->hub, &t->rl, upload > 0 ? (uint64_t)upload : 0,
+                                download > 0 ? (uint64_t)download : 0);
 }
 
 int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr *addr)

@@ -34,9 +34,9 @@ static struct sh_peer *peer_new(struct shoal_session *s, struct shoal_torrent *t
   p->outgoing = outgoing;
   p->am_choking = p->peer_choking = 1;
   p->reqq = 250; /* BEP 10: libtorrent's default when `reqq` is absent */
-  /* Start deep: on loopback a 2 MiB window (128 blocks) is what 1 GB/s
-   * needs at ~2 ms of queueing; the tick adapts it to the measured rate. */
-  p->depth = 128;
+  p->depth = 16; /* set for its transport when it attaches (tpeer.c) */
+  for (int k = 0; k < SH_SUPERSEED_SLOTS; k++)
+    p->ss[k] = -1;
   return p;
 }
 

@@ -21,14 +21,21 @@
 #include "peer/wire.h"
 #include "swarm/peers.h"
 #include "swarm/picker.h"
+#include "swarm/superseed.h"
 
 struct shoal_session;
 struct shoal_torrent;
 struct sh_disk_ref;
 
-/* Stop serving new requests while more than 4 MiB wait in the send queue:
- * 256 blocks, about 4 ms at 1 GB/s, enough to keep the socket busy. */
+/* Stop serving new requests while more than the connection took in the
+ * last half second waits in its send queue, between 256 KiB and 4 MiB.
+ * 4 MiB is about 4 ms at 1 GB/s, enough to keep a fast socket busy; but
+ * on a 4 MiB/s uplink shared by seven peers the same 4 MiB per peer
+ * queued 8 s of blocks ahead of every HAVE, INTERESTED and REQUEST we
+ * sent that peer, and the swarm traded on news seconds old. */
 #define SH_PEER_SEND_WATERMARK (4u * 1024 * 1024)
+#define SH_PEER_SEND_MIN (256u * 1024)
+#define SH_PEER_SEND_WINDOW_MS 250
 /* Disk reads in flight per peer for uploads. */
 #define SH_PEER_MAX_READS 64
 /* The `reqq` we advertise in the extension handshake (BEP 10), which
@@ -93,6 +100,9 @@ struct sh_peer {
   size_t held_bf_len, held_have_len;
   int held_all;
 
+  /* BEP 16: pieces a super-seeding torrent revealed to it, -1 none */
+  int64_t ss[SH_SUPERSEED_SLOTS];
+
   /* BEP 10: the ids the peer gave our extensions (index = ours - 1), and
    * each extension's state for this peer (ext.h: sh_ext_peer_slot) */
   uint8_t ext_ids[SH_EXT_MAX];
@@ -118,6 +128,10 @@ struct sh_peer {
   struct sh_upload up[SH_PEER_MAX_READS];
   int n_reads;
   int up_tail;            /* oldest slot in flight */
+
+  /* what the connection took lately, for the send watermark: bytes in
+   * the last window and the current one (tpeer_upload.c) */
+  uint64_t wm_prev, wm_mark, wm_ms;
 
   /* accounting */
   uint64_t attached_ms, unchoked_ms;
@@ -155,6 +169,8 @@ void sh_tpeer_cancel_dup(struct sh_peer *p, uint32_t piece, uint32_t begin);
 int sh_tpeer_tick(struct sh_peer *p, uint64_t now_ms, uint64_t dt_ms);
 /* Drops our requests to p (choke without the fast extension, snub). */
 void sh_tpeer_abort_all(struct sh_peer *p);
+/* It told us it has every piece. */
+int sh_tpeer_is_seed(const struct sh_peer *p);
 
 /* tpeer_meta.c: a torrent without metadata */
 /* A message that needs the piece count, while the torrent has none:

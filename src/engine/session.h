@@ -152,6 +152,9 @@ struct shoal_torrent {
   size_t nselect;
   void *ext[SH_EXT_MAX];        /* each extension's state (ext.h) */
   int seed_only;
+  int super_seed;               /* BEP 16 while seeding (superseed.c) */
+  uint32_t *ss_revealed;        /* per piece: times revealed, while super-seeding */
+  uint64_t ss_rng;
   enum shoal_state state;
   char error[256];
   char tracker_msg[256];
@@ -181,6 +184,7 @@ struct shoal_torrent {
   int hash_running;             /* of which in the thread pool */
   uint32_t *hashq;              /* complete pieces waiting for a job, FIFO */
   size_t nhashq, cap_hashq;
+  uint64_t hashq_ms;            /* when the oldest of them was queued */
 
   struct sh_peer **peers;       /* attached peers */
   size_t npeers, cap_peers;
@@ -189,6 +193,7 @@ struct shoal_torrent {
 
   uint64_t downloaded, uploaded, wanted_bytes, have_bytes, total_bytes;
   struct sh_rate rate_down, rate_up; /* payload rates, smoothed */
+  struct sh_hub_group rl;       /* its own limits (shoal_torrent_set_rates) */
   int hash_failures, banned_peers;
   uint32_t peers_closed_early;  /* dials closed right after our handshake */
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;

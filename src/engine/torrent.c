@@ -179,8 +179,19 @@ void sh_torrent_complete(struct shoal_torrent *t)
     }
   }
   sh_info("%s: download complete, seeding", t->name);
-  for (size_t i = t->npeers; i-- > 0;)
-    sh_tpeer_update_interest(t->peers[i]);
+  /* With every piece, seeds have nothing more to give us or take from
+   * us: hang up now rather than at the next tick, so their slots go to
+   * leechers. (Files skipped by priority may be wanted later: then we
+   * keep them.) */
+  int full = t->m && t->have_count == t->m->num_pieces;
+  for (size_t i = t->npeers; i-- > 0;) {
+    if (i >= t->npeers)
+      continue;
+    if (full && sh_tpeer_is_seed(t->peers[i]))
+      sh_conn_close(t->peers[i]->c, "both sides are seeds");
+    else
+      sh_tpeer_update_interest(t->peers[i]);
+  }
   if (t->ann)
     sh_announcer_completed(t->ann);
   if (t->disk && t->resume_dirty)
@@ -366,6 +377,8 @@ void sh_torrent_runtime_free(struct shoal_torrent *t)
   if (t->picker)
     sh_picker_free(t->picker);
   t->picker = NULL;
+  free(t->ss_revealed);
+  t->ss_revealed = NULL;
   for (size_t i = 0; i < t->nparts; i++)
     if (t->parts[i].used && !sh_slab_owns(&t->bufs, t->parts[i].mem))
       free(t->parts[i].mem);
@@ -511,6 +524,7 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
     snprintf(t->ih_hex + 2 * i, 3, "%02x", ih[i]);
   snprintf(t->name, sizeof t->name, "%s", name && *name ? name : t->ih_hex);
   sh_peers_init(&t->plist);
+  sh_hub_group_init(&t->rl, sh_now(s));
   if (sh_tab_put(&s->by_id, t->id, t) < 0) {
     free(t->save_dir);
     free(t);
@@ -548,6 +562,7 @@ void sh_torrent_free(struct shoal_torrent *t)
       s->tor[i]->sess_idx = i;
   }
   sh_torrent_runtime_free(t);
+  sh_hub_group_remove(&s->hub, &t->rl);
   free(t->slot_of);
   free(t->hashq);
   free(t->have);

@@ -91,6 +91,14 @@ int sh_torrent_encode_resume(const struct shoal_torrent *t, struct sh_buf *b);
 /* Flushes the files in a worker, then saves resume data. */
 void sh_torrent_save_resume_async(struct shoal_torrent *t);
 
+/* superseed.c: BEP 16 */
+/* Is t super-seeding now (asked to, and seeding)? */
+int sh_superseed_on(const struct shoal_torrent *t);
+/* p's pieces changed (or it just attached): reveal what it lacks. */
+void sh_superseed_update(struct sh_peer *p);
+/* p is leaving: what it was shown and never fetched may go to others. */
+void sh_superseed_gone(struct sh_peer *p);
+
 /* swarm.c */
 void sh_torrent_tick(struct shoal_torrent *t, uint64_t now_ms, uint64_t dt_ms);
 void sh_torrent_choke_round(struct shoal_torrent *t, uint64_t now_ms);

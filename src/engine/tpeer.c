@@ -102,8 +102,15 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
     *why = "out of memory";
     return -ENOMEM;
   }
+  /* Start deep on this host: on loopback a 2 MiB window (128 blocks) is
+   * what 1 GB/s needs at ~2 ms of queueing. Elsewhere start at 256 KiB:
+   * 2 MiB asked of a peer that sends 0.5 MiB/s (a 4 MiB/s uplink shared
+   * by seven) is 4 s before the pieces in it complete and can be passed
+   * on. The tick adapts both to the measured rate. */
+  p->depth = p->c->tr && (p->c->tr->flags & SH_TRANSPORT_LOCAL) ? 128 : 16;
   p->tor_idx = t->npeers;
   p->attached = 1;
+  sh_conn_set_group(p->c, &t->rl); /* the torrent's limits apply too */
   t->peers[t->npeers++] = p;
   s->npeers++;
   p->attached_ms = sh_now(s);
@@ -137,9 +144,11 @@ void sh_tpeer_send_bitfield(struct sh_peer *p)
   struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (!b)
     return;
-  if (!t->m) {
+  if (!t->m || sh_superseed_on(t)) {
+    /* a super-seed too says it has nothing, then reveals piece by piece */
     if (p->fast)
       sh_wire_put_simple(b, SH_MSG_HAVE_NONE);
+    sh_superseed_update(p);
     return;
   }
   uint32_t n = t->m->num_pieces;
@@ -180,18 +189,25 @@ void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p)
     t->peers[p->tor_idx] = last;
     last->tor_idx = p->tor_idx;
   }
+  sh_superseed_gone(p);
   if (t->picker) {
     sh_tpeer_abort_all(p);
     if (p->got_bitfield || p->have_count)
       sh_picker_peer_lost(t->picker, p->bf, p->have_all);
   }
-  if (p->outgoing) {
-    struct sh_peer_entry *e = sh_peers_find(&t->plist, &p->c->addr);
+  /* its address (where it listens, for one that dialled us) may be
+   * dialled again later */
+  if (p->outgoing || p->listen_port) {
+    struct sh_addr a = sh_peer_identity(p);
+    struct sh_peer_entry *e = sh_peers_find(&t->plist, &a);
     if (e)
       e->seed = (uint8_t)peer_is_seed(p, t);
-    sh_peers_done(&t->plist, &p->c->addr, 0, sh_now(t->sess));
+    if (e && (p->outgoing || e->state == SH_PE_CONNECTED))
+      sh_peers_done(&t->plist, &a, 0, sh_now(t->sess));
   }
 }
+
+int sh_tpeer_is_seed(const struct sh_peer *p) { return p->got_bitfield && peer_is_seed(p, p->tor); }
 
 void sh_tpeer_update_interest(struct sh_peer *p)
 {
@@ -206,8 +222,12 @@ void sh_tpeer_update_interest(struct sh_peer *p)
 
 void sh_tpeer_have(struct sh_peer *p, uint32_t piece)
 {
-  if (p->have_all || sh_bf_get(p->bf, piece))
-    return; /* it has the piece: the HAVE would tell it nothing */
+  /* A peer that said it has every piece learns nothing from it. One that
+   * only told us it has this piece may be a super-seed (BEP 16) waiting
+   * for our HAVE to show us the next piece: it gets it (as libtorrent's
+   * send_redundant_have does). */
+  if (p->have_all)
+    return;
   struct sh_buf *b = sh_conn_msgbuf(p->c);
   if (b)
     sh_wire_put_have(b, piece);
@@ -414,6 +434,16 @@ static int on_ext(struct sh_peer *p, const struct sh_msg *m, const char **why)
     *why = "banned peer (identified by its listen port)";
     return SH_EBANNED;
   }
+  /* A peer that dialled us, now known by where it listens: the tracker
+   * lists that address, and dialling it would only open a second
+   * connection to the same peer. */
+  if (!p->outgoing && p->listen_port && p->attached) {
+    struct sh_peer_entry *e = sh_peers_find(&p->tor->plist, &who);
+    if (!e && sh_peers_add(&p->tor->plist, &who, SH_SRC_INCOMING, sh_now(p->sess)) == 1)
+      e = sh_peers_find(&p->tor->plist, &who);
+    if (e && e->state == SH_PE_IDLE)
+      e->state = SH_PE_CONNECTED;
+  }
   sh_ext_on_handshake(p, &eh);
   return 0;
 }
@@ -483,6 +513,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
       sh_picker_peer_have(t->picker, m->index);
     if (!p->am_interested && !sh_torrent_have(t, m->index))
       sh_tpeer_update_interest(p);
+    sh_superseed_update(p);
     return 0;
   case SH_MSG_BITFIELD:
     p->got_bitfield = 1;
@@ -491,6 +522,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     if (t->picker)
       sh_picker_peer_bitfield(t->picker, p->bf);
     sh_tpeer_update_interest(p);
+    sh_superseed_update(p);
     return 0;
   case SH_MSG_HAVE_ALL:
     p->got_bitfield = 1;
@@ -505,6 +537,7 @@ int sh_tpeer_msg(struct sh_peer *p, const struct sh_msg *m, const char **why)
     return 0;
   case SH_MSG_HAVE_NONE:
     p->got_bitfield = 1;
+    sh_superseed_update(p);
     return 0;
   case SH_MSG_REQUEST:
     return sh_tpeer_on_request(p, m, why);
@@ -546,9 +579,10 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
 
   /* Pipeline depth: the bandwidth-delay product. We aim at 2 s of data at
    * the measured rate (libtorrent's default queue time is 3 s), at least 4
-   * blocks, at most min(reqq, SH_PEER_REQQ). Shrink at most by half per tick so one
-   * slow second does not collapse a fast pipeline. */
-  if (now - p->attached_ms >= 3000 && !p->peer_choking) {
+   * blocks, at most min(reqq, SH_PEER_REQQ). It grows at once; it shrinks
+   * only once the rate has had 3 s to settle, and at most by half per
+   * tick, so one slow second does not collapse a fast pipeline. */
+  if (!p->peer_choking) {
     uint64_t want = sh_rate_get(&p->rate_down) * 2 / SH_BLOCK_SIZE;
     if (want < 4)
       want = 4;
@@ -556,7 +590,8 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
       want = SH_PEER_REQQ;
     if (want < p->depth / 2)
       want = p->depth / 2;
-    p->depth = (uint32_t)want;
+    if (want > p->depth || now - p->attached_ms >= 3000)
+      p->depth = (uint32_t)want;
   }
 
   if (now - p->c->last_recv_ms > set->idle_timeout_ms) {
@@ -600,8 +635,9 @@ int sh_tpeer_tick(struct sh_peer *p, uint64_t now, uint64_t dt)
     if (b)
       sh_wire_put_keepalive(b);
   }
-  /* Two seeds have nothing to say to each other. */
-  if (t->state == SHOAL_SEEDING && peer_is_seed(p, t) && p->got_bitfield) {
+  /* Two seeds have nothing to say to each other (unless we skipped files
+   * we may want later). */
+  if (t->state == SHOAL_SEEDING && t->have_count == t->m->num_pieces && sh_tpeer_is_seed(p)) {
     sh_conn_close(p->c, "both sides are seeds");
     return 1;
   }

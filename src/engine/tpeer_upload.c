@@ -100,13 +100,33 @@ static void on_block_read(void *ud, int rc, const uint8_t *data, struct sh_disk_
   upload_drain(u->p);
 }
 
+/* How much may wait in the send queue: what the connection took in the
+ * last one or two windows of 250 ms (see SH_PEER_SEND_WATERMARK). */
+static size_t send_watermark(struct sh_peer *p)
+{
+  uint64_t now = sh_now(p->sess), w = p->c->written;
+  uint64_t dt = now - p->wm_ms;
+  if (dt >= SH_PEER_SEND_WINDOW_MS) {
+    uint64_t took = w - p->wm_mark;
+    /* a long silence: the bytes of the last window's length, on average */
+    p->wm_prev = dt >= 2 * SH_PEER_SEND_WINDOW_MS ? took * SH_PEER_SEND_WINDOW_MS / dt : took;
+    p->wm_mark = w;
+    p->wm_ms = now;
+  }
+  uint64_t recent = p->wm_prev + (w - p->wm_mark);
+  return recent < SH_PEER_SEND_MIN        ? SH_PEER_SEND_MIN
+         : recent > SH_PEER_SEND_WATERMARK ? SH_PEER_SEND_WATERMARK
+                                           : (size_t)recent;
+}
+
 void sh_tpeer_serve(struct sh_peer *p)
 {
   struct shoal_torrent *t = p->tor;
   if (p->c->up_waiting)
     return;
+  size_t mark = send_watermark(p);
   while (p->n_in && sh_conn_active(p->c) && p->n_reads < SH_PEER_MAX_READS &&
-         sh_conn_backlog(p->c) < SH_PEER_SEND_WATERMARK && t->disk) {
+         sh_conn_backlog(p->c) < mark && t->disk) {
     struct sh_block r = p->in[p->in_head];
     /* the block and its 13-byte header, all or nothing */
     if (!sh_conn_upload_allowed(p->c, (uint64_t)r.length + 13))

@@ -44,6 +44,7 @@ static void conn_free(struct sh_conn *c)
   if (c->ud)
     h->cb->on_free(c->ud, c);
   sh_conn_write_free(c);
+  sh_conn_limit_leave(c);
   free(c->rbuf);
   sh_hub_remove(h, c);
   free(c);
@@ -112,6 +113,7 @@ void sh_conn_close(struct sh_conn *c, const char *why)
   sh_info("peer %s: closing: %s", c->name, why);
   if (c->ud)
     c->hub->cb->on_close(c->ud, c, why);
+  sh_conn_limit_leave(c); /* out of every limit's queue, its group too */
   /* unsent messages are dropped, their pins released */
   sh_conn_write_free(c);
   drop_alt(c);
@@ -139,16 +141,10 @@ static void tr_alloc(void *ud, uint8_t **buf, size_t *len)
     c->rbuf = nb;
     c->rcap = need;
   }
-  /* The download limit bounds what one read may take; the unused part is
+  /* The download limits bound what one read may take; the unused part is
    * refunded in tr_on_read. Unlimited, this grants the whole space. */
-  struct sh_hub *h = c->hub;
-  size_t space = c->rcap - c->rlen;
-  size_t grant = (size_t)sh_ratelimit_take(&h->down, uv_now(h->loop), space);
-  if (!grant)
-    grant = 1; /* another peer drained the bucket in this iteration */
-  c->rl_grant = grant;
   *buf = c->rbuf + c->rlen;
-  *len = grant;
+  *len = sh_conn_read_grant(c, c->rcap - c->rlen);
 }
 
 static void process(struct sh_conn *c);
@@ -159,10 +155,7 @@ static void tr_on_read(void *ud, ssize_t n)
 {
   struct sh_conn *c = ud;
   struct sh_hub *h = c->hub;
-  size_t used = n > 0 ? (size_t)n : 0;
-  if (c->rl_grant > used)
-    sh_ratelimit_refund(&h->down, c->rl_grant - used);
-  c->rl_grant = 0;
+  sh_conn_read_settle(c, n > 0 ? (size_t)n : 0);
   if (c->state == SH_CONN_CLOSING)
     return;
   if (n == -ENOMEM) {
@@ -193,17 +186,9 @@ static void tr_on_read(void *ud, ssize_t n)
   c->last_recv_ms = uv_now(h->loop);
   sh_conn_ref(c);
   process(c);
-  /* Out of download allowance: stop reading until at least a block's
-   * worth has refilled, so the kernel's receive window does the
-   * throttling. */
-  if (c->state != SH_CONN_CLOSING && h->down.rate &&
-      sh_ratelimit_wait_ms(&h->down, uv_now(h->loop), SH_BLOCK_SIZE) > 0) {
-    c->throttled = 1;
-    if (c->reading)
-      c->tr->ops->read_stop(c->tr);
-    c->reading = 0;
-    sh_conn_rl_wait(c);
-  }
+  /* Out of download allowance: stop reading until this connection's turn,
+   * so the kernel's receive window does the throttling. */
+  sh_conn_read_throttle(c);
   sh_conn_unref(c);
 }
 

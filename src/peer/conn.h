@@ -29,10 +29,21 @@
 #include "peer/mse.h"
 #include "peer/transport.h"
 #include "peer/wire.h"
-#include "base/ratelimit.h"
+#include "base/fair.h"
 
 struct sh_conn;
 struct sh_hub;
+
+/* Limits a group of connections shares inside the hub's (a torrent's
+ * upload and download limits): a connection in a group needs the
+ * allowance of both. The upper layer owns it (embedded in its torrent),
+ * sets rates with sh_hub_group_set_rates and removes it with
+ * sh_hub_group_remove once no connection is in it (a closing connection
+ * leaves its group). */
+struct sh_hub_group {
+  struct sh_fair up, down;
+  int registered;           /* in the hub's list, whose timer serves it */
+};
 
 enum sh_conn_state {
   SH_CONN_CONNECTING = 0, /* outgoing connect in progress */
@@ -97,12 +108,13 @@ struct sh_hub {
   struct sh_conn **dirty;         /* connections with unsent messages */
   size_t ndirty, cap_dirty;
   uv_prepare_t flusher;           /* sends batched messages once per iteration */
-  /* session-wide limits: reading (download) and sending blocks (upload);
-   * connections out of allowance wait in rl_wait for rl_timer */
-  struct sh_ratelimit down, up;
+  /* session-wide limits: reading (download) and sending blocks (upload),
+   * shared fairly (base/fair.h); connections out of allowance wait in
+   * their queues, and rl_timer hands out what refills (conn_limit.c) */
+  struct sh_fair down, up;
+  struct sh_hub_group **groups;   /* groups with limits, also served by rl_timer */
+  size_t ngroups, cap_groups;
   uv_timer_t rl_timer;
-  struct sh_conn **rl_wait;
-  size_t nrl_wait, cap_rl_wait;
   int closing, handles_open;
   void (*closed)(void *ud);
   void *closed_ud;
@@ -195,15 +207,18 @@ struct sh_conn {
   uint8_t *rbuf;
   size_t rlen, rcap;
   int reading;            /* the transport is reading */
-  int throttled;          /* reading paused by the download rate limit */
+  int throttled;          /* reading paused by a download limit */
   int up_waiting;         /* waiting for upload allowance */
-  int rl_listed;          /* in the hub's rate-limit wait list */
-  size_t rl_grant;        /* download allowance granted for the pending read */
+  size_t rl_grant, rl_ggrant; /* download allowance granted for the pending
+                             read: the hub's, the group's */
+  struct sh_hub_group *grp; /* NULL, or the group whose limits apply too */
+  struct sh_fair_flow fl_up, fl_down, fl_gup, fl_gdown; /* in hub, group */
 
   /* writing */
   struct sh_wbatch *cur;  /* being filled; NULL when nothing pending */
   struct sh_wbatch *wq_head, *wq_tail; /* flushed, being written, in order */
   size_t queued;          /* bytes flushed, not yet written */
+  uint64_t written;       /* bytes the transport took, in all */
   int dirty;              /* in the hub's flush list */
   int pumping, wpolling;
 
@@ -290,9 +305,22 @@ void sh_conn_send_block(struct sh_conn *c, uint32_t piece, uint32_t begin, uint3
 void sh_conn_flush(struct sh_conn *c);
 /* Bytes queued (pending batch + in flight): compare to a watermark. */
 size_t sh_conn_backlog(const struct sh_conn *c);
-/* Takes `bytes` of the session's upload allowance: 1 when granted, 0 when
- * short (nothing taken; on_drained runs once it has refilled). */
+/* Takes `bytes` of the upload allowance (the session's, and the group's
+ * if any): 1 when granted, 0 when short (nothing taken; on_drained runs
+ * once its fair turn has come). */
 int sh_conn_upload_allowed(struct sh_conn *c, uint64_t bytes);
+
+/* ---- groups (conn_limit.c) ---- */
+
+/* Zero limits, not yet registered. */
+void sh_hub_group_init(struct sh_hub_group *g, uint64_t now_ms);
+/* bytes/s, 0 = unlimited; registers g with the hub on first use.
+ * 0 or -ENOMEM. */
+int sh_hub_group_set_rates(struct sh_hub *h, struct sh_hub_group *g, uint64_t up, uint64_t down);
+/* Unregisters g and frees its queues; no connection may be in it. */
+void sh_hub_group_remove(struct sh_hub *h, struct sh_hub_group *g);
+/* Puts c in group g (NULL: none), leaving its previous one. */
+void sh_conn_set_group(struct sh_conn *c, struct sh_hub_group *g);
 
 /* Between the hub and its connections (hub.c, conn.c, conn_write.c). */
 int sh_hub_add(struct sh_hub *h, struct sh_conn *c);
@@ -300,8 +328,15 @@ void sh_hub_remove(struct sh_hub *h, struct sh_conn *c);
 int sh_hub_mark_dirty(struct sh_hub *h, struct sh_conn *c);
 void sh_conn_write_free(struct sh_conn *c);
 void sh_conn_pump(struct sh_conn *c);
-void sh_conn_rl_wait(struct sh_conn *c);
 void sh_conn_read_start(struct sh_conn *c);
+/* conn_limit.c: the download grant of a read and its settlement, the
+ * limits' timer, a closing connection leaving every queue */
+size_t sh_conn_read_grant(struct sh_conn *c, size_t space);
+void sh_conn_read_settle(struct sh_conn *c, size_t used);
+void sh_conn_read_throttle(struct sh_conn *c);
+void sh_conn_limit_leave(struct sh_conn *c);
+void sh_hub_limits_init(struct sh_hub *h);
+void sh_hub_limits_close(struct sh_hub *h);
 extern const struct sh_transport_cb sh_conn_transport_cb;
 extern const struct sh_transport_cb sh_conn_alt_cb;
 

@@ -281,6 +281,7 @@ void sh_conn_pump(struct sh_conn *c)
       break;
     }
     c->last_send_ms = uv_now(c->hub->loop);
+    c->written += (uint64_t)n;
     advance(b, (size_t)n);
   }
   c->pumping = 0;
@@ -332,19 +333,4 @@ size_t sh_conn_backlog(const struct sh_conn *c)
   if (c->cur)
     n += c->cur->bytes + c->cur->small.len;
   return n;
-}
-
-int sh_conn_upload_allowed(struct sh_conn *c, uint64_t bytes)
-{
-  struct sh_hub *h = c->hub;
-  if (!h->up.rate)
-    return 1;
-  /* all or nothing: a block and its header */
-  uint64_t got = sh_ratelimit_take(&h->up, uv_now(h->loop), bytes);
-  if (got == bytes)
-    return 1;
-  sh_ratelimit_refund(&h->up, got);
-  c->up_waiting = 1;
-  sh_conn_rl_wait(c);
-  return 0;
 }

@@ -1,8 +1,7 @@
 /* The hub: what all connections of a session share. Its list of
  * connections, the flush of every batch queued during a loop iteration
  * (one write per peer for the ~16 HAVE/REQUEST messages a read produces),
- * the session-wide rate limits with their wait list, and handshake
- * timeouts. */
+ * and handshake timeouts. The rate limits are in conn_limit.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,19 +37,8 @@ void sh_hub_init(struct sh_hub *h, uv_loop_t *loop, const struct sh_conn_cb *cb,
   uv_prepare_init(loop, &h->flusher);
   h->flusher.data = h;
   uv_prepare_start(&h->flusher, on_prepare);
-  uv_timer_init(loop, &h->rl_timer);
-  h->rl_timer.data = h;
+  sh_hub_limits_init(h); /* conn_limit.c: the rate limits and their timer */
   h->handles_open = 2;
-  uint64_t now = uv_now(loop);
-  sh_ratelimit_init(&h->down, o->down_rate, 0, now);
-  sh_ratelimit_init(&h->up, o->up_rate, 0, now);
-}
-
-void sh_hub_set_rates(struct sh_hub *h, uint64_t up_rate, uint64_t down_rate)
-{
-  uint64_t now = uv_now(h->loop);
-  sh_ratelimit_set(&h->up, up_rate, 0, now);
-  sh_ratelimit_set(&h->down, down_rate, 0, now);
 }
 
 void sh_hub_tick(struct sh_hub *h, uint64_t now)
@@ -74,64 +62,6 @@ void sh_hub_close_pending(struct sh_hub *h, const char *why)
       sh_conn_close(h->conns[i], why);
 }
 
-static void on_rl_timer(uv_timer_t *t);
-
-static void rl_arm(struct sh_hub *h)
-{
-  if (!h->nrl_wait || uv_is_active((uv_handle_t *)&h->rl_timer) || h->closing)
-    return;
-  uint64_t w = sh_ratelimit_wait2_ms(h->down.rate ? &h->down : NULL, h->up.rate ? &h->up : NULL,
-                                     uv_now(h->loop), SH_BLOCK_SIZE + 13);
-  uv_timer_start(&h->rl_timer, on_rl_timer, w ? w : 1, 0);
-}
-
-void sh_conn_rl_wait(struct sh_conn *c)
-{
-  struct sh_hub *h = c->hub;
-  if (!c->rl_listed) {
-    if (sh_vec_reserve(h->rl_wait, h->cap_rl_wait, h->nrl_wait + 1, 16, SIZE_MAX) < 0) {
-      /* cannot wait: carry on unthrottled rather than stall the peer */
-      c->up_waiting = 0;
-      c->throttled = 0;
-      sh_conn_read_start(c);
-      return;
-    }
-    c->rl_listed = 1;
-    sh_conn_ref(c);
-    h->rl_wait[h->nrl_wait++] = c;
-  }
-  rl_arm(h);
-}
-
-/* Allowance has refilled: every waiting connection gets another go, in
- * the order they ran dry. */
-static void on_rl_timer(uv_timer_t *t)
-{
-  struct sh_hub *h = t->data;
-  size_t n = h->nrl_wait;
-  struct sh_conn **list = h->rl_wait;
-  h->rl_wait = NULL;
-  h->nrl_wait = h->cap_rl_wait = 0;
-  for (size_t i = 0; i < n; i++) {
-    struct sh_conn *c = list[i];
-    c->rl_listed = 0;
-    /* a read may run dry in the handshake too (its last bytes can come
-     * with the first messages): it must resume there as well */
-    if (c->throttled && c->state != SH_CONN_CLOSING) {
-      c->throttled = 0;
-      sh_conn_read_start(c);
-    }
-    if (c->state == SH_CONN_ACTIVE && c->up_waiting) {
-      c->up_waiting = 0;
-      if (c->ud)
-        h->cb->on_drained(c->ud, c);
-    }
-    sh_conn_unref(c);
-  }
-  free(list);
-  rl_arm(h);
-}
-
 static void on_handle_closed(uv_handle_t *p)
 {
   struct sh_hub *h = p->data;
@@ -139,8 +69,8 @@ static void on_handle_closed(uv_handle_t *p)
     return;
   free(h->conns);
   free(h->dirty);
-  free(h->rl_wait);
-  h->conns = h->dirty = h->rl_wait = NULL;
+  h->conns = h->dirty = NULL;
+  sh_hub_limits_close(h);
   if (h->closed)
     h->closed(h->closed_ud);
 }
@@ -162,12 +92,7 @@ void sh_hub_close(struct sh_hub *h, void (*closed)(void *ud), void *ud)
   h->closing = 1;
   h->closed = closed;
   h->closed_ud = ud;
-  uv_timer_stop(&h->rl_timer);
-  for (size_t i = 0; i < h->nrl_wait; i++) {
-    h->rl_wait[i]->rl_listed = 0;
-    sh_conn_unref(h->rl_wait[i]);
-  }
-  h->nrl_wait = 0;
+  uv_timer_stop(&h->rl_timer); /* waiting connections are closing anyway */
   hub_maybe_closed(h);
 }
 

@@ -439,6 +439,11 @@ void sh_picker_peer_lost(struct sh_picker *p, const uint8_t *bf, int had_all)
   }
 }
 
+uint32_t sh_picker_availability(const struct sh_picker *p, uint32_t piece)
+{
+  return piece < p->num_pieces ? p->avail[piece] : 0;
+}
+
 int sh_picker_interesting(const struct sh_picker *p, const uint8_t *peer_bf)
 {
   if (!peer_bf)

@@ -63,6 +63,8 @@ void sh_picker_peer_bitfield(struct sh_picker *p, const uint8_t *bf);
 void sh_picker_peer_have_all(struct sh_picker *p);
 void sh_picker_peer_have(struct sh_picker *p, uint32_t piece);
 void sh_picker_peer_lost(struct sh_picker *p, const uint8_t *bf, int had_all);
+/* Connected peers (seeds not counted) that have the piece. */
+uint32_t sh_picker_availability(const struct sh_picker *p, uint32_t piece);
 /* Would we want anything from a peer with this bitfield (NULL = has all)? */
 int sh_picker_interesting(const struct sh_picker *p, const uint8_t *peer_bf);
 

@@ -189,13 +189,13 @@ cat >"$T/check.py" <<'EOF'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert lines, "no JSON lines"
-t = [l for l in lines if l["trackers"]["failing"]]
+t = [l["torrent"] for l in lines if l["torrent"]["trackers"]["failing"]]
 assert t, "no line with a failing tracker: %r" % lines[-1]
 tr = t[-1]["trackers"]
 assert tr["total"] == 1 and tr["failing"] == 1, tr
 assert tr["error"] == "tracker says: torrent ?[2Jnot registered? here", tr
 assert "http://127.0.0.1:" in tr["message"], tr
-assert lines[-1]["state"] == "error", lines[-1]
+assert lines[-1]["torrent"]["state"] == "error", lines[-1]
 EOF
 if /usr/bin/python3 "$T/check.py" "$T/json.out"; then
   ok "--json: one valid JSON line per tick, with the tracker's state, made safe"

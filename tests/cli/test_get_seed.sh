@@ -18,7 +18,7 @@ trap cleanup EXIT
 # start_seed TORRENT DIR LOG: runs `shoal seed` on an OS-chosen port and sets
 # $port from its "seeding on port N" line (polling, up to 60 s).
 start_seed() {
-  "$SHOAL" seed "$1" "$2" --port 0 --bind 127.0.0.1 >"$3" 2>&1 &
+  "$SHOAL" seed "$1" "$2" --port 0 --bind 127.0.0.1 "${@:4}" >"$3" 2>&1 &
   pids+=($!)
   port=
   for _ in $(seq 1 600); do
@@ -39,6 +39,32 @@ if start_seed one.torrent src seed1.log; then
   expect_exit 0 "single file: get --no-seed" timeout 120 "$SHOAL" get one.torrent -o dl1 \
     --peer "127.0.0.1:$port" --no-seed -q --bind 127.0.0.1
   if cmp -s src/one.bin dl1/one.bin; then ok "single file byte-identical"; else bad "single file differs"; fi
+fi
+
+# --- --json: every line one JSON object with the torrent and its peers; the
+# seed limited to 2 MiB/s so the 5 MiB transfer spans several reports
+if start_seed one.torrent src seed3.log --up-rate 2M; then
+  expect_exit 0 "get --json" timeout 120 "$SHOAL" get one.torrent -o dl3 \
+    --peer "127.0.0.1:$port" --no-seed --json --json-every 1 --bind 127.0.0.1
+  cp "$T/out" json.log
+  if python3 - "$port" json.log <<'PY'
+import json, sys
+port, lines = sys.argv[1], open(sys.argv[2]).read().splitlines()
+assert lines, "no output"
+seen = False
+for line in lines:
+    r = json.loads(line)  # every line parses
+    assert r["torrent"]["name"] == "one.bin", r
+    for p in r["peers"]:
+        assert set(p) >= {"addr", "client", "downloaded", "uploaded", "down_rate", "up_rate",
+                          "flags", "am_choking", "peer_choking", "incoming"}, p
+        if p["addr"] == "127.0.0.1:" + port and p["downloaded"] > 0 and "D" in p["flags"] \
+                and p["client"].startswith("shoal"):
+            seen = True
+assert seen, "no report shows the seed sending"
+assert json.loads(lines[-1])["torrent"]["have_bytes"] == 5 * 1048576 + 12345
+PY
+  then ok "--json lines name the seed, its client, bytes and flags"; else bad "--json output"; head -3 json.log; fi
 fi
 
 # --- multi-file: nested directories, an empty file, odd sizes, 64 KiB pieces

@@ -44,6 +44,8 @@ PACKAGE_OF = {
     "aria2c": "aria2", "transmission-daemon": "transmission-daemon",
     "transmission-remote": "transmission-cli", "transmission-create": "transmission-cli",
     "mktorrent": "mktorrent", "ip": "iproute2", "libtorrent": "python3-libtorrent",
+    "tc": "iproute2", "nft": "nftables", "iptables": "iptables", "opentracker": "opentracker",
+    "ping": "iputils-ping",
 }
 
 
@@ -795,6 +797,128 @@ class NetNs:
             subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
             self.created = False
         subprocess.run(["ip", "link", "del", self.veth_out], capture_output=True)
+
+
+def sh(*argv, check=True, ns=None):
+    """Runs a command (inside namespace ns when given); its stdout."""
+    if ns:
+        argv = ("ip", "netns", "exec", ns) + argv
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if check and r.returncode:
+        raise RuntimeError("%s: %s" % (" ".join(argv), r.stderr.strip()))
+    return r.stdout
+
+
+ACCT = """
+table inet acct {
+  set rx { type ipv4_addr; flags dynamic; counter; size 65535; }
+  set syn { type ipv4_addr; flags dynamic; counter; size 65535; }
+  chain in { type filter hook input priority 0; meta l4proto tcp update @rx { ip saddr }; }
+  chain out { type filter hook output priority 0;
+              tcp flags & (syn | ack) == syn update @syn { ip daddr }; }
+}
+"""
+
+
+class BridgeNet:
+    """A bridge in a namespace of its own and one namespace per node, each
+    joined to it by a veth pair, with private addresses that exist only
+    inside these namespaces: 10.X.Y.k/24, k = 1 for the first node. Each
+    node's nftables count the bytes it receives per source address (rx)
+    and the connections it opens per destination (syn). Needs root, and
+    nft; NetNs.unavailable() says whether namespaces work here."""
+
+    def __init__(self, names):
+        """names: the nodes, in address order."""
+        tag = "%04x" % random.getrandbits(16)
+        self.prefix = "shsw%s" % tag
+        self.br = self.prefix + "-br"
+        x, y = random.randrange(100, 250), random.randrange(0, 255)
+        self.ns, self.ip, self.delay_proc = {}, {}, None
+        sh("ip", "netns", "add", self.br)
+        try:
+            sh("ip", "-n", self.br, "link", "add", "br0", "type", "bridge")
+            sh("ip", "-n", self.br, "link", "set", "br0", "up")
+            for k, name in enumerate(names):
+                self.add(name, "10.%d.%d.%d" % (x, y, k + 1), k)
+        except Exception:
+            self.close()
+            raise
+
+    def add(self, name, ip, k):
+        ns = "%s-%d" % (self.prefix, k)
+        veth = "v%s%d" % (self.prefix[4:], k)
+        sh("ip", "netns", "add", ns)
+        self.ns[name], self.ip[name] = ns, ip
+        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", veth, "netns", self.br)
+        sh("ip", "-n", self.br, "link", "set", veth, "master", "br0", "up")
+        sh("ip", "-n", ns, "addr", "add", ip + "/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=ACCT, text=True,
+                       check=True, capture_output=True)
+
+    def shape(self, name, rate):
+        """An uplink of rate bytes/s, as INTEROP.md describes (tbf)."""
+        burst = max(rate // 100, 65536)
+        sh("tc", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", "%dbps" % rate,
+           "burst", str(burst), "latency", "100ms", ns=self.ns[name])
+
+    def add_loss(self, ppm):
+        """Drops ppm per million frames crossing the bridge (each packet
+        crosses it once)."""
+        rules = ("table bridge loss {\n  chain drops {\n"
+                 "    type filter hook forward priority 0;\n"
+                 "    numgen random mod 1000000 < %d drop\n  }\n}\n" % ppm)
+        subprocess.run(["ip", "netns", "exec", self.br, "nft", "-f", "-"], input=rules,
+                       text=True, check=True, capture_output=True)
+
+    def add_delay(self, prog, ms, names):
+        """Every packet a node receives waits ms (prog: shoal-net-delay, on
+        an NFQUEUE, as this kernel has no netem): a round trip takes
+        2 * ms."""
+        for n in names:
+            sh("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "eth0", "-j", "NFQUEUE",
+               "--queue-num", "0", "--queue-bypass", ns=self.ns[n])
+        self.delay_proc = subprocess.Popen([prog, str(ms), "0"] + [self.ns[n] for n in names])
+        time.sleep(0.3)
+        if self.delay_proc.poll() is not None:
+            raise RuntimeError("shoal-net-delay exited")
+
+    def reset_counters(self):
+        for ns in self.ns.values():
+            sh("nft", "flush", "set", "inet", "acct", "rx", ns=ns)
+            sh("nft", "flush", "set", "inet", "acct", "syn", ns=ns)
+
+    def counters(self, name, setname):
+        """{source or destination address: bytes (rx) or packets (syn)}"""
+        import json
+        out = json.loads(sh("nft", "-j", "list", "set", "inet", "acct", setname,
+                            ns=self.ns[name]))
+        res = {}
+        for item in out["nftables"]:
+            for e in item.get("set", {}).get("elem", []):
+                c = e["elem"]["counter"]
+                res[e["elem"]["val"]] = c["bytes"] if setname == "rx" else c["packets"]
+        return res
+
+    def rtt_ms(self, a, b):
+        out = sh("ping", "-U", "-c", "3", "-q", self.ip[b], ns=self.ns[a], check=False)
+        for line in out.splitlines():
+            if "min/avg" in line:
+                return float(line.split("=")[1].split("/")[1])
+        return None
+
+    def close(self):
+        if self.delay_proc:
+            self.delay_proc.terminate()
+            try:
+                self.delay_proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.delay_proc.kill()
+        for ns in list(self.ns.values()) + [self.br]:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 # ---------------------------------------------------------------- aria2

@@ -387,7 +387,7 @@ Test(conn, a_handshake_cut_short_by_the_download_limit_resumes)
   struct sh_transport *a, *raw;
   cr_assert_eq(sh_memio_pair(&loop, NULL, NULL, &a, &raw), 0);
   cr_assert_eq(sh_conn_accept(&hub, a, NULL), 0);
-  sh_ratelimit_take(&hub.down, uv_now(&loop), 1u << 20);
+  sh_ratelimit_take(&hub.down.bucket, uv_now(&loop), 1u << 20);
   uint8_t hs[68];
   handshake(hs, IH);
   sh_memio_write(raw, hs, 68);

@@ -544,7 +544,7 @@ Test(conn_mse, a_throttled_reader_gets_the_held_bytes_later)
   }
   sh_rc4_crypt(&r.hs.enc, msgs, msgs, sizeof msgs);
   sh_buf_append(&r.out, msgs, sizeof msgs);
-  sh_ratelimit_take(&hb.down, uv_now(&loop), 1u << 20);
+  sh_ratelimit_take(&hb.down.bucket, uv_now(&loop), 1u << 20);
   sh_memio_write(r.raw, r.out.data, r.out.len);
   cr_assert(run_until(got_blocks, 5000), "B got %d messages: %s", SB.messages, SB.why);
   cr_expect_eq(SB.messages, 40);
