@@ -281,12 +281,14 @@ static int handshake_lesson(struct sh_peer *p, const struct sh_conn *c, const ch
   /* our own closes (a stop, the session's end) teach nothing */
   if (!e || !c->hs_failed || p->sess->closing || p->tor->stop_requested)
     return 0;
-  if (c->enc == SH_CONN_ENC_PENDING && policy == SHOAL_ENC_PREFER) {
+  /* an MSE handshake failed, on this transport or the one it replaced */
+  int mse_failed = c->enc == SH_CONN_ENC_PENDING || c->mse_failed;
+  if (mse_failed && policy == SHOAL_ENC_PREFER) {
     e->crypto |= SH_PE_PLAIN;
     sh_info("peer %s: %s; trying plaintext", c->name, why);
     return 1;
   }
-  if (c->enc == SH_CONN_ENC_PENDING)
+  if (mse_failed)
     tell_once(e, c->name, "the encrypted handshake failed, and encryption is required: "
                           "not trying plaintext");
   else if (policy == SHOAL_ENC_OFF)

@@ -107,7 +107,7 @@ void sh_conn_close(struct sh_conn *c, const char *why)
 {
   if (c->state == SH_CONN_CLOSING)
     return;
-  c->hs_failed = c->state == SH_CONN_HANDSHAKE;
+  c->hs_failed = c->state == SH_CONN_HANDSHAKE || c->hs_failed_alt;
   settle_enc(c); /* MSE done, the BitTorrent handshake not: encryption worked */
   c->state = SH_CONN_CLOSING;
   sh_info("peer %s: closing: %s", c->name, why);
@@ -276,8 +276,18 @@ static int use_alt(struct sh_conn *c)
   c->rlen = 0;
   c->reading = c->wpolling = 0;
   sh_conn_write_free(c); /* our handshake went to the old one */
-  if (c->enc == SH_CONN_ENC_PENDING)
+  /* what the old one learnt counts if the new one fails too */
+  c->hs_failed_alt |= c->state == SH_CONN_HANDSHAKE;
+  /* The old one had connected, so the peer is there: a uTP (or TCP) that
+   * would answer has had as long to answer as that took. It gets a short
+   * grace, not the whole connect timeout, so a peer that refuses our
+   * handshake is known as such in seconds. */
+  if (c->state == SH_CONN_HANDSHAKE && !c->alt_connected)
+    c->alt_deadline_ms = uv_now(c->hub->loop) + SH_CONN_ALT_GRACE_MS;
+  if (c->enc == SH_CONN_ENC_PENDING) {
+    c->mse_failed = 1;
     c->enc = SH_CONN_ENC_NONE; /* the new one is wrapped when it connects */
+  }
   if (c->alt_connected) {
     c->alt_connected = 0;
     c->state = SH_CONN_CONNECTING;

@@ -59,6 +59,10 @@ enum sh_conn_state {
  * plus its header, or a 64 KiB extension message (BEP 10 handshakes are a
  * few hundred bytes; BEP 9 pieces 16 KiB). */
 #define SH_CONN_DEFAULT_MAX_FRAME 65536u
+/* A dial's second transport, when the first connected and then died before
+ * the peer's handshake, must connect within this (checked on the hub's
+ * tick, so up to a second more). */
+#define SH_CONN_ALT_GRACE_MS 2000u
 
 struct sh_conn_cb {
   /* The peer's handshake arrived (for a dialled connection it names the
@@ -182,6 +186,9 @@ struct sh_conn {
    * takes TCP connections and closes them, having turned TCP off). */
   struct sh_transport *alt;
   uint8_t alt_connected;
+  /* The first transport connected and died before the peer's handshake
+   * while the other had not connected: it gets until then (see use_alt). */
+  uint64_t alt_deadline_ms;
   uint8_t utp_failed;     /* a uTP dial of this connection failed */
   uint8_t over_utp;       /* the transport that connected is uTP's */
   uint8_t closed_early;   /* a transport was closed by the peer after our
@@ -200,7 +207,11 @@ struct sh_conn {
   uint8_t enc_wanted;     /* a dial to wrap in MSE once a transport connects
                              (of TCP and uTP, whichever carries the handshake) */
   uint8_t sniffed;        /* incoming: the first bytes said plaintext or MSE */
+  uint8_t mse_failed;     /* a transport this dial gave up for the other (TCP,
+                             uTP) died in the MSE handshake */
+  uint8_t hs_failed_alt;  /* ... or connected, before the peer's handshake */
   uint8_t hs_failed;      /* closed once connected, before the peer's handshake
+                             (on this transport or one given up for it)
                              (for the upper layer's fallback decisions) */
 
   /* reading */

@@ -48,7 +48,9 @@ void sh_hub_tick(struct sh_hub *h, uint64_t now)
     if (i >= h->nconns)
       continue;
     struct sh_conn *c = h->conns[i];
-    if ((c->state == SH_CONN_CONNECTING || c->state == SH_CONN_HANDSHAKE) &&
+    if (c->state == SH_CONN_CONNECTING && c->alt_deadline_ms && now >= c->alt_deadline_ms)
+      sh_conn_close(c, "no answer over the other transport after the peer closed the first");
+    else if ((c->state == SH_CONN_CONNECTING || c->state == SH_CONN_HANDSHAKE) &&
         now - c->connected_ms > h->o.handshake_timeout_ms)
       sh_conn_close(c, c->state == SH_CONN_CONNECTING ? "connect timed out"
                                                        : "handshake timed out");
