@@ -342,6 +342,12 @@ int shoal_torrent_status(const shoal_session *s, shoal_id id, struct shoal_statu
 /* Status of every torrent, in the order they were added: fills up to cap
  * and returns how many torrents there are. */
 size_t shoal_torrent_status_all(const shoal_session *s, struct shoal_status *out, size_t cap);
+/* The ids of the torrents doing something: checking, fetching metadata,
+ * downloading, stopping, or seeding with a peer, a dial or a rate not yet
+ * decayed to zero. An idle seed or a paused torrent changes only through
+ * an event, so an app polling thousands of torrents asks only these. Fills
+ * up to cap, returns how many there are; a pass over flags, no copies. */
+size_t shoal_session_busy(const shoal_session *s, shoal_id *out, size_t cap);
 /* Lists: fill up to cap entries, return how many there are (0 for an
  * unknown id). Files are known once the metadata is. */
 size_t shoal_torrent_peers(const shoal_session *s, shoal_id id, struct shoal_peer_info *out,

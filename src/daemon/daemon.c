@@ -193,8 +193,19 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
   struct shoal_add_params p = {.torrent = a->torrent, .torrent_len = a->len,
                                .save_dir = t->in_incomplete ? d->cfg.incomplete_dir : dir,
                                .priorities = a->prio, .num_priorities = a->nprio, .paused = 1};
+  struct shoal_magnet *mag = NULL;
+  int rc = 0;
+  if (a->magnet) {
+    rc = shoal_magnet_parse(a->magnet, &mag, err, errlen);
+    if (rc == 0 && !(t->magnet = strdup(a->magnet)))
+      rc = sh_errf(err, errlen, -ENOMEM, "out of memory");
+    if (rc == 0)
+      shoal_add_params_magnet(&p, mag);
+  }
   shoal_id eid = 0;
-  int rc = shoal_torrent_add(d->sess, &p, &eid, err, errlen);
+  if (rc == 0)
+    rc = shoal_torrent_add(d->sess, &p, &eid, err, errlen);
+  shoal_magnet_free(mag);
   if (rc == -EEXIST) {
     *out = sh_daemon_by_eid(d, eid);
     dtor_free(t);
@@ -205,7 +216,13 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
     shoal_torrent_status(d->sess, eid, &st);
     memcpy(t->ih, st.info_hash, 20);
     hex20(t->ih, t->hash_hex);
+    /* one transaction: a magnet's row is never there without its link */
+    int began = t->magnet && sh_store_begin(d->db) == 0;
     rc = sh_store_insert(d->db, t, a->torrent, a->len, dir);
+    if (rc == 0 && t->magnet)
+      rc = sh_store_set_magnet(d->db, t->rid, t->magnet);
+    if (began && (rc < 0 || sh_store_commit(d->db) < 0) && rc == 0)
+      rc = -EIO;
     if (rc < 0)
       sh_errf(err, errlen, rc, "cannot save the torrent in the database");
   }
@@ -234,9 +251,20 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
   return 0;
 }
 
+void sh_daemon_apply_limits(struct shoal_daemon *d, const struct dtor *t)
+{
+  /* kB/s as Transmission counts them; a limit of 0 means "nothing", which
+   * the engine, where 0 is unlimited, gets as 1 byte/s */
+  int64_t up = t->up_limited ? (int64_t)t->up_limit * 1000 : 0;
+  int64_t down = t->down_limited ? (int64_t)t->down_limit * 1000 : 0;
+  shoal_torrent_set_rates(d->sess, t->eid, t->up_limited && !up ? 1 : up,
+                          t->down_limited && !down ? 1 : down);
+}
+
 int sh_daemon_save(struct shoal_daemon *d, struct dtor *t)
 {
   t->changed_date = sh_daemon_now();
+  sh_daemon_poll(d, t); /* its limits may have changed */
   return sh_store_update(d->db, t);
 }
 
@@ -312,11 +340,26 @@ static void on_finished(struct shoal_daemon *d, struct dtor *t)
   }
 }
 
+/* A magnet's metadata came: the database keeps the .torrent, so a
+ * restart does not fetch it again. */
+static void on_metadata(struct shoal_daemon *d, struct dtor *t)
+{
+  void *raw;
+  size_t len;
+  if (shoal_torrent_file(d->sess, t->eid, &raw, &len) < 0)
+    return;
+  take_info(t, raw, len);
+  if (sh_store_set_torrent(d->db, t->rid, raw, len) < 0)
+    sh_warn("daemon: %s: the fetched metadata is not saved", t->hash_hex);
+  free(raw);
+}
+
 static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
 {
   struct dtor *t = sh_daemon_by_eid(d, e->id);
   if (!t)
     return;
+  sh_daemon_poll(d, t);
   switch (e->type) {
   case SHOAL_EVENT_FINISHED: on_finished(d, t); break;
   case SHOAL_EVENT_ERROR:
@@ -327,6 +370,7 @@ static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
   case SHOAL_EVENT_PEER_BANNED: t->corrupt += 16384; break;
   case SHOAL_EVENT_STORAGE_MOVED: t->resume_dirty = 1; break;
   case SHOAL_EVENT_TRACKER_REPLY: t->last_announce = sh_daemon_now(); break;
+  case SHOAL_EVENT_METADATA: on_metadata(d, t); break;
   case SHOAL_EVENT_CHECKED:
     t->resume_ok = 1;
     if (t->checking) {
@@ -365,7 +409,8 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
   if (!t)
     return -ENOMEM;
   *t = *row;
-  row->nlabels = 0; /* the labels are t's now */
+  row->nlabels = 0; /* the labels and the link are t's now */
+  row->magnet = NULL;
   t->dir = strdup(dir ? dir : d->cfg.download_dir);
   hex20(t->ih, t->hash_hex);
   take_info(t, torrent, tlen);
@@ -373,7 +418,12 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
                                .resume = resume, .resume_len = rlen, .paused = 1,
                                .save_dir = resume ? NULL : t->dir};
   char err[256];
+  struct shoal_magnet *mag = NULL;
+  if (!torrent && !resume && t->magnet &&
+      shoal_magnet_parse(t->magnet, &mag, err, sizeof err) == 0)
+    shoal_add_params_magnet(&p, mag); /* its metadata never came */
   int rc = t->dir ? shoal_torrent_add(d->sess, &p, &t->eid, err, sizeof err) : -ENOMEM;
+  shoal_magnet_free(mag);
   if (rc < 0 && resume) {
     /* resume data the engine refuses: the .torrent, and a check */
     sh_warn("%s: resume data refused (%s): checking the data again", t->hash_hex, err);
@@ -394,6 +444,8 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
     t->up_base = t->up_base > st.uploaded ? t->up_base - st.uploaded : 0;
     t->down_base = t->down_base > st.downloaded ? t->down_base - st.downloaded : 0;
   }
+  if (t->up_limited || t->down_limited)
+    sh_daemon_apply_limits(d, t);
   t->queued = !t->stopped;
   t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */
@@ -519,6 +571,7 @@ int shoal_daemon_reconfigure(shoal_daemon *d, const struct shoal_daemon_config *
   d->cfg.session = keep_session; /* ports and sockets stay */
   d->cfg.rpc_port = port;
   d->auth_failures = 0;
+  d->idle_due = 1; /* limits may have changed: the tick looks at every torrent */
   sh_daemon_apply_speeds(d);
   sh_daemon_run_queues(d);
   sh_info("daemon: settings reloaded");
@@ -538,6 +591,8 @@ void sh_daemon_maybe_free(struct shoal_daemon *d)
   sh_tab_free(&d->by_rid);
   sh_tab_free(&d->by_eid);
   free(d->removed);
+  free(d->polls);
+  free(d->busy);
   sh_buf_free(&d->raw_args);
   sh_store_close(d->db);
   for (size_t i = 0; i < sizeof d->strs / sizeof d->strs[0]; i++)

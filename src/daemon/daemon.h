@@ -84,6 +84,7 @@ struct dtor {
                                    queues count seeds and downloads by it) */
   char error[256];
   int removing;
+  uint64_t polled;              /* the tick that last looked at it */
 };
 
 /* A torrent-get answer's field: name and how to write it. */
@@ -112,6 +113,13 @@ struct shoal_daemon {
   /* a method that wrote its arguments object as text (torrent-get):
    * shoal_daemon_rpc splices it into the reply */
   struct sh_buf raw_args;
+  /* What the tick looks at (daemon_tick.c): the engine's busy torrents and
+   * those an event named since (engine ids), not all 10,000; every one
+   * when an idle limit falls due or events were dropped. */
+  shoal_id *polls, *busy;
+  size_t npolls, cap_polls, cap_busy;
+  uint64_t ticks, events_dropped;
+  int64_t idle_due;             /* earliest idle-limit stop due, 0: unknown */
   /* the alt-speed schedule's last decision, to switch only at its edges */
   int sched_active;
   /* session-stats */
@@ -131,12 +139,12 @@ struct shoal_daemon {
 struct dtor *sh_daemon_by_rid(const struct shoal_daemon *d, int64_t rid);
 struct dtor *sh_daemon_by_eid(const struct shoal_daemon *d, shoal_id eid);
 struct dtor *sh_daemon_by_hash(const struct shoal_daemon *d, const uint8_t ih[20]);
-/* Adds a torrent from its .torrent bytes (or a magnet link: refused until
- * the engine has them). On success *out is the new record; -EEXIST sets
- * *out to the torrent already there. */
+/* Adds a torrent from its .torrent bytes or a magnet link. On success
+ * *out is the new record; -EEXIST sets *out to the torrent already there. */
 struct dt_add {
   const void *torrent;
   size_t len;
+  const char *magnet;           /* instead of torrent */
   const char *download_dir;
   int paused;
   const uint8_t *prio;          /* per file, or NULL */
@@ -150,6 +158,9 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
 int sh_daemon_remove(struct shoal_daemon *d, struct dtor *t, int delete_data);
 int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now);
 int sh_daemon_stop(struct shoal_daemon *d, struct dtor *t);
+/* The torrent's own speed limits (torrent-set's uploadLimit and the
+ * rest) into the engine. */
+void sh_daemon_apply_limits(struct shoal_daemon *d, const struct dtor *t);
 /* Writes the record's settings to the database (commits). */
 int sh_daemon_save(struct shoal_daemon *d, struct dtor *t);
 /* Transmission's status code of the torrent. */
@@ -157,6 +168,9 @@ int sh_daemon_status(const struct shoal_daemon *d, const struct dtor *t,
                      const struct shoal_status *st);
 /* The session's limits again, after a speed setting or the schedule. */
 void sh_daemon_apply_speeds(struct shoal_daemon *d);
+/* The next tick looks at t (its state may have changed without the engine
+ * calling it busy). */
+void sh_daemon_poll(struct shoal_daemon *d, const struct dtor *t);
 /* Queue positions 0..n-1 in the order of queue_pos, then runs the queues. */
 void sh_daemon_queue_changed(struct shoal_daemon *d);
 int sh_daemon_set_labels(struct dtor *t, json_t *arr);

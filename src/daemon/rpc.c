@@ -242,6 +242,7 @@ static const char *session_set(struct shoal_daemon *d, json_t *args, json_t *out
   }
   if (json_object_get(changed, "alt-speed-time-enabled"))
     d->sched_active = -1; /* decide again at the next tick */
+  d->idle_due = 1;        /* limits may have changed: look at every torrent */
   sh_daemon_apply_speeds(d);
   sh_daemon_run_queues(d);
   int rc = save_settings(d, changed);

@@ -195,6 +195,28 @@ static const char *add_bytes(struct shoal_daemon *d, json_t *args, const uint8_t
   return bad;
 }
 
+/* A magnet link: added at once by its info-hash (the RPC answers then);
+ * the metadata comes from peers, and the database gets it then. */
+static const char *add_magnet(struct shoal_daemon *d, json_t *args, const char *link, json_t *out)
+{
+  static char why[300];
+  const char *dir = json_string_value(json_object_get(args, "download-dir"));
+  if (json_object_get(args, "download-dir") && !sh_rpc_dir_ok(dir))
+    return "download directory path is not absolute";
+  json_t *paused = json_object_get(args, "paused");
+  struct dt_add a = {.magnet = link, .download_dir = dir,
+                     .paused = paused ? json_is_true(paused) : !d->cfg.start_added_torrents};
+  struct dtor *t = NULL;
+  int rc = sh_daemon_add(d, &a, &t, why, sizeof why);
+  if (rc < 0 && !(rc == -EEXIST && t))
+    return why;
+  struct shoal_status st;
+  if (shoal_torrent_status(d->sess, t->eid, &st) < 0)
+    snprintf(st.name, sizeof st.name, "%s", t->hash_hex);
+  added_json(out, rc == 0 ? "torrent-added" : "torrent-duplicate", t, st.name);
+  return NULL;
+}
+
 /* torrent-add with an http(s) URL: fetched first, added when it arrives
  * (the RPC answers at once; the torrent shows up in the list then). */
 struct url_add {
@@ -234,7 +256,7 @@ static const char *t_add(struct shoal_daemon *d, json_t *args, json_t *out)
   if (!file)
     return "no filename or metainfo specified";
   if (!strncmp(file, "magnet:", 7))
-    return "magnet links are not supported yet: add the .torrent file";
+    return add_magnet(d, args, file, out);
   if (!strncmp(file, "http://", 7) || !strncmp(file, "https://", 8)) {
     struct url_add *u = malloc(sizeof *u);
     struct sh_http_opts o = {.timeout_ms = 60000, .max_body = 64u << 20};
@@ -351,6 +373,7 @@ static const char *set1(struct shoal_daemon *d, struct dtor *t, json_t *a)
   *t = b;
   if (qp >= 0)
     t->queue_pos = qp * 2 - 1; /* sh_daemon_queue_changed renumbers */
+  sh_daemon_apply_limits(d, t);
   return sh_daemon_save(d, t) < 0 ? "cannot save the torrent" : NULL;
 }
 

@@ -51,6 +51,9 @@ static const char *const migrations[] = {
     "ALTER TABLE torrents ADD COLUMN corrupt INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE torrents ADD COLUMN limit_stopped INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX torrents_queue ON torrents(queue_pos);",
+    /* 4: a torrent added by magnet link: the link, until the metadata
+     * comes (then `torrent` holds it too) */
+    "ALTER TABLE torrents ADD COLUMN magnet TEXT;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -301,6 +304,33 @@ int64_t sh_store_stat(struct sh_store *s, const char *key)
   return v;
 }
 
+/* Rare (once per magnet link): a statement prepared per call. */
+static int set_column(struct sh_store *s, const char *sql, int64_t rid, const void *v,
+                      size_t len, int text)
+{
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return -EIO;
+  if (text)
+    sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_blob(st, 1, v, (int)len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, rid);
+  int rc = run(s, st);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int sh_store_set_magnet(struct sh_store *s, int64_t rid, const char *link)
+{
+  return set_column(s, "UPDATE torrents SET magnet=?1 WHERE id=?2", rid, link, 0, 1);
+}
+
+int sh_store_set_torrent(struct sh_store *s, int64_t rid, const void *torrent, size_t len)
+{
+  return set_column(s, "UPDATE torrents SET torrent=?1 WHERE id=?2", rid, torrent, len, 0);
+}
+
 int sh_store_set_stat(struct sh_store *s, const char *key, int64_t v)
 {
   sqlite3_bind_text(s->stat_set, 1, key, -1, SQLITE_STATIC);
@@ -321,7 +351,7 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "SELECT id, info_hash, torrent, download_dir, added_date, resume, uploaded,"
-                         " downloaded, " SETTINGS_COLS " FROM torrents ORDER BY id",
+                         " downloaded, " SETTINGS_COLS ", magnet FROM torrents ORDER BY id",
                          -1, &st, NULL) != SQLITE_OK)
     return -EIO;
   int rc = 0;
@@ -353,11 +383,14 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
     t.activity_date = sqlite3_column_int64(st, 23);
     t.corrupt = (uint64_t)sqlite3_column_int64(st, 24);
     t.limit_stopped = sqlite3_column_int(st, 25);
+    const char *mag = (const char *)sqlite3_column_text(st, 26);
+    t.magnet = mag ? strdup(mag) : NULL;
     rc = fn(ud, &t, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
             sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
             (const char *)sqlite3_column_text(st, 3));
     for (int i = 0; i < t.nlabels; i++)
       free(t.labels[i]);
+    free(t.magnet);
   }
   sqlite3_finalize(st);
   return rc;

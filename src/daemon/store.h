@@ -40,6 +40,10 @@ int sh_store_insert(struct sh_store *s, struct dtor *t, const void *torrent, siz
 /* The settings columns of t's row. */
 int sh_store_update(struct sh_store *s, const struct dtor *t);
 int sh_store_set_dir(struct sh_store *s, int64_t rid, const char *dir);
+/* A magnet link's torrent: the link when added, the .torrent once fetched
+ * (each commits). t->magnet is read back by sh_store_each. */
+int sh_store_set_magnet(struct sh_store *s, int64_t rid, const char *link);
+int sh_store_set_torrent(struct sh_store *s, int64_t rid, const void *torrent, size_t len);
 /* Resume data and totals; inside sh_store_begin/_commit for a batch. */
 int sh_store_set_resume(struct sh_store *s, int64_t rid, const void *resume, size_t len,
                         uint64_t up, uint64_t down);

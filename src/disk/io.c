@@ -229,8 +229,6 @@ static void on_idle_closed(uv_handle_t *h)
   }
   void (*done)(void *) = d->close_done;
   void *ud = d->close_ud;
-  if (d->devnull >= 0)
-    close(d->devnull);
   free(d->buckets);
   free(d->hits);
   free(d);
@@ -281,10 +279,14 @@ int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo
   d->st = st;
   d->m = m;
   d->cache = cache;
-  /* About two buckets per piece the budget holds, at least 64: chains stay
-   * short even when pinned entries push the cache past its budget. */
+  /* About two buckets per piece the budget holds, so chains stay short
+   * even when pinned entries push the cache past its budget; but no more
+   * than two per piece of the torrent, which is all it can fill: 10,000
+   * small torrents each paid 32 KiB here for a 32 MiB budget. */
   size_t want = m->piece_length ? 2 * (cache->limit / m->piece_length) : 0;
-  d->nbuckets = 64;
+  if (want > 2 * (size_t)m->num_pieces)
+    want = 2 * (size_t)m->num_pieces;
+  d->nbuckets = 4;
   while (d->nbuckets < want && d->nbuckets < ((size_t)1 << 20))
     d->nbuckets <<= 1;
   d->buckets = calloc(d->nbuckets, sizeof *d->buckets);
@@ -299,11 +301,20 @@ int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo
     return rc;
   }
   d->idle.data = d;
-  /* Opened once here, not per job: workers splice pieces into it. Without
-   * it every piece is served from memory. */
-  d->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  /* Opened once per cache, not per job or per disk: workers splice pieces
+   * into it. Without it every piece is served from memory. */
+  if (cache->devnull < 0)
+    cache->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  d->devnull = cache->devnull;
   *out = d;
   return 0;
+}
+
+void sh_disk_cache_free(struct sh_disk_cache *c)
+{
+  if (c->devnull >= 0)
+    close(c->devnull);
+  c->devnull = -1;
 }
 
 static void cancel_checks(struct sh_disk *d);

@@ -26,13 +26,19 @@ struct sh_disk_ref; /* a pinned cache entry; see sh_disk_read_block */
 struct sh_disk_cache {
   size_t limit, used;                      /* bytes */
   struct sh_disk_ref *lru_head, *lru_tail; /* head = least recently used */
+  int devnull; /* /dev/null for every disk's page-cache warming (one
+                  descriptor, not one per torrent), opened by the first
+                  sh_disk_new; -1 before, or when it failed */
 };
 static inline void sh_disk_cache_init(struct sh_disk_cache *c, size_t limit)
 {
   c->limit = limit;
   c->used = 0;
   c->lru_head = c->lru_tail = NULL;
+  c->devnull = -1;
 }
+/* Closes the cache's descriptor; call after the last disk using it closed. */
+void sh_disk_cache_free(struct sh_disk_cache *c);
 
 int sh_disk_new(uv_loop_t *loop, struct sh_storage *st, const struct sh_metainfo *m,
                 struct sh_disk_cache *cache, struct sh_disk **out);

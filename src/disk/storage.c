@@ -49,8 +49,8 @@ struct sh_storage {
   char **paths;      /* root + "/" + file path, for messages */
   uint8_t *written;  /* per file: written since open, to fsync */
   pthread_mutex_t mu;
-  struct fd_slot slots[SH_STORAGE_FDS];
   uint64_t tick;
+  int nslots;        /* SH_STORAGE_FDS, or fewer for a few files */
   int writeback; /* start writeback after each piece (see write_piece) */
   int direct;    /* write aligned ranges with O_DIRECT; cleared when the
                     file system refuses it (atomic: worker threads) */
@@ -59,6 +59,7 @@ struct sh_storage {
    * flush running beside the first could skip a file whose fsync is still
    * in progress and return before its data is durable. */
   pthread_mutex_t flush_mu;
+  struct fd_slot slots[]; /* nslots */
 };
 
 /* A descriptor lent to one operation. */
@@ -70,9 +71,14 @@ struct lease {
 int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags, struct sh_storage **out)
 {
   *out = NULL;
-  struct sh_storage *s = calloc(1, sizeof *s);
+  /* Three modes per file at most (read, read-write, direct): a one-file
+   * torrent needs 3 slots, not 32 (10,000 small torrents paid 1 KiB each). */
+  size_t nslots = m->num_files < SH_STORAGE_FDS / 3 ? 3 * (m->num_files ? m->num_files : 1)
+                                                    : SH_STORAGE_FDS;
+  struct sh_storage *s = calloc(1, sizeof *s + nslots * sizeof s->slots[0]);
   if (!s)
     return -ENOMEM;
+  s->nslots = (int)nslots;
   s->m = m;
   s->flags = flags;
   /* SHOAL_NO_EARLY_WRITEBACK=1 turns it off, to measure it */
@@ -95,7 +101,7 @@ int sh_storage_open(const struct sh_metainfo *m, const char *root, int flags, st
     s->paths[i][rl] = '/';
     strcpy(s->paths[i] + rl + 1, m->files[i].path);
   }
-  for (int i = 0; i < SH_STORAGE_FDS; i++)
+  for (int i = 0; i < s->nslots; i++)
     s->slots[i].fd = -1;
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->flush_mu, NULL);
@@ -116,7 +122,7 @@ void sh_storage_close(struct sh_storage *s)
 {
   if (!s)
     return;
-  for (int i = 0; i < SH_STORAGE_FDS; i++)
+  for (int i = 0; i < s->nslots; i++)
     if (s->slots[i].fd >= 0)
       close(s->slots[i].fd);
   for (size_t i = 0; i < s->m->num_files; i++)
@@ -272,7 +278,7 @@ void sh_storage_file_sizes(struct sh_storage *s, uint64_t *size)
 static int lease_get(struct sh_storage *s, size_t file, int mode, struct lease *l)
 {
   pthread_mutex_lock(&s->mu);
-  for (int i = 0; i < SH_STORAGE_FDS; i++) {
+  for (int i = 0; i < s->nslots; i++) {
     struct fd_slot *sl = &s->slots[i];
     if (sl->fd >= 0 && sl->file == file &&
         (sl->mode == mode || (mode == MODE_RD && sl->mode == MODE_RW))) {
@@ -294,7 +300,7 @@ static int lease_get(struct sh_storage *s, size_t file, int mode, struct lease *
   l->slot = -1;
   pthread_mutex_lock(&s->mu);
   int victim = -1;
-  for (int i = 0; i < SH_STORAGE_FDS; i++) {
+  for (int i = 0; i < s->nslots; i++) {
     struct fd_slot *sl = &s->slots[i];
     if (sl->fd < 0) {
       victim = i;
@@ -316,6 +322,19 @@ static int lease_get(struct sh_storage *s, size_t file, int mode, struct lease *
   }
   pthread_mutex_unlock(&s->mu);
   return 0;
+}
+
+void sh_storage_release(struct sh_storage *s)
+{
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < s->nslots; i++) {
+    struct fd_slot *sl = &s->slots[i];
+    if (sl->fd >= 0 && !sl->refs) {
+      close(sl->fd);
+      sl->fd = -1;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
 }
 
 static void lease_put(struct sh_storage *s, struct lease *l)

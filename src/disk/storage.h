@@ -59,6 +59,13 @@ int sh_storage_lease(struct sh_storage *s, uint32_t piece, uint32_t off, uint32_
 /* Closes the descriptors of n extents from sh_storage_lease (fd -1 skipped). */
 void sh_storage_lease_return(struct sh_extent *ext, int n);
 
+/* Closes every cached descriptor that no call is using: an idle torrent
+ * (checked, no peers) holds none, so 10,000 of them do not exhaust the
+ * process's descriptors. Later calls open files again. Any thread; a
+ * close of an unused descriptor does not wait on the disk (its writes were
+ * fsynced by sh_storage_flush or stay in the page cache). */
+void sh_storage_release(struct sh_storage *s);
+
 /* The size on disk of every file, in size[num_files]: 0 for a file that is
  * missing (or a directory above it), unreadable, or not a regular file, and
  * for BEP 47 padding files, which are never stored (not looked up).

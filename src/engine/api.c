@@ -598,6 +598,32 @@ size_t shoal_torrent_status_all(const shoal_session *s, struct shoal_status *out
   return n;
 }
 
+static int busy(const struct shoal_torrent *t)
+{
+  switch (t->state) {
+  case SHOAL_PAUSED:
+  case SHOAL_ERROR: return 0;
+  case SHOAL_SEEDING:
+    return t->npeers || t->connecting || t->hashing || sh_rate_get(&t->rate_up) ||
+           sh_rate_get(&t->rate_down);
+  default: return 1;
+  }
+}
+
+size_t shoal_session_busy(const shoal_session *s, shoal_id *out, size_t cap)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < s->ntor; i++) {
+    const struct shoal_torrent *t = s->tor[i];
+    if (t->after_stop == SH_AFTER_REMOVE || !busy(t))
+      continue;
+    if (n < cap)
+      out[n] = t->id;
+    n++;
+  }
+  return n;
+}
+
 size_t shoal_torrent_peers(const shoal_session *s, shoal_id id, struct shoal_peer_info *out,
                            size_t cap)
 {

@@ -314,6 +314,7 @@ static void session_free(struct shoal_session *s)
 {
   while (s->ntor)
     sh_torrent_free(s->tor[s->ntor - 1]);
+  sh_disk_cache_free(&s->cache);
   sh_ext_free(s);
   free(s->tor);
   sh_tab_free(&s->by_id);

@@ -206,6 +206,10 @@ static void startup_done(struct shoal_torrent *t)
   const struct sh_metainfo *m = t->m;
   sh_event(t->sess, SHOAL_EVENT_CHECKED, t->id, 0, "%u of %u pieces", t->have_count,
            m->num_pieces);
+  /* the check opened every file: a torrent nobody talks to keeps none
+   * open (10,000 seeding torrents would take 10,000 descriptors) */
+  if (!t->npeers)
+    sh_storage_release(t->st);
   if (t->pause_after_check) {
     /* a recheck of a paused torrent: back to paused, result saved */
     t->pause_after_check = 0;

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "disk/io.h"
+#include "disk/storage.h"
 #include "meta/metainfo.h"
 #include "peer/conn.h"
 #include "swarm/picker.h"
@@ -188,6 +189,8 @@ void sh_tpeer_detach(struct shoal_torrent *t, struct sh_peer *p)
     t->sess->npeers--;
     t->peers[p->tor_idx] = last;
     last->tor_idx = p->tor_idx;
+    if (!t->npeers && t->st)
+      sh_storage_release(t->st); /* idle: no descriptors held (torrent.c) */
   }
   sh_superseed_gone(p);
   if (t->picker) {

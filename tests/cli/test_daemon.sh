@@ -52,6 +52,8 @@ head -c 700000 /dev/urandom >"$T/src/multi/a.bin"
 head -c 300000 /dev/urandom >"$T/src/multi/sub/b.bin"
 "$SHOAL" create "$T/src/one.bin" -o "$T/one.torrent" >/dev/null 2>&1
 "$SHOAL" create "$T/src/multi" -o "$T/multi.torrent" >/dev/null 2>&1
+head -c 200000 /dev/urandom >"$T/src/three.bin"
+"$SHOAL" create "$T/src/three.bin" -o "$T/three.torrent" >/dev/null 2>&1
 cp "$T/src/one.bin" "$T/dl/"
 
 # settings.json with Transmission's key names
@@ -103,12 +105,46 @@ call torrent-set '{"ids":[1],"labels":["tv","hd"],"seedRatioMode":1,"seedRatioLi
 call torrent-get '{"ids":[1],"fields":["labels","seedRatioLimit","seedRatioMode","pieces","pieceCount"]}' |
   jq_py 'd["arguments"]["torrents"][0]["labels"], d["arguments"]["torrents"][0]["seedRatioLimit"], len(d["arguments"]["torrents"][0]["pieces"]) > 0' >"$T/s"
 expect_grep "$T/s" "^\['tv', 'hd'\] 9(\.0)? True" "labels, ratio and pieces"
+# seed limits: a seed that has uploaded nothing has ratio 0, so a limit
+# of 0 stops it at the next tick (its own limit, then the session's)
+wait_stopped() {
+  for _ in $(seq 40); do trc -l >"$T/l"; grep -Eq "^ *1 .*(Stopped|Finished)" "$T/l" && return 0; sleep 0.1; done
+  return 1
+}
+call torrent-set '{"ids":[1],"seedRatioMode":1,"seedRatioLimit":0}' >/dev/null
+wait_stopped && ok "its own ratio limit stops an idle seed" || bad "not stopped by its ratio limit"
+call torrent-set '{"ids":[1],"seedRatioMode":0}' >/dev/null
+trc -t 1 -s >/dev/null
+for _ in $(seq 40); do trc -l >"$T/l"; grep -q "^ *1 .*Seeding\|^ *1 .*Idle" "$T/l" && break; sleep 0.1; done
+call session-set '{"seedRatioLimited":true,"seedRatioLimit":0}' >/dev/null
+wait_stopped && ok "the session's ratio limit stops an idle seed" || bad "not stopped by the session's limit"
+call session-set '{"seedRatioLimited":false,"seedRatioLimit":3.5}' >/dev/null
+call torrent-set '{"ids":[1],"seedRatioMode":1,"seedRatioLimit":9}' >/dev/null
+trc -t 1 -s >/dev/null
 call torrent-get '{"fields":["id","name"],"format":"table"}' | jq_py 'd["arguments"]["torrents"][0]' >"$T/s"
 expect_grep "$T/s" "^\['id', 'name'\]" "format table: names first"
 call foo-bar >"$T/s"
 expect_grep "$T/s" '"result": "method name not recognized"' "unknown method refused"
-call torrent-add '{"filename":"magnet:?xt=urn:btih:0123456789012345678901234567890123456789"}' >"$T/s"
-expect_grep "$T/s" 'magnet links are not supported yet' "magnet refused with a reason"
+# a magnet link: added by its info-hash; metadata and data from a local seed
+"$SHOAL" seed "$T/three.torrent" "$T/src" --port 0 --bind 127.0.0.1 >"$T/seed.log" 2>&1 &
+SPID=$!
+SPORT=
+for _ in $(seq 100); do
+  SPORT=$(sed -n 's/.*seeding on port \([0-9]*\).*/\1/p' "$T/seed.log" | head -1)
+  [ -n "$SPORT" ] && break; sleep 0.1
+done
+HASH=$("$SHOAL" info --json "$T/three.torrent" | jq_py 'd["info_hash"]')
+call torrent-add "{\"filename\":\"magnet:?xt=urn:btih:$HASH&dn=three.bin&x.pe=127.0.0.1:$SPORT\",\"download-dir\":\"$T/mag\"}" >"$T/s"
+expect_grep "$T/s" 'torrent-added' "magnet link added"
+MID=$(jq_py 'd["arguments"]["torrent-added"]["id"]' <"$T/s")
+for _ in $(seq 300); do
+  call torrent-get "{\"ids\":[$MID],\"fields\":[\"percentDone\",\"name\"]}" >"$T/s"
+  grep -q '"percentDone": 1' "$T/s" && break; sleep 0.1
+done
+expect_grep "$T/s" '"name": "three.bin"' "the magnet's metadata came"
+cmp -s "$T/src/three.bin" "$T/mag/three.bin" && ok "the magnet's data downloaded from the seed" \
+  || bad "the magnet's data differs or is missing"
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
 
 # --- state across a restart ---
 stop_daemon
@@ -121,6 +157,8 @@ call torrent-get '{"ids":[1],"fields":["labels"]}' >"$T/s"
 expect_grep "$T/s" '"tv", "hd"' "labels back"
 trc -t 2 -f >"$T/out"
 expect_grep "$T/out" '0: .* No .*multi/a.bin' "file priorities back"
+expect_grep "$T/l" "$MID .*three.bin" "the magnet's torrent back with its metadata"
+expect_exit 0 "-r the magnet's torrent" trc -t "$MID" -r
 
 # --- remove with data ---
 cp "$T/src/multi" -r "$T/dl2/" 2>/dev/null || true

@@ -83,6 +83,7 @@ static void fx_done(struct fx *f)
     cr_assert_eq(closed, 1, "close callback ran once");
   }
   sh_storage_close(f->st);
+  sh_disk_cache_free(&f->cache);
   cr_expect_eq(uv_loop_close(&f->loop), 0, "no handle left open");
   sh_metainfo_free(f->m);
   free(f->content);

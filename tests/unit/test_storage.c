@@ -146,6 +146,46 @@ Test(storage, write_read_roundtrip_and_layout)
   free(root);
 }
 
+static int open_fds(void)
+{
+  int n = 0;
+  for (int fd = 0; fd < 1024; fd++)
+    n += fcntl(fd, F_GETFD) >= 0;
+  return n;
+}
+
+/* An idle torrent holds no descriptor: 10,000 seeding torrents with no
+ * peers must not take 10,000 of them. */
+Test(storage, release_closes_idle_descriptors)
+{
+  struct sh_metainfo *m = make_torrent();
+  char *root = scratch();
+  struct sh_storage *s;
+  cr_assert_eq(sh_storage_open(m, root, 0, &s), 0);
+  int before = open_fds();
+  size_t bad;
+  for (uint32_t p = 0; p < 3; p++)
+    cr_assert_eq(sh_storage_write_piece(s, p, content + p * PL, &bad), 0);
+  cr_expect_gt(open_fds(), before, "the files stay open between calls");
+  sh_storage_release(s);
+  cr_expect_eq(open_fds(), before, "released: none left open");
+  uint8_t buf[PL];
+  cr_assert_eq(sh_storage_read(s, 2, 0, buf, sh_piece_size(m, 2), &bad), 0, "reopened on demand");
+  cr_expect(memcmp(buf, content + 2 * PL, sh_piece_size(m, 2)) == 0);
+  struct sh_extent ext[4];
+  int n = sh_storage_lease(s, 1, 0, PL, ext, 4, &bad);
+  cr_assert_gt(n, 0);
+  sh_storage_release(s);
+  cr_expect_eq(pread(ext[0].fd, buf, 4, 0), 4, "a lease outlives a release");
+  sh_storage_lease_return(ext, n);
+  cr_expect_eq(sh_storage_flush(s), 0, "files written before the release are still synced");
+  sh_storage_close(s);
+  cr_expect_eq(open_fds(), before);
+  sh_metainfo_free(m);
+  rmrf(root);
+  free(root);
+}
+
 Test(storage, sparse_creation)
 {
   /* one 64 MiB file with 1 MiB pieces: writing the last piece must not
