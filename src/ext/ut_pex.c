@@ -221,7 +221,9 @@ struct take {
  * sender encrypted) clears a plaintext-only mark, so the next dial tries
  * MSE first again (under `prefer`; a refusal falls back to plaintext at
  * once, not counted as a failure), the peer having changed its mind or
- * its client since. The other flags change nothing here. */
+ * its client since; 0x02 (a seed) spares a seed of ours a dial that would
+ * only end with "both sides are seeds" (what a connection shows replaces
+ * it when it closes). The other flags change nothing here. */
 static void learn(struct shoal_torrent *t, const struct sh_addr *a, uint8_t flags)
 {
   struct sh_peer_entry *e = sh_peers_find(&t->plist, a);
@@ -231,6 +233,8 @@ static void learn(struct shoal_torrent *t, const struct sh_addr *a, uint8_t flag
     sh_peers_set_utp(&t->plist, a, SH_PE_UTP_YES);
   if (flags & SH_PEX_F_CRYPTO)
     e->crypto &= (uint8_t)~SH_PE_PLAIN;
+  if (flags & SH_PEX_F_SEED)
+    e->seed = 1;
 }
 
 /* One entry with its flags: used unless it repeats an IP of this message

@@ -18,7 +18,8 @@
  * dropped. `dropped` is not used: the peer list forgets peers that fail.
  * The flags of what is taken feed the peer list, below what our own dials
  * saw: 0x04 marks an unknown uTP as working, 0x01 clears a plaintext-only
- * mark (the next dial tries MSE first).
+ * mark (the next dial tries MSE first), 0x02 marks a seed (which a seed of
+ * ours does not dial).
  *
  * Private torrents (BEP 27) neither advertise nor use it.
  *

@@ -247,6 +247,8 @@ Test(ut_pex, received_flags_feed_the_peer_list, .timeout = 30)
   sh_buf_free(&b);
   th_run_until(&o.loop, NULL, NULL, NULL, 200);
   cr_expect_eq(entry(&o, "10.5.0.1", 1)->utp, SH_PE_UTP_YES, "0x04: it speaks uTP");
+  cr_expect(entry(&o, "10.5.0.1", 1)->seed, "0x02: a seed, not dialled by our seed");
+  cr_expect_not(entry(&o, "10.5.0.2", 2)->seed);
   cr_expect_eq(entry(&o, "10.5.0.2", 2)->utp, SH_PE_UTP_UNKNOWN, "no 0x04: nothing learnt");
   cr_expect_eq(entry(&o, "10.5.0.3", 3)->utp, SH_PE_UTP_NO, "our failed uTP dial outranks it");
   cr_expect_eq(entry(&o, "10.5.0.4", 4)->crypto & SH_PE_PLAIN, 0,
