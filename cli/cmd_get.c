@@ -287,8 +287,8 @@ static void no_peer_policy(struct get *g, struct job *j, const struct shoal_stat
     snprintf(msg, sizeof msg, "no peers for %ds; last tracker error: %s", g->no_peer_timeout,
              st->tracker_msg);
   else if (!j->had_trackers && !dht_nodes)
-    snprintf(msg, sizeof msg, "no peers for %ds: the torrent lists no trackers and the DHT "
-             "reached no node (see --dht-bootstrap)", g->no_peer_timeout);
+    snprintf(msg, sizeof msg, "no peers for %ds: %s and the DHT reached no node (see "
+             "--dht-bootstrap)", g->no_peer_timeout, what);
   else
     return; /* trackers or the DHT answer: the swarm may fill up, keep waiting */
   if (!j->stopping) {
@@ -329,12 +329,8 @@ static void tick(struct netopts_run *r)
 /* ---- a magnet link's metadata ---- */
 
 /* --only for a magnet link, now that its files are known. */
-static void apply_only(struct get *g, struct job *j, const void *torrent, size_t len)
+static void apply_only(struct get *g, struct job *j, const struct shoal_torrent_info *ti)
 {
-  struct shoal_torrent_info *ti;
-  char err[256];
-  if (shoal_torrent_info_parse(torrent, len, &ti, err, sizeof err) < 0)
-    return;
   uint8_t *wanted = malloc(ti->num_files ? ti->num_files : 1);
   if (wanted && parse_only(g->only, ti, wanted) == 0) {
     for (size_t f = 0; f < ti->num_files; f++)
@@ -346,11 +342,11 @@ static void apply_only(struct get *g, struct job *j, const void *torrent, size_t
     job_fail(g, j, "--only does not fit the torrent's files");
   }
   free(wanted);
-  shoal_torrent_info_free(ti);
 }
 
 /* The metadata is known (at once for a .torrent): --save-torrent, and for
- * a magnet link its name and --only. */
+ * a magnet link its name, whether the DHT may serve it (not if private)
+ * and --only. */
 static void metadata_known(struct get *g, struct job *j)
 {
   void *bytes;
@@ -364,10 +360,16 @@ static void metadata_known(struct get *g, struct job *j)
     else if (!g->quiet)
       get_say(g, stdout, "%s: the .torrent is saved in %s\n", j->name, g->save_torrent);
   }
-  if (j->mag) {
+  struct shoal_torrent_info *ti;
+  char err[256];
+  if (j->mag)
     cli_safe(j->name, sizeof j->name, get_snap(j)->name);
+  if (j->mag && shoal_torrent_info_parse(bytes, len, &ti, err, sizeof err) == 0) {
+    if (ti->is_private)
+      j->dht = 0; /* the engine stops its lookups (BEP 27): no DHT to wait for */
     if (g->only)
-      apply_only(g, j, bytes, len);
+      apply_only(g, j, ti);
+    shoal_torrent_info_free(ti);
   }
   free(bytes);
 }

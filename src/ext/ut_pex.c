@@ -13,6 +13,8 @@
 #include "engine/ext.h"
 #include "engine/torrent.h"
 #include "meta/metainfo.h"
+#include "peer/conn.h"
+#include "swarm/peers.h"
 
 /* ---- the codec ---- */
 
@@ -147,11 +149,18 @@ static int listen_addr(const struct sh_peer *o, struct sh_addr *a)
   return 1;
 }
 
+/* BEP 11's flags for peer o, from what its connection showed: 0x01 it
+ * connected encrypted (MSE, RC4 or the handshake only: it takes encrypted
+ * handshakes), 0x02 it has every piece, 0x04 it is connected over uTP (so
+ * it speaks uTP), 0x10 we dialled it (it is reachable). */
 static uint8_t flags_of(const struct sh_peer *o)
 {
   const struct shoal_torrent *t = o->tor;
   int seed = o->have_all || (t->m && o->have_count == t->m->num_pieces);
-  return (uint8_t)((seed ? SH_PEX_F_SEED : 0) | (o->outgoing ? SH_PEX_F_REACHABLE : 0));
+  int enc = o->c->enc == SH_CONN_ENC_RC4 || o->c->enc == SH_CONN_ENC_HEADER;
+  return (uint8_t)((enc ? SH_PEX_F_CRYPTO : 0) | (seed ? SH_PEX_F_SEED : 0) |
+                   (sh_conn_is_utp(o->c) ? SH_PEX_F_UTP : 0) |
+                   (o->outgoing ? SH_PEX_F_REACHABLE : 0));
 }
 
 /* Tells p what changed since its last message. Returns 1 when there was
@@ -205,9 +214,32 @@ struct take {
   size_t nseen, cap, skipped;
 };
 
-/* One entry: used unless it repeats an IP of this message (BEP 11), or
- * the message's allowance is spent. */
-static void take_one(struct take *k, const uint8_t *e, size_t len)
+/* What an entry's flags tell of a peer, for our next dial to it. What a
+ * dial of ours saw outranks what another peer says: 0x04 (it speaks uTP)
+ * fills in an unknown uTP, never a failed one (a dial then goes out over
+ * TCP and uTP at once, as to an unknown peer); 0x01 (it connected to the
+ * sender encrypted) clears a plaintext-only mark, so the next dial tries
+ * MSE first again (under `prefer`; a refusal falls back to plaintext at
+ * once, not counted as a failure), the peer having changed its mind or
+ * its client since; 0x02 (a seed) spares a seed of ours a dial that would
+ * only end with "both sides are seeds" (what a connection shows replaces
+ * it when it closes). The other flags change nothing here. */
+static void learn(struct shoal_torrent *t, const struct sh_addr *a, uint8_t flags)
+{
+  struct sh_peer_entry *e = sh_peers_find(&t->plist, a);
+  if (!e)
+    return; /* banned, ourselves, or the list is full */
+  if ((flags & SH_PEX_F_UTP) && e->utp == SH_PE_UTP_UNKNOWN)
+    sh_peers_set_utp(&t->plist, a, SH_PE_UTP_YES);
+  if (flags & SH_PEX_F_CRYPTO)
+    e->crypto &= (uint8_t)~SH_PE_PLAIN;
+  if (flags & SH_PEX_F_SEED)
+    e->seed = 1;
+}
+
+/* One entry with its flags: used unless it repeats an IP of this message
+ * (BEP 11), or the message's allowance is spent. */
+static void take_one(struct take *k, const uint8_t *e, size_t len, uint8_t flags)
 {
   struct sh_addr a;
   if (sh_compact_get(&a, e, len) < 0 || !a.port) {
@@ -227,6 +259,13 @@ static void take_one(struct take *k, const uint8_t *e, size_t len)
   struct sockaddr_storage ss;
   sh_addr_to_sockaddr(&a, &ss);
   sh_torrent_add_addr(k->t, (struct sockaddr *)&ss, SH_SRC_PEX);
+  learn(k->t, &a, flags);
+}
+
+/* An entry's flags byte, 0 past the end of a short (or missing) list. */
+static uint8_t flag_at(const uint8_t *f, size_t nf, size_t i)
+{
+  return i < nf ? f[i] : 0;
 }
 
 static int ignore(struct pex_peer *q, struct sh_peer *p, const char *what, const char **why)
@@ -260,9 +299,11 @@ static int pex_on_message(void *ud, struct sh_peer *p, const uint8_t *data, size
   size_t known = t->plist.n;
   struct take k = {.t = t, .cap = q->received++ ? SH_PEX_MAX_TAKE : 2 * SH_PEX_MAX_TAKE};
   for (size_t i = 0; i < m.n_added; i++)
-    take_one(&k, m.added + i * SH_COMPACT4_LEN, SH_COMPACT4_LEN);
+    take_one(&k, m.added + i * SH_COMPACT4_LEN, SH_COMPACT4_LEN,
+             flag_at(m.added_f, m.n_added_f, i));
   for (size_t i = 0; i < m.n_added6; i++)
-    take_one(&k, m.added6 + i * SH_COMPACT6_LEN, SH_COMPACT6_LEN);
+    take_one(&k, m.added6 + i * SH_COMPACT6_LEN, SH_COMPACT6_LEN,
+             flag_at(m.added6_f, m.n_added6_f, i));
   if (k.skipped)
     sh_info("%s: peer %s: PEX gave %zu peers, %zu not used (repeated addresses, over %zu a "
             "message)", t->name, p->c->name, m.n_added + m.n_added6, k.skipped, k.cap);

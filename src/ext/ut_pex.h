@@ -5,7 +5,8 @@
  * (we dialled them, or they gave `p` in their extension handshake) that
  * this peer was not told of yet as `added`, and those it was told of that
  * are gone as `dropped`, at most SH_PEX_MAX_ENTRIES of each per message,
- * with flags (0x02 seed, 0x10 reachable: we dialled it).
+ * with flags (0x01 it connected encrypted, 0x02 seed, 0x04 it is connected
+ * over uTP, 0x10 reachable: we dialled it).
  *
  * Receiving: what a message adds goes into the torrent's peer list
  * (source PEX; dialled within the torrent's connection limits), at most
@@ -15,6 +16,10 @@
  * one host runs many peers), nothing from a peer that writes again within
  * SH_PEX_MIN_GAP_MS. Past SH_PEX_MAX_IGNORED ignored messages the peer is
  * dropped. `dropped` is not used: the peer list forgets peers that fail.
+ * The flags of what is taken feed the peer list, below what our own dials
+ * saw: 0x04 marks an unknown uTP as working, 0x01 clears a plaintext-only
+ * mark (the next dial tries MSE first), 0x02 marks a seed (which a seed of
+ * ours does not dial).
  *
  * Private torrents (BEP 27) neither advertise nor use it.
  *

@@ -3,7 +3,9 @@
 # two standalone nodes find each other and one saves its state; then a
 # seed of a torrent with no tracker announces to the DHT alone, and
 # `shoal get` with nothing but a bootstrap node finds it and completes,
-# byte-identical. Bad options are refused by name.
+# byte-identical, from the .torrent and from a magnet link that holds the
+# info-hash alone (the metadata fetched from the seed the DHT named). Bad
+# options are refused by name.
 . "$(dirname "$0")/lib.sh"
 cd "$T"
 
@@ -78,4 +80,18 @@ fi
 expect_exit 0 "get with only a bootstrap node completes" timeout 120 "$SHOAL" get dht.torrent \
   -o dl --port 0 --bind 127.0.0.1 --dht-bootstrap "127.0.0.1:$boot" --no-seed -q
 cmp -s src/dht.bin dl/dht.bin && ok "downloaded through the DHT, byte-identical" || bad "data differs"
+
+# --- the same with a bare magnet link: no tr, no x.pe, no .torrent
+ih=$("$SHOAL" info --json dht.torrent | sed -n 's/.*"info_hash":"\([0-9a-f]*\)".*/\1/p')
+expect_exit 0 "get MAGNET with only a bootstrap node completes" timeout 120 "$SHOAL" get \
+  "magnet:?xt=urn:btih:$ih" -o dl-mag --port 0 --bind 127.0.0.1 --dht-bootstrap "127.0.0.1:$boot" \
+  --no-seed -v
+expect_grep "$T/err" "dht.bin: metadata received from 127.0.0.1:[0-9]+" "the metadata came from the seed"
+cmp -s src/dht.bin dl-mag/dht.bin && ok "the magnet's data is byte-identical" || bad "magnet data differs"
+# a magnet whose only source would be the DHT, with no node answering
+expect_exit 1 "get MAGNET gives up when the DHT reaches no node" "$SHOAL" get \
+  "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a" -o dl-none --port 0 \
+  --bind 127.0.0.1 --dht-bootstrap 127.0.0.1:9 --no-seed --no-peer-timeout 2 -q
+expect_grep "$T/err" "no peers for 2s: the magnet link names no trackers and the DHT reached no node" \
+  "says why, naming the magnet link"
 finish

@@ -8,7 +8,11 @@ other through the DHT alone.
   * libtorrent, bootstrapped from shoal's DHT node, finds the shoal seed and
     downloads from it;
   * both bootstrap from a standalone `shoal dht` node, which stores what
-    libtorrent announces and hands it to shoal get.
+    libtorrent announces and hands it to shoal get;
+  * the same two ways with a magnet link that holds the info-hash alone (no
+    tr, no x.pe): shoal get MAGNET, bootstrapped from libtorrent's node,
+    fetches the metadata and the data from the libtorrent seed; libtorrent,
+    bootstrapped from the shoal seed's node, does so from the shoal seed.
 libtorrent's DHT runs with its address checks off, on 127.0.0.2 (each node
 of a DHT on its own address, as INTEROP.md found necessary); shoal on
 127.0.0.1. The downloaded bytes must be identical to the originals.
@@ -18,7 +22,7 @@ import os
 import re
 
 from swarmlib import (fixture, free_port_both, Check, LtPeer, Run, require, same_tree,
-                      shoal_from_argv, wait_for, lt_module, lt_settings)
+                      shoal_from_argv, torrent_info, wait_for, lt_module, lt_settings)
 
 SHOAL = shoal_from_argv()
 require(modules=["libtorrent"])
@@ -28,10 +32,11 @@ LT_HOST = "127.0.0.2"
 
 class LtDhtPeer(LtPeer):
     """A libtorrent session on LT_HOST with its DHT on, holding one torrent
-    (seeding or leeching) that it may only find peers for through the DHT.
-    LtPeer's queries and close() apply."""
+    (seeding or leeching) that it may only find peers for through the DHT:
+    from a .torrent, or with magnet set, from that link alone (no tracker,
+    no peer). LtPeer's queries and close() apply."""
 
-    def __init__(self, torrent, save_dir, seed=False, bootstrap=None):
+    def __init__(self, torrent, save_dir, seed=False, bootstrap=None, magnet=None):
         # not LtPeer.__init__: its session listens on 127.0.0.1 without a DHT
         lt = lt_module()
         self.lt = lt
@@ -45,8 +50,12 @@ class LtDhtPeer(LtPeer):
             "dht_bootstrap_nodes": "127.0.0.1:%d" % bootstrap if bootstrap else "",
         })
         self.ses = lt.session(s)
-        p = lt.add_torrent_params()
-        p.ti = lt.torrent_info(torrent)
+        if magnet:
+            p = lt.parse_magnet_uri(magnet)
+            p.trackers = []
+        else:
+            p = lt.add_torrent_params()
+            p.ti = lt.torrent_info(torrent)
         p.save_path = save_dir
         if seed:
             p.flags |= lt.torrent_flags.seed_mode
@@ -57,6 +66,11 @@ class LtDhtPeer(LtPeer):
         its DHT knows any node); True for wait_for."""
         self.h.force_dht_announce()
         return True
+
+
+def bare_magnet(tor):
+    """The magnet link of a .torrent with the info-hash and nothing else."""
+    return "magnet:?xt=urn:btih:" + torrent_info(tor)[1].hex()
 
 
 def shoal_get_dht(procs, tor, dst, boot_host, boot_port):
@@ -78,17 +92,45 @@ def finished(get, seed):
     return get.poll()
 
 
-def shoal_gets_via_libtorrent_node(scratch, procs):
-    src, content, tor, dst = fixture(scratch, "single")
+def lt_leech_result(leech, content, dst, what):
+    """Waits for the libtorrent leecher to finish, closes it and compares
+    its files. Compared only after the close: libtorrent may say it is
+    finished while a small file is still short on disk (seen: a 1-byte
+    file of a multi-file torrent read back empty), and closing its
+    session waits for its disk threads."""
+    try:
+        wait_for(leech.done, TIMEOUT, "libtorrent to get " + what)
+    finally:
+        leech.close()
+    ok = Check()
+    diff = same_tree(content, os.path.join(dst, os.path.basename(content)))
+    ok(diff is None, "downloaded bytes identical (%s)" % (diff or "same"))
+    return ok.result()
+
+
+def shoal_get_result(get, seed, content, dst):
+    """Waits for shoal get (nudging the libtorrent seed) and returns a Check
+    of its exit code and its bytes, for the caller to add to."""
+    rc = finished(get, seed)
+    ok = Check()
+    ok(rc == 0, "shoal get exits 0 (got %s)" % rc)
+    diff = same_tree(content, os.path.join(dst, os.path.basename(content)))
+    ok(diff is None, "downloaded bytes identical (%s)" % (diff or "same"))
+    return ok
+
+
+def shoal_gets_via_libtorrent_node(scratch, procs, magnet=False):
+    """With magnet, shoal is given the bare link (and a multi-file torrent)
+    and must fetch the metadata from the seed the DHT names."""
+    src, content, tor, dst = fixture(scratch, "multi" if magnet else "single")
     seed = LtDhtPeer(tor, src, seed=True)
     try:
-        get = shoal_get_dht(procs, tor, dst, LT_HOST, seed.port)
-        rc = finished(get, seed)
-        ok = Check()
-        ok(rc == 0, "shoal get exits 0 (got %s)" % rc)
-        diff = same_tree(content, os.path.join(dst, os.path.basename(content)))
-        ok(diff is None, "downloaded bytes identical (%s)" % (diff or "same"))
+        get = shoal_get_dht(procs, bare_magnet(tor) if magnet else tor, dst, LT_HOST, seed.port)
+        ok = shoal_get_result(get, seed, content, dst)
         ok(seed.uploaded() > 0, "libtorrent seed uploaded %d bytes" % seed.uploaded())
+        if magnet:
+            ok("metadata received from %s:%d" % (LT_HOST, seed.port) in get.output(),
+               "shoal fetched the metadata from the libtorrent seed")
         return ok.result()
     finally:
         seed.close()
@@ -98,14 +140,7 @@ def libtorrent_gets_via_shoal_node(scratch, procs):
     src, content, tor, dst = fixture(scratch, "multi")
     _, port = SHOAL.seed(procs, tor, src, extra=["--bind", "127.0.0.1"])
     leech = LtDhtPeer(tor, dst, bootstrap=port)
-    try:
-        wait_for(leech.done, TIMEOUT, "libtorrent to find the shoal seed through the DHT")
-        ok = Check()
-        diff = same_tree(content, os.path.join(dst, os.path.basename(content)))
-        ok(diff is None, "downloaded bytes identical (%s)" % (diff or "same"))
-        return ok.result()
-    finally:
-        leech.close()
+    return lt_leech_result(leech, content, dst, "the shoal seed through the DHT")
 
 
 def both_via_shoal_dht_node(scratch, procs):
@@ -120,14 +155,17 @@ def both_via_shoal_dht_node(scratch, procs):
                                                        node.output()),
                  TIMEOUT, "libtorrent's announce to reach the shoal dht node", 1.0)
         get = shoal_get_dht(procs, tor, dst, "127.0.0.1", boot_port)
-        rc = finished(get, seed)
-        ok = Check()
-        ok(rc == 0, "shoal get exits 0 (got %s)" % rc)
-        diff = same_tree(content, os.path.join(dst, os.path.basename(content)))
-        ok(diff is None, "downloaded bytes identical (%s)" % (diff or "same"))
-        return ok.result()
+        return shoal_get_result(get, seed, content, dst).result()
     finally:
         seed.close()
+
+
+def libtorrent_magnet_via_shoal_node(scratch, procs):
+    src, content, tor, dst = fixture(scratch, "single")
+    _, port = SHOAL.seed(procs, tor, src, extra=["--bind", "127.0.0.1"])
+    leech = LtDhtPeer(None, dst, bootstrap=port, magnet=bare_magnet(tor))
+    return lt_leech_result(leech, content, dst, "the metadata and data of the shoal seed "
+                           "found through the DHT")
 
 
 run = Run("dht")
@@ -135,4 +173,8 @@ run.case("shoal get <- libtorrent seed, via libtorrent's DHT node",
          shoal_gets_via_libtorrent_node)
 run.case("libtorrent <- shoal seed, via shoal's DHT node", libtorrent_gets_via_shoal_node)
 run.case("libtorrent seed -> shoal dht node -> shoal get", both_via_shoal_dht_node)
+run.case("shoal get MAGNET <- libtorrent seed, via libtorrent's DHT node",
+         shoal_gets_via_libtorrent_node, True)
+run.case("libtorrent MAGNET <- shoal seed, via shoal's DHT node",
+         libtorrent_magnet_via_shoal_node)
 run.finish()

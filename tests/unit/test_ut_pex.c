@@ -2,9 +2,11 @@
  * transport: a peer is told of the others we are connected to (with their
  * listening addresses and flags); what a peer tells us fills the peer
  * list within bounds (per message, one per IP, a minimum gap, a hang-up
- * after too many ignored messages); private torrents (BEP 27) neither
- * advertise nor use PEX. Nothing is dialled: the torrents' connection
- * limits are full. */
+ * after too many ignored messages), and the flags both ways (encryption
+ * and uTP sent for the peers that showed them; received, they fill the
+ * peer list's knowledge without overruling what a dial saw); private
+ * torrents (BEP 27) neither advertise nor use PEX. Nothing is dialled:
+ * the torrents' connection limits are full. */
 #include "test_ext_peer.h"
 
 #include "base/compact.h"
@@ -155,6 +157,105 @@ Test(ut_pex, peers_are_told_of_each_other, .timeout = 30)
   cr_expect_eq(b.pex, 1);
   xp_close(&a, &o.loop);
   xp_close(&b, &o.loop);
+  one_down(&o);
+}
+
+/* The engine's peer from ip (attached). */
+static struct sh_peer *engine_peer(struct one *o, const char *ip)
+{
+  const struct shoal_torrent *t = sh_torrent_by_id(o->s, o->t);
+  struct sh_addr want = th_addr(ip, 6881);
+  for (size_t i = 0; i < t->npeers; i++)
+    if (sh_addr_same_ip(&t->peers[i]->c->addr, &want))
+      return t->peers[i];
+  cr_assert_fail("no peer from %s", ip);
+  return NULL;
+}
+
+Test(ut_pex, flags_say_encrypted_and_utp, .timeout = 30)
+{
+  struct one o;
+  one_up(&o, 4, 0);
+  struct xpeer a, b, c;
+  join(&o, &b, "192.0.2.2", "-XX0000-pexflags000b", 7002);
+  join(&o, &c, "192.0.2.3", "-XX0000-pexflags000c", 7003);
+  /* as if b had come in encrypted (RC4) over uTP, and c with an
+   * encrypted handshake only over TCP: what the connection layer records
+   * (a plaintext TCP peer gets neither flag: peers_are_told_of_each_other) */
+  struct sh_conn *bc = engine_peer(&o, "192.0.2.2")->c, *cc = engine_peer(&o, "192.0.2.3")->c;
+  bc->enc = SH_CONN_ENC_RC4;
+  bc->over_utp = 1;
+  cc->enc = SH_CONN_ENC_HEADER;
+  join(&o, &a, "192.0.2.1", "-XX0000-pexflags000a", 7001);
+  cr_assert(th_run_until(&o.loop, NULL, xp_got_pex, &a, 3000), "a hears of b and c");
+  struct sh_pex_msg m;
+  const char *why;
+  cr_assert_eq(sh_pex_parse(a.last_pex.data, a.last_pex.len, &m, &why), 0);
+  cr_assert_eq(m.n_added, 2);
+  cr_assert_eq(m.n_added_f, 2);
+  for (size_t i = 0; i < 2; i++) {
+    struct sh_addr got;
+    sh_compact_get(&got, m.added + 6 * i, 6);
+    uint8_t want = got.port == 7002 ? SH_PEX_F_CRYPTO | SH_PEX_F_UTP : SH_PEX_F_CRYPTO;
+    cr_expect_eq(m.added_f[i], want, "port %u: flags %#x, wanted %#x", got.port, m.added_f[i],
+                 want);
+  }
+  xp_close(&a, &o.loop);
+  xp_close(&b, &o.loop);
+  xp_close(&c, &o.loop);
+  one_down(&o);
+}
+
+/* The peer list's entry for ip:port, which must exist. */
+static struct sh_peer_entry *entry(struct one *o, const char *ip, uint16_t port)
+{
+  struct sh_addr a = th_addr(ip, port);
+  struct sh_peer_entry *e = sh_peers_find(&sh_torrent_by_id(o->s, o->t)->plist, &a);
+  cr_assert(e, "%s:%u is in the peer list", ip, port);
+  return e;
+}
+
+Test(ut_pex, received_flags_feed_the_peer_list, .timeout = 30)
+{
+  struct one o;
+  one_up(&o, 1, 0); /* full with one peer: nothing is dialled */
+  struct xpeer x;
+  join(&o, &x, "192.0.2.1", "-XX0000-flagsender01", 0);
+  /* what earlier dials taught: .3's uTP failed, .4 refused MSE */
+  struct shoal_torrent *t = sh_torrent_by_id(o.s, o.t);
+  struct sh_addr known3 = th_addr("10.5.0.3", 3), known4 = th_addr("10.5.0.4", 4);
+  sh_peers_add(&t->plist, &known3, SH_SRC_TRACKER, 0);
+  sh_peers_add(&t->plist, &known4, SH_SRC_TRACKER, 0);
+  sh_peers_set_utp(&t->plist, &known3, SH_PE_UTP_NO);
+  entry(&o, "10.5.0.4", 4)->crypto |= SH_PE_PLAIN;
+  struct sh_addr added[5] = {th_addr("10.5.0.1", 1), th_addr("10.5.0.2", 2), known3, known4,
+                             th_addr("10.5.0.5", 5)};
+  /* four flag bytes for five entries: the last has none */
+  static const uint8_t flags[4] = {SH_PEX_F_UTP | SH_PEX_F_SEED, SH_PEX_F_CRYPTO, SH_PEX_F_UTP,
+                                   SH_PEX_F_CRYPTO};
+  uint8_t list[5 * 6];
+  for (int i = 0; i < 5; i++)
+    sh_compact_put(list + 6 * i, &added[i]);
+  struct sh_buf b = SH_BUF_INIT;
+  be_put_dict(&b);
+  be_put_cstr(&b, "added");
+  be_put_str(&b, list, sizeof list);
+  be_put_cstr(&b, "added.f");
+  be_put_str(&b, flags, sizeof flags);
+  be_put_end(&b);
+  xp_send_ext(&x, sh_wire_ext_id(&x.eh, "ut_pex"), b.data, b.len);
+  sh_buf_free(&b);
+  th_run_until(&o.loop, NULL, NULL, NULL, 200);
+  cr_expect_eq(entry(&o, "10.5.0.1", 1)->utp, SH_PE_UTP_YES, "0x04: it speaks uTP");
+  cr_expect(entry(&o, "10.5.0.1", 1)->seed, "0x02: a seed, not dialled by our seed");
+  cr_expect_not(entry(&o, "10.5.0.2", 2)->seed);
+  cr_expect_eq(entry(&o, "10.5.0.2", 2)->utp, SH_PE_UTP_UNKNOWN, "no 0x04: nothing learnt");
+  cr_expect_eq(entry(&o, "10.5.0.3", 3)->utp, SH_PE_UTP_NO, "our failed uTP dial outranks it");
+  cr_expect_eq(entry(&o, "10.5.0.4", 4)->crypto & SH_PE_PLAIN, 0,
+               "0x01: an encrypted dial is tried first again");
+  cr_expect_eq(entry(&o, "10.5.0.5", 5)->utp, SH_PE_UTP_UNKNOWN, "past the flags: none");
+  cr_expect_eq(entry(&o, "10.5.0.5", 5)->source & SH_SRC_PEX, SH_SRC_PEX, "but it is taken");
+  xp_close(&x, &o.loop);
   one_down(&o);
 }
 
