@@ -1,8 +1,8 @@
 /* `shoal get/seed --json`: one JSON object per line on stdout, for scripts
  * and benchmarks: a torrent's status and every connected peer, with the
  * fields and flag letters `transmission-remote -t N -pi` shows. The
- * coming daemon's RPC `peers` field is built from the same
- * shoal_torrent_peers() data. */
+ * daemon's RPC `peers` field is built from the same shoal_torrent_peers()
+ * data. */
 #ifndef SHOAL_CLI_REPORT_H
 #define SHOAL_CLI_REPORT_H
 
