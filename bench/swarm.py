@@ -12,7 +12,9 @@ until the last one has finished. Measured from outside the clients:
   * bytes each peer received from each other peer: an nftables set with a
     counter per source address on each namespace's input hook (IP bytes,
     headers included); from it, what each peer uploaded to each other;
-  * connections opened between peers: SYNs counted on each output hook;
+  * connections opened between peers: TCP SYNs and uTP ST_SYNs counted on
+    each output hook (shoal dials both at once and keeps the first to
+    connect, so each of its dials counts once for each);
   * uplink use over time: each namespace's transmitted bytes every 0.5 s
     (/proc/PID/net/dev of its client); "busy" is the share of those
     samples, until the last leecher finished, in which a peer sent at 85 %
@@ -302,7 +304,7 @@ def run_once(sc, client, net, env):
         tr.terminate()
         tr.wait()
     res = {"client": client, "dir": rundir, "finish": {}, "sha1_ok": {}, "cpu": {}, "rss": {},
-           "rx": {}, "syn": {}, "tx": {}, "up_rate": up_rate}
+           "rx": {}, "syn": {}, "usyn": {}, "tx": {}, "up_rate": up_rate}
     ip_of = {v: k for k, v in net.ip.items()}
     for who, nd in nodes.items():
         res["cpu"][who], res["rss"][who] = nd.cpu, nd.rss
@@ -313,8 +315,9 @@ def run_once(sc, client, net, env):
             res["sha1_ok"][who] = (who == leaver or
                                    (os.path.exists(path) and file_sha1(path) == env["sha1"]))
         res["rx"][who] = {ip_of.get(a, a): b for a, b in net.counters(who, "rx").items()}
-        res["syn"][who] = sum(c for a, c in net.counters(who, "syn").items()
-                              if ip_of.get(a) != "tracker")
+        for kind in ("syn", "usyn"):
+            res[kind][who] = sum(c for a, c in net.counters(who, kind).items()
+                                 if ip_of.get(a) != "tracker")
     res["leaver"] = leaver
     if not os.environ.get("KEEP"):
         for who in nodes:
@@ -366,7 +369,7 @@ def analyse(res, T):
         "busy_seed": busy.get("seed"),
         "busy_leech": statistics.median([v for k, v in busy.items() if k != "seed"] or [0]),
         "busy_min": min([v for k, v in busy.items()] or [0]),
-        "conns": sum(res["syn"].values()),
+        "conns": sum(res["syn"].values()), "uconns": sum(res.get("usyn", {}).values()),
         "sha1_ok": all(res["sha1_ok"].values()),
         "finish": res["finish"], "sent": sent,
     }
@@ -453,9 +456,9 @@ def main():
                         with open(os.path.join(outdir, "%s-%s-%d.json" % (sname, c, rep)), "w") as f:
                             json.dump({"result": res, "analysis": a}, f, default=str)
                         log("  last finish %.1f s (bound %.1f s), CPU %.1f s, RSS %.0f MiB, "
-                            "seed's top share %.0f %%, connections %d, data %s" %
+                            "seed's top share %.0f %%, dials %d TCP %d uTP, data %s" %
                             (a["last"], T, a["cpu"], a["rss"], 100 * a["seed_max_share"],
-                             a["conns"], "ok" if a["sha1_ok"] else "CORRUPT"))
+                             a["conns"], a["uconns"], "ok" if a["sha1_ok"] else "CORRUPT"))
                 summary.append((sname, desc, T, runs, peers))
             finally:
                 net.close()
@@ -485,7 +488,7 @@ def report(summary, size_mb, reps, outdir):
           "and shoal's over libtorrent's\n" % (size_mb, reps))
     print("| scenario | client | last finish | bound | / bound | shoal / lt | median finish | "
           "CPU s | peak RSS MiB | seed's top peer | leechers' top peer | uplink busy: seed, "
-          "median leecher, least | connections | data |")
+          "median leecher, least | dials: TCP, uTP | data |")
     print("| --- " * 14 + "|")
     for sname, desc, T, runs, peers in summary:
         lt_last = med(runs.get("lt", []), "last")
@@ -496,14 +499,15 @@ def report(summary, size_mb, reps, outdir):
             ratio = "%.2f" % (last / lt_last) if c.startswith("shoal") and lt_last else ""
             bs, bl, bm = med(rs, "busy_seed"), med(rs, "busy_leech"), med(rs, "busy_min")
             print("| %s | %s | %.1f s | %.1f s | %.2f | %s | %.1f s | %.1f | %.0f | %.0f %% | "
-                  "%.0f %% | %s, %s, %s | %.0f | %s |" %
+                  "%.0f %% | %s, %s, %s | %.0f, %.0f | %s |" %
                   (sname, NAMES.get(c, c), last, T, last / T, ratio,
                    med(rs, "median_finish"), med(rs, "cpu"), med(rs, "rss"),
                    100 * med(rs, "seed_max_share"), 100 * med(rs, "leech_max_share"),
                    "%.0f %%" % (100 * bs) if bs is not None else "-",
                    "%.0f %%" % (100 * bl) if bl is not None else "-",
                    "%.0f %%" % (100 * bm) if bm is not None else "-",
-                   med(rs, "conns"), "ok" if all(r["sha1_ok"] for r in rs) else "CORRUPT"))
+                   med(rs, "conns"), med(rs, "uconns") or 0,
+                   "ok" if all(r["sha1_ok"] for r in rs) else "CORRUPT"))
     print()
     for sname, desc, T, runs, peers in summary:
         print("(%s) %s" % (sname, desc))

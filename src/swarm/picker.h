@@ -1,6 +1,10 @@
 /* The piece picker: which 16 KiB blocks to request from which peer.
  *
  * Order (BEP 3 "piece downloading strategy", and the original design):
+ *   0. from a seed (peer_bf NULL), only pieces no other connected peer has,
+ *      started ones first, while there are any: the seed's upload is the
+ *      only way new pieces enter the swarm, so it is not spent on pieces
+ *      the leechers can pass on; when none is left, the order below;
  *   1. strict priority: blocks of pieces already started come first, so few
  *      pieces are partial at a time and each one completes quickly;
  *   2. random first: until `random_first` pieces are complete, new pieces are

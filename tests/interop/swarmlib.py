@@ -809,13 +809,19 @@ def sh(*argv, check=True, ns=None):
     return r.stdout
 
 
+# rx: bytes received per source, TCP and UDP (uTP carries peer traffic
+# too); syn: TCP connections opened per destination; usyn: uTP ones (a uTP
+# packet whose first byte is 0x41: type ST_SYN, version 1, BEP 29).
 ACCT = """
 table inet acct {
   set rx { type ipv4_addr; flags dynamic; counter; size 65535; }
   set syn { type ipv4_addr; flags dynamic; counter; size 65535; }
-  chain in { type filter hook input priority 0; meta l4proto tcp update @rx { ip saddr }; }
+  set usyn { type ipv4_addr; flags dynamic; counter; size 65535; }
+  chain in { type filter hook input priority 0;
+             meta l4proto { tcp, udp } update @rx { ip saddr }; }
   chain out { type filter hook output priority 0;
-              tcp flags & (syn | ack) == syn update @syn { ip daddr }; }
+              tcp flags & (syn | ack) == syn update @syn { ip daddr };
+              meta l4proto udp @ih,0,8 0x41 update @usyn { ip daddr }; }
 }
 """
 
@@ -890,9 +896,10 @@ class BridgeNet:
         for ns in self.ns.values():
             sh("nft", "flush", "set", "inet", "acct", "rx", ns=ns)
             sh("nft", "flush", "set", "inet", "acct", "syn", ns=ns)
+            sh("nft", "flush", "set", "inet", "acct", "usyn", ns=ns)
 
     def counters(self, name, setname):
-        """{source or destination address: bytes (rx) or packets (syn)}"""
+        """{source or destination address: bytes (rx) or packets (syn, usyn)}"""
         import json
         out = json.loads(sh("nft", "-j", "list", "set", "inet", "acct", setname,
                             ns=self.ns[name]))

@@ -264,6 +264,36 @@ Test(picker, partial_pieces_finish_first)
   sh_picker_free(p);
 }
 
+/* From a seed (NULL bitfield) only what no leecher has: the seed's upload
+ * is the only way new pieces reach the swarm. Pieces a leecher has, even
+ * started ones, are left to the leechers, until nothing else is left. */
+Test(picker, seed_asked_only_for_what_leechers_lack)
+{
+  const uint32_t N = 8;
+  struct sh_picker *p = mk(N, 64 * KB, N * 64 * KB, 0, 0, 9);
+  uint8_t *half = bf_new(N); /* a leecher with pieces 0-5 */
+  for (uint32_t i = 0; i < 6; i++)
+    sh_bf_set(half, i);
+  sh_picker_peer_bitfield(p, half);
+  sh_picker_peer_have_all(p);
+  struct sh_block b[16];
+  /* start piece 0 from the leecher: one of its four blocks */
+  cr_assert_eq(sh_picker_pick(p, half, b, 1, NULL, NULL), 1);
+  uint32_t started = b[0].piece;
+  cr_assert_lt(started, 6);
+  /* the seed: blocks of pieces 6 and 7 only, though a piece is started */
+  int n = sh_picker_pick(p, NULL, b, 16, NULL, NULL);
+  cr_assert_eq(n, 8, "the 4 blocks of each of pieces 6 and 7, nothing more");
+  for (int i = 0; i < n; i++)
+    cr_expect_geq(b[i].piece, 6, "block %d from piece %u, which a leecher has", i, b[i].piece);
+  /* nothing unique left to ask for: the seed gets the ordinary order, the
+   * started piece first */
+  cr_assert_eq(sh_picker_pick(p, NULL, b, 1, NULL, NULL), 1);
+  cr_expect_eq(b[0].piece, started);
+  free(half);
+  sh_picker_free(p);
+}
+
 Test(picker, never_what_the_peer_lacks_or_we_have)
 {
   const uint32_t N = 300;
