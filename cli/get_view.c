@@ -131,7 +131,8 @@ static void status_line(struct job *j, char *out, size_t len)
  * figures a daemon's status call gives, with its peers. */
 void get_draw_json(struct get *g)
 {
-  uint64_t now = uv_now(g->run.loop);
+  /* the last report comes after the loop has closed: its end time then */
+  uint64_t now = g->run.end_ms ? g->run.end_ms : uv_now(g->run.loop);
   g->json_ms = now;
   for (size_t i = 0; i < g->njobs; i++) {
     struct job *j = &g->jobs[i];

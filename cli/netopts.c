@@ -480,6 +480,7 @@ void netopts_run_tick_soon(struct netopts_run *r)
 void netopts_run_loop(struct netopts_run *r)
 {
   uv_run(r->loop, UV_RUN_DEFAULT);
+  r->end_ms = uv_now(r->loop);
   uv_loop_close(r->loop);
 }
 

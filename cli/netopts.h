@@ -153,6 +153,7 @@ struct netopts_run {
   int signo;     /* the first signal received, or 0 */
   int stopping;  /* netopts_run_stop was called */
   int closed;    /* the session is closed */
+  uint64_t end_ms; /* the loop's clock when it ended (the loop is closed then) */
   uv_timer_t timer;
   uv_signal_t sig[2];
 };

@@ -55,6 +55,7 @@ seen = False
 for line in lines:
     r = json.loads(line)  # every line parses
     assert r["torrent"]["name"] == "one.bin", r
+    assert 0 <= r["t"] < 120, r["t"]  # the last one too, written after the loop ended
     for p in r["peers"]:
         assert set(p) >= {"addr", "client", "downloaded", "uploaded", "down_rate", "up_rate",
                           "flags", "am_choking", "peer_choking", "incoming"}, p
