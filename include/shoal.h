@@ -366,6 +366,15 @@ int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, s
 size_t shoal_torrent_pieces(const shoal_session *s, shoal_id id, uint8_t *bf, size_t cap);
 /* Asks the trackers for peers now (within their minimum interval). */
 int shoal_torrent_reannounce(shoal_session *s, shoal_id id);
+/* Replaces the trackers the torrent announces to with these BEP 12 tiers
+ * (copied; empty tiers dropped; n = 0: none at all); tiers = NULL goes
+ * back to the torrent's own (metainfo or magnet link). A running torrent
+ * restarts its announcer: event=stopped to the old list, started to the
+ * new. shoal_torrent_trackers lists the new list at once. -EINVAL for a
+ * NULL or empty URL, -ENOENT for an unknown id. */
+struct shoal_tracker_tier; /* below, with the metainfo */
+int shoal_torrent_set_trackers(shoal_session *s, shoal_id id,
+                               const struct shoal_tracker_tier *tiers, size_t n);
 
 /* The session's DHT node (settings.dht). Its id and good nodes are kept
  * in resume_dir/dht.dat across restarts. */

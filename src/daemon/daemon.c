@@ -411,6 +411,7 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
   *t = *row;
   row->nlabels = 0; /* the labels and the link are t's now */
   row->magnet = NULL;
+  t->trackers = NULL; /* row's, applied below */
   t->dir = strdup(dir ? dir : d->cfg.download_dir);
   hex20(t->ih, t->hash_hex);
   take_info(t, torrent, tlen);
@@ -446,6 +447,8 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
   }
   if (t->up_limited || t->down_limited)
     sh_daemon_apply_limits(d, t);
+  if (row->trackers)
+    sh_daemon_load_trackers(d, t, row->trackers);
   t->queued = !t->stopped;
   t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */

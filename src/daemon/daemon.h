@@ -68,6 +68,8 @@ struct dtor {
   int is_private;
   uint32_t piece_size;
   char *magnet;                 /* the magnet link that added it, or NULL */
+  char *trackers;               /* only while loading: the trackers torrent-set
+                                   chose (trackerList's text), or NULL */
   uint64_t up_base, down_base;  /* totals from before this run */
   uint64_t corrupt;
   uint64_t last_up, last_down;  /* for activity_date */
@@ -183,6 +185,11 @@ json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req);
 /* rpc_torrent.c: the torrent-* methods, looked up by name (NULL: none) */
 typedef const char *(*sh_rpc_fn)(struct shoal_daemon *d, json_t *args, json_t *out);
 sh_rpc_fn sh_rpc_torrent_method(const char *name);
+/* rpc_trackers.c: torrent-set's trackerAdd, trackerRemove, trackerReplace
+ * and trackerList (NULL: done or none asked); the list kept in the
+ * database, given back to the engine when the daemon starts */
+const char *sh_rpc_set_trackers(struct shoal_daemon *d, struct dtor *t, json_t *args);
+int sh_daemon_load_trackers(struct shoal_daemon *d, const struct dtor *t, const char *text);
 /* rpc_get.c */
 const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out);
 /* The torrents an `ids` argument names (absent: all), appended to *v. */

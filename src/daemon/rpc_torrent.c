@@ -358,13 +358,13 @@ static const char *set1(struct shoal_daemon *d, struct dtor *t, json_t *a)
     b.ratio_limit = json_number_value(r);
   if (bad)
     return "invalid argument";
-  if (json_object_get(a, "trackerAdd") || json_object_get(a, "trackerRemove") ||
-      json_object_get(a, "trackerReplace") || json_object_get(a, "trackerList"))
-    return "editing trackers is not supported yet";
+  const char *why = sh_rpc_set_trackers(d, t, a);
+  if (why)
+    return why;
   json_t *labels = json_object_get(a, "labels");
   if (labels && sh_daemon_set_labels(t, labels) < 0)
     return "invalid argument";
-  const char *why = set_files(d, t, a);
+  why = set_files(d, t, a);
   if (why)
     return why;
   for (int i = 0; i < DT_MAX_LABELS; i++)

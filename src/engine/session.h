@@ -150,6 +150,12 @@ struct shoal_torrent {
   struct sh_tier *mtiers;       /* nmtrackers tiers over mtrackers */
   struct shoal_file_range *select;
   size_t nselect;
+  /* Trackers the app set (shoal_torrent_set_trackers, trackers.c): while
+   * otiers_set they replace the metainfo's or the magnet link's */
+  char **otrackers;
+  struct sh_tier *otiers;       /* notiers tiers over otrackers */
+  size_t notrackers, notiers;
+  int otiers_set;
   void *ext[SH_EXT_MAX];        /* each extension's state (ext.h) */
   int seed_only;
   int super_seed;               /* BEP 16 while seeding (superseed.c) */
@@ -207,7 +213,8 @@ struct shoal_torrent {
   char *move_to;                /* a move_storage waiting for the stop */
   int user_paused;              /* stays paused after a stop */
   int pause_after_check;        /* a recheck of a paused torrent */
-  int ann_stopping, flush_pending, flushed, disk_closing, finish_pending, moving;
+  int ann_stopping;             /* announcers saying event=stopped */
+  int flush_pending, flushed, disk_closing, finish_pending, moving;
 
   uint64_t dht_next_ms;         /* the next DHT lookup and announce (tdht.c) */
   int dht_seed;                 /* the last announce said seed (BEP 33) */

@@ -161,9 +161,14 @@ static void ann_stats(void *ud, uint64_t *up, uint64_t *down, uint64_t *left)
           : t->wanted_bytes > t->have_bytes ? t->wanted_bytes - t->have_bytes : 0;
 }
 
-/* The metadata's tiers, or before it a magnet link's trackers. */
+/* The app's tiers, else the metadata's, or before it a magnet link's
+ * trackers. */
 static const struct sh_tier *tiers_of(const struct shoal_torrent *t, size_t *n)
 {
+  if (t->otiers_set) {
+    *n = t->notiers;
+    return t->otiers;
+  }
   *n = t->m ? t->m->num_tiers : t->nmtrackers;
   return t->m ? t->m->tiers : t->mtiers;
 }

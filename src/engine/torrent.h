@@ -114,4 +114,7 @@ void sh_torrent_announce_start(struct shoal_torrent *t);
 void sh_torrent_tracker_summary(const struct shoal_torrent *t, struct shoal_status *st);
 void sh_torrent_add_addr(struct shoal_torrent *t, const struct sockaddr *sa, int source);
 
+/* trackers.c: the app's tracker list (shoal_torrent_set_trackers) */
+void sh_torrent_trackers_free(struct shoal_torrent *t);
+
 #endif
