@@ -364,6 +364,16 @@ int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, s
  * byte 0): copies up to cap bytes, returns the bitfield's size (0 for an
  * unknown id or before the metadata). */
 size_t shoal_torrent_pieces(const shoal_session *s, shoal_id id, uint8_t *bf, size_t cap);
+/* Renames the file or folder at path (as shoal_torrent_files names them,
+ * or a folder above them; the top one renames the torrent) to name, one
+ * element: on disk under the save folder and in the file list. A paused
+ * torrent renames at once; a running one stops, renames and starts again
+ * (the rename is logged if the disk refuses it then). Data not yet on disk
+ * renames the paths only. -EINVAL for a path not in the torrent or a name
+ * with '/', "." or ".."; -EEXIST when the new path is taken (in the
+ * torrent or on disk); -EBUSY while another rename or move waits;
+ * -EAGAIN before the metadata. */
+int shoal_torrent_rename_path(shoal_session *s, shoal_id id, const char *path, const char *name);
 /* Asks the trackers for peers now (within their minimum interval). */
 int shoal_torrent_reannounce(shoal_session *s, shoal_id id);
 /* Replaces the trackers the torrent announces to with these BEP 12 tiers

@@ -101,6 +101,7 @@ static void dtor_free(struct dtor *t)
   free(t->comment);
   free(t->creator);
   free(t->magnet);
+  free(t->renames);
   free(t->dir);
   free(t);
 }
@@ -411,6 +412,7 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
   *t = *row;
   row->nlabels = 0; /* the labels and the link are t's now */
   row->magnet = NULL;
+  row->renames = NULL;
   t->trackers = NULL; /* row's, applied below */
   t->dir = strdup(dir ? dir : d->cfg.download_dir);
   hex20(t->ih, t->hash_hex);
@@ -449,6 +451,8 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
     sh_daemon_apply_limits(d, t);
   if (row->trackers)
     sh_daemon_load_trackers(d, t, row->trackers);
+  if (t->renames)
+    sh_daemon_load_renames(d, t);
   t->queued = !t->stopped;
   t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */

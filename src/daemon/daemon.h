@@ -70,6 +70,8 @@ struct dtor {
   char *magnet;                 /* the magnet link that added it, or NULL */
   char *trackers;               /* only while loading: the trackers torrent-set
                                    chose (trackerList's text), or NULL */
+  char *renames;                /* torrent-rename-path's renames in order, a
+                                   JSON array of [path, name], or NULL */
   uint64_t up_base, down_base;  /* totals from before this run */
   uint64_t corrupt;
   uint64_t last_up, last_down;  /* for activity_date */
@@ -190,6 +192,9 @@ sh_rpc_fn sh_rpc_torrent_method(const char *name);
  * database, given back to the engine when the daemon starts */
 const char *sh_rpc_set_trackers(struct shoal_daemon *d, struct dtor *t, json_t *args);
 int sh_daemon_load_trackers(struct shoal_daemon *d, const struct dtor *t, const char *text);
+/* rpc_torrent.c: the renames kept in the database, done again (on the
+ * names only: the data was renamed then) when the daemon starts */
+void sh_daemon_load_renames(struct shoal_daemon *d, const struct dtor *t);
 /* rpc_get.c */
 const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out);
 /* The torrents an `ids` argument names (absent: all), appended to *v. */

@@ -415,15 +415,69 @@ static const char *t_set_location(struct shoal_daemon *d, json_t *a, json_t *o)
   return each(d, a, move1);
 }
 
+static const char *rename_error(int rc)
+{
+  switch (rc) {
+  case -EINVAL: return "invalid argument";
+  case -EEXIST: return "a file or folder of that name is already there";
+  case -EBUSY: return "another rename or move of this torrent is not done yet";
+  case -EAGAIN: return "the torrent's files are not known yet";
+  default: return "cannot rename the file";
+  }
+}
+
+/* Transmission's rule: one torrent, path as torrent-get's files name it
+ * (or a folder above them), name a single element. The engine renames the
+ * data and the paths; the row keeps the rename for the next start. */
 static const char *t_rename(struct shoal_daemon *d, json_t *a, json_t *o)
 {
-  (void)d;
-  (void)o;
   const char *path = json_string_value(json_object_get(a, "path"));
   const char *name = json_string_value(json_object_get(a, "name"));
   if (!path || !name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
     return "invalid argument";
-  return "renaming files is not supported yet";
+  struct dtor **sel;
+  size_t n;
+  if (sh_rpc_select(d, json_object_get(a, "ids"), &sel, &n) < 0)
+    return "out of memory";
+  struct dtor *t = n == 1 ? sel[0] : NULL;
+  free(sel);
+  if (!t)
+    return "torrent-rename-path requires 1 torrent";
+  int rc = shoal_torrent_rename_path(d->sess, t->eid, path, name);
+  if (rc < 0)
+    return rename_error(rc);
+  json_t *list = t->renames ? json_loads(t->renames, 0, NULL) : json_array();
+  if (!json_is_array(list)) {
+    json_decref(list);
+    list = json_array();
+  }
+  json_array_append_new(list, json_pack("[s,s]", path, name));
+  char *text = json_dumps(list, JSON_COMPACT);
+  json_decref(list);
+  if (!text || sh_store_set_renames(d->db, t->rid, text) < 0) {
+    free(text);
+    return "cannot save the torrent";
+  }
+  free(t->renames);
+  t->renames = text;
+  json_object_set_new(o, "path", json_string(path));
+  json_object_set_new(o, "name", json_string(name));
+  json_object_set_new(o, "id", json_integer(t->rid));
+  return NULL;
+}
+
+void sh_daemon_load_renames(struct shoal_daemon *d, const struct dtor *t)
+{
+  json_t *list = json_loads(t->renames, 0, NULL);
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *r = json_array_get(list, i);
+    const char *path = json_string_value(json_array_get(r, 0));
+    const char *name = json_string_value(json_array_get(r, 1));
+    int rc = path && name ? shoal_torrent_rename_path(d->sess, t->eid, path, name) : -EINVAL;
+    if (rc < 0)
+      sh_warn("%s: rename of %s again: %s", t->hash_hex, path ? path : "?", rename_error(rc));
+  }
+  json_decref(list);
 }
 
 static const struct {

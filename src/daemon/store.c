@@ -55,8 +55,10 @@ static const char *const migrations[] = {
      * comes (then `torrent` holds it too) */
     "ALTER TABLE torrents ADD COLUMN magnet TEXT;",
     /* 5: the trackers torrent-set chose (trackerList's text), NULL while
-     * the torrent's own are used */
-    "ALTER TABLE torrents ADD COLUMN trackers TEXT;",
+     * the torrent's own are used; the renames torrent-rename-path made, in
+     * order (a JSON array of [path, name]) */
+    "ALTER TABLE torrents ADD COLUMN trackers TEXT;"
+    "ALTER TABLE torrents ADD COLUMN renames TEXT;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -335,6 +337,11 @@ int sh_store_set_trackers(struct sh_store *s, int64_t rid, const char *text)
   return set_column(s, "UPDATE torrents SET trackers=?1 WHERE id=?2", rid, text, 0, 1);
 }
 
+int sh_store_set_renames(struct sh_store *s, int64_t rid, const char *json)
+{
+  return set_column(s, "UPDATE torrents SET renames=?1 WHERE id=?2", rid, json, 0, 1);
+}
+
 int sh_store_set_torrent(struct sh_store *s, int64_t rid, const void *torrent, size_t len)
 {
   return set_column(s, "UPDATE torrents SET torrent=?1 WHERE id=?2", rid, torrent, len, 0);
@@ -360,8 +367,8 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "SELECT id, info_hash, torrent, download_dir, added_date, resume, uploaded,"
-                         " downloaded, " SETTINGS_COLS ", magnet, trackers FROM torrents"
-                         " ORDER BY id",
+                         " downloaded, " SETTINGS_COLS ", magnet, trackers, renames"
+                         " FROM torrents ORDER BY id",
                          -1, &st, NULL) != SQLITE_OK)
     return -EIO;
   int rc = 0;
@@ -397,6 +404,8 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
     t.magnet = mag ? strdup(mag) : NULL;
     const char *trk = (const char *)sqlite3_column_text(st, 27);
     t.trackers = trk ? strdup(trk) : NULL;
+    const char *ren = (const char *)sqlite3_column_text(st, 28);
+    t.renames = ren ? strdup(ren) : NULL;
     rc = fn(ud, &t, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
             sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
             (const char *)sqlite3_column_text(st, 3));
@@ -404,6 +413,7 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
       free(t.labels[i]);
     free(t.magnet);
     free(t.trackers);
+    free(t.renames);
   }
   sqlite3_finalize(st);
   return rc;

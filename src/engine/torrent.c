@@ -576,6 +576,8 @@ void sh_torrent_free(struct shoal_torrent *t)
   free(t->peers);
   free(t->save_dir);
   free(t->move_to);
+  free(t->rename_path);
+  free(t->rename_name);
   free(t->raw);
   free(t->trk);
   sh_torrent_trackers_free(t);

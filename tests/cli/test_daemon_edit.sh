@@ -2,7 +2,8 @@
 # shoal daemon: editing a torrent through the RPC. Trackers added, removed
 # and replaced (transmission-remote -td/-tr, trackerReplace), announced to
 # at once (a local tracker's scrape counts the seed) and kept across a
-# restart.
+# restart. A file and the top folder renamed (the data on disk too, kept
+# across a restart, refused outside the torrent).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 TPID=
@@ -28,9 +29,13 @@ PYEOF
 trackers() { call torrent-get "{\"ids\":[$1],\"fields\":[\"trackers\"]}" |
   jq_py '" ".join("%d:%d:%s" % (x["id"], x["tier"], x["announce"]) for x in d["arguments"]["torrents"][0]["trackers"])'; }
 
-mkdir -p "$T/dl"
+mkdir -p "$T/dl/multi/sub"
 head -c 1000000 /dev/urandom >"$T/dl/one.bin"
 "$SHOAL" create -t "$DEAD" "$T/dl/one.bin" -o "$T/one.torrent" >/dev/null 2>&1
+head -c 700000 /dev/urandom >"$T/dl/multi/a.bin"
+head -c 300000 /dev/urandom >"$T/dl/multi/sub/b.bin"
+cp -r "$T/dl/multi" "$T/orig"
+"$SHOAL" create "$T/dl/multi" -o "$T/multi.torrent" >/dev/null 2>&1
 HASH=$("$SHOAL" info --json "$T/one.torrent" | jq_py 'd["info_hash"]')
 start_daemon "$T/d1.log" -g "$T/cfg" -w "$T/dl"
 expect_exit 0 "-a a seed" trc -a "$T/one.torrent"
@@ -57,9 +62,41 @@ expect_grep "$T/s" 'invalid argument' "an unknown tracker id refused"
 call torrent-set "{\"ids\":[$ID],\"trackerList\":\"$HTTP\\n$DEAD\\n\\n${HTTP/127.0.0.1/localhost}\\n\"}" >"$T/s"
 trackers "$ID" >"$T/s"
 expect_grep "$T/s" "^0:0:$HTTP 1:0:$DEAD 2:1:${HTTP/127.0.0.1/localhost}$" "trackerList sets tiers"
+
+# --- renames ---
+expect_exit 0 "-a a folder" trc -a "$T/multi.torrent"
+MID=$(call torrent-get '{"fields":["id","name"]}' | jq_py '[t["id"] for t in d["arguments"]["torrents"] if t["name"] == "multi"][0]')
+files() { call torrent-get "{\"ids\":[$MID],\"fields\":[\"name\",\"files\",\"percentDone\",\"status\"]}" |
+  jq_py '" ".join([d["arguments"]["torrents"][0]["name"], str(d["arguments"]["torrents"][0]["status"]), str(d["arguments"]["torrents"][0]["percentDone"])] + sorted(f["name"] for f in d["arguments"]["torrents"][0]["files"]))'; }
+# wait_files REGEX: until the torrent's name, status (6: seeding),
+# percentDone and files match
+wait_files() { for _ in $(seq 100); do files >"$T/f"; grep -qE "$1" "$T/f" && return 0; sleep 0.1; done; return 1; }
+wait_files '^multi 6 1(\.0)? ' || bad "the folder torrent never seeded"
+call torrent-rename-path "{\"ids\":[$MID],\"path\":\"multi/a.bin\",\"name\":\"A.bin\"}" >"$T/s"
+expect_grep "$T/s" '"name": "A.bin"' "rename of a file of a seeding torrent answered"
+wait_files '^multi 6 1(\.0)? multi/A.bin multi/sub/b.bin$' && ok "the file renamed in the list, seeding again" || bad "file list: $(cat "$T/f")"
+cmp -s "$T/orig/a.bin" "$T/dl/multi/A.bin" && [ ! -e "$T/dl/multi/a.bin" ] && ok "the file renamed on disk" \
+  || bad "the file not renamed on disk"
+call torrent-rename-path "{\"ids\":[$MID],\"path\":\"multi\",\"name\":\"renamed\"}" >"$T/s"
+wait_files '^renamed 6 1(\.0)? renamed/A.bin renamed/sub/b.bin$' && ok "the top folder renamed: name and files" \
+  || bad "after the top rename: $(cat "$T/f")"
+cmp -s "$T/orig/sub/b.bin" "$T/dl/renamed/sub/b.bin" && [ ! -e "$T/dl/multi" ] && ok "the folder renamed on disk" \
+  || bad "the folder not renamed on disk"
+call torrent-rename-path "{\"ids\":[$MID],\"path\":\"renamed/sub\",\"name\":\"A.bin\"}" >"$T/s"
+expect_grep "$T/s" 'already there' "a name taken in the torrent refused"
+call torrent-rename-path "{\"ids\":[$MID],\"path\":\"../renamed\",\"name\":\"x\"}" >"$T/s"
+expect_grep "$T/s" 'invalid argument' "a path outside the torrent refused"
+call torrent-rename-path "{\"ids\":[$MID],\"path\":\"renamed/sub\",\"name\":\"..\"}" >"$T/s"
+expect_grep "$T/s" 'invalid argument' "a name of .. refused"
+call torrent-rename-path "{\"path\":\"renamed/sub\",\"name\":\"x\"}" >"$T/s"
+expect_grep "$T/s" 'requires 1 torrent' "a rename of every torrent refused"
+[ -e "$T/dl/renamed/sub/b.bin" ] && ok "nothing changed by the refusals" || bad "a refused rename changed the data"
+
 stop_daemon
 start_daemon "$T/d2.log" -g "$T/cfg" -w "$T/dl"
 trackers "$ID" >"$T/s"
 expect_grep "$T/s" "^0:0:$HTTP 1:0:$DEAD 2:1:${HTTP/127.0.0.1/localhost}$" "the trackers kept across a restart"
+wait_files '^renamed 6 1(\.0)? renamed/A.bin renamed/sub/b.bin$' && ok "renames kept across a restart, the data still complete" \
+  || bad "after a restart: $(cat "$T/f")"
 stop_daemon
 finish
