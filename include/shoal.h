@@ -332,6 +332,11 @@ int shoal_torrent_set_priorities(shoal_session *s, shoal_id id, const uint8_t *p
  * goes on from there: SHOAL_EVENT_STORAGE_MOVED, or ERROR with the data
  * left where it was. */
 int shoal_torrent_move_storage(shoal_session *s, shoal_id id, const char *dir);
+/* Points the torrent at dir, where its content already is (nothing is
+ * moved), and checks the data there; goes on as it was (a paused torrent
+ * pauses again after the check). -EBUSY while a move, rename or new
+ * location waits. */
+int shoal_torrent_set_location(shoal_session *s, shoal_id id, const char *dir);
 /* The torrent's own limits (bytes/s, 0 = unlimited), inside the
  * session's: its peers share them fairly, as they share the session's. */
 int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64_t download);
@@ -371,7 +376,7 @@ size_t shoal_torrent_pieces(const shoal_session *s, shoal_id id, uint8_t *bf, si
  * (the rename is logged if the disk refuses it then). Data not yet on disk
  * renames the paths only. -EINVAL for a path not in the torrent or a name
  * with '/', "." or ".."; -EEXIST when the new path is taken (in the
- * torrent or on disk); -EBUSY while another rename or move waits;
+ * torrent or on disk); -EBUSY while a rename, move or new location waits;
  * -EAGAIN before the metadata. */
 int shoal_torrent_rename_path(shoal_session *s, shoal_id id, const char *path, const char *name);
 /* Asks the trackers for peers now (within their minimum interval). */

@@ -388,12 +388,26 @@ static const char *t_set(struct shoal_daemon *d, json_t *a, json_t *o)
 
 /* ---- torrent-set-location, torrent-rename-path ---- */
 
+/* The resume data in the row names the old folder: dropped, so a restart
+ * before the next batch adds the torrent from its .torrent in the new
+ * folder and checks it, and none is saved until a check ends. */
+static void forget_resume(struct shoal_daemon *d, struct dtor *t)
+{
+  struct shoal_status st;
+  if (shoal_torrent_status(d->sess, t->eid, &st) < 0)
+    st.uploaded = st.downloaded = 0;
+  sh_store_set_resume(d->db, t->rid, NULL, 0, t->up_base + st.uploaded,
+                      t->down_base + st.downloaded);
+  t->resume_ok = 0;
+  t->resume_dirty = 0;
+}
+
 static const char *move1(struct shoal_daemon *d, struct dtor *t, json_t *a)
 {
   const char *dir = json_string_value(json_object_get(a, "location"));
   int move = json_is_true(json_object_get(a, "move"));
-  if (!move && strcmp(dir, t->dir))
-    return "setting a location without moving the data is not supported yet";
+  if (!strcmp(dir, t->dir))
+    return NULL;
   char *copy = strdup(dir);
   if (!copy || sh_store_set_dir(d->db, t->rid, dir) < 0) {
     free(copy);
@@ -403,7 +417,14 @@ static const char *move1(struct shoal_daemon *d, struct dtor *t, json_t *a)
   t->dir = copy;
   if (t->in_incomplete)
     return NULL; /* moved there when done */
-  return shoal_torrent_move_storage(d->sess, t->eid, dir) < 0 ? "cannot move the data" : NULL;
+  if (move)
+    return shoal_torrent_move_storage(d->sess, t->eid, dir) < 0 ? "cannot move the data" : NULL;
+  /* the data is there already: looked for and checked there */
+  forget_resume(d, t);
+  int rc = shoal_torrent_set_location(d->sess, t->eid, dir);
+  return rc == -EBUSY ? "a move or rename of the torrent is not done yet"
+         : rc < 0     ? "cannot set the location"
+                      : NULL;
 }
 
 static const char *t_set_location(struct shoal_daemon *d, json_t *a, json_t *o)

@@ -211,7 +211,8 @@ struct shoal_torrent {
   enum sh_after_stop after_stop;
   int delete_data;              /* with SH_AFTER_REMOVE */
   char *move_to;                /* a move_storage waiting for the stop */
-  char *rename_path, *rename_name; /* a rename waiting for the stop (rename.c) */
+  char *rename_path, *rename_name; /* a rename waiting for the stop (paths.c) */
+  char *locate_to;              /* a set_location waiting for the stop (paths.c) */
   int user_paused;              /* stays paused after a stop */
   int pause_after_check;        /* a recheck of a paused torrent */
   int ann_stopping;             /* announcers saying event=stopped */

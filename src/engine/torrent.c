@@ -578,6 +578,7 @@ void sh_torrent_free(struct shoal_torrent *t)
   free(t->move_to);
   free(t->rename_path);
   free(t->rename_name);
+  free(t->locate_to);
   free(t->raw);
   free(t->trk);
   sh_torrent_trackers_free(t);

@@ -116,8 +116,8 @@ void sh_torrent_add_addr(struct shoal_torrent *t, const struct sockaddr *sa, int
 
 /* trackers.c: the app's tracker list (shoal_torrent_set_trackers) */
 void sh_torrent_trackers_free(struct shoal_torrent *t);
-/* rename.c: a rename asked while running, done once the storage is closed
- * (a failure is logged: the names stay) */
-void sh_torrent_rename_pending(struct shoal_torrent *t);
+/* paths.c: a rename or a new location asked while running, done once the
+ * storage is closed (a failed rename is logged: the names stay) */
+void sh_torrent_paths_pending(struct shoal_torrent *t);
 
 #endif

@@ -197,7 +197,7 @@ static void stopped(struct shoal_torrent *t)
     finish_remove(t);
     return;
   }
-  sh_torrent_rename_pending(t);
+  sh_torrent_paths_pending(t);
   if (t->move_to && t->m) {
     char *to = t->move_to;
     t->move_to = NULL;

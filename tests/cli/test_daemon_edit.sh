@@ -3,7 +3,8 @@
 # and replaced (transmission-remote -td/-tr, trackerReplace), announced to
 # at once (a local tracker's scrape counts the seed) and kept across a
 # restart. A file and the top folder renamed (the data on disk too, kept
-# across a restart, refused outside the torrent).
+# across a restart, refused outside the torrent). torrent-set-location
+# without moving: the data looked for and checked in the new folder.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 TPID=
@@ -92,8 +93,37 @@ call torrent-rename-path "{\"path\":\"renamed/sub\",\"name\":\"x\"}" >"$T/s"
 expect_grep "$T/s" 'requires 1 torrent' "a rename of every torrent refused"
 [ -e "$T/dl/renamed/sub/b.bin" ] && ok "nothing changed by the refusals" || bad "a refused rename changed the data"
 
+# --- a location without moving the data ---
+# where DIR PCT: until torrent ID's downloadDir and percentDone are those
+where() {
+  for _ in $(seq 100); do
+    call torrent-get "{\"ids\":[$ID],\"fields\":[\"downloadDir\",\"percentDone\"]}" |
+      jq_py '"%s %g" % (d["arguments"]["torrents"][0]["downloadDir"], d["arguments"]["torrents"][0]["percentDone"])' >"$T/w"
+    [ "$(cat "$T/w")" = "$1 $2" ] && return 0; sleep 0.1
+  done
+  return 1
+}
+mkdir -p "$T/empty" "$T/elsewhere"
+cp "$T/dl/one.bin" "$T/elsewhere/"
+call torrent-set-location "{\"ids\":[$ID],\"location\":\"$T/empty\",\"move\":false}" >"$T/s"
+expect_grep "$T/s" '"result": "success"' "set-location without moving answered"
+where "$T/empty" 0 && ok "pointed at an empty folder: checked there, nothing found" || bad "empty folder: $(cat "$T/w")"
+[ -e "$T/dl/one.bin" ] && [ ! -e "$T/empty/one.bin" ] && ok "nothing moved" || bad "the data moved"
+call torrent-set-location "{\"ids\":[$ID],\"location\":\"$T/elsewhere\",\"move\":false}" >/dev/null
+where "$T/elsewhere" 1 && ok "pointed at a copy of the data: complete there" || bad "copy: $(cat "$T/w")"
+expect_exit 0 "-S" trc -t "$ID" -S
+call torrent-set-location "{\"ids\":[$ID],\"location\":\"$T/empty\",\"move\":false}" >/dev/null
+where "$T/empty" 0 && ok "a stopped torrent checked in its new folder" || bad "stopped: $(cat "$T/w")"
+call torrent-set-location "{\"ids\":[$ID],\"location\":\"$T/dl\",\"move\":false}" >/dev/null
+where "$T/dl" 1 && ok "and in the next" || bad "stopped, back: $(cat "$T/w")"
+trc -l >"$T/l"
+expect_grep "$T/l" "^ *$ID .*Stopped" "and stopped still"
+call torrent-set-location "{\"ids\":[$ID],\"location\":\"$T/x/../../etc\",\"move\":false}" >"$T/s"
+expect_grep "$T/s" 'not absolute' "a location with .. refused"
+
 stop_daemon
 start_daemon "$T/d2.log" -g "$T/cfg" -w "$T/dl"
+where "$T/dl" 1 && ok "the new location kept across a restart" || bad "after a restart: $(cat "$T/w")"
 trackers "$ID" >"$T/s"
 expect_grep "$T/s" "^0:0:$HTTP 1:0:$DEAD 2:1:${HTTP/127.0.0.1/localhost}$" "the trackers kept across a restart"
 wait_files '^renamed 6 1(\.0)? renamed/A.bin renamed/sub/b.bin$' && ok "renames kept across a restart, the data still complete" \

@@ -1,17 +1,19 @@
-/* Renaming a file or folder of a torrent (shoal_torrent_rename_path): the
- * data on disk and the paths the storage opens. The storage opens files by
- * the metainfo's paths from worker threads, so the rename happens only
- * while the torrent has no storage open: at once when paused, else at the
- * end of a stop that restarts it (torrent_stop.c calls
- * sh_torrent_rename_pending). Only the last element of a path changes:
- * the data stays in its folder, and no file of another torrent or outside
- * the save folder can be reached. */
+/* Where a torrent's files are: renaming a file or folder
+ * (shoal_torrent_rename_path), the data on disk and the paths the storage
+ * opens, and pointing the torrent at another folder without moving
+ * anything (shoal_torrent_set_location). The storage opens files by these
+ * paths from worker threads, so they change only while the torrent has
+ * no storage open: at once when paused, else at the end of a stop that
+ * restarts it (torrent_stop.c calls sh_torrent_paths_pending). A rename
+ * changes only the last element of a path: the data stays in its folder,
+ * and no file of another torrent or outside the save folder is reached. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
 #include "base/log.h"
 #include "engine/torrent.h"
 #include "meta/metainfo.h"
@@ -105,29 +107,77 @@ static int rename_now(struct shoal_torrent *t, const char *path, const char *nam
   return rc;
 }
 
-void sh_torrent_rename_pending(struct shoal_torrent *t)
+/* The content is in dir: the resume data's stamps are of the old folder,
+ * and the next start checks. */
+static void locate_now(struct shoal_torrent *t, char *dir)
 {
-  if (!t->rename_path)
-    return;
-  if (t->m)
+  sh_info("%s: data looked for in %s", t->name, dir);
+  free(t->save_dir);
+  t->save_dir = dir;
+  sh_buf_free(&t->resume);
+  t->force_check = 1;
+}
+
+void sh_torrent_paths_pending(struct shoal_torrent *t)
+{
+  if (t->rename_path && t->m)
     rename_now(t, t->rename_path, t->rename_name);
   free(t->rename_path);
   free(t->rename_name);
   t->rename_path = t->rename_name = NULL;
+  if (t->locate_to)
+    locate_now(t, t->locate_to);
+  t->locate_to = NULL;
+}
+
+/* No storage open and none coming: paths may change now. */
+static int quiet(const struct shoal_torrent *t)
+{
+  return (t->stop_requested & SH_STOP_DONE) && !t->moving && !t->st;
+}
+
+static struct shoal_torrent *editable(shoal_session *s, shoal_id id, int *rc)
+{
+  struct shoal_torrent *t = sh_torrent_by_id(s, id);
+  *rc = 0;
+  if (!t || t->after_stop == SH_AFTER_REMOVE)
+    *rc = -ENOENT;
+  else if (t->rename_path || t->move_to || t->locate_to)
+    *rc = -EBUSY;
+  return *rc ? NULL : t;
+}
+
+int shoal_torrent_set_location(shoal_session *s, shoal_id id, const char *dir)
+{
+  int rc;
+  struct shoal_torrent *t = editable(s, id, &rc);
+  if (!t)
+    return rc;
+  if (!t->m || !dir || !*dir) /* no data yet: a move is just the folder */
+    return shoal_torrent_move_storage(s, id, dir);
+  char *copy = strdup(dir);
+  if (!copy)
+    return -ENOMEM;
+  if (quiet(t)) {
+    locate_now(t, copy);
+    return shoal_torrent_recheck(s, id); /* checks, then pauses again */
+  }
+  t->locate_to = copy;
+  sh_torrent_stop(t, SH_AFTER_RESTART);
+  return 0;
 }
 
 int shoal_torrent_rename_path(shoal_session *s, shoal_id id, const char *path, const char *name)
 {
-  struct shoal_torrent *t = sh_torrent_by_id(s, id);
-  if (!t || t->after_stop == SH_AFTER_REMOVE)
-    return -ENOENT;
+  int rc;
+  struct shoal_torrent *t = editable(s, id, &rc);
+  if (!t)
+    return rc;
   if (!t->m)
     return -EAGAIN; /* no files before the metadata */
   if (!path || !name || !name_ok(name) || !files_under(t->m, path))
     return -EINVAL;
-  if (t->rename_path || t->move_to)
-    return -EBUSY;
-  if ((t->stop_requested & SH_STOP_DONE) && !t->moving && !t->st)
+  if (quiet(t))
     return rename_now(t, path, name);
   char *to = renamed(path, name);
   int taken = to && files_under(t->m, to);
