@@ -340,6 +340,10 @@ int shoal_torrent_set_location(shoal_session *s, shoal_id id, const char *dir);
 /* The torrent's own limits (bytes/s, 0 = unlimited), inside the
  * session's: its peers share them fairly, as they share the session's. */
 int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64_t download);
+/* The torrent's own cap on connected peers (0: the session's
+ * max_peers_per_torrent). Lowering it closes the peers over it, the
+ * latest to connect first. */
+int shoal_torrent_set_peer_limit(shoal_session *s, shoal_id id, int max);
 /* Dial a peer by hand (`--peer HOST:PORT`). */
 int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr *addr);
 

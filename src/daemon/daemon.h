@@ -163,7 +163,7 @@ int sh_daemon_remove(struct shoal_daemon *d, struct dtor *t, int delete_data);
 int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now);
 int sh_daemon_stop(struct shoal_daemon *d, struct dtor *t);
 /* The torrent's own speed limits (torrent-set's uploadLimit and the
- * rest) into the engine. */
+ * rest) and peer limit into the engine. */
 void sh_daemon_apply_limits(struct shoal_daemon *d, const struct dtor *t);
 /* Writes the record's settings to the database (commits). */
 int sh_daemon_save(struct shoal_daemon *d, struct dtor *t);

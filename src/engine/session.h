@@ -200,6 +200,8 @@ struct shoal_torrent {
   uint64_t downloaded, uploaded, wanted_bytes, have_bytes, total_bytes;
   struct sh_rate rate_down, rate_up; /* payload rates, smoothed */
   struct sh_hub_group rl;       /* its own limits (shoal_torrent_set_rates) */
+  int max_peers;                /* its own connection cap (shoal_torrent_set_peer_limit);
+                                   0: the session's max_peers_per_torrent */
   int hash_failures, banned_peers;
   uint32_t peers_closed_early;  /* dials closed right after our handshake */
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;

@@ -28,7 +28,7 @@ void sh_torrent_dial(struct shoal_torrent *t, uint64_t now)
     return;
   int seeding = t->state == SHOAL_SEEDING;
   size_t total = s->npeers + s->nconnecting;
-  while (t->npeers + (size_t)t->connecting < (size_t)s->set.max_peers_per_torrent &&
+  while (t->npeers + (size_t)t->connecting < sh_torrent_max_peers(t) &&
          total < (size_t)s->set.max_peers_total && t->connecting < SH_MAX_CONNECTING) {
     struct sh_peer_entry *e = sh_peers_next(&t->plist, now, seeding);
     if (!e)

@@ -4,7 +4,9 @@
 # at once (a local tracker's scrape counts the seed) and kept across a
 # restart. A file and the top folder renamed (the data on disk too, kept
 # across a restart, refused outside the torrent). torrent-set-location
-# without moving: the data looked for and checked in the new folder.
+# without moving: the data looked for and checked in the new folder. A
+# per-torrent peer limit holds against plain peers, and a per-torrent
+# upload limit is measured against a local leecher (bt_peer.py).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 TPID=
@@ -121,9 +123,40 @@ expect_grep "$T/l" "^ *$ID .*Stopped" "and stopped still"
 call torrent-set-location "{\"ids\":[$ID],\"location\":\"$T/x/../../etc\",\"move\":false}" >"$T/s"
 expect_grep "$T/s" 'not absolute' "a location with .. refused"
 
+# --- peer limit and upload limit, against peers of bt_peer.py ---
+BT="$PY $(dirname "$0")/bt_peer.py"
+expect_exit 0 "-s" trc -t "$ID" -s
+for _ in $(seq 100); do trc -l >"$T/l"; grep -Eq "^ *$ID .*(Seeding|Idle)" "$T/l" && break; sleep 0.1; done
+PPORT=$(call session-get | jq_py 'd["arguments"]["peer-port"]')
+call torrent-set "{\"ids\":[$ID],\"peer-limit\":2}" >/dev/null
+N=$($BT conns "$PPORT" "$HASH" 5 1.5)
+[ "$N" = 2 ] && ok "peer-limit 2: 2 of 5 peers kept" || bad "peer-limit 2: $N of 5 peers kept"
+call torrent-set "{\"ids\":[$ID],\"peer-limit\":10}" >/dev/null
+N=$($BT conns "$PPORT" "$HASH" 5 1.5)
+[ "$N" = 5 ] && ok "peer-limit 10: all 5 kept" || bad "peer-limit 10: $N of 5 peers kept"
+$BT conns "$PPORT" "$HASH" 5 3 >"$T/n" &
+sleep 1.5
+call torrent-set "{\"ids\":[$ID],\"peer-limit\":3}" >/dev/null
+wait $!
+[ "$(cat "$T/n")" = 3 ] && ok "lowered to 3 with 5 connected: 2 closed" || bad "lowered to 3: $(cat "$T/n") kept"
+call torrent-set "{\"ids\":[$ID],\"peer-limit\":10}" >/dev/null
+PLEN=$("$SHOAL" info --json "$T/one.torrent" | jq_py 'd["piece_length"]')
+call torrent-set "{\"ids\":[$ID],\"uploadLimit\":100,\"uploadLimited\":true}" >/dev/null
+R=$($BT leech "$PPORT" "$HASH" "$PLEN" 1000000 4)
+echo "# upload limited to 100 kB/s: $R bytes/s over 4 s"
+[ "$R" -ge 50000 ] && [ "$R" -le 125000 ] && ok "uploadLimit 100 kB/s holds: $R B/s" \
+  || bad "uploadLimit 100 kB/s: $R B/s"
+call torrent-set "{\"ids\":[$ID],\"uploadLimited\":false}" >/dev/null
+R=$($BT leech "$PPORT" "$HASH" "$PLEN" 1000000 2)
+echo "# upload unlimited: $R bytes/s over 2 s"
+[ "$R" -ge 1000000 ] && ok "without the limit the same leecher gets more: $R B/s" \
+  || bad "unlimited: only $R B/s"
+
 stop_daemon
 start_daemon "$T/d2.log" -g "$T/cfg" -w "$T/dl"
 where "$T/dl" 1 && ok "the new location kept across a restart" || bad "after a restart: $(cat "$T/w")"
+call torrent-get "{\"ids\":[$ID],\"fields\":[\"peer-limit\"]}" >"$T/s"
+expect_grep "$T/s" '"peer-limit": 10' "the peer limit kept across a restart"
 trackers "$ID" >"$T/s"
 expect_grep "$T/s" "^0:0:$HTTP 1:0:$DEAD 2:1:${HTTP/127.0.0.1/localhost}$" "the trackers kept across a restart"
 wait_files '^renamed 6 1(\.0)? renamed/A.bin renamed/sub/b.bin$' && ok "renames kept across a restart, the data still complete" \
