@@ -57,8 +57,8 @@ static const char *const migrations[] = {
     /* 5: the trackers torrent-set chose (trackerList's text), NULL while
      * the torrent's own are used; the renames torrent-rename-path made, in
      * order (a JSON array of [path, name]) */
-    "ALTER TABLE torrents ADD COLUMN trackers TEXT;"
-    "ALTER TABLE torrents ADD COLUMN renames TEXT;",
+    ("ALTER TABLE torrents ADD COLUMN trackers TEXT;"
+     "ALTER TABLE torrents ADD COLUMN renames TEXT;"),
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
