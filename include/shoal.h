@@ -332,9 +332,18 @@ int shoal_torrent_set_priorities(shoal_session *s, shoal_id id, const uint8_t *p
  * goes on from there: SHOAL_EVENT_STORAGE_MOVED, or ERROR with the data
  * left where it was. */
 int shoal_torrent_move_storage(shoal_session *s, shoal_id id, const char *dir);
+/* Points the torrent at dir, where its content already is (nothing is
+ * moved), and checks the data there; goes on as it was (a paused torrent
+ * pauses again after the check). -EBUSY while a move, rename or new
+ * location waits. */
+int shoal_torrent_set_location(shoal_session *s, shoal_id id, const char *dir);
 /* The torrent's own limits (bytes/s, 0 = unlimited), inside the
  * session's: its peers share them fairly, as they share the session's. */
 int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64_t download);
+/* The torrent's own cap on connected peers (0: the session's
+ * max_peers_per_torrent). Lowering it closes the peers over it, the
+ * latest to connect first. */
+int shoal_torrent_set_peer_limit(shoal_session *s, shoal_id id, int max);
 /* Dial a peer by hand (`--peer HOST:PORT`). */
 int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr *addr);
 
@@ -364,8 +373,27 @@ int shoal_torrent_resume_data(const shoal_session *s, shoal_id id, void **out, s
  * byte 0): copies up to cap bytes, returns the bitfield's size (0 for an
  * unknown id or before the metadata). */
 size_t shoal_torrent_pieces(const shoal_session *s, shoal_id id, uint8_t *bf, size_t cap);
+/* Renames the file or folder at path (as shoal_torrent_files names them,
+ * or a folder above them; the top one renames the torrent) to name, one
+ * element: on disk under the save folder and in the file list. A paused
+ * torrent renames at once; a running one stops, renames and starts again
+ * (the rename is logged if the disk refuses it then). Data not yet on disk
+ * renames the paths only. -EINVAL for a path not in the torrent or a name
+ * with '/', "." or ".."; -EEXIST when the new path is taken (in the
+ * torrent or on disk); -EBUSY while a rename, move or new location waits;
+ * -EAGAIN before the metadata. */
+int shoal_torrent_rename_path(shoal_session *s, shoal_id id, const char *path, const char *name);
 /* Asks the trackers for peers now (within their minimum interval). */
 int shoal_torrent_reannounce(shoal_session *s, shoal_id id);
+/* Replaces the trackers the torrent announces to with these BEP 12 tiers
+ * (copied; empty tiers dropped; n = 0: none at all); tiers = NULL goes
+ * back to the torrent's own (metainfo or magnet link). A running torrent
+ * restarts its announcer: event=stopped to the old list, started to the
+ * new. shoal_torrent_trackers lists the new list at once. -EINVAL for a
+ * NULL or empty URL, -ENOENT for an unknown id. */
+struct shoal_tracker_tier; /* below, with the metainfo */
+int shoal_torrent_set_trackers(shoal_session *s, shoal_id id,
+                               const struct shoal_tracker_tier *tiers, size_t n);
 
 /* The session's DHT node (settings.dht). Its id and good nodes are kept
  * in resume_dir/dht.dat across restarts. */

@@ -101,6 +101,7 @@ static void dtor_free(struct dtor *t)
   free(t->comment);
   free(t->creator);
   free(t->magnet);
+  free(t->renames);
   free(t->dir);
   free(t);
 }
@@ -180,6 +181,8 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
     return sh_errf(err, errlen, -ENOMEM, "out of memory");
   }
   defaults(t);
+  if (d->cfg.session.max_peers_per_torrent > 0) /* Transmission's default for new ones */
+    t->peer_limit = d->cfg.session.max_peers_per_torrent;
   take_info(t, a->torrent, a->len);
   t->bandwidth_priority = a->bandwidth_priority;
   t->added_date = t->activity_date = sh_daemon_now();
@@ -240,6 +243,7 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
     return rc;
   }
   d->files_added++;
+  shoal_torrent_set_peer_limit(d->sess, t->eid, t->peer_limit);
   /* Checked first, still paused, as Transmission does: whether it is a
    * seed or a download is known before it takes a queue slot, so adding
    * many complete torrents does not wait on the download queue. */
@@ -259,6 +263,7 @@ void sh_daemon_apply_limits(struct shoal_daemon *d, const struct dtor *t)
   int64_t down = t->down_limited ? (int64_t)t->down_limit * 1000 : 0;
   shoal_torrent_set_rates(d->sess, t->eid, t->up_limited && !up ? 1 : up,
                           t->down_limited && !down ? 1 : down);
+  shoal_torrent_set_peer_limit(d->sess, t->eid, t->peer_limit);
 }
 
 int sh_daemon_save(struct shoal_daemon *d, struct dtor *t)
@@ -411,6 +416,8 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
   *t = *row;
   row->nlabels = 0; /* the labels and the link are t's now */
   row->magnet = NULL;
+  row->renames = NULL;
+  t->trackers = NULL; /* row's, applied below */
   t->dir = strdup(dir ? dir : d->cfg.download_dir);
   hex20(t->ih, t->hash_hex);
   take_info(t, torrent, tlen);
@@ -446,6 +453,11 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
   }
   if (t->up_limited || t->down_limited)
     sh_daemon_apply_limits(d, t);
+  shoal_torrent_set_peer_limit(d->sess, t->eid, t->peer_limit);
+  if (row->trackers)
+    sh_daemon_load_trackers(d, t, row->trackers);
+  if (t->renames)
+    sh_daemon_load_renames(d, t);
   t->queued = !t->stopped;
   t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */

@@ -68,6 +68,10 @@ struct dtor {
   int is_private;
   uint32_t piece_size;
   char *magnet;                 /* the magnet link that added it, or NULL */
+  char *trackers;               /* only while loading: the trackers torrent-set
+                                   chose (trackerList's text), or NULL */
+  char *renames;                /* torrent-rename-path's renames in order, a
+                                   JSON array of [path, name], or NULL */
   uint64_t up_base, down_base;  /* totals from before this run */
   uint64_t corrupt;
   uint64_t last_up, last_down;  /* for activity_date */
@@ -159,7 +163,7 @@ int sh_daemon_remove(struct shoal_daemon *d, struct dtor *t, int delete_data);
 int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now);
 int sh_daemon_stop(struct shoal_daemon *d, struct dtor *t);
 /* The torrent's own speed limits (torrent-set's uploadLimit and the
- * rest) into the engine. */
+ * rest) and peer limit into the engine. */
 void sh_daemon_apply_limits(struct shoal_daemon *d, const struct dtor *t);
 /* Writes the record's settings to the database (commits). */
 int sh_daemon_save(struct shoal_daemon *d, struct dtor *t);
@@ -183,6 +187,14 @@ json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req);
 /* rpc_torrent.c: the torrent-* methods, looked up by name (NULL: none) */
 typedef const char *(*sh_rpc_fn)(struct shoal_daemon *d, json_t *args, json_t *out);
 sh_rpc_fn sh_rpc_torrent_method(const char *name);
+/* rpc_trackers.c: torrent-set's trackerAdd, trackerRemove, trackerReplace
+ * and trackerList (NULL: done or none asked); the list kept in the
+ * database, given back to the engine when the daemon starts */
+const char *sh_rpc_set_trackers(struct shoal_daemon *d, struct dtor *t, json_t *args);
+int sh_daemon_load_trackers(struct shoal_daemon *d, const struct dtor *t, const char *text);
+/* rpc_torrent.c: the renames kept in the database, done again (on the
+ * names only: the data was renamed then) when the daemon starts */
+void sh_daemon_load_renames(struct shoal_daemon *d, const struct dtor *t);
 /* rpc_get.c */
 const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out);
 /* The torrents an `ids` argument names (absent: all), appended to *v. */

@@ -358,13 +358,13 @@ static const char *set1(struct shoal_daemon *d, struct dtor *t, json_t *a)
     b.ratio_limit = json_number_value(r);
   if (bad)
     return "invalid argument";
-  if (json_object_get(a, "trackerAdd") || json_object_get(a, "trackerRemove") ||
-      json_object_get(a, "trackerReplace") || json_object_get(a, "trackerList"))
-    return "editing trackers is not supported yet";
+  const char *why = sh_rpc_set_trackers(d, t, a);
+  if (why)
+    return why;
   json_t *labels = json_object_get(a, "labels");
   if (labels && sh_daemon_set_labels(t, labels) < 0)
     return "invalid argument";
-  const char *why = set_files(d, t, a);
+  why = set_files(d, t, a);
   if (why)
     return why;
   for (int i = 0; i < DT_MAX_LABELS; i++)
@@ -388,12 +388,26 @@ static const char *t_set(struct shoal_daemon *d, json_t *a, json_t *o)
 
 /* ---- torrent-set-location, torrent-rename-path ---- */
 
+/* The resume data in the row names the old folder: dropped, so a restart
+ * before the next batch adds the torrent from its .torrent in the new
+ * folder and checks it, and none is saved until a check ends. */
+static void forget_resume(struct shoal_daemon *d, struct dtor *t)
+{
+  struct shoal_status st;
+  if (shoal_torrent_status(d->sess, t->eid, &st) < 0)
+    st.uploaded = st.downloaded = 0;
+  sh_store_set_resume(d->db, t->rid, NULL, 0, t->up_base + st.uploaded,
+                      t->down_base + st.downloaded);
+  t->resume_ok = 0;
+  t->resume_dirty = 0;
+}
+
 static const char *move1(struct shoal_daemon *d, struct dtor *t, json_t *a)
 {
   const char *dir = json_string_value(json_object_get(a, "location"));
   int move = json_is_true(json_object_get(a, "move"));
-  if (!move && strcmp(dir, t->dir))
-    return "setting a location without moving the data is not supported yet";
+  if (!strcmp(dir, t->dir))
+    return NULL;
   char *copy = strdup(dir);
   if (!copy || sh_store_set_dir(d->db, t->rid, dir) < 0) {
     free(copy);
@@ -403,7 +417,14 @@ static const char *move1(struct shoal_daemon *d, struct dtor *t, json_t *a)
   t->dir = copy;
   if (t->in_incomplete)
     return NULL; /* moved there when done */
-  return shoal_torrent_move_storage(d->sess, t->eid, dir) < 0 ? "cannot move the data" : NULL;
+  if (move)
+    return shoal_torrent_move_storage(d->sess, t->eid, dir) < 0 ? "cannot move the data" : NULL;
+  /* the data is there already: looked for and checked there */
+  forget_resume(d, t);
+  int rc = shoal_torrent_set_location(d->sess, t->eid, dir);
+  return rc == -EBUSY ? "a move or rename of the torrent is not done yet"
+         : rc < 0     ? "cannot set the location"
+                      : NULL;
 }
 
 static const char *t_set_location(struct shoal_daemon *d, json_t *a, json_t *o)
@@ -415,15 +436,69 @@ static const char *t_set_location(struct shoal_daemon *d, json_t *a, json_t *o)
   return each(d, a, move1);
 }
 
+static const char *rename_error(int rc)
+{
+  switch (rc) {
+  case -EINVAL: return "invalid argument";
+  case -EEXIST: return "a file or folder of that name is already there";
+  case -EBUSY: return "another rename or move of this torrent is not done yet";
+  case -EAGAIN: return "the torrent's files are not known yet";
+  default: return "cannot rename the file";
+  }
+}
+
+/* Transmission's rule: one torrent, path as torrent-get's files name it
+ * (or a folder above them), name a single element. The engine renames the
+ * data and the paths; the row keeps the rename for the next start. */
 static const char *t_rename(struct shoal_daemon *d, json_t *a, json_t *o)
 {
-  (void)d;
-  (void)o;
   const char *path = json_string_value(json_object_get(a, "path"));
   const char *name = json_string_value(json_object_get(a, "name"));
   if (!path || !name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
     return "invalid argument";
-  return "renaming files is not supported yet";
+  struct dtor **sel;
+  size_t n;
+  if (sh_rpc_select(d, json_object_get(a, "ids"), &sel, &n) < 0)
+    return "out of memory";
+  struct dtor *t = n == 1 ? sel[0] : NULL;
+  free(sel);
+  if (!t)
+    return "torrent-rename-path requires 1 torrent";
+  int rc = shoal_torrent_rename_path(d->sess, t->eid, path, name);
+  if (rc < 0)
+    return rename_error(rc);
+  json_t *list = t->renames ? json_loads(t->renames, 0, NULL) : json_array();
+  if (!json_is_array(list)) {
+    json_decref(list);
+    list = json_array();
+  }
+  json_array_append_new(list, json_pack("[s,s]", path, name));
+  char *text = json_dumps(list, JSON_COMPACT);
+  json_decref(list);
+  if (!text || sh_store_set_renames(d->db, t->rid, text) < 0) {
+    free(text);
+    return "cannot save the torrent";
+  }
+  free(t->renames);
+  t->renames = text;
+  json_object_set_new(o, "path", json_string(path));
+  json_object_set_new(o, "name", json_string(name));
+  json_object_set_new(o, "id", json_integer(t->rid));
+  return NULL;
+}
+
+void sh_daemon_load_renames(struct shoal_daemon *d, const struct dtor *t)
+{
+  json_t *list = json_loads(t->renames, 0, NULL);
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *r = json_array_get(list, i);
+    const char *path = json_string_value(json_array_get(r, 0));
+    const char *name = json_string_value(json_array_get(r, 1));
+    int rc = path && name ? shoal_torrent_rename_path(d->sess, t->eid, path, name) : -EINVAL;
+    if (rc < 0)
+      sh_warn("%s: rename of %s again: %s", t->hash_hex, path ? path : "?", rename_error(rc));
+  }
+  json_decref(list);
 }
 
 static const struct {

@@ -54,6 +54,11 @@ static const char *const migrations[] = {
     /* 4: a torrent added by magnet link: the link, until the metadata
      * comes (then `torrent` holds it too) */
     "ALTER TABLE torrents ADD COLUMN magnet TEXT;",
+    /* 5: the trackers torrent-set chose (trackerList's text), NULL while
+     * the torrent's own are used; the renames torrent-rename-path made, in
+     * order (a JSON array of [path, name]) */
+    ("ALTER TABLE torrents ADD COLUMN trackers TEXT;"
+     "ALTER TABLE torrents ADD COLUMN renames TEXT;"),
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -304,7 +309,8 @@ int64_t sh_store_stat(struct sh_store *s, const char *key)
   return v;
 }
 
-/* Rare (once per magnet link): a statement prepared per call. */
+/* Rare (once per magnet link or tracker edit): a statement prepared per
+ * call. */
 static int set_column(struct sh_store *s, const char *sql, int64_t rid, const void *v,
                       size_t len, int text)
 {
@@ -324,6 +330,16 @@ static int set_column(struct sh_store *s, const char *sql, int64_t rid, const vo
 int sh_store_set_magnet(struct sh_store *s, int64_t rid, const char *link)
 {
   return set_column(s, "UPDATE torrents SET magnet=?1 WHERE id=?2", rid, link, 0, 1);
+}
+
+int sh_store_set_trackers(struct sh_store *s, int64_t rid, const char *text)
+{
+  return set_column(s, "UPDATE torrents SET trackers=?1 WHERE id=?2", rid, text, 0, 1);
+}
+
+int sh_store_set_renames(struct sh_store *s, int64_t rid, const char *json)
+{
+  return set_column(s, "UPDATE torrents SET renames=?1 WHERE id=?2", rid, json, 0, 1);
 }
 
 int sh_store_set_torrent(struct sh_store *s, int64_t rid, const void *torrent, size_t len)
@@ -351,7 +367,8 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "SELECT id, info_hash, torrent, download_dir, added_date, resume, uploaded,"
-                         " downloaded, " SETTINGS_COLS ", magnet FROM torrents ORDER BY id",
+                         " downloaded, " SETTINGS_COLS ", magnet, trackers, renames"
+                         " FROM torrents ORDER BY id",
                          -1, &st, NULL) != SQLITE_OK)
     return -EIO;
   int rc = 0;
@@ -385,12 +402,18 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
     t.limit_stopped = sqlite3_column_int(st, 25);
     const char *mag = (const char *)sqlite3_column_text(st, 26);
     t.magnet = mag ? strdup(mag) : NULL;
+    const char *trk = (const char *)sqlite3_column_text(st, 27);
+    t.trackers = trk ? strdup(trk) : NULL;
+    const char *ren = (const char *)sqlite3_column_text(st, 28);
+    t.renames = ren ? strdup(ren) : NULL;
     rc = fn(ud, &t, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
             sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
             (const char *)sqlite3_column_text(st, 3));
     for (int i = 0; i < t.nlabels; i++)
       free(t.labels[i]);
     free(t.magnet);
+    free(t.trackers);
+    free(t.renames);
   }
   sqlite3_finalize(st);
   return rc;

@@ -44,6 +44,12 @@ int sh_store_set_dir(struct sh_store *s, int64_t rid, const char *dir);
  * (each commits). t->magnet is read back by sh_store_each. */
 int sh_store_set_magnet(struct sh_store *s, int64_t rid, const char *link);
 int sh_store_set_torrent(struct sh_store *s, int64_t rid, const void *torrent, size_t len);
+/* The trackers torrent-set chose, as trackerList's text (commits); t->trackers
+ * is read back by sh_store_each. */
+int sh_store_set_trackers(struct sh_store *s, int64_t rid, const char *text);
+/* torrent-rename-path's renames so far, a JSON array of [path, name]
+ * (commits); read back into t->renames. */
+int sh_store_set_renames(struct sh_store *s, int64_t rid, const char *json);
 /* Resume data and totals; inside sh_store_begin/_commit for a batch. */
 int sh_store_set_resume(struct sh_store *s, int64_t rid, const void *resume, size_t len,
                         uint64_t up, uint64_t down);

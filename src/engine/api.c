@@ -522,6 +522,26 @@ int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64
                                 download > 0 ? (uint64_t)download : 0);
 }
 
+size_t sh_torrent_max_peers(const struct shoal_torrent *t)
+{
+  return (size_t)(t->max_peers > 0 ? t->max_peers : t->sess->set.max_peers_per_torrent);
+}
+
+int shoal_torrent_set_peer_limit(shoal_session *s, shoal_id id, int max)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  if (max < 0)
+    return -EINVAL;
+  t->max_peers = max;
+  /* over the new cap: the latest to attach go (they have given least) */
+  for (size_t i = t->npeers; i-- > sh_torrent_max_peers(t);)
+    sh_conn_close(t->peers[i]->c, "the torrent's peer limit was lowered");
+  sh_torrent_dial(t, sh_now(s)); /* or raised: room for more */
+  return 0;
+}
+
 int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr *addr)
 {
   struct shoal_torrent *t = live(s, id);

@@ -150,6 +150,12 @@ struct shoal_torrent {
   struct sh_tier *mtiers;       /* nmtrackers tiers over mtrackers */
   struct shoal_file_range *select;
   size_t nselect;
+  /* Trackers the app set (shoal_torrent_set_trackers, trackers.c): while
+   * otiers_set they replace the metainfo's or the magnet link's */
+  char **otrackers;
+  struct sh_tier *otiers;       /* notiers tiers over otrackers */
+  size_t notrackers, notiers;
+  int otiers_set;
   void *ext[SH_EXT_MAX];        /* each extension's state (ext.h) */
   int seed_only;
   int super_seed;               /* BEP 16 while seeding (superseed.c) */
@@ -194,6 +200,8 @@ struct shoal_torrent {
   uint64_t downloaded, uploaded, wanted_bytes, have_bytes, total_bytes;
   struct sh_rate rate_down, rate_up; /* payload rates, smoothed */
   struct sh_hub_group rl;       /* its own limits (shoal_torrent_set_rates) */
+  int max_peers;                /* its own connection cap (shoal_torrent_set_peer_limit);
+                                   0: the session's max_peers_per_torrent */
   int hash_failures, banned_peers;
   uint32_t peers_closed_early;  /* dials closed right after our handshake */
   uint64_t last_choke_ms, last_optimistic_ms, last_resume_ms, started_ms;
@@ -205,9 +213,12 @@ struct shoal_torrent {
   enum sh_after_stop after_stop;
   int delete_data;              /* with SH_AFTER_REMOVE */
   char *move_to;                /* a move_storage waiting for the stop */
+  char *rename_path, *rename_name; /* a rename waiting for the stop (paths.c) */
+  char *locate_to;              /* a set_location waiting for the stop (paths.c) */
   int user_paused;              /* stays paused after a stop */
   int pause_after_check;        /* a recheck of a paused torrent */
-  int ann_stopping, flush_pending, flushed, disk_closing, finish_pending, moving;
+  int ann_stopping;             /* announcers saying event=stopped */
+  int flush_pending, flushed, disk_closing, finish_pending, moving;
 
   uint64_t dht_next_ms;         /* the next DHT lookup and announce (tdht.c) */
   int dht_seed;                 /* the last announce said seed (BEP 33) */

@@ -28,7 +28,7 @@ void sh_torrent_dial(struct shoal_torrent *t, uint64_t now)
     return;
   int seeding = t->state == SHOAL_SEEDING;
   size_t total = s->npeers + s->nconnecting;
-  while (t->npeers + (size_t)t->connecting < (size_t)s->set.max_peers_per_torrent &&
+  while (t->npeers + (size_t)t->connecting < sh_torrent_max_peers(t) &&
          total < (size_t)s->set.max_peers_total && t->connecting < SH_MAX_CONNECTING) {
     struct sh_peer_entry *e = sh_peers_next(&t->plist, now, seeding);
     if (!e)
@@ -161,9 +161,14 @@ static void ann_stats(void *ud, uint64_t *up, uint64_t *down, uint64_t *left)
           : t->wanted_bytes > t->have_bytes ? t->wanted_bytes - t->have_bytes : 0;
 }
 
-/* The metadata's tiers, or before it a magnet link's trackers. */
+/* The app's tiers, else the metadata's, or before it a magnet link's
+ * trackers. */
 static const struct sh_tier *tiers_of(const struct shoal_torrent *t, size_t *n)
 {
+  if (t->otiers_set) {
+    *n = t->notiers;
+    return t->otiers;
+  }
   *n = t->m ? t->m->num_tiers : t->nmtrackers;
   return t->m ? t->m->tiers : t->mtiers;
 }

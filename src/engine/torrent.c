@@ -576,8 +576,12 @@ void sh_torrent_free(struct shoal_torrent *t)
   free(t->peers);
   free(t->save_dir);
   free(t->move_to);
+  free(t->rename_path);
+  free(t->rename_name);
+  free(t->locate_to);
   free(t->raw);
   free(t->trk);
+  sh_torrent_trackers_free(t);
   sh_torrent_magnet_free(t);
   sh_buf_free(&t->resume);
   sh_peers_free(&t->plist);

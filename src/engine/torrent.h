@@ -114,4 +114,13 @@ void sh_torrent_announce_start(struct shoal_torrent *t);
 void sh_torrent_tracker_summary(const struct shoal_torrent *t, struct shoal_status *st);
 void sh_torrent_add_addr(struct shoal_torrent *t, const struct sockaddr *sa, int source);
 
+/* trackers.c: the app's tracker list (shoal_torrent_set_trackers) */
+void sh_torrent_trackers_free(struct shoal_torrent *t);
+/* api.c: how many peers it may have connected (its own cap, or the
+ * session's per-torrent one) */
+size_t sh_torrent_max_peers(const struct shoal_torrent *t);
+/* paths.c: a rename or a new location asked while running, done once the
+ * storage is closed (a failed rename is logged: the names stay) */
+void sh_torrent_paths_pending(struct shoal_torrent *t);
+
 #endif

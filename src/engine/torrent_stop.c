@@ -197,6 +197,7 @@ static void stopped(struct shoal_torrent *t)
     finish_remove(t);
     return;
   }
+  sh_torrent_paths_pending(t);
   if (t->move_to && t->m) {
     char *to = t->move_to;
     t->move_to = NULL;
@@ -242,7 +243,7 @@ static void on_disk_closed(void *ud)
 static void on_ann_stopped(void *ud)
 {
   struct shoal_torrent *t = ud;
-  t->ann_stopping = 0;
+  t->ann_stopping--;
   sh_torrent_stop_continue(t);
 }
 
@@ -300,7 +301,7 @@ void sh_torrent_stop(struct shoal_torrent *t, enum sh_after_stop after)
   if (t->ann) {
     struct sh_announcer *a = t->ann;
     t->ann = NULL;
-    t->ann_stopping = 1;
+    t->ann_stopping++;
     sh_announcer_stop(a, on_ann_stopped, t);
   }
   sh_torrent_stop_continue(t);

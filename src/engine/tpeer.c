@@ -90,7 +90,7 @@ int sh_tpeer_attach(struct shoal_torrent *t, struct sh_peer *p, const char **why
       sh_conn_close(t->peers[i]->c, "connected twice: the other connection stays");
       break;
     }
-  if (t->npeers >= (size_t)s->set.max_peers_per_torrent) {
+  if (t->npeers >= sh_torrent_max_peers(t)) {
     *why = "connection limit of the torrent reached";
     return SH_ELIMIT;
   }

@@ -7,32 +7,7 @@
 # credentials (401, then slowed down), oversized bodies (413), malformed
 # and deep JSON (400), path traversal in download-dir and rename.
 . "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
-RPC="$PY $(dirname "$0")/daemon_rpc.py"
-PID=
-cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-command -v transmission-remote >/dev/null || skip_all "transmission-remote missing (Debian transmission-cli)"
-
-# start_daemon LOG ARGS...: runs it in the background, sets PID and PORT
-start_daemon() {
-  local log=$1; shift
-  "$SHOAL" daemon --rpc-port 0 --peer-port 0 --bind-address-ipv4 127.0.0.1 "$@" >"$log" 2>&1 &
-  PID=$!
-  PORT=
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's/.*RPC on .* port \([0-9]*\).*/\1/p' "$log" | head -1)
-    [ -n "$PORT" ] && return 0
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "daemon did not start:"; cat "$log"; return 1
-}
-stop_daemon() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
-trc() { transmission-remote "127.0.0.1:$PORT" "$@"; }
-call() { $RPC "$PORT" call "$@"; }
-status() { $RPC "$PORT" status "$@" 2>/dev/null; }
-jq_py() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+. "$(dirname "$0")/daemon_lib.sh"
 
 # --- options ---
 expect_exit 0 "--help" "$SHOAL" daemon --help
@@ -128,11 +103,7 @@ expect_grep "$T/s" '"result": "method name not recognized"' "unknown method refu
 # a magnet link: added by its info-hash; metadata and data from a local seed
 "$SHOAL" seed "$T/three.torrent" "$T/src" --port 0 --bind 127.0.0.1 >"$T/seed.log" 2>&1 &
 SPID=$!
-SPORT=
-for _ in $(seq 100); do
-  SPORT=$(sed -n 's/.*seeding on port \([0-9]*\).*/\1/p' "$T/seed.log" | head -1)
-  [ -n "$SPORT" ] && break; sleep 0.1
-done
+SPORT=$(log_value "$T/seed.log" 's/.*seeding on port \([0-9]*\).*/\1/p') || true
 HASH=$("$SHOAL" info --json "$T/three.torrent" | jq_py 'd["info_hash"]')
 call torrent-add "{\"filename\":\"magnet:?xt=urn:btih:$HASH&dn=three.bin&x.pe=127.0.0.1:$SPORT\",\"download-dir\":\"$T/mag\"}" >"$T/s"
 expect_grep "$T/s" 'torrent-added' "magnet link added"

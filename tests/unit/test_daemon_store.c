@@ -42,6 +42,8 @@ static int count_rows(void *ud, struct dtor *t, const void *tor, size_t tlen, co
   out[0].rid++; /* the count */
   out[t->rid] = *t;
   out[t->rid].nlabels = 0;
+  out[t->rid].trackers = t->trackers ? strdup(t->trackers) : NULL; /* t's are freed */
+  out[t->rid].renames = t->renames ? strdup(t->renames) : NULL;
   return 0;
 }
 
@@ -85,6 +87,8 @@ Test(daemon_store, migrates_from_each_version)
     cr_assert_eq(rows[1].up_base, 99);
     cr_assert_eq(rows[1].honors_session, 1, "new columns take their defaults");
     cr_assert_eq(rows[1].peer_limit, 50);
+    cr_assert_null(rows[1].trackers, "the torrent's own trackers");
+    cr_assert_null(rows[1].renames, "no renames");
     sh_store_close(s);
   }
 }
@@ -125,6 +129,8 @@ Test(daemon_store, rows_round_trip)
   cr_assert_eq(sh_store_begin(s), 0);
   cr_assert_eq(sh_store_set_resume(s, t.rid, "resume", 6, 10, 20), 0);
   cr_assert_eq(sh_store_commit(s), 0);
+  cr_assert_eq(sh_store_set_trackers(s, t.rid, "http://a/announce\n\nudp://b:1\n"), 0);
+  cr_assert_eq(sh_store_set_renames(s, t.rid, "[[\"a\",\"b\"]]"), 0);
   sh_store_close(s);
   cr_assert_eq(sh_store_open(path, 0, &s, err, sizeof err), 0, "%s", err);
   struct dtor rows[4];
@@ -137,6 +143,10 @@ Test(daemon_store, rows_round_trip)
   cr_assert_float_eq(rows[1].ratio_limit, 1.5, 1e-9);
   cr_assert_eq(rows[1].up_base, 10);
   cr_assert_eq(rows[1].down_base, 20);
+  cr_assert_str_eq(rows[1].trackers, "http://a/announce\n\nudp://b:1\n");
+  cr_assert_str_eq(rows[1].renames, "[[\"a\",\"b\"]]");
+  free(rows[1].trackers);
+  free(rows[1].renames);
   cr_assert_eq(sh_store_delete(s, 1), 0);
   memset(rows, 0, sizeof rows);
   cr_assert_eq(sh_store_each(s, count_rows, rows), 0);
