@@ -107,7 +107,8 @@ void sh_conn_close(struct sh_conn *c, const char *why)
 {
   if (c->state == SH_CONN_CLOSING)
     return;
-  c->hs_failed = c->state == SH_CONN_HANDSHAKE || c->hs_failed_alt;
+  c->hs_failed = c->state == SH_CONN_HANDSHAKE ||
+                 (c->state == SH_CONN_CONNECTING && c->hs_failed_alt);
   settle_enc(c); /* MSE done, the BitTorrent handshake not: encryption worked */
   c->state = SH_CONN_CLOSING;
   sh_info("peer %s: closing: %s", c->name, why);
