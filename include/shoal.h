@@ -340,6 +340,9 @@ int shoal_torrent_set_location(shoal_session *s, shoal_id id, const char *dir);
 /* The torrent's own limits (bytes/s, 0 = unlimited), inside the
  * session's: its peers share them fairly, as they share the session's. */
 int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64_t download);
+/* honors 0: the session's limits no longer apply to the torrent (its own
+ * still do); 1, as every torrent starts: they apply again. */
+int shoal_torrent_honor_session_limits(shoal_session *s, shoal_id id, int honors);
 /* The torrent's own cap on connected peers (0: the session's
  * max_peers_per_torrent). Lowering it closes the peers over it, the
  * latest to connect first. */

@@ -263,6 +263,7 @@ void sh_daemon_apply_limits(struct shoal_daemon *d, const struct dtor *t)
   int64_t down = t->down_limited ? (int64_t)t->down_limit * 1000 : 0;
   shoal_torrent_set_rates(d->sess, t->eid, t->up_limited && !up ? 1 : up,
                           t->down_limited && !down ? 1 : down);
+  shoal_torrent_honor_session_limits(d->sess, t->eid, t->honors_session);
   shoal_torrent_set_peer_limit(d->sess, t->eid, t->peer_limit);
 }
 
@@ -451,7 +452,7 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
     t->up_base = t->up_base > st.uploaded ? t->up_base - st.uploaded : 0;
     t->down_base = t->down_base > st.downloaded ? t->down_base - st.downloaded : 0;
   }
-  if (t->up_limited || t->down_limited)
+  if (t->up_limited || t->down_limited || !t->honors_session)
     sh_daemon_apply_limits(d, t);
   shoal_torrent_set_peer_limit(d->sess, t->eid, t->peer_limit);
   if (row->trackers)

@@ -522,6 +522,15 @@ int shoal_torrent_set_rates(shoal_session *s, shoal_id id, int64_t upload, int64
                                 download > 0 ? (uint64_t)download : 0);
 }
 
+int shoal_torrent_honor_session_limits(shoal_session *s, shoal_id id, int honors)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  sh_hub_group_set_own_only(&s->hub, &t->rl, !honors);
+  return 0;
+}
+
 size_t sh_torrent_max_peers(const struct shoal_torrent *t)
 {
   return (size_t)(t->max_peers > 0 ? t->max_peers : t->sess->set.max_peers_per_torrent);

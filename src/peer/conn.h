@@ -43,6 +43,7 @@ struct sh_hub;
 struct sh_hub_group {
   struct sh_fair up, down;
   int registered;           /* in the hub's list, whose timer serves it */
+  int own_only;             /* the hub's (session-wide) limits do not apply */
 };
 
 enum sh_conn_state {
@@ -119,6 +120,8 @@ struct sh_hub {
   struct sh_hub_group **groups;   /* groups with limits, also served by rl_timer */
   size_t ngroups, cap_groups;
   uv_timer_t rl_timer;
+  int regroup;                    /* a group stopped answering to the hub's
+                                     limits: rl_timer lets its queued ones go */
   int closing, handles_open;
   void (*closed)(void *ud);
   void *closed_ud;
@@ -330,6 +333,10 @@ void sh_hub_group_init(struct sh_hub_group *g, uint64_t now_ms);
 int sh_hub_group_set_rates(struct sh_hub *h, struct sh_hub_group *g, uint64_t up, uint64_t down);
 /* Unregisters g and frees its queues; no connection may be in it. */
 void sh_hub_group_remove(struct sh_hub *h, struct sh_hub_group *g);
+/* on: the group's connections answer to its own limits only, not the
+ * hub's (Transmission's honorsSessionLimits off); off again: to both.
+ * Connections already queued for the hub's allowance leave its queue. */
+void sh_hub_group_set_own_only(struct sh_hub *h, struct sh_hub_group *g, int on);
 /* Puts c in group g (NULL: none), leaving its previous one. */
 void sh_conn_set_group(struct sh_conn *c, struct sh_hub_group *g);
 

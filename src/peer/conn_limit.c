@@ -40,6 +40,8 @@ static void rl_arm(struct sh_hub *h)
     w = min_wait(w, &h->groups[i]->up, now);
     w = min_wait(w, &h->groups[i]->down, now);
   }
+  if (h->regroup)
+    w = 0;
   if (w == UINT64_MAX) {
     uv_timer_stop(&h->rl_timer);
     return;
@@ -116,6 +118,27 @@ void sh_hub_group_remove(struct sh_hub *h, struct sh_hub_group *g)
   sh_fair_free(&g->down);
 }
 
+void sh_hub_group_set_own_only(struct sh_hub *h, struct sh_hub_group *g, int on)
+{
+  g->own_only = !!on;
+  if (on) {
+    h->regroup = 1; /* the timer lets its queued connections go */
+    rl_arm(h);
+  }
+}
+
+/* The hub's limit that applies to c: NULL when its group answers only to
+ * its own. */
+static struct sh_fair *hub_up(struct sh_conn *c)
+{
+  return c->grp && c->grp->own_only ? NULL : &c->hub->up;
+}
+
+static struct sh_fair *hub_down(struct sh_conn *c)
+{
+  return c->grp && c->grp->own_only ? NULL : &c->hub->down;
+}
+
 void sh_conn_set_group(struct sh_conn *c, struct sh_hub_group *g)
 {
   if (c->grp == g)
@@ -152,10 +175,11 @@ int sh_conn_upload_allowed(struct sh_conn *c, uint64_t bytes)
   struct sh_fair *g = c->grp && sh_fair_limited(&c->grp->up) ? &c->grp->up : NULL;
   if (g && !sh_fair_take(g, &c->fl_gup, now, bytes))
     return up_wait(c, g, &c->fl_gup, bytes);
-  if (!sh_fair_take(&h->up, &c->fl_up, now, bytes)) {
+  struct sh_fair *s = hub_up(c);
+  if (s && !sh_fair_take(s, &c->fl_up, now, bytes)) {
     if (g)
       sh_fair_refund(g, &c->fl_gup, bytes); /* kept as its credit */
-    return up_wait(c, &h->up, &c->fl_up, bytes);
+    return up_wait(c, s, &c->fl_up, bytes);
   }
   return 1;
 }
@@ -170,12 +194,13 @@ size_t sh_conn_read_grant(struct sh_conn *c, size_t space)
   c->rl_ggrant = 0;
   if (c->grp && sh_fair_limited(&c->grp->down))
     g = c->rl_ggrant = sh_fair_take_upto(&c->grp->down, &c->fl_gdown, now, g);
-  uint64_t s = sh_fair_take_upto(&h->down, &c->fl_down, now, g);
+  struct sh_fair *hd = hub_down(c);
+  uint64_t s = hd ? sh_fair_take_upto(hd, &c->fl_down, now, g) : g;
   if (s < g && c->rl_ggrant)
     sh_fair_refund(&c->grp->down, &c->fl_gdown, g - s);
   if (c->rl_ggrant)
     c->rl_ggrant = s;
-  c->rl_grant = sh_fair_limited(&h->down) ? s : 0;
+  c->rl_grant = hd && sh_fair_limited(hd) ? s : 0;
   /* a read of 0 bytes is an error to the transport: one byte over the
    * limit is nothing */
   return s ? (size_t)s : 1;
@@ -200,8 +225,9 @@ void sh_conn_read_throttle(struct sh_conn *c)
   uint64_t now = uv_now(h->loop);
   struct sh_fair *f = NULL;
   struct sh_fair_flow *fl = NULL;
-  if (!sh_fair_can(&h->down, &c->fl_down, now, NEED))
-    f = &h->down, fl = &c->fl_down;
+  struct sh_fair *hd = hub_down(c);
+  if (hd && !sh_fair_can(hd, &c->fl_down, now, NEED))
+    f = hd, fl = &c->fl_down;
   else if (c->grp && !sh_fair_can(&c->grp->down, &c->fl_gdown, now, NEED))
     f = &c->grp->down, fl = &c->fl_gdown;
   if (!f || sh_fair_wait(f, fl, NEED) < 0)
@@ -217,6 +243,28 @@ void sh_conn_read_throttle(struct sh_conn *c)
 
 #define WAKE_BATCH 64
 
+/* Lets n connections go on: reading again, or on_drained for an upload.
+ * Each is held while the upper layer runs (its callbacks may close
+ * others), and released here. */
+static void go(struct sh_hub *h, struct sh_conn **cs, size_t n, int up)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct sh_conn *c = cs[i];
+    if (c->state == SH_CONN_CLOSING)
+      continue;
+    if (!up && c->throttled) {
+      c->throttled = 0;
+      sh_conn_read_start(c);
+    } else if (up && c->up_waiting) {
+      c->up_waiting = 0;
+      if (c->ud)
+        h->cb->on_drained(c->ud, c);
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    sh_conn_unref(cs[i]);
+}
+
 static void wake(struct sh_hub *h, struct sh_fair *f, size_t flow_off, int up)
 {
   struct sh_fair_flow *out[WAKE_BATCH];
@@ -224,26 +272,33 @@ static void wake(struct sh_hub *h, struct sh_fair *f, size_t flow_off, int up)
   size_t n;
   do {
     n = sh_fair_dispatch(f, uv_now(h->loop), out, WAKE_BATCH);
-    /* held while the upper layer runs: its callbacks may close others */
     for (size_t i = 0; i < n; i++) {
       cs[i] = (struct sh_conn *)(void *)((char *)out[i] - flow_off);
       sh_conn_ref(cs[i]);
     }
-    for (size_t i = 0; i < n; i++) {
-      struct sh_conn *c = cs[i];
-      if (c->state == SH_CONN_CLOSING)
-        continue;
-      if (!up && c->throttled) {
-        c->throttled = 0;
-        sh_conn_read_start(c);
-      } else if (up && c->up_waiting) {
-        c->up_waiting = 0;
-        if (c->ud)
-          h->cb->on_drained(c->ud, c);
+    go(h, cs, n, up);
+  } while (n == WAKE_BATCH);
+}
+
+/* Connections of groups that no longer answer to the hub's limits leave
+ * its queues and go on at once. */
+static void release(struct sh_hub *h, int up)
+{
+  struct sh_fair *f = up ? &h->up : &h->down;
+  struct sh_conn *cs[WAKE_BATCH];
+  size_t n;
+  do {
+    n = 0;
+    for (size_t i = 0; i < h->nconns && n < WAKE_BATCH; i++) {
+      struct sh_conn *c = h->conns[i];
+      struct sh_fair_flow *fl = up ? &c->fl_up : &c->fl_down;
+      if (c->grp && c->grp->own_only && fl->queued) {
+        sh_fair_leave(f, fl);
+        sh_conn_ref(c);
+        cs[n++] = c;
       }
     }
-    for (size_t i = 0; i < n; i++)
-      sh_conn_unref(cs[i]);
+    go(h, cs, n, up);
   } while (n == WAKE_BATCH);
 }
 
@@ -251,6 +306,11 @@ static void wake(struct sh_hub *h, struct sh_fair *f, size_t flow_off, int up)
 static void on_rl_timer(uv_timer_t *t)
 {
   struct sh_hub *h = t->data;
+  if (h->regroup) {
+    h->regroup = 0;
+    release(h, 1);
+    release(h, 0);
+  }
   wake(h, &h->up, offsetof(struct sh_conn, fl_up), 1);
   wake(h, &h->down, offsetof(struct sh_conn, fl_down), 0);
   for (size_t i = 0; i < h->ngroups; i++) {

@@ -151,12 +151,28 @@ R=$($BT leech "$PPORT" "$HASH" "$PLEN" 1000000 2)
 echo "# upload unlimited: $R bytes/s over 2 s"
 [ "$R" -ge 1000000 ] && ok "without the limit the same leecher gets more: $R B/s" \
   || bad "unlimited: only $R B/s"
+# the session's limit, then a torrent that does not honour it
+expect_exit 0 "-u 100" trc -u 100
+R=$($BT leech "$PPORT" "$HASH" "$PLEN" 1000000 4)
+echo "# session upload limit 100 kB/s: $R bytes/s over 4 s"
+[ "$R" -ge 50000 ] && [ "$R" -le 125000 ] && ok "the session's 100 kB/s holds: $R B/s" \
+  || bad "session limit 100 kB/s: $R B/s"
+expect_exit 0 "-HL (no-honor-session)" trc -t "$ID" -HL
+R=$($BT leech "$PPORT" "$HASH" "$PLEN" 1000000 2)
+echo "# not honouring the session's limit: $R bytes/s over 2 s"
+[ "$R" -ge 1000000 ] && ok "a torrent that does not honour the session's limit is not held to it: $R B/s" \
+  || bad "honorsSessionLimits false: only $R B/s"
+call torrent-get "{\"ids\":[$ID],\"fields\":[\"honorsSessionLimits\"]}" >"$T/s"
+expect_grep "$T/s" '"honorsSessionLimits": false' "honorsSessionLimits reads back false"
+expect_exit 0 "-U (session upload unlimited)" trc -U
 
 stop_daemon
 start_daemon "$T/d2.log" -g "$T/cfg" -w "$T/dl"
 where "$T/dl" 1 && ok "the new location kept across a restart" || bad "after a restart: $(cat "$T/w")"
 call torrent-get "{\"ids\":[$ID],\"fields\":[\"peer-limit\"]}" >"$T/s"
 expect_grep "$T/s" '"peer-limit": 10' "the peer limit kept across a restart"
+call torrent-get "{\"ids\":[$ID],\"fields\":[\"honorsSessionLimits\"]}" >"$T/s"
+expect_grep "$T/s" '"honorsSessionLimits": false' "honorsSessionLimits kept across a restart"
 trackers "$ID" >"$T/s"
 expect_grep "$T/s" "^0:0:$HTTP 1:0:$DEAD 2:1:${HTTP/127.0.0.1/localhost}$" "the trackers kept across a restart"
 wait_files '^renamed 6 1(\.0)? renamed/A.bin renamed/sub/b.bin$' && ok "renames kept across a restart, the data still complete" \

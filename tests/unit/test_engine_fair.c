@@ -79,26 +79,20 @@ static void uploaded(struct swarm *w, uint64_t out[NLEECH])
   }
 }
 
+static uint64_t sent_over(struct swarm *w, uint64_t ms, double *secs, uint64_t got[NLEECH]);
+
 static void expect_fair(struct swarm *w)
 {
   /* 1.5 s to get going (handshakes, unchokes), then a 5 s window */
   th_run_until(&w->loop, NULL, never, NULL, 1500);
-  uint64_t a[NLEECH], b[NLEECH], total = 0;
-  uploaded(w, a);
-  uv_update_time(&w->loop);
-  uint64_t t0 = uv_now(&w->loop);
-  th_run_until(&w->loop, NULL, never, NULL, 5000);
-  uploaded(w, b);
-  double secs = (double)(uv_now(&w->loop) - t0) / 1000.0;
-  for (int i = 0; i < NLEECH; i++)
-    total += b[i] - a[i];
+  uint64_t got[NLEECH];
+  double secs;
+  uint64_t total = sent_over(w, 5000, &secs, got);
   double fair = (double)total / NLEECH;
-  for (int i = 0; i < NLEECH; i++) {
-    uint64_t got = b[i] - a[i];
-    cr_expect(got >= fair / 2 && got <= fair * 2,
+  for (int i = 0; i < NLEECH; i++)
+    cr_expect(got[i] >= fair / 2 && got[i] <= fair * 2,
               "leecher %d got %llu bytes in %.1f s; fair share %.0f", i,
-              (unsigned long long)got, secs, fair);
-  }
+              (unsigned long long)got[i], secs, fair);
   /* the limit holds (plus one burst of 200 ms), and is used */
   cr_expect_leq(total, (uint64_t)(RATE * (secs + 0.25)), "%llu bytes in %.1f s",
                 (unsigned long long)total, secs);
@@ -121,5 +115,45 @@ Test(engine_fair, torrent_limit_is_shared_fairly, .timeout = 120)
   cr_assert_eq(shoal_torrent_set_rates(w.seed, w.st, RATE, 0), 0);
   expect_fair(&w);
   cr_expect_eq(shoal_torrent_set_rates(w.seed, 9999, RATE, 0), -ENOENT);
+  swarm_down(&w);
+}
+
+/* What the seed sends to each leecher (got) and to all over ms
+ * milliseconds, which took secs by the loop's clock. */
+static uint64_t sent_over(struct swarm *w, uint64_t ms, double *secs, uint64_t got[NLEECH])
+{
+  uint64_t a[NLEECH], b[NLEECH], total = 0;
+  uploaded(w, a);
+  uv_update_time(&w->loop);
+  uint64_t t0 = uv_now(&w->loop);
+  th_run_until(&w->loop, NULL, never, NULL, ms);
+  uploaded(w, b);
+  *secs = (double)(uv_now(&w->loop) - t0) / 1000.0;
+  for (int i = 0; i < NLEECH; i++)
+    total += got[i] = b[i] - a[i];
+  return total;
+}
+
+/* Transmission's honorsSessionLimits: a torrent that does not honour the
+ * session's limits answers to its own only, and goes back under both when
+ * told to. Turned off while its peers wait in the session's queue, so
+ * those have to leave it. */
+Test(engine_fair, torrent_may_ignore_session_limits, .timeout = 120)
+{
+  const uint64_t slow = 128u << 10;
+  struct swarm w;
+  swarm_up(&w, (int64_t)slow);
+  cr_assert_eq(shoal_torrent_set_rates(w.seed, w.st, RATE, 0), 0);
+  th_run_until(&w.loop, NULL, never, NULL, 1500);
+  cr_assert_eq(shoal_torrent_honor_session_limits(w.seed, w.st, 0), 0);
+  expect_fair(&w);
+  cr_assert_eq(shoal_torrent_honor_session_limits(w.seed, w.st, 1), 0);
+  th_run_until(&w.loop, NULL, never, NULL, 1000);
+  double secs;
+  uint64_t got[NLEECH], total = sent_over(&w, 3000, &secs, got);
+  /* the session's limit again, give or take a block each peer had leave for */
+  cr_expect_leq(total, (uint64_t)(slow * (secs + 0.25)) + NLEECH * 16384u,
+                "%llu bytes in %.1f s", (unsigned long long)total, secs);
+  cr_expect_eq(shoal_torrent_honor_session_limits(w.seed, 9999, 0), -ENOENT);
   swarm_down(&w);
 }
