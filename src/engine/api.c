@@ -233,6 +233,7 @@ int shoal_torrent_add(shoal_session *s, const struct shoal_add_params *p, shoal_
     t->user_paused = 1;
     t->state = SHOAL_PAUSED;
     t->stop_requested = SH_STOP_STARTED | SH_STOP_DONE;
+    sh_torrent_show_resume(t);
   } else {
     sh_torrent_start(t);
   }

@@ -276,8 +276,9 @@ void sh_torrent_resume_path(const struct shoal_torrent *t, char *out, size_t n)
 }
 
 /* Resume data that still matches the files: the latest in memory, else
- * the resume file. Returns 0 with the pieces marked. */
-static int load_resume(struct shoal_torrent *t)
+ * the resume file. Returns 0 with the pieces marked. quiet: say nothing
+ * (a paused torrent only showing its progress; the start says it). */
+static int load_resume_as(struct shoal_torrent *t, int quiet)
 {
   const struct sh_metainfo *m = t->m;
   uint8_t *bf = calloc(1, SH_BF_BYTES(m->num_pieces) + 1);
@@ -296,7 +297,9 @@ static int load_resume(struct shoal_torrent *t)
     for (uint32_t i = 0; i < m->num_pieces; i++)
       if (sh_bf_get(bf, i))
         sh_torrent_mark_have(t, i);
-    sh_info("%s: resume data accepted (%u pieces)", t->name, t->have_count);
+    if (!quiet)
+      sh_info("%s: resume data accepted (%u pieces)", t->name, t->have_count);
+  } else if (quiet) {
   } else if (rc == -ESTALE) {
     /* a file was written since: the usual reason, nothing to warn about */
     sh_info("%s: resume data not used (%s), checking the data", t->name, err);
@@ -308,6 +311,15 @@ static int load_resume(struct shoal_torrent *t)
   }
   free(bf);
   return rc;
+}
+
+static int load_resume(struct shoal_torrent *t) { return load_resume_as(t, 0); }
+
+void sh_torrent_show_resume(struct shoal_torrent *t)
+{
+  if (!t->m || load_resume_as(t, 1) < 0)
+    return;
+  sh_torrent_recount(t);
 }
 
 static void check(struct shoal_torrent *t)

@@ -43,6 +43,10 @@ int sh_torrent_file_wanted(const struct shoal_torrent *t, size_t file);
 void sh_torrent_mark_have(struct shoal_torrent *t, uint32_t piece);
 /* wanted_bytes and have_bytes again, after the priorities changed. */
 void sh_torrent_recount(struct shoal_torrent *t);
+/* A torrent added paused: marks what its resume data says it has, if the
+ * data still matches the files, so its progress shows before it starts
+ * (the start reads it again, or checks). */
+void sh_torrent_show_resume(struct shoal_torrent *t);
 /* Every wanted piece is verified: seeding. */
 void sh_torrent_complete(struct shoal_torrent *t);
 /* Puts the torrent into SHOAL_ERROR with a message; closes its peers. */

@@ -118,11 +118,13 @@ cmp -s "$T/src/three.bin" "$T/mag/three.bin" && ok "the magnet's data downloaded
 kill "$SPID"; wait "$SPID" 2>/dev/null || true
 
 # --- state across a restart ---
+expect_exit 0 "-t 1 -S before the restart" trc -t 1 -S
 stop_daemon
 expect_grep "$T/d1.log" 'shutting down' "SIGTERM logged"
 start_daemon "$T/d2.log" -g "$T/cfg"
 trc -l >"$T/l"
-expect_grep "$T/l" '1 .*one.bin' "torrent 1 back after a restart"
+expect_grep "$T/l" '1 +100% .*Stopped +one.bin' "torrent 1 back after a restart, stopped, its progress shown"
+expect_exit 0 "-t 1 -s after the restart" trc -t 1 -s
 expect_grep "$T/l" '2 .*Stopped +multi' "torrent 2 back, still stopped"
 call torrent-get '{"ids":[1],"fields":["labels"]}' >"$T/s"
 expect_grep "$T/s" '"tv", "hd"' "labels back"
