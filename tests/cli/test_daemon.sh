@@ -131,6 +131,7 @@ import http.server, os, sys, time
 root = sys.argv[1]
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        print("GET", self.path, flush=True)
         name = {"/url.torrent": "www-url.torrent", "/slow.torrent": "www-slow.torrent"}.get(self.path)
         if self.path == "/slow.torrent":
             time.sleep(3)
@@ -146,6 +147,13 @@ print("www on port", s.server_address[1], flush=True)
 s.serve_forever()
 PYEOF
 WPID=$!
+# wait_fetches N: until the web server has been asked for slow.torrent N times
+wait_fetches() {
+  for _ in $(seq 100); do
+    [ "$(grep -c '^GET /slow.torrent' "$T/www.log")" -ge "$1" ] && return 0; sleep 0.1
+  done
+  return 1
+}
 trap 'kill "$WPID" 2>/dev/null || true; cleanup' EXIT
 WWW=http://127.0.0.1:$(log_value "$T/www.log" 's/^www on port \([0-9]*\)/\1/p')
 UHASH=$("$SHOAL" info --json "$T/www-url.torrent" | jq_py 'd["info_hash"]')
@@ -170,12 +178,12 @@ expect_grep "$T/s" '"result": "cannot fetch http://[^"]*: .*([Cc]onnect|refused)
 SLOW_T0=$(date +%s.%N)
 call torrent-add "{\"filename\":\"$WWW/slow.torrent\",\"paused\":true,\"download-dir\":\"$T/urldl\"}" >"$T/slow" &
 SLOWPID=$!
-sleep 0.5
+wait_fetches 1 || bad "the slow URL was never fetched"
 Q_T0=$(date +%s.%N)
 call session-get >"$T/s"
 Q_T1=$(date +%s.%N)
 expect_grep "$T/s" '"result": "success"' "session-get answered while a URL is fetched"
-$PY -c "import sys; sys.exit(0 if $Q_T1 - $Q_T0 < 1.5 else 1)" && ok "session-get not held by the slow fetch" \
+$PY -c "import sys; sys.exit(0 if $Q_T1 - $Q_T0 < 2.0 else 1)" && ok "session-get not held by the slow fetch" \
   || bad "session-get took $($PY -c "print($Q_T1 - $Q_T0)") s behind the slow fetch"
 kill -0 "$SLOWPID" 2>/dev/null && ok "the slow add still waits meanwhile" || bad "the slow add answered before its fetch ended"
 wait "$SLOWPID"
@@ -190,7 +198,7 @@ call torrent-remove "{\"ids\":[$UID1,$SID2]}" >/dev/null
 # request answered 503, and the daemon exits cleanly all the same)
 call torrent-add "{\"filename\":\"$WWW/slow.torrent\"}" >"$T/slow" 2>&1 &
 SLOWPID=$!
-sleep 0.5
+wait_fetches 2 || bad "the slow URL was never fetched again"
 kill -TERM "$PID"; DRC=0; wait "$PID" || DRC=$?; PID=
 [ "$DRC" = 0 ] && ok "stopped cleanly with a fetch pending" || bad "exit $DRC with a fetch pending"
 wait "$SLOWPID" && bad "the pending add was answered as done" || ok "the pending add was refused"
