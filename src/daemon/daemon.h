@@ -117,6 +117,9 @@ struct shoal_daemon {
   /* a method that wrote its arguments object as text (torrent-get):
    * shoal_daemon_rpc splices it into the reply */
   struct sh_buf raw_args;
+  /* the running request's tag, borrowed for the method call: a method that
+   * answers later (torrent-add of a URL) keeps a copy for its reply */
+  json_t *rpc_tag;
   /* What the tick looks at (daemon_tick.c): the engine's busy torrents and
    * those an event named since (engine ids), not all 10,000; every one
    * when an idle limit falls due or events were dropped. */

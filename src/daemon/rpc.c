@@ -422,7 +422,9 @@ json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req)
   if (!why) {
     if (!args)
       args = empty = json_object();
+    d->rpc_tag = tag;
     why = d->closing ? "the daemon is shutting down" : fn(d, args, out);
+    d->rpc_tag = NULL;
   }
   json_decref(empty);
   json_object_set_new(reply, "result", json_string(why ? why : "success"));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
 #include "base/log.h"
 #include "daemon/b64.h"
 #include "daemon/daemon.h"
@@ -217,27 +218,80 @@ static const char *add_magnet(struct shoal_daemon *d, json_t *args, const char *
   return NULL;
 }
 
-/* torrent-add with an http(s) URL: fetched first, added when it arrives
- * (the RPC answers at once; the torrent shows up in the list then). */
+/* torrent-add with an http(s) URL, as Transmission answers it: the RPC's
+ * HTTP reply waits (http_server_later) until the .torrent is fetched and
+ * added, then says torrent-added or torrent-duplicate, or why not (the
+ * fetch's HTTP status or transport error, not a torrent). Other requests
+ * are served meanwhile. Called outside the RPC server (shoal_daemon_rpc
+ * from the API), it answers "success" at once and only logs the outcome. */
 struct url_add {
   struct shoal_daemon *d;
-  json_t *args;
+  json_t *args, *tag;       /* copies: the request is gone by then */
+  struct http_later *later; /* the RPC's HTTP reply, or NULL */
 };
+
+/* The reply to the deferred request: the RPC's JSON, as web.c sends it. */
+static void url_reply(struct url_add *u, const char *why, json_t *out)
+{
+  json_t *ans = json_pack("{s:s,s:O}", "result", why ? why : "success", "arguments", out);
+  if (ans && json_is_integer(u->tag))
+    json_object_set(ans, "tag", u->tag);
+  char *text = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+  json_decref(ans);
+  struct http_response res = {.status = text ? 200 : 500,
+                              .content_type = "application/json; charset=UTF-8"};
+  snprintf(res.headers, sizeof res.headers, "X-Transmission-Session-Id: %s\r\n",
+           u->d->session_id);
+  sh_buf_puts(&res.body, text ? text : "out of memory");
+  free(text);
+  http_server_reply(u->later, &res);
+  sh_buf_free(&res.body);
+}
 
 static void on_fetched(void *ud, int err, const char *msg, const struct sh_http_response *r)
 {
   struct url_add *u = ud;
-  if (err == 0 && r->status == 200 && u->d->sess && !u->d->closing) {
-    json_t *out = json_object();
-    const char *why = add_bytes(u->d, u->args, r->body, r->len, out);
-    if (why)
-      sh_warn("daemon: %s: %s", r->url, why);
-    json_decref(out);
-  } else if (err != -ECANCELED) {
-    sh_warn("daemon: cannot fetch %s: %s", r->url, err ? msg : "HTTP error");
-  }
+  struct shoal_daemon *d = u->d;
+  json_t *out = json_object();
+  char text[600];
+  const char *why = text;
+  if (err == -ECANCELED || (err == 0 && (!d->sess || d->closing)))
+    why = "the daemon is shutting down";
+  else if (err)
+    snprintf(text, sizeof text, "cannot fetch %.300s: %s", r->url, msg ? msg : sh_strerror(err));
+  else if (r->status != 200)
+    snprintf(text, sizeof text, "cannot fetch %.300s: http error %ld: %s", r->url, r->status,
+             http_status_text((int)r->status));
+  else
+    why = add_bytes(d, u->args, r->body, r->len, out);
+  if (why && err != -ECANCELED)
+    sh_warn("daemon: torrent-add of %s: %s", r->url, why);
+  if (u->later)
+    url_reply(u, why, out);
+  json_decref(out);
   json_decref(u->args);
+  json_decref(u->tag);
   free(u);
+}
+
+/* Starts the fetch; the reply waits for it when there is one to wait. */
+static const char *add_url(struct shoal_daemon *d, json_t *args, const char *url)
+{
+  struct url_add *u = malloc(sizeof *u);
+  struct sh_http_opts o = {.timeout_ms = 60000, .max_body = 64u << 20};
+  if (!u)
+    return "out of memory";
+  *u = (struct url_add){d, json_deep_copy(args), json_incref(d->rpc_tag), NULL};
+  if (!sh_http_get(d->fetch, url, &o, on_fetched, u)) {
+    json_decref(u->args);
+    json_decref(u->tag);
+    free(u);
+    return "invalid URL";
+  }
+  /* taken only once the fetch runs: its callback is never called from
+   * inside sh_http_get, so never before this handler returns */
+  u->later = http_server_later(&d->http);
+  return NULL;
 }
 
 static const char *t_add(struct shoal_daemon *d, json_t *args, json_t *out)
@@ -257,19 +311,8 @@ static const char *t_add(struct shoal_daemon *d, json_t *args, json_t *out)
     return "no filename or metainfo specified";
   if (!strncmp(file, "magnet:", 7))
     return add_magnet(d, args, file, out);
-  if (!strncmp(file, "http://", 7) || !strncmp(file, "https://", 8)) {
-    struct url_add *u = malloc(sizeof *u);
-    struct sh_http_opts o = {.timeout_ms = 60000, .max_body = 64u << 20};
-    if (!u)
-      return "out of memory";
-    *u = (struct url_add){d, json_deep_copy(args)};
-    if (!sh_http_get(d->fetch, file, &o, on_fetched, u)) {
-      json_decref(u->args);
-      free(u);
-      return "invalid URL";
-    }
-    return NULL;
-  }
+  if (!strncmp(file, "http://", 7) || !strncmp(file, "https://", 8))
+    return add_url(d, args, file);
   /* a path on the daemon's machine, as transmission-remote sends for a
    * file it cannot read itself */
   struct shoal_torrent_info *ti;

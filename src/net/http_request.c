@@ -254,9 +254,21 @@ static int on_message_complete(llhttp_t *p)
   sh_buf_reset(&res.body);
   s->resbody = (struct sh_buf)SH_BUF_INIT;
   s->requests++;
+  s->serving = c;
   s->cfg.handler(s, req, &res);
+  s->serving = NULL;
   http_conn_body_free(c); /* served: its memory goes back at once */
-  http_conn_send_response(c, &res, llhttp_should_keep_alive(p), p->method == HTTP_HEAD);
+  if (c->later) {
+    /* http_server_later: res is dropped, the reply comes later, and no
+     * request after this one is served (conn_input, http_server.h) */
+    req->body = (const uint8_t *)"";
+    req->body_len = 0;
+    c->later->head_only = p->method == HTTP_HEAD;
+    c->closing = 1;
+    http_conn_arm_timer(c);
+  } else {
+    http_conn_send_response(c, &res, llhttp_should_keep_alive(p), p->method == HTTP_HEAD);
+  }
   if (res.body.cap > HTTP_KEEP_BUF_MAX || s->closing)
     sh_buf_free(&res.body);
   s->resbody = res.body;

@@ -55,6 +55,7 @@ void http_server_config_defaults(struct http_server_config *c)
   c->max_body = 4 * 1024 * 1024;
   c->idle_timeout_ms = 15000;
   c->max_conns = 4096;
+  c->reply_timeout_ms = 120000;
 }
 
 const char *http_status_text(int status)
@@ -167,8 +168,19 @@ static void conn_closed(uv_handle_t *h)
     s->close_cb(s);
 }
 
+/* The connection goes before its deferred reply: the handle stays for
+ * http_server_reply, which will find nothing to send. */
+static void later_detach(struct http_conn *c)
+{
+  c->later->c = NULL;
+  c->later = NULL;
+  c->srv->later_dropped++;
+}
+
 static void conn_close(struct http_conn *c)
 {
+  if (c->later)
+    later_detach(c);
   if (c->fast) {
     /* never a libuv handle: nothing else refers to it */
     close(c->fd);
@@ -189,16 +201,24 @@ static void conn_close(struct http_conn *c)
   uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
+static void later_expired(struct http_conn *c);
+
 static void on_timeout(uv_timer_t *t)
 {
-  conn_close(t->data);
+  struct http_conn *c = t->data;
+  if (c->later)
+    later_expired(c);
+  else
+    conn_close(c);
 }
 
 void http_conn_arm_timer(struct http_conn *c)
 {
   if (c->fast) /* armed when libuv takes it over */
     return;
-  uv_timer_start(&c->timer, on_timeout, c->linger ? LINGER_MS : c->srv->cfg.idle_timeout_ms, 0);
+  const struct http_server_config *cfg = &c->srv->cfg;
+  uv_timer_start(&c->timer, on_timeout,
+                 c->later ? cfg->reply_timeout_ms : c->linger ? LINGER_MS : cfg->idle_timeout_ms, 0);
 }
 
 /* The answer is out: say so with a FIN, and drop what the client still
@@ -218,7 +238,7 @@ static void on_write(uv_write_t *req, int status)
   c->writes--;
   if (status >= 0 && c->linger && c->writes == 0)
     linger_start(c);
-  else if (status < 0 || (c->closing && c->writes == 0))
+  else if (status < 0 || (c->closing && c->writes == 0 && !c->later))
     conn_close(c);
 }
 
@@ -252,7 +272,7 @@ static int conn_adopt(struct http_conn *c)
   int rc = uv_tcp_open(&c->tcp, c->fd);
   if (rc < 0)
     close(c->fd); /* not the handle's: uv_close would leave it open */
-  else if (!c->closing || c->linger)
+  else if (!c->closing || c->linger || c->later)
     rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   if (rc < 0) {
     c->closing = 1;
@@ -381,19 +401,75 @@ void http_conn_send_response(struct http_conn *c, struct http_response *res, int
   c->srv->obuf = out;
 }
 
-void http_conn_answer_error(struct http_conn *c, int status, const char *why)
+/* The server's own error answer, built by the caller's on_error if any;
+ * res->body is then the caller's to free. */
+static void error_response(struct http_conn *c, int status, const char *why,
+                           struct http_response *res)
 {
   struct http_server *s = c->srv;
-  struct http_response res;
-  memset(&res, 0, sizeof res);
-  res.status = status;
-  res.close = 1;
+  memset(res, 0, sizeof *res);
+  res->status = status;
+  res->close = 1;
   s->errors++;
   if (s->cfg.on_error)
-    s->cfg.on_error(s, c->head_done ? &c->req : NULL, status, why, &res);
+    s->cfg.on_error(s, c->head_done ? &c->req : NULL, status, why, res);
   else
-    sh_buf_printf(&res.body, "%d %s: %s\n", status, http_status_text(status), why);
+    sh_buf_printf(&res->body, "%d %s: %s\n", status, http_status_text(status), why);
+}
+
+void http_conn_answer_error(struct http_conn *c, int status, const char *why)
+{
+  struct http_response res;
+  error_response(c, status, why, &res);
   http_conn_send_response(c, &res, 0, 0);
+  sh_buf_free(&res.body);
+}
+
+/* ---- deferred replies (http_server.h) ---- */
+
+struct http_later *http_server_later(struct http_server *s)
+{
+  struct http_conn *c = s->serving;
+  if (!c || c->later)
+    return NULL;
+  struct http_later *h = calloc(1, sizeof *h);
+  if (!h)
+    return NULL;
+  h->c = c;
+  c->later = h;
+  s->later_replies++;
+  return h;
+}
+
+/* Sends the deferred reply and detaches the handle. Then, as for an answer
+ * given before a body (linger), a FIN and what the client still sends
+ * (pipelined requests) read and dropped for a moment: closing with unread
+ * bytes would send a reset that can destroy the reply in flight. */
+static void later_send(struct http_conn *c, struct http_response *res)
+{
+  int head_only = c->later->head_only;
+  c->later->c = NULL;
+  c->later = NULL;
+  c->linger = 1;
+  http_conn_send_response(c, res, 0, head_only);
+  if (!uv_is_closing((uv_handle_t *)&c->tcp) && c->writes == 0)
+    linger_start(c);
+}
+
+void http_server_reply(struct http_later *h, struct http_response *res)
+{
+  if (h->c)
+    later_send(h->c, res);
+  free(h);
+}
+
+/* reply_timeout passed: the server answers 503 in the caller's place. */
+static void later_expired(struct http_conn *c)
+{
+  struct http_response res;
+  error_response(c, 503, "no reply in time", &res);
+  c->srv->later_dropped++;
+  later_send(c, &res);
   sh_buf_free(&res.body);
 }
 
@@ -406,6 +482,8 @@ static int conn_input(struct http_conn *c, const char *data, size_t n)
   llhttp_errno_t e = llhttp_execute(&c->parser, data, n);
   if (e == HPE_OK && !c->closing)
     return 0;
+  if (c->later)
+    return 0; /* waits for its deferred reply (serve_new hands it to libuv) */
   /* HPE_PAUSED_UPGRADE: an Upgrade request was answered like any other;
    * we speak no other protocol, so the connection ends there */
   if (!(e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE || c->closing)) {
@@ -444,7 +522,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     /* EOF or error. A half-closed client that still waits for replies has
      * them queued already; close once they are written. */
     c->linger = 0;
-    if (c->writes == 0)
+    if (c->writes == 0 || c->later) /* a pending reply has no one to go to */
       conn_close(c);
     else {
       c->closing = 1;
@@ -607,8 +685,17 @@ void http_server_close(struct http_server *s, void (*cb)(struct http_server *s))
   s->pending_closes = 1 + s->nlisten + (int)s->nconns;
   for (int i = 0; i < s->nlisten; i++)
     uv_close((uv_handle_t *)&s->listen[i], listener_closed);
-  while (s->conns)
-    conn_close(s->conns);
+  while (s->conns) {
+    struct http_conn *c = s->conns;
+    if (c->later) {
+      struct http_response res;
+      error_response(c, 503, "the server is closing", &res);
+      s->later_dropped++;
+      later_send(c, &res);
+      sh_buf_free(&res.body);
+    }
+    conn_close(c);
+  }
   if (s->spare) {
     conn_free(s->spare);
     s->spare = NULL;

@@ -1,7 +1,7 @@
 /* A small HTTP/1.0 and HTTP/1.1 server: llhttp parses, libuv moves bytes.
- * General enough for the tracker today and a daemon's RPC/web UI later: the
- * caller gives one handler that turns a complete request into a response,
- * synchronously, on the loop thread.
+ * General enough for the tracker and the daemon's RPC/web UI: the caller
+ * gives one handler that turns a complete request into a response on the
+ * loop thread, synchronously, or defers it (see "Deferred replies").
  *
  * Keep-alive follows llhttp_should_keep_alive() (HTTP/1.1 unless
  * "Connection: close", HTTP/1.0 only with "Connection: keep-alive");
@@ -17,6 +17,9 @@
  *                           (so a request trickled a byte at a time cannot
  *                           hold a connection forever); then it is closed
  *   max_conns      4096     connections over this are accepted and closed
+ *   reply_timeout  120 s    a deferred reply not sent by then is answered
+ *                           503 by the server (twice the daemon's 60 s
+ *                           fetch, so its own error normally comes first)
  *   budget         none     bytes of request bodies held at once, shared by
  *                           every server given the same budget (a tracker's
  *                           workers); a body that would pass it gets 503
@@ -31,10 +34,30 @@
  * max_body and the budget, and freed as soon as its handler returns; a
  * request without a body allocates nothing for one.
  *
+ * Deferred replies. A handler that cannot answer yet (the daemon's
+ * torrent-add of a URL waits for the fetch) calls http_server_later() and
+ * returns; whatever it put in res is dropped. Later, from the loop thread,
+ * http_server_reply() sends the answer. Meanwhile:
+ *   - the connection serves nothing after that request: the reply goes out
+ *     with "Connection: close", and requests pipelined behind it are read
+ *     and dropped, never answered (a client retries them on a new
+ *     connection, as it must after any close);
+ *   - the connection is read only to see the client go: a client that
+ *     closes (or half-closes) its side is taken as gone, the connection is
+ *     closed at once, and the reply, when it comes, is dropped;
+ *   - the idle timeout does not apply; reply_timeout (below) does;
+ *   - a fast-path connection is handed to libuv first, so it can wait.
+ * http_server_close() answers every pending reply 503 on the spot (best
+ * effort, as the connection closes right after) and detaches its handle.
+ * In every case the handle stays valid until http_server_reply() is
+ * called for it, exactly once, which frees it.
+ *
  * Ownership: the caller embeds struct http_server, calls http_server_init(),
  * http_server_listen() for each address, and http_server_close() before
  * freeing it; the close callback says when it may. A request and everything
- * it points to are borrowed for the duration of the handler call. */
+ * it points to are borrowed for the duration of the handler call (also by
+ * one that defers: copy what the reply needs). A deferred reply's handle
+ * is the caller's, and may outlive the connection and the server. */
 #ifndef SHOAL_HTTP_SERVER_H
 #define SHOAL_HTTP_SERVER_H
 
@@ -109,6 +132,7 @@ struct http_server_config {
   size_t max_url, max_headers, max_body;
   unsigned idle_timeout_ms;
   unsigned max_conns;
+  unsigned reply_timeout_ms;
   http_handler_fn handler;
   http_error_fn on_error;
   http_head_fn on_head;
@@ -129,12 +153,14 @@ struct http_server {
   struct sh_buf obuf, resbody; /* reused for every reply */
   unsigned nconns;
   struct http_conn *conns; /* doubly linked, for shutdown */
+  struct http_conn *serving; /* whose handler runs now, for http_server_later */
   int closing;
   int pending_closes;
   void (*close_cb)(struct http_server *s);
   uint64_t requests, errors, rejected_conns;
   uint64_t early_answers; /* answered from the headers, body never stored */
   uint64_t fast_conns; /* connections served whole on the fast path */
+  uint64_t later_replies, later_dropped; /* deferred; of those, never delivered */
   char rbuf[65536]; /* one read buffer per loop: reads are handled at once */
 };
 
@@ -147,6 +173,20 @@ int http_server_listen(struct http_server *s, const struct sockaddr *addr, int r
 int http_server_port(struct http_server *s, int i);
 /* Closes listeners and connections; cb (may be NULL) runs when all are closed. */
 void http_server_close(struct http_server *s, void (*cb)(struct http_server *s));
+
+/* A reply to come (see "Deferred replies" above). Opaque; the caller's
+ * from http_server_later() until http_server_reply() frees it. */
+struct http_later;
+/* Only from inside the handler, for the request it was called with: the
+ * reply will be sent by http_server_reply() instead of from res. NULL
+ * outside a handler, when asked twice for one request, or out of memory:
+ * then the handler answers through res as usual. */
+struct http_later *http_server_later(struct http_server *s);
+/* Sends res as the deferred reply, with "Connection: close", or drops it
+ * when the client or the server is gone; frees h either way. Loop thread,
+ * not from inside the handler call that took h. res is borrowed for the
+ * call (its body stays the caller's); res->close is implied. */
+void http_server_reply(struct http_later *h, struct http_response *res);
 
 /* Case-insensitive header lookup; NULL when absent. */
 const char *http_request_header(const struct http_request *r, const char *name);

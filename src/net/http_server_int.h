@@ -37,6 +37,14 @@ struct http_conn {
   int fast;         /* not (yet) a libuv handle: served by hand */
   int drained;      /* fast path: the first read emptied the socket */
   struct sockaddr_storage peer; /* from accept4, so no getpeername */
+  struct http_later *later; /* a deferred reply is pending (then closing) */
+};
+
+/* A deferred reply's handle: points at its connection until the reply is
+ * sent or the connection goes (then NULL); freed by http_server_reply. */
+struct http_later {
+  struct http_conn *c;
+  int head_only; /* the request was a HEAD */
 };
 
 /* Buffers above this are freed after a reply instead of kept for the next

@@ -15,7 +15,8 @@ start_daemon() {
   PID=$!
   PORT=
   for _ in $(seq 100); do
-    PORT=$(sed -n 's/.*RPC on .* port \([0-9]*\).*/\1/p' "$log" | head -1)
+    # the log may not exist yet (the child has not run): not an error
+    PORT=$(sed -n 's/.*RPC on .* port \([0-9]*\).*/\1/p' "$log" 2>/dev/null | head -1) || true
     [ -n "$PORT" ] && return 0
     kill -0 "$PID" 2>/dev/null || break
     sleep 0.1

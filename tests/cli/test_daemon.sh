@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # shoal daemon over loopback: options and settings.json, transmission-remote
 # driving it (add, list, info, files, stop, start, verify, limits, remove
-# with data), state kept across a restart and a SIGKILL, the watch folder,
+# with data), torrent-add of a URL answered once the fetch ends (added, a
+# duplicate, 404, not a torrent, refused, a slow one holding nothing else),
+# state kept across a restart and a SIGKILL, the watch folder,
 # session-set saved to settings.json, SIGHUP, and every refusal: no session
 # id (409), a wrong Host (421), an address off the allow-list (403), bad
 # credentials (401, then slowed down), oversized bodies (413), malformed
@@ -117,9 +119,92 @@ cmp -s "$T/src/three.bin" "$T/mag/three.bin" && ok "the magnet's data downloaded
   || bad "the magnet's data differs or is missing"
 kill "$SPID"; wait "$SPID" 2>/dev/null || true
 
+# --- torrent-add of a URL: answered once fetched and added, as Transmission
+# does, with the torrent or why not; other requests are served meanwhile ---
+head -c 100000 /dev/urandom >"$T/src/url.bin"
+"$SHOAL" create "$T/src/url.bin" -o "$T/www-url.torrent" >/dev/null 2>&1
+head -c 100000 /dev/urandom >"$T/src/slow.bin"
+"$SHOAL" create "$T/src/slow.bin" -o "$T/www-slow.torrent" >/dev/null 2>&1
+# a local web server: /url.torrent, /slow.torrent after 3 s, /junk, else 404
+$PY - "$T" >"$T/www.log" 2>&1 <<'PYEOF' &
+import http.server, os, sys, time
+root = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        print("GET", self.path, flush=True)
+        name = {"/url.torrent": "www-url.torrent", "/slow.torrent": "www-slow.torrent"}.get(self.path)
+        if self.path == "/slow.torrent":
+            time.sleep(3)
+        body = open(os.path.join(root, name), "rb").read() if name else b"<html>not a torrent</html>"
+        self.send_response(200 if name or self.path == "/junk" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("www on port", s.server_address[1], flush=True)
+s.serve_forever()
+PYEOF
+WPID=$!
+# wait_fetches N: until the web server has been asked for slow.torrent N times
+wait_fetches() {
+  for _ in $(seq 100); do
+    [ "$(grep -c '^GET /slow.torrent' "$T/www.log")" -ge "$1" ] && return 0; sleep 0.1
+  done
+  return 1
+}
+trap 'kill "$WPID" 2>/dev/null || true; cleanup' EXIT
+WWW=http://127.0.0.1:$(log_value "$T/www.log" 's/^www on port \([0-9]*\)/\1/p')
+UHASH=$("$SHOAL" info --json "$T/www-url.torrent" | jq_py 'd["info_hash"]')
+call torrent-add "{\"filename\":\"$WWW/url.torrent\",\"paused\":true,\"download-dir\":\"$T/urldl\"}" >"$T/s"
+jq_py 'd["result"], d["tag"], d["arguments"]["torrent-added"]["hashString"], d["arguments"]["torrent-added"]["name"]' <"$T/s" >"$T/r"
+expect_grep "$T/r" "^success 7 $UHASH url.bin$" "a URL's reply names the torrent added, with the tag"
+UID1=$(jq_py 'd["arguments"]["torrent-added"]["id"]' <"$T/s")
+call torrent-get "{\"ids\":[$UID1],\"fields\":[\"hashString\"]}" >"$T/s"
+expect_grep "$T/s" "$UHASH" "and it is there when the reply comes"
+expect_exit 0 "-a a URL again" trc -a "$WWW/url.torrent"
+expect_grep "$T/out" 'success' "transmission-remote -a URL answered"
+call torrent-add "{\"filename\":\"$WWW/url.torrent\"}" | jq_py 'd["arguments"]["torrent-duplicate"]["id"]' >"$T/r"
+expect_grep "$T/r" "^$UID1$" "the same URL again: torrent-duplicate"
+call torrent-add "{\"filename\":\"$WWW/missing.torrent\"}" >"$T/s"
+expect_grep "$T/s" '"result": "cannot fetch http://[^"]*/missing.torrent: http error 404: Not Found"' "a URL that 404s: the status named"
+call torrent-add "{\"filename\":\"$WWW/junk\"}" >"$T/s"
+expect_grep "$T/s" '"result": "invalid or corrupt torrent file"' "a URL to something else: not a torrent"
+DEADWWW=http://127.0.0.1:$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+call torrent-add "{\"filename\":\"$DEADWWW/x.torrent\"}" >"$T/s"
+expect_grep "$T/s" '"result": "cannot fetch http://[^"]*: .*([Cc]onnect|refused)' "a URL nobody serves: the transport error named"
+# a slow URL holds only its own reply
+SLOW_T0=$(date +%s.%N)
+call torrent-add "{\"filename\":\"$WWW/slow.torrent\",\"paused\":true,\"download-dir\":\"$T/urldl\"}" >"$T/slow" &
+SLOWPID=$!
+wait_fetches 1 || bad "the slow URL was never fetched"
+Q_T0=$(date +%s.%N)
+call session-get >"$T/s"
+Q_T1=$(date +%s.%N)
+expect_grep "$T/s" '"result": "success"' "session-get answered while a URL is fetched"
+$PY -c "import sys; sys.exit(0 if $Q_T1 - $Q_T0 < 2.0 else 1)" && ok "session-get not held by the slow fetch" \
+  || bad "session-get took $($PY -c "print($Q_T1 - $Q_T0)") s behind the slow fetch"
+kill -0 "$SLOWPID" 2>/dev/null && ok "the slow add still waits meanwhile" || bad "the slow add answered before its fetch ended"
+wait "$SLOWPID"
+SLOW_T1=$(date +%s.%N)
+expect_grep "$T/slow" 'torrent-added' "the slow URL's reply came once it was added"
+$PY -c "import sys; sys.exit(0 if $SLOW_T1 - $SLOW_T0 >= 2.5 else 1)" && ok "after the fetch's 3 s" || bad "the slow reply came too soon"
+SID2=$(jq_py 'd["arguments"]["torrent-added"]["id"]' <"$T/slow")
+call torrent-remove "{\"ids\":[$UID1,$SID2]}" >/dev/null
+
 # --- state across a restart ---
 expect_exit 0 "-t 1 -S before the restart" trc -t 1 -S
-stop_daemon
+# (stopped while a URL is still being fetched: the fetch is cancelled, its
+# request answered 503, and the daemon exits cleanly all the same)
+call torrent-add "{\"filename\":\"$WWW/slow.torrent\"}" >"$T/slow" 2>&1 &
+SLOWPID=$!
+wait_fetches 2 || bad "the slow URL was never fetched again"
+kill -TERM "$PID"; DRC=0; wait "$PID" || DRC=$?; PID=
+[ "$DRC" = 0 ] && ok "stopped cleanly with a fetch pending" || bad "exit $DRC with a fetch pending"
+wait "$SLOWPID" && bad "the pending add was answered as done" || ok "the pending add was refused"
+expect_grep "$T/slow" 'HTTP 503' "with a 503 as the server closed"
+kill "$WPID"; wait "$WPID" 2>/dev/null || true
 expect_grep "$T/d1.log" 'shutting down' "SIGTERM logged"
 start_daemon "$T/d2.log" -g "$T/cfg"
 trc -l >"$T/l"

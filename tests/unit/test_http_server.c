@@ -1,6 +1,8 @@
-/* The HTTP server: keep-alive and HTTP/1.0 close, pipelining, bodies, and the
+/* The HTTP server: keep-alive and HTTP/1.0 close, pipelining, bodies, the
  * limits (long URL, garbage, idle timeout, connection cap), each answered
- * while the server keeps serving. A server runs on its own loop in a thread;
+ * while the server keeps serving, and deferred replies (answered later, the
+ * client gone first, the server closed first, a request pipelined behind,
+ * the reply timeout). A server runs on its own loop in a thread;
  * the test talks to it with plain blocking sockets. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -36,10 +38,28 @@ static void on_error(struct http_server *s, const struct http_request *req, int 
   sh_buf_printf(&res->body, "custom:%d:%s", status, why);
 }
 
+/* Deferred replies: GET /later takes a handle (loop thread only), and the
+ * test thread asks the loop to answer it through `replier`. */
+static uv_async_t replier;
+static struct http_later *pending;
+static atomic_int conns_at_reply;
+
+static void on_reply(uv_async_t *a)
+{
+  (void)a;
+  struct http_response res = {.status = 200};
+  sh_buf_puts(&res.body, "the later reply");
+  atomic_store(&conns_at_reply, (int)srv.nconns);
+  http_server_reply(pending, &res);
+  pending = NULL;
+  sh_buf_free(&res.body);
+}
+
 static void on_stop(uv_async_t *a)
 {
   http_server_close(&srv, NULL);
   uv_close((uv_handle_t *)a, NULL);
+  uv_close((uv_handle_t *)&replier, NULL);
 }
 
 static void *run(void *arg)
@@ -93,6 +113,7 @@ static void start_with(struct http_server_config *c)
   port = http_server_port(&srv, 0);
   cr_assert_gt(port, 0);
   uv_async_init(&loop, &stopper, on_stop);
+  uv_async_init(&loop, &replier, on_reply);
   pthread_create(&thr, NULL, run, NULL);
 }
 
@@ -387,4 +408,167 @@ Test(http_server, bodies_in_flight_stay_within_the_budget)
   cr_expect_eq(atomic_load(&handled), 1);
   close(a);
   stop();
+}
+
+/* ---- deferred replies ---- */
+
+static void later_handler(struct http_server *s, const struct http_request *r,
+                          struct http_response *res)
+{
+  atomic_fetch_add(&handled, 1);
+  if (r->path_len == 6 && !memcmp(r->path, "/later", 6)) {
+    pending = http_server_later(s);
+    cr_expect_not_null(pending);
+    cr_expect_null(http_server_later(s), "one handle per request");
+    sh_buf_puts(&res->body, "never sent"); /* a deferring handler's res is dropped */
+    return;
+  }
+  handler(s, r, res);
+}
+
+static void start_later(unsigned idle_ms, unsigned reply_ms)
+{
+  struct http_server_config c;
+  http_server_config_defaults(&c);
+  c.handler = later_handler;
+  c.on_error = on_error;
+  c.idle_timeout_ms = idle_ms;
+  c.reply_timeout_ms = reply_ms;
+  atomic_store(&handled, 0);
+  atomic_store(&conns_at_reply, -1);
+  pending = NULL;
+  start_with(&c);
+}
+
+/* Nothing arrives on fd within ms. */
+static int silent_for(int fd, int ms)
+{
+  struct pollfd p = {fd, POLLIN, 0};
+  return poll(&p, 1, ms) == 0;
+}
+
+/* The handle exists once the loop ran the handler (the test thread only
+ * reads the counter, set after). */
+static void wait_handled(int n)
+{
+  for (int i = 0; i < 500 && atomic_load(&handled) < n; i++)
+    usleep(10000);
+  usleep(20000);
+}
+
+/* A new connection whose request (the first: handled n times in all) the
+ * server deferred. */
+static int dial_deferred(const char *req, int n)
+{
+  int fd = dial();
+  send_all(fd, req, strlen(req));
+  wait_handled(n);
+  return fd;
+}
+
+Test(http_server, deferred_reply_answered_later)
+{
+  start_later(5000, 10000);
+  char buf[8192];
+  int eof;
+  /* the first request of a connection: deferred on the fast path */
+  int a = dial_deferred("GET /later HTTP/1.1\r\nHost: h\r\n\r\n", 1);
+  cr_expect(silent_for(a, 300), "no answer before the reply");
+  /* the server goes on serving others meanwhile */
+  int b = dial();
+  send_all(b, "GET /other HTTP/1.1\r\n\r\n", 23);
+  recv_until(b, buf, sizeof buf, "body=", &eof);
+  cr_expect_not_null(strstr(buf, "GET /other"), "%s", buf);
+  uv_async_send(&replier);
+  recv_until(a, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 200 OK\r\n"), "%s", buf);
+  cr_expect_not_null(strstr(buf, "Connection: close\r\n"));
+  cr_expect_not_null(strstr(buf, "\r\n\r\nthe later reply"));
+  cr_expect_null(strstr(buf, "never sent"));
+  cr_expect(eof, "the connection closes after the deferred reply");
+  close(a);
+  /* a kept-alive connection (served by libuv) defers its second request */
+  send_all(b, "GET /later HTTP/1.1\r\n\r\n", 23);
+  wait_handled(3);
+  cr_expect(silent_for(b, 200));
+  uv_async_send(&replier);
+  recv_until(b, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, "the later reply"), "%s", buf);
+  cr_expect(eof);
+  close(b);
+  stop();
+  cr_expect_eq(srv.later_replies, 2);
+  cr_expect_eq(srv.later_dropped, 0);
+}
+
+Test(http_server, deferred_reply_client_gone_first)
+{
+  start_later(5000, 10000);
+  int a = dial_deferred("GET /later HTTP/1.1\r\n\r\n", 1);
+  close(a);
+  usleep(200000);
+  uv_async_send(&replier); /* the handle is still valid: the reply is dropped */
+  for (int i = 0; i < 200 && atomic_load(&conns_at_reply) < 0; i++)
+    usleep(10000);
+  cr_expect_eq(atomic_load(&conns_at_reply), 0, "the connection closed when the client went");
+  stop();
+  cr_expect_eq(srv.later_dropped, 1);
+}
+
+Test(http_server, deferred_reply_server_closed_first)
+{
+  start_later(5000, 10000);
+  char buf[4096];
+  int eof;
+  int a = dial_deferred("GET /later HTTP/1.1\r\n\r\n", 1);
+  stop(); /* every handle closed, though the reply is still to come */
+  recv_until(a, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 503 "), "answered at the close: %s", buf);
+  cr_expect_not_null(strstr(buf, "custom:503:the server is closing"));
+  cr_expect(eof);
+  close(a);
+  cr_assert_not_null(pending);
+  struct http_response res = {.status = 200};
+  sh_buf_puts(&res.body, "too late");
+  http_server_reply(pending, &res); /* dropped, and the handle freed */
+  sh_buf_free(&res.body);
+}
+
+Test(http_server, deferred_reply_with_a_request_pipelined_behind)
+{
+  start_later(5000, 10000);
+  char buf[8192];
+  int eof;
+  int a = dial_deferred("GET /later HTTP/1.1\r\n\r\nGET /behind HTTP/1.1\r\n\r\n", 1);
+  send_all(a, "GET /third HTTP/1.1\r\n\r\n", 23); /* read and dropped */
+  cr_expect(silent_for(a, 200));
+  uv_async_send(&replier);
+  recv_until(a, buf, sizeof buf, NULL, &eof);
+  cr_expect(eof);
+  cr_expect_not_null(strstr(buf, "the later reply"), "%s", buf);
+  cr_expect_not_null(strstr(buf, "Connection: close"));
+  cr_expect_null(strstr(buf + 1, "HTTP/1."), "one reply only: %s", buf);
+  cr_expect_eq(atomic_load(&handled), 1, "nothing behind the deferred request is served");
+  close(a);
+  stop();
+}
+
+Test(http_server, deferred_reply_outlives_idle_timeout_until_its_own)
+{
+  start_later(100, 800);
+  char buf[4096];
+  int eof;
+  int a = dial_deferred("HEAD /later HTTP/1.1\r\n\r\n", 1);
+  cr_expect(silent_for(a, 400), "open past the 100 ms idle timeout");
+  recv_until(a, buf, sizeof buf, NULL, &eof);
+  cr_expect_not_null(strstr(buf, "HTTP/1.1 503 "), "the server answers in time: %s", buf);
+  cr_expect_not_null(strstr(buf, "Content-Length: 27\r\n"), "%s", buf);
+  cr_expect_null(strstr(buf, "custom:"), "HEAD: no body");
+  cr_expect(eof);
+  close(a);
+  uv_async_send(&replier); /* dropped: the server answered already */
+  for (int i = 0; i < 200 && atomic_load(&conns_at_reply) < 0; i++)
+    usleep(10000);
+  stop();
+  cr_expect_null(pending);
 }
