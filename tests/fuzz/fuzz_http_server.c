@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -90,9 +91,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     init();
   if (size == 0 || size > 32768)
     return 0; /* the listener wakes only once data is in (TCP_DEFER_ACCEPT) */
+  /* Each input is a connection, and closed ones linger in TIME_WAIT: from
+   * one source address a run of 20 s would use up the ephemeral ports
+   * (connect fails with EADDRNOTAVAIL). So the client's address turns
+   * over 127.0.0.0/16, which is loopback too. */
+  static uint32_t nconn;
+  struct sockaddr_in from = {.sin_family = AF_INET};
+  from.sin_addr.s_addr = htonl(0x7f000000u | (1 + nconn++ % 65000u));
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+  if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof from) < 0 ||
+      connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    perror("fuzz_http_server: connecting to the server");
     abort();
+  }
   fcntl(fd, F_SETFL, O_NONBLOCK);
   if (send(fd, data, size, MSG_NOSIGNAL) != (ssize_t)size)
     abort(); /* loopback takes 32 KiB at once */
