@@ -63,7 +63,7 @@ int sh_fair_take(struct sh_fair *f, struct sh_fair_flow *fl, uint64_t now_ms, ui
     fl->credit -= bytes;
     return 1;
   }
-  if (fl->queued || f->n)
+  if (fl->queued || f->n || f->hold)
     return 0; /* others wait: behind them */
   uint64_t need = bytes - fl->credit;
   uint64_t got = sh_ratelimit_take(&f->bucket, now_ms, need);
@@ -82,7 +82,7 @@ uint64_t sh_fair_take_upto(struct sh_fair *f, struct sh_fair_flow *fl, uint64_t 
     return want;
   uint64_t g = fl->credit < want ? fl->credit : want;
   fl->credit -= g;
-  if (g < want && !fl->queued && !f->n)
+  if (g < want && !fl->queued && !f->n && !f->hold)
     g += sh_ratelimit_take(&f->bucket, now_ms, want - g);
   return g;
 }
@@ -92,7 +92,7 @@ int sh_fair_can(const struct sh_fair *f, const struct sh_fair_flow *fl, uint64_t
 {
   if (!f->bucket.rate || fl->credit >= bytes)
     return 1;
-  if (fl->queued || f->n)
+  if (fl->queued || f->n || f->hold)
     return 0;
   return sh_ratelimit_wait_ms(&f->bucket, now_ms, bytes - fl->credit) == 0;
 }

@@ -49,6 +49,7 @@ struct sh_fair {
   struct sh_fair_flow **q; /* a ring: head, n, cap */
   size_t head, n, cap;
   uint64_t quantum;
+  int hold; /* see sh_fair_hold */
 };
 
 /* rate 0 = unlimited (every take succeeds, nothing queues). */
@@ -87,5 +88,14 @@ size_t sh_fair_dispatch(struct sh_fair *f, uint64_t now_ms, struct sh_fair_flow 
  * UINT64_MAX when nobody waits. */
 uint64_t sh_fair_wait_ms(const struct sh_fair *f, uint64_t now_ms);
 static inline size_t sh_fair_waiting(const struct sh_fair *f) { return f->n; }
+/* While the caller wakes the flows a dispatch returned, it holds the
+ * limiter: a woken flow that asks for more then queues behind the others
+ * even if the queue is empty, instead of taking what is left in the bucket
+ * (the flows ahead of it were all popped and are being woken too). Without
+ * it the first flow woken took every leftover quantum, queued first again,
+ * and with several quanta per dispatch one leecher got a quarter of a
+ * limited seed's upload. After the wake, dispatch again: the next round
+ * goes to the queue's head. */
+static inline void sh_fair_hold(struct sh_fair *f, int on) { f->hold = on; }
 
 #endif

@@ -20,6 +20,16 @@
 /* A read's need: one block with its header, one quantum of the round. */
 #define NEED SH_FAIR_QUANTUM
 
+/* The shortest wait of the refill timer (see rl_arm): 10 ms is 1.25
+ * blocks at 2 MiB/s and 12.5 at 20 MiB/s. Each wake costs a context
+ * switch; at one wake per block a seed limited to 20 MiB/s (bench/swarm.sh,
+ * scenario f) woke 33,000 times in 45 s and took 2.3-2.6 s of CPU, with
+ * this tick 8,600 times and 1.5 s. sh_fair_hold keeps a tick of many
+ * quanta fair. */
+#ifndef SH_LIMIT_TICK_MS
+#define SH_LIMIT_TICK_MS 10
+#endif
+
 static void on_rl_timer(uv_timer_t *t);
 
 static uint64_t min_wait(uint64_t a, const struct sh_fair *f, uint64_t now)
@@ -46,8 +56,13 @@ static void rl_arm(struct sh_hub *h)
     uv_timer_stop(&h->rl_timer);
     return;
   }
-  /* at least 1 ms: a timer of 0 would spin while the loop's clock stands */
-  uv_timer_start(&h->rl_timer, on_rl_timer, w ? w : 1, 0);
+  /* At least 1 ms: a timer of 0 would spin while the loop's clock stands.
+   * A refill that is not due at once waits at least SH_LIMIT_TICK_MS, so
+   * several quanta go out per wake instead of one block per 0.8 ms at
+   * 20 MiB/s; the bucket (200 ms deep) keeps what refills meanwhile, so the
+   * rate is the same and a block waits at most one tick longer. */
+  uv_timer_start(&h->rl_timer, on_rl_timer, !w ? 1 : w < SH_LIMIT_TICK_MS ? SH_LIMIT_TICK_MS : w,
+                 0);
 }
 
 void sh_hub_limits_init(struct sh_hub *h)
@@ -242,10 +257,14 @@ void sh_conn_read_throttle(struct sh_conn *c)
 /* ---- the timer ---- */
 
 #define WAKE_BATCH 64
+/* Rounds of one wake: the bucket holds at most 200 ms of refill, and every
+ * round but the last moves a quantum per flow out of it; this only bounds
+ * a wake that a bug would otherwise keep going. */
+#define WAKE_ROUNDS 1024
 
 /* Lets n connections go on: reading again, or on_drained for an upload.
- * Each is held while the upper layer runs (its callbacks may close
- * others), and released here. */
+ * The caller holds each (sh_conn_ref) while the upper layer runs: its
+ * callbacks may close others. */
 static void go(struct sh_hub *h, struct sh_conn **cs, size_t n, int up)
 {
   for (size_t i = 0; i < n; i++) {
@@ -261,6 +280,10 @@ static void go(struct sh_hub *h, struct sh_conn **cs, size_t n, int up)
         h->cb->on_drained(c->ud, c);
     }
   }
+}
+
+static void unref_all(struct sh_conn **cs, size_t n)
+{
   for (size_t i = 0; i < n; i++)
     sh_conn_unref(cs[i]);
 }
@@ -270,14 +293,19 @@ static void wake(struct sh_hub *h, struct sh_fair *f, size_t flow_off, int up)
   struct sh_fair_flow *out[WAKE_BATCH];
   struct sh_conn *cs[WAKE_BATCH];
   size_t n;
+  int rounds = 0;
   do {
     n = sh_fair_dispatch(f, uv_now(h->loop), out, WAKE_BATCH);
+    /* woken flows that want more queue behind the rest (sh_fair_hold) */
+    sh_fair_hold(f, 1);
     for (size_t i = 0; i < n; i++) {
       cs[i] = (struct sh_conn *)(void *)((char *)out[i] - flow_off);
       sh_conn_ref(cs[i]);
     }
     go(h, cs, n, up);
-  } while (n == WAKE_BATCH);
+    sh_fair_hold(f, 0);
+    unref_all(cs, n);
+  } while (n && ++rounds < WAKE_ROUNDS);
 }
 
 /* Connections of groups that no longer answer to the hub's limits leave
@@ -299,6 +327,7 @@ static void release(struct sh_hub *h, int up)
       }
     }
     go(h, cs, n, up);
+    unref_all(cs, n);
   } while (n == WAKE_BATCH);
 }
 

@@ -240,3 +240,83 @@ Test(fair, idle_flows_leave_their_share_to_others)
   cr_expect_geq(bytes[0] + bytes[1], (8ull << 20) * 5 * 95 / 100);
   cr_expect(bytes[0] > bytes[1] * 0.95 && bytes[0] < bytes[1] * 1.05);
 }
+
+Test(fair, held_limiter_makes_woken_flows_queue)
+{
+  struct sh_fair f;
+  struct sh_fair_flow fl[3] = {{0}};
+  sh_fair_init(&f, 1000000, 0); /* burst 200 KB: about 12 blocks */
+  sh_fair_take_upto(&f, &fl[0], 0, 1 << 20); /* drain the bucket */
+  fl[0].credit = 0;
+  for (int i = 0; i < 3; i++)
+    cr_assert_eq(sh_fair_wait(&f, &fl[i], BLK), 0);
+  struct sh_fair_flow *out[3];
+  /* 100 ms refill: a quantum each, nine left in the bucket */
+  cr_assert_eq(sh_fair_dispatch(&f, 100, out, 3), 3);
+  cr_assert_eq(f.n, 0);
+  sh_fair_hold(&f, 1);
+  cr_expect(sh_fair_take(&f, out[0], 100, BLK), "its credit is its own");
+  cr_expect(!sh_fair_take(&f, out[0], 100, BLK), "the rest waits for the next round");
+  cr_expect(!sh_fair_can(&f, out[0], 100, BLK));
+  cr_expect_eq(sh_fair_take_upto(&f, out[0], 100, BLK), 0);
+  sh_fair_hold(&f, 0);
+  cr_expect(sh_fair_take(&f, out[1], 100, BLK), "unheld, an empty queue lets it through");
+  sh_fair_free(&f);
+}
+
+/* As conn_limit.c runs it: a dispatch every `tick` ms; the woken flows, in
+ * the order woken and with the limiter held, send a block on their credit
+ * and ask for the next, so they queue again; then dispatch again until a
+ * round wakes nobody. Returns bytes per flow over [from, to) ms. */
+static void simulate_ticks(uint64_t rate, int n, uint64_t tick, int hold, uint64_t from,
+                           uint64_t to, uint64_t *bytes)
+{
+  struct sh_fair f;
+  struct sh_fair_flow *fl = calloc((size_t)n, sizeof *fl);
+  struct sh_fair_flow **out = calloc((size_t)n, sizeof *out);
+  sh_fair_init(&f, rate, 0);
+  for (int i = 0; i < n; i++) {
+    bytes[i] = 0;
+    cr_assert_eq(sh_fair_wait(&f, &fl[i], BLK), 0);
+  }
+  for (uint64_t now = tick; now < to; now += tick) {
+    size_t m;
+    while ((m = sh_fair_dispatch(&f, now, out, (size_t)n))) {
+      sh_fair_hold(&f, hold);
+      for (size_t k = 0; k < m; k++) {
+        int i = (int)(out[k] - fl);
+        while (sh_fair_take(&f, &fl[i], now, BLK))
+          if (now >= from)
+            bytes[i] += BLK;
+        cr_assert_eq(sh_fair_wait(&f, &fl[i], BLK), 0);
+      }
+      sh_fair_hold(&f, 0);
+    }
+  }
+  sh_fair_free(&f);
+  free(out);
+  free(fl);
+}
+
+Test(fair, ticks_of_many_quanta_stay_fair)
+{
+  /* 20 MiB/s among 8 with a 10 ms timer: 12.8 quanta per tick */
+  uint64_t bytes[8], total = 0;
+  simulate_ticks(20u << 20, 8, 10, 1, 1000, 6000, bytes);
+  for (int i = 0; i < 8; i++)
+    total += bytes[i];
+  cr_expect_geq(total, (20ull << 20) * 5 * 95 / 100);
+  for (int i = 0; i < 8; i++)
+    cr_expect(bytes[i] >= total / 8 * 0.95 && bytes[i] <= total / 8 * 1.05,
+              "flow %d: %llu of fair %llu", i, (unsigned long long)bytes[i],
+              (unsigned long long)(total / 8));
+  /* unheld, the first flow woken takes each tick's leftovers */
+  simulate_ticks(20u << 20, 8, 10, 0, 1000, 6000, bytes);
+  uint64_t hi = 0, lo = UINT64_MAX;
+  for (int i = 0; i < 8; i++) {
+    hi = bytes[i] > hi ? bytes[i] : hi;
+    lo = bytes[i] < lo ? bytes[i] : lo;
+  }
+  cr_expect_gt(hi, 2 * lo, "without the hold: %llu against %llu", (unsigned long long)hi,
+               (unsigned long long)lo);
+}
