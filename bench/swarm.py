@@ -35,7 +35,6 @@ copy per leecher), OUT (a folder for per-run details, default a fresh one under
 BENCH_TMP), KEEP=1 keeps the scratch data.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -207,15 +206,6 @@ def client_argv(client, role, torrent, d, ip, up_rate, shoal, t0=None):
 # ---------------------------------------------------------------- one run
 
 
-def file_sha1(path):
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
-
 
 def run_once(sc, client, net, env):
     """One swarm of one client; returns a dict of what was measured."""
@@ -313,7 +303,7 @@ def run_once(sc, client, net, env):
             res["finish"][who] = nd.finish
             path = os.path.join(rundir, who, name)
             res["sha1_ok"][who] = (who == leaver or
-                                   (os.path.exists(path) and file_sha1(path) == env["sha1"]))
+                                   (os.path.exists(path) and swarmlib.file_sha1(path) == env["sha1"]))
         res["rx"][who] = {ip_of.get(a, a): b for a, b in net.counters(who, "rx").items()}
         for kind in ("syn", "usyn"):
             res[kind][who] = sum(c for a, c in net.counters(who, kind).items()
@@ -408,7 +398,7 @@ def main():
     subprocess.run(["head", "-c", str(size_mb * MiB), "/dev/urandom"],
                    stdout=open(env["content"], "wb"), check=True)
     os.chmod(env["content"], 0o644)
-    env["sha1"] = file_sha1(env["content"])
+    env["sha1"] = swarmlib.file_sha1(env["content"])
     summary = []
     try:
         for sname in names:
