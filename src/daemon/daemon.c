@@ -174,6 +174,7 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
                   size_t errlen)
 {
   *out = NULL;
+  sh_daemon_load_all(d); /* a row not back yet may be this torrent */
   const char *dir = a->download_dir ? a->download_dir : d->cfg.download_dir;
   struct dtor *t = calloc(1, sizeof *t);
   if (!t || !(t->dir = strdup(dir))) {
@@ -406,8 +407,8 @@ static void on_engine_event(void *ud)
 
 /* ---- loading the database ---- */
 
-static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
-                    const void *resume, size_t rlen, const char *dir)
+int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
+                       const void *resume, size_t rlen, const char *dir)
 {
   struct shoal_daemon *d = ud;
   struct dtor *t = malloc(sizeof *t);
@@ -548,8 +549,6 @@ int shoal_daemon_new(uv_loop_t *loop, const struct shoal_daemon_config *c, shoal
     rc = sh_web_start(d, err, errlen);
   if (rc == 0 && !(d->fetch = sh_http_client_new(loop)))
     rc = sh_errf(err, errlen, -ENOMEM, "cannot start the HTTP client");
-  if (rc == 0)
-    rc = sh_store_each(d->db, load_row, d);
   if (rc < 0) {
     d->closing = 1;
     sh_web_close(d);
@@ -558,9 +557,10 @@ int shoal_daemon_new(uv_loop_t *loop, const struct shoal_daemon_config *c, shoal
   }
   sh_daemon_apply_speeds(d);
   sh_daemon_tick_start(d);
-  sh_daemon_run_queues(d); /* now, not a tick later */
-  sh_info("daemon: %zu torrents, RPC on %s port %u", d->ntor, d->cfg.rpc_bind,
-          shoal_daemon_rpc_port(d));
+  /* the RPC answers from the next loop turn; the torrents follow in
+   * batches, and the queues start them once all are back */
+  sh_daemon_load_start(d);
+  sh_info("daemon: RPC on %s port %u", d->cfg.rpc_bind, shoal_daemon_rpc_port(d));
   *out = d;
   return 0;
 }
@@ -595,7 +595,7 @@ int shoal_daemon_reconfigure(shoal_daemon *d, const struct shoal_daemon_config *
 /* Frees d once the session and the HTTP server are both closed. */
 void sh_daemon_maybe_free(struct shoal_daemon *d)
 {
-  if (!d->engine_closed || d->web_closing)
+  if (!d->engine_closed || d->web_closing || d->loader_closing)
     return;
   for (size_t i = 0; i < d->ntor; i++)
     dtor_free(d->tor[i]);
@@ -636,6 +636,8 @@ static void on_fetch_closed(void *ud)
 
 void sh_daemon_close_now(struct shoal_daemon *d)
 {
+  d->loading = 0; /* the rows not back yet stay as they are */
+  sh_daemon_load_stop(d);
   sh_daemon_tick_stop(d);
   if (d->db && d->sess)
     sh_daemon_flush_resume(d, 1);
@@ -651,6 +653,8 @@ void shoal_daemon_close(shoal_daemon *d, void (*done)(void *ud), void *ud)
 {
   d->done = done;
   d->done_ud = ud;
+  d->loading = 0; /* the rows not back yet stay as they are */
+  sh_daemon_load_stop(d);
   sh_web_close(d);
   if (d->closing || !d->sess) {
     sh_daemon_close_now(d);

@@ -5,6 +5,8 @@
  * daemon.c     life: the database, the session, events, the tick (queues,
  *              ratio and idle limits, the alt-speed schedule, resume data
  *              batches, the watch folder)
+ * daemon_load.c  the stored torrents back in batches after a start,
+ *              while the RPC already answers
  * store.c      the SQLite database: schema, migrations, one row per torrent
  * rpc.c        the method table and the session methods
  * rpc_torrent.c  torrent-* methods; rpc_get.c torrent-get's fields
@@ -133,6 +135,15 @@ struct shoal_daemon {
   /* failed Basic auth: a slow-down */
   uint32_t auth_failures;
   uint64_t auth_block_until_ms;
+  /* Loading the database (daemon_load.c): the RPC answers from the
+   * start, and the stored torrents come back in batches between loop
+   * turns, in RPC-id order; rows up to load_after are in. */
+  uv_idle_t *loader;            /* freed in its close callback */
+  int loading;                  /* rows are still to be read */
+  int loader_closing;           /* its close is pending */
+  int64_t load_after;
+  uint64_t load_started_ms;
+  int64_t loaded_at;            /* when the last row came back (s) */
   int closing;                  /* pausing every torrent before the close */
   uint64_t close_started_ms;
   void (*done)(void *ud);
@@ -181,6 +192,22 @@ int sh_daemon_set_labels(struct dtor *t, json_t *arr);
 /* Whether the alt-speed schedule says "on" at this local time. */
 int sh_daemon_schedule_on(const struct shoal_daemon_config *c, int weekday, int minute);
 int64_t sh_daemon_now(void);
+
+/* daemon_load.c: the stored torrents back into the engine, in batches
+ * from the loop (sh_daemon_load_start), or all that remain at once, for
+ * a call that needs every torrent (an add that may be a duplicate, an
+ * RPC that names torrents or changes them). */
+void sh_daemon_load_start(struct shoal_daemon *d);
+void sh_daemon_load_all(struct shoal_daemon *d);
+void sh_daemon_load_stop(struct shoal_daemon *d);
+/* Whether loading is still going or brought torrents back at `since` (s)
+ * or later: torrent-get's "recently-active" then lists them all, so a
+ * client that polls it sees the torrents that came back after its first
+ * full list. */
+int sh_daemon_loaded_since(const struct shoal_daemon *d, int64_t since);
+/* daemon.c: one stored row into the engine (sh_store_batch's callback) */
+int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
+                       const void *resume, size_t rlen, const char *dir);
 
 /* rpc.c: one request object in, one reply object out (new reference) */
 json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req);

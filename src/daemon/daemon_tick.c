@@ -84,8 +84,8 @@ static int active(const struct shoal_daemon *d, const struct dtor *t, int64_t no
 
 void sh_daemon_run_queues(struct shoal_daemon *d)
 {
-  if (d->closing || !d->sess)
-    return;
+  if (d->closing || !d->sess || d->loading)
+    return; /* loading: in queue order once every torrent is back */
   int dl = 0, seed = 0;
   size_t nq = 0;
   int64_t now = sh_daemon_now();

@@ -397,6 +397,20 @@ static const struct {
     {"queue-move-bottom", queue_bottom},
 };
 
+/* While the stored torrents are coming back (daemon_load.c), whether the
+ * call can be answered from those back so far: the session's methods,
+ * and torrent-get of all torrents or of the recently active ones. Any
+ * other call names torrents or changes them: it waits for all. */
+static int answers_while_loading(const char *name, json_t *args)
+{
+  if (!strncmp(name, "session-", 8) || !strcmp(name, "port-test") ||
+      !strcmp(name, "free-space") || !strcmp(name, "blocklist-update"))
+    return 1;
+  json_t *ids = json_object_get(args, "ids");
+  return !strcmp(name, "torrent-get") &&
+         (!ids || (json_is_string(ids) && !strcmp(json_string_value(ids), "recently-active")));
+}
+
 json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req)
 {
   json_t *reply = json_object(), *out = json_object();
@@ -422,6 +436,8 @@ json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req)
   if (!why) {
     if (!args)
       args = empty = json_object();
+    if (d->loading && !answers_while_loading(name, args))
+      sh_daemon_load_all(d);
     why = d->closing ? "the daemon is shutting down" : fn(d, args, out);
   }
   json_decref(empty);

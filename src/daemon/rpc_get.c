@@ -56,8 +56,9 @@ int sh_rpc_select(struct shoal_daemon *d, json_t *ids, struct dtor ***v, size_t 
       rc = push(v, n, &cap, d->tor[i]);
   } else if (s && !strcmp(s, "recently-active")) {
     int64_t since = sh_daemon_now() - 60;
+    int all = sh_daemon_loaded_since(d, since);
     for (size_t i = 0; i < d->ntor && rc == 0; i++)
-      if (d->tor[i]->activity_date >= since || d->tor[i]->changed_date >= since ||
+      if (all || d->tor[i]->activity_date >= since || d->tor[i]->changed_date >= since ||
           d->tor[i]->added_date >= since)
         rc = push(v, n, &cap, d->tor[i]);
   } else if (json_is_array(ids)) {
