@@ -85,19 +85,40 @@ int sh_daemon_set_labels(struct dtor *t, json_t *arr)
     if (!l || !*l || strlen(l) > 128 || strchr(l, ','))
       return -EINVAL; /* Transmission refuses commas: labels travel comma-joined */
   }
+  const char *v[DT_MAX_LABELS];
+  for (size_t i = 0; i < json_array_size(arr); i++)
+    v[i] = json_string_value(json_array_get(arr, i));
+  return sh_daemon_copy_labels(t, v, (int)json_array_size(arr));
+}
+
+static void labels_free(struct dtor *t)
+{
   for (int i = 0; i < t->nlabels; i++)
     free(t->labels[i]);
+  free(t->labels);
+  t->labels = NULL;
   t->nlabels = 0;
-  for (size_t i = 0; i < json_array_size(arr); i++)
-    if ((t->labels[t->nlabels] = strdup(json_string_value(json_array_get(arr, i)))))
+}
+
+int sh_daemon_copy_labels(struct dtor *t, const char *const *v, int n)
+{
+  labels_free(t);
+  if (n > DT_MAX_LABELS)
+    n = DT_MAX_LABELS;
+  if (n <= 0)
+    return 0;
+  if (!(t->labels = calloc((size_t)n, sizeof *t->labels)))
+    return -ENOMEM;
+  for (int i = 0; i < n; i++)
+    if ((t->labels[t->nlabels] = strdup(v[i])))
       t->nlabels++;
   return 0;
 }
 
 static void dtor_free(struct dtor *t)
 {
-  for (int i = 0; i < t->nlabels; i++)
-    free(t->labels[i]);
+  labels_free(t);
+  free(t->error);
   free(t->comment);
   free(t->creator);
   free(t->magnet);
@@ -188,9 +209,7 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
   t->bandwidth_priority = a->bandwidth_priority;
   t->added_date = t->activity_date = sh_daemon_now();
   t->queue_pos = d->ntor ? d->tor[d->ntor - 1]->queue_pos + 1 : 0;
-  for (int i = 0; i < a->nlabels && i < DT_MAX_LABELS; i++)
-    if ((t->labels[t->nlabels] = strdup(a->labels[i])))
-      t->nlabels++;
+  sh_daemon_copy_labels(t, a->labels, a->nlabels);
   t->stopped = a->paused;
   t->in_incomplete = d->cfg.incomplete_dir_enabled && d->cfg.incomplete_dir;
   /* into the engine paused: the queue decides when it runs */
@@ -280,7 +299,8 @@ int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now)
 {
   t->stopped = t->limit_stopped = 0;
   t->start_now = now;
-  t->error[0] = 0;
+  free(t->error);
+  t->error = NULL;
   t->queued = 1; /* the queue starts it, at once when there is room */
   t->start_date = sh_daemon_now();
   sh_daemon_run_queues(d);
@@ -369,7 +389,8 @@ static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
   switch (e->type) {
   case SHOAL_EVENT_FINISHED: on_finished(d, t); break;
   case SHOAL_EVENT_ERROR:
-    snprintf(t->error, sizeof t->error, "%s", e->text);
+    free(t->error);
+    t->error = e->text[0] ? strdup(e->text) : NULL;
     sh_warn("%s: %s", t->hash_hex, e->text);
     break;
   case SHOAL_EVENT_RESUME_DATA: t->resume_dirty = 1; break;
@@ -415,7 +436,8 @@ int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t t
   if (!t)
     return -ENOMEM;
   *t = *row;
-  row->nlabels = 0; /* the labels and the link are t's now */
+  row->labels = NULL; /* the labels and the link are t's now */
+  row->nlabels = 0;
   row->magnet = NULL;
   row->renames = NULL;
   t->trackers = NULL; /* row's, applied below */

@@ -63,7 +63,7 @@ struct dtor {
   int up_limit, down_limit;     /* kB/s */
   int up_limited, down_limited, honors_session;
   int peer_limit;
-  char *labels[DT_MAX_LABELS];
+  char **labels;                /* nlabels of them, or NULL */
   int nlabels;
   char *comment, *creator;      /* from the .torrent */
   int64_t date_created;
@@ -88,7 +88,9 @@ struct dtor {
   uint32_t saved_have;           /* pieces in the resume data last saved */
   int complete;                 /* every wanted piece there, as last seen (the
                                    queues count seeds and downloads by it) */
-  char error[256];
+  char *error;                  /* the engine's last error, or NULL: memory
+                                   only for the few that have one (10,000
+                                   fixed buffers were 2.5 MB) */
   int removing;
   uint64_t polled;              /* the tick that last looked at it */
 };
@@ -189,6 +191,8 @@ void sh_daemon_poll(struct shoal_daemon *d, const struct dtor *t);
 /* Queue positions 0..n-1 in the order of queue_pos, then runs the queues. */
 void sh_daemon_queue_changed(struct shoal_daemon *d);
 int sh_daemon_set_labels(struct dtor *t, json_t *arr);
+/* Replaces t's labels with copies of v[0..n-1] (at most DT_MAX_LABELS). */
+int sh_daemon_copy_labels(struct dtor *t, const char *const *v, int n);
 /* Whether the alt-speed schedule says "on" at this local time. */
 int sh_daemon_schedule_on(const struct shoal_daemon_config *c, int weekday, int minute);
 int64_t sh_daemon_now(void);

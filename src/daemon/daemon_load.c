@@ -15,6 +15,9 @@
  * call that names or changes torrents, and any add (it may be a
  * duplicate of a row not yet back), first loads the rest at once. */
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "base/log.h"
 #include "daemon/daemon.h"
@@ -30,6 +33,13 @@ static void load_done(struct shoal_daemon *d)
   d->loading = 0;
   d->loaded_at = sh_daemon_now();
   sh_daemon_load_stop(d);
+  /* Reading every row filled SQLite's page cache, and parsing each
+   * .torrent and resume data freed small blocks all over the heap: both
+   * go back to the system, for the daemon idles on what is left. */
+  sh_store_release_memory(d->db);
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
   sh_info("daemon: %zu torrents back in %llu ms", d->ntor,
           (unsigned long long)(uv_hrtime() / 1000000 - d->load_started_ms));
   sh_daemon_run_queues(d);

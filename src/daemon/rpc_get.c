@@ -352,9 +352,9 @@ static json_t *field(struct ctx *c, enum field f)
   case F_downloadLimit: return json_integer(t->down_limit);
   case F_downloadLimited: return json_boolean(t->down_limited);
   case F_editDate: return json_integer(t->changed_date);
-  case F_error: return json_integer(t->error[0] || st->state == SHOAL_ERROR ? 3 : st->tracker_msg[0] ? 2 : 0);
+  case F_error: return json_integer(t->error || st->state == SHOAL_ERROR ? 3 : st->tracker_msg[0] ? 2 : 0);
   case F_errorString:
-    return json_string(t->error[0] ? t->error : st->state == SHOAL_ERROR ? st->error : st->tracker_msg);
+    return json_string(t->error ? t->error : st->state == SHOAL_ERROR ? st->error : st->tracker_msg);
   case F_eta: return eta(st);
   case F_etaIdle: return json_integer(-1);
   case F_fileCount: need_files(c); return json_integer((json_int_t)c->nfiles);
@@ -469,10 +469,10 @@ static int emit_fast(struct ctx *c, enum field f, struct sh_buf *b)
                                    : st->has_metadata);
     return 1;
   case F_error:
-    sh_jw_int(b, t->error[0] || st->state == SHOAL_ERROR ? 3 : st->tracker_msg[0] ? 2 : 0);
+    sh_jw_int(b, t->error || st->state == SHOAL_ERROR ? 3 : st->tracker_msg[0] ? 2 : 0);
     return 1;
   case F_errorString:
-    sh_jw_str(b, t->error[0] ? t->error : st->state == SHOAL_ERROR ? st->error : st->tracker_msg);
+    sh_jw_str(b, t->error ? t->error : st->state == SHOAL_ERROR ? st->error : st->tracker_msg);
     return 1;
   case F_eta:
     sh_jw_int(b, !left ? -1 : !st->down_rate ? -2 : (int64_t)(left / st->down_rate));

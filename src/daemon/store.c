@@ -182,6 +182,8 @@ int sh_store_open(const char *path, int version, struct sh_store **out, char *er
   return 0;
 }
 
+void sh_store_release_memory(struct sh_store *s) { sqlite3_db_release_memory(s->db); }
+
 void sh_store_close(struct sh_store *s)
 {
   if (!s)
@@ -414,6 +416,7 @@ int sh_store_batch(struct sh_store *s, int64_t *after, int limit, sh_store_row_f
             (const char *)sqlite3_column_text(st, 3));
     for (int i = 0; i < t.nlabels; i++)
       free(t.labels[i]);
+    free(t.labels);
     free(t.magnet);
     free(t.trackers);
     free(t.renames);

@@ -61,6 +61,9 @@ int sh_store_set_renames(struct sh_store *s, int64_t rid, const char *json);
 int sh_store_set_resume(struct sh_store *s, int64_t rid, const void *resume, size_t len,
                         uint64_t up, uint64_t down);
 int sh_store_delete(struct sh_store *s, int64_t rid);
+/* Gives back the page cache's memory (after the start read every row:
+ * up to the 2 MB cache SQLite keeps by default). */
+void sh_store_release_memory(struct sh_store *s);
 int sh_store_begin(struct sh_store *s);
 int sh_store_commit(struct sh_store *s);
 

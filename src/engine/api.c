@@ -589,8 +589,8 @@ static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
   st->banned_peers = t->banned_peers;
   st->peers_closed_early = t->peers_closed_early;
   st->peers_all_close_early = sh_peers_all_closers(&t->plist);
-  snprintf(st->error, sizeof st->error, "%s", t->error);
-  snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", t->tracker_msg);
+  snprintf(st->error, sizeof st->error, "%s", sh_text(t->error));
+  snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", sh_text(t->tracker_msg));
   sh_torrent_tracker_summary(t, st);
   sh_ext_status(t, st);
 }
