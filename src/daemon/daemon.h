@@ -95,6 +95,8 @@ struct dtor {
   uint64_t polled;              /* the tick that last looked at it */
 };
 
+#define SH_RAW_PREFIX "{\"arguments\":"
+
 /* A torrent-get answer's field: name and how to write it. */
 struct shoal_daemon {
   uv_loop_t *loop;
@@ -118,8 +120,9 @@ struct shoal_daemon {
     int64_t rid, at;
   } *removed;
   size_t nremoved, cap_removed;
-  /* a method that wrote its arguments object as text (torrent-get):
-   * shoal_daemon_rpc splices it into the reply */
+  /* a method that wrote its arguments object as text (torrent-get),
+   * after SH_RAW_PREFIX: shoal_daemon_rpc writes the rest of the reply
+   * behind it and hands the buffer on, not a copy */
   struct sh_buf raw_args;
   /* What the tick looks at (daemon_tick.c): the engine's busy torrents and
    * those an event named since (engine ids), not all 10,000; every one

@@ -471,20 +471,16 @@ int shoal_daemon_rpc(shoal_daemon *d, const char *req, size_t len, char **reply,
     /* {"arguments":RAW,"result":...}: the rest of the reply after RAW */
     json_object_del(ans, "arguments");
     char *rest = json_dumps(ans, JSON_COMPACT);
-    struct sh_buf out = SH_BUF_INIT;
-    sh_buf_puts(&out, "{\"arguments\":");
-    sh_buf_append(&out, d->raw_args.data, d->raw_args.len);
-    sh_buf_putc(&out, ',');
-    sh_buf_puts(&out, rest ? rest + 1 : "}");
+    struct sh_buf *out = &d->raw_args;
+    sh_buf_putc(out, ',');
+    sh_buf_puts(out, rest ? rest + 1 : "}");
     free(rest);
     json_decref(ans);
-    if (out.oom || !rest) {
-      sh_buf_free(&out);
+    if (out->oom || !rest) {
+      sh_buf_free(out);
       return -ENOMEM;
     }
-    *reply = sh_buf_steal(&out, reply_len);
-    if (d->raw_args.cap > (1u << 20))
-      sh_buf_free(&d->raw_args); /* a big answer's memory goes back */
+    *reply = sh_buf_steal(out, reply_len); /* a big answer's memory goes with it */
     return rc;
   }
   *reply = ans ? json_dumps(ans, JSON_COMPACT) : NULL;

@@ -562,12 +562,23 @@ int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr 
 
 /* ---- status and lists ---- */
 
+/* A text into a status's buffer, cut to fit; none: left empty. A daemon
+ * copies 10,000 statuses for one torrent-get: no printf here. */
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+  if (!src)
+    return;
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = 0;
+}
+
 static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
 {
   memset(st, 0, sizeof *st);
   st->id = t->id;
   memcpy(st->info_hash, t->ih, 20);
-  snprintf(st->name, sizeof st->name, "%s", t->name);
+  copy_text(st->name, sizeof st->name, t->name);
   st->state = t->state;
   st->has_metadata = t->m != NULL;
   st->num_pieces = t->m ? t->m->num_pieces : 0;
@@ -589,8 +600,8 @@ static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
   st->banned_peers = t->banned_peers;
   st->peers_closed_early = t->peers_closed_early;
   st->peers_all_close_early = sh_peers_all_closers(&t->plist);
-  snprintf(st->error, sizeof st->error, "%s", sh_text(t->error));
-  snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", sh_text(t->tracker_msg));
+  copy_text(st->error, sizeof st->error, t->error);
+  copy_text(st->tracker_msg, sizeof st->tracker_msg, t->tracker_msg);
   sh_torrent_tracker_summary(t, st);
   sh_ext_status(t, st);
 }
