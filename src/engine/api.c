@@ -137,8 +137,14 @@ static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_pa
     memcpy(t->pending_prio, a->prio, a->nprio);
     t->npending_prio = a->nprio;
   }
-  if (p->resume)
-    sh_buf_append(&t->resume, p->resume, p->resume_len); /* its pieces, if still true */
+  /* its pieces, if still true; kept at its size (a buffer grown by
+   * doubling held 512 bytes for a daemon's usual 376, times 10,000) */
+  if (p->resume && (t->resume.data = malloc(p->resume_len + 1))) {
+    memcpy(t->resume.data, p->resume, p->resume_len);
+    t->resume.data[p->resume_len] = 0;
+    t->resume.len = p->resume_len;
+    t->resume.cap = p->resume_len + 1;
+  }
   if (m && sh_torrent_set_metadata(t, m, a->raw, a->raw_len) < 0) {
     t->after_stop = SH_AFTER_REMOVE;
     sh_torrent_free(t);
