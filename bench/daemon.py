@@ -33,6 +33,8 @@ import tempfile
 import time
 
 SHOAL = os.path.abspath(sys.argv[1])
+# another shoal binary (say, main's) measured in the same run, for a before/after
+BEFORE = os.environ.get("SHOAL_BEFORE")
 N = int(os.environ.get("N", "10000"))
 POLLS = int(os.environ.get("POLLS", "60"))
 IDLE_S = float(os.environ.get("IDLE_S", "30"))
@@ -132,13 +134,14 @@ def rss_mib(pid):
 class Shoal:
     name = "shoal daemon"
 
-    def __init__(self, data):
-        self.cfg, self.data = os.path.join(TMP, "shoal-cfg"), data
+    def __init__(self, data, binary=SHOAL, tag="shoal"):
+        self.cfg, self.data = os.path.join(TMP, tag + "-cfg"), data
         self.port, self.peer = free_port(), free_port()
+        self.binary, self.tag = binary, tag
 
     def start(self):
-        self.log = open(os.path.join(TMP, "shoal.log"), "a")
-        self.p = subprocess.Popen([SHOAL, "daemon", "-g", self.cfg, "-w", self.data, "--rpc-port",
+        self.log = open(os.path.join(TMP, self.tag + ".log"), "a")
+        self.p = subprocess.Popen([self.binary, "daemon", "-g", self.cfg, "-w", self.data, "--rpc-port",
                                    str(self.port), "--peer-port", str(self.peer),
                                    "--bind-address-ipv4", "127.0.0.1", "--log-level", "warn"],
                                   stdout=self.log, stderr=self.log)
@@ -236,13 +239,15 @@ def main():
     log("generating %d torrents in %s" % (N, TMP))
     data, tors = generate()
     try:
+        b = measure(Shoal(data, os.path.abspath(BEFORE), "before"), tors) if BEFORE else None
         s = measure(Shoal(data), tors)
         t = measure(Transmission(data), tors)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
     print("%d torrents of 20 KiB (2 pieces each), seeding, no tracker; %d polls\n" % (N, POLLS))
-    print("| measure | shoal daemon | transmission-daemon 3.00 | shoal / Transmission |")
-    print("| --- | --- | --- | --- |")
+    print("| measure |%s shoal daemon | transmission-daemon 3.00 | shoal / Transmission |"
+          % (" shoal before |" if b else ""))
+    print("| --- |%s --- | --- | --- |" % (" --- |" if b else ""))
     rows = [("start-up until RPC answers", "rpc", "%.2f s"),
             ("start-up until all seeding", "seed", "%.2f s"),
             ("torrent-get, web client fields, median", "med", "%.3f s"),
@@ -254,7 +259,8 @@ def main():
             ("CPU while idle", "cpu", "%.2f %%")]
     for label, k, fmt in rows:
         ratio = s[k] / t[k] if t[k] else float("nan")
-        print("| %s | %s | %s | %.2f |" % (label, fmt % s[k], fmt % t[k], ratio))
+        print("| %s |%s %s | %s | %.2f |" % (label, " %s |" % (fmt % b[k]) if b else "",
+                                            fmt % s[k], fmt % t[k], ratio))
 
 
 main()
