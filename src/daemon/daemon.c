@@ -485,6 +485,7 @@ int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t t
   t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */
   t->complete = t->done_date != 0;
+  sh_daemon_run_unqueued(d, t);
   return 0;
 }
 

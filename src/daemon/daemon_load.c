@@ -6,9 +6,10 @@
  * runs idle handles before it polls, so a small database is all back
  * before the first request is read); a turn reads batches of LOAD_BATCH
  * rows until LOAD_TURN_MS have passed, so a request waits at most about
- * that long behind it. The queues start nothing while loading: once the
- * last row is back they start the torrents in queue order, as a start
- * that read everything first did.
+ * that long behind it. A torrent whose queue is off (seeds, by default)
+ * starts as it comes back; the queues start nothing else while loading:
+ * once the last row is back they start the rest in queue order, as a
+ * start that read everything first did.
  *
  * What a client sees meanwhile: session-* answer; torrent-get of all
  * torrents (or "recently-active") lists those back so far; any other
