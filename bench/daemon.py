@@ -5,10 +5,15 @@ Set-up (not timed): N torrents of one 20 KiB file each (16 KiB pieces: two
 pieces), the data present, added over RPC to each daemon, which checks
 and seeds them; then each daemon is stopped (SIGTERM) and started again
 on the same state. Measured, per daemon, from that restart:
-  - start-up until RPC answers (session-get), and until every torrent is
-    seeding (status 6 in torrent-get);
+  - start-up until RPC answers (session-get, asked every 2 ms), and until
+    every torrent is seeding (status 6 in torrent-get);
   - torrent-get of all torrents with the fields Transmission's web client
-    polls: latency median and p99 over POLLS requests;
+    polls: latency median and p99 over POLLS requests, each on a new
+    connection. The daemon's latency is from opening the connection and
+    sending the request to the reply's last byte received; "with the
+    client's parse" adds Python's json.loads of the reply (several MB:
+    the same work for either daemon, and most of the time for the faster
+    one);
   - resident memory (VmRSS) with all loaded and idle; CPU time used while
     idle for IDLE_S seconds.
 No tracker, no DHT/LPD/PEX/uTP on either side: the daemons do only their
@@ -28,6 +33,8 @@ import tempfile
 import time
 
 SHOAL = os.path.abspath(sys.argv[1])
+# another shoal binary (say, main's) measured in the same run, for a before/after
+BEFORE = os.environ.get("SHOAL_BEFORE")
 N = int(os.environ.get("N", "10000"))
 POLLS = int(os.environ.get("POLLS", "60"))
 IDLE_S = float(os.environ.get("IDLE_S", "30"))
@@ -127,13 +134,14 @@ def rss_mib(pid):
 class Shoal:
     name = "shoal daemon"
 
-    def __init__(self, data):
-        self.cfg, self.data = os.path.join(TMP, "shoal-cfg"), data
+    def __init__(self, data, binary=SHOAL, tag="shoal"):
+        self.cfg, self.data = os.path.join(TMP, tag + "-cfg"), data
         self.port, self.peer = free_port(), free_port()
+        self.binary, self.tag = binary, tag
 
     def start(self):
-        self.log = open(os.path.join(TMP, "shoal.log"), "a")
-        self.p = subprocess.Popen([SHOAL, "daemon", "-g", self.cfg, "-w", self.data, "--rpc-port",
+        self.log = open(os.path.join(TMP, self.tag + ".log"), "a")
+        self.p = subprocess.Popen([self.binary, "daemon", "-g", self.cfg, "-w", self.data, "--rpc-port",
                                    str(self.port), "--peer-port", str(self.peer),
                                    "--bind-address-ipv4", "127.0.0.1", "--log-level", "warn"],
                                   stdout=self.log, stderr=self.log)
@@ -168,12 +176,12 @@ def all_seeding(rpc):
     return len(t) == N and all(x["status"] == 6 for x in t)
 
 
-def wait(cond, timeout, what):
+def wait(cond, timeout, what, step=0.05):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
             return
-        time.sleep(0.05)
+        time.sleep(step)
     raise RuntimeError("timed out waiting for " + what)
 
 
@@ -194,17 +202,24 @@ def measure(d, tors):
     log("   restarting")
     t0 = time.monotonic()
     rpc = d.start()
-    wait(rpc.up, 600, d.name + " RPC after the restart")
+    wait(rpc.up, 600, d.name + " RPC after the restart", step=0.002)
     t_rpc = time.monotonic() - t0
     wait(lambda: all_seeding(rpc), 1800, "all seeding after the restart")
     t_seed = time.monotonic() - t0
-    lat = []
+    lat, lat_parse = [], []
+    req = json.dumps({"method": "torrent-get", "arguments": {"fields": WEB_FIELDS}})
     for _ in range(POLLS):
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=600)
         s = time.monotonic()
-        r = rpc.call("torrent-get", {"fields": WEB_FIELDS})
+        c.request("POST", "/transmission/rpc", req, {"X-Transmission-Session-Id": rpc.sid})
+        body = c.getresponse().read()
         lat.append(time.monotonic() - s)
+        c.close()
+        r = json.loads(body)
+        lat_parse.append(time.monotonic() - s)
         assert len(r["arguments"]["torrents"]) == N
     lat.sort()
+    lat_parse.sort()
     time.sleep(3)
     c0 = proc_stat(d.p.pid)
     time.sleep(IDLE_S)
@@ -212,8 +227,10 @@ def measure(d, tors):
     rss = rss_mib(d.p.pid)
     d.p.send_signal(signal.SIGTERM)
     d.p.wait(300)
-    res = dict(rpc=t_rpc, seed=t_seed, med=statistics.median(lat),
-               p99=lat[min(len(lat) - 1, int(len(lat) * 0.99))], rss=rss, cpu=cpu)
+    p99 = lambda v: v[min(len(v) - 1, int(len(v) * 0.99))]
+    res = dict(rpc=t_rpc, seed=t_seed, med=statistics.median(lat), p99=p99(lat),
+               pmed=statistics.median(lat_parse), pp99=p99(lat_parse), rss=rss, cpu=cpu,
+               size=len(body) / 1e6)
     log("   %s" % res)
     return res
 
@@ -222,22 +239,28 @@ def main():
     log("generating %d torrents in %s" % (N, TMP))
     data, tors = generate()
     try:
+        b = measure(Shoal(data, os.path.abspath(BEFORE), "before"), tors) if BEFORE else None
         s = measure(Shoal(data), tors)
         t = measure(Transmission(data), tors)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
     print("%d torrents of 20 KiB (2 pieces each), seeding, no tracker; %d polls\n" % (N, POLLS))
-    print("| measure | shoal daemon | transmission-daemon 3.00 | shoal / Transmission |")
-    print("| --- | --- | --- | --- |")
+    print("| measure |%s shoal daemon | transmission-daemon 3.00 | shoal / Transmission |"
+          % (" shoal before |" if b else ""))
+    print("| --- |%s --- | --- | --- |" % (" --- |" if b else ""))
     rows = [("start-up until RPC answers", "rpc", "%.2f s"),
             ("start-up until all seeding", "seed", "%.2f s"),
             ("torrent-get, web client fields, median", "med", "%.3f s"),
             ("torrent-get, web client fields, p99", "p99", "%.3f s"),
+            ("torrent-get with the client's parse, median", "pmed", "%.3f s"),
+            ("torrent-get with the client's parse, p99", "pp99", "%.3f s"),
+            ("torrent-get reply size", "size", "%.1f MB"),
             ("resident memory, loaded and idle", "rss", "%.0f MiB"),
             ("CPU while idle", "cpu", "%.2f %%")]
     for label, k, fmt in rows:
         ratio = s[k] / t[k] if t[k] else float("nan")
-        print("| %s | %s | %s | %.2f |" % (label, fmt % s[k], fmt % t[k], ratio))
+        print("| %s |%s %s | %s | %.2f |" % (label, " %s |" % (fmt % b[k]) if b else "",
+                                            fmt % s[k], fmt % t[k], ratio))
 
 
 main()

@@ -6,6 +6,7 @@
 #
 #   bench/daemon.sh [PATH-TO-SHOAL]     default: build/shoal
 #   N=10000 POLLS=60 IDLE_S=30 BENCH_TMP=/tmp
+#   SHOAL_BEFORE=PATH: another shoal binary measured in the same run
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 shoal=${1:-$here/../build/shoal}

@@ -85,19 +85,40 @@ int sh_daemon_set_labels(struct dtor *t, json_t *arr)
     if (!l || !*l || strlen(l) > 128 || strchr(l, ','))
       return -EINVAL; /* Transmission refuses commas: labels travel comma-joined */
   }
+  const char *v[DT_MAX_LABELS];
+  for (size_t i = 0; i < json_array_size(arr); i++)
+    v[i] = json_string_value(json_array_get(arr, i));
+  return sh_daemon_copy_labels(t, v, (int)json_array_size(arr));
+}
+
+static void labels_free(struct dtor *t)
+{
   for (int i = 0; i < t->nlabels; i++)
     free(t->labels[i]);
+  free(t->labels);
+  t->labels = NULL;
   t->nlabels = 0;
-  for (size_t i = 0; i < json_array_size(arr); i++)
-    if ((t->labels[t->nlabels] = strdup(json_string_value(json_array_get(arr, i)))))
+}
+
+int sh_daemon_copy_labels(struct dtor *t, const char *const *v, int n)
+{
+  labels_free(t);
+  if (n > DT_MAX_LABELS)
+    n = DT_MAX_LABELS;
+  if (n <= 0)
+    return 0;
+  if (!(t->labels = calloc((size_t)n, sizeof *t->labels)))
+    return -ENOMEM;
+  for (int i = 0; i < n; i++)
+    if ((t->labels[t->nlabels] = strdup(v[i])))
       t->nlabels++;
   return 0;
 }
 
 static void dtor_free(struct dtor *t)
 {
-  for (int i = 0; i < t->nlabels; i++)
-    free(t->labels[i]);
+  labels_free(t);
+  free(t->error);
   free(t->comment);
   free(t->creator);
   free(t->magnet);
@@ -174,6 +195,7 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
                   size_t errlen)
 {
   *out = NULL;
+  sh_daemon_load_all(d); /* a row not back yet may be this torrent */
   const char *dir = a->download_dir ? a->download_dir : d->cfg.download_dir;
   struct dtor *t = calloc(1, sizeof *t);
   if (!t || !(t->dir = strdup(dir))) {
@@ -187,9 +209,7 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
   t->bandwidth_priority = a->bandwidth_priority;
   t->added_date = t->activity_date = sh_daemon_now();
   t->queue_pos = d->ntor ? d->tor[d->ntor - 1]->queue_pos + 1 : 0;
-  for (int i = 0; i < a->nlabels && i < DT_MAX_LABELS; i++)
-    if ((t->labels[t->nlabels] = strdup(a->labels[i])))
-      t->nlabels++;
+  sh_daemon_copy_labels(t, a->labels, a->nlabels);
   t->stopped = a->paused;
   t->in_incomplete = d->cfg.incomplete_dir_enabled && d->cfg.incomplete_dir;
   /* into the engine paused: the queue decides when it runs */
@@ -280,7 +300,8 @@ int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now)
 {
   t->stopped = t->limit_stopped = 0;
   t->start_now = now;
-  t->error[0] = 0;
+  free(t->error);
+  t->error = NULL;
   t->queued = 1; /* the queue starts it, at once when there is room */
   t->start_date = sh_daemon_now();
   sh_daemon_run_queues(d);
@@ -369,7 +390,8 @@ static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
   switch (e->type) {
   case SHOAL_EVENT_FINISHED: on_finished(d, t); break;
   case SHOAL_EVENT_ERROR:
-    snprintf(t->error, sizeof t->error, "%s", e->text);
+    free(t->error);
+    t->error = e->text[0] ? strdup(e->text) : NULL;
     sh_warn("%s: %s", t->hash_hex, e->text);
     break;
   case SHOAL_EVENT_RESUME_DATA: t->resume_dirty = 1; break;
@@ -407,15 +429,16 @@ static void on_engine_event(void *ud)
 
 /* ---- loading the database ---- */
 
-static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
-                    const void *resume, size_t rlen, const char *dir)
+int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
+                       const void *resume, size_t rlen, const char *dir)
 {
   struct shoal_daemon *d = ud;
   struct dtor *t = malloc(sizeof *t);
   if (!t)
     return -ENOMEM;
   *t = *row;
-  row->nlabels = 0; /* the labels and the link are t's now */
+  row->labels = NULL; /* the labels and the link are t's now */
+  row->nlabels = 0;
   row->magnet = NULL;
   row->renames = NULL;
   t->trackers = NULL; /* row's, applied below */
@@ -463,6 +486,7 @@ static int load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen
   t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */
   t->complete = t->done_date != 0;
+  sh_daemon_run_unqueued(d, t);
   return 0;
 }
 
@@ -549,8 +573,6 @@ int shoal_daemon_new(uv_loop_t *loop, const struct shoal_daemon_config *c, shoal
     rc = sh_web_start(d, err, errlen);
   if (rc == 0 && !(d->fetch = sh_http_client_new(loop)))
     rc = sh_errf(err, errlen, -ENOMEM, "cannot start the HTTP client");
-  if (rc == 0)
-    rc = sh_store_each(d->db, load_row, d);
   if (rc < 0) {
     d->closing = 1;
     sh_web_close(d);
@@ -559,9 +581,10 @@ int shoal_daemon_new(uv_loop_t *loop, const struct shoal_daemon_config *c, shoal
   }
   sh_daemon_apply_speeds(d);
   sh_daemon_tick_start(d);
-  sh_daemon_run_queues(d); /* now, not a tick later */
-  sh_info("daemon: %zu torrents, RPC on %s port %u", d->ntor, d->cfg.rpc_bind,
-          shoal_daemon_rpc_port(d));
+  /* the RPC answers from the next loop turn; the torrents follow in
+   * batches, and the queues start them once all are back */
+  sh_daemon_load_start(d);
+  sh_info("daemon: RPC on %s port %u", d->cfg.rpc_bind, shoal_daemon_rpc_port(d));
   *out = d;
   return 0;
 }
@@ -596,7 +619,7 @@ int shoal_daemon_reconfigure(shoal_daemon *d, const struct shoal_daemon_config *
 /* Frees d once the session and the HTTP server are both closed. */
 void sh_daemon_maybe_free(struct shoal_daemon *d)
 {
-  if (!d->engine_closed || d->web_closing)
+  if (!d->engine_closed || d->web_closing || d->loader_closing)
     return;
   for (size_t i = 0; i < d->ntor; i++)
     dtor_free(d->tor[i]);
@@ -637,6 +660,8 @@ static void on_fetch_closed(void *ud)
 
 void sh_daemon_close_now(struct shoal_daemon *d)
 {
+  d->loading = 0; /* the rows not back yet stay as they are */
+  sh_daemon_load_stop(d);
   sh_daemon_tick_stop(d);
   if (d->db && d->sess)
     sh_daemon_flush_resume(d, 1);
@@ -652,6 +677,8 @@ void shoal_daemon_close(shoal_daemon *d, void (*done)(void *ud), void *ud)
 {
   d->done = done;
   d->done_ud = ud;
+  d->loading = 0; /* the rows not back yet stay as they are */
+  sh_daemon_load_stop(d);
   sh_web_close(d);
   if (d->closing || !d->sess) {
     sh_daemon_close_now(d);

@@ -5,6 +5,8 @@
  * daemon.c     life: the database, the session, events, the tick (queues,
  *              ratio and idle limits, the alt-speed schedule, resume data
  *              batches, the watch folder)
+ * daemon_load.c  the stored torrents back in batches after a start,
+ *              while the RPC already answers
  * store.c      the SQLite database: schema, migrations, one row per torrent
  * rpc.c        the method table and the session methods
  * rpc_torrent.c  torrent-* methods; rpc_get.c torrent-get's fields
@@ -61,7 +63,7 @@ struct dtor {
   int up_limit, down_limit;     /* kB/s */
   int up_limited, down_limited, honors_session;
   int peer_limit;
-  char *labels[DT_MAX_LABELS];
+  char **labels;                /* nlabels of them, or NULL */
   int nlabels;
   char *comment, *creator;      /* from the .torrent */
   int64_t date_created;
@@ -86,10 +88,14 @@ struct dtor {
   uint32_t saved_have;           /* pieces in the resume data last saved */
   int complete;                 /* every wanted piece there, as last seen (the
                                    queues count seeds and downloads by it) */
-  char error[256];
+  char *error;                  /* the engine's last error, or NULL: memory
+                                   only for the few that have one (10,000
+                                   fixed buffers were 2.5 MB) */
   int removing;
   uint64_t polled;              /* the tick that last looked at it */
 };
+
+#define SH_RAW_PREFIX "{\"arguments\":"
 
 /* A torrent-get answer's field: name and how to write it. */
 struct shoal_daemon {
@@ -114,8 +120,9 @@ struct shoal_daemon {
     int64_t rid, at;
   } *removed;
   size_t nremoved, cap_removed;
-  /* a method that wrote its arguments object as text (torrent-get):
-   * shoal_daemon_rpc splices it into the reply */
+  /* a method that wrote its arguments object as text (torrent-get),
+   * after SH_RAW_PREFIX: shoal_daemon_rpc writes the rest of the reply
+   * behind it and hands the buffer on, not a copy */
   struct sh_buf raw_args;
   /* the running request's tag, borrowed for the method call: a method that
    * answers later (torrent-add of a URL) keeps a copy for its reply */
@@ -136,6 +143,15 @@ struct shoal_daemon {
   /* failed Basic auth: a slow-down */
   uint32_t auth_failures;
   uint64_t auth_block_until_ms;
+  /* Loading the database (daemon_load.c): the RPC answers from the
+   * start, and the stored torrents come back in batches between loop
+   * turns, in RPC-id order; rows up to load_after are in. */
+  uv_idle_t *loader;            /* freed in its close callback */
+  int loading;                  /* rows are still to be read */
+  int loader_closing;           /* its close is pending */
+  int64_t load_after;
+  uint64_t load_started_ms;
+  int64_t loaded_at;            /* when the last row came back (s) */
   int closing;                  /* pausing every torrent before the close */
   uint64_t close_started_ms;
   void (*done)(void *ud);
@@ -181,9 +197,27 @@ void sh_daemon_poll(struct shoal_daemon *d, const struct dtor *t);
 /* Queue positions 0..n-1 in the order of queue_pos, then runs the queues. */
 void sh_daemon_queue_changed(struct shoal_daemon *d);
 int sh_daemon_set_labels(struct dtor *t, json_t *arr);
+/* Replaces t's labels with copies of v[0..n-1] (at most DT_MAX_LABELS). */
+int sh_daemon_copy_labels(struct dtor *t, const char *const *v, int n);
 /* Whether the alt-speed schedule says "on" at this local time. */
 int sh_daemon_schedule_on(const struct shoal_daemon_config *c, int weekday, int minute);
 int64_t sh_daemon_now(void);
+
+/* daemon_load.c: the stored torrents back into the engine, in batches
+ * from the loop (sh_daemon_load_start), or all that remain at once, for
+ * a call that needs every torrent (an add that may be a duplicate, an
+ * RPC that names torrents or changes them). */
+void sh_daemon_load_start(struct shoal_daemon *d);
+void sh_daemon_load_all(struct shoal_daemon *d);
+void sh_daemon_load_stop(struct shoal_daemon *d);
+/* Whether loading is still going or brought torrents back at `since` (s)
+ * or later: torrent-get's "recently-active" then lists them all, so a
+ * client that polls it sees the torrents that came back after its first
+ * full list. */
+int sh_daemon_loaded_since(const struct shoal_daemon *d, int64_t since);
+/* daemon.c: one stored row into the engine (sh_store_batch's callback) */
+int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
+                       const void *resume, size_t rlen, const char *dir);
 
 /* rpc.c: one request object in, one reply object out (new reference) */
 json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req);

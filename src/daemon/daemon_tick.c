@@ -82,10 +82,27 @@ static int active(const struct shoal_daemon *d, const struct dtor *t, int64_t no
                           now - t->stalled_since >= stall);
 }
 
+static void run(struct shoal_daemon *d, struct dtor *t)
+{
+  t->queued = 0;
+  t->stalled_since = t->idle_since = 0;
+  shoal_torrent_resume(d->sess, t->eid);
+}
+
+int sh_daemon_run_unqueued(struct shoal_daemon *d, struct dtor *t)
+{
+  const struct shoal_daemon_config *c = &d->cfg;
+  if (d->closing || !t->queued || t->checking ||
+      (t->complete ? c->seed_queue_enabled : c->download_queue_enabled))
+    return 0;
+  run(d, t);
+  return 1;
+}
+
 void sh_daemon_run_queues(struct shoal_daemon *d)
 {
-  if (d->closing || !d->sess)
-    return;
+  if (d->closing || !d->sess || d->loading)
+    return; /* loading: in queue order once every torrent is back */
   int dl = 0, seed = 0;
   size_t nq = 0;
   int64_t now = sh_daemon_now();
@@ -113,11 +130,9 @@ void sh_daemon_run_queues(struct shoal_daemon *d)
                            : !c->download_queue_enabled || dl < c->download_queue_size;
     if (!room && !t->start_now)
       continue;
-    t->queued = 0;
-    t->stalled_since = t->idle_since = 0;
     if (!t->start_now)
       t->complete ? seed++ : dl++;
-    shoal_torrent_resume(d->sess, t->eid);
+    run(d, t);
   }
   free(q);
 }

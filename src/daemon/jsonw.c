@@ -1,4 +1,7 @@
-/* JSON text into a buffer; see jsonw.h. */
+/* JSON text into a buffer; see jsonw.h. Each call makes room once for
+ * the most it can write and then writes through a pointer: torrent-get
+ * of 10,000 torrents writes 300,000 values, and a reserve per byte was
+ * most of its time. */
 #include "daemon/jsonw.h"
 
 #include <math.h>
@@ -28,31 +31,44 @@ static int utf8_len(const unsigned char *s)
 void sh_jw_str(struct sh_buf *b, const char *s)
 {
   const unsigned char *p = (const unsigned char *)(s ? s : "");
-  sh_buf_putc(b, '"');
+  size_t n = strlen((const char *)p);
+  /* at most 6 bytes out per byte in (\u00XX, or \ufffd for one bad byte) */
+  if (sh_jw_room(b, 6 * n + 2) < 0)
+    return;
+  static const char hex[] = "0123456789abcdef";
+  uint8_t *o = b->data + b->len;
+  *o++ = '"';
   while (*p) {
-    const unsigned char *run = p;
-    while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+    unsigned char c = *p;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      *o++ = c;
       p++;
-    sh_buf_append(b, run, (size_t)(p - run));
-    if (!*p)
-      break;
-    if (*p == '"' || *p == '\\') {
-      sh_buf_putc(b, '\\');
-      sh_buf_putc(b, *p++);
-    } else if (*p < 0x20) {
-      sh_buf_printf(b, "\\u%04x", *p++);
+    } else if (c == '"' || c == '\\') {
+      *o++ = '\\';
+      *o++ = c;
+      p++;
+    } else if (c < 0x20) {
+      memcpy(o, "\\u00", 4);
+      o[4] = (uint8_t)hex[c >> 4];
+      o[5] = (uint8_t)hex[c & 15];
+      o += 6;
+      p++;
     } else {
-      int n = utf8_len(p);
-      if (n) {
-        sh_buf_append(b, p, (size_t)n);
-        p += n;
+      int k = utf8_len(p);
+      if (k) {
+        memcpy(o, p, (size_t)k);
+        o += k;
+        p += k;
       } else {
-        sh_buf_puts(b, "\\ufffd");
+        memcpy(o, "\\ufffd", 6);
+        o += 6;
         p++;
       }
     }
   }
-  sh_buf_putc(b, '"');
+  *o++ = '"';
+  b->len = (size_t)(o - b->data);
+  b->data[b->len] = 0;
 }
 
 void sh_jw_int(struct sh_buf *b, int64_t v)
@@ -66,7 +82,7 @@ void sh_jw_int(struct sh_buf *b, int64_t v)
   } while (u);
   if (v < 0)
     tmp[--k] = '-';
-  sh_buf_append(b, tmp + k, sizeof tmp - (size_t)k);
+  sh_jw_raw(b, tmp + k, sizeof tmp - (size_t)k);
 }
 
 void sh_jw_real(struct sh_buf *b, double v)
@@ -79,4 +95,10 @@ void sh_jw_real(struct sh_buf *b, double v)
     sh_buf_printf(b, "%.4f", v);
 }
 
-void sh_jw_bool(struct sh_buf *b, int v) { sh_buf_puts(b, v ? "true" : "false"); }
+void sh_jw_bool(struct sh_buf *b, int v)
+{
+  if (v)
+    sh_jw_raw(b, "true", 4);
+  else
+    sh_jw_raw(b, "false", 5);
+}

@@ -7,8 +7,26 @@
 #define SHOAL_DAEMON_JSONW_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "base/buf.h"
+
+/* Room for n more bytes (and the NUL sh_buf keeps after them): 0, or -1
+ * when out of memory (b->oom set). */
+static inline int sh_jw_room(struct sh_buf *b, size_t n)
+{
+  return !b->oom && b->cap > b->len + n ? 0 : sh_buf_reserve(b, n);
+}
+
+/* n bytes of JSON text as they are (punctuation, a prepared key). */
+static inline void sh_jw_raw(struct sh_buf *b, const void *p, size_t n)
+{
+  if (sh_jw_room(b, n) < 0)
+    return;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = 0;
+}
 
 void sh_jw_str(struct sh_buf *b, const char *s);
 void sh_jw_int(struct sh_buf *b, int64_t v);

@@ -397,6 +397,20 @@ static const struct {
     {"queue-move-bottom", queue_bottom},
 };
 
+/* While the stored torrents are coming back (daemon_load.c), whether the
+ * call can be answered from those back so far: the session's methods,
+ * and torrent-get of all torrents or of the recently active ones. Any
+ * other call names torrents or changes them: it waits for all. */
+static int answers_while_loading(const char *name, json_t *args)
+{
+  if (!strncmp(name, "session-", 8) || !strcmp(name, "port-test") ||
+      !strcmp(name, "free-space") || !strcmp(name, "blocklist-update"))
+    return 1;
+  json_t *ids = json_object_get(args, "ids");
+  return !strcmp(name, "torrent-get") &&
+         (!ids || (json_is_string(ids) && !strcmp(json_string_value(ids), "recently-active")));
+}
+
 json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req)
 {
   json_t *reply = json_object(), *out = json_object();
@@ -422,6 +436,8 @@ json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req)
   if (!why) {
     if (!args)
       args = empty = json_object();
+    if (d->loading && !answers_while_loading(name, args))
+      sh_daemon_load_all(d);
     d->rpc_tag = tag;
     why = d->closing ? "the daemon is shutting down" : fn(d, args, out);
     d->rpc_tag = NULL;
@@ -457,20 +473,16 @@ int shoal_daemon_rpc(shoal_daemon *d, const char *req, size_t len, char **reply,
     /* {"arguments":RAW,"result":...}: the rest of the reply after RAW */
     json_object_del(ans, "arguments");
     char *rest = json_dumps(ans, JSON_COMPACT);
-    struct sh_buf out = SH_BUF_INIT;
-    sh_buf_puts(&out, "{\"arguments\":");
-    sh_buf_append(&out, d->raw_args.data, d->raw_args.len);
-    sh_buf_putc(&out, ',');
-    sh_buf_puts(&out, rest ? rest + 1 : "}");
+    struct sh_buf *out = &d->raw_args;
+    sh_buf_putc(out, ',');
+    sh_buf_puts(out, rest ? rest + 1 : "}");
     free(rest);
     json_decref(ans);
-    if (out.oom || !rest) {
-      sh_buf_free(&out);
+    if (out->oom || !rest) {
+      sh_buf_free(out);
       return -ENOMEM;
     }
-    *reply = sh_buf_steal(&out, reply_len);
-    if (d->raw_args.cap > (1u << 20))
-      sh_buf_free(&d->raw_args); /* a big answer's memory goes back */
+    *reply = sh_buf_steal(out, reply_len); /* a big answer's memory goes with it */
     return rc;
   }
   *reply = ans ? json_dumps(ans, JSON_COMPACT) : NULL;

@@ -410,9 +410,9 @@ static const char *set1(struct shoal_daemon *d, struct dtor *t, json_t *a)
   why = set_files(d, t, a);
   if (why)
     return why;
-  for (int i = 0; i < DT_MAX_LABELS; i++)
-    b.labels[i] = t->labels[i];
+  b.labels = t->labels; /* set_labels may have replaced them */
   b.nlabels = t->nlabels;
+  b.error = t->error;
   *t = b;
   if (qp >= 0)
     t->queue_pos = qp * 2 - 1; /* sh_daemon_queue_changed renumbers */

@@ -182,6 +182,8 @@ int sh_store_open(const char *path, int version, struct sh_store **out, char *er
   return 0;
 }
 
+void sh_store_release_memory(struct sh_store *s) { sqlite3_db_release_memory(s->db); }
+
 void sh_store_close(struct sh_store *s)
 {
   if (!s)
@@ -362,20 +364,23 @@ static void row_labels(struct dtor *t, const char *j)
   json_decref(a);
 }
 
-int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
+int sh_store_batch(struct sh_store *s, int64_t *after, int limit, sh_store_row_fn fn, void *ud)
 {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "SELECT id, info_hash, torrent, download_dir, added_date, resume, uploaded,"
                          " downloaded, " SETTINGS_COLS ", magnet, trackers, renames"
-                         " FROM torrents ORDER BY id",
+                         " FROM torrents WHERE id > ?1 ORDER BY id LIMIT ?2",
                          -1, &st, NULL) != SQLITE_OK)
     return -EIO;
-  int rc = 0;
+  sqlite3_bind_int64(st, 1, *after);
+  sqlite3_bind_int(st, 2, limit);
+  int rc = 0, n = 0;
   while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    n++;
     struct dtor t;
     memset(&t, 0, sizeof t);
-    t.rid = sqlite3_column_int64(st, 0);
+    t.rid = *after = sqlite3_column_int64(st, 0);
     if (sqlite3_column_bytes(st, 1) != 20)
       continue;
     memcpy(t.ih, sqlite3_column_blob(st, 1), 20);
@@ -411,10 +416,18 @@ int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
             (const char *)sqlite3_column_text(st, 3));
     for (int i = 0; i < t.nlabels; i++)
       free(t.labels[i]);
+    free(t.labels);
     free(t.magnet);
     free(t.trackers);
     free(t.renames);
   }
   sqlite3_finalize(st);
-  return rc;
+  return rc < 0 ? rc : n;
+}
+
+int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud)
+{
+  int64_t after = 0;
+  int rc = sh_store_batch(s, &after, -1, fn, ud);
+  return rc < 0 ? rc : 0;
 }

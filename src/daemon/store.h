@@ -29,10 +29,17 @@ void sh_store_close(struct sh_store *s);
 int sh_store_version(struct sh_store *s);
 
 /* Every torrent, in RPC-id order: t has the settings, torrent and resume
- * the blobs (resume may be NULL). A non-zero return from fn stops. */
+ * the blobs (resume may be NULL). A negative return from fn stops, and is
+ * returned. */
 typedef int (*sh_store_row_fn)(void *ud, struct dtor *t, const void *torrent, size_t tlen,
                                const void *resume, size_t rlen, const char *dir);
 int sh_store_each(struct sh_store *s, sh_store_row_fn fn, void *ud);
+/* The next at most `limit` rows after RPC id *after, in order (the daemon
+ * loads in batches between loop turns: each batch is its own query, so
+ * no read stays open while the RPC writes). *after becomes the last id
+ * read; returns the number of rows read (fewer than limit: no more), or
+ * a negative code (fn's). */
+int sh_store_batch(struct sh_store *s, int64_t *after, int limit, sh_store_row_fn fn, void *ud);
 
 /* A new row: sets t->rid. */
 int sh_store_insert(struct sh_store *s, struct dtor *t, const void *torrent, size_t tlen,
@@ -54,6 +61,9 @@ int sh_store_set_renames(struct sh_store *s, int64_t rid, const char *json);
 int sh_store_set_resume(struct sh_store *s, int64_t rid, const void *resume, size_t len,
                         uint64_t up, uint64_t down);
 int sh_store_delete(struct sh_store *s, int64_t rid);
+/* Gives back the page cache's memory (after the start read every row:
+ * up to the 2 MB cache SQLite keeps by default). */
+void sh_store_release_memory(struct sh_store *s);
 int sh_store_begin(struct sh_store *s);
 int sh_store_commit(struct sh_store *s);
 

@@ -11,6 +11,10 @@ void sh_daemon_tick_start(struct shoal_daemon *d);
 void sh_daemon_tick_stop(struct shoal_daemon *d);
 /* Starts queued torrents while their queue has room. */
 void sh_daemon_run_queues(struct shoal_daemon *d);
+/* Starts queued t at once if its queue (seeds' or downloads') is off:
+ * no order to keep, so a torrent coming back at a start need not wait
+ * for the others. 1 if it started. */
+int sh_daemon_run_unqueued(struct shoal_daemon *d, struct dtor *t);
 /* Writes dirty resume data (all: every torrent's) in one transaction. */
 void sh_daemon_flush_resume(struct shoal_daemon *d, int all);
 void sh_daemon_save_stats(struct shoal_daemon *d);

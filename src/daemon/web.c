@@ -177,8 +177,9 @@ static void rpc(struct shoal_daemon *d, const struct http_request *req, struct h
   }
   res->status = rc == -EINVAL ? 400 : 200;
   res->content_type = "application/json; charset=UTF-8";
-  sh_buf_append(&res->body, reply, len);
-  free(reply);
+  /* the reply becomes the body as it is: torrent-get's can be 5 MB */
+  sh_buf_free(&res->body);
+  res->body = (struct sh_buf){(uint8_t *)reply, len, len + 1, 0};
 }
 
 static const char *mime_of(const char *path)

@@ -137,8 +137,14 @@ static struct shoal_torrent *add_new(shoal_session *s, const struct shoal_add_pa
     memcpy(t->pending_prio, a->prio, a->nprio);
     t->npending_prio = a->nprio;
   }
-  if (p->resume)
-    sh_buf_append(&t->resume, p->resume, p->resume_len); /* its pieces, if still true */
+  /* its pieces, if still true; kept at its size (a buffer grown by
+   * doubling held 512 bytes for a daemon's usual 376, times 10,000) */
+  if (p->resume && (t->resume.data = malloc(p->resume_len + 1))) {
+    memcpy(t->resume.data, p->resume, p->resume_len);
+    t->resume.data[p->resume_len] = 0;
+    t->resume.len = p->resume_len;
+    t->resume.cap = p->resume_len + 1;
+  }
   if (m && sh_torrent_set_metadata(t, m, a->raw, a->raw_len) < 0) {
     t->after_stop = SH_AFTER_REMOVE;
     sh_torrent_free(t);
@@ -572,12 +578,23 @@ int shoal_torrent_add_peer(shoal_session *s, shoal_id id, const struct sockaddr 
 
 /* ---- status and lists ---- */
 
+/* A text into a status's buffer, cut to fit; none: left empty. A daemon
+ * copies 10,000 statuses for one torrent-get: no printf here. */
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+  if (!src)
+    return;
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = 0;
+}
+
 static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
 {
   memset(st, 0, sizeof *st);
   st->id = t->id;
   memcpy(st->info_hash, t->ih, 20);
-  snprintf(st->name, sizeof st->name, "%s", t->name);
+  copy_text(st->name, sizeof st->name, t->name);
   st->state = t->state;
   st->has_metadata = t->m != NULL;
   st->num_pieces = t->m ? t->m->num_pieces : 0;
@@ -599,8 +616,8 @@ static void status_of(const struct shoal_torrent *t, struct shoal_status *st)
   st->banned_peers = t->banned_peers;
   st->peers_closed_early = t->peers_closed_early;
   st->peers_all_close_early = sh_peers_all_closers(&t->plist);
-  snprintf(st->error, sizeof st->error, "%s", t->error);
-  snprintf(st->tracker_msg, sizeof st->tracker_msg, "%s", t->tracker_msg);
+  copy_text(st->error, sizeof st->error, t->error);
+  copy_text(st->tracker_msg, sizeof st->tracker_msg, t->tracker_msg);
   sh_torrent_tracker_summary(t, st);
   sh_ext_status(t, st);
 }

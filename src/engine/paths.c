@@ -97,7 +97,7 @@ static int rename_now(struct shoal_torrent *t, const char *path, const char *nam
       free(m->name);
       m->name = nn;
     }
-    snprintf(t->name, sizeof t->name, "%s", name);
+    sh_torrent_set_name(t, name);
   }
   if (rc == 0)
     sh_info("%s: %s renamed to %s", t->name, path, to);

@@ -133,7 +133,8 @@ struct shoal_torrent {
   int has_ih2;
   uint8_t req2[20];             /* HASH('req2', ih): an encrypted handshake's key */
   char ih_hex[41];
-  char name[256];               /* for logs and status: printable */
+  char *name;                   /* for logs and status: printable; never
+                                   NULL (ih_hex when out of memory) */
   struct sh_metainfo *m;        /* NULL until the metadata is known */
   uint8_t *raw;                 /* the .torrent bytes, with m */
   size_t raw_len;
@@ -162,9 +163,11 @@ struct shoal_torrent {
   uint32_t *ss_revealed;        /* per piece: times revealed, while super-seeding */
   uint64_t ss_rng;
   enum shoal_state state;
-  char error[256];
-  char tracker_msg[256];
-  char tracker_reason[128];     /* tracker_msg without its URL, while failing */
+  /* Texts on the heap, NULL when none (sh_torrent_set_text): an idle
+   * torrent has none, and 10,000 of them held 640 bytes each of buffers */
+  char *error;
+  char *tracker_msg;
+  char *tracker_reason;         /* tracker_msg without its URL, while failing */
 
   struct sh_storage *st;
   struct sh_disk *disk;

@@ -207,14 +207,14 @@ static void trk_failing(struct shoal_torrent *t, const char *url, int err, const
     t->trk[i].err = err;
     snprintf(t->trk[i].error, sizeof t->trk[i].error, "%s", msg ? msg : "failed");
   }
-  snprintf(t->tracker_reason, sizeof t->tracker_reason, "%s", why);
+  sh_torrent_set_text(&t->tracker_reason, why);
   sh_event(t->sess, SHOAL_EVENT_TRACKER_ERROR, t->id, err, "%s", msg ? msg : "failed");
 }
 
 static void ann_status(void *ud, const char *url, int err, const char *msg)
 {
   struct shoal_torrent *t = ud;
-  snprintf(t->tracker_msg, sizeof t->tracker_msg, "%s", msg ? msg : "");
+  sh_torrent_set_text(&t->tracker_msg, msg);
   if (err < 0) {
     sh_info("%s: tracker %s: %s", t->name, url ? url : "?", msg ? msg : "failed");
     trk_failing(t, url, err, msg);
@@ -224,7 +224,7 @@ static void ann_status(void *ud, const char *url, int err, const char *msg)
 static void ann_stalled(void *ud, const char *url, uint32_t tries, const char *msg)
 {
   struct shoal_torrent *t = ud;
-  snprintf(t->tracker_msg, sizeof t->tracker_msg, "%s", msg);
+  sh_torrent_set_text(&t->tracker_msg, msg);
   sh_info("%s: tracker %s", t->name, msg);
   trk_failing(t, url, SH_ETIMEOUT, msg);
 }
@@ -237,7 +237,7 @@ void sh_torrent_tracker_summary(const struct shoal_torrent *t, struct shoal_stat
   for (size_t i = 0; i < t->ntrk; i++)
     st->trackers_failing += t->trk[i].failing;
   if (st->trackers_failing)
-    snprintf(st->tracker_error, sizeof st->tracker_error, "%s", t->tracker_reason);
+    snprintf(st->tracker_error, sizeof st->tracker_error, "%s", sh_text(t->tracker_reason));
   uint64_t ms = sh_announcer_next_ms(t->ann);
   st->tracker_retry_s = (uint32_t)((ms + 999) / 1000);
 }
@@ -253,8 +253,8 @@ static void ann_announced(void *ud, const struct sh_announce_info *info)
     k->leechers = info->leechers;
     k->next_ms = sh_now(t->sess) + (uint64_t)info->interval * 1000;
   }
-  t->tracker_msg[0] = 0;
-  t->tracker_reason[0] = 0;
+  sh_torrent_set_text(&t->tracker_msg, NULL);
+  sh_torrent_set_text(&t->tracker_reason, NULL);
   sh_debug("%s: %s answered: %zu peers, next in %u s", t->name, info->url, info->num_peers,
            info->interval);
   sh_event(t->sess, SHOAL_EVENT_TRACKER_REPLY, t->id, 0, "%s: %zu peers, next in %u s", info->url,

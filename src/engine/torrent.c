@@ -112,6 +112,22 @@ void sh_torrent_recount(struct shoal_torrent *t)
 
 /* ---- errors and completion ---- */
 
+void sh_torrent_set_text(char **field, const char *s)
+{
+  free(*field);
+  *field = s && *s ? strdup(s) : NULL;
+}
+
+void sh_torrent_set_name(struct shoal_torrent *t, const char *name)
+{
+  char *n = name ? strdup(name) : NULL;
+  if (name && !n)
+    return;
+  if (t->name != t->ih_hex)
+    free(t->name);
+  t->name = n ? n : t->ih_hex;
+}
+
 void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg)
 {
   if (t->state == SHOAL_ERROR)
@@ -120,7 +136,7 @@ void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg)
    * status, and says it once in its own words (shoal get printed every
    * fatal error twice while this was an error line) */
   sh_info("%s: stopped by an error: %s", t->name, msg);
-  snprintf(t->error, sizeof t->error, "%s", msg);
+  sh_torrent_set_text(&t->error, msg);
   t->state = SHOAL_ERROR;
   while (t->npeers)
     sh_conn_close(t->peers[t->npeers - 1]->c, "torrent stopped by an error");
@@ -128,7 +144,7 @@ void sh_torrent_fail(struct shoal_torrent *t, int err, const char *msg)
     sh_announcer_stop(t->ann, NULL, NULL);
     t->ann = NULL;
   }
-  sh_event(t->sess, SHOAL_EVENT_ERROR, t->id, err, "%s", t->error);
+  sh_event(t->sess, SHOAL_EVENT_ERROR, t->id, err, "%s", msg);
 }
 
 /* sh_storage_finish (zero-length files, symlinks, fsync) in a worker. */
@@ -409,7 +425,7 @@ void sh_torrent_runtime_free(struct shoal_torrent *t)
 
 void sh_torrent_start(struct shoal_torrent *t)
 {
-  t->error[0] = 0;
+  sh_torrent_set_text(&t->error, NULL);
   if (!t->m) {
     /* peers come from a magnet's trackers and peers, PEX, LSD and the
      * DHT; the metadata from them (BEP 9, src/ext/ut_metadata.c) */
@@ -495,7 +511,7 @@ int sh_torrent_set_metadata(struct shoal_torrent *t, struct sh_metainfo *m, cons
   for (size_t f = 0; f < m->num_files; f++)
     if (!(m->files[f].attr & SH_FILE_PAD))
       t->total_bytes += m->files[f].length;
-  snprintf(t->name, sizeof t->name, "%s", m->name);
+  sh_torrent_set_name(t, m->name);
   if (!t->pending_prio && t->select)
     select_files(t);
   if (t->pending_prio && set_priorities(t, t->pending_prio, t->npending_prio) < 0)
@@ -538,7 +554,7 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
   memcpy(t->ih, ih, 20);
   for (int i = 0; i < 20; i++)
     snprintf(t->ih_hex + 2 * i, 3, "%02x", ih[i]);
-  snprintf(t->name, sizeof t->name, "%s", name && *name ? name : t->ih_hex);
+  t->name = t->ih_hex;
   sh_peers_init(&t->plist);
   sh_hub_group_init(&t->rl, sh_now(s));
   if (sh_tab_put(&s->by_id, t->id, t) < 0) {
@@ -555,6 +571,8 @@ struct shoal_torrent *sh_torrent_new(struct shoal_session *s, const uint8_t ih[2
     free(t);
     return NULL;
   }
+  if (name && *name)
+    sh_torrent_set_name(t, name);
   t->sess_idx = s->ntor;
   s->tor[s->ntor++] = t;
   return t;
@@ -593,6 +611,10 @@ void sh_torrent_free(struct shoal_torrent *t)
   free(t->locate_to);
   free(t->raw);
   free(t->trk);
+  sh_torrent_set_name(t, NULL);
+  free(t->error);
+  free(t->tracker_msg);
+  free(t->tracker_reason);
   sh_torrent_trackers_free(t);
   sh_torrent_magnet_free(t);
   sh_buf_free(&t->resume);

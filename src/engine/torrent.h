@@ -15,6 +15,14 @@
 #include "engine/session.h"
 
 /* torrent.c: life, metadata, start */
+/* Replaces one of t's texts (error, tracker_msg, tracker_reason) with a
+ * copy of s: NULL for "" or NULL (or when out of memory: the text is
+ * only shown). sh_text reads one, "" for NULL. */
+void sh_torrent_set_text(char **field, const char *s);
+static inline const char *sh_text(const char *s) { return s ? s : ""; }
+/* The name shown and logged: a copy of name (kept as it was when out of
+ * memory). */
+void sh_torrent_set_name(struct shoal_torrent *t, const char *name);
 struct shoal_torrent *sh_torrent_find(const struct shoal_session *s, const uint8_t info_hash[20]);
 /* The torrent an encrypted handshake names: by HASH('req2', info-hash). */
 struct shoal_torrent *sh_torrent_find_req2(const struct shoal_session *s, const uint8_t req2[20]);

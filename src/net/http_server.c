@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -342,6 +344,70 @@ static void conn_send(struct http_conn *c, const uint8_t *data, size_t len)
   c->writes++;
 }
 
+/* A big reply (over HTTP_KEEP_BUF_MAX: the daemon's torrent-get of
+ * 10,000 torrents is 5 MB): the head and the body go out together from
+ * where they are, and what the socket does not take at once is queued
+ * in the body's own buffer, taken from it, rather than in copies. */
+static void conn_send_big(struct http_conn *c, const uint8_t *head, size_t hlen,
+                          struct sh_buf *body)
+{
+  size_t total = hlen + body->len, off = 0;
+  if (c->fast) {
+    struct iovec iov[2] = {{(void *)head, hlen}, {body->data, body->len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    int flags = MSG_NOSIGNAL | (c->closing && c->drained ? MSG_MORE : 0); /* see conn_send */
+    ssize_t n;
+    do
+      n = sendmsg(c->fd, &mh, flags);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      conn_fail(c);
+      return;
+    }
+    off = n > 0 ? (size_t)n : 0;
+    if (off == total || conn_adopt(c) < 0)
+      return;
+  } else if (c->writes == 0) {
+    uv_buf_t b[2] = {uv_buf_init((char *)head, (unsigned)hlen),
+                     uv_buf_init((char *)body->data, (unsigned)body->len)};
+    int n = uv_try_write((uv_stream_t *)&c->tcp, b, 2);
+    if (n > 0)
+      off = (size_t)n;
+    else if (n < 0 && n != UV_EAGAIN) {
+      conn_fail(c);
+      return;
+    }
+  }
+  if (off == total)
+    return;
+  struct write_req *w = malloc(sizeof *w);
+  uint8_t *data = off < hlen ? malloc(total - off) : body->data, *from = data;
+  if (!w || !data) {
+    free(w);
+    if (off < hlen)
+      free(data);
+    conn_fail(c);
+    return;
+  }
+  if (off < hlen) { /* rare: not even the head went; a copy of the rest */
+    memcpy(data, head + off, hlen - off);
+    memcpy(data + hlen - off, body->data, body->len);
+  } else {
+    from = data + (off - hlen);
+    *body = (struct sh_buf)SH_BUF_INIT; /* the write frees it */
+  }
+  w->c = c;
+  w->data = data;
+  uv_buf_t b = uv_buf_init((char *)from, (unsigned)(total - off));
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+    free(data);
+    free(w);
+    conn_fail(c);
+    return;
+  }
+  c->writes++;
+}
+
 void http_conn_send_response(struct http_conn *c, struct http_response *res, int keep_alive,
                              int head_only)
 {
@@ -362,7 +428,8 @@ void http_conn_send_response(struct http_conn *c, struct http_response *res, int
    * most of the user-space work of a request. */
   static const char *const conn_hdr[3] = {"", "Connection: close\r\n", "Connection: keep-alive\r\n"};
   char num[24];
-  sh_buf_reserve(&out, 256 + res->body.len);
+  int big = !head_only && res->body.len > HTTP_KEEP_BUF_MAX;
+  sh_buf_reserve(&out, 256 + (big ? 0 : res->body.len));
   sh_buf_puts(&out, v10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   int st = res->status >= 100 && res->status <= 999 ? res->status : 500;
   num[0] = (char)('0' + st / 100);
@@ -385,7 +452,7 @@ void http_conn_send_response(struct http_conn *c, struct http_response *res, int
   sh_buf_puts(&out, conn_hdr[close_after ? 1 : v10 ? 2 : 0]);
   sh_buf_puts(&out, res->headers);
   sh_buf_puts(&out, "\r\n");
-  if (!head_only)
+  if (!head_only && !big)
     sh_buf_append(&out, res->body.data, res->body.len);
   if (close_after)
     c->closing = 1;
@@ -395,7 +462,10 @@ void http_conn_send_response(struct http_conn *c, struct http_response *res, int
     conn_fail(c);
     return;
   }
-  conn_send(c, out.data, out.len);
+  if (big)
+    conn_send_big(c, out.data, out.len, &res->body);
+  else
+    conn_send(c, out.data, out.len);
   if (out.cap > HTTP_KEEP_BUF_MAX || c->srv->closing) /* closing: freed already */
     sh_buf_free(&out);
   c->srv->obuf = out;

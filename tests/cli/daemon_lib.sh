@@ -11,6 +11,7 @@ command -v transmission-remote >/dev/null || skip_all "transmission-remote missi
 
 start_daemon() {
   local log=$1; shift
+  : >"$log" # the background job creates it later: a sed before that fails the script
   "$SHOAL" daemon --rpc-port 0 --peer-port 0 --bind-address-ipv4 127.0.0.1 "$@" >"$log" 2>&1 &
   PID=$!
   PORT=

@@ -118,7 +118,8 @@ Test(daemon_store, rows_round_trip)
   t.ratio_mode = TR_MODE_SINGLE;
   t.peer_limit = 60;
   t.honors_session = 1;
-  t.labels[0] = "tv";
+  char *labels[] = {"tv"};
+  t.labels = labels;
   t.nlabels = 1;
   cr_assert_eq(sh_store_insert(s, &t, "d1:ae", 5, "/x"), 0);
   cr_assert_eq(t.rid, 1);

@@ -572,3 +572,46 @@ Test(http_server, deferred_reply_outlives_idle_timeout_until_its_own)
   stop();
   cr_expect_null(pending);
 }
+/* A reply far bigger than the socket takes at once goes out from its own
+ * buffer: whole, byte for byte, and before the next pipelined reply. */
+#define BIG_LEN (4u << 20)
+static void big_handler(struct http_server *s, const struct http_request *r,
+                        struct http_response *res)
+{
+  if (r->path_len != 4 || memcmp(r->path, "/big", 4)) {
+    handler(s, r, res);
+    return;
+  }
+  cr_assert_eq(sh_buf_reserve(&res->body, BIG_LEN), 0);
+  for (size_t i = 0; i < BIG_LEN; i++)
+    res->body.data[i] = (uint8_t)('a' + i % 26);
+  res->body.len = BIG_LEN;
+}
+
+Test(http_server, big_reply_whole_and_in_order)
+{
+  struct http_server_config c;
+  http_server_config_defaults(&c);
+  c.handler = big_handler;
+  start_with(&c);
+  int fd = dial();
+  const char *rq = "GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n";
+  send_all(fd, rq, strlen(rq));
+  usleep(200 * 1000); /* the socket fills: the rest of the body waits in the server */
+  size_t cap = BIG_LEN + 4096;
+  char *buf = malloc(cap);
+  int eof;
+  size_t n = recv_until(fd, buf, cap, "GET /after", &eof);
+  char *body = strstr(buf, "\r\n\r\n");
+  cr_assert(body, "no head");
+  cr_expect_not_null(strstr(buf, "Content-Length: 4194304\r\n"));
+  body += 4;
+  cr_assert_geq(n - (size_t)(body - buf), BIG_LEN, "body cut short");
+  for (size_t i = 0; i < BIG_LEN; i++)
+    if (body[i] != 'a' + (char)(i % 26))
+      cr_assert_fail("byte %zu of the body is wrong", i);
+  cr_expect_not_null(strstr(body + BIG_LEN, "HTTP/1.1 200 OK\r\n"), "the next reply follows");
+  free(buf);
+  close(fd);
+  stop();
+}
