@@ -299,7 +299,8 @@ void sh_disk_close(struct sh_disk *d, void (*done)(void *ud), void *ud)
   d->closing = 1;
   d->close_done = done;
   d->close_ud = ud;
-  sh_disk_cancel_checks(d);
+  for (struct check_job *j = d->checks; j; j = j->next)
+    j->cancel = 1; /* the checks see it between pieces */
   maybe_finish(d);
 }
 

@@ -5,12 +5,13 @@
 #ifndef SHOAL_DISK_IO_INT_H
 #define SHOAL_DISK_IO_INT_H
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "disk/io.h"
 
 struct hit;
-struct check_job;
 
 struct sh_disk {
   uv_loop_t *loop;
@@ -33,9 +34,24 @@ struct sh_disk {
   struct sh_disk_stats stats;
 };
 
+/* A running start-up check (io_jobs.c); the disk's close sets cancel. */
+struct check_job {
+  uv_work_t req;
+  uv_async_t async;       /* wakes the loop to relay progress */
+  struct sh_disk *d;
+  struct check_job *next; /* d->checks */
+  uint8_t *state;
+  int threads;
+  void (*progress)(void *ud, uint32_t done, uint32_t total);
+  sh_disk_check_cb cb;
+  void *ud;
+  atomic_uint_fast32_t done, total;
+  uint32_t relayed;
+  volatile int cancel;
+  int rc;
+};
+
 /* io.c: a job's callback has run (the disk may finish closing) */
 void sh_disk_job_done(struct sh_disk *d);
-/* io_jobs.c: stops the running start-up checks (on close) */
-void sh_disk_cancel_checks(struct sh_disk *d);
 
 #endif

@@ -191,21 +191,6 @@ int sh_disk_hash_write(struct sh_disk *d, uint32_t piece, uint8_t *buf, sh_disk_
 
 /* ---- the start-up check ------------------------------------------------ */
 
-struct check_job {
-  uv_work_t req;
-  uv_async_t async;       /* wakes the loop to relay progress */
-  struct sh_disk *d;
-  struct check_job *next; /* d->checks */
-  uint8_t *state;
-  int threads;
-  void (*progress)(void *ud, uint32_t done, uint32_t total);
-  sh_disk_check_cb cb;
-  void *ud;
-  atomic_uint_fast32_t done, total;
-  uint32_t relayed;
-  volatile int cancel;
-  int rc;
-};
 
 static void check_progress_worker(void *ud, uint32_t done, uint32_t total, uint64_t bytes)
 {
@@ -266,12 +251,6 @@ static void check_after(uv_work_t *req, int status)
   j->cb(j->ud, rc, j->state);
   /* the job (and the disk's close) waits for the async handle to close */
   uv_close((uv_handle_t *)&j->async, check_closed);
-}
-
-void sh_disk_cancel_checks(struct sh_disk *d)
-{
-  for (struct check_job *j = d->checks; j; j = j->next)
-    j->cancel = 1;
 }
 
 int sh_disk_check(struct sh_disk *d, int threads, uint8_t *state,
