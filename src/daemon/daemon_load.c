@@ -11,7 +11,8 @@
  * once the last row is back they start the rest in queue order, as a
  * start that read everything first did.
  *
- * What a client sees meanwhile: session-* answer; torrent-get of all
+ * What a client sees meanwhile: session-* answer (session-stats, whose
+ * counts are of all torrents, loads the rest first); torrent-get of all
  * torrents (or "recently-active") lists those back so far; any other
  * call that names or changes torrents, and any add (it may be a
  * duplicate of a row not yet back), first loads the rest at once. */

@@ -398,11 +398,14 @@ static const struct {
 };
 
 /* While the stored torrents are coming back (daemon_load.c), whether the
- * call can be answered from those back so far: the session's methods,
- * and torrent-get of all torrents or of the recently active ones. Any
- * other call names torrents or changes them: it waits for all. */
+ * call can be answered from those back so far: the session's methods
+ * but session-stats (its counts are of all torrents), and torrent-get of
+ * all torrents or of the recently active ones. Any other call names
+ * torrents or changes them: it waits for all. */
 static int answers_while_loading(const char *name, json_t *args)
 {
+  if (!strcmp(name, "session-stats"))
+    return 0;
   if (!strncmp(name, "session-", 8) || !strcmp(name, "port-test") ||
       !strcmp(name, "free-space") || !strcmp(name, "blocklist-update"))
     return 1;

@@ -173,6 +173,21 @@ Test(daemon_load, recently_active_lists_what_came_back)
   stop(d);
 }
 
+Test(daemon_load, session_stats_counts_every_stored_torrent)
+{
+  fill();
+  shoal_daemon *d = start();
+  /* nothing is back yet: the counts still cover every stored torrent */
+  json_t *r = rpc(d, "{\"method\":\"session-stats\"}");
+  cr_assert_str_eq(result(r), "success");
+  json_t *a = json_object_get(r, "arguments");
+  cr_assert_eq(json_integer_value(json_object_get(a, "torrentCount")), NTOR);
+  cr_assert_eq(json_integer_value(json_object_get(a, "pausedTorrentCount")), NTOR); /* added paused */
+  cr_assert_eq(json_integer_value(json_object_get(a, "activeTorrentCount")), 0);
+  json_decref(r);
+  stop(d);
+}
+
 Test(daemon_load, a_torrent_named_before_it_is_back)
 {
   fill();
