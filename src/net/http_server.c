@@ -285,113 +285,28 @@ static int conn_adopt(struct http_conn *c)
   return 0;
 }
 
-/* Sends bytes: straight into the socket when it takes them all (the usual
- * case for a tracker reply), else through a queued write of a copy of what
- * is left. data is borrowed. */
-static void conn_send(struct http_conn *c, const uint8_t *data, size_t len)
+/* Queues what the socket did not take of a reply, from byte off: in the
+ * body's own buffer, taken from *body, when only body bytes are left;
+ * else in a copy. */
+static void conn_queue(struct http_conn *c, const uint8_t *head, size_t hlen,
+                       struct sh_buf *body, size_t off)
 {
-  size_t off = 0;
-  if (c->fast) {
-    /* MSG_NOSIGNAL: a client that hung up must not raise SIGPIPE.
-     * MSG_MORE when the close follows at once: the kernel holds the reply
-     * until close() and sends it with the FIN in one segment instead of
-     * two. Only when the read drained the socket: close() with unread data
-     * sends a RST at once, which would discard a reply still held back. */
-    int flags = MSG_NOSIGNAL | (c->closing && c->drained ? MSG_MORE : 0);
-    ssize_t n;
-    do
-      n = send(c->fd, data, len, flags);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      conn_fail(c);
-      return;
-    }
-    off = n > 0 ? (size_t)n : 0;
-    if (off == len)
-      return;
-    if (conn_adopt(c) < 0)
-      return;
-  } else if (c->writes == 0) {
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n > 0)
-      off = (size_t)n;
-    else if (n < 0 && n != UV_EAGAIN) {
-      conn_fail(c);
-      return;
-    }
-  }
-  if (off == len)
-    return;
+  size_t blen = body ? body->len : 0, total = hlen + blen;
+  int copy = off < hlen || !body;
   struct write_req *w = malloc(sizeof *w);
-  uint8_t *copy = malloc(len - off);
-  if (!w || !copy) {
-    free(w);
-    free(copy);
-    conn_fail(c);
-    return;
-  }
-  memcpy(copy, data + off, len - off);
-  w->c = c;
-  w->data = copy;
-  uv_buf_t b = uv_buf_init((char *)copy, (unsigned)(len - off));
-  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
-    free(copy);
-    free(w);
-    conn_fail(c);
-    return;
-  }
-  c->writes++;
-}
-
-/* A big reply (over HTTP_KEEP_BUF_MAX: the daemon's torrent-get of
- * 10,000 torrents is 5 MB): the head and the body go out together from
- * where they are, and what the socket does not take at once is queued
- * in the body's own buffer, taken from it, rather than in copies. */
-static void conn_send_big(struct http_conn *c, const uint8_t *head, size_t hlen,
-                          struct sh_buf *body)
-{
-  size_t total = hlen + body->len, off = 0;
-  if (c->fast) {
-    struct iovec iov[2] = {{(void *)head, hlen}, {body->data, body->len}};
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    int flags = MSG_NOSIGNAL | (c->closing && c->drained ? MSG_MORE : 0); /* see conn_send */
-    ssize_t n;
-    do
-      n = sendmsg(c->fd, &mh, flags);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      conn_fail(c);
-      return;
-    }
-    off = n > 0 ? (size_t)n : 0;
-    if (off == total || conn_adopt(c) < 0)
-      return;
-  } else if (c->writes == 0) {
-    uv_buf_t b[2] = {uv_buf_init((char *)head, (unsigned)hlen),
-                     uv_buf_init((char *)body->data, (unsigned)body->len)};
-    int n = uv_try_write((uv_stream_t *)&c->tcp, b, 2);
-    if (n > 0)
-      off = (size_t)n;
-    else if (n < 0 && n != UV_EAGAIN) {
-      conn_fail(c);
-      return;
-    }
-  }
-  if (off == total)
-    return;
-  struct write_req *w = malloc(sizeof *w);
-  uint8_t *data = off < hlen ? malloc(total - off) : body->data, *from = data;
+  uint8_t *data = copy ? malloc(total - off) : body->data, *from = data;
   if (!w || !data) {
     free(w);
-    if (off < hlen)
+    if (copy)
       free(data);
     conn_fail(c);
     return;
   }
-  if (off < hlen) { /* rare: not even the head went; a copy of the rest */
-    memcpy(data, head + off, hlen - off);
-    memcpy(data + hlen - off, body->data, body->len);
+  if (copy) {
+    size_t h = off < hlen ? hlen - off : 0;
+    memcpy(data, head + (hlen - h), h);
+    if (blen)
+      memcpy(data + h, body->data + (off - (hlen - h)), total - off - h);
   } else {
     from = data + (off - hlen);
     *body = (struct sh_buf)SH_BUF_INIT; /* the write frees it */
@@ -406,6 +321,50 @@ static void conn_send_big(struct http_conn *c, const uint8_t *head, size_t hlen,
     return;
   }
   c->writes++;
+}
+
+/* Sends a reply: its head, and a body kept apart when there is one (a big
+ * one, over HTTP_KEEP_BUF_MAX: the daemon's torrent-get of 10,000 torrents
+ * is 5 MB; body NULL when the head holds it all). Straight into the socket
+ * when it takes everything (the usual case for a tracker reply), else the
+ * rest goes through a queued write (conn_queue). head is borrowed. */
+static void conn_send(struct http_conn *c, const uint8_t *head, size_t hlen, struct sh_buf *body)
+{
+  size_t total = hlen + (body ? body->len : 0), off = 0;
+  struct iovec iov[2] = {{(void *)head, hlen}, {body ? body->data : NULL, body ? body->len : 0}};
+  int niov = body ? 2 : 1;
+  if (c->fast) {
+    /* MSG_NOSIGNAL: a client that hung up must not raise SIGPIPE.
+     * MSG_MORE when the close follows at once: the kernel holds the reply
+     * until close() and sends it with the FIN in one segment instead of
+     * two. Only when the read drained the socket: close() with unread data
+     * sends a RST at once, which would discard a reply still held back. */
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+    int flags = MSG_NOSIGNAL | (c->closing && c->drained ? MSG_MORE : 0);
+    ssize_t n;
+    do
+      n = sendmsg(c->fd, &mh, flags);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      conn_fail(c);
+      return;
+    }
+    off = n > 0 ? (size_t)n : 0;
+    if (off == total || conn_adopt(c) < 0)
+      return;
+  } else if (c->writes == 0) {
+    uv_buf_t b[2] = {uv_buf_init(iov[0].iov_base, (unsigned)iov[0].iov_len),
+                     uv_buf_init(iov[1].iov_base, (unsigned)iov[1].iov_len)};
+    int n = uv_try_write((uv_stream_t *)&c->tcp, b, (unsigned)niov);
+    if (n > 0)
+      off = (size_t)n;
+    else if (n < 0 && n != UV_EAGAIN) {
+      conn_fail(c);
+      return;
+    }
+  }
+  if (off < total)
+    conn_queue(c, head, hlen, body, off);
 }
 
 void http_conn_send_response(struct http_conn *c, struct http_response *res, int keep_alive,
@@ -462,10 +421,7 @@ void http_conn_send_response(struct http_conn *c, struct http_response *res, int
     conn_fail(c);
     return;
   }
-  if (big)
-    conn_send_big(c, out.data, out.len, &res->body);
-  else
-    conn_send(c, out.data, out.len);
+  conn_send(c, out.data, out.len, big ? &res->body : NULL);
   if (out.cap > HTTP_KEEP_BUF_MAX || c->srv->closing) /* closing: freed already */
     sh_buf_free(&out);
   c->srv->obuf = out;
