@@ -17,6 +17,7 @@ Conventions the tests rely on:
     reports skipped unless a case failed).
 """
 
+import errno
 import hashlib
 import os
 import random
@@ -335,29 +336,69 @@ def file_sha1(path):
 # ---------------------------------------------------------------- processes
 
 
+_port_rng = random.Random(os.urandom(16))
+_ports_given = set()
+
+
+def _port_range():
+    """Where test ports come from: below the kernel's ephemeral range when
+    there is room (else above it). Outgoing connections, and sockets bound
+    to port 0 by any program (libtorrent's, Transmission's and aria2's UDP
+    sockets among them), take their ports from that range."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split()[:2])
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    if lo - 10000 >= 2000:
+        return 10000, lo
+    if 65535 - hi >= 2000:
+        return hi + 1, 65536
+    return 10000, 65536
+
+
+def _port_is_free(p):
+    """Nothing is bound to port p, TCP or UDP, on any IPv4 or IPv6 address."""
+    for fam, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            try:
+                s = socket.socket(fam, kind)
+            except OSError:
+                continue  # no IPv6 here
+            try:
+                if fam == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s.bind((host, p))
+            except OSError as e:
+                if fam == socket.AF_INET6 and e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    continue  # IPv6 turned off
+                return False
+            finally:
+                s.close()
+    return True
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A port the kernel just handed out on 127.0.0.1. Another process could
-    take it before we use it, but the kernel cycles through the ephemeral
-    range, so an immediate reuse is unlikely."""
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port free for both TCP and UDP on every address (shoal listens on
+    both with one number; `kind` is kept for callers that name one), picked
+    at random outside the kernel's ephemeral range (_port_range). A port
+    the kernel had handed out, as binding to port 0 does, could be taken
+    again by another program's connection or UDP socket before the program
+    under test bound it: under load that made interop tests fail with
+    "address already in use"."""
+    lo, hi = _port_range()
+    for _ in range(500):
+        p = _port_rng.randrange(lo, hi)
+        if p not in _ports_given and _port_is_free(p):
+            _ports_given.add(p)  # not handed out twice by this process
+            return p
+    raise RuntimeError("no free port found in %d-%d" % (lo, hi - 1))
 
 
 def free_port_both():
-    """A port free for both TCP and UDP (a tracker serves both on one port)."""
-    for _ in range(50):
-        p = free_port()
-        try:
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            u.bind(("127.0.0.1", p))
-            u.close()
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no port free for both TCP and UDP")
+    """A port free for both TCP and UDP (a tracker serves both on one
+    port): what free_port gives."""
+    return free_port()
 
 
 def wait_for(cond, timeout, what, interval=0.2):
