@@ -103,6 +103,14 @@ struct shoal_settings {
                                    terminated (copied): asked for our first
                                    nodes, and again until one answers */
   int dht_read_only;            /* BEP 43: look up and announce, answer nothing */
+  /* An incoming handshake names a torrent the session does not hold, by
+   * its info-hash (plaintext) or by HASH('req2', info-hash) (encrypted;
+   * then info_hash is NULL). An app that keeps torrents out of the
+   * session while nothing needs them (shoal_torrent_unload) may add the
+   * torrent from inside this call and return 0: the handshake goes on
+   * with it. Anything else refuses the peer. NULL: refused. */
+  int (*on_unknown_torrent)(void *ud, const uint8_t *info_hash, const uint8_t *req2);
+  void *unknown_ud;
 };
 
 /* Fills s with the defaults above. */
@@ -324,6 +332,13 @@ int shoal_torrent_resume(shoal_session *s, shoal_id id);
  * delete_data also deletes its files and the folders they leave empty:
  * SHOAL_EVENT_REMOVED when done. The id is invalid from this call on. */
 int shoal_torrent_remove(shoal_session *s, shoal_id id, int delete_data);
+/* Takes the torrent out of the session for a while, as remove does but
+ * without a word to the trackers (the swarm still counts on us) and
+ * keeping its resume file: an app that holds many idle seeds unloads
+ * them and adds them again from their resume data when a peer asks for
+ * one (settings.on_unknown_torrent) or an announce falls due. The id is
+ * invalid from this call on; SHOAL_EVENT_REMOVED when it is gone. */
+int shoal_torrent_unload(shoal_session *s, shoal_id id);
 /* Verifies the data on disk again (pauses, checks, goes on as it was). */
 int shoal_torrent_recheck(shoal_session *s, shoal_id id);
 /* prio[n] per file (enum shoal_priority); n must be the file count. */

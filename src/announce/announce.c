@@ -526,6 +526,16 @@ static void on_stop_deadline(uv_timer_t *h)
   finish_stop(a);
 }
 
+void sh_announcer_drop(struct sh_announcer *a, void (*done)(void *ud), void *ud)
+{
+  /* nobody saw us start: nobody is told we stop (a completed already on
+   * its way is still let finish: it counts a download that happened) */
+  for (size_t i = 0; i < a->ntrk; i++)
+    a->trk[i].started = 0;
+  a->completed_pending = 0;
+  sh_announcer_stop(a, done, ud);
+}
+
 void sh_announcer_stop(struct sh_announcer *a, void (*done)(void *ud), void *ud)
 {
   if (a->stopping)

@@ -129,5 +129,8 @@ uint64_t sh_announcer_next_ms(const struct sh_announcer *a);
  * everything, frees a, and calls done(ud) from the loop (never from inside
  * this call). done may be NULL. */
 void sh_announcer_stop(struct sh_announcer *a, void (*done)(void *ud), void *ud);
+/* As sh_announcer_stop, but tells no tracker anything: the torrent only
+ * leaves memory for a while (shoal_torrent_unload) and stays in the swarm. */
+void sh_announcer_drop(struct sh_announcer *a, void (*done)(void *ud), void *ud);
 
 #endif

@@ -430,6 +430,16 @@ int shoal_torrent_remove(shoal_session *s, shoal_id id, int delete_data)
   return 0;
 }
 
+int shoal_torrent_unload(shoal_session *s, shoal_id id)
+{
+  struct shoal_torrent *t = live(s, id);
+  if (!t)
+    return -ENOENT;
+  t->unload = 1;
+  sh_torrent_stop(t, SH_AFTER_REMOVE);
+  return 0;
+}
+
 int shoal_torrent_recheck(shoal_session *s, shoal_id id)
 {
   struct shoal_torrent *t = live(s, id);

@@ -166,6 +166,9 @@ static struct shoal_torrent *torrent_of(struct shoal_session *s, const struct sh
                                         const char **why)
 {
   struct shoal_torrent *t = sh_torrent_find(s, hs->info_hash);
+  if (!t && s->set.on_unknown_torrent && !s->closing &&
+      s->set.on_unknown_torrent(s->set.unknown_ud, hs->info_hash, NULL) == 0)
+    t = sh_torrent_find(s, hs->info_hash); /* the app brought it back */
   if (!t) {
     *why = "handshake names an unknown info-hash";
     return NULL;
@@ -192,7 +195,11 @@ static void remember_utp(struct shoal_torrent *t, const struct sh_conn *c)
 
 static int find_skey(void *ud, const uint8_t req2[20], uint8_t info_hash[20])
 {
-  const struct shoal_torrent *t = sh_torrent_find_req2(ud, req2);
+  struct shoal_session *s = ud;
+  const struct shoal_torrent *t = sh_torrent_find_req2(s, req2);
+  if (!t && s->set.on_unknown_torrent && !s->closing &&
+      s->set.on_unknown_torrent(s->set.unknown_ud, NULL, req2) == 0)
+    t = sh_torrent_find_req2(s, req2);
   if (!t)
     return -1;
   memcpy(info_hash, t->ih, 20);

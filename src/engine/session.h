@@ -215,6 +215,7 @@ struct shoal_torrent {
   int stop_requested;           /* SH_STOP_* bits */
   enum sh_after_stop after_stop;
   int delete_data;              /* with SH_AFTER_REMOVE */
+  int unload;                   /* with SH_AFTER_REMOVE: shoal_torrent_unload */
   char *move_to;                /* a move_storage waiting for the stop */
   char *rename_path, *rename_name; /* a rename waiting for the stop (paths.c) */
   char *locate_to;              /* a set_location waiting for the stop (paths.c) */

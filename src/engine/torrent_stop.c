@@ -125,12 +125,12 @@ static void files_work(uv_work_t *req)
 static void finish_remove(struct shoal_torrent *t)
 {
   struct shoal_session *s = t->sess;
-  if (s->set.resume_dir) {
+  if (s->set.resume_dir && !t->unload) {
     char path[4096];
     sh_torrent_resume_path(t, path, sizeof path);
     unlink(path);
   }
-  sh_info("%s: removed", t->name);
+  sh_info("%s: %s", t->name, t->unload ? "unloaded" : "removed");
   sh_event(s, SHOAL_EVENT_REMOVED, t->id, 0, "%s", t->name);
   sh_torrent_free(t);
   sh_session_torrent_stopped(s, NULL);
@@ -302,7 +302,10 @@ void sh_torrent_stop(struct shoal_torrent *t, enum sh_after_stop after)
     struct sh_announcer *a = t->ann;
     t->ann = NULL;
     t->ann_stopping++;
-    sh_announcer_stop(a, on_ann_stopped, t);
+    if (t->unload && t->after_stop == SH_AFTER_REMOVE)
+      sh_announcer_drop(a, on_ann_stopped, t);
+    else
+      sh_announcer_stop(a, on_ann_stopped, t);
   }
   sh_torrent_stop_continue(t);
 }
