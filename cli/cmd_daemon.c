@@ -108,6 +108,8 @@ static const struct setting options[] = {
     {.name = "idle-seeding-limit", .alias = "idle-seeding-limit", .type = SETTING_INT,
      AT(c.idle_seeding_limit), .min = 1, .max = 1 << 20, .arg = "MIN", .help = "seeding stops idle this long"},
     BOOL_OPT("idle-seeding-limit-enabled", c.idle_seeding_limit_enabled, "apply it"),
+    {.name = "dormant-after", .alias = "dormant-after", .type = SETTING_INT, AT(c.dormant_after_s),
+     .min = 0, .max = 1 << 24, .arg = "SEC", .help = "a whole seed with no peer sleeps out of memory\nafter this long idle (30; 0: never)"},
     {.name = "log-level", .type = SETTING_ENUM, AT(log_level), .choices = levels,
      .arg = "LEVEL", .help = "error, warn, info (default) or debug"},
     {.name = "foreground", .short_name = 'f', .type = SETTING_BOOL, AT(foreground), .yes = 1, .no = 1,

@@ -979,6 +979,11 @@ struct shoal_daemon_config {
   int idle_seeding_limit_enabled; /* seeding stops after this many idle */
   int idle_seeding_limit;       /* minutes, default 30 */
   uint32_t resume_interval_s;   /* resume data batched this often, default 60 */
+  int dormant_after_s;          /* a seed with every piece, no peer and no
+                                   announce due for this long leaves the
+                                   engine (memory) until a peer, an announce
+                                   or a request needs it; default 30, 0:
+                                   never (nor with DHT or local discovery on) */
   uint32_t tick_ms;             /* queue and limit checks, default 1000 */
   /* session-close asks the app to stop (it calls shoal_daemon_close) */
   void (*on_close_request)(void *ud);

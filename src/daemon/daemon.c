@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/vec.h"
 #include "daemon/daemon.h"
+#include "daemon/dpool.h"
 #include "daemon/store.h"
 #include "daemon/tick.h"
 #include "net/http_client.h"
@@ -42,6 +43,7 @@ void shoal_daemon_config_default(struct shoal_daemon_config *c)
   c->ratio_limit = 2.0;
   c->idle_seeding_limit = 30;
   c->resume_interval_s = 60;
+  c->dormant_after_s = 30;
   c->tick_ms = 1000;
   shoal_settings_default(&c->session);
 }
@@ -68,12 +70,14 @@ struct dtor *sh_daemon_by_eid(const struct shoal_daemon *d, shoal_id eid)
   return eid ? sh_tab_get(&d->by_eid, eid, match_eid, &eid) : NULL;
 }
 
+static int match_ih(const void *v, const void *ctx)
+{
+  return !memcmp(((const struct dtor *)v)->ih, ctx, 20);
+}
+
 struct dtor *sh_daemon_by_hash(const struct shoal_daemon *d, const uint8_t ih[20])
 {
-  shoal_id eid;
-  if (shoal_torrent_find(d->sess, ih, &eid) == 0)
-    return sh_daemon_by_eid(d, eid);
-  return NULL;
+  return sh_tab_get(&d->by_ih, sh_tab_hash_key(ih), match_ih, ih);
 }
 
 int sh_daemon_set_labels(struct dtor *t, json_t *arr)
@@ -94,8 +98,8 @@ int sh_daemon_set_labels(struct dtor *t, json_t *arr)
 static void labels_free(struct dtor *t)
 {
   for (int i = 0; i < t->nlabels; i++)
-    free(t->labels[i]);
-  free(t->labels);
+    sh_dp_free(t->labels[i]);
+  sh_dp_free(t->labels);
   t->labels = NULL;
   t->nlabels = 0;
 }
@@ -107,10 +111,10 @@ int sh_daemon_copy_labels(struct dtor *t, const char *const *v, int n)
     n = DT_MAX_LABELS;
   if (n <= 0)
     return 0;
-  if (!(t->labels = calloc((size_t)n, sizeof *t->labels)))
+  if (!(t->labels = sh_dp_alloc((size_t)n * sizeof *t->labels)))
     return -ENOMEM;
   for (int i = 0; i < n; i++)
-    if ((t->labels[t->nlabels] = strdup(v[i])))
+    if ((t->labels[t->nlabels] = sh_dp_strdup(v[i])))
       t->nlabels++;
   return 0;
 }
@@ -118,13 +122,15 @@ int sh_daemon_copy_labels(struct dtor *t, const char *const *v, int n)
 static void dtor_free(struct dtor *t)
 {
   labels_free(t);
-  free(t->error);
-  free(t->comment);
-  free(t->creator);
-  free(t->magnet);
-  free(t->renames);
-  free(t->dir);
-  free(t);
+  sh_dp_free(t->error);
+  sh_dp_free(t->comment);
+  sh_dp_free(t->creator);
+  sh_dp_free(t->magnet);
+  sh_dp_free(t->renames);
+  sh_dp_free(t->dir);
+  sh_dp_free(t->name);
+  sh_dp_free(t->trk);
+  sh_dp_free(t);
 }
 
 /* Keeps tor[] in rid order: new rids are always the largest. */
@@ -133,8 +139,14 @@ static int track(struct shoal_daemon *d, struct dtor *t)
   if (sh_vec_reserve(d->tor, d->cap_tor, d->ntor + 1, 64, SIZE_MAX) < 0 ||
       sh_tab_put(&d->by_rid, (uint64_t)t->rid, t) < 0)
     return -ENOMEM;
-  if (t->eid && sh_tab_put(&d->by_eid, t->eid, t) < 0) {
+  sh_daemon_req2(t->ih, t->req2);
+  if ((t->eid && sh_tab_put(&d->by_eid, t->eid, t) < 0) ||
+      sh_tab_put(&d->by_ih, sh_tab_hash_key(t->ih), t) < 0 ||
+      sh_tab_put(&d->by_req2, sh_tab_hash_key(t->req2), t) < 0) {
     sh_tab_del(&d->by_rid, (uint64_t)t->rid, t);
+    if (t->eid)
+      sh_tab_del(&d->by_eid, t->eid, t);
+    sh_tab_del(&d->by_ih, sh_tab_hash_key(t->ih), t);
     return -ENOMEM;
   }
   d->tor[d->ntor++] = t;
@@ -146,6 +158,8 @@ static void untrack(struct shoal_daemon *d, struct dtor *t)
   sh_tab_del(&d->by_rid, (uint64_t)t->rid, t);
   if (t->eid)
     sh_tab_del(&d->by_eid, t->eid, t);
+  sh_tab_del(&d->by_ih, sh_tab_hash_key(t->ih), t);
+  sh_tab_del(&d->by_req2, sh_tab_hash_key(t->req2), t);
   for (size_t i = 0; i < d->ntor; i++)
     if (d->tor[i] == t) {
       memmove(&d->tor[i], &d->tor[i + 1], (d->ntor - i - 1) * sizeof *d->tor);
@@ -154,20 +168,22 @@ static void untrack(struct shoal_daemon *d, struct dtor *t)
     }
 }
 
-/* What torrent-get shows that the engine does not keep: from the .torrent. */
-static void take_info(struct dtor *t, const void *torrent, size_t len)
+/* What torrent-get shows that the engine does not keep: from the .torrent,
+ * whose parsed view is returned (NULL if none), for the caller to free. */
+static struct shoal_torrent_info *take_info(struct dtor *t, const void *torrent, size_t len)
 {
   struct shoal_torrent_info *ti;
   if (!torrent || shoal_torrent_info_parse(torrent, len, &ti, NULL, 0) < 0)
-    return;
-  free(t->comment);
-  free(t->creator);
-  t->comment = ti->comment ? strdup(ti->comment) : NULL;
-  t->creator = ti->created_by ? strdup(ti->created_by) : NULL;
+    return NULL;
+  memcpy(t->ih, ti->info_hash, 20);
+  sh_dp_free(t->comment);
+  sh_dp_free(t->creator);
+  t->comment = sh_dp_strdup(ti->comment);
+  t->creator = sh_dp_strdup(ti->created_by);
   t->date_created = ti->creation_date;
   t->is_private = ti->is_private;
   t->piece_size = ti->piece_length;
-  shoal_torrent_info_free(ti);
+  return ti;
 }
 
 static void hex20(const uint8_t *ih, char *out)
@@ -197,15 +213,15 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
   *out = NULL;
   sh_daemon_load_all(d); /* a row not back yet may be this torrent */
   const char *dir = a->download_dir ? a->download_dir : d->cfg.download_dir;
-  struct dtor *t = calloc(1, sizeof *t);
-  if (!t || !(t->dir = strdup(dir))) {
-    free(t);
+  struct dtor *t = sh_dp_alloc(sizeof *t);
+  if (!t || !(t->dir = sh_dp_strdup(dir))) {
+    sh_dp_free(t);
     return sh_errf(err, errlen, -ENOMEM, "out of memory");
   }
   defaults(t);
   if (d->cfg.session.max_peers_per_torrent > 0) /* Transmission's default for new ones */
     t->peer_limit = d->cfg.session.max_peers_per_torrent;
-  take_info(t, a->torrent, a->len);
+  shoal_torrent_info_free(take_info(t, a->torrent, a->len));
   t->bandwidth_priority = a->bandwidth_priority;
   t->added_date = t->activity_date = sh_daemon_now();
   t->queue_pos = d->ntor ? d->tor[d->ntor - 1]->queue_pos + 1 : 0;
@@ -220,19 +236,24 @@ int sh_daemon_add(struct shoal_daemon *d, const struct dt_add *a, struct dtor **
   int rc = 0;
   if (a->magnet) {
     rc = shoal_magnet_parse(a->magnet, &mag, err, errlen);
-    if (rc == 0 && !(t->magnet = strdup(a->magnet)))
+    if (rc == 0 && !(t->magnet = sh_dp_strdup(a->magnet)))
       rc = sh_errf(err, errlen, -ENOMEM, "out of memory");
     if (rc == 0)
       shoal_add_params_magnet(&p, mag);
   }
   shoal_id eid = 0;
+  if (rc == 0 && mag)
+    memcpy(t->ih, mag->info_hash, 20);
+  struct dtor *dup = rc == 0 && (a->torrent || mag) ? sh_daemon_by_hash(d, t->ih) : NULL;
+  if (dup && dup->dormant && sh_daemon_wake(d, dup, "added again") < 0)
+    rc = sh_errf(err, errlen, -EAGAIN, "%s: this torrent was already added", dup->hash_hex);
   if (rc == 0)
     rc = shoal_torrent_add(d->sess, &p, &eid, err, errlen);
   shoal_magnet_free(mag);
-  if (rc == -EEXIST) {
-    *out = sh_daemon_by_eid(d, eid);
+  if (rc == -EEXIST || (rc == -EAGAIN && dup)) {
+    *out = dup ? dup : sh_daemon_by_eid(d, eid);
     dtor_free(t);
-    return rc;
+    return -EEXIST;
   }
   if (rc == 0) {
     struct shoal_status st;
@@ -298,9 +319,11 @@ int sh_daemon_save(struct shoal_daemon *d, struct dtor *t)
 
 int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now)
 {
+  if (t->dormant)
+    return 0; /* a sleeping seed is running: it was never stopped */
   t->stopped = t->limit_stopped = 0;
   t->start_now = now;
-  free(t->error);
+  sh_dp_free(t->error);
   t->error = NULL;
   t->queued = 1; /* the queue starts it, at once when there is room */
   t->start_date = sh_daemon_now();
@@ -310,6 +333,7 @@ int sh_daemon_start(struct shoal_daemon *d, struct dtor *t, int now)
 
 int sh_daemon_stop(struct shoal_daemon *d, struct dtor *t)
 {
+  sh_daemon_wake(d, t, "stopping");
   t->stopped = 1;
   t->queued = t->start_now = 0;
   return shoal_torrent_pause(d->sess, t->eid);
@@ -317,10 +341,13 @@ int sh_daemon_stop(struct shoal_daemon *d, struct dtor *t)
 
 int sh_daemon_remove(struct shoal_daemon *d, struct dtor *t, int delete_data)
 {
+  if (delete_data)
+    sh_daemon_wake(d, t, "deleting its data"); /* the engine knows its files */
   int rc = sh_store_delete(d->db, t->rid);
   if (rc < 0)
     return rc;
-  shoal_torrent_remove(d->sess, t->eid, delete_data);
+  if (t->eid)
+    shoal_torrent_remove(d->sess, t->eid, delete_data);
   int64_t now = sh_daemon_now();
   size_t k = 0; /* forget removals older than a minute: nobody asks for them */
   for (size_t i = 0; i < d->nremoved; i++)
@@ -375,7 +402,7 @@ static void on_metadata(struct shoal_daemon *d, struct dtor *t)
   size_t len;
   if (shoal_torrent_file(d->sess, t->eid, &raw, &len) < 0)
     return;
-  take_info(t, raw, len);
+  shoal_torrent_info_free(take_info(t, raw, len));
   if (sh_store_set_torrent(d->db, t->rid, raw, len) < 0)
     sh_warn("daemon: %s: the fetched metadata is not saved", t->hash_hex);
   free(raw);
@@ -390,8 +417,8 @@ static void handle_event(struct shoal_daemon *d, const struct shoal_event *e)
   switch (e->type) {
   case SHOAL_EVENT_FINISHED: on_finished(d, t); break;
   case SHOAL_EVENT_ERROR:
-    free(t->error);
-    t->error = e->text[0] ? strdup(e->text) : NULL;
+    sh_dp_free(t->error);
+    t->error = e->text[0] ? sh_dp_strdup(e->text) : NULL;
     sh_warn("%s: %s", t->hash_hex, e->text);
     break;
   case SHOAL_EVENT_RESUME_DATA: t->resume_dirty = 1; break;
@@ -429,49 +456,40 @@ static void on_engine_event(void *ud)
 
 /* ---- loading the database ---- */
 
-int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
-                       const void *resume, size_t rlen, const char *dir)
+int sh_daemon_engine_add(struct shoal_daemon *d, struct dtor *t, const struct dtor *row,
+                         const void *torrent, size_t tlen, const void *resume, size_t rlen,
+                         int paused)
 {
-  struct shoal_daemon *d = ud;
-  struct dtor *t = malloc(sizeof *t);
-  if (!t)
-    return -ENOMEM;
-  *t = *row;
-  row->labels = NULL; /* the labels and the link are t's now */
-  row->nlabels = 0;
-  row->magnet = NULL;
-  row->renames = NULL;
-  t->trackers = NULL; /* row's, applied below */
-  t->dir = strdup(dir ? dir : d->cfg.download_dir);
-  hex20(t->ih, t->hash_hex);
-  take_info(t, torrent, tlen);
   struct shoal_add_params p = {.torrent = resume ? NULL : torrent, .torrent_len = tlen,
-                               .resume = resume, .resume_len = rlen, .paused = 1,
+                               .resume = resume, .resume_len = rlen, .paused = paused,
                                .save_dir = resume ? NULL : t->dir};
   char err[256];
   struct shoal_magnet *mag = NULL;
   if (!torrent && !resume && t->magnet &&
       shoal_magnet_parse(t->magnet, &mag, err, sizeof err) == 0)
     shoal_add_params_magnet(&p, mag); /* its metadata never came */
-  int rc = t->dir ? shoal_torrent_add(d->sess, &p, &t->eid, err, sizeof err) : -ENOMEM;
+  shoal_id eid = 0;
+  int rc = t->dir ? shoal_torrent_add(d->sess, &p, &eid, err, sizeof err) : -ENOMEM;
   shoal_magnet_free(mag);
-  if (rc < 0 && resume) {
+  if (rc < 0 && rc != -EEXIST && resume) {
     /* resume data the engine refuses: the .torrent, and a check */
     sh_warn("%s: resume data refused (%s): checking the data again", t->hash_hex, err);
     p = (struct shoal_add_params){.torrent = torrent, .torrent_len = tlen, .save_dir = t->dir,
-                                  .paused = 1};
-    rc = shoal_torrent_add(d->sess, &p, &t->eid, err, sizeof err);
+                                  .paused = paused};
+    rc = shoal_torrent_add(d->sess, &p, &eid, err, sizeof err);
+    resume = NULL;
   }
-  if (rc < 0 || track(d, t) < 0) {
-    sh_warn("%s: cannot bring the torrent back: %s", t->hash_hex, rc < 0 ? err : "out of memory");
-    dtor_free(t);
-    return 0; /* the others still come back */
+  if (rc < 0) {
+    if (rc != -EEXIST)
+      sh_warn("%s: cannot bring the torrent back: %s", t->hash_hex, err);
+    return rc;
   }
+  t->eid = eid;
   struct shoal_status st;
   if (shoal_torrent_status(d->sess, t->eid, &st) == 0) {
     t->last_up = st.uploaded;
     t->last_down = st.downloaded;
-    /* the engine counts since it was added; the row counts since ever */
+    /* the engine counts from its resume data; the row counts since ever */
     t->up_base = t->up_base > st.uploaded ? t->up_base - st.uploaded : 0;
     t->down_base = t->down_base > st.downloaded ? t->down_base - st.downloaded : 0;
   }
@@ -482,7 +500,42 @@ int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t t
     sh_daemon_load_trackers(d, t, row->trackers);
   if (t->renames)
     sh_daemon_load_renames(d, t);
-  t->queued = !t->stopped;
+  t->resume_ok = resume != NULL;
+  return 0;
+}
+
+int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
+                       const void *resume, size_t rlen, const char *dir)
+{
+  struct shoal_daemon *d = ud;
+  struct dtor *t = sh_dp_alloc(sizeof *t);
+  if (!t)
+    return -ENOMEM;
+  *t = *row;
+  row->labels = NULL; /* the labels and the link are t's now */
+  row->nlabels = 0;
+  row->magnet = NULL;
+  row->renames = NULL;
+  t->trackers = NULL; /* row's, applied below */
+  t->dir = sh_dp_strdup(dir ? dir : d->cfg.download_dir);
+  uint8_t ih[20];
+  memcpy(ih, t->ih, 20);
+  struct shoal_torrent_info *ti = take_info(t, torrent, tlen);
+  memcpy(t->ih, ih, 20); /* the row's: the key it is known by */
+  hex20(t->ih, t->hash_hex);
+  int asleep = sh_daemon_sleep_at_load(d, t, row, ti, resume != NULL);
+  shoal_torrent_info_free(ti);
+  int rc = asleep ? 0 : sh_daemon_engine_add(d, t, row, torrent, tlen, resume, rlen, 1);
+  if (rc < 0 || track(d, t) < 0) {
+    if (rc == 0) {
+      sh_warn("%s: cannot bring the torrent back: out of memory", t->hash_hex);
+      if (t->eid)
+        shoal_torrent_remove(d->sess, t->eid, 0);
+    }
+    dtor_free(t);
+    return 0; /* the others still come back */
+  }
+  t->queued = !t->stopped && !asleep;
   t->resume_ok = resume != NULL;
   /* finished before: a seed for the queues until it says otherwise */
   t->complete = t->done_date != 0;
@@ -564,6 +617,8 @@ int shoal_daemon_new(uv_loop_t *loop, const struct shoal_daemon_config *c, shoal
   make_session_id(d);
   d->cfg.session.on_event = on_engine_event;
   d->cfg.session.event_ud = d;
+  d->cfg.session.on_unknown_torrent = sh_daemon_on_unknown;
+  d->cfg.session.unknown_ud = d;
   if (d->cfg.session.event_queue_len < 4096)
     d->cfg.session.event_queue_len = 4096;
   int rc = open_state(d, err, errlen);
@@ -626,6 +681,8 @@ void sh_daemon_maybe_free(struct shoal_daemon *d)
   free(d->tor);
   sh_tab_free(&d->by_rid);
   sh_tab_free(&d->by_eid);
+  sh_tab_free(&d->by_ih);
+  sh_tab_free(&d->by_req2);
   free(d->removed);
   free(d->polls);
   free(d->busy);

@@ -10,11 +10,14 @@
  * store.c      the SQLite database: schema, migrations, one row per torrent
  * rpc.c        the method table and the session methods
  * rpc_torrent.c  torrent-* methods; rpc_get.c torrent-get's fields
+ * dormant.c    idle seeds out of the engine until a peer or request comes
+ * dpool.c      the records' memory, apart from the engine's heap
  * web.c        the HTTP front end: session id, auth, allow-lists, files
  *
  * Ownership: the daemon owns its session, its HTTP server, its database
- * and one struct dtor per torrent (the array `tor`, in RPC-id order; two
- * hash tables find one by RPC id and by engine id). Loop thread only. */
+ * and one struct dtor per torrent (the array `tor`, in RPC-id order; hash
+ * tables find one by RPC id, engine id, info-hash and req2 hash). Loop
+ * thread only. */
 #ifndef SHOAL_DAEMON_H
 #define SHOAL_DAEMON_H
 
@@ -93,7 +96,24 @@ struct dtor {
                                    fixed buffers were 2.5 MB) */
   int removing;
   uint64_t polled;              /* the tick that last looked at it */
+  /* Dormant (dormant.c): a seed with every piece, no peer and nothing due
+   * for a while is out of the engine (eid 0) until a peer, an announce
+   * or a request needs it; then these stand in for the engine's status. */
+  int whole;                    /* every piece verified, as last saved */
+  int dormant;
+  int64_t quiet_since;          /* live, seeding, nobody there since (s) */
+  int64_t wake_at;              /* dormant: an announce due then (s), 0 none */
+  char *name;                   /* dormant: the name shown */
+  char *trk;                    /* dormant: its trackers (trackerList's
+                                   text), NULL when none */
+  uint64_t total_bytes;         /* dormant */
+  uint32_t num_pieces;          /* dormant */
+  uint8_t req2[20];             /* HASH('req2', ih): an encrypted peer's key */
 };
+
+/* Every piece verified (a status's): what a dormant seed must be. */
+#define SH_WHOLE(st) ((st)->has_metadata && (st)->num_pieces && \
+                      (st)->pieces_have == (st)->num_pieces)
 
 #define SH_RAW_PREFIX "{\"arguments\":"
 
@@ -115,6 +135,11 @@ struct shoal_daemon {
   struct dtor **tor;            /* ordered by rid */
   size_t ntor, cap_tor;
   struct sh_tab by_rid, by_eid;
+  struct sh_tab by_ih, by_req2; /* every torrent, dormant ones too */
+  int64_t dormant_scan;         /* the last pass over the live seeds (s) */
+  int dormant_trim;             /* seeds went to sleep: give their memory
+                                   back at the next pass (they leave the
+                                   engine in the meantime) */
   /* recently removed, for torrent-get ids "recently-active" */
   struct dt_removed {
     int64_t rid, at;
@@ -218,6 +243,32 @@ int sh_daemon_loaded_since(const struct shoal_daemon *d, int64_t since);
 /* daemon.c: one stored row into the engine (sh_store_batch's callback) */
 int sh_daemon_load_row(void *ud, struct dtor *row, const void *torrent, size_t tlen,
                        const void *resume, size_t rlen, const char *dir);
+
+/* dormant.c */
+/* Whether seeds may go dormant: the setting, and no DHT or local
+ * discovery (their announces need the torrent in the engine). */
+int sh_daemon_dormancy(const struct shoal_daemon *d);
+/* Brings a dormant torrent back into the engine, running; 0 when it is
+ * live (already, or now), else a negative code with a warning logged. */
+int sh_daemon_wake(struct shoal_daemon *d, struct dtor *t, const char *why);
+/* Wakes those due for an announce, and every few seconds sends seeds
+ * quiet long enough to sleep. */
+void sh_daemon_dormant_tick(struct shoal_daemon *d, int64_t now);
+/* At load: starts t dormant instead of in the engine when it may (a
+ * whole seed, running, nothing to announce). 1 when it did. */
+int sh_daemon_sleep_at_load(struct shoal_daemon *d, struct dtor *t, const struct dtor *row,
+                            const struct shoal_torrent_info *ti, int has_resume);
+/* The engine's status of t, or what a dormant torrent's would be. */
+int sh_daemon_status_of(const struct shoal_daemon *d, const struct dtor *t,
+                        struct shoal_status *st);
+/* The engine's hook for a handshake naming a torrent it does not hold. */
+int sh_daemon_on_unknown(void *ud, const uint8_t *ih, const uint8_t *req2);
+void sh_daemon_req2(const uint8_t ih[20], uint8_t out[20]);
+/* daemon.c: t back into the engine from its stored row (load and wake):
+ * paused or running; -EEXIST while the engine still holds it. */
+int sh_daemon_engine_add(struct shoal_daemon *d, struct dtor *t, const struct dtor *row,
+                         const void *torrent, size_t tlen, const void *resume, size_t rlen,
+                         int paused);
 
 /* rpc.c: one request object in, one reply object out (new reference) */
 json_t *sh_rpc_call(struct shoal_daemon *d, json_t *req);

@@ -215,7 +215,7 @@ void sh_daemon_flush_resume(struct shoal_daemon *d, int all)
     if (!began)
       began = sh_store_begin(d->db) == 0;
     sh_store_set_resume(d->db, t->rid, r, len, t->up_base + st.uploaded,
-                        t->down_base + st.downloaded);
+                        t->down_base + st.downloaded, SH_WHOLE(&st));
     free(r);
     t->resume_dirty = 0;
     t->saved_have = st.pieces_have;
@@ -313,7 +313,7 @@ static void poll_one(struct shoal_daemon *d, struct dtor *t, int64_t now)
   if (!t || t->polled == d->ticks)
     return;
   t->polled = d->ticks;
-  if (shoal_torrent_status(d->sess, t->eid, &st) == 0)
+  if (sh_daemon_status_of(d, t, &st) == 0)
     check_torrent(d, t, &st, now);
 }
 
@@ -362,6 +362,7 @@ static void on_tick(uv_timer_t *h)
   }
   int64_t now = sh_daemon_now();
   poll_torrents(d, now);
+  sh_daemon_dormant_tick(d, now);
   run_schedule(d);
   sh_daemon_run_queues(d);
   sh_daemon_scan_watch(d);

@@ -265,7 +265,7 @@ static const char *session_stats(struct shoal_daemon *d, json_t *args, json_t *o
   uint64_t up = 0, down = 0, run_up = 0, run_down = 0;
   struct shoal_status st;
   for (size_t i = 0; i < d->ntor; i++) {
-    if (shoal_torrent_status(d->sess, d->tor[i]->eid, &st) < 0)
+    if (sh_daemon_status_of(d, d->tor[i], &st) < 0)
       continue;
     if (st.state == SHOAL_PAUSED || st.state == SHOAL_ERROR)
       paused++;

@@ -220,11 +220,42 @@ static json_t *peers_json(struct ctx *c, int *sending, int *getting)
   return a;
 }
 
+/* A dormant torrent's trackers, from the text it keeps (trackerList's
+ * form), with nothing known of their replies. */
+static size_t dormant_trackers(const struct dtor *t, struct shoal_tracker_info **out)
+{
+  size_t n = 0, tier = 0;
+  for (const char *p = t->trk; p && *p; p++)
+    n += *p == '\n';
+  struct shoal_tracker_info *tr = n ? calloc(n, sizeof *tr) : NULL;
+  size_t k = 0;
+  for (const char *p = t->trk; tr && p && *p;) {
+    size_t len = strcspn(p, "\n");
+    if (!len) {
+      tier++;
+    } else if (k < n) {
+      snprintf(tr[k].url, sizeof tr[k].url, "%.*s", (int)len, p);
+      tr[k].tier = (int)tier;
+      tr[k].seeders = tr[k].leechers = -1;
+      k++;
+    }
+    p += len + (p[len] == '\n');
+  }
+  *out = tr;
+  return k;
+}
+
 static json_t *trackers_json(struct ctx *c, int stats, int list)
 {
-  size_t n = shoal_torrent_trackers(c->d->sess, c->t->eid, NULL, 0);
-  struct shoal_tracker_info *tr = n ? malloc(n * sizeof *tr) : NULL;
-  n = tr ? shoal_torrent_trackers(c->d->sess, c->t->eid, tr, n) : 0;
+  struct shoal_tracker_info *tr = NULL;
+  size_t n = 0;
+  if (c->t->dormant) {
+    n = dormant_trackers(c->t, &tr);
+  } else {
+    n = shoal_torrent_trackers(c->d->sess, c->t->eid, NULL, 0);
+    tr = n ? malloc(n * sizeof *tr) : NULL;
+    n = tr ? shoal_torrent_trackers(c->d->sess, c->t->eid, tr, n) : 0;
+  }
   if (list) {
     /* trackerList: one URL a line, a blank line between tiers */
     size_t cap = 1;
@@ -486,7 +517,7 @@ static int emit_fast(struct ctx *c, enum field f, struct sh_buf *b)
                       ? (double)st->check_done / st->num_pieces : 0);
     return 1;
   case F_trackers: case F_trackerStats:
-    if (shoal_torrent_trackers(c->d->sess, t->eid, NULL, 0))
+    if (t->dormant ? t->trk != NULL : shoal_torrent_trackers(c->d->sess, t->eid, NULL, 0) > 0)
       return 0;
     sh_buf_puts(b, "[]");
     return 1;
@@ -580,9 +611,17 @@ const char *sh_rpc_torrent_get(struct shoal_daemon *d, json_t *args, json_t *out
     sh_buf_putc(b, ']');
   }
   int first = !table;
+  /* a dormant torrent answers from its record, but for what only the
+   * engine knows: its files and pieces (it sleeps again later) */
+  int engine = 0;
+  for (size_t j = 0; j < k; j++)
+    engine |= fi[j] == F_files || fi[j] == F_fileStats || fi[j] == F_fileCount ||
+              fi[j] == F_priorities || fi[j] == F_wanted || fi[j] == F_pieces;
   for (size_t i = 0; i < nsel; i++) {
     struct ctx c = {.d = d, .t = sel[i]};
-    if (shoal_torrent_status(d->sess, sel[i]->eid, &c.st) < 0)
+    if (engine)
+      sh_daemon_wake(d, sel[i], "a request for its files or pieces");
+    if (sh_daemon_status_of(d, sel[i], &c.st) < 0)
       continue;
     if (!first)
       sh_buf_putc(b, ',');

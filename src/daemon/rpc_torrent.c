@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "daemon/b64.h"
 #include "daemon/daemon.h"
+#include "daemon/dpool.h"
 #include "daemon/store.h"
 #include "daemon/tick.h"
 #include "net/http_client.h"
@@ -27,6 +28,9 @@ int sh_rpc_dir_ok(const char *dir)
   return 1;
 }
 
+static const char *start1(struct shoal_daemon *d, struct dtor *t, json_t *a);
+static const char *start_now1(struct shoal_daemon *d, struct dtor *t, json_t *a);
+
 /* Runs fn on every selected torrent; the first failure is the answer. */
 static const char *each(struct shoal_daemon *d, json_t *args,
                         const char *(*fn)(struct shoal_daemon *, struct dtor *, json_t *))
@@ -35,6 +39,11 @@ static const char *each(struct shoal_daemon *d, json_t *args,
   size_t n;
   if (sh_rpc_select(d, json_object_get(args, "ids"), &sel, &n) < 0)
     return "out of memory";
+  /* a dormant seed is running already: a start leaves it asleep; all
+   * else is the engine's work */
+  for (size_t i = 0; i < n; i++)
+    if (fn != start1 && fn != start_now1)
+      sh_daemon_wake(d, sel[i], "a request");
   const char *why = NULL;
   for (size_t i = 0; i < n && !why; i++)
     why = fn(d, sel[i], args);
@@ -370,7 +379,7 @@ static const char *set_files(struct shoal_daemon *d, struct dtor *t, json_t *arg
       struct shoal_status st;
       shoal_torrent_status(d->sess, t->eid, &st);
       sh_store_set_resume(d->db, t->rid, r, len, t->up_base + st.uploaded,
-                          t->down_base + st.downloaded);
+                          t->down_base + st.downloaded, SH_WHOLE(&st));
       free(r);
     }
   }
@@ -440,7 +449,7 @@ static void forget_resume(struct shoal_daemon *d, struct dtor *t)
   if (shoal_torrent_status(d->sess, t->eid, &st) < 0)
     st.uploaded = st.downloaded = 0;
   sh_store_set_resume(d->db, t->rid, NULL, 0, t->up_base + st.uploaded,
-                      t->down_base + st.downloaded);
+                      t->down_base + st.downloaded, 0);
   t->resume_ok = 0;
   t->resume_dirty = 0;
 }
@@ -451,12 +460,12 @@ static const char *move1(struct shoal_daemon *d, struct dtor *t, json_t *a)
   int move = json_is_true(json_object_get(a, "move"));
   if (!strcmp(dir, t->dir))
     return NULL;
-  char *copy = strdup(dir);
+  char *copy = sh_dp_strdup(dir);
   if (!copy || sh_store_set_dir(d->db, t->rid, dir) < 0) {
-    free(copy);
+    sh_dp_free(copy);
     return "cannot save the torrent";
   }
-  free(t->dir);
+  sh_dp_free(t->dir);
   t->dir = copy;
   if (t->in_incomplete)
     return NULL; /* moved there when done */
@@ -507,6 +516,7 @@ static const char *t_rename(struct shoal_daemon *d, json_t *a, json_t *o)
   free(sel);
   if (!t)
     return "torrent-rename-path requires 1 torrent";
+  sh_daemon_wake(d, t, "a rename");
   int rc = shoal_torrent_rename_path(d->sess, t->eid, path, name);
   if (rc < 0)
     return rename_error(rc);
@@ -518,12 +528,15 @@ static const char *t_rename(struct shoal_daemon *d, json_t *a, json_t *o)
   json_array_append_new(list, json_pack("[s,s]", path, name));
   char *text = json_dumps(list, JSON_COMPACT);
   json_decref(list);
-  if (!text || sh_store_set_renames(d->db, t->rid, text) < 0) {
+  char *kept = text ? sh_dp_strdup(text) : NULL;
+  if (!kept || sh_store_set_renames(d->db, t->rid, text) < 0) {
     free(text);
+    sh_dp_free(kept);
     return "cannot save the torrent";
   }
-  free(t->renames);
-  t->renames = text;
+  free(text);
+  sh_dp_free(t->renames);
+  t->renames = kept;
   json_object_set_new(o, "path", json_string(path));
   json_object_set_new(o, "name", json_string(name));
   json_object_set_new(o, "id", json_integer(t->rid));

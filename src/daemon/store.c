@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "daemon/dpool.h"
 
 struct sh_store {
   sqlite3 *db;
@@ -59,6 +60,9 @@ static const char *const migrations[] = {
      * order (a JSON array of [path, name]) */
     ("ALTER TABLE torrents ADD COLUMN trackers TEXT;"
      "ALTER TABLE torrents ADD COLUMN renames TEXT;"),
+    /* 6: every piece was verified when its resume data was saved: a seed
+     * that may start dormant (dormant.c) */
+    "ALTER TABLE torrents ADD COLUMN whole INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -146,7 +150,7 @@ static int prepare_all(struct sh_store *s)
                 " queue_pos=?17, stopped=?18, done_date=?19, activity_date=?20, corrupt=?21,"
                 " limit_stopped=?22 WHERE id=?1");
   rc |= prepare(s, &s->res,
-                "UPDATE torrents SET resume=?2, uploaded=?3, downloaded=?4 WHERE id=?1");
+                "UPDATE torrents SET resume=?2, uploaded=?3, downloaded=?4, whole=?5 WHERE id=?1");
   rc |= prepare(s, &s->del, "DELETE FROM torrents WHERE id=?1");
   rc |= prepare(s, &s->dir, "UPDATE torrents SET download_dir=?2 WHERE id=?1");
   rc |= prepare(s, &s->stat_get, "SELECT value FROM stats WHERE key=?1");
@@ -283,9 +287,10 @@ int sh_store_set_dir(struct sh_store *s, int64_t rid, const char *dir)
 }
 
 int sh_store_set_resume(struct sh_store *s, int64_t rid, const void *resume, size_t len,
-                        uint64_t up, uint64_t down)
+                        uint64_t up, uint64_t down, int whole)
 {
   sqlite3_bind_int64(s->res, 1, rid);
+  sqlite3_bind_int(s->res, 5, !!whole);
   sqlite3_bind_blob(s->res, 2, resume, (int)len, SQLITE_STATIC);
   sqlite3_bind_int64(s->res, 3, (int64_t)up);
   sqlite3_bind_int64(s->res, 4, (int64_t)down);
@@ -369,7 +374,7 @@ int sh_store_batch(struct sh_store *s, int64_t *after, int limit, sh_store_row_f
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db,
                          "SELECT id, info_hash, torrent, download_dir, added_date, resume, uploaded,"
-                         " downloaded, " SETTINGS_COLS ", magnet, trackers, renames"
+                          " downloaded, " SETTINGS_COLS ", magnet, trackers, renames, whole"
                          " FROM torrents WHERE id > ?1 ORDER BY id LIMIT ?2",
                          -1, &st, NULL) != SQLITE_OK)
     return -EIO;
@@ -406,20 +411,21 @@ int sh_store_batch(struct sh_store *s, int64_t *after, int limit, sh_store_row_f
     t.corrupt = (uint64_t)sqlite3_column_int64(st, 24);
     t.limit_stopped = sqlite3_column_int(st, 25);
     const char *mag = (const char *)sqlite3_column_text(st, 26);
-    t.magnet = mag ? strdup(mag) : NULL;
+    t.magnet = sh_dp_strdup(mag);
     const char *trk = (const char *)sqlite3_column_text(st, 27);
-    t.trackers = trk ? strdup(trk) : NULL;
+    t.trackers = sh_dp_strdup(trk);
     const char *ren = (const char *)sqlite3_column_text(st, 28);
-    t.renames = ren ? strdup(ren) : NULL;
+    t.renames = sh_dp_strdup(ren);
+    t.whole = sqlite3_column_int(st, 29);
     rc = fn(ud, &t, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
             sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5),
             (const char *)sqlite3_column_text(st, 3));
     for (int i = 0; i < t.nlabels; i++)
-      free(t.labels[i]);
-    free(t.labels);
-    free(t.magnet);
-    free(t.trackers);
-    free(t.renames);
+      sh_dp_free(t.labels[i]);
+    sh_dp_free(t.labels);
+    sh_dp_free(t.magnet);
+    sh_dp_free(t.trackers);
+    sh_dp_free(t.renames);
   }
   sqlite3_finalize(st);
   return rc < 0 ? rc : n;

@@ -57,9 +57,10 @@ int sh_store_set_trackers(struct sh_store *s, int64_t rid, const char *text);
 /* torrent-rename-path's renames so far, a JSON array of [path, name]
  * (commits); read back into t->renames. */
 int sh_store_set_renames(struct sh_store *s, int64_t rid, const char *json);
-/* Resume data and totals; inside sh_store_begin/_commit for a batch. */
+/* Resume data and totals, and whether every piece is verified in it
+ * (read back into t->whole); inside sh_store_begin/_commit for a batch. */
 int sh_store_set_resume(struct sh_store *s, int64_t rid, const void *resume, size_t len,
-                        uint64_t up, uint64_t down);
+                        uint64_t up, uint64_t down, int whole);
 int sh_store_delete(struct sh_store *s, int64_t rid);
 /* Gives back the page cache's memory (after the start read every row:
  * up to the 2 MB cache SQLite keeps by default). */

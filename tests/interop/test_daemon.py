@@ -14,6 +14,10 @@
    SIGKILL at random moments, 20 times; after each restart the torrents
    are exactly those the RPC acknowledged (an answer lost with the kill
    may go either way), and the data checks out.
+4. Dormant seeds: idle seeds leave the engine (and start that way after
+   a restart) yet answer torrent-get as seeds, and libtorrent leechers,
+   one in plaintext and one forcing RC4 (the daemon finds the torrent by
+   its encrypted key), download from them; files and verify wake one.
 
 Usage: test_daemon.py PATH-TO-SHOAL"""
 
@@ -29,9 +33,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 
-from swarmlib import (Check, LtPeer, Run, free_port, make_multi, make_single, make_torrent,
-                      require, same_tree, shoal_from_argv, wait_for)
+from swarmlib import (Check, LtPeer, Run, free_port, lt_module, make_multi, make_single,
+                      make_torrent, require, same_tree, shoal_from_argv, torrent_info, wait_for)
 
 SHOAL = shoal_from_argv()
 require(programs=["transmission-remote"], modules=["libtorrent"])
@@ -95,10 +101,10 @@ class Daemon:
         self.proc.wait(60)
 
 
-def tracker(procs, scratch):
+def tracker(procs, scratch, interval=5):
     port = free_port()
     p = procs.start("tracker", SHOAL.argv("tracker", "--bind", "127.0.0.1", "-p", port, "--data",
-                                          os.path.join(scratch, "trk"), "--interval", 5))
+                                          os.path.join(scratch, "trk"), "--interval", interval))
     wait_for(lambda: "listening" in p.output() or "HTTP" in p.output(), 30, "shoal tracker")
     time.sleep(0.3)
     return "http://127.0.0.1:%d/announce" % port
@@ -273,9 +279,96 @@ def crash_case(scratch, procs):
     return ok.result()
 
 
+def dormant_case(scratch, procs):
+    ok = Check()
+    ann = tracker(procs, scratch, interval=120)  # a seed sleeps between announces
+    src = os.path.join(scratch, "src")
+    os.makedirs(src)
+    multi, single = make_multi(src), make_single(src)
+    tm, ts = os.path.join(scratch, "multi.torrent"), os.path.join(scratch, "single.torrent")
+    make_torrent(multi, tm)  # no tracker: dormant from the restart on
+    make_torrent(single, ts, announce=ann)
+    d = Daemon(procs, scratch, extra=["--dormant-after", 2])
+    for t in (tm, ts):
+        d.ok("torrent-add", {"filename": t, "download-dir": src})
+    seeding = lambda: [t["status"] for t in d.torrents()] == [6, 6]
+    wait_for(seeding, 60, "both checked and seeding")
+    slept = lambda n: lambda: sum(int(m) for m in re.findall(r"(\d+) idle seeds dormant",
+                                                              d.proc.output())) >= n
+    wait_for(slept(2), 60, "both seeds to go dormant")
+    awake = lambda: d.proc.output().count(": awake (")
+    web = ["id", "name", "status", "percentDone", "totalSize", "sizeWhenDone", "trackers",
+           "uploadedEver", "peersConnected", "error", "errorString", "eta"]
+    tg = {t["name"]: t for t in d.ok("torrent-get", {"fields": web})["torrents"]}
+    ok(tg["multi"]["status"] == 6 and tg["multi"]["percentDone"] == 1 and
+       tg["multi"]["totalSize"] == sum(os.path.getsize(os.path.join(r, f))
+                                       for r, _, fs in os.walk(multi) for f in fs) and
+       tg["multi"]["peersConnected"] == 0 and tg["multi"]["eta"] == -1,
+       "a dormant seed shows as a whole seed")
+    ok([x["announce"] for x in tg["single.bin"]["trackers"]] == [ann],
+       "its trackers are listed while dormant")
+    ok(awake() == 0, "torrent-get of the list wakes nobody")
+    scrape = ann.replace("/announce", "/scrape") + "?info_hash=" + \
+        urllib.parse.quote_from_bytes(torrent_info(ts)[1])
+    seeds = re.search(rb"8:completei(\d+)e", urllib.request.urlopen(scrape, timeout=10).read())
+    ok(seeds and int(seeds.group(1)) == 1,
+       "the tracker still lists the sleeping seed (no event=stopped was sent)")
+    lt = lt_module()
+    rc4 = {"out_enc_policy": int(lt.enc_policy.pe_forced),
+           "in_enc_policy": int(lt.enc_policy.pe_forced),
+           "allowed_enc_level": int(lt.enc_level.rc4)}
+    plain = {"out_enc_policy": int(lt.enc_policy.pe_disabled),
+             "in_enc_policy": int(lt.enc_policy.pe_disabled)}
+    peers = []
+    try:
+        for i, (t, name) in enumerate(((tm, "multi"), (ts, "single.bin"))):
+            dest = os.path.join(scratch, "lt%d" % i)
+            os.makedirs(dest)
+            lt = LtPeer(t, dest, tracker=False, settings=rc4 if i else plain)
+            peers.append(lt)
+            lt.connect(d.peer_port)
+            wait_for(lt.done, TIMEOUT, "libtorrent (%s) to download %s from the dormant seed" %
+                     ("RC4 forced" if i else "plaintext", name))
+            ok(same_tree(os.path.join(src, name), os.path.join(dest, name)) is None,
+               "%s: bytes identical, %s" % (name, "RC4" if i else "plaintext"))
+        ok(d.proc.output().count("awake (a peer asked for it)") == 2 and
+           d.proc.output().count("encrypted (RC4)") >= 1,
+           "each seed woke for its peer (by info-hash, and by req2 hash when encrypted)")
+    finally:
+        for lt in peers:
+            lt.close()
+    d.stop()
+    d.start()  # the whole seed without a tracker comes back dormant
+    wait_for(seeding, 60, "seeding after the restart")
+    up = {t["name"]: t["uploadedEver"] for t in d.torrents(("name", "uploadedEver"))}
+    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(multi) for f in fs)
+    ok(up["multi"] >= size, "what it sent while awake is counted after the restart (%s)" % up)
+    ok(awake() == 0 and "idle seeds dormant" not in d.proc.output(),
+       "the restart left the tracker-less seed out of the engine from the start")
+    dest = os.path.join(scratch, "lt-again")
+    os.makedirs(dest)
+    lt = LtPeer(tm, dest, tracker=False, settings=rc4)
+    try:
+        lt.connect(d.peer_port)
+        wait_for(lt.done, TIMEOUT, "libtorrent (RC4) to download from the seed dormant since start")
+        ok(same_tree(multi, os.path.join(dest, "multi")) is None, "bytes identical after restart")
+    finally:
+        lt.close()
+    wait_for(slept(1), 60, "the seed to sleep again")
+    files = d.ok("torrent-get", {"ids": [1], "fields": ["files"]})["torrents"][0]["files"]
+    ok(len(files) > 1 and all(f["bytesCompleted"] == f["length"] for f in files),
+       "torrent-get files wakes it and lists them complete")
+    d.ok("torrent-verify", {"ids": [1]})
+    wait_for(lambda: d.torrents()[0]["status"] == 6 and d.torrents()[0]["percentDone"] == 1,
+             60, "verified and seeding")
+    d.stop()
+    return ok.result()
+
+
 if __name__ == "__main__":
     run = Run("daemon")
     run.case("transmission-remote against shoal daemon, libtorrent seeds", remote_case)
     run.case("an automation tool's call sequence", automation_case)
     run.case("SIGKILL 20 times while adding and removing", crash_case)
+    run.case("dormant seeds: out of the engine, woken by peers and requests", dormant_case)
     run.finish()

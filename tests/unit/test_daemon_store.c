@@ -89,6 +89,7 @@ Test(daemon_store, migrates_from_each_version)
     cr_assert_eq(rows[1].peer_limit, 50);
     cr_assert_null(rows[1].trackers, "the torrent's own trackers");
     cr_assert_null(rows[1].renames, "no renames");
+    cr_assert_eq(rows[1].whole, 0, "not known whole: it does not start dormant");
     sh_store_close(s);
   }
 }
@@ -128,7 +129,7 @@ Test(daemon_store, rows_round_trip)
   t.stopped = 1;
   cr_assert_eq(sh_store_update(s, &t), 0);
   cr_assert_eq(sh_store_begin(s), 0);
-  cr_assert_eq(sh_store_set_resume(s, t.rid, "resume", 6, 10, 20), 0);
+  cr_assert_eq(sh_store_set_resume(s, t.rid, "resume", 6, 10, 20, 1), 0);
   cr_assert_eq(sh_store_commit(s), 0);
   cr_assert_eq(sh_store_set_trackers(s, t.rid, "http://a/announce\n\nudp://b:1\n"), 0);
   cr_assert_eq(sh_store_set_renames(s, t.rid, "[[\"a\",\"b\"]]"), 0);
@@ -144,6 +145,7 @@ Test(daemon_store, rows_round_trip)
   cr_assert_float_eq(rows[1].ratio_limit, 1.5, 1e-9);
   cr_assert_eq(rows[1].up_base, 10);
   cr_assert_eq(rows[1].down_base, 20);
+  cr_assert_eq(rows[1].whole, 1, "every piece verified, as saved");
   cr_assert_str_eq(rows[1].trackers, "http://a/announce\n\nudp://b:1\n");
   cr_assert_str_eq(rows[1].renames, "[[\"a\",\"b\"]]");
   free(rows[1].trackers);
