@@ -102,6 +102,7 @@ struct dtor {
   int whole;                    /* every piece verified, as last saved */
   int dormant;
   int64_t quiet_since;          /* live, seeding, nobody there since (s) */
+  uint64_t quiet_up;            /* its upload counter then */
   int64_t wake_at;              /* dormant: an announce due then (s), 0 none */
   char *name;                   /* dormant: the name shown */
   char *trk;                    /* dormant: its trackers (trackerList's

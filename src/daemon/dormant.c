@@ -165,11 +165,12 @@ static int may_sleep(const struct dtor *t)
          !t->removing && !t->in_incomplete && t->resume_ok && t->complete;
 }
 
-/* ... nor in the engine's status. */
+/* ... nor in the engine's status. With no peer nothing moves (the
+ * smoothed rates take a minute to decay to 0 after a transfer; the
+ * upload counter, unchanged all the while, is what says idle). */
 static int quiet(const struct shoal_status *st)
 {
-  return st->state == SHOAL_SEEDING && SH_WHOLE(st) && !st->peers && !st->up_rate &&
-         !st->down_rate && !st->trackers_failing &&
+  return st->state == SHOAL_SEEDING && SH_WHOLE(st) && !st->peers && !st->trackers_failing &&
          (!st->trackers || st->tracker_retry_s >= DORMANT_MIN_SLEEP_S);
 }
 
@@ -204,8 +205,9 @@ static size_t sleep_quiet(struct shoal_daemon *d, int64_t now)
       t->quiet_since = 0;
       continue;
     }
-    if (!t->quiet_since || t->last_up != st.uploaded) {
-      t->quiet_since = now;
+    if (!t->quiet_since || t->quiet_up != st.uploaded) {
+      t->quiet_since = now; /* (the tick's last_up lags: it polls busy ones) */
+      t->quiet_up = st.uploaded;
       continue;
     }
     if (now - t->quiet_since < (int64_t)d->cfg.dormant_after_s)

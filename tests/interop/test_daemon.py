@@ -361,6 +361,17 @@ def dormant_case(scratch, procs):
     d.ok("torrent-verify", {"ids": [1]})
     wait_for(lambda: d.torrents()[0]["status"] == 6 and d.torrents()[0]["percentDone"] == 1,
              60, "verified and seeding")
+    # a stop and a removal with the data, each of a sleeping seed
+    unloaded = lambda name: d.proc.output().count("%s: unloaded" % name)
+    before = unloaded("multi")
+    wait_for(lambda: unloaded("multi") > before and unloaded("single.bin") >= 1, 60,
+             "both to sleep again")
+    d.ok("torrent-stop", {"ids": [2]})
+    wait_for(lambda: d.torrents()[1]["status"] == 0, 30, "the sleeping seed to stop")
+    d.ok("torrent-remove", {"ids": [1], "delete-local-data": True})
+    wait_for(lambda: not os.path.exists(multi), 30, "the sleeping seed's data to be deleted")
+    ok([t["name"] for t in d.torrents()] == ["single.bin"] and os.path.exists(single),
+       "a sleeping seed stops, and is removed with its data (the other's stays)")
     d.stop()
     return ok.result()
 
