@@ -281,6 +281,11 @@ sh_rpc_fn sh_rpc_torrent_method(const char *name);
  * database, given back to the engine when the daemon starts */
 const char *sh_rpc_set_trackers(struct shoal_daemon *d, struct dtor *t, json_t *args);
 int sh_daemon_load_trackers(struct shoal_daemon *d, const struct dtor *t, const char *text);
+/* A live torrent's trackers as trackerList's text (malloc'd), NULL when
+ * none; and such a text back as a list (*out malloc'd, nothing known of
+ * the trackers' replies): what a dormant torrent shows. */
+char *sh_daemon_trackers_text(struct shoal_daemon *d, const struct dtor *t);
+size_t sh_daemon_trackers_parse(const char *text, struct shoal_tracker_info **out);
 /* rpc_torrent.c: the renames kept in the database, done again (on the
  * names only: the data was renamed then) when the daemon starts */
 void sh_daemon_load_renames(struct shoal_daemon *d, const struct dtor *t);

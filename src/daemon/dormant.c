@@ -21,6 +21,7 @@
  * until something needs it. Not with DHT or local discovery on: their
  * announces run inside the engine. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
@@ -137,27 +138,6 @@ int sh_daemon_on_unknown(void *ud, const uint8_t *ih, const uint8_t *req2)
 
 /* ---- sleeping ---- */
 
-/* Its trackers as trackerList's text (one URL a line, a blank line
- * between tiers), or NULL when it has none. */
-static char *trackers_text(struct shoal_daemon *d, const struct dtor *t)
-{
-  size_t n = shoal_torrent_trackers(d->sess, t->eid, NULL, 0);
-  struct shoal_tracker_info *tr = n ? malloc(n * sizeof *tr) : NULL;
-  n = tr ? shoal_torrent_trackers(d->sess, t->eid, tr, n) : 0;
-  size_t cap = 1;
-  for (size_t i = 0; i < n; i++)
-    cap += strlen(tr[i].url) + 2;
-  char *s = n ? sh_dp_alloc(cap) : NULL;
-  size_t k = 0;
-  for (size_t i = 0; s && i < n; i++) {
-    if (i && tr[i].tier != tr[i - 1].tier)
-      s[k++] = '\n';
-    k += (size_t)snprintf(s + k, cap - k, "%s\n", tr[i].url);
-  }
-  free(tr);
-  return s;
-}
-
 /* Nothing in the daemon's own flags keeps t awake. */
 static int may_sleep(const struct dtor *t)
 {
@@ -177,7 +157,9 @@ static int quiet(const struct shoal_status *st)
 static void sleep_one(struct shoal_daemon *d, struct dtor *t, const struct shoal_status *st,
                       int64_t now)
 {
-  t->trk = trackers_text(d, t);
+  char *trk = sh_daemon_trackers_text(d, t);
+  t->trk = sh_dp_strdup(trk); /* with the record, apart from the heap */
+  free(trk);
   t->name = sh_dp_strdup(st->name);
   t->total_bytes = st->total_bytes;
   t->num_pieces = st->num_pieces;

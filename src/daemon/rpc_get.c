@@ -220,37 +220,12 @@ static json_t *peers_json(struct ctx *c, int *sending, int *getting)
   return a;
 }
 
-/* A dormant torrent's trackers, from the text it keeps (trackerList's
- * form), with nothing known of their replies. */
-static size_t dormant_trackers(const struct dtor *t, struct shoal_tracker_info **out)
-{
-  size_t n = 0, tier = 0;
-  for (const char *p = t->trk; p && *p; p++)
-    n += *p == '\n';
-  struct shoal_tracker_info *tr = n ? calloc(n, sizeof *tr) : NULL;
-  size_t k = 0;
-  for (const char *p = t->trk; tr && p && *p;) {
-    size_t len = strcspn(p, "\n");
-    if (!len) {
-      tier++;
-    } else if (k < n) {
-      snprintf(tr[k].url, sizeof tr[k].url, "%.*s", (int)len, p);
-      tr[k].tier = (int)tier;
-      tr[k].seeders = tr[k].leechers = -1;
-      k++;
-    }
-    p += len + (p[len] == '\n');
-  }
-  *out = tr;
-  return k;
-}
-
 static json_t *trackers_json(struct ctx *c, int stats, int list)
 {
   struct shoal_tracker_info *tr = NULL;
   size_t n = 0;
   if (c->t->dormant) {
-    n = dormant_trackers(c->t, &tr);
+    n = sh_daemon_trackers_parse(c->t->trk, &tr);
   } else {
     n = shoal_torrent_trackers(c->d->sess, c->t->eid, NULL, 0);
     tr = n ? malloc(n * sizeof *tr) : NULL;

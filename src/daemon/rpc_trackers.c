@@ -3,6 +3,7 @@
  * the same trackers: trackerList's text, one URL a line, a blank line
  * between tiers (BEP 12). A tracker's id is its index in torrent-get's
  * `trackers`, as rpc_get.c numbers them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,31 @@ static const char *tl_from_engine(struct tl *l, struct shoal_daemon *d, const st
     why = tl_push(l, tr[i].url, strlen(tr[i].url), tr[i].tier);
   free(tr);
   return why;
+}
+
+char *sh_daemon_trackers_text(struct shoal_daemon *d, const struct dtor *t)
+{
+  struct tl l = {.n = 0};
+  char *text = !tl_from_engine(&l, d, t) && l.n ? tl_text(&l) : NULL;
+  tl_free(&l);
+  return text;
+}
+
+size_t sh_daemon_trackers_parse(const char *text, struct shoal_tracker_info **out)
+{
+  struct tl l = {.n = 0};
+  *out = NULL;
+  tl_parse(&l, text ? text : ""); /* our own text: what parses is all there is */
+  struct shoal_tracker_info *tr = l.n ? calloc(l.n, sizeof *tr) : NULL;
+  size_t n = tr ? l.n : 0;
+  for (size_t i = 0; i < n; i++) {
+    snprintf(tr[i].url, sizeof tr[i].url, "%s", l.url[i]);
+    tr[i].tier = l.tier[i];
+    tr[i].seeders = tr[i].leechers = -1;
+  }
+  tl_free(&l);
+  *out = tr;
+  return n;
 }
 
 /* Hands the list to the engine, consecutive URLs of one tier as a tier. */
